@@ -1,0 +1,57 @@
+//! Elementwise and gather ops on the host: residual add, bias, column scaling, embedding lookup,
+//! SwiGLU forward and backward.
+use super::Real;
+
+/// `x += y`.
+pub fn add_assign<F: Real>(x: &mut [F], y: &[F]) {
+    x.iter_mut().zip(y).for_each(|(a, &b)| *a = *a + b);
+}
+
+/// `y[t, :] += b`. y `[T, cols]`, b `[cols]`.
+pub fn add_bias<F: Real>(y: &mut [F], b: &[F], cols: usize) {
+    for row in y.chunks_mut(cols) {
+        add_assign(row, b);
+    }
+}
+
+/// `dst[t, c] = src[t, c] · s[c]`.
+pub fn mul_cols<F: Real>(src: &[F], s: &[F], cols: usize, dst: &mut [F]) {
+    for (d, x) in dst.chunks_mut(cols).zip(src.chunks(cols)) {
+        for c in 0..cols {
+            d[c] = x[c] * s[c];
+        }
+    }
+}
+
+/// `out[t, :] = table[ids[t], :]`; an id ≥ vocab gives a zero row.
+pub fn embedding<F: Real>(table: &[F], vocab: usize, cols: usize, ids: &[u32], out: &mut [F]) {
+    for (row, &id) in out.chunks_mut(cols).zip(ids) {
+        let id = id as usize;
+        if id < vocab {
+            row.copy_from_slice(&table[id * cols..(id + 1) * cols]);
+        } else {
+            row.fill(F::zero());
+        }
+    }
+}
+
+fn sigmoid<F: Real>(x: F) -> F {
+    F::one() / (F::one() + (-x).exp())
+}
+
+/// `out = silu(gate) ⊙ up`, `silu(x) = x · sigmoid(x)`.
+pub fn swiglu_forward<F: Real>(gate: &[F], up: &[F], out: &mut [F]) {
+    for i in 0..out.len() {
+        out[i] = gate[i] * sigmoid(gate[i]) * up[i];
+    }
+}
+
+/// `dgate = dout ⊙ up ⊙ silu'(gate)`, `dup = dout ⊙ silu(gate)`,
+/// with `silu'(x) = σ(x) · (1 + x · (1 − σ(x)))`.
+pub fn swiglu_backward<F: Real>(gate: &[F], up: &[F], dout: &[F], dgate: &mut [F], dup: &mut [F]) {
+    for i in 0..dout.len() {
+        let s = sigmoid(gate[i]);
+        dup[i] = dout[i] * gate[i] * s;
+        dgate[i] = dout[i] * up[i] * s * (F::one() + gate[i] * (F::one() - s));
+    }
+}

@@ -1,0 +1,196 @@
+//! The CPU backend: a straightforward f32 reference for every op (the oracle in tests) and the
+//! fallback where no GPU adapter exists. The math lives in per-op modules as functions generic
+//! over the float type, so tests can also run them in f64 for finite-difference checks.
+pub mod attention;
+pub mod elementwise;
+pub mod linalg;
+pub mod loss;
+pub mod norm;
+pub mod optim;
+pub mod real;
+pub mod rope;
+
+use super::{AdamW, AttentionDims, Backend, IdsInfo, Matmul, Shape, TensorInfo, checks};
+use crate::error::Result;
+pub use real::Real;
+
+/// A host tensor.
+#[derive(Clone, Debug)]
+pub struct CpuTensor {
+    pub data: Vec<f32>,
+    pub shape: Shape,
+}
+
+impl TensorInfo for CpuTensor {
+    fn shape(&self) -> &Shape {
+        &self.shape
+    }
+}
+
+/// A host u32 vector.
+#[derive(Clone, Debug)]
+pub struct CpuIds(pub Vec<u32>);
+
+impl IdsInfo for CpuIds {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// The CPU backend (stateless).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuBackend;
+
+impl Backend for CpuBackend {
+    type Tensor = CpuTensor;
+    type Ids = CpuIds;
+
+    fn name(&self) -> String {
+        "cpu".into()
+    }
+
+    fn tensor(&self, data: &[f32], shape: &[usize]) -> Result<CpuTensor> {
+        let shape = Shape::new(shape);
+        super::shape::expect_len("tensor", "data", data.len(), shape.numel())?;
+        Ok(CpuTensor { data: data.to_vec(), shape })
+    }
+    fn zeros(&self, shape: &[usize]) -> Result<CpuTensor> {
+        let shape = Shape::new(shape);
+        Ok(CpuTensor { data: vec![0.0; shape.numel()], shape })
+    }
+    fn ids(&self, data: &[u32]) -> Result<CpuIds> {
+        Ok(CpuIds(data.to_vec()))
+    }
+    fn write(&self, t: &mut CpuTensor, data: &[f32]) -> Result<()> {
+        super::shape::expect_len("write", "data", data.len(), t.data.len())?;
+        t.data.copy_from_slice(data);
+        Ok(())
+    }
+    fn write_ids(&self, ids: &mut CpuIds, data: &[u32]) -> Result<()> {
+        super::shape::expect_len("write_ids", "data", data.len(), ids.0.len())?;
+        ids.0.copy_from_slice(data);
+        Ok(())
+    }
+    fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+    async fn read(&self, t: &CpuTensor) -> Result<Vec<f32>> {
+        Ok(t.data.clone())
+    }
+
+    fn fill(&self, t: &mut CpuTensor, value: f32) -> Result<()> {
+        t.data.fill(value);
+        Ok(())
+    }
+    fn copy_rows(&self, src: &CpuTensor, src_row: usize, dst: &mut CpuTensor, dst_row: usize, rows: usize) -> Result<()> {
+        let w = checks::copy_rows(&src.shape, src_row, &dst.shape, dst_row, rows)?;
+        dst.data[dst_row * w..(dst_row + rows) * w].copy_from_slice(&src.data[src_row * w..(src_row + rows) * w]);
+        Ok(())
+    }
+    fn copy_cols(&self, src: &CpuTensor, src_col: usize, dst: &mut CpuTensor, dst_col: usize, width: usize) -> Result<()> {
+        let (rows, cs, cd) = checks::copy_cols(&src.shape, src_col, &dst.shape, dst_col, width)?;
+        for t in 0..rows {
+            dst.data[t * cd + dst_col..t * cd + dst_col + width]
+                .copy_from_slice(&src.data[t * cs + src_col..t * cs + src_col + width]);
+        }
+        Ok(())
+    }
+    fn add_assign(&self, x: &mut CpuTensor, y: &CpuTensor) -> Result<()> {
+        checks::same("add_assign", &x.shape, &y.shape)?;
+        elementwise::add_assign(&mut x.data, &y.data);
+        Ok(())
+    }
+    fn add_bias(&self, y: &mut CpuTensor, b: &CpuTensor) -> Result<()> {
+        let (_, cols) = checks::row_broadcast("add_bias", &y.shape, &b.shape)?;
+        elementwise::add_bias(&mut y.data, &b.data, cols);
+        Ok(())
+    }
+    fn mul_cols(&self, src: &CpuTensor, s: &CpuTensor, dst: &mut CpuTensor) -> Result<()> {
+        let (_, cols) = checks::mul_cols(&src.shape, &s.shape, &dst.shape)?;
+        elementwise::mul_cols(&src.data, &s.data, cols, &mut dst.data);
+        Ok(())
+    }
+
+    fn matmul(&self, a: &CpuTensor, b: &CpuTensor, c: &mut CpuTensor, spec: Matmul) -> Result<()> {
+        let (m, n, k) = checks::matmul(&a.shape, &b.shape, &c.shape, spec)?;
+        linalg::matmul(&a.data, &b.data, &mut c.data, m, n, k, spec);
+        Ok(())
+    }
+    fn col_dot(&self, a: &CpuTensor, b: &CpuTensor, row_scale: Option<&CpuTensor>, out: &mut CpuTensor, accumulate: bool) -> Result<()> {
+        let (rows, cols) = checks::col_dot(&a.shape, &b.shape, row_scale.map(|s| &s.shape), &out.shape)?;
+        linalg::col_dot(&a.data, &b.data, row_scale.map(|s| s.data.as_slice()), rows, cols, &mut out.data, accumulate);
+        Ok(())
+    }
+    fn svd_merge(&self, w_res: &CpuTensor, u: &CpuTensor, sigma: &CpuTensor, v: &CpuTensor, out: &mut CpuTensor) -> Result<()> {
+        let (m, n, q) = checks::svd_merge(&w_res.shape, &u.shape, &sigma.shape, &v.shape, &out.shape)?;
+        linalg::svd_merge(&w_res.data, &u.data, &sigma.data, &v.data, m, n, q, &mut out.data);
+        Ok(())
+    }
+
+    fn embedding(&self, table: &CpuTensor, ids: &CpuIds, out: &mut CpuTensor) -> Result<()> {
+        let (_, vocab, cols) = checks::embedding(&table.shape, ids.len(), &out.shape)?;
+        elementwise::embedding(&table.data, vocab, cols, &ids.0, &mut out.data);
+        Ok(())
+    }
+    fn rmsnorm_forward(&self, x: &CpuTensor, w: &CpuTensor, eps: f32, y: &mut CpuTensor, rstd: &mut CpuTensor) -> Result<()> {
+        let (rows, cols) = checks::rmsnorm(&x.shape, &w.shape, &rstd.shape, &[("y", &y.shape)])?;
+        norm::rmsnorm_forward(&x.data, &w.data, rows, cols, eps, &mut y.data, &mut rstd.data);
+        Ok(())
+    }
+    fn rmsnorm_backward(&self, x: &CpuTensor, w: &CpuTensor, rstd: &CpuTensor, dy: &CpuTensor, dx: &mut CpuTensor, accumulate_dx: bool, dw: Option<&mut CpuTensor>) -> Result<()> {
+        let (rows, cols) = checks::rmsnorm(&x.shape, &w.shape, &rstd.shape, &[("dy", &dy.shape), ("dx", &dx.shape)])?;
+        if let Some(dw) = &dw {
+            super::shape::expect("rmsnorm", "dw", &dw.shape, &[cols])?;
+        }
+        norm::rmsnorm_backward(&x.data, &w.data, &rstd.data, &dy.data, rows, cols, &mut dx.data, accumulate_dx, dw.map(|t| t.data.as_mut_slice()));
+        Ok(())
+    }
+    fn rope(&self, x: &mut CpuTensor, positions: &CpuIds, cos: &CpuTensor, sin: &CpuTensor, n_heads: usize, head_dim: usize, inverse: bool) -> Result<()> {
+        let (_, table_rows) = checks::rope(&x.shape, positions.len(), &cos.shape, &sin.shape, n_heads, head_dim)?;
+        rope::rope(&mut x.data, &positions.0, &cos.data, &sin.data, table_rows, n_heads, head_dim, inverse);
+        Ok(())
+    }
+    fn attention_forward(&self, q: &CpuTensor, k: &CpuTensor, v: &CpuTensor, window_start: &CpuIds, dims: AttentionDims, out: &mut CpuTensor, lse: &mut CpuTensor) -> Result<()> {
+        checks::attention(&q.shape, &k.shape, &v.shape, window_start.len(), &dims, &out.shape, &lse.shape)?;
+        attention::forward(&q.data, &k.data, &v.data, &window_start.0, &dims, &mut out.data, &mut lse.data);
+        Ok(())
+    }
+    fn attention_backward(&self, q: &CpuTensor, k: &CpuTensor, v: &CpuTensor, window_start: &CpuIds, dims: AttentionDims, out: &CpuTensor, lse: &CpuTensor, dout: &CpuTensor, dq: &mut CpuTensor, dk: &mut CpuTensor, dv: &mut CpuTensor) -> Result<()> {
+        checks::attention(&q.shape, &k.shape, &v.shape, window_start.len(), &dims, &out.shape, &lse.shape)?;
+        checks::attention(&dq.shape, &dk.shape, &dv.shape, window_start.len(), &dims, &dout.shape, &lse.shape)?;
+        attention::backward(&q.data, &k.data, &v.data, &window_start.0, &dims, &out.data, &lse.data, &dout.data, &mut dq.data, &mut dk.data, &mut dv.data);
+        Ok(())
+    }
+    fn swiglu_forward(&self, gate: &CpuTensor, up: &CpuTensor, out: &mut CpuTensor) -> Result<()> {
+        checks::swiglu(&gate.shape, &[("up", &up.shape), ("out", &out.shape)])?;
+        elementwise::swiglu_forward(&gate.data, &up.data, &mut out.data);
+        Ok(())
+    }
+    fn swiglu_backward(&self, gate: &CpuTensor, up: &CpuTensor, dout: &CpuTensor, dgate: &mut CpuTensor, dup: &mut CpuTensor) -> Result<()> {
+        checks::swiglu(&gate.shape, &[("up", &up.shape), ("dout", &dout.shape), ("dgate", &dgate.shape), ("dup", &dup.shape)])?;
+        elementwise::swiglu_backward(&gate.data, &up.data, &dout.data, &mut dgate.data, &mut dup.data);
+        Ok(())
+    }
+    fn cross_entropy(&self, logits: &mut CpuTensor, targets: &CpuIds, weights: &CpuTensor, row_offset: usize, scale: f32, losses: &mut CpuTensor) -> Result<()> {
+        let (n, vocab, _) = checks::cross_entropy(&logits.shape, targets.len(), &weights.shape, row_offset, &losses.shape)?;
+        let rows = row_offset..row_offset + n;
+        loss::cross_entropy(&mut logits.data, vocab, &targets.0[rows.clone()], &weights.data[rows.clone()], scale, &mut losses.data[rows]);
+        Ok(())
+    }
+    fn sum(&self, x: &CpuTensor, out: &mut CpuTensor) -> Result<()> {
+        checks::scalar("sum", &out.shape)?;
+        out.data[0] = loss::sum(&x.data);
+        Ok(())
+    }
+    fn global_norm(&self, xs: &[&CpuTensor], out: &mut CpuTensor) -> Result<()> {
+        checks::scalar("global_norm", &out.shape)?;
+        let slices: Vec<&[f32]> = xs.iter().map(|t| t.data.as_slice()).collect();
+        out.data[0] = optim::global_norm(&slices);
+        Ok(())
+    }
+    fn adamw(&self, param: &mut CpuTensor, grad: &CpuTensor, m: &mut CpuTensor, v: &mut CpuTensor, grad_norm: &CpuTensor, hp: AdamW) -> Result<()> {
+        checks::adamw(&param.shape, &grad.shape, &m.shape, &v.shape, &grad_norm.shape)?;
+        optim::adamw(&mut param.data, &grad.data, &mut m.data, &mut v.data, grad_norm.data[0], &hp);
+        Ok(())
+    }
+}

@@ -1,0 +1,96 @@
+//! GPU adapter and device, natively (any wgpu backend: Vulkan, Metal, DX12; lavapipe in CI) and in
+//! the browser (WebGPU), behind one async constructor. Device errors are captured, not panics.
+use crate::error::{Error, Result};
+use std::sync::{Arc, Mutex};
+
+/// Portability caps every browser adapter grants; requested as the device's limits so native runs
+/// fail the same way a browser would if a kernel exceeded them.
+pub const MAX_STORAGE_BUFFERS_PER_STAGE: u32 = 8;
+pub const MAX_INVOCATIONS_PER_WORKGROUP: u32 = 256;
+pub const MAX_BIND_GROUPS: u32 = 4;
+
+/// Owns the device and queue; created once per engine.
+pub struct GpuContext {
+    pub adapter: wgpu::Adapter,
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    /// The first uncaptured device error (validation, out of memory), reported by `take_error`.
+    error: Arc<Mutex<Option<String>>>,
+}
+
+impl GpuContext {
+    /// Finds an adapter and opens a device with the adapter's own buffer-size limits (the WebGPU
+    /// defaults of 128 MiB per binding are too small for embeddings and heads of common models),
+    /// capped to the portable per-stage and per-workgroup limits above.
+    pub async fn new() -> Result<Self> {
+        let instance = wgpu::Instance::default();
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                force_fallback_adapter: false,
+                compatible_surface: None,
+                apply_limit_buckets: false,
+            })
+            .await
+            .map_err(|e| Error::NoAdapter(e.to_string()))?;
+        let mut limits = adapter.limits();
+        limits.max_storage_buffers_per_shader_stage = limits
+            .max_storage_buffers_per_shader_stage
+            .min(MAX_STORAGE_BUFFERS_PER_STAGE);
+        limits.max_compute_invocations_per_workgroup = limits
+            .max_compute_invocations_per_workgroup
+            .min(MAX_INVOCATIONS_PER_WORKGROUP);
+        limits.max_bind_groups = limits.max_bind_groups.min(MAX_BIND_GROUPS);
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("svdtune"),
+                required_features: wgpu::Features::empty(),
+                required_limits: limits,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::Device(format!("request_device: {e}")))?;
+        let error = Arc::new(Mutex::new(None));
+        let sink = error.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut slot) = sink.lock() {
+                slot.get_or_insert_with(|| e.to_string());
+            }
+        }));
+        Ok(GpuContext {
+            adapter,
+            device,
+            queue,
+            error,
+        })
+    }
+
+    /// `"<adapter name> (<backend>)"`.
+    pub fn describe(&self) -> String {
+        let info = self.adapter.get_info();
+        format!("{} ({:?})", info.name, info.backend)
+    }
+
+    /// Largest buffer that can be bound as one storage binding on this device.
+    pub fn max_binding_bytes(&self) -> u64 {
+        let l = self.device.limits();
+        l.max_storage_buffer_binding_size.min(l.max_buffer_size)
+    }
+
+    /// Returns (and clears) the first device error seen since the last call.
+    pub fn take_error(&self) -> Result<()> {
+        match self.error.lock().ok().and_then(|mut s| s.take()) {
+            Some(msg) => Err(Error::Device(msg)),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits for submitted work natively (no-op on the web, where the browser drives callbacks).
+    pub fn poll_wait(&self) -> Result<()> {
+        #[cfg(not(target_arch = "wasm32"))]
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Device(format!("poll: {e}")))?;
+        Ok(())
+    }
+}

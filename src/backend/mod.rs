@@ -1,0 +1,326 @@
+//! The op set every backend implements, once for the CPU (reference and fallback) and once for
+//! the GPU (wgpu + WGSL). Model, trainer and tests are written against this trait only.
+//!
+//! Conventions:
+//! - Tensors are row-major f32; shapes are given as `[rows, cols]` etc. in each doc comment.
+//!   `T` is the number of token rows (batch × sequence), `C` a channel width.
+//! - Outputs are `&mut` parameters and are preallocated by the caller; ops never allocate
+//!   tensors the caller keeps. Gradients accumulate where a flag says so; zeroing is explicit.
+//! - GPU ops only record work; `flush` submits it and `read` waits for it. CPU ops run at once.
+//! - Every op checks shapes at entry and returns `Error::Shape` rather than panicking.
+
+pub mod cpu;
+pub mod gpu;
+mod shape;
+mod svd_linear;
+
+pub use shape::Shape;
+pub use svd_linear::{
+    SvdLinear, SvdLinearActs, svd_linear_acts, svd_linear_backward, svd_linear_forward,
+};
+mod checks;
+
+use crate::error::Result;
+
+/// `C = alpha · op(A) · op(B) (+ C if accumulate)`, where `op(A)` is `[M, K]` and `op(B)` is `[K, N]`.
+/// With `trans_a`, A is stored `[K, M]`; with `trans_b`, B is stored `[N, K]` (the Hugging Face
+/// weight layout, so `x · Wᵀ` is `trans_b: true`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Matmul {
+    pub trans_a: bool,
+    pub trans_b: bool,
+    pub accumulate: bool,
+    pub alpha: f32,
+}
+
+impl Matmul {
+    /// `C = A · B`
+    pub const NN: Matmul = Matmul {
+        trans_a: false,
+        trans_b: false,
+        accumulate: false,
+        alpha: 1.0,
+    };
+    /// `C = A · Bᵀ` (e.g. `y = x Wᵀ`)
+    pub const NT: Matmul = Matmul {
+        trans_b: true,
+        ..Matmul::NN
+    };
+    /// `C = Aᵀ · B` (e.g. `Wᵀ Q` in the randomized SVD)
+    pub const TN: Matmul = Matmul {
+        trans_a: true,
+        ..Matmul::NN
+    };
+    /// `C = Aᵀ · Bᵀ`
+    pub const TT: Matmul = Matmul {
+        trans_a: true,
+        trans_b: true,
+        ..Matmul::NN
+    };
+    /// The same product, added to what `C` holds.
+    pub const fn accumulate(self) -> Matmul {
+        Matmul {
+            accumulate: true,
+            ..self
+        }
+    }
+}
+
+/// Attention geometry: `batch` sequences of `seq` tokens each (rows `b·seq + t`), `n_heads` query
+/// heads sharing `n_kv_heads` key/value heads (grouped-query attention), `head_dim` per head.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AttentionDims {
+    pub batch: usize,
+    pub seq: usize,
+    pub n_heads: usize,
+    pub n_kv_heads: usize,
+    pub head_dim: usize,
+    /// Softmax scale, usually `1 / sqrt(head_dim)`.
+    pub scale: f32,
+}
+
+/// AdamW hyper-parameters for one update (`step` counts from 1, for bias correction).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamW {
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub weight_decay: f32,
+    pub step: u32,
+    /// Clip the gradient to this global norm (`f32::INFINITY` for no clipping).
+    pub max_grad_norm: f32,
+}
+
+/// Shape access for backend tensors.
+pub trait TensorInfo {
+    fn shape(&self) -> &Shape;
+}
+
+/// Length access for backend id vectors.
+pub trait IdsInfo {
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The op set. See the module docs for conventions.
+#[allow(async_fn_in_trait)]
+pub trait Backend {
+    /// An f32 tensor living on this backend.
+    type Tensor: TensorInfo;
+    /// A u32 vector (token ids, positions, targets, attention window starts).
+    type Ids: IdsInfo;
+
+    /// Human-readable description (`"cpu"`, or the adapter name and backend).
+    fn name(&self) -> String;
+
+    // ---- memory ---------------------------------------------------------------------------
+
+    /// A tensor of `shape` holding `data` (row-major, `data.len()` = product of `shape`).
+    fn tensor(&self, data: &[f32], shape: &[usize]) -> Result<Self::Tensor>;
+    /// A zero-filled tensor of `shape`.
+    fn zeros(&self, shape: &[usize]) -> Result<Self::Tensor>;
+    /// A u32 vector holding `data`.
+    fn ids(&self, data: &[u32]) -> Result<Self::Ids>;
+    /// Overwrite all of `t` with `data` (ordered after all work recorded so far).
+    fn write(&self, t: &mut Self::Tensor, data: &[f32]) -> Result<()>;
+    /// Overwrite all of `ids` with `data`; the length must match.
+    fn write_ids(&self, ids: &mut Self::Ids, data: &[u32]) -> Result<()>;
+    /// Submit recorded work (no-op on the CPU).
+    fn flush(&self) -> Result<()>;
+    /// Copy `t` back to the host, after all work recorded so far.
+    async fn read(&self, t: &Self::Tensor) -> Result<Vec<f32>>;
+
+    // ---- elementwise and copies -----------------------------------------------------------
+
+    /// Every element of `t` = `value`.
+    fn fill(&self, t: &mut Self::Tensor, value: f32) -> Result<()>;
+    /// `dst[dst_row + i, :] = src[src_row + i, :]` for `i < rows`; both tensors have the same
+    /// row width (elements after the first dimension).
+    fn copy_rows(
+        &self,
+        src: &Self::Tensor,
+        src_row: usize,
+        dst: &mut Self::Tensor,
+        dst_row: usize,
+        rows: usize,
+    ) -> Result<()>;
+    /// `dst[t, dst_col + j] = src[t, src_col + j]` for `j < width`, every row `t`.
+    /// src `[T, Cs]`, dst `[T, Cd]`. Splits and joins fused projections (qkv, gate_up).
+    fn copy_cols(
+        &self,
+        src: &Self::Tensor,
+        src_col: usize,
+        dst: &mut Self::Tensor,
+        dst_col: usize,
+        width: usize,
+    ) -> Result<()>;
+    /// `x += y` elementwise (residual add, gradient accumulation). Same shapes.
+    fn add_assign(&self, x: &mut Self::Tensor, y: &Self::Tensor) -> Result<()>;
+    /// `y[t, :] += b` for every row. y `[T, C]`, b `[C]`.
+    fn add_bias(&self, y: &mut Self::Tensor, b: &Self::Tensor) -> Result<()>;
+    /// `dst[t, c] = src[t, c] · s[c]`. src, dst `[T, C]`, s `[C]`.
+    fn mul_cols(&self, src: &Self::Tensor, s: &Self::Tensor, dst: &mut Self::Tensor)
+    -> Result<()>;
+
+    // ---- linear algebra -------------------------------------------------------------------
+
+    /// `c = alpha · op(a) · op(b) (+ c)`; see [`Matmul`] for the layouts.
+    fn matmul(
+        &self,
+        a: &Self::Tensor,
+        b: &Self::Tensor,
+        c: &mut Self::Tensor,
+        spec: Matmul,
+    ) -> Result<()>;
+    /// Column dot products: `out[c] (+)= Σ_t a[t, c] · b[t, c] · row_scale[t]`.
+    /// a, b `[T, C]`, row_scale `[T]` (absent = 1), out `[C]`. Two-pass reduction on the GPU
+    /// (per-chunk partials, then a sum): WGSL has no float atomics. Gives dΣ and RMSNorm dweight.
+    fn col_dot(
+        &self,
+        a: &Self::Tensor,
+        b: &Self::Tensor,
+        row_scale: Option<&Self::Tensor>,
+        out: &mut Self::Tensor,
+        accumulate: bool,
+    ) -> Result<()>;
+    /// Merged weight of an SVD layer: `out = W' + U diag(Σ) Vᵀ`.
+    /// w_res, out `[m, n]`, u `[m, q]`, sigma `[q]`, v `[n, q]`.
+    fn svd_merge(
+        &self,
+        w_res: &Self::Tensor,
+        u: &Self::Tensor,
+        sigma: &Self::Tensor,
+        v: &Self::Tensor,
+        out: &mut Self::Tensor,
+    ) -> Result<()>;
+
+    // ---- transformer ops ------------------------------------------------------------------
+
+    /// `out[t, :] = table[ids[t], :]`. table `[V, C]`, ids `[T]`, out `[T, C]`.
+    /// An id ≥ V gives a zero row (ids are validated on the host before they get here).
+    fn embedding(&self, table: &Self::Tensor, ids: &Self::Ids, out: &mut Self::Tensor)
+    -> Result<()>;
+    /// RMSNorm: `y = x · rstd · w`, `rstd[t] = 1 / sqrt(mean_c(x²) + eps)`.
+    /// x, y `[T, C]`, w `[C]`, rstd `[T]` (saved for backward).
+    fn rmsnorm_forward(
+        &self,
+        x: &Self::Tensor,
+        w: &Self::Tensor,
+        eps: f32,
+        y: &mut Self::Tensor,
+        rstd: &mut Self::Tensor,
+    ) -> Result<()>;
+    /// RMSNorm backward: `dx (+)= rstd · (w⊙dy − x̂ · mean_c(x̂ ⊙ w⊙dy))` with `x̂ = x · rstd`,
+    /// and `dw += Σ_t dy ⊙ x̂` when `dw` is given. Shapes as in forward.
+    #[allow(clippy::too_many_arguments)]
+    fn rmsnorm_backward(
+        &self,
+        x: &Self::Tensor,
+        w: &Self::Tensor,
+        rstd: &Self::Tensor,
+        dy: &Self::Tensor,
+        dx: &mut Self::Tensor,
+        accumulate_dx: bool,
+        dw: Option<&mut Self::Tensor>,
+    ) -> Result<()>;
+    /// Rotary position embedding in place, Hugging Face `rotate_half` pairing (element `i` with
+    /// `i + head_dim/2`): `x' = x·cos + rotate_half(x)·sin` with the tables at `positions[t]`.
+    /// With `inverse`, rotates by the negative angle (the backward pass: `dx = Rᵀ dy`).
+    /// x `[T, H·head_dim]`, positions `[T]`, cos/sin `[P, head_dim/2]` (see [`crate::rope`]).
+    #[allow(clippy::too_many_arguments)]
+    fn rope(
+        &self,
+        x: &mut Self::Tensor,
+        positions: &Self::Ids,
+        cos: &Self::Tensor,
+        sin: &Self::Tensor,
+        n_heads: usize,
+        head_dim: usize,
+        inverse: bool,
+    ) -> Result<()>;
+    /// Causal grouped-query attention. Query row `t` of sequence `b` attends to keys
+    /// `window_start[b·seq + t] ..= t` of the same sequence (`window_start` = 0 for plain causal
+    /// attention; packed sequences use it to keep attention inside each conversation).
+    /// q, out `[B·S, H·D]`; k, v `[B·S, Hkv·D]`; window_start `[B·S]`; lse `[B·S, H]`
+    /// (log-sum-exp of the scaled scores, saved for backward).
+    #[allow(clippy::too_many_arguments)]
+    fn attention_forward(
+        &self,
+        q: &Self::Tensor,
+        k: &Self::Tensor,
+        v: &Self::Tensor,
+        window_start: &Self::Ids,
+        dims: AttentionDims,
+        out: &mut Self::Tensor,
+        lse: &mut Self::Tensor,
+    ) -> Result<()>;
+    /// Attention backward: writes (overwrites) dq, dk, dv from dout, recomputing the probabilities
+    /// from q, k and the saved lse. Shapes as in forward.
+    #[allow(clippy::too_many_arguments)]
+    fn attention_backward(
+        &self,
+        q: &Self::Tensor,
+        k: &Self::Tensor,
+        v: &Self::Tensor,
+        window_start: &Self::Ids,
+        dims: AttentionDims,
+        out: &Self::Tensor,
+        lse: &Self::Tensor,
+        dout: &Self::Tensor,
+        dq: &mut Self::Tensor,
+        dk: &mut Self::Tensor,
+        dv: &mut Self::Tensor,
+    ) -> Result<()>;
+    /// SwiGLU: `out = silu(gate) ⊙ up`. All `[T, I]`.
+    fn swiglu_forward(
+        &self,
+        gate: &Self::Tensor,
+        up: &Self::Tensor,
+        out: &mut Self::Tensor,
+    ) -> Result<()>;
+    /// SwiGLU backward: `dgate = dout ⊙ up ⊙ silu'(gate)`, `dup = dout ⊙ silu(gate)` (overwrite).
+    fn swiglu_backward(
+        &self,
+        gate: &Self::Tensor,
+        up: &Self::Tensor,
+        dout: &Self::Tensor,
+        dgate: &mut Self::Tensor,
+        dup: &mut Self::Tensor,
+    ) -> Result<()>;
+    /// Masked cross-entropy over a chunk of rows, loss and gradient in one pass.
+    /// `logits` `[N, V]` holds rows `row_offset .. row_offset + N` of the full batch; it is
+    /// overwritten with dlogits = `(softmax − onehot(target)) · weight · scale`.
+    /// `losses[row_offset + i] = weight · scale · (logsumexp − logit[target])`.
+    /// targets `[T_total]`, weights `[T_total]` (the loss mask, 0/1 or any ≥ 0), losses `[T_total]`.
+    /// `scale` is usually `1 / Σ weights` so that `Σ losses` is the mean loss.
+    #[allow(clippy::too_many_arguments)]
+    fn cross_entropy(
+        &self,
+        logits: &mut Self::Tensor,
+        targets: &Self::Ids,
+        weights: &Self::Tensor,
+        row_offset: usize,
+        scale: f32,
+        losses: &mut Self::Tensor,
+    ) -> Result<()>;
+    /// `out[0] = Σ x` over all elements (two-pass on the GPU). out `[1]`.
+    fn sum(&self, x: &Self::Tensor, out: &mut Self::Tensor) -> Result<()>;
+    /// Global L2 norm over several tensors: `out[0] = sqrt(Σ_i Σ x_i²)`. out `[1]`.
+    fn global_norm(&self, xs: &[&Self::Tensor], out: &mut Self::Tensor) -> Result<()>;
+    /// One AdamW step on `param` with gradient `grad`, moments `m`, `v` (all the same shape),
+    /// clipping by `grad_norm[0]` (from [`Backend::global_norm`]) to `hp.max_grad_norm`.
+    /// If `grad_norm[0]` is not finite, nothing is changed (the step is skipped): a non-finite
+    /// gradient never reaches the weights.
+    fn adamw(
+        &self,
+        param: &mut Self::Tensor,
+        grad: &Self::Tensor,
+        m: &mut Self::Tensor,
+        v: &mut Self::Tensor,
+        grad_norm: &Self::Tensor,
+        hp: AdamW,
+    ) -> Result<()>;
+}

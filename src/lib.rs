@@ -1,0 +1,10 @@
+//! svdtune: fine-tune language models by training only the singular values of their weights,
+//! natively and in the browser on WebGPU.
+//!
+//! - [`backend`]: the op set ([`backend::Backend`]) with a CPU reference and a wgpu/WGSL GPU backend.
+//! - [`rope`]: rotary-embedding tables for the default, Llama 3 and Phi-3 longrope variants.
+pub mod backend;
+pub mod error;
+pub mod rope;
+
+pub use error::{Error, Result};

@@ -1,0 +1,128 @@
+//! GPU vs CPU: matmul in all layouts, column dot products, the SVD merge and the SVD linear layer,
+//! on awkward shapes (odd sizes, one row, rank 1). Runs natively and in browsers.
+mod common;
+use common::*;
+use svdtune::backend::cpu::CpuBackend;
+use svdtune::backend::{
+    Backend, Matmul, SvdLinear, svd_linear_acts, svd_linear_backward, svd_linear_forward,
+};
+
+const SHAPES: &[(usize, usize, usize)] = &[(1, 1, 1), (1, 7, 5), (67, 132, 45), (3, 65, 129), (64, 64, 16), (130, 1, 70)];
+
+async fn matmul_all_layouts() {
+    let g = gpu().await;
+    let c = CpuBackend;
+    for (i, &(m, n, k)) in SHAPES.iter().enumerate() {
+        for spec in [Matmul::NN, Matmul::NT, Matmul::TN, Matmul::TT] {
+            let a_shape = if spec.trans_a { [k, m] } else { [m, k] };
+            let b_shape = if spec.trans_b { [n, k] } else { [k, n] };
+            let (ac, ag) = both_rand(&c, &g, &a_shape, 10 + i as u64);
+            let (bc, bg) = both_rand(&c, &g, &b_shape, 20 + i as u64);
+            let (mut cc, mut cg) = both_rand(&c, &g, &[m, n], 30 + i as u64);
+            let acc = Matmul { alpha: 0.5, ..spec.accumulate() };
+            for s in [spec, acc] {
+                c.matmul(&ac, &bc, &mut cc, s).unwrap();
+                g.matmul(&ag, &bg, &mut cg, s).unwrap();
+                assert_same(&format!("matmul {m}x{n}x{k} {s:?}"), &g, &cg, &cc, 1e-4, 1e-4).await;
+            }
+        }
+    }
+}
+gpu_test!(matmul_all_layouts_match_cpu, matmul_all_layouts);
+
+async fn matmul_rejects_bad_shapes() {
+    let g = gpu().await;
+    let a = g.zeros(&[3, 4]).unwrap();
+    let b = g.zeros(&[5, 6]).unwrap();
+    let mut out = g.zeros(&[3, 6]).unwrap();
+    let err = g.matmul(&a, &b, &mut out, Matmul::NN).unwrap_err().to_string();
+    assert!(err.contains("matmul") && err.contains("[5, 6]"), "{err}");
+}
+gpu_test!(matmul_rejects_bad_shapes_with_a_named_error, matmul_rejects_bad_shapes);
+
+async fn col_dot_and_merge() {
+    let g = gpu().await;
+    let c = CpuBackend;
+    for (i, &(rows, cols)) in [(1, 1), (1, 300), (129, 3), (200, 257)].iter().enumerate() {
+        let s = i as u64 * 7;
+        let (ac, ag) = both_rand(&c, &g, &[rows, cols], s);
+        let (bc, bg) = both_rand(&c, &g, &[rows, cols], s + 1);
+        let (sc, sg) = both_rand(&c, &g, &[rows], s + 2);
+        let (mut oc, mut og) = both_rand(&c, &g, &[cols], s + 3);
+        c.col_dot(&ac, &bc, None, &mut oc, true).unwrap();
+        g.col_dot(&ag, &bg, None, &mut og, true).unwrap();
+        assert_same("col_dot accumulate", &g, &og, &oc, 1e-4, 1e-4).await;
+        c.col_dot(&ac, &bc, Some(&sc), &mut oc, false).unwrap();
+        g.col_dot(&ag, &bg, Some(&sg), &mut og, false).unwrap();
+        assert_same("col_dot row_scale", &g, &og, &oc, 1e-4, 1e-4).await;
+    }
+    for (i, &(m, n, q)) in [(1, 1, 1), (5, 3, 1), (33, 17, 9), (70, 40, 40)].iter().enumerate() {
+        let s = 100 + i as u64 * 5;
+        let (wc, wg) = both_rand(&c, &g, &[m, n], s);
+        let (uc, ug) = both_rand(&c, &g, &[m, q], s + 1);
+        let (sc, sg) = both_rand(&c, &g, &[q], s + 2);
+        let (vc, vg) = both_rand(&c, &g, &[n, q], s + 3);
+        let (mut oc, mut og) = both_rand(&c, &g, &[m, n], s + 4);
+        c.svd_merge(&wc, &uc, &sc, &vc, &mut oc).unwrap();
+        g.svd_merge(&wg, &ug, &sg, &vg, &mut og).unwrap();
+        assert_same(&format!("svd_merge {m}x{n} q={q}"), &g, &og, &oc, 1e-5, 1e-5).await;
+    }
+}
+gpu_test!(col_dot_and_merge_match_cpu, col_dot_and_merge);
+
+async fn svd_linear_layer() {
+    let g = gpu().await;
+    let c = CpuBackend;
+    for (i, &(t, m, n, q, bias)) in [(1, 3, 2, 1, false), (5, 17, 9, 3, true), (70, 66, 130, 13, true)].iter().enumerate() {
+        let s = 200 + i as u64 * 10;
+        let data = |shape: &[usize], k: u64| rand_vec(shape.iter().product(), s + k);
+        let layer_c = SvdLinear {
+            w_res: c.tensor(&data(&[m, n], 1), &[m, n]).unwrap(),
+            u: c.tensor(&data(&[m, q], 2), &[m, q]).unwrap(),
+            v: c.tensor(&data(&[n, q], 3), &[n, q]).unwrap(),
+            sigma: c.tensor(&data(&[q], 4), &[q]).unwrap(),
+            bias: bias.then(|| c.tensor(&data(&[m], 5), &[m]).unwrap()),
+        };
+        let layer_g = SvdLinear {
+            w_res: g.tensor(&data(&[m, n], 1), &[m, n]).unwrap(),
+            u: g.tensor(&data(&[m, q], 2), &[m, q]).unwrap(),
+            v: g.tensor(&data(&[n, q], 3), &[n, q]).unwrap(),
+            sigma: g.tensor(&data(&[q], 4), &[q]).unwrap(),
+            bias: bias.then(|| g.tensor(&data(&[m], 5), &[m]).unwrap()),
+        };
+        let (xc, xg) = both_rand(&c, &g, &[t, n], s + 6);
+        let (gc, gg) = both_rand(&c, &g, &[t, m], s + 7);
+        let (mut yc, mut yg) = (c.zeros(&[t, m]).unwrap(), g.zeros(&[t, m]).unwrap());
+        let mut acts_c = svd_linear_acts(&c, t, q).unwrap();
+        let mut acts_g = svd_linear_acts(&g, t, q).unwrap();
+        svd_linear_forward(&c, &layer_c, &xc, &mut acts_c, &mut yc).unwrap();
+        svd_linear_forward(&g, &layer_g, &xg, &mut acts_g, &mut yg).unwrap();
+        assert_same("svd_linear y", &g, &yg, &yc, 1e-4, 1e-4).await;
+        let (mut dxc, mut dxg) = both_rand(&c, &g, &[t, n], s + 8);
+        let (mut dsc, mut dsg) = both_rand(&c, &g, &[q], s + 9);
+        svd_linear_backward(&c, &layer_c, &gc, &mut acts_c, &mut dxc, true, &mut dsc).unwrap();
+        svd_linear_backward(&g, &layer_g, &gg, &mut acts_g, &mut dxg, true, &mut dsg).unwrap();
+        assert_same("svd_linear dx", &g, &dxg, &dxc, 1e-4, 1e-4).await;
+        assert_same("svd_linear dsigma", &g, &dsg, &dsc, 1e-4, 1e-4).await;
+    }
+}
+gpu_test!(svd_linear_layer_matches_cpu, svd_linear_layer);
+
+async fn bind_groups_are_reused() {
+    let g = gpu().await;
+    let a = g.tensor(&rand_vec(12, 1), &[3, 4]).unwrap();
+    let b = g.tensor(&rand_vec(20, 2), &[4, 5]).unwrap();
+    let mut out = g.zeros(&[3, 5]).unwrap();
+    g.matmul(&a, &b, &mut out, Matmul::NN).unwrap();
+    g.flush().unwrap();
+    let after_first = g.cached_bind_groups();
+    for _ in 0..5 {
+        g.matmul(&a, &b, &mut out, Matmul::NN).unwrap();
+    }
+    g.flush().unwrap();
+    assert_eq!(g.cached_bind_groups(), after_first, "repeating a call must not create bind groups");
+    drop(out);
+    g.flush().unwrap();
+    assert_eq!(g.cached_bind_groups(), after_first - 1, "a dropped tensor's bind groups are purged");
+}
+gpu_test!(bind_groups_are_cached_and_purged, bind_groups_are_reused);
