@@ -1,1 +1,36 @@
-// (in progress)
+// rope: rotary position embedding in place, Hugging Face rotate_half pairing. For row t, head h
+// and i < half (half = head_dim / 2), with c = cos[pos, i], s = ±sin[pos, i] (negated when
+// inverse, which rotates by the negative angle: the backward pass), pos = positions[t]:
+//   (x_i, x_{i+half}) ← (x_i·c − x_{i+half}·s, x_{i+half}·c + x_i·s).
+// A position ≥ table_rows leaves the row unchanged. One invocation per (t, h, i).
+struct Params {
+    n: u32,          // rows · n_heads · half
+    n_heads: u32,    // H
+    half: u32,       // head_dim / 2
+    table_rows: u32, // P
+    inverse: u32,    // 1: rotate by −angle
+}
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> x: array<f32>;    // [T, H · head_dim]
+@group(0) @binding(2) var<storage, read> positions: array<u32>;  // [T]
+@group(0) @binding(3) var<storage, read> cos_t: array<f32>;      // [P, head_dim / 2]
+@group(0) @binding(4) var<storage, read> sin_t: array<f32>;      // [P, head_dim / 2]
+
+@compute @workgroup_size(256)
+fn rope(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = gid.x + gid.y * nwg.x * 256u;
+    if (idx >= p.n) { return; }
+    let i = idx % p.half;
+    let head = idx / p.half; // t · H + h
+    let t = head / p.n_heads;
+    let pos = positions[t];
+    if (pos >= p.table_rows) { return; }
+    let c = cos_t[pos * p.half + i];
+    var s = sin_t[pos * p.half + i];
+    if (p.inverse != 0u) { s = -s; }
+    let j = head * 2u * p.half + i;
+    let a = x[j];
+    let b = x[j + p.half];
+    x[j] = a * c - b * s;
+    x[j + p.half] = b * c + a * s;
+}

@@ -2,7 +2,8 @@
 //! natively and in the browser on WebGPU.
 //!
 //! - [`backend`]: the op set ([`backend::Backend`]) with a CPU reference and a wgpu/WGSL GPU backend.
-//! - [`rope`]: rotary-embedding tables for the default, Llama 3 and Phi-3 longrope variants.
+//! - [`rope`]: rotary-embedding tables as Hugging Face transformers computes them, for the default,
+//!   linear, Llama 3 and Phi-3 longrope variants.
 pub mod backend;
 pub mod error;
 pub mod rope;
