@@ -84,10 +84,15 @@ impl RopeScaling {
         };
         let rope_type = f.rope_type.as_deref().unwrap_or("default");
         let need = |v: Option<f64>, name: &str| v.ok_or_else(|| missing(rope_type, name));
-        let original = || f.original_max_position_embeddings.ok_or_else(|| missing(rope_type, "original_max_position_embeddings"));
+        let original = || {
+            f.original_max_position_embeddings
+                .ok_or_else(|| missing(rope_type, "original_max_position_embeddings"))
+        };
         match rope_type {
             "default" => Ok(RopeScaling::None),
-            "linear" => Ok(RopeScaling::Linear { factor: need(f.factor, "factor")? }),
+            "linear" => Ok(RopeScaling::Linear {
+                factor: need(f.factor, "factor")?,
+            }),
             "llama3" => Ok(RopeScaling::Llama3 {
                 factor: need(f.factor, "factor")?,
                 low_freq_factor: need(f.low_freq_factor, "low_freq_factor")?,
@@ -95,22 +100,34 @@ impl RopeScaling {
                 original_max_position_embeddings: original()?,
             }),
             "longrope" | "su" => Ok(RopeScaling::LongRope {
-                short_factor: f.short_factor.clone().ok_or_else(|| missing(rope_type, "short_factor"))?,
-                long_factor: f.long_factor.clone().ok_or_else(|| missing(rope_type, "long_factor"))?,
+                short_factor: f
+                    .short_factor
+                    .clone()
+                    .ok_or_else(|| missing(rope_type, "short_factor"))?,
+                long_factor: f
+                    .long_factor
+                    .clone()
+                    .ok_or_else(|| missing(rope_type, "long_factor"))?,
                 original_max_position_embeddings: original()?,
                 factor: f.factor,
                 attention_factor: f.attention_factor,
             }),
             other => Err(Error::param(
                 OP,
-                format!("rope_scaling type \"{other}\" is not supported (supported: {})", SUPPORTED_ROPE_TYPES.join(", ")),
+                format!(
+                    "rope_scaling type \"{other}\" is not supported (supported: {})",
+                    SUPPORTED_ROPE_TYPES.join(", ")
+                ),
             )),
         }
     }
 }
 
 fn missing(rope_type: &str, field: &str) -> Error {
-    Error::param(OP, format!("rope_scaling of type \"{rope_type}\" needs the field `{field}`"))
+    Error::param(
+        OP,
+        format!("rope_scaling of type \"{rope_type}\" needs the field `{field}`"),
+    )
 }
 
 /// What the tables are built from.
@@ -142,7 +159,10 @@ fn positive(what: &str, v: f64) -> Result<f32> {
     if v.is_finite() && v > 0.0 && v32.is_finite() && v32 > 0.0 {
         Ok(v32)
     } else {
-        Err(Error::param(OP, format!("{what} must be a finite number > 0, got {v}")))
+        Err(Error::param(
+            OP,
+            format!("{what} must be a finite number > 0, got {v}"),
+        ))
     }
 }
 
@@ -155,7 +175,9 @@ fn pow_f32(b: f32, e: f32) -> f32 {
 /// `theta^(2i/D)` for `i < D/2`, as transformers computes it in float32.
 fn base_powers(head_dim: usize, theta: f32) -> Vec<f32> {
     let dim = head_dim as f32;
-    (0..head_dim / 2).map(|i| pow_f32(theta, (2 * i) as f32 / dim)).collect()
+    (0..head_dim / 2)
+        .map(|i| pow_f32(theta, (2 * i) as f32 / dim))
+        .collect()
 }
 
 /// The inverse frequencies `[head_dim/2]` and the attention scaling for a table that serves
@@ -163,28 +185,54 @@ fn base_powers(head_dim: usize, theta: f32) -> Vec<f32> {
 /// factors when `seq_len > original_max_position_embeddings`, as transformers does with
 /// `seq_len = max(position_ids) + 1`).
 pub fn inv_freq(cfg: &RopeConfig, seq_len: usize) -> Result<(Vec<f32>, f32)> {
-    if cfg.head_dim == 0 || cfg.head_dim % 2 != 0 {
-        return Err(Error::param(OP, format!("head_dim must be even and > 0, got {}", cfg.head_dim)));
+    if cfg.head_dim == 0 || !cfg.head_dim.is_multiple_of(2) {
+        return Err(Error::param(
+            OP,
+            format!("head_dim must be even and > 0, got {}", cfg.head_dim),
+        ));
     }
     let theta = positive("rope_theta", cfg.theta)?;
     let half = cfg.head_dim / 2;
-    let default = || base_powers(cfg.head_dim, theta).into_iter().map(|p| 1.0f32 / p).collect::<Vec<f32>>();
+    let default = || {
+        base_powers(cfg.head_dim, theta)
+            .into_iter()
+            .map(|p| 1.0f32 / p)
+            .collect::<Vec<f32>>()
+    };
     match &cfg.scaling {
         RopeScaling::None => Ok((default(), 1.0)),
         RopeScaling::Linear { factor } => {
             let factor = positive("linear rope factor", *factor)?;
             Ok((default().into_iter().map(|f| f / factor).collect(), 1.0))
         }
-        RopeScaling::Llama3 { factor, low_freq_factor, high_freq_factor, original_max_position_embeddings } => {
-            let (factor, low, high, old_len) = (*factor, *low_freq_factor, *high_freq_factor, *original_max_position_embeddings);
+        RopeScaling::Llama3 {
+            factor,
+            low_freq_factor,
+            high_freq_factor,
+            original_max_position_embeddings,
+        } => {
+            let (factor, low, high, old_len) = (
+                *factor,
+                *low_freq_factor,
+                *high_freq_factor,
+                *original_max_position_embeddings,
+            );
             let factor32 = positive("llama3 factor", factor)?;
             let low32 = positive("llama3 low_freq_factor", low)?;
             positive("llama3 high_freq_factor", high)?;
             if high <= low {
-                return Err(Error::param(OP, format!("llama3 high_freq_factor ({high}) must be greater than low_freq_factor ({low})")));
+                return Err(Error::param(
+                    OP,
+                    format!(
+                        "llama3 high_freq_factor ({high}) must be greater than low_freq_factor ({low})"
+                    ),
+                ));
             }
             if old_len == 0 {
-                return Err(Error::param(OP, "llama3 original_max_position_embeddings must be > 0"));
+                return Err(Error::param(
+                    OP,
+                    "llama3 original_max_position_embeddings must be > 0",
+                ));
             }
             // Python floats, then rounded to f32 where they meet the f32 tensors.
             let old = old_len as f64;
@@ -197,23 +245,43 @@ pub fn inv_freq(cfg: &RopeConfig, seq_len: usize) -> Result<(Vec<f32>, f32)> {
                 .into_iter()
                 .map(|inv| {
                     let wavelen = (1.0f32 / inv) * two_pi;
-                    let llama = if wavelen > low_wavelen { inv / factor32 } else { inv };
+                    let llama = if wavelen > low_wavelen {
+                        inv / factor32
+                    } else {
+                        inv
+                    };
                     let smooth = ((1.0f32 / wavelen) * old32 - low32) / band;
                     let smoothed = (1.0f32 - smooth) * llama / factor32 + smooth * llama;
-                    let medium = !(wavelen < high_wavelen) && !(wavelen > low_wavelen);
+                    // `~(wavelen < high) * ~(wavelen > low)` in transformers; wavelen is never NaN here.
+                    let medium = wavelen >= high_wavelen && wavelen <= low_wavelen;
                     if medium { smoothed } else { llama }
                 })
                 .collect();
             Ok((out, 1.0))
         }
-        RopeScaling::LongRope { short_factor, long_factor, original_max_position_embeddings, factor, attention_factor } => {
+        RopeScaling::LongRope {
+            short_factor,
+            long_factor,
+            original_max_position_embeddings,
+            factor,
+            attention_factor,
+        } => {
             let original = *original_max_position_embeddings;
             if original == 0 {
-                return Err(Error::param(OP, "longrope original_max_position_embeddings must be > 0"));
+                return Err(Error::param(
+                    OP,
+                    "longrope original_max_position_embeddings must be > 0",
+                ));
             }
             for (name, list) in [("short_factor", short_factor), ("long_factor", long_factor)] {
                 if list.len() != half {
-                    return Err(Error::param(OP, format!("longrope {name} has {} entries, expected head_dim / 2 = {half}", list.len())));
+                    return Err(Error::param(
+                        OP,
+                        format!(
+                            "longrope {name} has {} entries, expected head_dim / 2 = {half}",
+                            list.len()
+                        ),
+                    ));
                 }
                 for &v in list.iter() {
                     positive(&format!("every longrope {name} entry"), v)?;
@@ -231,7 +299,11 @@ pub fn inv_freq(cfg: &RopeConfig, seq_len: usize) -> Result<(Vec<f32>, f32)> {
                 None if factor <= 1.0 => 1.0,
                 None => (1.0 + factor.ln() / (original as f64).ln()).sqrt() as f32,
             };
-            let ext = if seq_len > original { long_factor } else { short_factor };
+            let ext = if seq_len > original {
+                long_factor
+            } else {
+                short_factor
+            };
             let out = base_powers(cfg.head_dim, theta)
                 .into_iter()
                 .zip(ext)
@@ -247,9 +319,12 @@ pub fn inv_freq(cfg: &RopeConfig, seq_len: usize) -> Result<(Vec<f32>, f32)> {
 pub fn tables(cfg: &RopeConfig, seq_len: usize) -> Result<RopeTables> {
     let (inv, mscale) = inv_freq(cfg, seq_len)?;
     let half = inv.len();
-    let n = seq_len
-        .checked_mul(half)
-        .ok_or_else(|| Error::param(OP, format!("a table of {seq_len} positions × {half} is too large")))?;
+    let n = seq_len.checked_mul(half).ok_or_else(|| {
+        Error::param(
+            OP,
+            format!("a table of {seq_len} positions × {half} is too large"),
+        )
+    })?;
     let (mut cos, mut sin) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for p in 0..seq_len {
         let pos = p as f32;
@@ -259,5 +334,11 @@ pub fn tables(cfg: &RopeConfig, seq_len: usize) -> Result<RopeTables> {
             sin.push(angle.sin() as f32 * mscale);
         }
     }
-    Ok(RopeTables { cos, sin, positions: seq_len, half, attention_scaling: mscale })
+    Ok(RopeTables {
+        cos,
+        sin,
+        positions: seq_len,
+        half,
+        attention_scaling: mscale,
+    })
 }

@@ -44,10 +44,19 @@ async fn check(geometry: Geometry, window: Window, magnitude: f32, seed: u64) {
     let g = gpu().await;
     let c = CpuBackend;
     let rows = batch * seq;
-    let dims = AttentionDims { batch, seq, n_heads: heads, n_kv_heads: kv_heads, head_dim, scale: 1.0 / (head_dim as f32).sqrt() };
+    let dims = AttentionDims {
+        batch,
+        seq,
+        n_heads: heads,
+        n_kv_heads: kv_heads,
+        head_dim,
+        scale: 1.0 / (head_dim as f32).sqrt(),
+    };
     let what = format!("attention {geometry:?} {window:?} ×{magnitude}");
     let (qw, kw) = (heads * head_dim, kv_heads * head_dim);
-    let scaled = |n: usize, s: u64| -> Vec<f32> { rand_vec(n, s).into_iter().map(|x| x * magnitude).collect() };
+    let scaled = |n: usize, s: u64| -> Vec<f32> {
+        rand_vec(n, s).into_iter().map(|x| x * magnitude).collect()
+    };
     let (qc, qg) = both(&c, &g, &scaled(rows * qw, seed), &[rows, qw]);
     let (kc, kg) = both(&c, &g, &scaled(rows * kw, seed + 1), &[rows, kw]);
     let (vc, vg) = both_rand(&c, &g, &[rows, kw], seed + 2);
@@ -56,8 +65,10 @@ async fn check(geometry: Geometry, window: Window, magnitude: f32, seed: u64) {
 
     let (mut oc, mut og) = both_rand(&c, &g, &[rows, qw], seed + 4);
     let (mut lc, mut lg) = both_rand(&c, &g, &[rows, heads], seed + 5);
-    c.attention_forward(&qc, &kc, &vc, &wc, dims, &mut oc, &mut lc).unwrap();
-    g.attention_forward(&qg, &kg, &vg, &wg, dims, &mut og, &mut lg).unwrap();
+    c.attention_forward(&qc, &kc, &vc, &wc, dims, &mut oc, &mut lc)
+        .unwrap();
+    g.attention_forward(&qg, &kg, &vg, &wg, dims, &mut og, &mut lg)
+        .unwrap();
     // lse grows with the scores (|lse| up to ~40 at ×8), so it also gets a relative tolerance.
     assert_same(&format!("{what}: lse"), &g, &lg, &lc, 1e-4, 1e-5).await;
     assert_same(&format!("{what}: out"), &g, &og, &oc, 1e-4, 1e-4).await;
@@ -66,8 +77,14 @@ async fn check(geometry: Geometry, window: Window, magnitude: f32, seed: u64) {
     let (mut dqc, mut dqg) = both_rand(&c, &g, &[rows, qw], seed + 7);
     let (mut dkc, mut dkg) = both_rand(&c, &g, &[rows, kw], seed + 8);
     let (mut dvc, mut dvg) = both_rand(&c, &g, &[rows, kw], seed + 9);
-    c.attention_backward(&qc, &kc, &vc, &wc, dims, &oc, &lc, &doc, &mut dqc, &mut dkc, &mut dvc).unwrap();
-    g.attention_backward(&qg, &kg, &vg, &wg, dims, &og, &lg, &dog, &mut dqg, &mut dkg, &mut dvg).unwrap();
+    c.attention_backward(
+        &qc, &kc, &vc, &wc, dims, &oc, &lc, &doc, &mut dqc, &mut dkc, &mut dvc,
+    )
+    .unwrap();
+    g.attention_backward(
+        &qg, &kg, &vg, &wg, dims, &og, &lg, &dog, &mut dqg, &mut dkg, &mut dvg,
+    )
+    .unwrap();
     // dq and dk carry a factor `magnitude` (they are sums of k resp. q rows), so their absolute
     // tolerance scales with it; dv does not.
     let tol = 1e-4 * magnitude.max(1.0);
@@ -112,10 +129,12 @@ async fn wide_heads() {
 }
 gpu_test!(attention_wide_heads_match_cpu, wide_heads);
 
-/// q and k ×8: scores of tens, exp would overflow without the max subtraction.
+/// q and k ×8 (scores of tens) and ×20 (scores of hundreds: exp overflows f32 past 88, so this
+/// fails without the max subtraction).
 async fn large_scores() {
     check((2, 33, 6, 3, 64), Window::Causal, 8.0, 500).await;
     check((1, 100, 4, 2, 96), Window::Packed, 8.0, 510).await;
+    check((2, 33, 4, 2, 64), Window::Irregular, 20.0, 520).await;
 }
 gpu_test!(attention_large_scores_stay_stable, large_scores);
 
@@ -123,14 +142,27 @@ gpu_test!(attention_large_scores_stay_stable, large_scores);
 async fn rejects_huge_head_dim() {
     let g = gpu().await;
     let (rows, d) = (3, 257);
-    let dims = AttentionDims { batch: 1, seq: rows, n_heads: 1, n_kv_heads: 1, head_dim: d, scale: 1.0 };
+    let dims = AttentionDims {
+        batch: 1,
+        seq: rows,
+        n_heads: 1,
+        n_kv_heads: 1,
+        head_dim: d,
+        scale: 1.0,
+    };
     let q = g.zeros(&[rows, d]).unwrap();
     let k = g.zeros(&[rows, d]).unwrap();
     let v = g.zeros(&[rows, d]).unwrap();
     let w = g.ids(&[0; 3]).unwrap();
     let mut out = g.zeros(&[rows, d]).unwrap();
     let mut lse = g.zeros(&[rows, 1]).unwrap();
-    let err = g.attention_forward(&q, &k, &v, &w, dims, &mut out, &mut lse).unwrap_err().to_string();
-    assert!(err.contains("attention") && err.contains("head_dim"), "{err}");
+    let err = g
+        .attention_forward(&q, &k, &v, &w, dims, &mut out, &mut lse)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("attention") && err.contains("head_dim"),
+        "{err}"
+    );
 }
 gpu_test!(attention_rejects_head_dim_over_256, rejects_huge_head_dim);

@@ -7,7 +7,14 @@ use svdtune::backend::{
     Backend, Matmul, SvdLinear, svd_linear_acts, svd_linear_backward, svd_linear_forward,
 };
 
-const SHAPES: &[(usize, usize, usize)] = &[(1, 1, 1), (1, 7, 5), (67, 132, 45), (3, 65, 129), (64, 64, 16), (130, 1, 70)];
+const SHAPES: &[(usize, usize, usize)] = &[
+    (1, 1, 1),
+    (1, 7, 5),
+    (67, 132, 45),
+    (3, 65, 129),
+    (64, 64, 16),
+    (130, 1, 70),
+];
 
 async fn matmul_all_layouts() {
     let g = gpu().await;
@@ -19,11 +26,22 @@ async fn matmul_all_layouts() {
             let (ac, ag) = both_rand(&c, &g, &a_shape, 10 + i as u64);
             let (bc, bg) = both_rand(&c, &g, &b_shape, 20 + i as u64);
             let (mut cc, mut cg) = both_rand(&c, &g, &[m, n], 30 + i as u64);
-            let acc = Matmul { alpha: 0.5, ..spec.accumulate() };
+            let acc = Matmul {
+                alpha: 0.5,
+                ..spec.accumulate()
+            };
             for s in [spec, acc] {
                 c.matmul(&ac, &bc, &mut cc, s).unwrap();
                 g.matmul(&ag, &bg, &mut cg, s).unwrap();
-                assert_same(&format!("matmul {m}x{n}x{k} {s:?}"), &g, &cg, &cc, 1e-4, 1e-4).await;
+                assert_same(
+                    &format!("matmul {m}x{n}x{k} {s:?}"),
+                    &g,
+                    &cg,
+                    &cc,
+                    1e-4,
+                    1e-4,
+                )
+                .await;
             }
         }
     }
@@ -35,10 +53,16 @@ async fn matmul_rejects_bad_shapes() {
     let a = g.zeros(&[3, 4]).unwrap();
     let b = g.zeros(&[5, 6]).unwrap();
     let mut out = g.zeros(&[3, 6]).unwrap();
-    let err = g.matmul(&a, &b, &mut out, Matmul::NN).unwrap_err().to_string();
+    let err = g
+        .matmul(&a, &b, &mut out, Matmul::NN)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("matmul") && err.contains("[5, 6]"), "{err}");
 }
-gpu_test!(matmul_rejects_bad_shapes_with_a_named_error, matmul_rejects_bad_shapes);
+gpu_test!(
+    matmul_rejects_bad_shapes_with_a_named_error,
+    matmul_rejects_bad_shapes
+);
 
 async fn col_dot_and_merge() {
     let g = gpu().await;
@@ -56,7 +80,10 @@ async fn col_dot_and_merge() {
         g.col_dot(&ag, &bg, Some(&sg), &mut og, false).unwrap();
         assert_same("col_dot row_scale", &g, &og, &oc, 1e-4, 1e-4).await;
     }
-    for (i, &(m, n, q)) in [(1, 1, 1), (5, 3, 1), (33, 17, 9), (70, 40, 40)].iter().enumerate() {
+    for (i, &(m, n, q)) in [(1, 1, 1), (5, 3, 1), (33, 17, 9), (70, 40, 40)]
+        .iter()
+        .enumerate()
+    {
         let s = 100 + i as u64 * 5;
         let (wc, wg) = both_rand(&c, &g, &[m, n], s);
         let (uc, ug) = both_rand(&c, &g, &[m, q], s + 1);
@@ -65,7 +92,15 @@ async fn col_dot_and_merge() {
         let (mut oc, mut og) = both_rand(&c, &g, &[m, n], s + 4);
         c.svd_merge(&wc, &uc, &sc, &vc, &mut oc).unwrap();
         g.svd_merge(&wg, &ug, &sg, &vg, &mut og).unwrap();
-        assert_same(&format!("svd_merge {m}x{n} q={q}"), &g, &og, &oc, 1e-5, 1e-5).await;
+        assert_same(
+            &format!("svd_merge {m}x{n} q={q}"),
+            &g,
+            &og,
+            &oc,
+            1e-5,
+            1e-5,
+        )
+        .await;
     }
 }
 gpu_test!(col_dot_and_merge_match_cpu, col_dot_and_merge);
@@ -73,7 +108,14 @@ gpu_test!(col_dot_and_merge_match_cpu, col_dot_and_merge);
 async fn svd_linear_layer() {
     let g = gpu().await;
     let c = CpuBackend;
-    for (i, &(t, m, n, q, bias)) in [(1, 3, 2, 1, false), (5, 17, 9, 3, true), (70, 66, 130, 13, true)].iter().enumerate() {
+    for (i, &(t, m, n, q, bias)) in [
+        (1, 3, 2, 1, false),
+        (5, 17, 9, 3, true),
+        (70, 66, 130, 13, true),
+    ]
+    .iter()
+    .enumerate()
+    {
         let s = 200 + i as u64 * 10;
         let data = |shape: &[usize], k: u64| rand_vec(shape.iter().product(), s + k);
         let layer_c = SvdLinear {
@@ -120,9 +162,17 @@ async fn bind_groups_are_reused() {
         g.matmul(&a, &b, &mut out, Matmul::NN).unwrap();
     }
     g.flush().unwrap();
-    assert_eq!(g.cached_bind_groups(), after_first, "repeating a call must not create bind groups");
+    assert_eq!(
+        g.cached_bind_groups(),
+        after_first,
+        "repeating a call must not create bind groups"
+    );
     drop(out);
     g.flush().unwrap();
-    assert_eq!(g.cached_bind_groups(), after_first - 1, "a dropped tensor's bind groups are purged");
+    assert_eq!(
+        g.cached_bind_groups(),
+        after_first - 1,
+        "a dropped tensor's bind groups are purged"
+    );
 }
 gpu_test!(bind_groups_are_cached_and_purged, bind_groups_are_reused);

@@ -5,7 +5,9 @@
 mod common;
 use common::rand_vec;
 use svdtune::backend::cpu::{CpuBackend, attention, elementwise, linalg, loss, norm, rope};
-use svdtune::backend::{AttentionDims, Backend, Matmul, SvdLinear, svd_linear_acts, svd_linear_backward};
+use svdtune::backend::{
+    AttentionDims, Backend, Matmul, SvdLinear, svd_linear_acts, svd_linear_backward,
+};
 
 const EPS: f64 = 1e-6;
 
@@ -38,10 +40,16 @@ fn check(what: &str, analytic: &[f64], numeric: &[f64], tol: f64) {
     let mut worst = 0.0f64;
     for (i, (a, n)) in analytic.iter().zip(numeric).enumerate() {
         let err = (a - n).abs();
-        assert!(err <= tol * (1.0 + n.abs()), "{what}[{i}]: analytic {a} vs numeric {n} (err {err:e})");
+        assert!(
+            err <= tol * (1.0 + n.abs()),
+            "{what}[{i}]: analytic {a} vs numeric {n} (err {err:e})"
+        );
         worst = worst.max(err);
     }
-    assert!(analytic.iter().any(|a| a.abs() > 1e-3), "{what}: gradient is all zero; the check would be vacuous");
+    assert!(
+        analytic.iter().any(|a| a.abs() > 1e-3),
+        "{what}: gradient is all zero; the check would be vacuous"
+    );
     eprintln!("{what}: max |analytic − numeric| = {worst:e}");
 }
 
@@ -57,14 +65,38 @@ fn rmsnorm_backward_matches_finite_differences() {
     let (_, rstd) = fwd(&x, &w);
     for accumulate in [false, true] {
         let base = f64s(rows * cols, 4);
-        let mut dx = if accumulate { base.clone() } else { vec![9.0; rows * cols] };
+        let mut dx = if accumulate {
+            base.clone()
+        } else {
+            vec![9.0; rows * cols]
+        };
         let mut dw = vec![0.0; cols];
-        norm::rmsnorm_backward(&x, &w, &rstd, &r, rows, cols, &mut dx, accumulate, Some(&mut dw));
+        norm::rmsnorm_backward(
+            &x,
+            &w,
+            &rstd,
+            &r,
+            rows,
+            cols,
+            &mut dx,
+            accumulate,
+            Some(&mut dw),
+        );
         if accumulate {
             dx.iter_mut().zip(&base).for_each(|(d, b)| *d -= b);
         }
-        check("rmsnorm dx", &dx, &numeric(&x, |x| dot(&fwd(x, &w).0, &r)), 1e-6);
-        check("rmsnorm dw", &dw, &numeric(&w, |w| dot(&fwd(&x, w).0, &r)), 1e-6);
+        check(
+            "rmsnorm dx",
+            &dx,
+            &numeric(&x, |x| dot(&fwd(x, &w).0, &r)),
+            1e-6,
+        );
+        check(
+            "rmsnorm dw",
+            &dw,
+            &numeric(&w, |w| dot(&fwd(&x, w).0, &r)),
+            1e-6,
+        );
     }
 }
 
@@ -74,7 +106,10 @@ fn rope_backward_is_the_transpose() {
     let (rows, heads, d, p) = (4, 2, 6, 5);
     let half = d / 2;
     let ang = f64s(p * half, 5);
-    let (cos, sin): (Vec<f64>, Vec<f64>) = ang.iter().map(|a| (1.3 * (3.0 * a).cos(), 1.3 * (3.0 * a).sin())).unzip();
+    let (cos, sin): (Vec<f64>, Vec<f64>) = ang
+        .iter()
+        .map(|a| (1.3 * (3.0 * a).cos(), 1.3 * (3.0 * a).sin()))
+        .unzip();
     let positions = [4u32, 0, 2, 3];
     let (x, r) = (f64s(rows * heads * d, 6), f64s(rows * heads * d, 7));
     let fwd = |x: &[f64]| {
@@ -89,9 +124,19 @@ fn rope_backward_is_the_transpose() {
 
 #[test]
 fn attention_backward_matches_finite_differences() {
-    let dims = AttentionDims { batch: 2, seq: 5, n_heads: 4, n_kv_heads: 2, head_dim: 3, scale: 0.6 };
+    let dims = AttentionDims {
+        batch: 2,
+        seq: 5,
+        n_heads: 4,
+        n_kv_heads: 2,
+        head_dim: 3,
+        scale: 0.6,
+    };
     let rows = dims.batch * dims.seq;
-    let (qw, kw) = (dims.n_heads * dims.head_dim, dims.n_kv_heads * dims.head_dim);
+    let (qw, kw) = (
+        dims.n_heads * dims.head_dim,
+        dims.n_kv_heads * dims.head_dim,
+    );
     // Sequence 0: plain causal; sequence 1: two packed conversations (rows 0-1 and 2-4).
     let window: Vec<u32> = vec![0, 0, 0, 0, 0, 0, 0, 2, 2, 2];
     let (q, k, v) = (f64s(rows * qw, 8), f64s(rows * kw, 9), f64s(rows * kw, 10));
@@ -102,17 +147,42 @@ fn attention_backward_matches_finite_differences() {
         (out, lse)
     };
     let (out, lse) = fwd(&q, &k, &v);
-    let (mut dq, mut dk, mut dv) = (vec![0.0; rows * qw], vec![0.0; rows * kw], vec![0.0; rows * kw]);
-    attention::backward(&q, &k, &v, &window, &dims, &out, &lse, &r, &mut dq, &mut dk, &mut dv);
-    check("attention dq", &dq, &numeric(&q, |q| dot(&fwd(q, &k, &v).0, &r)), 1e-6);
-    check("attention dk", &dk, &numeric(&k, |k| dot(&fwd(&q, k, &v).0, &r)), 1e-6);
-    check("attention dv", &dv, &numeric(&v, |v| dot(&fwd(&q, &k, v).0, &r)), 1e-6);
+    let (mut dq, mut dk, mut dv) = (
+        vec![0.0; rows * qw],
+        vec![0.0; rows * kw],
+        vec![0.0; rows * kw],
+    );
+    attention::backward(
+        &q, &k, &v, &window, &dims, &out, &lse, &r, &mut dq, &mut dk, &mut dv,
+    );
+    check(
+        "attention dq",
+        &dq,
+        &numeric(&q, |q| dot(&fwd(q, &k, &v).0, &r)),
+        1e-6,
+    );
+    check(
+        "attention dk",
+        &dk,
+        &numeric(&k, |k| dot(&fwd(&q, k, &v).0, &r)),
+        1e-6,
+    );
+    check(
+        "attention dv",
+        &dv,
+        &numeric(&v, |v| dot(&fwd(&q, &k, v).0, &r)),
+        1e-6,
+    );
 }
 
 #[test]
 fn swiglu_backward_matches_finite_differences() {
     let n = 11;
-    let (gate, up, r) = (f64s(n, 12).iter().map(|g| g * 4.0).collect::<Vec<_>>(), f64s(n, 13), f64s(n, 14));
+    let (gate, up, r) = (
+        f64s(n, 12).iter().map(|g| g * 4.0).collect::<Vec<_>>(),
+        f64s(n, 13),
+        f64s(n, 14),
+    );
     let fwd = |g: &[f64], u: &[f64]| {
         let mut out = vec![0.0; n];
         elementwise::swiglu_forward(g, u, &mut out);
@@ -120,8 +190,18 @@ fn swiglu_backward_matches_finite_differences() {
     };
     let (mut dg, mut du) = (vec![0.0; n], vec![0.0; n]);
     elementwise::swiglu_backward(&gate, &up, &r, &mut dg, &mut du);
-    check("swiglu dgate", &dg, &numeric(&gate, |g| dot(&fwd(g, &up), &r)), 1e-7);
-    check("swiglu dup", &du, &numeric(&up, |u| dot(&fwd(&gate, u), &r)), 1e-7);
+    check(
+        "swiglu dgate",
+        &dg,
+        &numeric(&gate, |g| dot(&fwd(g, &up), &r)),
+        1e-7,
+    );
+    check(
+        "swiglu dup",
+        &du,
+        &numeric(&up, |u| dot(&fwd(&gate, u), &r)),
+        1e-7,
+    );
 }
 
 #[test]
@@ -139,7 +219,12 @@ fn cross_entropy_gradient_matches_finite_differences() {
     let mut grad = logits.clone();
     let mut losses = vec![0.0; rows];
     loss::cross_entropy(&mut grad, vocab, &targets, &weights, scale, &mut losses);
-    check("cross_entropy dlogits", &grad, &numeric(&logits, total), 1e-7);
+    check(
+        "cross_entropy dlogits",
+        &grad,
+        &numeric(&logits, total),
+        1e-7,
+    );
     assert_eq!(losses[2], 0.0, "weight 0 gives zero loss");
     assert_eq!(losses[3], 0.0, "an out-of-range target is masked");
 }
@@ -149,7 +234,13 @@ fn cross_entropy_gradient_matches_finite_differences() {
 #[test]
 fn svd_linear_backward_matches_finite_differences() {
     let (t, m, n, q) = (3, 5, 4, 2);
-    let (w, u, v, s, b) = (f64s(m * n, 16), f64s(m * q, 17), f64s(n * q, 18), f64s(q, 19), f64s(m, 20));
+    let (w, u, v, s, b) = (
+        f64s(m * n, 16),
+        f64s(m * q, 17),
+        f64s(n * q, 18),
+        f64s(q, 19),
+        f64s(m, 20),
+    );
     let (x, r) = (f64s(t * n, 21), f64s(t * m, 22));
     let fwd = |x: &[f64], s: &[f64]| {
         let mut y = vec![0.0; t * m];
@@ -163,14 +254,43 @@ fn svd_linear_backward_matches_finite_differences() {
         y
     };
     let be = CpuBackend;
-    let f32s = |v: &[f64], shape: &[usize]| be.tensor(&v.iter().map(|&x| x as f32).collect::<Vec<_>>(), shape).unwrap();
-    let layer = SvdLinear { w_res: f32s(&w, &[m, n]), u: f32s(&u, &[m, q]), v: f32s(&v, &[n, q]), sigma: f32s(&s, &[q]), bias: Some(f32s(&b, &[m])) };
+    let f32s = |v: &[f64], shape: &[usize]| {
+        be.tensor(&v.iter().map(|&x| x as f32).collect::<Vec<_>>(), shape)
+            .unwrap()
+    };
+    let layer = SvdLinear {
+        w_res: f32s(&w, &[m, n]),
+        u: f32s(&u, &[m, q]),
+        v: f32s(&v, &[n, q]),
+        sigma: f32s(&s, &[q]),
+        bias: Some(f32s(&b, &[m])),
+    };
     let mut acts = svd_linear_acts(&be, t, q).unwrap();
     let mut y = be.zeros(&[t, m]).unwrap();
-    svdtune::backend::svd_linear_forward(&be, &layer, &f32s(&x, &[t, n]), &mut acts, &mut y).unwrap();
+    svdtune::backend::svd_linear_forward(&be, &layer, &f32s(&x, &[t, n]), &mut acts, &mut y)
+        .unwrap();
     let (mut dx, mut ds) = (be.zeros(&[t, n]).unwrap(), be.zeros(&[q]).unwrap());
-    svd_linear_backward(&be, &layer, &f32s(&r, &[t, m]), &mut acts, &mut dx, false, &mut ds).unwrap();
+    svd_linear_backward(
+        &be,
+        &layer,
+        &f32s(&r, &[t, m]),
+        &mut acts,
+        &mut dx,
+        false,
+        &mut ds,
+    )
+    .unwrap();
     let widen = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<_>>();
-    check("svd_linear dx", &widen(&dx.data), &numeric(&x, |x| dot(&fwd(x, &s), &r)), 1e-5);
-    check("svd_linear dsigma", &widen(&ds.data), &numeric(&s, |s| dot(&fwd(&x, s), &r)), 1e-5);
+    check(
+        "svd_linear dx",
+        &widen(&dx.data),
+        &numeric(&x, |x| dot(&fwd(x, &s), &r)),
+        1e-5,
+    );
+    check(
+        "svd_linear dsigma",
+        &widen(&ds.data),
+        &numeric(&s, |s| dot(&fwd(&x, s), &r)),
+        1e-5,
+    );
 }

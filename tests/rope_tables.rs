@@ -6,14 +6,23 @@
 use svdtune::rope::{RopeConfig, RopeScaling, RopeScalingFields, inv_freq, tables};
 
 fn cfg(head_dim: usize, theta: f64, scaling: RopeScaling) -> RopeConfig {
-    RopeConfig { head_dim, theta, max_position_embeddings: 131072, scaling }
+    RopeConfig {
+        head_dim,
+        theta,
+        max_position_embeddings: 131072,
+        scaling,
+    }
 }
 
 /// `|got − want| ≤ ulps · ulp(want)` in f32.
 fn assert_ulps(what: &str, got: f32, want: f64, ulps: f32) {
     let w = want as f32;
     let ulp = f32::from_bits(w.abs().to_bits() + 1) - w.abs();
-    assert!(((got as f64) - want).abs() <= (ulps * ulp) as f64, "{what}: got {got:e}, want {want:e} (±{ulps} ulp = {:e})", ulps * ulp);
+    assert!(
+        ((got as f64) - want).abs() <= (ulps * ulp) as f64,
+        "{what}: got {got:e}, want {want:e} (±{ulps} ulp = {:e})",
+        ulps * ulp
+    );
 }
 
 #[test]
@@ -24,14 +33,35 @@ fn default_frequencies_and_tables_match_hand_values() {
     assert_eq!(inv, vec![1.0, 0.1, 0.01, 0.001]);
     assert_eq!(scale, 1.0);
     let t = tables(&c, 5).unwrap();
-    assert_eq!((t.positions, t.half, t.cos.len(), t.sin.len()), (5, 4, 20, 20));
+    assert_eq!(
+        (t.positions, t.half, t.cos.len(), t.sin.len()),
+        (5, 4, 20, 20)
+    );
     assert_eq!(&t.cos[..4], &[1.0; 4]);
     assert_eq!(&t.sin[..4], &[0.0; 4]);
-    let cos3 = [-0.989_992_496_600_445_4, 0.955_336_489_125_606, 0.999_550_033_748_987_5, 0.999_995_500_003_375];
-    let sin3 = [0.141_120_008_059_867_2, 0.295_520_206_661_339_55, 0.029_995_500_202_495_66, 0.002_999_995_500_002_025];
+    let cos3 = [
+        -0.989_992_496_600_445_4,
+        0.955_336_489_125_606,
+        0.999_550_033_748_987_5,
+        0.999_995_500_003_375,
+    ];
+    let sin3 = [
+        0.141_120_008_059_867_2,
+        0.295_520_206_661_339_55,
+        0.029_995_500_202_495_66,
+        0.002_999_995_500_002_025,
+    ];
     for i in 0..4 {
-        assert!((t.cos[3 * 4 + i] as f64 - cos3[i]).abs() < 1e-7, "cos[3, {i}] = {}", t.cos[3 * 4 + i]);
-        assert!((t.sin[3 * 4 + i] as f64 - sin3[i]).abs() < 1e-7, "sin[3, {i}] = {}", t.sin[3 * 4 + i]);
+        assert!(
+            (t.cos[3 * 4 + i] as f64 - cos3[i]).abs() < 1e-7,
+            "cos[3, {i}] = {}",
+            t.cos[3 * 4 + i]
+        );
+        assert!(
+            (t.sin[3 * 4 + i] as f64 - sin3[i]).abs() < 1e-7,
+            "sin[3, {i}] = {}",
+            t.sin[3 * 4 + i]
+        );
     }
 }
 
@@ -42,15 +72,25 @@ fn default_frequencies_follow_float32_formula() {
     let (inv, _) = inv_freq(&cfg(128, 500000.0, RopeScaling::None), 1).unwrap();
     assert_eq!(inv.len(), 64);
     assert_eq!(inv[0], 1.0);
-    assert_eq!(inv[32], 1.0f32 / 707.106_781_186_547_6_f32);
-    assert_eq!(inv[16], 1.0f32 / 26.591_479_484_724_942_f32);
+    assert_eq!(inv[32], 1.0f32 / (707.106_781_186_547_6_f64 as f32));
+    assert_eq!(inv[16], 1.0f32 / (26.591_479_484_724_942_f64 as f32));
     // Every entry: 1 / theta^e with the f32 exponent e = f32(2i) / f32(D). Two f32 roundings
     // (the power, then its reciprocal) put the result within 2 ulp of the exact value.
-    for (d, theta) in [(128usize, 500000.0f64), (96, 10000.0), (64, 1e6), (80, 10000.0)] {
+    for (d, theta) in [
+        (128usize, 500000.0f64),
+        (96, 10000.0),
+        (64, 1e6),
+        (80, 10000.0),
+    ] {
         let (inv, _) = inv_freq(&cfg(d, theta, RopeScaling::None), 1).unwrap();
         for (i, &f) in inv.iter().enumerate() {
             let e = (2 * i) as f32 / d as f32;
-            assert_ulps(&format!("D={d} theta={theta} inv_freq[{i}]"), f, 1.0 / theta.powf(e as f64), 2.0);
+            assert_ulps(
+                &format!("D={d} theta={theta} inv_freq[{i}]"),
+                f,
+                1.0 / theta.powf(e as f64),
+                2.0,
+            );
         }
     }
 }
@@ -65,13 +105,28 @@ fn table_angles_are_float32_products() {
     let p = 4999usize;
     for i in [1usize, 7, 30, 47] {
         let angle = (p as f32 * inv[i]) as f64;
-        assert_ulps(&format!("cos[{p}, {i}]"), t.cos[p * 48 + i], angle.cos(), 1.0);
-        assert_ulps(&format!("sin[{p}, {i}]"), t.sin[p * 48 + i], angle.sin(), 1.0);
+        assert_ulps(
+            &format!("cos[{p}, {i}]"),
+            t.cos[p * 48 + i],
+            angle.cos(),
+            1.0,
+        );
+        assert_ulps(
+            &format!("sin[{p}, {i}]"),
+            t.sin[p * 48 + i],
+            angle.sin(),
+            1.0,
+        );
     }
 }
 
 fn llama3() -> RopeScaling {
-    RopeScaling::Llama3 { factor: 8.0, low_freq_factor: 1.0, high_freq_factor: 4.0, original_max_position_embeddings: 8192 }
+    RopeScaling::Llama3 {
+        factor: 8.0,
+        low_freq_factor: 1.0,
+        high_freq_factor: 4.0,
+        original_max_position_embeddings: 8192,
+    }
 }
 
 #[test]
@@ -85,14 +140,28 @@ fn llama3_bands() {
         let (b, s) = (base[i], scaled[i]);
         match i {
             0..=28 => assert_eq!(s, b, "high-frequency component {i} must be unchanged"),
-            35..=63 => assert_eq!(s, b / 8.0, "low-frequency component {i} must be divided by the factor"),
+            35..=63 => assert_eq!(
+                s,
+                b / 8.0,
+                "low-frequency component {i} must be divided by the factor"
+            ),
             _ => {
                 let wavelen = 2.0 * std::f64::consts::PI / b as f64;
                 let smooth = (8192.0 / wavelen - 1.0) / 3.0;
-                assert!(smooth > 0.0 && smooth < 1.0, "component {i} is in the middle band");
+                assert!(
+                    smooth > 0.0 && smooth < 1.0,
+                    "component {i} is in the middle band"
+                );
                 let want = (1.0 - smooth) * b as f64 / 8.0 + smooth * b as f64;
-                assert!(s > b / 8.0 && s < b, "component {i}: {s} not strictly between {} and {b}", b / 8.0);
-                assert!(((s as f64) - want).abs() <= 4e-6 * want, "component {i}: {s} vs {want}");
+                assert!(
+                    s > b / 8.0 && s < b,
+                    "component {i}: {s} not strictly between {} and {b}",
+                    b / 8.0
+                );
+                assert!(
+                    ((s as f64) - want).abs() <= 4e-6 * want,
+                    "component {i}: {s} vs {want}"
+                );
             }
         }
     }
@@ -150,7 +219,10 @@ fn longrope_attention_factor_variants() {
     let (_, s) = inv_freq(&cfg(8, 10000.0, longrope(None, Some(4.0))), 10).unwrap();
     assert_eq!(s, (7.0f64 / 6.0).sqrt() as f32);
     // max_position_embeddings = original: factor 1, no scaling.
-    let c = RopeConfig { max_position_embeddings: 4096, ..cfg(8, 10000.0, longrope(None, None)) };
+    let c = RopeConfig {
+        max_position_embeddings: 4096,
+        ..cfg(8, 10000.0, longrope(None, None))
+    };
     let (_, s) = inv_freq(&c, 10).unwrap();
     assert_eq!(s, 1.0);
 }
@@ -171,28 +243,75 @@ fn invalid_configs_are_errors() {
         (cfg(8, -5.0, RopeScaling::None), "rope_theta"),
         (cfg(8, f64::NAN, RopeScaling::None), "rope_theta"),
         (cfg(8, 1e300, RopeScaling::None), "rope_theta"),
-        (cfg(8, 10000.0, RopeScaling::Linear { factor: 0.0 }), "factor"),
         (
-            cfg(8, 10000.0, RopeScaling::Llama3 { factor: 8.0, low_freq_factor: 4.0, high_freq_factor: 4.0, original_max_position_embeddings: 8192 }),
+            cfg(8, 10000.0, RopeScaling::Linear { factor: 0.0 }),
+            "factor",
+        ),
+        (
+            cfg(
+                8,
+                10000.0,
+                RopeScaling::Llama3 {
+                    factor: 8.0,
+                    low_freq_factor: 4.0,
+                    high_freq_factor: 4.0,
+                    original_max_position_embeddings: 8192,
+                },
+            ),
             "high_freq_factor",
         ),
         (
-            cfg(8, 10000.0, RopeScaling::Llama3 { factor: 8.0, low_freq_factor: 1.0, high_freq_factor: 4.0, original_max_position_embeddings: 0 }),
+            cfg(
+                8,
+                10000.0,
+                RopeScaling::Llama3 {
+                    factor: 8.0,
+                    low_freq_factor: 1.0,
+                    high_freq_factor: 4.0,
+                    original_max_position_embeddings: 0,
+                },
+            ),
             "original_max_position_embeddings",
         ),
         (
-            cfg(8, 10000.0, RopeScaling::LongRope { short_factor: vec![1.0; 3], long_factor: vec![1.0; 4], original_max_position_embeddings: 4096, factor: None, attention_factor: None }),
+            cfg(
+                8,
+                10000.0,
+                RopeScaling::LongRope {
+                    short_factor: vec![1.0; 3],
+                    long_factor: vec![1.0; 4],
+                    original_max_position_embeddings: 4096,
+                    factor: None,
+                    attention_factor: None,
+                },
+            ),
             "short_factor has 3 entries",
         ),
         (
-            cfg(8, 10000.0, RopeScaling::LongRope { short_factor: vec![1.0; 4], long_factor: vec![1.0, 1.0, -1.0, 1.0], original_max_position_embeddings: 4096, factor: None, attention_factor: None }),
+            cfg(
+                8,
+                10000.0,
+                RopeScaling::LongRope {
+                    short_factor: vec![1.0; 4],
+                    long_factor: vec![1.0, 1.0, -1.0, 1.0],
+                    original_max_position_embeddings: 4096,
+                    factor: None,
+                    attention_factor: None,
+                },
+            ),
             "long_factor",
         ),
-        (cfg(8, 10000.0, longrope(Some(f64::INFINITY), None)), "attention_factor"),
+        (
+            cfg(8, 10000.0, longrope(Some(f64::INFINITY), None)),
+            "attention_factor",
+        ),
     ];
     for (c, needle) in bad {
         let err = inv_freq(&c, 8).unwrap_err().to_string();
-        assert!(err.contains(needle), "{c:?}: error {err:?} should mention {needle:?}");
+        assert!(
+            err.contains(needle),
+            "{c:?}: error {err:?} should mention {needle:?}"
+        );
         assert!(tables(&c, 8).is_err());
     }
 }
@@ -200,8 +319,14 @@ fn invalid_configs_are_errors() {
 #[test]
 fn rope_scaling_from_hf_fields() {
     assert_eq!(RopeScaling::from_hf(None).unwrap(), RopeScaling::None);
-    let f = |t: &str| RopeScalingFields { rope_type: Some(t.into()), ..Default::default() };
-    assert_eq!(RopeScaling::from_hf(Some(&f("default"))).unwrap(), RopeScaling::None);
+    let f = |t: &str| RopeScalingFields {
+        rope_type: Some(t.into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        RopeScaling::from_hf(Some(&f("default"))).unwrap(),
+        RopeScaling::None
+    );
     let llama = RopeScalingFields {
         factor: Some(8.0),
         low_freq_factor: Some(1.0),
@@ -216,12 +341,41 @@ fn rope_scaling_from_hf_fields() {
         original_max_position_embeddings: Some(4096),
         ..f("su")
     };
-    assert_eq!(RopeScaling::from_hf(Some(&phi)).unwrap(), longrope(None, None));
-    assert_eq!(RopeScaling::from_hf(Some(&RopeScalingFields { rope_type: Some("longrope".into()), ..phi })).unwrap(), longrope(None, None));
-    let err = RopeScaling::from_hf(Some(&RopeScalingFields { low_freq_factor: None, ..llama })).unwrap_err().to_string();
-    assert!(err.contains("llama3") && err.contains("low_freq_factor"), "{err}");
+    assert_eq!(
+        RopeScaling::from_hf(Some(&phi)).unwrap(),
+        longrope(None, None)
+    );
+    assert_eq!(
+        RopeScaling::from_hf(Some(&RopeScalingFields {
+            rope_type: Some("longrope".into()),
+            ..phi
+        }))
+        .unwrap(),
+        longrope(None, None)
+    );
+    let err = RopeScaling::from_hf(Some(&RopeScalingFields {
+        low_freq_factor: None,
+        ..llama
+    }))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("llama3") && err.contains("low_freq_factor"),
+        "{err}"
+    );
     for t in ["dynamic", "yarn", "ntk", "made-up"] {
-        let err = RopeScaling::from_hf(Some(&RopeScalingFields { factor: Some(2.0), ..f(t) })).unwrap_err().to_string();
-        assert!(err.contains(&format!("\"{t}\"")) && err.contains("llama3") && err.contains("longrope") && err.contains("linear"), "{err}");
+        let err = RopeScaling::from_hf(Some(&RopeScalingFields {
+            factor: Some(2.0),
+            ..f(t)
+        }))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains(&format!("\"{t}\""))
+                && err.contains("llama3")
+                && err.contains("longrope")
+                && err.contains("linear"),
+            "{err}"
+        );
     }
 }

@@ -7,7 +7,8 @@ use naga::valid::{Capabilities, ValidationFlags, Validator};
 use svdtune::backend::gpu::kernels::{ALL, Access};
 
 fn parse(name: &str, src: &str) -> naga::Module {
-    let module = naga::front::wgsl::parse_str(src).unwrap_or_else(|e| panic!("{name}.wgsl does not parse:\n{}", e.emit_to_string(src)));
+    let module = naga::front::wgsl::parse_str(src)
+        .unwrap_or_else(|e| panic!("{name}.wgsl does not parse:\n{}", e.emit_to_string(src)));
     Validator::new(ValidationFlags::all(), Capabilities::empty())
         .validate(&module)
         .unwrap_or_else(|e| panic!("{name}.wgsl does not validate:\n{}", e.emit_to_string(src)));
@@ -25,33 +26,66 @@ fn every_shader_validates_with_naga() {
 fn every_shader_keeps_its_binding_contract() {
     for k in ALL {
         let module = parse(k.name, k.source);
-        assert_eq!(module.entry_points.len(), 1, "{}: one entry point per file", k.name);
+        assert_eq!(
+            module.entry_points.len(),
+            1,
+            "{}: one entry point per file",
+            k.name
+        );
         let ep = &module.entry_points[0];
-        assert_eq!(ep.name, k.name, "{}: entry point must be named like the file", k.name);
+        assert_eq!(
+            ep.name, k.name,
+            "{}: entry point must be named like the file",
+            k.name
+        );
         assert_eq!(ep.stage, naga::ShaderStage::Compute);
         let invocations: u32 = ep.workgroup_size.iter().product();
-        assert!(invocations <= 256, "{}: {invocations} invocations per workgroup (max 256)", k.name);
-        assert!(k.storage.len() <= 8, "{}: {} storage buffers (max 8)", k.name, k.storage.len());
+        assert!(
+            invocations <= 256,
+            "{}: {invocations} invocations per workgroup (max 256)",
+            k.name
+        );
+        assert!(
+            k.storage.len() <= 8,
+            "{}: {} storage buffers (max 8)",
+            k.name,
+            k.storage.len()
+        );
 
         let mut seen = vec![false; k.storage.len() + 1];
         for (_, var) in module.global_variables.iter() {
             let Some(rb) = &var.binding else { continue };
             assert_eq!(rb.group, 0, "{}: everything lives in bind group 0", k.name);
             let b = rb.binding as usize;
-            assert!(b < seen.len(), "{}: binding {b} is not in the registry ({} storage buffers)", k.name, k.storage.len());
+            assert!(
+                b < seen.len(),
+                "{}: binding {b} is not in the registry ({} storage buffers)",
+                k.name,
+                k.storage.len()
+            );
             seen[b] = true;
             match var.space {
-                naga::AddressSpace::Uniform => assert_eq!(b, 0, "{}: the Params uniform is binding 0", k.name),
+                naga::AddressSpace::Uniform => {
+                    assert_eq!(b, 0, "{}: the Params uniform is binding 0", k.name)
+                }
                 naga::AddressSpace::Storage { access } => {
                     assert!(b > 0, "{}: binding 0 must be the Params uniform", k.name);
                     let writes = access.contains(naga::StorageAccess::STORE);
                     let want = k.storage[b - 1] == Access::ReadWrite;
-                    assert_eq!(writes, want, "{}: binding {b} access differs from the registry", k.name);
+                    assert_eq!(
+                        writes, want,
+                        "{}: binding {b} access differs from the registry",
+                        k.name
+                    );
                 }
                 other => panic!("{}: binding {b} in unexpected space {other:?}", k.name),
             }
         }
-        assert!(seen.iter().all(|s| *s), "{}: registry declares bindings the shader lacks: {seen:?}", k.name);
+        assert!(
+            seen.iter().all(|s| *s),
+            "{}: registry declares bindings the shader lacks: {seen:?}",
+            k.name
+        );
     }
 }
 
@@ -61,6 +95,9 @@ fn every_shader_file_is_registered() {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         let stem = path.file_stem().unwrap().to_string_lossy().to_string();
-        assert!(ALL.iter().any(|k| k.name == stem), "shaders/{stem}.wgsl is not in the kernel registry");
+        assert!(
+            ALL.iter().any(|k| k.name == stem),
+            "shaders/{stem}.wgsl is not in the kernel registry"
+        );
     }
 }

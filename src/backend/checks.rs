@@ -23,7 +23,13 @@ pub fn matmul(a: &Shape, b: &Shape, c: &Shape, spec: Matmul) -> Result<(usize, u
 }
 
 /// Row width of a row-range copy.
-pub fn copy_rows(src: &Shape, src_row: usize, dst: &Shape, dst_row: usize, rows: usize) -> Result<usize> {
+pub fn copy_rows(
+    src: &Shape,
+    src_row: usize,
+    dst: &Shape,
+    dst_row: usize,
+    rows: usize,
+) -> Result<usize> {
     let w = src.row_width();
     if dst.row_width() != w {
         return Err(Error::Shape {
@@ -36,21 +42,31 @@ pub fn copy_rows(src: &Shape, src_row: usize, dst: &Shape, dst_row: usize, rows:
     if src_row + rows > src.rows() || dst_row + rows > dst.rows() {
         return Err(Error::param(
             "copy_rows",
-            format!("rows {src_row}+{rows} of {src} into rows {dst_row}+{rows} of {dst} is out of range"),
+            format!(
+                "rows {src_row}+{rows} of {src} into rows {dst_row}+{rows} of {dst} is out of range"
+            ),
         ));
     }
     Ok(w)
 }
 
 /// `(rows, src_cols, dst_cols)` of a column-window copy.
-pub fn copy_cols(src: &Shape, src_col: usize, dst: &Shape, dst_col: usize, width: usize) -> Result<(usize, usize, usize)> {
+pub fn copy_cols(
+    src: &Shape,
+    src_col: usize,
+    dst: &Shape,
+    dst_col: usize,
+    width: usize,
+) -> Result<(usize, usize, usize)> {
     let (rows, cs) = src.matrix("copy_cols", "src")?;
     let (rd, cd) = dst.matrix("copy_cols", "dst")?;
     expect_len("copy_cols", "dst rows", rd, rows)?;
     if src_col + width > cs || dst_col + width > cd {
         return Err(Error::param(
             "copy_cols",
-            format!("columns {src_col}+{width} of {src} into columns {dst_col}+{width} of {dst} is out of range"),
+            format!(
+                "columns {src_col}+{width} of {src} into columns {dst_col}+{width} of {dst} is out of range"
+            ),
         ));
     }
     Ok((rows, cs, cd))
@@ -77,7 +93,12 @@ pub fn mul_cols(src: &Shape, s: &Shape, dst: &Shape) -> Result<(usize, usize)> {
 }
 
 /// `(rows, cols)` of a column dot product.
-pub fn col_dot(a: &Shape, b: &Shape, row_scale: Option<&Shape>, out: &Shape) -> Result<(usize, usize)> {
+pub fn col_dot(
+    a: &Shape,
+    b: &Shape,
+    row_scale: Option<&Shape>,
+    out: &Shape,
+) -> Result<(usize, usize)> {
     let (rows, cols) = a.matrix("col_dot", "a")?;
     expect("col_dot", "b", b, &[rows, cols])?;
     if let Some(s) = row_scale {
@@ -88,7 +109,13 @@ pub fn col_dot(a: &Shape, b: &Shape, row_scale: Option<&Shape>, out: &Shape) -> 
 }
 
 /// `(m, n, q)` of a merge.
-pub fn svd_merge(w_res: &Shape, u: &Shape, sigma: &Shape, v: &Shape, out: &Shape) -> Result<(usize, usize, usize)> {
+pub fn svd_merge(
+    w_res: &Shape,
+    u: &Shape,
+    sigma: &Shape,
+    v: &Shape,
+    out: &Shape,
+) -> Result<(usize, usize, usize)> {
     let (m, n) = w_res.matrix("svd_merge", "w_res")?;
     let q = sigma.numel();
     expect("svd_merge", "sigma", sigma, &[q])?;
@@ -106,7 +133,12 @@ pub fn embedding(table: &Shape, ids: usize, out: &Shape) -> Result<(usize, usize
 }
 
 /// `(rows, cols)` of RMSNorm: x `[T, C]`, w `[C]`, rstd `[T]`, and any more `[T, C]` tensors.
-pub fn rmsnorm(x: &Shape, w: &Shape, rstd: &Shape, others: &[(&'static str, &Shape)]) -> Result<(usize, usize)> {
+pub fn rmsnorm(
+    x: &Shape,
+    w: &Shape,
+    rstd: &Shape,
+    others: &[(&'static str, &Shape)],
+) -> Result<(usize, usize)> {
     let (rows, cols) = x.matrix("rmsnorm", "x")?;
     expect("rmsnorm", "w", w, &[cols])?;
     expect("rmsnorm", "rstd", rstd, &[rows])?;
@@ -117,9 +149,19 @@ pub fn rmsnorm(x: &Shape, w: &Shape, rstd: &Shape, others: &[(&'static str, &Sha
 }
 
 /// `(rows, table_positions)` of rotary embedding.
-pub fn rope(x: &Shape, positions: usize, cos: &Shape, sin: &Shape, n_heads: usize, head_dim: usize) -> Result<(usize, usize)> {
-    if head_dim == 0 || head_dim % 2 != 0 {
-        return Err(Error::param("rope", format!("head_dim must be even and > 0, got {head_dim}")));
+pub fn rope(
+    x: &Shape,
+    positions: usize,
+    cos: &Shape,
+    sin: &Shape,
+    n_heads: usize,
+    head_dim: usize,
+) -> Result<(usize, usize)> {
+    if head_dim == 0 || !head_dim.is_multiple_of(2) {
+        return Err(Error::param(
+            "rope",
+            format!("head_dim must be even and > 0, got {head_dim}"),
+        ));
     }
     let rows = x.rows();
     expect("rope", "x", x, &[rows, n_heads * head_dim])?;
@@ -131,11 +173,22 @@ pub fn rope(x: &Shape, positions: usize, cos: &Shape, sin: &Shape, n_heads: usiz
 }
 
 /// Checks q/k/v/out/lse against the attention geometry; returns the number of rows `B·S`.
-pub fn attention(q: &Shape, k: &Shape, v: &Shape, window_start: usize, d: &AttentionDims, out: &Shape, lse: &Shape) -> Result<usize> {
-    if d.n_heads == 0 || d.n_kv_heads == 0 || d.n_heads % d.n_kv_heads != 0 || d.head_dim == 0 {
+pub fn attention(
+    q: &Shape,
+    k: &Shape,
+    v: &Shape,
+    window_start: usize,
+    d: &AttentionDims,
+    out: &Shape,
+    lse: &Shape,
+) -> Result<usize> {
+    if d.n_heads == 0 || d.n_kv_heads == 0 || !d.n_heads.is_multiple_of(d.n_kv_heads) || d.head_dim == 0 {
         return Err(Error::param(
             "attention",
-            format!("{} query heads cannot share {} key/value heads of dim {}", d.n_heads, d.n_kv_heads, d.head_dim),
+            format!(
+                "{} query heads cannot share {} key/value heads of dim {}",
+                d.n_heads, d.n_kv_heads, d.head_dim
+            ),
         ));
     }
     let rows = d.batch * d.seq;
@@ -158,7 +211,13 @@ pub fn swiglu(gate: &Shape, others: &[(&'static str, &Shape)]) -> Result<(usize,
 }
 
 /// `(chunk_rows, vocab, total_rows)` of cross-entropy on a chunk of rows.
-pub fn cross_entropy(logits: &Shape, targets: usize, weights: &Shape, row_offset: usize, losses: &Shape) -> Result<(usize, usize, usize)> {
+pub fn cross_entropy(
+    logits: &Shape,
+    targets: usize,
+    weights: &Shape,
+    row_offset: usize,
+    losses: &Shape,
+) -> Result<(usize, usize, usize)> {
     let (n, vocab) = logits.matrix("cross_entropy", "logits")?;
     let total = targets;
     expect("cross_entropy", "weights", weights, &[total])?;
@@ -178,7 +237,13 @@ pub fn scalar(op: &'static str, out: &Shape) -> Result<()> {
 }
 
 /// Element count of an AdamW update.
-pub fn adamw(param: &Shape, grad: &Shape, m: &Shape, v: &Shape, grad_norm: &Shape) -> Result<usize> {
+pub fn adamw(
+    param: &Shape,
+    grad: &Shape,
+    m: &Shape,
+    v: &Shape,
+    grad_norm: &Shape,
+) -> Result<usize> {
     expect("adamw", "grad", grad, param.dims())?;
     expect("adamw", "m", m, param.dims())?;
     expect("adamw", "v", v, param.dims())?;

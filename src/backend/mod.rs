@@ -162,8 +162,7 @@ pub trait Backend {
     /// `y[t, :] += b` for every row. y `[T, C]`, b `[C]`.
     fn add_bias(&self, y: &mut Self::Tensor, b: &Self::Tensor) -> Result<()>;
     /// `dst[t, c] = src[t, c] · s[c]`. src, dst `[T, C]`, s `[C]`.
-    fn mul_cols(&self, src: &Self::Tensor, s: &Self::Tensor, dst: &mut Self::Tensor)
-    -> Result<()>;
+    fn mul_cols(&self, src: &Self::Tensor, s: &Self::Tensor, dst: &mut Self::Tensor) -> Result<()>;
 
     // ---- linear algebra -------------------------------------------------------------------
 
@@ -201,8 +200,12 @@ pub trait Backend {
 
     /// `out[t, :] = table[ids[t], :]`. table `[V, C]`, ids `[T]`, out `[T, C]`.
     /// An id ≥ V gives a zero row (ids are validated on the host before they get here).
-    fn embedding(&self, table: &Self::Tensor, ids: &Self::Ids, out: &mut Self::Tensor)
-    -> Result<()>;
+    fn embedding(
+        &self,
+        table: &Self::Tensor,
+        ids: &Self::Ids,
+        out: &mut Self::Tensor,
+    ) -> Result<()>;
     /// RMSNorm: `y = x · rstd · w`, `rstd[t] = 1 / sqrt(mean_c(x²) + eps)`.
     /// x, y `[T, C]`, w `[C]`, rstd `[T]` (saved for backward).
     fn rmsnorm_forward(

@@ -47,7 +47,12 @@ impl fmt::Display for Shape {
 }
 
 /// Fails unless `found` equals `expected`.
-pub(crate) fn expect(op: &'static str, what: &'static str, found: &Shape, expected: &[usize]) -> Result<()> {
+pub(crate) fn expect(
+    op: &'static str,
+    what: &'static str,
+    found: &Shape,
+    expected: &[usize],
+) -> Result<()> {
     if found.dims() == expected {
         Ok(())
     } else {
@@ -61,7 +66,12 @@ pub(crate) fn expect(op: &'static str, what: &'static str, found: &Shape, expect
 }
 
 /// Fails unless `found` has `expected` elements (any arrangement).
-pub(crate) fn expect_numel(op: &'static str, what: &'static str, found: &Shape, expected: usize) -> Result<()> {
+pub(crate) fn expect_numel(
+    op: &'static str,
+    what: &'static str,
+    found: &Shape,
+    expected: usize,
+) -> Result<()> {
     if found.numel() == expected {
         Ok(())
     } else {
@@ -75,7 +85,12 @@ pub(crate) fn expect_numel(op: &'static str, what: &'static str, found: &Shape, 
 }
 
 /// Fails unless `len` equals `expected` (for id vectors and host slices).
-pub(crate) fn expect_len(op: &'static str, what: &'static str, len: usize, expected: usize) -> Result<()> {
+pub(crate) fn expect_len(
+    op: &'static str,
+    what: &'static str,
+    len: usize,
+    expected: usize,
+) -> Result<()> {
     if len == expected {
         Ok(())
     } else {

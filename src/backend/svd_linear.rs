@@ -47,13 +47,27 @@ impl<T: TensorInfo> SvdLinear<T> {
 impl<T: TensorInfo> SvdLinearActs<T> {
     fn check(&self, rows: usize, q: usize) -> Result<()> {
         shape::expect("svd_linear", "acts.h", self.h.shape(), &[rows, q])?;
-        shape::expect("svd_linear", "acts.scratch", self.scratch.shape(), &[rows, q])?;
-        shape::expect("svd_linear", "acts.scratch2", self.scratch2.shape(), &[rows, q])
+        shape::expect(
+            "svd_linear",
+            "acts.scratch",
+            self.scratch.shape(),
+            &[rows, q],
+        )?;
+        shape::expect(
+            "svd_linear",
+            "acts.scratch2",
+            self.scratch2.shape(),
+            &[rows, q],
+        )
     }
 }
 
 /// Allocates the activations of one layer for `rows` token rows.
-pub fn svd_linear_acts<B: Backend>(be: &B, rows: usize, q: usize) -> Result<SvdLinearActs<B::Tensor>> {
+pub fn svd_linear_acts<B: Backend>(
+    be: &B,
+    rows: usize,
+    q: usize,
+) -> Result<SvdLinearActs<B::Tensor>> {
     Ok(SvdLinearActs {
         h: be.zeros(&[rows, q])?,
         scratch: be.zeros(&[rows, q])?,
@@ -104,7 +118,11 @@ pub fn svd_linear_backward<B: Backend>(
     let k = &mut acts.scratch;
     be.matmul(g, &layer.u, k, Matmul::NN)?;
     be.col_dot(&acts.h, k, None, dsigma, true)?;
-    let first = if accumulate_dx { Matmul::NN.accumulate() } else { Matmul::NN };
+    let first = if accumulate_dx {
+        Matmul::NN.accumulate()
+    } else {
+        Matmul::NN
+    };
     be.matmul(g, &layer.w_res, dx, first)?;
     be.mul_cols(k, &layer.sigma, &mut acts.scratch2)?;
     be.matmul(&acts.scratch2, &layer.v, dx, Matmul::NT.accumulate())?;

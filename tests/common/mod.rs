@@ -3,9 +3,9 @@
 //! browser (wasm-bindgen-test, WebGPU in headless Chromium and Firefox).
 #![allow(dead_code)]
 
+use svdtune::backend::Backend;
 use svdtune::backend::cpu::{CpuBackend, CpuTensor};
 use svdtune::backend::gpu::{GpuBackend, GpuTensor};
-use svdtune::backend::Backend;
 
 #[cfg(target_arch = "wasm32")]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
@@ -37,10 +37,14 @@ pub async fn gpu() -> GpuBackend {
 
 /// Deterministic values in [-1, 1) from a seed (64-bit LCG).
 pub fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..n)
         .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
         })
         .collect()
@@ -48,13 +52,22 @@ pub fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
 
 /// Deterministic values in [lo, hi).
 pub fn rand_range(n: usize, seed: u64, lo: f32, hi: f32) -> Vec<f32> {
-    rand_vec(n, seed).into_iter().map(|x| lo + (x + 1.0) * 0.5 * (hi - lo)).collect()
+    rand_vec(n, seed)
+        .into_iter()
+        .map(|x| lo + (x + 1.0) * 0.5 * (hi - lo))
+        .collect()
 }
 
 /// Fails with the first mismatches and the max error unless `|got − want| ≤ atol + rtol·|want|`
 /// everywhere (NaN never matches).
 pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) {
-    assert_eq!(got.len(), want.len(), "{what}: length {} vs expected {}", got.len(), want.len());
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "{what}: length {} vs expected {}",
+        got.len(),
+        want.len()
+    );
     let mut bad = Vec::new();
     let mut max_err = 0.0f32;
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
@@ -69,24 +82,56 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32)
         }
     }
     if !bad.is_empty() {
-        let worst = got.iter().zip(want).map(|(g, w)| (g - w).abs()).fold(0.0f32, f32::max);
-        panic!("{what}: {} of {} values differ (atol {atol:e}, rtol {rtol:e}, max err {worst:e}):\n{}", got.iter().zip(want).filter(|(g, w)| !((*g - *w).abs() <= atol + rtol * w.abs())).count(), got.len(), bad.join("\n"));
+        let worst = got
+            .iter()
+            .zip(want)
+            .map(|(g, w)| (g - w).abs())
+            .fold(0.0f32, f32::max);
+        panic!(
+            "{what}: {} of {} values differ (atol {atol:e}, rtol {rtol:e}, max err {worst:e}):\n{}",
+            got.iter()
+                .zip(want)
+                .filter(|(g, w)| !((*g - *w).abs() <= atol + rtol * w.abs()))
+                .count(),
+            got.len(),
+            bad.join("\n")
+        );
     }
 }
 
 /// The same host data on both backends.
-pub fn both(cpu: &CpuBackend, gpu: &GpuBackend, data: &[f32], shape: &[usize]) -> (CpuTensor, GpuTensor) {
-    (cpu.tensor(data, shape).unwrap(), gpu.tensor(data, shape).unwrap())
+pub fn both(
+    cpu: &CpuBackend,
+    gpu: &GpuBackend,
+    data: &[f32],
+    shape: &[usize],
+) -> (CpuTensor, GpuTensor) {
+    (
+        cpu.tensor(data, shape).unwrap(),
+        gpu.tensor(data, shape).unwrap(),
+    )
 }
 
 /// Random data of `shape` on both backends.
-pub fn both_rand(cpu: &CpuBackend, gpu: &GpuBackend, shape: &[usize], seed: u64) -> (CpuTensor, GpuTensor) {
+pub fn both_rand(
+    cpu: &CpuBackend,
+    gpu: &GpuBackend,
+    shape: &[usize],
+    seed: u64,
+) -> (CpuTensor, GpuTensor) {
     let n = shape.iter().product();
     both(cpu, gpu, &rand_vec(n, seed), shape)
 }
 
 /// Reads a GPU tensor and compares it with the CPU tensor.
-pub async fn assert_same(what: &str, gpu: &GpuBackend, g: &GpuTensor, c: &CpuTensor, atol: f32, rtol: f32) {
+pub async fn assert_same(
+    what: &str,
+    gpu: &GpuBackend,
+    g: &GpuTensor,
+    c: &CpuTensor,
+    atol: f32,
+    rtol: f32,
+) {
     let got = gpu.read(g).await.unwrap();
     assert_close(what, &got, &c.data, atol, rtol);
 }

@@ -42,7 +42,15 @@ fn dot<F: Real>(a: &[F], b: &[F]) -> F {
 
 /// out `[B·S, H·D]`, lse `[B·S, H]`.
 #[allow(clippy::too_many_arguments)]
-pub fn forward<F: Real>(q: &[F], k: &[F], v: &[F], window_start: &[u32], dims: &AttentionDims, out: &mut [F], lse: &mut [F]) {
+pub fn forward<F: Real>(
+    q: &[F],
+    k: &[F],
+    v: &[F],
+    window_start: &[u32],
+    dims: &AttentionDims,
+    out: &mut [F],
+    lse: &mut [F],
+) {
     let g = Geometry::new(dims);
     let scale = F::from_f32(dims.scale);
     let rows = dims.batch * dims.seq;
@@ -53,7 +61,10 @@ pub fn forward<F: Real>(q: &[F], k: &[F], v: &[F], window_start: &[u32], dims: &
             let kv = h / g.group;
             let qr = &q[r * g.qw + h * g.d..r * g.qw + (h + 1) * g.d];
             scores.clear();
-            scores.extend(keys.clone().map(|j| scale * dot(qr, &k[j * g.kw + kv * g.d..j * g.kw + (kv + 1) * g.d])));
+            scores.extend(
+                keys.clone()
+                    .map(|j| scale * dot(qr, &k[j * g.kw + kv * g.d..j * g.kw + (kv + 1) * g.d])),
+            );
             let max = scores.iter().fold(F::neg_infinity(), |a, &b| a.max(b));
             let sum: F = scores.iter().map(|&s| (s - max).exp()).sum();
             let l = max + sum.ln();
@@ -73,7 +84,19 @@ pub fn forward<F: Real>(q: &[F], k: &[F], v: &[F], window_start: &[u32], dims: &
 
 /// Overwrites dq `[B·S, H·D]`, dk and dv `[B·S, Hkv·D]`.
 #[allow(clippy::too_many_arguments)]
-pub fn backward<F: Real>(q: &[F], k: &[F], v: &[F], window_start: &[u32], dims: &AttentionDims, out: &[F], lse: &[F], dout: &[F], dq: &mut [F], dk: &mut [F], dv: &mut [F]) {
+pub fn backward<F: Real>(
+    q: &[F],
+    k: &[F],
+    v: &[F],
+    window_start: &[u32],
+    dims: &AttentionDims,
+    out: &[F],
+    lse: &[F],
+    dout: &[F],
+    dq: &mut [F],
+    dk: &mut [F],
+    dv: &mut [F],
+) {
     let g = Geometry::new(dims);
     let scale = F::from_f32(dims.scale);
     let rows = dims.batch * dims.seq;

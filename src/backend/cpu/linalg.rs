@@ -7,8 +7,16 @@ use crate::backend::Matmul;
 /// (`[n, k]` if trans_b), c is `[m, n]`. Shapes are checked by the caller.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul<F: Real>(a: &[F], b: &[F], c: &mut [F], m: usize, n: usize, k: usize, spec: Matmul) {
-    let a_strides = if spec.trans_a { (1, m as isize) } else { (k as isize, 1) };
-    let b_strides = if spec.trans_b { (1, k as isize) } else { (n as isize, 1) };
+    let a_strides = if spec.trans_a {
+        (1, m as isize)
+    } else {
+        (k as isize, 1)
+    };
+    let b_strides = if spec.trans_b {
+        (1, k as isize)
+    } else {
+        (n as isize, 1)
+    };
     let beta = if spec.accumulate { F::one() } else { F::zero() };
     if k == 0 {
         if !spec.accumulate {
@@ -16,11 +24,31 @@ pub fn matmul<F: Real>(a: &[F], b: &[F], c: &mut [F], m: usize, n: usize, k: usi
         }
         return;
     }
-    F::gemm(m, k, n, F::from_f32(spec.alpha), a, a_strides, b, b_strides, beta, c, (n as isize, 1));
+    F::gemm(
+        m,
+        k,
+        n,
+        F::from_f32(spec.alpha),
+        a,
+        a_strides,
+        b,
+        b_strides,
+        beta,
+        c,
+        (n as isize, 1),
+    );
 }
 
 /// `out[c] (+)= Σ_t a[t, c] · b[t, c] · row_scale[t]`. a, b `[rows, cols]`.
-pub fn col_dot<F: Real>(a: &[F], b: &[F], row_scale: Option<&[F]>, rows: usize, cols: usize, out: &mut [F], accumulate: bool) {
+pub fn col_dot<F: Real>(
+    a: &[F],
+    b: &[F],
+    row_scale: Option<&[F]>,
+    rows: usize,
+    cols: usize,
+    out: &mut [F],
+    accumulate: bool,
+) {
     if !accumulate {
         out.fill(F::zero());
     }
@@ -35,7 +63,16 @@ pub fn col_dot<F: Real>(a: &[F], b: &[F], row_scale: Option<&[F]>, rows: usize, 
 
 /// `out = w_res + u diag(sigma) vᵀ`. w_res, out `[m, n]`, u `[m, q]`, v `[n, q]`.
 #[allow(clippy::too_many_arguments)]
-pub fn svd_merge<F: Real>(w_res: &[F], u: &[F], sigma: &[F], v: &[F], m: usize, n: usize, q: usize, out: &mut [F]) {
+pub fn svd_merge<F: Real>(
+    w_res: &[F],
+    u: &[F],
+    sigma: &[F],
+    v: &[F],
+    m: usize,
+    n: usize,
+    q: usize,
+    out: &mut [F],
+) {
     let us: Vec<F> = (0..m * q).map(|i| u[i] * sigma[i % q]).collect();
     out.copy_from_slice(w_res);
     matmul(&us, v, out, m, n, q, Matmul::NT.accumulate());

@@ -52,11 +52,17 @@ impl Backend for CpuBackend {
     fn tensor(&self, data: &[f32], shape: &[usize]) -> Result<CpuTensor> {
         let shape = Shape::new(shape);
         super::shape::expect_len("tensor", "data", data.len(), shape.numel())?;
-        Ok(CpuTensor { data: data.to_vec(), shape })
+        Ok(CpuTensor {
+            data: data.to_vec(),
+            shape,
+        })
     }
     fn zeros(&self, shape: &[usize]) -> Result<CpuTensor> {
         let shape = Shape::new(shape);
-        Ok(CpuTensor { data: vec![0.0; shape.numel()], shape })
+        Ok(CpuTensor {
+            data: vec![0.0; shape.numel()],
+            shape,
+        })
     }
     fn ids(&self, data: &[u32]) -> Result<CpuIds> {
         Ok(CpuIds(data.to_vec()))
@@ -82,12 +88,27 @@ impl Backend for CpuBackend {
         t.data.fill(value);
         Ok(())
     }
-    fn copy_rows(&self, src: &CpuTensor, src_row: usize, dst: &mut CpuTensor, dst_row: usize, rows: usize) -> Result<()> {
+    fn copy_rows(
+        &self,
+        src: &CpuTensor,
+        src_row: usize,
+        dst: &mut CpuTensor,
+        dst_row: usize,
+        rows: usize,
+    ) -> Result<()> {
         let w = checks::copy_rows(&src.shape, src_row, &dst.shape, dst_row, rows)?;
-        dst.data[dst_row * w..(dst_row + rows) * w].copy_from_slice(&src.data[src_row * w..(src_row + rows) * w]);
+        dst.data[dst_row * w..(dst_row + rows) * w]
+            .copy_from_slice(&src.data[src_row * w..(src_row + rows) * w]);
         Ok(())
     }
-    fn copy_cols(&self, src: &CpuTensor, src_col: usize, dst: &mut CpuTensor, dst_col: usize, width: usize) -> Result<()> {
+    fn copy_cols(
+        &self,
+        src: &CpuTensor,
+        src_col: usize,
+        dst: &mut CpuTensor,
+        dst_col: usize,
+        width: usize,
+    ) -> Result<()> {
         let (rows, cs, cd) = checks::copy_cols(&src.shape, src_col, &dst.shape, dst_col, width)?;
         for t in 0..rows {
             dst.data[t * cd + dst_col..t * cd + dst_col + width]
@@ -116,14 +137,47 @@ impl Backend for CpuBackend {
         linalg::matmul(&a.data, &b.data, &mut c.data, m, n, k, spec);
         Ok(())
     }
-    fn col_dot(&self, a: &CpuTensor, b: &CpuTensor, row_scale: Option<&CpuTensor>, out: &mut CpuTensor, accumulate: bool) -> Result<()> {
-        let (rows, cols) = checks::col_dot(&a.shape, &b.shape, row_scale.map(|s| &s.shape), &out.shape)?;
-        linalg::col_dot(&a.data, &b.data, row_scale.map(|s| s.data.as_slice()), rows, cols, &mut out.data, accumulate);
+    fn col_dot(
+        &self,
+        a: &CpuTensor,
+        b: &CpuTensor,
+        row_scale: Option<&CpuTensor>,
+        out: &mut CpuTensor,
+        accumulate: bool,
+    ) -> Result<()> {
+        let (rows, cols) =
+            checks::col_dot(&a.shape, &b.shape, row_scale.map(|s| &s.shape), &out.shape)?;
+        linalg::col_dot(
+            &a.data,
+            &b.data,
+            row_scale.map(|s| s.data.as_slice()),
+            rows,
+            cols,
+            &mut out.data,
+            accumulate,
+        );
         Ok(())
     }
-    fn svd_merge(&self, w_res: &CpuTensor, u: &CpuTensor, sigma: &CpuTensor, v: &CpuTensor, out: &mut CpuTensor) -> Result<()> {
-        let (m, n, q) = checks::svd_merge(&w_res.shape, &u.shape, &sigma.shape, &v.shape, &out.shape)?;
-        linalg::svd_merge(&w_res.data, &u.data, &sigma.data, &v.data, m, n, q, &mut out.data);
+    fn svd_merge(
+        &self,
+        w_res: &CpuTensor,
+        u: &CpuTensor,
+        sigma: &CpuTensor,
+        v: &CpuTensor,
+        out: &mut CpuTensor,
+    ) -> Result<()> {
+        let (m, n, q) =
+            checks::svd_merge(&w_res.shape, &u.shape, &sigma.shape, &v.shape, &out.shape)?;
+        linalg::svd_merge(
+            &w_res.data,
+            &u.data,
+            &sigma.data,
+            &v.data,
+            m,
+            n,
+            q,
+            &mut out.data,
+        );
         Ok(())
     }
 
@@ -132,33 +186,163 @@ impl Backend for CpuBackend {
         elementwise::embedding(&table.data, vocab, cols, &ids.0, &mut out.data);
         Ok(())
     }
-    fn rmsnorm_forward(&self, x: &CpuTensor, w: &CpuTensor, eps: f32, y: &mut CpuTensor, rstd: &mut CpuTensor) -> Result<()> {
+    fn rmsnorm_forward(
+        &self,
+        x: &CpuTensor,
+        w: &CpuTensor,
+        eps: f32,
+        y: &mut CpuTensor,
+        rstd: &mut CpuTensor,
+    ) -> Result<()> {
         let (rows, cols) = checks::rmsnorm(&x.shape, &w.shape, &rstd.shape, &[("y", &y.shape)])?;
-        norm::rmsnorm_forward(&x.data, &w.data, rows, cols, eps, &mut y.data, &mut rstd.data);
+        norm::rmsnorm_forward(
+            &x.data,
+            &w.data,
+            rows,
+            cols,
+            eps,
+            &mut y.data,
+            &mut rstd.data,
+        );
         Ok(())
     }
-    fn rmsnorm_backward(&self, x: &CpuTensor, w: &CpuTensor, rstd: &CpuTensor, dy: &CpuTensor, dx: &mut CpuTensor, accumulate_dx: bool, dw: Option<&mut CpuTensor>) -> Result<()> {
-        let (rows, cols) = checks::rmsnorm(&x.shape, &w.shape, &rstd.shape, &[("dy", &dy.shape), ("dx", &dx.shape)])?;
+    fn rmsnorm_backward(
+        &self,
+        x: &CpuTensor,
+        w: &CpuTensor,
+        rstd: &CpuTensor,
+        dy: &CpuTensor,
+        dx: &mut CpuTensor,
+        accumulate_dx: bool,
+        dw: Option<&mut CpuTensor>,
+    ) -> Result<()> {
+        let (rows, cols) = checks::rmsnorm(
+            &x.shape,
+            &w.shape,
+            &rstd.shape,
+            &[("dy", &dy.shape), ("dx", &dx.shape)],
+        )?;
         if let Some(dw) = &dw {
             super::shape::expect("rmsnorm", "dw", &dw.shape, &[cols])?;
         }
-        norm::rmsnorm_backward(&x.data, &w.data, &rstd.data, &dy.data, rows, cols, &mut dx.data, accumulate_dx, dw.map(|t| t.data.as_mut_slice()));
+        norm::rmsnorm_backward(
+            &x.data,
+            &w.data,
+            &rstd.data,
+            &dy.data,
+            rows,
+            cols,
+            &mut dx.data,
+            accumulate_dx,
+            dw.map(|t| t.data.as_mut_slice()),
+        );
         Ok(())
     }
-    fn rope(&self, x: &mut CpuTensor, positions: &CpuIds, cos: &CpuTensor, sin: &CpuTensor, n_heads: usize, head_dim: usize, inverse: bool) -> Result<()> {
-        let (_, table_rows) = checks::rope(&x.shape, positions.len(), &cos.shape, &sin.shape, n_heads, head_dim)?;
-        rope::rope(&mut x.data, &positions.0, &cos.data, &sin.data, table_rows, n_heads, head_dim, inverse);
+    fn rope(
+        &self,
+        x: &mut CpuTensor,
+        positions: &CpuIds,
+        cos: &CpuTensor,
+        sin: &CpuTensor,
+        n_heads: usize,
+        head_dim: usize,
+        inverse: bool,
+    ) -> Result<()> {
+        let (_, table_rows) = checks::rope(
+            &x.shape,
+            positions.len(),
+            &cos.shape,
+            &sin.shape,
+            n_heads,
+            head_dim,
+        )?;
+        rope::rope(
+            &mut x.data,
+            &positions.0,
+            &cos.data,
+            &sin.data,
+            table_rows,
+            n_heads,
+            head_dim,
+            inverse,
+        );
         Ok(())
     }
-    fn attention_forward(&self, q: &CpuTensor, k: &CpuTensor, v: &CpuTensor, window_start: &CpuIds, dims: AttentionDims, out: &mut CpuTensor, lse: &mut CpuTensor) -> Result<()> {
-        checks::attention(&q.shape, &k.shape, &v.shape, window_start.len(), &dims, &out.shape, &lse.shape)?;
-        attention::forward(&q.data, &k.data, &v.data, &window_start.0, &dims, &mut out.data, &mut lse.data);
+    fn attention_forward(
+        &self,
+        q: &CpuTensor,
+        k: &CpuTensor,
+        v: &CpuTensor,
+        window_start: &CpuIds,
+        dims: AttentionDims,
+        out: &mut CpuTensor,
+        lse: &mut CpuTensor,
+    ) -> Result<()> {
+        checks::attention(
+            &q.shape,
+            &k.shape,
+            &v.shape,
+            window_start.len(),
+            &dims,
+            &out.shape,
+            &lse.shape,
+        )?;
+        attention::forward(
+            &q.data,
+            &k.data,
+            &v.data,
+            &window_start.0,
+            &dims,
+            &mut out.data,
+            &mut lse.data,
+        );
         Ok(())
     }
-    fn attention_backward(&self, q: &CpuTensor, k: &CpuTensor, v: &CpuTensor, window_start: &CpuIds, dims: AttentionDims, out: &CpuTensor, lse: &CpuTensor, dout: &CpuTensor, dq: &mut CpuTensor, dk: &mut CpuTensor, dv: &mut CpuTensor) -> Result<()> {
-        checks::attention(&q.shape, &k.shape, &v.shape, window_start.len(), &dims, &out.shape, &lse.shape)?;
-        checks::attention(&dq.shape, &dk.shape, &dv.shape, window_start.len(), &dims, &dout.shape, &lse.shape)?;
-        attention::backward(&q.data, &k.data, &v.data, &window_start.0, &dims, &out.data, &lse.data, &dout.data, &mut dq.data, &mut dk.data, &mut dv.data);
+    fn attention_backward(
+        &self,
+        q: &CpuTensor,
+        k: &CpuTensor,
+        v: &CpuTensor,
+        window_start: &CpuIds,
+        dims: AttentionDims,
+        out: &CpuTensor,
+        lse: &CpuTensor,
+        dout: &CpuTensor,
+        dq: &mut CpuTensor,
+        dk: &mut CpuTensor,
+        dv: &mut CpuTensor,
+    ) -> Result<()> {
+        checks::attention(
+            &q.shape,
+            &k.shape,
+            &v.shape,
+            window_start.len(),
+            &dims,
+            &out.shape,
+            &lse.shape,
+        )?;
+        checks::attention(
+            &dq.shape,
+            &dk.shape,
+            &dv.shape,
+            window_start.len(),
+            &dims,
+            &dout.shape,
+            &lse.shape,
+        )?;
+        attention::backward(
+            &q.data,
+            &k.data,
+            &v.data,
+            &window_start.0,
+            &dims,
+            &out.data,
+            &lse.data,
+            &dout.data,
+            &mut dq.data,
+            &mut dk.data,
+            &mut dv.data,
+        );
         Ok(())
     }
     fn swiglu_forward(&self, gate: &CpuTensor, up: &CpuTensor, out: &mut CpuTensor) -> Result<()> {
@@ -166,15 +350,57 @@ impl Backend for CpuBackend {
         elementwise::swiglu_forward(&gate.data, &up.data, &mut out.data);
         Ok(())
     }
-    fn swiglu_backward(&self, gate: &CpuTensor, up: &CpuTensor, dout: &CpuTensor, dgate: &mut CpuTensor, dup: &mut CpuTensor) -> Result<()> {
-        checks::swiglu(&gate.shape, &[("up", &up.shape), ("dout", &dout.shape), ("dgate", &dgate.shape), ("dup", &dup.shape)])?;
-        elementwise::swiglu_backward(&gate.data, &up.data, &dout.data, &mut dgate.data, &mut dup.data);
+    fn swiglu_backward(
+        &self,
+        gate: &CpuTensor,
+        up: &CpuTensor,
+        dout: &CpuTensor,
+        dgate: &mut CpuTensor,
+        dup: &mut CpuTensor,
+    ) -> Result<()> {
+        checks::swiglu(
+            &gate.shape,
+            &[
+                ("up", &up.shape),
+                ("dout", &dout.shape),
+                ("dgate", &dgate.shape),
+                ("dup", &dup.shape),
+            ],
+        )?;
+        elementwise::swiglu_backward(
+            &gate.data,
+            &up.data,
+            &dout.data,
+            &mut dgate.data,
+            &mut dup.data,
+        );
         Ok(())
     }
-    fn cross_entropy(&self, logits: &mut CpuTensor, targets: &CpuIds, weights: &CpuTensor, row_offset: usize, scale: f32, losses: &mut CpuTensor) -> Result<()> {
-        let (n, vocab, _) = checks::cross_entropy(&logits.shape, targets.len(), &weights.shape, row_offset, &losses.shape)?;
+    fn cross_entropy(
+        &self,
+        logits: &mut CpuTensor,
+        targets: &CpuIds,
+        weights: &CpuTensor,
+        row_offset: usize,
+        scale: f32,
+        losses: &mut CpuTensor,
+    ) -> Result<()> {
+        let (n, vocab, _) = checks::cross_entropy(
+            &logits.shape,
+            targets.len(),
+            &weights.shape,
+            row_offset,
+            &losses.shape,
+        )?;
         let rows = row_offset..row_offset + n;
-        loss::cross_entropy(&mut logits.data, vocab, &targets.0[rows.clone()], &weights.data[rows.clone()], scale, &mut losses.data[rows]);
+        loss::cross_entropy(
+            &mut logits.data,
+            vocab,
+            &targets.0[rows.clone()],
+            &weights.data[rows.clone()],
+            scale,
+            &mut losses.data[rows],
+        );
         Ok(())
     }
     fn sum(&self, x: &CpuTensor, out: &mut CpuTensor) -> Result<()> {
@@ -188,9 +414,30 @@ impl Backend for CpuBackend {
         out.data[0] = optim::global_norm(&slices);
         Ok(())
     }
-    fn adamw(&self, param: &mut CpuTensor, grad: &CpuTensor, m: &mut CpuTensor, v: &mut CpuTensor, grad_norm: &CpuTensor, hp: AdamW) -> Result<()> {
-        checks::adamw(&param.shape, &grad.shape, &m.shape, &v.shape, &grad_norm.shape)?;
-        optim::adamw(&mut param.data, &grad.data, &mut m.data, &mut v.data, grad_norm.data[0], &hp);
+    fn adamw(
+        &self,
+        param: &mut CpuTensor,
+        grad: &CpuTensor,
+        m: &mut CpuTensor,
+        v: &mut CpuTensor,
+        grad_norm: &CpuTensor,
+        hp: AdamW,
+    ) -> Result<()> {
+        checks::adamw(
+            &param.shape,
+            &grad.shape,
+            &m.shape,
+            &v.shape,
+            &grad_norm.shape,
+        )?;
+        optim::adamw(
+            &mut param.data,
+            &grad.data,
+            &mut m.data,
+            &mut v.data,
+            grad_norm.data[0],
+            &hp,
+        );
         Ok(())
     }
 }

@@ -3,7 +3,15 @@ use super::Real;
 
 /// `y = x · rstd · w` per row; `rstd[t] = 1 / sqrt(mean(x[t]²) + eps)`. x, y `[rows, cols]`.
 #[allow(clippy::too_many_arguments)]
-pub fn rmsnorm_forward<F: Real>(x: &[F], w: &[F], rows: usize, cols: usize, eps: F, y: &mut [F], rstd: &mut [F]) {
+pub fn rmsnorm_forward<F: Real>(
+    x: &[F],
+    w: &[F],
+    rows: usize,
+    cols: usize,
+    eps: F,
+    y: &mut [F],
+    rstd: &mut [F],
+) {
     let n = F::from(cols).unwrap_or(F::one());
     for t in 0..rows {
         let xr = &x[t * cols..(t + 1) * cols];
@@ -18,7 +26,17 @@ pub fn rmsnorm_forward<F: Real>(x: &[F], w: &[F], rows: usize, cols: usize, eps:
 
 /// `dx (+)= rstd · (w⊙dy − x̂ · mean(x̂ ⊙ w⊙dy))` with `x̂ = x · rstd`; `dw += Σ_t dy ⊙ x̂`.
 #[allow(clippy::too_many_arguments)]
-pub fn rmsnorm_backward<F: Real>(x: &[F], w: &[F], rstd: &[F], dy: &[F], rows: usize, cols: usize, dx: &mut [F], accumulate_dx: bool, mut dw: Option<&mut [F]>) {
+pub fn rmsnorm_backward<F: Real>(
+    x: &[F],
+    w: &[F],
+    rstd: &[F],
+    dy: &[F],
+    rows: usize,
+    cols: usize,
+    dx: &mut [F],
+    accumulate_dx: bool,
+    mut dw: Option<&mut [F]>,
+) {
     let n = F::from(cols).unwrap_or(F::one());
     for t in 0..rows {
         let r = rstd[t];

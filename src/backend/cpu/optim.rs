@@ -10,14 +10,25 @@ pub fn global_norm(xs: &[&[f32]]) -> f32 {
         .sqrt() as f32
 }
 
-/// Gradient multiplier for clipping to `max_norm` (as torch's `clip_grad_norm_`).
+/// Gradient multiplier for clipping to `max_norm` (as torch's `clip_grad_norm_`); a non-finite
+/// `max_norm` means no clipping.
 pub fn clip_coefficient(grad_norm: f32, max_norm: f32) -> f32 {
+    if !max_norm.is_finite() {
+        return 1.0;
+    }
     (max_norm / (grad_norm + 1e-6)).min(1.0)
 }
 
 /// One decoupled-weight-decay Adam step (torch.optim.AdamW semantics); skipped entirely when
 /// `grad_norm` is not finite.
-pub fn adamw(param: &mut [f32], grad: &[f32], m: &mut [f32], v: &mut [f32], grad_norm: f32, hp: &AdamW) {
+pub fn adamw(
+    param: &mut [f32],
+    grad: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    grad_norm: f32,
+    hp: &AdamW,
+) {
     if !grad_norm.is_finite() {
         return;
     }

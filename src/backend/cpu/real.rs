@@ -2,10 +2,24 @@
 use num_traits::Float;
 
 /// f32 or f64, with a BLAS-like matrix product from `matrixmultiply`.
-pub trait Real: Float + Copy + Default + std::fmt::Debug + Send + Sync + std::iter::Sum + 'static {
+pub trait Real:
+    Float + Copy + Default + std::fmt::Debug + Send + Sync + std::iter::Sum + 'static
+{
     /// `C = alpha · A · B + beta · C` with element strides (row stride, column stride) per matrix.
     #[allow(clippy::too_many_arguments)]
-    fn gemm(m: usize, k: usize, n: usize, alpha: Self, a: &[Self], a_strides: (isize, isize), b: &[Self], b_strides: (isize, isize), beta: Self, c: &mut [Self], c_strides: (isize, isize));
+    fn gemm(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: Self,
+        a: &[Self],
+        a_strides: (isize, isize),
+        b: &[Self],
+        b_strides: (isize, isize),
+        beta: Self,
+        c: &mut [Self],
+        c_strides: (isize, isize),
+    );
     fn from_f32(x: f32) -> Self;
     fn to_f32(self) -> f32;
 }
@@ -13,7 +27,19 @@ pub trait Real: Float + Copy + Default + std::fmt::Debug + Send + Sync + std::it
 macro_rules! impl_real {
     ($t:ty, $gemm:path) => {
         impl Real for $t {
-            fn gemm(m: usize, k: usize, n: usize, alpha: Self, a: &[Self], a_strides: (isize, isize), b: &[Self], b_strides: (isize, isize), beta: Self, c: &mut [Self], c_strides: (isize, isize)) {
+            fn gemm(
+                m: usize,
+                k: usize,
+                n: usize,
+                alpha: Self,
+                a: &[Self],
+                a_strides: (isize, isize),
+                b: &[Self],
+                b_strides: (isize, isize),
+                beta: Self,
+                c: &mut [Self],
+                c_strides: (isize, isize),
+            ) {
                 if m == 0 || n == 0 {
                     return;
                 }
@@ -21,11 +47,20 @@ macro_rules! impl_real {
                 // index reachable through the given dimensions and strides is inside its slice.
                 unsafe {
                     $gemm(
-                        m, k, n, alpha,
-                        a.as_ptr(), a_strides.0, a_strides.1,
-                        b.as_ptr(), b_strides.0, b_strides.1,
+                        m,
+                        k,
+                        n,
+                        alpha,
+                        a.as_ptr(),
+                        a_strides.0,
+                        a_strides.1,
+                        b.as_ptr(),
+                        b_strides.0,
+                        b_strides.1,
                         beta,
-                        c.as_mut_ptr(), c_strides.0, c_strides.1,
+                        c.as_mut_ptr(),
+                        c_strides.0,
+                        c_strides.1,
                     );
                 }
             }

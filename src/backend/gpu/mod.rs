@@ -20,7 +20,10 @@ pub struct GpuTensor {
 
 impl GpuTensor {
     pub(crate) fn bref(&self) -> BufRef<'_> {
-        BufRef { id: self.id, buf: &self.buf }
+        BufRef {
+            id: self.id,
+            buf: &self.buf,
+        }
     }
 }
 
@@ -46,7 +49,10 @@ pub struct GpuIds {
 
 impl GpuIds {
     pub(crate) fn bref(&self) -> BufRef<'_> {
-        BufRef { id: self.id, buf: &self.buf }
+        BufRef {
+            id: self.id,
+            buf: &self.buf,
+        }
     }
 }
 
@@ -73,7 +79,9 @@ impl GpuBackend {
         Ok(Self::from_context(GpuContext::new().await?))
     }
     pub fn from_context(ctx: GpuContext) -> Self {
-        GpuBackend { rec: Recorder::new(ctx) }
+        GpuBackend {
+            rec: Recorder::new(ctx),
+        }
     }
     pub fn context(&self) -> &GpuContext {
         &self.rec.ctx
@@ -88,8 +96,17 @@ impl GpuBackend {
             super::shape::expect_len("tensor", "data", data.len(), shape.numel())?;
         }
         let label = format!("tensor {shape}");
-        let (id, buf) = self.rec.buffer(&label, shape.numel() as u64 * 4, contents.map(bytemuck::cast_slice))?;
-        Ok(GpuTensor { buf, id, shape, dead: self.rec.dead.clone() })
+        let (id, buf) = self.rec.buffer(
+            &label,
+            shape.numel() as u64 * 4,
+            contents.map(bytemuck::cast_slice),
+        )?;
+        Ok(GpuTensor {
+            buf,
+            id,
+            shape,
+            dead: self.rec.dead.clone(),
+        })
     }
 }
 
@@ -109,40 +126,78 @@ impl Backend for GpuBackend {
         self.new_tensor(shape, None)
     }
     fn ids(&self, data: &[u32]) -> Result<GpuIds> {
-        let (id, buf) = self.rec.buffer("ids", data.len() as u64 * 4, Some(bytemuck::cast_slice(data)))?;
-        Ok(GpuIds { buf, id, len: data.len(), dead: self.rec.dead.clone() })
+        let (id, buf) = self.rec.buffer(
+            "ids",
+            data.len() as u64 * 4,
+            Some(bytemuck::cast_slice(data)),
+        )?;
+        Ok(GpuIds {
+            buf,
+            id,
+            len: data.len(),
+            dead: self.rec.dead.clone(),
+        })
     }
     fn write(&self, t: &mut GpuTensor, data: &[f32]) -> Result<()> {
         super::shape::expect_len("write", "data", data.len(), t.shape.numel())?;
         self.rec.flush()?;
-        self.rec.ctx.queue.write_buffer(&t.buf, 0, bytemuck::cast_slice(data));
+        self.rec
+            .ctx
+            .queue
+            .write_buffer(&t.buf, 0, bytemuck::cast_slice(data));
         Ok(())
     }
     fn write_ids(&self, ids: &mut GpuIds, data: &[u32]) -> Result<()> {
         super::shape::expect_len("write_ids", "data", data.len(), ids.len)?;
         self.rec.flush()?;
-        self.rec.ctx.queue.write_buffer(&ids.buf, 0, bytemuck::cast_slice(data));
+        self.rec
+            .ctx
+            .queue
+            .write_buffer(&ids.buf, 0, bytemuck::cast_slice(data));
         Ok(())
     }
     fn flush(&self) -> Result<()> {
         self.rec.flush()
     }
     async fn read(&self, t: &GpuTensor) -> Result<Vec<f32>> {
-        let bytes = self.rec.read_bytes(&t.buf, t.shape.numel() as u64 * 4).await?;
+        let bytes = self
+            .rec
+            .read_bytes(&t.buf, t.shape.numel() as u64 * 4)
+            .await?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 
     fn fill(&self, t: &mut GpuTensor, value: f32) -> Result<()> {
         ops::elementwise::fill(&self.rec, t, value)
     }
-    fn copy_rows(&self, src: &GpuTensor, src_row: usize, dst: &mut GpuTensor, dst_row: usize, rows: usize) -> Result<()> {
+    fn copy_rows(
+        &self,
+        src: &GpuTensor,
+        src_row: usize,
+        dst: &mut GpuTensor,
+        dst_row: usize,
+        rows: usize,
+    ) -> Result<()> {
         let w = checks::copy_rows(&src.shape, src_row, &dst.shape, dst_row, rows)? as u64 * 4;
         self.rec.with_encoder(|enc| {
-            enc.copy_buffer_to_buffer(&src.buf, src_row as u64 * w, &dst.buf, dst_row as u64 * w, rows as u64 * w)
+            enc.copy_buffer_to_buffer(
+                &src.buf,
+                src_row as u64 * w,
+                &dst.buf,
+                dst_row as u64 * w,
+                rows as u64 * w,
+            )
         });
         Ok(())
     }
-    fn copy_cols(&self, src: &GpuTensor, src_col: usize, dst: &mut GpuTensor, dst_col: usize, width: usize) -> Result<()> {
+    fn copy_cols(
+        &self,
+        src: &GpuTensor,
+        src_col: usize,
+        dst: &mut GpuTensor,
+        dst_col: usize,
+        width: usize,
+    ) -> Result<()> {
         let dims = checks::copy_cols(&src.shape, src_col, &dst.shape, dst_col, width)?;
         ops::elementwise::copy_cols(&self.rec, src, src_col, dst, dst_col, width, dims)
     }
@@ -163,11 +218,25 @@ impl Backend for GpuBackend {
         let dims = checks::matmul(&a.shape, &b.shape, &c.shape, spec)?;
         ops::linalg::matmul(&self.rec, a, b, c, spec, dims)
     }
-    fn col_dot(&self, a: &GpuTensor, b: &GpuTensor, row_scale: Option<&GpuTensor>, out: &mut GpuTensor, accumulate: bool) -> Result<()> {
+    fn col_dot(
+        &self,
+        a: &GpuTensor,
+        b: &GpuTensor,
+        row_scale: Option<&GpuTensor>,
+        out: &mut GpuTensor,
+        accumulate: bool,
+    ) -> Result<()> {
         let dims = checks::col_dot(&a.shape, &b.shape, row_scale.map(|s| &s.shape), &out.shape)?;
         ops::linalg::col_dot(&self.rec, a, b, row_scale, out, accumulate, dims)
     }
-    fn svd_merge(&self, w_res: &GpuTensor, u: &GpuTensor, sigma: &GpuTensor, v: &GpuTensor, out: &mut GpuTensor) -> Result<()> {
+    fn svd_merge(
+        &self,
+        w_res: &GpuTensor,
+        u: &GpuTensor,
+        sigma: &GpuTensor,
+        v: &GpuTensor,
+        out: &mut GpuTensor,
+    ) -> Result<()> {
         let dims = checks::svd_merge(&w_res.shape, &u.shape, &sigma.shape, &v.shape, &out.shape)?;
         ops::linalg::svd_merge(&self.rec, w_res, u, sigma, v, out, dims)
     }
@@ -176,41 +245,170 @@ impl Backend for GpuBackend {
         let dims = checks::embedding(&table.shape, ids.len, &out.shape)?;
         ops::elementwise::embedding(&self.rec, table, ids, out, dims)
     }
-    fn rmsnorm_forward(&self, x: &GpuTensor, w: &GpuTensor, eps: f32, y: &mut GpuTensor, rstd: &mut GpuTensor) -> Result<()> {
+    fn rmsnorm_forward(
+        &self,
+        x: &GpuTensor,
+        w: &GpuTensor,
+        eps: f32,
+        y: &mut GpuTensor,
+        rstd: &mut GpuTensor,
+    ) -> Result<()> {
         let dims = checks::rmsnorm(&x.shape, &w.shape, &rstd.shape, &[("y", &y.shape)])?;
         ops::norm::rmsnorm_forward(&self.rec, x, w, eps, y, rstd, dims)
     }
-    fn rmsnorm_backward(&self, x: &GpuTensor, w: &GpuTensor, rstd: &GpuTensor, dy: &GpuTensor, dx: &mut GpuTensor, accumulate_dx: bool, dw: Option<&mut GpuTensor>) -> Result<()> {
-        let dims = checks::rmsnorm(&x.shape, &w.shape, &rstd.shape, &[("dy", &dy.shape), ("dx", &dx.shape)])?;
+    fn rmsnorm_backward(
+        &self,
+        x: &GpuTensor,
+        w: &GpuTensor,
+        rstd: &GpuTensor,
+        dy: &GpuTensor,
+        dx: &mut GpuTensor,
+        accumulate_dx: bool,
+        dw: Option<&mut GpuTensor>,
+    ) -> Result<()> {
+        let dims = checks::rmsnorm(
+            &x.shape,
+            &w.shape,
+            &rstd.shape,
+            &[("dy", &dy.shape), ("dx", &dx.shape)],
+        )?;
         if let Some(dw) = &dw {
             super::shape::expect("rmsnorm", "dw", &dw.shape, &[dims.1])?;
         }
         ops::norm::rmsnorm_backward(&self.rec, x, w, rstd, dy, dx, accumulate_dx, dw, dims)
     }
-    fn rope(&self, x: &mut GpuTensor, positions: &GpuIds, cos: &GpuTensor, sin: &GpuTensor, n_heads: usize, head_dim: usize, inverse: bool) -> Result<()> {
-        let dims = checks::rope(&x.shape, positions.len, &cos.shape, &sin.shape, n_heads, head_dim)?;
-        ops::rope::rope(&self.rec, x, positions, cos, sin, n_heads, head_dim, inverse, dims)
+    fn rope(
+        &self,
+        x: &mut GpuTensor,
+        positions: &GpuIds,
+        cos: &GpuTensor,
+        sin: &GpuTensor,
+        n_heads: usize,
+        head_dim: usize,
+        inverse: bool,
+    ) -> Result<()> {
+        let dims = checks::rope(
+            &x.shape,
+            positions.len,
+            &cos.shape,
+            &sin.shape,
+            n_heads,
+            head_dim,
+        )?;
+        ops::rope::rope(
+            &self.rec, x, positions, cos, sin, n_heads, head_dim, inverse, dims,
+        )
     }
-    fn attention_forward(&self, q: &GpuTensor, k: &GpuTensor, v: &GpuTensor, window_start: &GpuIds, dims: AttentionDims, out: &mut GpuTensor, lse: &mut GpuTensor) -> Result<()> {
-        checks::attention(&q.shape, &k.shape, &v.shape, window_start.len, &dims, &out.shape, &lse.shape)?;
+    fn attention_forward(
+        &self,
+        q: &GpuTensor,
+        k: &GpuTensor,
+        v: &GpuTensor,
+        window_start: &GpuIds,
+        dims: AttentionDims,
+        out: &mut GpuTensor,
+        lse: &mut GpuTensor,
+    ) -> Result<()> {
+        checks::attention(
+            &q.shape,
+            &k.shape,
+            &v.shape,
+            window_start.len,
+            &dims,
+            &out.shape,
+            &lse.shape,
+        )?;
         ops::attention::forward(&self.rec, q, k, v, window_start, &dims, out, lse)
     }
-    fn attention_backward(&self, q: &GpuTensor, k: &GpuTensor, v: &GpuTensor, window_start: &GpuIds, dims: AttentionDims, out: &GpuTensor, lse: &GpuTensor, dout: &GpuTensor, dq: &mut GpuTensor, dk: &mut GpuTensor, dv: &mut GpuTensor) -> Result<()> {
-        checks::attention(&q.shape, &k.shape, &v.shape, window_start.len, &dims, &out.shape, &lse.shape)?;
-        checks::attention(&dq.shape, &dk.shape, &dv.shape, window_start.len, &dims, &dout.shape, &lse.shape)?;
-        ops::attention::backward(&self.rec, q, k, v, window_start, &dims, out, lse, dout, dq, dk, dv)
+    fn attention_backward(
+        &self,
+        q: &GpuTensor,
+        k: &GpuTensor,
+        v: &GpuTensor,
+        window_start: &GpuIds,
+        dims: AttentionDims,
+        out: &GpuTensor,
+        lse: &GpuTensor,
+        dout: &GpuTensor,
+        dq: &mut GpuTensor,
+        dk: &mut GpuTensor,
+        dv: &mut GpuTensor,
+    ) -> Result<()> {
+        checks::attention(
+            &q.shape,
+            &k.shape,
+            &v.shape,
+            window_start.len,
+            &dims,
+            &out.shape,
+            &lse.shape,
+        )?;
+        checks::attention(
+            &dq.shape,
+            &dk.shape,
+            &dv.shape,
+            window_start.len,
+            &dims,
+            &dout.shape,
+            &lse.shape,
+        )?;
+        ops::attention::backward(
+            &self.rec,
+            q,
+            k,
+            v,
+            window_start,
+            &dims,
+            out,
+            lse,
+            dout,
+            dq,
+            dk,
+            dv,
+        )
     }
     fn swiglu_forward(&self, gate: &GpuTensor, up: &GpuTensor, out: &mut GpuTensor) -> Result<()> {
         let dims = checks::swiglu(&gate.shape, &[("up", &up.shape), ("out", &out.shape)])?;
         ops::elementwise::swiglu_forward(&self.rec, gate, up, out, dims)
     }
-    fn swiglu_backward(&self, gate: &GpuTensor, up: &GpuTensor, dout: &GpuTensor, dgate: &mut GpuTensor, dup: &mut GpuTensor) -> Result<()> {
-        let dims = checks::swiglu(&gate.shape, &[("up", &up.shape), ("dout", &dout.shape), ("dgate", &dgate.shape), ("dup", &dup.shape)])?;
+    fn swiglu_backward(
+        &self,
+        gate: &GpuTensor,
+        up: &GpuTensor,
+        dout: &GpuTensor,
+        dgate: &mut GpuTensor,
+        dup: &mut GpuTensor,
+    ) -> Result<()> {
+        let dims = checks::swiglu(
+            &gate.shape,
+            &[
+                ("up", &up.shape),
+                ("dout", &dout.shape),
+                ("dgate", &dgate.shape),
+                ("dup", &dup.shape),
+            ],
+        )?;
         ops::elementwise::swiglu_backward(&self.rec, gate, up, dout, dgate, dup, dims)
     }
-    fn cross_entropy(&self, logits: &mut GpuTensor, targets: &GpuIds, weights: &GpuTensor, row_offset: usize, scale: f32, losses: &mut GpuTensor) -> Result<()> {
-        let dims = checks::cross_entropy(&logits.shape, targets.len, &weights.shape, row_offset, &losses.shape)?;
-        ops::loss::cross_entropy(&self.rec, logits, targets, weights, row_offset, scale, losses, dims)
+    fn cross_entropy(
+        &self,
+        logits: &mut GpuTensor,
+        targets: &GpuIds,
+        weights: &GpuTensor,
+        row_offset: usize,
+        scale: f32,
+        losses: &mut GpuTensor,
+    ) -> Result<()> {
+        let dims = checks::cross_entropy(
+            &logits.shape,
+            targets.len,
+            &weights.shape,
+            row_offset,
+            &losses.shape,
+        )?;
+        ops::loss::cross_entropy(
+            &self.rec, logits, targets, weights, row_offset, scale, losses, dims,
+        )
     }
     fn sum(&self, x: &GpuTensor, out: &mut GpuTensor) -> Result<()> {
         checks::scalar("sum", &out.shape)?;
@@ -220,8 +418,22 @@ impl Backend for GpuBackend {
         checks::scalar("global_norm", &out.shape)?;
         ops::optim::global_norm(&self.rec, xs, out)
     }
-    fn adamw(&self, param: &mut GpuTensor, grad: &GpuTensor, m: &mut GpuTensor, v: &mut GpuTensor, grad_norm: &GpuTensor, hp: AdamW) -> Result<()> {
-        let n = checks::adamw(&param.shape, &grad.shape, &m.shape, &v.shape, &grad_norm.shape)?;
+    fn adamw(
+        &self,
+        param: &mut GpuTensor,
+        grad: &GpuTensor,
+        m: &mut GpuTensor,
+        v: &mut GpuTensor,
+        grad_norm: &GpuTensor,
+        hp: AdamW,
+    ) -> Result<()> {
+        let n = checks::adamw(
+            &param.shape,
+            &grad.shape,
+            &m.shape,
+            &v.shape,
+            &grad_norm.shape,
+        )?;
         ops::optim::adamw(&self.rec, param, grad, m, v, grad_norm, &hp, n)
     }
 }

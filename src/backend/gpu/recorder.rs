@@ -91,15 +91,24 @@ impl Recorder {
     }
 
     /// A storage buffer of at least `bytes` (rounded up to 4, at least 4), optionally filled.
-    pub fn buffer(&self, label: &str, bytes: u64, contents: Option<&[u8]>) -> Result<(u64, wgpu::Buffer)> {
+    pub fn buffer(
+        &self,
+        label: &str,
+        bytes: u64,
+        contents: Option<&[u8]>,
+    ) -> Result<(u64, wgpu::Buffer)> {
         self.check_size(label, bytes)?;
         let size = bytes.max(4).div_ceil(4) * 4;
         let buf = match contents {
-            Some(data) if data.len() as u64 == size => self.ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents: data,
-                usage: TENSOR_USAGE,
-            }),
+            Some(data) if data.len() as u64 == size => {
+                self.ctx
+                    .device
+                    .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                        label: Some(label),
+                        contents: data,
+                        usage: TENSOR_USAGE,
+                    })
+            }
             _ => {
                 let buf = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
                     label: Some(label),
@@ -176,7 +185,10 @@ impl Recorder {
     }
 
     fn pipeline(&self, k: &Kernel, constants: &[(&'static str, f64)]) -> Rc<wgpu::ComputePipeline> {
-        let key: PipelineKey = (k.name, constants.iter().map(|(n, v)| (*n, v.to_bits())).collect());
+        let key: PipelineKey = (
+            k.name,
+            constants.iter().map(|(n, v)| (*n, v.to_bits())).collect(),
+        );
         if let Some(p) = self.pipelines.borrow().get(&key) {
             return p.clone();
         }
@@ -186,31 +198,58 @@ impl Recorder {
             label: Some(k.name),
             source: wgpu::ShaderSource::Wgsl(k.source.into()),
         });
-        let pipeline = Rc::new(device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(k.name),
-            layout: Some(&layout.1),
-            module: &module,
-            entry_point: Some(k.name),
-            compilation_options: wgpu::PipelineCompilationOptions {
-                constants,
-                zero_initialize_workgroup_memory: false,
-            },
-            cache: None,
-        }));
+        let pipeline = Rc::new(
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(k.name),
+                layout: Some(&layout.1),
+                module: &module,
+                entry_point: Some(k.name),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants,
+                    zero_initialize_workgroup_memory: false,
+                },
+                cache: None,
+            }),
+        );
         self.pipelines.borrow_mut().insert(key, pipeline.clone());
         pipeline
     }
 
     /// Records one dispatch of `k` with uniform `params`, storage buffers `bufs` (bindings
     /// 1..=N) and a workgroup grid.
-    pub fn dispatch<P: bytemuck::Pod>(&self, k: &Kernel, constants: &[(&'static str, f64)], params: &P, bufs: &[BufRef], groups: [u32; 3]) -> Result<()> {
+    pub fn dispatch<P: bytemuck::Pod>(
+        &self,
+        k: &Kernel,
+        constants: &[(&'static str, f64)],
+        params: &P,
+        bufs: &[BufRef],
+        groups: [u32; 3],
+    ) -> Result<()> {
         if bufs.len() != k.storage.len() {
-            return Err(Error::param("dispatch", format!("kernel {} binds {} storage buffers, got {}", k.name, k.storage.len(), bufs.len())));
+            return Err(Error::param(
+                "dispatch",
+                format!(
+                    "kernel {} binds {} storage buffers, got {}",
+                    k.name,
+                    k.storage.len(),
+                    bufs.len()
+                ),
+            ));
         }
         for (i, a) in bufs.iter().enumerate() {
             for (j, b) in bufs.iter().enumerate().skip(i + 1) {
-                if a.id == b.id && (k.storage[i] == Access::ReadWrite || k.storage[j] == Access::ReadWrite) {
-                    return Err(Error::param("dispatch", format!("kernel {}: the same tensor is bound at {} and {} and one of them is written", k.name, i + 1, j + 1)));
+                if a.id == b.id
+                    && (k.storage[i] == Access::ReadWrite || k.storage[j] == Access::ReadWrite)
+                {
+                    return Err(Error::param(
+                        "dispatch",
+                        format!(
+                            "kernel {}: the same tensor is bound at {} and {} and one of them is written",
+                            k.name,
+                            i + 1,
+                            j + 1
+                        ),
+                    ));
                 }
             }
         }
@@ -248,7 +287,8 @@ impl Recorder {
         let mut pass_slot = self.pass.borrow_mut();
         let pass = pass_slot.get_or_insert_with(|| {
             let mut enc_slot = self.encoder.borrow_mut();
-            let enc = enc_slot.get_or_insert_with(|| self.ctx.device.create_command_encoder(&Default::default()));
+            let enc = enc_slot
+                .get_or_insert_with(|| self.ctx.device.create_command_encoder(&Default::default()));
             enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("svdtune"),
                 timestamp_writes: None,
@@ -265,7 +305,8 @@ impl Recorder {
     pub fn with_encoder(&self, f: impl FnOnce(&mut wgpu::CommandEncoder)) {
         self.pass.borrow_mut().take();
         let mut enc_slot = self.encoder.borrow_mut();
-        let enc = enc_slot.get_or_insert_with(|| self.ctx.device.create_command_encoder(&Default::default()));
+        let enc = enc_slot
+            .get_or_insert_with(|| self.ctx.device.create_command_encoder(&Default::default()));
         f(enc);
     }
 

@@ -32,9 +32,18 @@ struct AttentionParams {
 }
 
 /// Params, the override constants and the row count, after range checks.
-fn setup(op: &'static str, dims: &AttentionDims) -> Result<(AttentionParams, [(&'static str, f64); 1], usize)> {
+fn setup(
+    op: &'static str,
+    dims: &AttentionDims,
+) -> Result<(AttentionParams, [(&'static str, f64); 1], usize)> {
     if dims.head_dim > MAX_HEAD_DIM {
-        return Err(Error::param(op, format!("head_dim {} exceeds the {MAX_HEAD_DIM} the GPU shaders support", dims.head_dim)));
+        return Err(Error::param(
+            op,
+            format!(
+                "head_dim {} exceeds the {MAX_HEAD_DIM} the GPU shaders support",
+                dims.head_dim
+            ),
+        ));
     }
     let rows = dims.batch * dims.seq;
     // Every flat index the shaders form (element offsets, stats entries) must fit a u32.
@@ -54,26 +63,99 @@ fn setup(op: &'static str, dims: &AttentionDims) -> Result<(AttentionParams, [(&
 }
 
 #[allow(clippy::too_many_arguments)]
-pub fn forward(rec: &Recorder, q: &GpuTensor, k: &GpuTensor, v: &GpuTensor, window_start: &GpuIds, dims: &AttentionDims, out: &mut GpuTensor, lse: &mut GpuTensor) -> Result<()> {
+pub fn forward(
+    rec: &Recorder,
+    q: &GpuTensor,
+    k: &GpuTensor,
+    v: &GpuTensor,
+    window_start: &GpuIds,
+    dims: &AttentionDims,
+    out: &mut GpuTensor,
+    lse: &mut GpuTensor,
+) -> Result<()> {
     let op = "attention_forward";
     let (params, constants, rows) = setup(op, dims)?;
     let groups = grid(u32_of(op, "rows × heads", rows * dims.n_heads)?);
-    let bufs = [q.bref(), k.bref(), v.bref(), window_start.bref(), out.bref(), lse.bref()];
-    rec.dispatch(&kernels::ATTENTION_FORWARD, &constants, &params, &bufs, groups)
+    let bufs = [
+        q.bref(),
+        k.bref(),
+        v.bref(),
+        window_start.bref(),
+        out.bref(),
+        lse.bref(),
+    ];
+    rec.dispatch(
+        &kernels::ATTENTION_FORWARD,
+        &constants,
+        &params,
+        &bufs,
+        groups,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
-pub fn backward(rec: &Recorder, q: &GpuTensor, k: &GpuTensor, v: &GpuTensor, window_start: &GpuIds, dims: &AttentionDims, out: &GpuTensor, lse: &GpuTensor, dout: &GpuTensor, dq: &mut GpuTensor, dk: &mut GpuTensor, dv: &mut GpuTensor) -> Result<()> {
+pub fn backward(
+    rec: &Recorder,
+    q: &GpuTensor,
+    k: &GpuTensor,
+    v: &GpuTensor,
+    window_start: &GpuIds,
+    dims: &AttentionDims,
+    out: &GpuTensor,
+    lse: &GpuTensor,
+    dout: &GpuTensor,
+    dq: &mut GpuTensor,
+    dk: &mut GpuTensor,
+    dv: &mut GpuTensor,
+) -> Result<()> {
     let op = "attention_backward";
     let (params, constants, rows) = setup(op, dims)?;
     let row_heads = rows * dims.n_heads;
     let (sid, sbuf) = rec.scratch("attention_stats", (row_heads * 2 * 4) as u64)?;
-    let stats = BufRef { id: sid, buf: &sbuf };
-    rec.dispatch(&kernels::ATTENTION_BACKWARD_DELTA, &[], &params, &[out.bref(), dout.bref(), lse.bref(), stats], grid_256(op, row_heads)?)?;
+    let stats = BufRef {
+        id: sid,
+        buf: &sbuf,
+    };
+    rec.dispatch(
+        &kernels::ATTENTION_BACKWARD_DELTA,
+        &[],
+        &params,
+        &[out.bref(), dout.bref(), lse.bref(), stats],
+        grid_256(op, row_heads)?,
+    )?;
     let groups = grid(u32_of(op, "rows × heads", row_heads)?);
-    let bufs = [q.bref(), k.bref(), v.bref(), window_start.bref(), stats, dout.bref(), dq.bref()];
-    rec.dispatch(&kernels::ATTENTION_BACKWARD_DQ, &constants, &params, &bufs, groups)?;
+    let bufs = [
+        q.bref(),
+        k.bref(),
+        v.bref(),
+        window_start.bref(),
+        stats,
+        dout.bref(),
+        dq.bref(),
+    ];
+    rec.dispatch(
+        &kernels::ATTENTION_BACKWARD_DQ,
+        &constants,
+        &params,
+        &bufs,
+        groups,
+    )?;
     let groups = grid(u32_of(op, "rows × kv heads", rows * dims.n_kv_heads)?);
-    let bufs = [q.bref(), k.bref(), v.bref(), window_start.bref(), stats, dout.bref(), dk.bref(), dv.bref()];
-    rec.dispatch(&kernels::ATTENTION_BACKWARD_DKV, &constants, &params, &bufs, groups)
+    let bufs = [
+        q.bref(),
+        k.bref(),
+        v.bref(),
+        window_start.bref(),
+        stats,
+        dout.bref(),
+        dk.bref(),
+        dv.bref(),
+    ];
+    rec.dispatch(
+        &kernels::ATTENTION_BACKWARD_DKV,
+        &constants,
+        &params,
+        &bufs,
+        groups,
+    )
 }

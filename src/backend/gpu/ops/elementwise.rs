@@ -1,10 +1,10 @@
 //! GPU encoders for elementwise and gather ops: fill, column copy, residual add, bias,
 //! column scaling, embedding lookup, SwiGLU.
 use super::{grid_256, u32_of};
+use crate::backend::TensorInfo;
 use crate::backend::gpu::kernels;
 use crate::backend::gpu::recorder::Recorder;
 use crate::backend::gpu::{GpuIds, GpuTensor};
-use crate::backend::TensorInfo;
 use crate::error::Result;
 use bytemuck::{Pod, Zeroable};
 
@@ -17,8 +17,17 @@ struct FillParams {
 
 pub fn fill(rec: &Recorder, t: &mut GpuTensor, value: f32) -> Result<()> {
     let n = t.shape().numel();
-    let params = FillParams { n: u32_of("fill", "n", n)?, value };
-    rec.dispatch(&kernels::FILL, &[], &params, &[t.bref()], grid_256("fill", n)?)
+    let params = FillParams {
+        n: u32_of("fill", "n", n)?,
+        value,
+    };
+    rec.dispatch(
+        &kernels::FILL,
+        &[],
+        &params,
+        &[t.bref()],
+        grid_256("fill", n)?,
+    )
 }
 
 #[repr(C)]
@@ -33,7 +42,15 @@ struct CopyColsParams {
 }
 
 #[allow(clippy::too_many_arguments)]
-pub fn copy_cols(rec: &Recorder, src: &GpuTensor, src_col: usize, dst: &mut GpuTensor, dst_col: usize, width: usize, (rows, cs, cd): (usize, usize, usize)) -> Result<()> {
+pub fn copy_cols(
+    rec: &Recorder,
+    src: &GpuTensor,
+    src_col: usize,
+    dst: &mut GpuTensor,
+    dst_col: usize,
+    width: usize,
+    (rows, cs, cd): (usize, usize, usize),
+) -> Result<()> {
     let op = "copy_cols";
     let n = rows * width;
     let params = CopyColsParams {
@@ -44,7 +61,13 @@ pub fn copy_cols(rec: &Recorder, src: &GpuTensor, src_col: usize, dst: &mut GpuT
         dst_cols: u32_of(op, "dst cols", cd)?,
         dst_col: u32_of(op, "dst_col", dst_col)?,
     };
-    rec.dispatch(&kernels::COPY_COLS, &[], &params, &[src.bref(), dst.bref()], grid_256(op, n)?)
+    rec.dispatch(
+        &kernels::COPY_COLS,
+        &[],
+        &params,
+        &[src.bref(), dst.bref()],
+        grid_256(op, n)?,
+    )
 }
 
 #[repr(C)]
@@ -56,19 +79,54 @@ struct RowsParams {
 
 pub fn add_assign(rec: &Recorder, x: &mut GpuTensor, y: &GpuTensor, n: usize) -> Result<()> {
     let params = [u32_of("add_assign", "n", n)?];
-    rec.dispatch(&kernels::ADD_ASSIGN, &[], &params, &[x.bref(), y.bref()], grid_256("add_assign", n)?)
+    rec.dispatch(
+        &kernels::ADD_ASSIGN,
+        &[],
+        &params,
+        &[x.bref(), y.bref()],
+        grid_256("add_assign", n)?,
+    )
 }
 
-pub fn add_bias(rec: &Recorder, y: &mut GpuTensor, b: &GpuTensor, (rows, cols): (usize, usize)) -> Result<()> {
+pub fn add_bias(
+    rec: &Recorder,
+    y: &mut GpuTensor,
+    b: &GpuTensor,
+    (rows, cols): (usize, usize),
+) -> Result<()> {
     let n = rows * cols;
-    let params = RowsParams { n: u32_of("add_bias", "n", n)?, cols: cols as u32 };
-    rec.dispatch(&kernels::ADD_BIAS, &[], &params, &[y.bref(), b.bref()], grid_256("add_bias", n)?)
+    let params = RowsParams {
+        n: u32_of("add_bias", "n", n)?,
+        cols: cols as u32,
+    };
+    rec.dispatch(
+        &kernels::ADD_BIAS,
+        &[],
+        &params,
+        &[y.bref(), b.bref()],
+        grid_256("add_bias", n)?,
+    )
 }
 
-pub fn mul_cols(rec: &Recorder, src: &GpuTensor, s: &GpuTensor, dst: &mut GpuTensor, (rows, cols): (usize, usize)) -> Result<()> {
+pub fn mul_cols(
+    rec: &Recorder,
+    src: &GpuTensor,
+    s: &GpuTensor,
+    dst: &mut GpuTensor,
+    (rows, cols): (usize, usize),
+) -> Result<()> {
     let n = rows * cols;
-    let params = RowsParams { n: u32_of("mul_cols", "n", n)?, cols: cols as u32 };
-    rec.dispatch(&kernels::MUL_COLS, &[], &params, &[src.bref(), s.bref(), dst.bref()], grid_256("mul_cols", n)?)
+    let params = RowsParams {
+        n: u32_of("mul_cols", "n", n)?,
+        cols: cols as u32,
+    };
+    rec.dispatch(
+        &kernels::MUL_COLS,
+        &[],
+        &params,
+        &[src.bref(), s.bref(), dst.bref()],
+        grid_256("mul_cols", n)?,
+    )
 }
 
 #[repr(C)]
@@ -79,22 +137,70 @@ struct EmbeddingParams {
     vocab: u32,
 }
 
-pub fn embedding(rec: &Recorder, table: &GpuTensor, ids: &GpuIds, out: &mut GpuTensor, (rows, vocab, cols): (usize, usize, usize)) -> Result<()> {
+pub fn embedding(
+    rec: &Recorder,
+    table: &GpuTensor,
+    ids: &GpuIds,
+    out: &mut GpuTensor,
+    (rows, vocab, cols): (usize, usize, usize),
+) -> Result<()> {
     let op = "embedding";
     let n = rows * cols;
-    let params = EmbeddingParams { n: u32_of(op, "n", n)?, cols: cols as u32, vocab: u32_of(op, "vocab", vocab)? };
-    rec.dispatch(&kernels::EMBEDDING, &[], &params, &[table.bref(), ids.bref(), out.bref()], grid_256(op, n)?)
+    let params = EmbeddingParams {
+        n: u32_of(op, "n", n)?,
+        cols: cols as u32,
+        vocab: u32_of(op, "vocab", vocab)?,
+    };
+    rec.dispatch(
+        &kernels::EMBEDDING,
+        &[],
+        &params,
+        &[table.bref(), ids.bref(), out.bref()],
+        grid_256(op, n)?,
+    )
 }
 
-pub fn swiglu_forward(rec: &Recorder, gate: &GpuTensor, up: &GpuTensor, out: &mut GpuTensor, (rows, cols): (usize, usize)) -> Result<()> {
+pub fn swiglu_forward(
+    rec: &Recorder,
+    gate: &GpuTensor,
+    up: &GpuTensor,
+    out: &mut GpuTensor,
+    (rows, cols): (usize, usize),
+) -> Result<()> {
     let n = rows * cols;
     let params = [u32_of("swiglu_forward", "n", n)?];
-    rec.dispatch(&kernels::SWIGLU_FORWARD, &[], &params, &[gate.bref(), up.bref(), out.bref()], grid_256("swiglu_forward", n)?)
+    rec.dispatch(
+        &kernels::SWIGLU_FORWARD,
+        &[],
+        &params,
+        &[gate.bref(), up.bref(), out.bref()],
+        grid_256("swiglu_forward", n)?,
+    )
 }
 
-pub fn swiglu_backward(rec: &Recorder, gate: &GpuTensor, up: &GpuTensor, dout: &GpuTensor, dgate: &mut GpuTensor, dup: &mut GpuTensor, (rows, cols): (usize, usize)) -> Result<()> {
+pub fn swiglu_backward(
+    rec: &Recorder,
+    gate: &GpuTensor,
+    up: &GpuTensor,
+    dout: &GpuTensor,
+    dgate: &mut GpuTensor,
+    dup: &mut GpuTensor,
+    (rows, cols): (usize, usize),
+) -> Result<()> {
     let n = rows * cols;
     let params = [u32_of("swiglu_backward", "n", n)?];
-    let bufs = [gate.bref(), up.bref(), dout.bref(), dgate.bref(), dup.bref()];
-    rec.dispatch(&kernels::SWIGLU_BACKWARD, &[], &params, &bufs, grid_256("swiglu_backward", n)?)
+    let bufs = [
+        gate.bref(),
+        up.bref(),
+        dout.bref(),
+        dgate.bref(),
+        dup.bref(),
+    ];
+    rec.dispatch(
+        &kernels::SWIGLU_BACKWARD,
+        &[],
+        &params,
+        &bufs,
+        grid_256("swiglu_backward", n)?,
+    )
 }

@@ -19,7 +19,14 @@ struct MatmulParams {
 /// Output tile edge of `shaders/matmul.wgsl`.
 const TILE: u32 = 64;
 
-pub fn matmul(rec: &Recorder, a: &GpuTensor, b: &GpuTensor, c: &mut GpuTensor, spec: Matmul, (m, n, k): (usize, usize, usize)) -> Result<()> {
+pub fn matmul(
+    rec: &Recorder,
+    a: &GpuTensor,
+    b: &GpuTensor,
+    c: &mut GpuTensor,
+    spec: Matmul,
+    (m, n, k): (usize, usize, usize),
+) -> Result<()> {
     let op = "matmul";
     let params = MatmulParams {
         m: u32_of(op, "m", m)?,
@@ -28,9 +35,22 @@ pub fn matmul(rec: &Recorder, a: &GpuTensor, b: &GpuTensor, c: &mut GpuTensor, s
         accumulate: spec.accumulate as u32,
         alpha: spec.alpha,
     };
-    let constants = [("TRANS_A", spec.trans_a as u32 as f64), ("TRANS_B", spec.trans_b as u32 as f64)];
-    let groups = [params.n.div_ceil(TILE).max(1), params.m.div_ceil(TILE).max(1), 1];
-    rec.dispatch(&kernels::MATMUL, &constants, &params, &[a.bref(), b.bref(), c.bref()], groups)
+    let constants = [
+        ("TRANS_A", spec.trans_a as u32 as f64),
+        ("TRANS_B", spec.trans_b as u32 as f64),
+    ];
+    let groups = [
+        params.n.div_ceil(TILE).max(1),
+        params.m.div_ceil(TILE).max(1),
+        1,
+    ];
+    rec.dispatch(
+        &kernels::MATMUL,
+        &constants,
+        &params,
+        &[a.bref(), b.bref(), c.bref()],
+        groups,
+    )
 }
 
 #[repr(C)]
@@ -55,17 +75,39 @@ pub(crate) struct SumPartialsParams {
 const COL_DOT_CHUNK: usize = 64;
 
 /// Second pass shared by the reductions: `out[c] (+)= Σ_i partial[i, c]` (then `sqrt`).
-pub(crate) fn sum_partials(rec: &Recorder, partial: BufRef, out: BufRef, params: SumPartialsParams) -> Result<()> {
+pub(crate) fn sum_partials(
+    rec: &Recorder,
+    partial: BufRef,
+    out: BufRef,
+    params: SumPartialsParams,
+) -> Result<()> {
     let groups = [params.cols.div_ceil(256).max(1), 1, 1];
-    rec.dispatch(&kernels::SUM_PARTIALS, &[], &params, &[partial, out], groups)
+    rec.dispatch(
+        &kernels::SUM_PARTIALS,
+        &[],
+        &params,
+        &[partial, out],
+        groups,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
-pub fn col_dot(rec: &Recorder, a: &GpuTensor, b: &GpuTensor, row_scale: Option<&GpuTensor>, out: &mut GpuTensor, accumulate: bool, (rows, cols): (usize, usize)) -> Result<()> {
+pub fn col_dot(
+    rec: &Recorder,
+    a: &GpuTensor,
+    b: &GpuTensor,
+    row_scale: Option<&GpuTensor>,
+    out: &mut GpuTensor,
+    accumulate: bool,
+    (rows, cols): (usize, usize),
+) -> Result<()> {
     let op = "col_dot";
     let chunks = rows.div_ceil(COL_DOT_CHUNK).max(1);
     let (pid, pbuf) = rec.scratch("partials", (chunks * cols * 4) as u64)?;
-    let partial = BufRef { id: pid, buf: &pbuf };
+    let partial = BufRef {
+        id: pid,
+        buf: &pbuf,
+    };
     let params = ColDotParams {
         rows: u32_of(op, "rows", rows)?,
         cols: u32_of(op, "cols", cols)?,
@@ -74,9 +116,24 @@ pub fn col_dot(rec: &Recorder, a: &GpuTensor, b: &GpuTensor, row_scale: Option<&
     };
     // Without a row scale, `a` stands in for the unused binding (read-only, so aliasing is fine).
     let scale = row_scale.map_or(a.bref(), |s| s.bref());
-    let groups = [params.cols.div_ceil(256).max(1), u32_of(op, "chunks", chunks)?, 1];
-    rec.dispatch(&kernels::COL_DOT_PARTIAL, &[], &params, &[a.bref(), b.bref(), scale, partial], groups)?;
-    let sum = SumPartialsParams { cols: params.cols, chunks: chunks as u32, accumulate: accumulate as u32, sqrt_out: 0 };
+    let groups = [
+        params.cols.div_ceil(256).max(1),
+        u32_of(op, "chunks", chunks)?,
+        1,
+    ];
+    rec.dispatch(
+        &kernels::COL_DOT_PARTIAL,
+        &[],
+        &params,
+        &[a.bref(), b.bref(), scale, partial],
+        groups,
+    )?;
+    let sum = SumPartialsParams {
+        cols: params.cols,
+        chunks: chunks as u32,
+        accumulate: accumulate as u32,
+        sqrt_out: 0,
+    };
     sum_partials(rec, partial, out.bref(), sum)
 }
 
@@ -89,10 +146,26 @@ struct MergeParams {
 }
 
 #[allow(clippy::too_many_arguments)]
-pub fn svd_merge(rec: &Recorder, w_res: &GpuTensor, u: &GpuTensor, sigma: &GpuTensor, v: &GpuTensor, out: &mut GpuTensor, (m, n, q): (usize, usize, usize)) -> Result<()> {
+pub fn svd_merge(
+    rec: &Recorder,
+    w_res: &GpuTensor,
+    u: &GpuTensor,
+    sigma: &GpuTensor,
+    v: &GpuTensor,
+    out: &mut GpuTensor,
+    (m, n, q): (usize, usize, usize),
+) -> Result<()> {
     let op = "svd_merge";
-    let params = MergeParams { m: u32_of(op, "m", m)?, n: u32_of(op, "n", n)?, q: u32_of(op, "q", q)? };
-    let groups = [params.n.div_ceil(16).max(1), params.m.div_ceil(16).max(1), 1];
+    let params = MergeParams {
+        m: u32_of(op, "m", m)?,
+        n: u32_of(op, "n", n)?,
+        q: u32_of(op, "q", q)?,
+    };
+    let groups = [
+        params.n.div_ceil(16).max(1),
+        params.m.div_ceil(16).max(1),
+        1,
+    ];
     let bufs = [w_res.bref(), u.bref(), sigma.bref(), v.bref(), out.bref()];
     rec.dispatch(&kernels::SVD_MERGE, &[], &params, &bufs, groups)
 }

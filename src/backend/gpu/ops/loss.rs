@@ -20,7 +20,16 @@ struct CrossEntropyParams {
 /// One workgroup per row of the chunk (`shaders/cross_entropy.wgsl`), on a 2-D grid when the
 /// chunk has more than 65535 rows.
 #[allow(clippy::too_many_arguments)]
-pub fn cross_entropy(rec: &Recorder, logits: &mut GpuTensor, targets: &GpuIds, weights: &GpuTensor, row_offset: usize, scale: f32, losses: &mut GpuTensor, (n, vocab, total): (usize, usize, usize)) -> Result<()> {
+pub fn cross_entropy(
+    rec: &Recorder,
+    logits: &mut GpuTensor,
+    targets: &GpuIds,
+    weights: &GpuTensor,
+    row_offset: usize,
+    scale: f32,
+    losses: &mut GpuTensor,
+    (n, vocab, total): (usize, usize, usize),
+) -> Result<()> {
     let op = "cross_entropy";
     if n == 0 {
         return Ok(());
@@ -34,7 +43,13 @@ pub fn cross_entropy(rec: &Recorder, logits: &mut GpuTensor, targets: &GpuIds, w
         scale,
     };
     let bufs = [logits.bref(), targets.bref(), weights.bref(), losses.bref()];
-    rec.dispatch(&kernels::CROSS_ENTROPY, &[], &params, &bufs, grid(params.rows))
+    rec.dispatch(
+        &kernels::CROSS_ENTROPY,
+        &[],
+        &params,
+        &bufs,
+        grid(params.rows),
+    )
 }
 
 #[repr(C)]
@@ -52,12 +67,24 @@ const REDUCE_BLOCK: usize = 2048;
 /// `out[0] = Σ_i Σ x_i` (or `sqrt(Σ_i Σ x_i²)` with `square`): one `reduce_partial` dispatch per
 /// tensor into a shared partial buffer, then `sum_partials` over all partials. No tensors, or
 /// only empty ones, give 0.
-pub(crate) fn reduce_total(rec: &Recorder, op: &'static str, xs: &[&GpuTensor], out: &mut GpuTensor, square: bool) -> Result<()> {
-    let blocks: Vec<usize> = xs.iter().map(|x| x.shape().numel().div_ceil(REDUCE_BLOCK)).collect();
+pub(crate) fn reduce_total(
+    rec: &Recorder,
+    op: &'static str,
+    xs: &[&GpuTensor],
+    out: &mut GpuTensor,
+    square: bool,
+) -> Result<()> {
+    let blocks: Vec<usize> = xs
+        .iter()
+        .map(|x| x.shape().numel().div_ceil(REDUCE_BLOCK))
+        .collect();
     let total: usize = blocks.iter().sum();
     let chunks = u32_of(op, "partial count", total)?;
     let (pid, pbuf) = rec.scratch("reduce_partials", total.max(1) as u64 * 4)?;
-    let partial = BufRef { id: pid, buf: &pbuf };
+    let partial = BufRef {
+        id: pid,
+        buf: &pbuf,
+    };
     let mut offset = 0;
     for (x, &nb) in xs.iter().zip(&blocks) {
         if nb == 0 {
@@ -69,10 +96,21 @@ pub(crate) fn reduce_total(rec: &Recorder, op: &'static str, xs: &[&GpuTensor], 
             square: square as u32,
             blocks: nb as u32,
         };
-        rec.dispatch(&kernels::REDUCE_PARTIAL, &[], &params, &[x.bref(), partial], grid(params.blocks))?;
+        rec.dispatch(
+            &kernels::REDUCE_PARTIAL,
+            &[],
+            &params,
+            &[x.bref(), partial],
+            grid(params.blocks),
+        )?;
         offset += nb;
     }
-    let sum = SumPartialsParams { cols: 1, chunks, accumulate: 0, sqrt_out: square as u32 };
+    let sum = SumPartialsParams {
+        cols: 1,
+        chunks,
+        accumulate: 0,
+        sqrt_out: square as u32,
+    };
     sum_partials(rec, partial, out.bref(), sum)
 }
 

@@ -11,10 +11,17 @@ use crate::error::{Error, Result};
 
 /// A dimension as the u32 the shaders index with, or an error when it does not fit.
 pub fn u32_of(op: &'static str, what: &str, v: usize) -> Result<u32> {
-    u32::try_from(v).map_err(|_| Error::param(op, format!("{what} = {v} exceeds the 32-bit indices the shaders use")))
+    u32::try_from(v).map_err(|_| {
+        Error::param(
+            op,
+            format!("{what} = {v} exceeds the 32-bit indices the shaders use"),
+        )
+    })
 }
 
 /// Workgroups of 256 invocations covering `n` elements, as a 2-D grid.
 pub fn grid_256(op: &'static str, n: usize) -> Result<[u32; 3]> {
-    Ok(super::recorder::grid(u32_of(op, "element count", n)?.div_ceil(256)))
+    Ok(super::recorder::grid(
+        u32_of(op, "element count", n)?.div_ceil(256),
+    ))
 }

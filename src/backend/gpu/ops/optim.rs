@@ -31,7 +31,16 @@ struct AdamWParams {
 /// from `grad_norm[0]`, so nothing is read back. The bias corrections are computed here in f32
 /// exactly as `cpu::optim::adamw` does, so both backends agree closely.
 #[allow(clippy::too_many_arguments)]
-pub fn adamw(rec: &Recorder, param: &mut GpuTensor, grad: &GpuTensor, m: &mut GpuTensor, v: &mut GpuTensor, grad_norm: &GpuTensor, hp: &AdamW, n: usize) -> Result<()> {
+pub fn adamw(
+    rec: &Recorder,
+    param: &mut GpuTensor,
+    grad: &GpuTensor,
+    m: &mut GpuTensor,
+    v: &mut GpuTensor,
+    grad_norm: &GpuTensor,
+    hp: &AdamW,
+    n: usize,
+) -> Result<()> {
     let op = "adamw";
     if n == 0 {
         return Ok(());
@@ -52,6 +61,12 @@ pub fn adamw(rec: &Recorder, param: &mut GpuTensor, grad: &GpuTensor, m: &mut Gp
         bc2,
         eps: hp.eps,
     };
-    let bufs = [param.bref(), grad.bref(), m.bref(), v.bref(), grad_norm.bref()];
+    let bufs = [
+        param.bref(),
+        grad.bref(),
+        m.bref(),
+        v.bref(),
+        grad_norm.bref(),
+    ];
     rec.dispatch(&kernels::ADAMW, &[], &params, &bufs, grid_256(op, n)?)
 }

@@ -18,7 +18,17 @@ struct RopeParams {
 /// Rotates x `[rows, n_heads · head_dim]` in place by the angles of cos/sin `[table_rows, head_dim/2]`
 /// at `positions[t]` (negated when `inverse`); rows whose position is past the table are left alone.
 #[allow(clippy::too_many_arguments)]
-pub fn rope(rec: &Recorder, x: &mut GpuTensor, positions: &GpuIds, cos: &GpuTensor, sin: &GpuTensor, n_heads: usize, head_dim: usize, inverse: bool, (rows, table_rows): (usize, usize)) -> Result<()> {
+pub fn rope(
+    rec: &Recorder,
+    x: &mut GpuTensor,
+    positions: &GpuIds,
+    cos: &GpuTensor,
+    sin: &GpuTensor,
+    n_heads: usize,
+    head_dim: usize,
+    inverse: bool,
+    (rows, table_rows): (usize, usize),
+) -> Result<()> {
     let op = "rope";
     let half = head_dim / 2;
     // Every index the shader forms stays below these two products.

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: installs what is missing (scripts/setup.sh), then
+#   1. cargo fmt --check and cargo clippy -D warnings (native and wasm32),
+#   2. native tests: CPU reference, f64 finite differences, naga shader validation, GPU ops on
+#      whatever wgpu adapter exists (lavapipe in CI),
+#   3. browser tests: the same GPU test bodies in headless Chromium and headless Firefox with WebGPU
+#      (wasm-pack test --headless --chrome --firefox).
+# Any failure fails the run. A GPU test never skips: no adapter = failure.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+
+scripts/setup.sh
+export PATH="$ROOT/node_modules/.bin:$HOME/.cargo/bin:$PATH"   # wasm-opt 132, wasm-bindgen, geckodriver
+export WASM_BINDGEN_TEST_TIMEOUT=${WASM_BINDGEN_TEST_TIMEOUT:-600}
+# Vulkan's loader wants a runtime dir; without one it prints an error per device (harmless).
+export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp/xdg-runtime-$(id -u)}
+mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "format"
+cargo fmt --check
+
+step "clippy (native, wasm32)"
+cargo clippy --all-targets -- -D warnings
+cargo clippy --target wasm32-unknown-unknown --all-targets -- -D warnings
+
+step "native tests"
+cargo test --all-targets
+
+step "browser tests: headless Chromium and Firefox (WebGPU)"
+wasm-pack test --headless --chrome --firefox \
+  --chromedriver "$(command -v chromedriver)" --geckodriver "$(command -v geckodriver)"
+
+step "all tests passed"
