@@ -4,7 +4,8 @@
 #   2. native tests: CPU reference, f64 finite differences, naga shader validation, GPU ops on
 #      whatever wgpu adapter exists (lavapipe in CI),
 #   3. browser tests: the same GPU test bodies in headless Chromium and headless Firefox with WebGPU
-#      (wasm-pack test --headless --chrome --firefox).
+#      (wasm-pack test --headless --chrome --firefox),
+#   4. end-to-end: the real page, built for release, driven in headless Chromium by Playwright.
 # Any failure fails the run. A GPU test never skips: no adapter = failure.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,5 +33,9 @@ cargo test --all-targets
 step "browser tests: headless Chromium and Firefox (WebGPU)"
 wasm-pack test --headless --chrome --firefox \
   --chromedriver "$(command -v chromedriver)" --geckodriver "$(command -v geckodriver)"
+
+step "end-to-end: the real page in headless Chromium (WebGPU and without)"
+scripts/build-web.sh
+node tests/e2e/engine_check.mjs
 
 step "all tests passed"

@@ -7,5 +7,9 @@
 pub mod backend;
 pub mod error;
 pub mod rope;
+pub mod selfcheck;
 
 pub use error::{Error, Result};
+
+#[cfg(target_arch = "wasm32")]
+pub mod web;

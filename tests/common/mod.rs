@@ -72,7 +72,7 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32)
     let mut max_err = 0.0f32;
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         let err = (g - w).abs();
-        if !(err <= atol + rtol * w.abs()) {
+        if err.is_nan() || err > atol + rtol * w.abs() {
             if bad.len() < 8 {
                 bad.push(format!("  [{i}] got {g} want {w} (err {err:e})"));
             }
@@ -91,7 +91,7 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32)
             "{what}: {} of {} values differ (atol {atol:e}, rtol {rtol:e}, max err {worst:e}):\n{}",
             got.iter()
                 .zip(want)
-                .filter(|(g, w)| !((*g - *w).abs() <= atol + rtol * w.abs()))
+                .filter(|(g, w)| { let e = (*g - *w).abs(); e.is_nan() || e > atol + rtol * w.abs() })
                 .count(),
             got.len(),
             bad.join("\n")

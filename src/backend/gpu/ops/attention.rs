@@ -31,11 +31,11 @@ struct AttentionParams {
     scale: f32,
 }
 
+/// Override constants of the forward, dq and dk/dv shaders: `SLOTS` = head dims per invocation.
+type Constants = [(&'static str, f64); 1];
+
 /// Params, the override constants and the row count, after range checks.
-fn setup(
-    op: &'static str,
-    dims: &AttentionDims,
-) -> Result<(AttentionParams, [(&'static str, f64); 1], usize)> {
+fn setup(op: &'static str, dims: &AttentionDims) -> Result<(AttentionParams, Constants, usize)> {
     if dims.head_dim > MAX_HEAD_DIM {
         return Err(Error::param(
             op,

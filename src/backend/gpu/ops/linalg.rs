@@ -71,7 +71,7 @@ pub(crate) struct SumPartialsParams {
     pub sqrt_out: u32,
 }
 
-/// Rows summed by one partial of `col_dot`.
+/// Rows summed by one partial of `col_dot` (more when the rows would need over 65535 chunks).
 const COL_DOT_CHUNK: usize = 64;
 
 /// Second pass shared by the reductions: `out[c] (+)= Σ_i partial[i, c]` (then `sqrt`).
@@ -102,7 +102,8 @@ pub fn col_dot(
     (rows, cols): (usize, usize),
 ) -> Result<()> {
     let op = "col_dot";
-    let chunks = rows.div_ceil(COL_DOT_CHUNK).max(1);
+    let chunk = COL_DOT_CHUNK.max(rows.div_ceil(65535));
+    let chunks = rows.div_ceil(chunk).max(1);
     let (pid, pbuf) = rec.scratch("partials", (chunks * cols * 4) as u64)?;
     let partial = BufRef {
         id: pid,
@@ -111,7 +112,7 @@ pub fn col_dot(
     let params = ColDotParams {
         rows: u32_of(op, "rows", rows)?,
         cols: u32_of(op, "cols", cols)?,
-        chunk: COL_DOT_CHUNK as u32,
+        chunk: u32_of(op, "chunk", chunk)?,
         has_scale: row_scale.is_some() as u32,
     };
     // Without a row scale, `a` stands in for the unused binding (read-only, so aliasing is fine).

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Builds the wasm engine for the page: release, wasm-opt (binaryen 132 from node_modules), into web/pkg.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+export PATH="$ROOT/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+wasm-pack build --release --target web --out-dir web/pkg --no-typescript --no-pack
+ls -l web/pkg/*.wasm

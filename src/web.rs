@@ -1,0 +1,44 @@
+//! The `#[wasm_bindgen]` facade: the only JavaScript-facing API. Runs inside the page's worker.
+use crate::backend::Backend;
+use crate::backend::cpu::CpuBackend;
+use crate::backend::gpu::GpuBackend;
+use crate::selfcheck;
+use wasm_bindgen::prelude::*;
+
+#[derive(serde::Serialize)]
+struct EngineReport {
+    /// Adapter description, or `None` when WebGPU is unavailable.
+    adapter: Option<String>,
+    /// Why no adapter could be used (shown to the user next to the CPU-fallback notice).
+    gpu_error: Option<String>,
+    max_storage_binding_bytes: Option<u64>,
+    results: Vec<selfcheck::CheckResult>,
+    elapsed_ms: f64,
+}
+
+/// Opens WebGPU and compares every GPU op with the CPU reference.
+/// Resolves to `{adapter, gpu_error, max_storage_binding_bytes, results: [{op, max_error, passed}], elapsed_ms}`.
+#[wasm_bindgen(js_name = engineCheck)]
+pub async fn engine_check() -> Result<JsValue, JsError> {
+    let started = js_sys::Date::now();
+    let report = match GpuBackend::new().await {
+        Ok(gpu) => {
+            let results = selfcheck::compare(&gpu, &CpuBackend).await.map_err(|e| JsError::new(&e.to_string()))?;
+            EngineReport {
+                adapter: Some(gpu.name()),
+                gpu_error: None,
+                max_storage_binding_bytes: Some(gpu.context().max_binding_bytes()),
+                results,
+                elapsed_ms: js_sys::Date::now() - started,
+            }
+        }
+        Err(e) => EngineReport {
+            adapter: None,
+            gpu_error: Some(e.to_string()),
+            max_storage_binding_bytes: None,
+            results: Vec::new(),
+            elapsed_ms: js_sys::Date::now() - started,
+        },
+    };
+    serde_wasm_bindgen::to_value(&report).map_err(|e| JsError::new(&e.to_string()))
+}

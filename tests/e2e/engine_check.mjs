@@ -1,0 +1,59 @@
+// End-to-end: the real page (built by scripts/build-web.sh) in headless Chromium with WebGPU.
+// Serves web/ on a free port, opens the page, waits for the engine check and fails unless every GPU
+// op matches the CPU reference. Also checks the page with WebGPU disabled shows the CPU notice.
+// Screenshots go to artifacts/. Usage: node tests/e2e/engine_check.mjs
+import { chromium } from 'playwright-core';
+import { spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+
+const root = new URL('../../', import.meta.url).pathname;
+const artifacts = `${root}artifacts`;
+mkdirSync(artifacts, { recursive: true });
+
+const port = await new Promise((resolve) => {
+  const srv = createServer().listen(0, '127.0.0.1', () => {
+    const { port } = srv.address();
+    srv.close(() => resolve(port));
+  });
+});
+const server = spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '--directory', `${root}web`], { stdio: 'ignore' });
+await new Promise((r) => setTimeout(r, 800));
+
+const baseArgs = ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
+let failed = false;
+
+async function run(name, args, expectState) {
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: [...baseArgs, ...args] });
+  try {
+    const page = await browser.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    await page.goto(`http://127.0.0.1:${port}/`);
+    await page.waitForSelector('#status[data-state]', { timeout: 300_000 });
+    const state = await page.getAttribute('#status', 'data-state');
+    const text = await page.textContent('#status');
+    await page.screenshot({ path: `${artifacts}/engine-check-${name}.png`, fullPage: true });
+    const ok = state === expectState && errors.length === 0;
+    console.log(`${ok ? 'ok  ' : 'FAIL'} ${name}: state=${state} "${text}"${errors.length ? ` errors: ${errors.join(' | ')}` : ''}`);
+    if (state === 'ok') {
+      const rows = await page.$$eval('#results tbody tr', (trs) => trs.map((tr) => tr.innerText.replace(/\s+/g, ' ')));
+      rows.forEach((r) => console.log(`     ${r}`));
+    }
+    failed ||= !ok;
+  } finally {
+    await browser.close();
+  }
+}
+
+try {
+  await run('webgpu', ['--enable-unsafe-webgpu'], 'ok');
+  await run('no-webgpu', ['--disable-webgpu'], 'no-gpu');
+} catch (e) {
+  console.error(`FAIL: ${e}`);
+  failed = true;
+} finally {
+  server.kill();
+}
+process.exit(failed ? 1 : 0);
