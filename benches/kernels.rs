@@ -14,7 +14,9 @@ mod bench {
     use std::time::Instant;
     use svdtune::backend::cpu::CpuBackend;
     use svdtune::backend::gpu::GpuBackend;
-    use svdtune::backend::{Backend, Matmul, SvdLinear, svd_linear_acts, svd_linear_backward, svd_linear_forward};
+    use svdtune::backend::{
+        Backend, Matmul, SvdLinear, svd_linear_acts, svd_linear_backward, svd_linear_forward,
+    };
 
     fn data(n: usize, seed: u64) -> Vec<f32> {
         let mut s = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
@@ -46,10 +48,23 @@ mod bench {
             let a = be.tensor(&data(s * s, 1), &[s, s]).unwrap();
             let b = be.tensor(&data(s * s, 2), &[s, s]).unwrap();
             let mut c = be.zeros(&[s, s]).unwrap();
-            for (name, spec) in [("NN", Matmul::NN), ("NT", Matmul::NT), ("TN", Matmul::TN), ("TT", Matmul::TT)] {
-                let secs = time(be, iters, || be.matmul(&a, &b, &mut c, spec).unwrap(), &sync);
+            for (name, spec) in [
+                ("NN", Matmul::NN),
+                ("NT", Matmul::NT),
+                ("TN", Matmul::TN),
+                ("TT", Matmul::TT),
+            ] {
+                let secs = time(
+                    be,
+                    iters,
+                    || be.matmul(&a, &b, &mut c, spec).unwrap(),
+                    &sync,
+                );
                 let gflops = 2.0 * (s as f64).powi(3) / secs / 1e9;
-                println!("  matmul {name} {s}x{s}x{s}: {:8.2} ms  {gflops:7.2} GFLOP/s", secs * 1e3);
+                println!(
+                    "  matmul {name} {s}x{s}x{s}: {:8.2} ms  {gflops:7.2} GFLOP/s",
+                    secs * 1e3
+                );
             }
         }
     }
@@ -75,7 +90,8 @@ mod bench {
                 iters,
                 || {
                     svd_linear_forward(be, &layer, &x, &mut acts, &mut y).unwrap();
-                    svd_linear_backward(be, &layer, &g, &mut acts, &mut dx, false, &mut ds).unwrap();
+                    svd_linear_backward(be, &layer, &g, &mut acts, &mut dx, false, &mut ds)
+                        .unwrap();
                 },
                 &sync,
             );
@@ -90,10 +106,21 @@ mod bench {
     }
 
     pub fn run(quick: bool) {
-        let (sizes, iters): (&[usize], usize) = if quick { (&[128, 256], 2) } else { (&[256, 512, 1024], 3) };
+        let (sizes, iters): (&[usize], usize) = if quick {
+            (&[128, 256], 2)
+        } else {
+            (&[256, 512, 1024], 3)
+        };
         // SmolLM2-135M shapes at 512 tokens and rank fraction 0.1: attention (576×576) and MLP (1536×576).
-        let layers: &[(usize, usize, usize, usize)] = if quick { &[(64, 96, 64, 6)] } else { &[(512, 576, 576, 57), (512, 1536, 576, 57)] };
-        println!("cpu backend ({} threads available)", std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let layers: &[(usize, usize, usize, usize)] = if quick {
+            &[(64, 96, 64, 6)]
+        } else {
+            &[(512, 576, 576, 57), (512, 1536, 576, 57)]
+        };
+        println!(
+            "cpu backend ({} threads available)",
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        );
         matmuls(&CpuBackend, sizes, iters);
         svd_layers(&CpuBackend, layers, iters);
         match pollster::block_on(GpuBackend::new()) {

@@ -69,7 +69,14 @@ async fn outputs<B: Backend>(be: &B) -> Result<Vec<(&'static str, Vec<f32>)>> {
     norm.extend(be.read(&dw).await?);
     out.push(("rmsnorm", norm));
 
-    let dims = AttentionDims { batch: 1, seq: t, n_heads: 4, n_kv_heads: 2, head_dim: 8, scale: 8f32.sqrt().recip() };
+    let dims = AttentionDims {
+        batch: 1,
+        seq: t,
+        n_heads: 4,
+        n_kv_heads: 2,
+        head_dim: 8,
+        scale: 8f32.sqrt().recip(),
+    };
     let qa = be.tensor(&data(t * 32, 9), &[t, 32])?;
     let ka = be.tensor(&data(t * 16, 10), &[t, 16])?;
     let va = be.tensor(&data(t * 16, 11), &[t, 16])?;
@@ -77,16 +84,26 @@ async fn outputs<B: Backend>(be: &B) -> Result<Vec<(&'static str, Vec<f32>)>> {
     let (mut o, mut lse) = (be.zeros(&[t, 32])?, be.zeros(&[t, 4])?);
     be.attention_forward(&qa, &ka, &va, &ws, dims, &mut o, &mut lse)?;
     let d_o = be.tensor(&data(t * 32, 12), &[t, 32])?;
-    let (mut dq, mut dk, mut dv) = (be.zeros(&[t, 32])?, be.zeros(&[t, 16])?, be.zeros(&[t, 16])?);
-    be.attention_backward(&qa, &ka, &va, &ws, dims, &o, &lse, &d_o, &mut dq, &mut dk, &mut dv)?;
+    let (mut dq, mut dk, mut dv) = (
+        be.zeros(&[t, 32])?,
+        be.zeros(&[t, 16])?,
+        be.zeros(&[t, 16])?,
+    );
+    be.attention_backward(
+        &qa, &ka, &va, &ws, dims, &o, &lse, &d_o, &mut dq, &mut dk, &mut dv,
+    )?;
     let mut att = be.read(&o).await?;
     for tensor in [&dq, &dk, &dv] {
         att.extend(be.read(tensor).await?);
     }
     out.push(("attention", att));
 
-    let (gate, up) = (be.tensor(&data(t * n, 13), &[t, n])?, be.tensor(&data(t * n, 14), &[t, n])?);
-    let (mut act, mut dgate, mut dup) = (be.zeros(&[t, n])?, be.zeros(&[t, n])?, be.zeros(&[t, n])?);
+    let (gate, up) = (
+        be.tensor(&data(t * n, 13), &[t, n])?,
+        be.tensor(&data(t * n, 14), &[t, n])?,
+    );
+    let (mut act, mut dgate, mut dup) =
+        (be.zeros(&[t, n])?, be.zeros(&[t, n])?, be.zeros(&[t, n])?);
     be.swiglu_forward(&gate, &up, &mut act)?;
     be.swiglu_backward(&gate, &up, &x, &mut dgate, &mut dup)?;
     let mut swi = be.read(&act).await?;
@@ -95,11 +112,33 @@ async fn outputs<B: Backend>(be: &B) -> Result<Vec<(&'static str, Vec<f32>)>> {
     out.push(("swiglu", swi));
 
     let vocab = 1000;
-    let mut logits = be.tensor(&data(t * vocab, 15).iter().map(|z| z * 8.0).collect::<Vec<_>>(), &[t, vocab])?;
-    let targets = be.ids(&(0..t as u32).map(|i| i * 97 % vocab as u32).collect::<Vec<_>>())?;
-    let weights = be.tensor(&(0..t).map(|i| (i % 3 != 0) as u32 as f32).collect::<Vec<_>>(), &[t])?;
+    let mut logits = be.tensor(
+        &data(t * vocab, 15)
+            .iter()
+            .map(|z| z * 8.0)
+            .collect::<Vec<_>>(),
+        &[t, vocab],
+    )?;
+    let targets = be.ids(
+        &(0..t as u32)
+            .map(|i| i * 97 % vocab as u32)
+            .collect::<Vec<_>>(),
+    )?;
+    let weights = be.tensor(
+        &(0..t)
+            .map(|i| (i % 3 != 0) as u32 as f32)
+            .collect::<Vec<_>>(),
+        &[t],
+    )?;
     let mut losses = be.zeros(&[t])?;
-    be.cross_entropy(&mut logits, &targets, &weights, 0, 1.0 / t as f32, &mut losses)?;
+    be.cross_entropy(
+        &mut logits,
+        &targets,
+        &weights,
+        0,
+        1.0 / t as f32,
+        &mut losses,
+    )?;
     let mut total = be.zeros(&[1])?;
     be.sum(&losses, &mut total)?;
     let mut ce = be.read(&total).await?;
@@ -109,7 +148,15 @@ async fn outputs<B: Backend>(be: &B) -> Result<Vec<(&'static str, Vec<f32>)>> {
     let mut sigma = layer.sigma;
     let (mut m1, mut v1, mut gn) = (be.zeros(&[q])?, be.zeros(&[q])?, be.zeros(&[1])?);
     be.global_norm(&[&ds], &mut gn)?;
-    let hp = AdamW { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.01, step: 1, max_grad_norm: 1.0 };
+    let hp = AdamW {
+        lr: 1e-2,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        weight_decay: 0.01,
+        step: 1,
+        max_grad_norm: 1.0,
+    };
     be.adamw(&mut sigma, &ds, &mut m1, &mut v1, &gn, hp)?;
     let mut opt = be.read(&gn).await?;
     opt.extend(be.read(&sigma).await?);
@@ -128,9 +175,16 @@ pub async fn compare<A: Backend, B: Backend>(test: &A, reference: &B) -> Result<
             let max_error = if a.len() != b.len() {
                 f32::INFINITY
             } else {
-                a.iter().zip(&b).map(|(x, y)| (x - y).abs() / (1.0 + y.abs())).fold(0.0, |m, e| if e.is_nan() { f32::NAN } else { m.max(e) })
+                a.iter()
+                    .zip(&b)
+                    .map(|(x, y)| (x - y).abs() / (1.0 + y.abs()))
+                    .fold(0.0, |m, e| if e.is_nan() { f32::NAN } else { m.max(e) })
             };
-            CheckResult { op, max_error, passed: max_error <= TOLERANCE }
+            CheckResult {
+                op,
+                max_error,
+                passed: max_error <= TOLERANCE,
+            }
         })
         .collect())
 }

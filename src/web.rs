@@ -23,7 +23,9 @@ pub async fn engine_check() -> Result<JsValue, JsError> {
     let started = js_sys::Date::now();
     let report = match GpuBackend::new().await {
         Ok(gpu) => {
-            let results = selfcheck::compare(&gpu, &CpuBackend).await.map_err(|e| JsError::new(&e.to_string()))?;
+            let results = selfcheck::compare(&gpu, &CpuBackend)
+                .await
+                .map_err(|e| JsError::new(&e.to_string()))?;
             EngineReport {
                 adapter: Some(gpu.name()),
                 gpu_error: None,

@@ -1,6 +1,7 @@
 //! GPU vs CPU: causal grouped-query attention, forward (out, lse) and backward (dq, dk, dv), for
-//! batch 1 and 2, sequences of 1 to 150 rows (several 64-key blocks), plain and grouped heads,
-//! head dims 2 to 256, plain causal, packed and irregular attention windows, and large scores.
+//! batch 1 and 2, sequences of 1 to 150 rows (several 64-key and 64-pair blocks), plain and
+//! grouped heads (groups of 1 to 7), head dims 2 to 256 (every tile size the shaders pick, and
+//! partial tiles), plain causal, packed and irregular attention windows, and large scores.
 //! Runs natively and in browsers.
 mod common;
 use common::*;
@@ -105,6 +106,9 @@ async fn small_geometries() {
         ((1, 33, 6, 3, 96), Window::Packed),
         ((2, 33, 6, 3, 8), Window::Irregular),
         ((2, 33, 2, 2, 96), Window::Irregular),
+        // 7 query heads per kv head (Qwen2-0.5B's 14 / 2): tiles of (row, head) pairs end
+        // mid-row.
+        ((1, 20, 14, 2, 64), Window::Packed),
     ];
     for (i, &(geometry, window)) in cases.iter().enumerate() {
         check(geometry, window, 1.0, 100 + 10 * i as u64).await;

@@ -11,9 +11,15 @@ wasm_bindgen_test_configure!(run_in_dedicated_worker);
 #[wasm_bindgen_test]
 async fn selfcheck_passes_in_a_dedicated_worker() {
     let gpu = GpuBackend::new().await.expect("WebGPU adapter in a worker");
-    let results = selfcheck::compare(&gpu, &CpuBackend).await.expect("self-check runs");
+    let results = selfcheck::compare(&gpu, &CpuBackend)
+        .await
+        .expect("self-check runs");
     assert!(results.len() >= 7);
     for r in results {
-        assert!(r.passed, "{} differs from the CPU reference: {:e}", r.op, r.max_error);
+        assert!(
+            r.passed,
+            "{} differs from the CPU reference: {:e}",
+            r.op, r.max_error
+        );
     }
 }

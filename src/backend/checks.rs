@@ -182,7 +182,11 @@ pub fn attention(
     out: &Shape,
     lse: &Shape,
 ) -> Result<usize> {
-    if d.n_heads == 0 || d.n_kv_heads == 0 || !d.n_heads.is_multiple_of(d.n_kv_heads) || d.head_dim == 0 {
+    if d.n_heads == 0
+        || d.n_kv_heads == 0
+        || !d.n_heads.is_multiple_of(d.n_kv_heads)
+        || d.head_dim == 0
+    {
         return Err(Error::param(
             "attention",
             format!(

@@ -20,7 +20,11 @@ mod cli {
     use svdtune::selfcheck;
 
     #[derive(Parser)]
-    #[command(name = "svdtune", version, about = "Fine-tune language models by training only the singular values of their weights")]
+    #[command(
+        name = "svdtune",
+        version,
+        about = "Fine-tune language models by training only the singular values of their weights"
+    )]
     struct Cli {
         #[command(subcommand)]
         command: Command,
@@ -64,10 +68,24 @@ mod cli {
         };
         let mut ok = true;
         for r in &results {
-            println!("{:<14} max error {:.2e}  {}", r.op, r.max_error, if r.passed { "ok" } else { "MISMATCH" });
+            println!(
+                "{:<14} max error {:.2e}  {}",
+                r.op,
+                r.max_error,
+                if r.passed { "ok" } else { "MISMATCH" }
+            );
             ok &= r.passed;
         }
-        println!("checked {} ops in {:.1} s: {}", results.len(), started.elapsed().as_secs_f64(), if ok { "all ok" } else { "FAILED" });
-        if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+        println!(
+            "checked {} ops in {:.1} s: {}",
+            results.len(),
+            started.elapsed().as_secs_f64(),
+            if ok { "all ok" } else { "FAILED" }
+        );
+        if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
     }
 }

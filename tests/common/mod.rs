@@ -91,7 +91,10 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32)
             "{what}: {} of {} values differ (atol {atol:e}, rtol {rtol:e}, max err {worst:e}):\n{}",
             got.iter()
                 .zip(want)
-                .filter(|(g, w)| { let e = (*g - *w).abs(); e.is_nan() || e > atol + rtol * w.abs() })
+                .filter(|(g, w)| {
+                    let e = (*g - *w).abs();
+                    e.is_nan() || e > atol + rtol * w.abs()
+                })
                 .count(),
             got.len(),
             bad.join("\n")

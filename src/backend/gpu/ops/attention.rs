@@ -1,11 +1,11 @@
 //! GPU encoders for causal grouped-query attention, forward and backward.
 //!
-//! Forward: one workgroup per (row, query head) walks its keys in blocks with an online softmax.
-//! Backward (as in FlashAttention, recomputing the probabilities from the saved lse):
-//! `attention_backward_delta` packs `(lse, Δ = Σ dout·out)` per (row, head) into a scratch buffer;
-//! `attention_backward_dq` (one workgroup per (row, query head)) writes dq;
-//! `attention_backward_dkv` (one workgroup per (key row, kv head)) writes dk and dv.
-//! Every output element is owned by one workgroup, so no atomics and no zeroing are needed.
+//! Forward: one workgroup per tile of (row, query head) pairs that share a kv head walks the keys
+//! in blocks with an online softmax. Backward (as in FlashAttention, recomputing the
+//! probabilities from the saved lse): `attention_backward_delta` packs `(lse, Δ = Σ dout·out)` per
+//! (row, head) into a scratch buffer; `attention_backward_dq` (tiles of (row, head) pairs, like
+//! the forward) writes dq; `attention_backward_dkv` (tiles of key rows of one kv head) writes dk
+//! and dv. Every output element is owned by one workgroup: no atomics, no zeroing.
 use super::{grid_256, u32_of};
 use crate::backend::AttentionDims;
 use crate::backend::gpu::recorder::{BufRef, Recorder, grid};
@@ -13,10 +13,15 @@ use crate::backend::gpu::{GpuIds, GpuTensor, kernels};
 use crate::error::{Error, Result};
 use bytemuck::{Pod, Zeroable};
 
-/// The largest head dim the shaders hold in workgroup memory (64 invocations × 4 dims each).
+/// The largest head dim the shaders support (64 invocations × 4 dims each).
 const MAX_HEAD_DIM: usize = 256;
-/// Invocations per workgroup of the forward, dq and dk/dv shaders (`WG` there).
+/// Invocations per workgroup of the forward, dq and dk/dv shaders (`WG` there); each owns the
+/// head dims `lid + 64·s`, `s < SLOTS`.
 const WG: usize = 64;
+/// `BQ · SLOTS` bound of the forward and dq shaders (their register and workgroup arrays).
+const PAIR_TILE_SLOTS: usize = 16;
+/// `BK · SLOTS` bound of the dk/dv shader.
+const KEY_TILE_SLOTS: usize = 12;
 
 /// Shared by all four attention shaders.
 #[repr(C)]
@@ -31,35 +36,81 @@ struct AttentionParams {
     scale: f32,
 }
 
-/// Override constants of the forward, dq and dk/dv shaders: `SLOTS` = head dims per invocation.
-type Constants = [(&'static str, f64); 1];
+/// Geometry after range checks: the uniform, the tile sizes and the dispatch grids.
+struct Plan {
+    params: AttentionParams,
+    slots: usize,
+    /// (row, head) pairs per forward / dq workgroup.
+    pair_tile: usize,
+    /// Key rows per dk/dv workgroup.
+    key_tile: usize,
+}
 
-/// Params, the override constants and the row count, after range checks.
-fn setup(op: &'static str, dims: &AttentionDims) -> Result<(AttentionParams, Constants, usize)> {
-    if dims.head_dim > MAX_HEAD_DIM {
-        return Err(Error::param(
-            op,
-            format!(
-                "head_dim {} exceeds the {MAX_HEAD_DIM} the GPU shaders support",
-                dims.head_dim
-            ),
-        ));
+impl Plan {
+    /// `None` when there are no rows (nothing to do).
+    fn new(op: &'static str, dims: &AttentionDims) -> Result<Option<Plan>> {
+        if dims.head_dim > MAX_HEAD_DIM {
+            return Err(Error::param(
+                op,
+                format!(
+                    "head_dim {} exceeds the {MAX_HEAD_DIM} the GPU shaders support",
+                    dims.head_dim
+                ),
+            ));
+        }
+        let rows = dims.batch * dims.seq;
+        if rows == 0 {
+            return Ok(None);
+        }
+        // Every flat index the shaders form (element offsets, stats entries) must fit a u32.
+        u32_of(op, "q elements", rows * dims.n_heads * dims.head_dim)?;
+        u32_of(op, "stats entries", rows * dims.n_heads * 2)?;
+        let params = AttentionParams {
+            rows: u32_of(op, "rows", rows)?,
+            seq: u32_of(op, "seq", dims.seq)?,
+            heads: u32_of(op, "n_heads", dims.n_heads)?,
+            kv_heads: u32_of(op, "n_kv_heads", dims.n_kv_heads)?,
+            group: u32_of(op, "group", dims.n_heads / dims.n_kv_heads)?,
+            head_dim: u32_of(op, "head_dim", dims.head_dim)?,
+            scale: dims.scale,
+        };
+        let slots = dims.head_dim.div_ceil(WG);
+        Ok(Some(Plan {
+            params,
+            slots,
+            pair_tile: PAIR_TILE_SLOTS / slots,
+            key_tile: KEY_TILE_SLOTS / slots,
+        }))
     }
-    let rows = dims.batch * dims.seq;
-    // Every flat index the shaders form (element offsets, stats entries) must fit a u32.
-    u32_of(op, "q elements", rows * dims.n_heads * dims.head_dim)?;
-    u32_of(op, "stats entries", rows * dims.n_heads * 2)?;
-    let params = AttentionParams {
-        rows: u32_of(op, "rows", rows)?,
-        seq: u32_of(op, "seq", dims.seq)?,
-        heads: u32_of(op, "n_heads", dims.n_heads)?,
-        kv_heads: u32_of(op, "n_kv_heads", dims.n_kv_heads)?,
-        group: u32_of(op, "group", dims.n_heads / dims.n_kv_heads)?,
-        head_dim: u32_of(op, "head_dim", dims.head_dim)?,
-        scale: dims.scale,
-    };
-    let slots = dims.head_dim.div_ceil(WG) as f64;
-    Ok((params, [("SLOTS", slots)], rows))
+
+    /// Workgroups of the forward and dq shaders: per sequence and kv head, the `seq · group`
+    /// (row, head) pairs in tiles.
+    fn pair_grid(&self, op: &'static str, dims: &AttentionDims) -> Result<[u32; 3]> {
+        let tiles = (dims.seq * (dims.n_heads / dims.n_kv_heads)).div_ceil(self.pair_tile);
+        Ok(grid(u32_of(
+            op,
+            "workgroups",
+            dims.batch * dims.n_kv_heads * tiles,
+        )?))
+    }
+
+    /// Workgroups of the dk/dv shader: per sequence and kv head, the key rows in tiles.
+    fn key_grid(&self, op: &'static str, dims: &AttentionDims) -> Result<[u32; 3]> {
+        let tiles = dims.seq.div_ceil(self.key_tile);
+        Ok(grid(u32_of(
+            op,
+            "workgroups",
+            dims.batch * dims.n_kv_heads * tiles,
+        )?))
+    }
+
+    fn pair_constants(&self) -> [(&'static str, f64); 2] {
+        [("SLOTS", self.slots as f64), ("BQ", self.pair_tile as f64)]
+    }
+
+    fn key_constants(&self) -> [(&'static str, f64); 2] {
+        [("SLOTS", self.slots as f64), ("BK", self.key_tile as f64)]
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -74,8 +125,9 @@ pub fn forward(
     lse: &mut GpuTensor,
 ) -> Result<()> {
     let op = "attention_forward";
-    let (params, constants, rows) = setup(op, dims)?;
-    let groups = grid(u32_of(op, "rows × heads", rows * dims.n_heads)?);
+    let Some(plan) = Plan::new(op, dims)? else {
+        return Ok(());
+    };
     let bufs = [
         q.bref(),
         k.bref(),
@@ -84,12 +136,13 @@ pub fn forward(
         out.bref(),
         lse.bref(),
     ];
+    let kernel = &kernels::ATTENTION_FORWARD;
     rec.dispatch(
-        &kernels::ATTENTION_FORWARD,
-        &constants,
-        &params,
+        kernel,
+        &plan.pair_constants(),
+        &plan.params,
         &bufs,
-        groups,
+        plan.pair_grid(op, dims)?,
     )
 }
 
@@ -109,21 +162,23 @@ pub fn backward(
     dv: &mut GpuTensor,
 ) -> Result<()> {
     let op = "attention_backward";
-    let (params, constants, rows) = setup(op, dims)?;
-    let row_heads = rows * dims.n_heads;
+    let Some(plan) = Plan::new(op, dims)? else {
+        return Ok(());
+    };
+    let row_heads = dims.batch * dims.seq * dims.n_heads;
     let (sid, sbuf) = rec.scratch("attention_stats", (row_heads * 2 * 4) as u64)?;
     let stats = BufRef {
         id: sid,
         buf: &sbuf,
     };
+    let bufs = [out.bref(), dout.bref(), lse.bref(), stats];
     rec.dispatch(
         &kernels::ATTENTION_BACKWARD_DELTA,
         &[],
-        &params,
-        &[out.bref(), dout.bref(), lse.bref(), stats],
+        &plan.params,
+        &bufs,
         grid_256(op, row_heads)?,
     )?;
-    let groups = grid(u32_of(op, "rows × heads", row_heads)?);
     let bufs = [
         q.bref(),
         k.bref(),
@@ -133,14 +188,14 @@ pub fn backward(
         dout.bref(),
         dq.bref(),
     ];
+    let kernel = &kernels::ATTENTION_BACKWARD_DQ;
     rec.dispatch(
-        &kernels::ATTENTION_BACKWARD_DQ,
-        &constants,
-        &params,
+        kernel,
+        &plan.pair_constants(),
+        &plan.params,
         &bufs,
-        groups,
+        plan.pair_grid(op, dims)?,
     )?;
-    let groups = grid(u32_of(op, "rows × kv heads", rows * dims.n_kv_heads)?);
     let bufs = [
         q.bref(),
         k.bref(),
@@ -151,11 +206,12 @@ pub fn backward(
         dk.bref(),
         dv.bref(),
     ];
+    let kernel = &kernels::ATTENTION_BACKWARD_DKV;
     rec.dispatch(
-        &kernels::ATTENTION_BACKWARD_DKV,
-        &constants,
-        &params,
+        kernel,
+        &plan.key_constants(),
+        &plan.params,
         &bufs,
-        groups,
+        plan.key_grid(op, dims)?,
     )
 }
