@@ -65,8 +65,15 @@ fn attention_backward_dkv(@builtin(local_invocation_index) lid: u32, @builtin(wo
     // Pair e: query position t = t0 + e / group, query head c · group + e % group.
     let n_pairs = (p.seq - t0) * p.group;
 
+    // Every function-scope array is zeroed explicitly where it is used: some WebGPU compilers
+    // (Tint → SwiftShader in Chromium) zero an uninitialised `var` only once per invocation, not
+    // each time its declaration in a loop body runs.
     var acc_k: array<f32, 12>; // [BK, SLOTS]: Σ ds · q
     var acc_v: array<f32, 12>; // [BK, SLOTS]: Σ p · dout
+    for (var x = 0u; x < BK * SLOTS; x++) {
+        acc_k[x] = 0.0;
+        acc_v[x] = 0.0;
+    }
     for (var e0 = 0u; e0 < n_pairs; e0 += WG) {
         let nb = min(WG, n_pairs - e0);
         if (lid < nb) {
@@ -79,8 +86,12 @@ fn attention_backward_dkv(@builtin(local_invocation_index) lid: u32, @builtin(wo
                 seen = 1u;
                 let row = (base + t) * p.heads + c * p.group + e % p.group;
                 let off = row * D;
-                var s: array<f32, 12>;
-                var dp: array<f32, 12>;
+                var s: array<f32, 12>;  // [BK]: q·k of this pair with every key
+                var dp: array<f32, 12>; // [BK]: dout·v of this pair with every key
+                for (var kk = 0u; kk < BK; kk++) {
+                    s[kk] = 0.0;
+                    dp[kk] = 0.0;
+                }
                 for (var d = 0u; d < D; d++) {
                     let qd = q[off + d];
                     let dod = dout[off + d];
@@ -105,14 +116,18 @@ fn attention_backward_dkv(@builtin(local_invocation_index) lid: u32, @builtin(wo
             if (seen_s[i] == 0u) { continue; }
             let e = e0 + i;
             let off = ((base + t0 + e / p.group) * p.heads + c * p.group + e % p.group) * D;
-            var qd: array<f32, 4>;
-            var dod: array<f32, 4>;
+            var qd: array<f32, 4>;  // [SLOTS]: this invocation's dims of q_ih (0 past D)
+            var dod: array<f32, 4>; // [SLOTS]: this invocation's dims of dout_ih (0 past D)
             for (var s = 0u; s < SLOTS; s++) {
                 let d = lid + s * WG;
+                var qx = 0.0;
+                var dx = 0.0;
                 if (d < D) {
-                    qd[s] = q[off + d];
-                    dod[s] = dout[off + d];
+                    qx = q[off + d];
+                    dx = dout[off + d];
                 }
+                qd[s] = qx;
+                dod[s] = dx;
             }
             for (var kk = 0u; kk < BK; kk++) {
                 let pr = p_s[kk * WG + i];

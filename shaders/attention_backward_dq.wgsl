@@ -92,14 +92,22 @@ fn attention_backward_dq(@builtin(local_invocation_index) lid: u32, @builtin(wor
     let first = workgroupUniformLoad(&first_s); // also the barrier after the fills above
     let n_keys = last + 1u - first;
 
+    // Every function-scope array is zeroed explicitly where it is used: some WebGPU compilers
+    // (Tint → SwiftShader in Chromium) zero an uninitialised `var` only once per invocation, not
+    // each time its declaration in a loop body runs.
     var acc: array<f32, 16>; // [BQ, SLOTS]: Σ ds · k of every pair
+    for (var x = 0u; x < BQ * SLOTS; x++) { acc[x] = 0.0; }
     for (var j0 = 0u; j0 < n_keys; j0 += WG) {
         let nb = min(WG, n_keys - j0);
         if (lid < nb) {
             let kt = first + j0 + lid;
             let k_off = ((base + kt) * p.kv_heads + c) * D;
-            var s: array<f32, 16>;
-            var dp: array<f32, 16>;
+            var s: array<f32, 16>;  // [BQ]: q·k of every pair with key kt
+            var dp: array<f32, 16>; // [BQ]: dout·v of every pair with key kt
+            for (var qi = 0u; qi < BQ; qi++) {
+                s[qi] = 0.0;
+                dp[qi] = 0.0;
+            }
             for (var d = 0u; d < D; d++) {
                 let kd = k[k_off + d];
                 let vd = v[k_off + d];
@@ -119,10 +127,12 @@ fn attention_backward_dq(@builtin(local_invocation_index) lid: u32, @builtin(wor
         workgroupBarrier();
         for (var j = 0u; j < nb; j++) {
             let k_off = ((base + first + j0 + j) * p.kv_heads + c) * D;
-            var kd: array<f32, 4>;
+            var kd: array<f32, 4>; // [SLOTS]: this invocation's dims of k_j (0 past D)
             for (var s = 0u; s < SLOTS; s++) {
                 let d = lid + s * WG;
-                if (d < D) { kd[s] = k[k_off + d]; }
+                var x = 0.0;
+                if (d < D) { x = k[k_off + d]; }
+                kd[s] = x;
             }
             for (var qi = 0u; qi < BQ; qi++) {
                 let ds = ds_s[qi * WG + j];

@@ -82,14 +82,19 @@ fn attention_forward(@builtin(local_invocation_index) lid: u32, @builtin(workgro
     let first = workgroupUniformLoad(&first_s); // also the barrier after the fills above
     let n_keys = last + 1u - first;
 
+    // Every function-scope array is zeroed explicitly where it is used: some WebGPU compilers
+    // (Tint → SwiftShader in Chromium) zero an uninitialised `var` only once per invocation, not
+    // each time its declaration in a loop body runs.
     var acc: array<f32, 16>; // [BQ, SLOTS]: unnormalised outputs of every pair
+    for (var x = 0u; x < BQ * SLOTS; x++) { acc[x] = 0.0; }
     var l = 0.0;             // running Σ exp(score − max) of pair lid (lid < BQ)
     for (var j0 = 0u; j0 < n_keys; j0 += WG) {
         let nb = min(WG, n_keys - j0);
         if (lid < nb) {
             let kt = first + j0 + lid;
             let k_off = ((base + kt) * p.kv_heads + c) * D;
-            var s: array<f32, 16>;
+            var s: array<f32, 16>; // [BQ]: q·k of every pair with key kt
+            for (var qi = 0u; qi < BQ; qi++) { s[qi] = 0.0; }
             for (var d = 0u; d < D; d++) {
                 let kd = k[k_off + d];
                 for (var qi = 0u; qi < BQ; qi++) { s[qi] += q_s[qi * D + d] * kd; }
@@ -123,10 +128,12 @@ fn attention_forward(@builtin(local_invocation_index) lid: u32, @builtin(workgro
         }
         for (var j = 0u; j < nb; j++) {
             let v_off = ((base + first + j0 + j) * p.kv_heads + c) * D;
-            var vd: array<f32, 4>;
+            var vd: array<f32, 4>; // [SLOTS]: this invocation's dims of v_j (0 past D)
             for (var s = 0u; s < SLOTS; s++) {
                 let d = lid + s * WG;
-                if (d < D) { vd[s] = v[v_off + d]; }
+                var x = 0.0;
+                if (d < D) { x = v[v_off + d]; }
+                vd[s] = x;
             }
             for (var qi = 0u; qi < BQ; qi++) {
                 let pr = prob[qi * WG + j];

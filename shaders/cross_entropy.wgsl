@@ -19,7 +19,7 @@ struct Params {
 
 const WG: u32 = 256u;
 // The lowest finite f32: the max of an invocation that holds no element (V < 256).
-const LOWEST: f32 = -3.40282347e38;
+const LOWEST: f32 = -3.4028234e38; // the lowest finite f32 (Tint rejects literals that round past it)
 var<workgroup> red: array<f32, 256>;
 
 // Max of `x` over the workgroup, returned to every invocation (call in uniform control flow).
