@@ -11,7 +11,8 @@ function render(report) {
   const tbody = document.querySelector('#results tbody');
   tbody.replaceChildren();
   if (!report.adapter) {
-    status.textContent = `WebGPU is not available in this browser (${report.gpu_error}). Training will use the slower CPU engine.`;
+    status.textContent = 'WebGPU is not available in this browser: training will use the slower CPU engine.';
+    status.title = report.gpu_error;
     status.dataset.state = 'no-gpu';
     return;
   }

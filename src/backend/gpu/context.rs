@@ -65,10 +65,15 @@ impl GpuContext {
         })
     }
 
-    /// `"<adapter name> (<backend>)"`.
+    /// `"<adapter name> (<backend>)"`; browsers may hide the name, then the driver description
+    /// (if any) stands in for it.
     pub fn describe(&self) -> String {
         let info = self.adapter.get_info();
-        format!("{} ({:?})", info.name, info.backend)
+        let name = [&info.name, &info.driver_info, &info.driver]
+            .into_iter()
+            .find(|s| !s.is_empty())
+            .map_or("unnamed adapter", |s| s.as_str());
+        format!("{name} ({:?})", info.backend)
     }
 
     /// Largest buffer that can be bound as one storage binding on this device.
