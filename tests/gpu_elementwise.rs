@@ -59,9 +59,15 @@ async fn row_and_column_copies() {
     g.copy_rows(&chg, 1, &mut jg, 0, 3).unwrap();
     assert_same("copy_rows back", &g, &jg, &jc, 0.0, 0.0).await;
     let err = g.copy_cols(&fg, 38, &mut kg, 0, 8).unwrap_err().to_string();
-    assert!(err.contains("copy_cols") && err.contains("out of range"), "{err}");
+    assert!(
+        err.contains("copy_cols") && err.contains("out of range"),
+        "{err}"
+    );
     let err = g.copy_rows(&fg, 7, &mut chg, 0, 4).unwrap_err().to_string();
-    assert!(err.contains("copy_rows") && err.contains("out of range"), "{err}");
+    assert!(
+        err.contains("copy_rows") && err.contains("out of range"),
+        "{err}"
+    );
 }
 gpu_test!(row_and_column_copies_match_cpu, row_and_column_copies);
 
@@ -99,8 +105,10 @@ async fn swiglu() {
         assert_same("swiglu_forward", &g, &og, &oc, 1e-6, 1e-5).await;
         let (mut dgc, mut dgg) = both_rand(&c, &g, &[rows, cols], s + 4);
         let (mut duc, mut dug) = both_rand(&c, &g, &[rows, cols], s + 5);
-        c.swiglu_backward(&gc, &uc, &dc, &mut dgc, &mut duc).unwrap();
-        g.swiglu_backward(&gg, &ug, &dg, &mut dgg, &mut dug).unwrap();
+        c.swiglu_backward(&gc, &uc, &dc, &mut dgc, &mut duc)
+            .unwrap();
+        g.swiglu_backward(&gg, &ug, &dg, &mut dgg, &mut dug)
+            .unwrap();
         assert_same("swiglu dgate", &g, &dgg, &dgc, 1e-6, 1e-5).await;
         assert_same("swiglu dup", &g, &dug, &duc, 1e-6, 1e-5).await;
     }
