@@ -176,3 +176,24 @@ async fn bind_groups_are_reused() {
     );
 }
 gpu_test!(bind_groups_are_cached_and_purged, bind_groups_are_reused);
+
+async fn oversized_tensor() {
+    let g = gpu().await;
+    let limit = g.context().max_binding_bytes();
+    // One element more than a binding may hold: refused before any allocation, naming the tensor.
+    let elements = (limit / 4 + 1) as usize;
+    let err = g
+        .zeros(&[elements])
+        .err()
+        .expect("an oversized tensor must be refused");
+    let msg = err.to_string();
+    assert!(matches!(err, svdtune::Error::TooLarge { .. }), "{msg}");
+    assert!(
+        msg.contains(&format!("[{elements}]")) && msg.contains(&limit.to_string()),
+        "{msg}"
+    );
+}
+gpu_test!(
+    oversized_tensor_is_refused_with_the_device_limit,
+    oversized_tensor
+);
