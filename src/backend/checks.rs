@@ -205,6 +205,24 @@ pub fn attention(
     Ok(rows)
 }
 
+/// Checks the backward pass: inputs as in forward, and dq/dk/dv/dout shaped like q/k/v/out.
+#[allow(clippy::too_many_arguments)]
+pub fn attention_backward(
+    q: &Shape,
+    k: &Shape,
+    v: &Shape,
+    window_start: usize,
+    d: &AttentionDims,
+    out: &Shape,
+    lse: &Shape,
+    grads: [&Shape; 4],
+) -> Result<usize> {
+    let rows = attention(q, k, v, window_start, d, out, lse)?;
+    let [dq, dk, dv, dout] = grads;
+    attention(dq, dk, dv, window_start, d, dout, lse)?;
+    Ok(rows)
+}
+
 /// `(rows, cols)` of SwiGLU; all tensors `[T, I]`.
 pub fn swiglu(gate: &Shape, others: &[(&'static str, &Shape)]) -> Result<(usize, usize)> {
     let (rows, cols) = gate.matrix("swiglu", "gate")?;

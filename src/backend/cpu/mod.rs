@@ -312,7 +312,7 @@ impl Backend for CpuBackend {
         dk: &mut CpuTensor,
         dv: &mut CpuTensor,
     ) -> Result<()> {
-        checks::attention(
+        checks::attention_backward(
             &q.shape,
             &k.shape,
             &v.shape,
@@ -320,15 +320,7 @@ impl Backend for CpuBackend {
             &dims,
             &out.shape,
             &lse.shape,
-        )?;
-        checks::attention(
-            &dq.shape,
-            &dk.shape,
-            &dv.shape,
-            window_start.len(),
-            &dims,
-            &dout.shape,
-            &lse.shape,
+            [&dq.shape, &dk.shape, &dv.shape, &dout.shape],
         )?;
         attention::backward(
             &q.data,

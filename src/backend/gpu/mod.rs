@@ -334,7 +334,7 @@ impl Backend for GpuBackend {
         dk: &mut GpuTensor,
         dv: &mut GpuTensor,
     ) -> Result<()> {
-        checks::attention(
+        checks::attention_backward(
             &q.shape,
             &k.shape,
             &v.shape,
@@ -342,15 +342,7 @@ impl Backend for GpuBackend {
             &dims,
             &out.shape,
             &lse.shape,
-        )?;
-        checks::attention(
-            &dq.shape,
-            &dk.shape,
-            &dv.shape,
-            window_start.len,
-            &dims,
-            &dout.shape,
-            &lse.shape,
+            [&dq.shape, &dk.shape, &dv.shape, &dout.shape],
         )?;
         ops::attention::backward(
             &self.rec,
