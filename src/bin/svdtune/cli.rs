@@ -1,0 +1,35 @@
+//! Argument parsing and dispatch for the `svdtune` command line.
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+use crate::check;
+
+#[derive(Parser)]
+#[command(
+    name = "svdtune",
+    version,
+    about = "Fine-tune language models by training only the singular values of their weights"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show the GPU adapter and check every GPU op against the CPU reference.
+    Check,
+}
+
+pub fn main() -> ExitCode {
+    let result = match Cli::parse().command {
+        Command::Check => check::run(),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

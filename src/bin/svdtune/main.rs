@@ -1,0 +1,14 @@
+//! The native command line over the svdtune library: one file per subcommand, dispatched by
+//! `cli.rs`. Every subcommand reports failures as `error: …` on stderr and exit status 1.
+#[cfg(not(target_arch = "wasm32"))]
+mod check;
+#[cfg(not(target_arch = "wasm32"))]
+mod cli;
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() -> std::process::ExitCode {
+    cli::main()
+}
+
+#[cfg(target_arch = "wasm32")]
+fn main() {}
