@@ -12,7 +12,7 @@
 pub mod cpu;
 pub mod gpu;
 mod shape;
-mod svd_linear;
+pub mod svd_linear;
 
 pub use shape::Shape;
 pub use svd_linear::{
