@@ -2,6 +2,7 @@
 //! then each new token is one single-row step attending to the cached keys and values. Stops at
 //! an end-of-sequence id or after `max_new_tokens`. Only the last row's logits are read back.
 use super::acts::{Activations, HeadActs};
+use super::config::ModelConfig;
 use super::forward::{AttentionMode, layer_forward, lm_head};
 use super::load::Model;
 use super::sample::{Sampler, Sampling};
@@ -30,6 +31,74 @@ pub struct Generation {
 struct KvCache<T> {
     k: Vec<T>,
     v: Vec<T>,
+}
+
+impl<T> KvCache<T> {
+    fn new<B: Backend<Tensor = T>>(be: &B, cfg: &ModelConfig, capacity: usize) -> Result<Self> {
+        let mut cache = KvCache {
+            k: Vec::with_capacity(cfg.num_layers),
+            v: Vec::with_capacity(cfg.num_layers),
+        };
+        for _ in 0..cfg.num_layers {
+            cache.k.push(be.zeros(&[capacity, cfg.kv_width()])?);
+            cache.v.push(be.zeros(&[capacity, cfg.kv_width()])?);
+        }
+        Ok(cache)
+    }
+}
+
+/// The next-token logits `[V]` after `prompt` (one prefill pass).
+pub async fn prompt_logits<B: Backend>(
+    be: &B,
+    model: &mut Model<B>,
+    prompt: &[u32],
+) -> Result<Vec<f32>> {
+    let cfg = model.cfg.clone();
+    check_prompt(&cfg, prompt)?;
+    let mut cache = KvCache::new(be, &cfg, prompt.len())?;
+    let mut head = HeadActs::new(be, &cfg, &model.weights, 1)?;
+    let mut logits = be.zeros(&[1, cfg.vocab_size])?;
+    let mut acts = Activations::new(be, &cfg, &model.weights, prompt.len(), false)?;
+    let mut input = StepInput::new(be, prompt.len())?;
+    step(
+        be,
+        model,
+        &mut cache,
+        &mut acts,
+        &mut input,
+        &mut head,
+        &mut logits,
+        prompt,
+        0,
+    )
+    .await
+}
+
+/// A prompt must be non-empty, inside the vocabulary and shorter than the context.
+fn check_prompt(cfg: &ModelConfig, prompt: &[u32]) -> Result<()> {
+    if prompt.is_empty() {
+        return Err(Error::param("generate", "the prompt has no tokens"));
+    }
+    if let Some(&bad) = prompt.iter().find(|&&id| id as usize >= cfg.vocab_size) {
+        return Err(Error::param(
+            "generate",
+            format!(
+                "prompt token {bad} is outside the vocabulary of {}",
+                cfg.vocab_size
+            ),
+        ));
+    }
+    let limit = cfg.max_position_embeddings;
+    if prompt.len() >= limit {
+        return Err(Error::param(
+            "generate",
+            format!(
+                "the prompt has {} tokens; the model handles at most {limit} positions",
+                prompt.len()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Generates up to `max_new_tokens` after `prompt`. `on_token` sees each new token as it is
@@ -68,14 +137,7 @@ pub async fn generate<B: Backend>(
         ));
     }
     let capacity = (prompt.len() + max_new_tokens).min(limit);
-    let mut cache = KvCache {
-        k: Vec::with_capacity(cfg.num_layers),
-        v: Vec::with_capacity(cfg.num_layers),
-    };
-    for _ in 0..cfg.num_layers {
-        cache.k.push(be.zeros(&[capacity, cfg.kv_width()])?);
-        cache.v.push(be.zeros(&[capacity, cfg.kv_width()])?);
-    }
+    let mut cache = KvCache::new(be, &cfg, capacity)?;
     let mut head = HeadActs::new(be, &cfg, &model.weights, 1)?;
     let mut logits = be.zeros(&[1, cfg.vocab_size])?;
     let mut tokens = Vec::new();

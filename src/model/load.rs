@@ -19,13 +19,18 @@ pub trait ModelFiles {
     type Source: ByteSource;
     /// Whether the folder has a file named `name`.
     fn has(&self, name: &str) -> bool;
+    /// How errors name the file `name` (a full path for a directory on disk).
+    fn describe(&self, name: &str) -> String {
+        name.to_string()
+    }
     /// Opens `name` for reading by ranges; a missing file is an error naming it.
     fn open(&self, name: &str) -> Result<Self::Source>;
     /// The whole of `name` as UTF-8 text (small files: configs, tokenizers).
     fn read_text(&self, name: &str) -> Result<String> {
         let src = self.open(name)?;
         let bytes = src.read_at(0, src.len() as usize)?;
-        String::from_utf8(bytes).map_err(|e| Error::input(name, format!("not UTF-8 text: {e}")))
+        String::from_utf8(bytes)
+            .map_err(|e| Error::input(self.describe(name), format!("not UTF-8 text: {e}")))
     }
 }
 
@@ -82,6 +87,9 @@ impl DirFiles {
 #[cfg(not(target_arch = "wasm32"))]
 impl ModelFiles for DirFiles {
     type Source = super::source::FileSource;
+    fn describe(&self, name: &str) -> String {
+        self.dir.join(name).display().to_string()
+    }
     fn has(&self, name: &str) -> bool {
         self.dir.join(name).is_file()
     }
@@ -109,12 +117,12 @@ pub fn read_config<F: ModelFiles>(files: &F) -> Result<ModelConfig> {
 pub fn open_checkpoint<F: ModelFiles>(files: &F) -> Result<Checkpoint<F::Source>> {
     if files.has(INDEX) {
         let index = files.read_text(INDEX)?;
-        Checkpoint::sharded(INDEX, &index, |shard| files.open(shard))
+        Checkpoint::sharded(&files.describe(INDEX), &index, |shard| files.open(shard))
     } else if files.has(SINGLE) {
         Checkpoint::single(files.open(SINGLE)?)
     } else {
         Err(Error::input(
-            SINGLE,
+            files.describe(SINGLE),
             format!("missing: the model folder has neither {SINGLE} nor {INDEX}"),
         ))
     }

@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::model::{LinearKind, ModelConfig, layout};
 
 /// One layer to decompose: `W` `[m, n]` → `U` `[m, q]`, `Σ` `[q]`, `V` `[n, q]`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct PlannedLayer {
     pub module: String,
     pub layer: Option<usize>,

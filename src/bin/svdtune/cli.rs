@@ -2,7 +2,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-use crate::check;
+use crate::{check, inspect};
 
 #[derive(Parser)]
 #[command(
@@ -19,11 +19,14 @@ struct Cli {
 enum Command {
     /// Show the GPU adapter and check every GPU op against the CPU reference.
     Check,
+    /// Show a model's SVD plan and trainable-parameter counts from its config.json.
+    Inspect(inspect::InspectArgs),
 }
 
 pub fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Check => check::run(),
+        Command::Inspect(args) => inspect::run(args),
     };
     match result {
         Ok(code) => code,
