@@ -102,6 +102,38 @@ impl ModelFiles for DirFiles {
     }
 }
 
+/// Files dropped in a browser (`File`/`Blob` by name), read slice by slice in the worker.
+#[cfg(target_arch = "wasm32")]
+#[derive(Clone, Default)]
+pub struct BlobFiles {
+    files: BTreeMap<String, web_sys::Blob>,
+}
+
+#[cfg(target_arch = "wasm32")]
+impl BlobFiles {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn insert(&mut self, name: impl Into<String>, blob: web_sys::Blob) {
+        self.files.insert(name.into(), blob);
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+impl ModelFiles for BlobFiles {
+    type Source = super::source::BlobSource;
+    fn has(&self, name: &str) -> bool {
+        self.files.contains_key(name)
+    }
+    fn open(&self, name: &str) -> Result<Self::Source> {
+        let blob = self
+            .files
+            .get(name)
+            .ok_or_else(|| Error::input(name, "missing from the dropped files"))?;
+        super::source::BlobSource::new(name, blob.clone())
+    }
+}
+
 /// Parses the folder's `config.json`.
 pub fn read_config<F: ModelFiles>(files: &F) -> Result<ModelConfig> {
     if !files.has(CONFIG) {
