@@ -12,6 +12,7 @@ pub mod model;
 pub mod rope;
 pub mod selfcheck;
 pub mod svd;
+pub mod train;
 
 pub use error::{Error, Result};
 

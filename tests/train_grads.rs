@@ -1,0 +1,215 @@
+//! The loss and the backward pass against PyTorch autograd: for tiny checkpoints (tied llama,
+//! qwen2 with biases, phi3 with fused projections and longrope, mistral with a sliding window)
+//! whose linear layers are factored as `x W'ᵀ + ((x V) ⊙ Σ) Uᵀ + b` with the same `U`, `V`, `W'`,
+//! `Σ` as the golden script (`tests/fixtures/train/make_grad_goldens.py`), the masked mean
+//! cross-entropy, the logits, dΣ of every layer and d(norm weight) of every norm match within
+//! 1e-4, on both backends, natively and in browsers.
+mod common;
+use common::*;
+use svdtune::backend::Backend;
+use svdtune::backend::cpu::CpuBackend;
+use svdtune::backend::svd_linear::SvdLinear;
+use svdtune::model::acts::Activations;
+use svdtune::model::forward::{Batch, forward};
+use svdtune::model::layout;
+use svdtune::model::weights::Linear;
+use svdtune::model::{MemoryFiles, Model};
+use svdtune::train::backward::{LossHead, backward, loss_and_head_backward};
+use svdtune::train::grads::{BackScratch, Grads};
+
+struct Fixture {
+    files: MemoryFiles,
+    factors: &'static [u8],
+    golden: &'static [u8],
+}
+
+macro_rules! fixture {
+    ($name:literal) => {{
+        let mut files = MemoryFiles::new();
+        for (f, b) in [
+            (
+                "config.json",
+                &include_bytes!(concat!("fixtures/models/", $name, "/config.json"))[..],
+            ),
+            (
+                "model.safetensors",
+                &include_bytes!(concat!("fixtures/models/", $name, "/model.safetensors"))[..],
+            ),
+        ] {
+            files.insert(f, b.to_vec());
+        }
+        Fixture {
+            files,
+            factors: include_bytes!(concat!("fixtures/train/", $name, "/factors.safetensors")),
+            golden: include_bytes!(concat!("fixtures/train/", $name, "/golden.safetensors")),
+        }
+    }};
+}
+
+fn f32s(st: &safetensors::SafeTensors, name: &str) -> Vec<f32> {
+    let t = st
+        .tensor(name)
+        .unwrap_or_else(|_| panic!("no tensor {name}"));
+    t.data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect()
+}
+
+fn ids(st: &safetensors::SafeTensors, name: &str) -> Vec<u32> {
+    st.tensor(name)
+        .unwrap()
+        .data()
+        .chunks_exact(8)
+        .map(|b| i64::from_le_bytes(b.try_into().unwrap()) as u32)
+        .collect()
+}
+
+/// Replaces every dense linear layer by the golden script's factored one.
+fn install_factors<B: Backend>(be: &B, model: &mut Model<B>, factors: &[u8]) {
+    let st = safetensors::SafeTensors::deserialize(factors).unwrap();
+    let specs = layout::linear_layers(&model.cfg);
+    let linears = model.weights.linears_mut();
+    assert_eq!(specs.len(), linears.len());
+    for (spec, (_, _, lin)) in specs.iter().zip(linears) {
+        let (m, n) = (spec.out_features, spec.in_features);
+        let sigma = f32s(&st, &format!("{}.sigma", spec.module));
+        let q = sigma.len();
+        let t = |suffix: &str, shape: &[usize]| {
+            be.tensor(&f32s(&st, &format!("{}.{suffix}", spec.module)), shape)
+                .unwrap()
+        };
+        let bias = match std::mem::replace(
+            lin,
+            Linear::Dense {
+                w: be.zeros(&[1, 1]).unwrap(),
+                bias: None,
+            },
+        ) {
+            Linear::Dense { bias, .. } => bias,
+            Linear::Svd(s) => s.bias,
+        };
+        *lin = Linear::Svd(SvdLinear {
+            w_res: t("w_res", &[m, n]),
+            u: t("u", &[m, q]),
+            v: t("v", &[n, q]),
+            sigma: be.tensor(&sigma, &[q]).unwrap(),
+            bias,
+        });
+    }
+}
+
+async fn check_on<B: Backend>(be: &B, what: &str, fx: &Fixture) {
+    let mut model = Model::load(be, &fx.files, |_, _, _| {}).unwrap();
+    install_factors(be, &mut model, fx.factors);
+    let gold = safetensors::SafeTensors::deserialize(fx.golden).unwrap();
+    let input_ids = ids(&gold, "input_ids");
+    let targets = ids(&gold, "targets");
+    let weights = f32s(&gold, "weights");
+    let (batch, seq) = (2, 12);
+    let rows = batch * seq;
+    let cfg = model.cfg.clone();
+    let input = Batch::new(be, &cfg, &input_ids, None, None, batch, seq).unwrap();
+    let mut acts = Activations::new(be, &cfg, &model.weights, rows, true).unwrap();
+    forward(be, &cfg, &model.weights, &mut model.rope, &input, &mut acts).unwrap();
+
+    let mut grads = Grads::new(be, &cfg, &model.weights, true).unwrap();
+    let mut bs = BackScratch::new(be, &cfg, &model.weights, rows).unwrap();
+    // Chunks of 8 rows: three chunks exercise the chunked loss.
+    let mut lh = LossHead::new(be, &cfg, &model.weights, rows, 8).unwrap();
+    let targets_dev = be.ids(&targets).unwrap();
+    let weights_dev = be.tensor(&weights, &[rows]).unwrap();
+    let scale = 1.0 / weights.iter().sum::<f32>();
+    loss_and_head_backward(
+        be,
+        &model.weights,
+        &acts,
+        &mut lh,
+        &targets_dev,
+        &weights_dev,
+        scale,
+        Some((&mut grads, &mut bs.dxn)),
+    )
+    .unwrap();
+    backward(
+        be,
+        &cfg,
+        &model.weights,
+        &mut model.rope,
+        &input,
+        &mut acts,
+        &mut bs,
+        &mut grads,
+    )
+    .unwrap();
+    be.flush().unwrap();
+    let label = |x: &str| format!("{what} on {}: {x}", be.name());
+    let loss = be.read(&lh.total).await.unwrap();
+    assert_close(&label("loss"), &loss, &f32s(&gold, "loss"), 1e-5, 1e-5);
+
+    let specs = layout::linear_layers(&cfg);
+    let mut sigma_grads = Vec::new();
+    for (l, lg) in grads.layers.iter().enumerate() {
+        for g in [&lg.q, &lg.k, &lg.v, &lg.o, &lg.gate, &lg.up, &lg.down]
+            .into_iter()
+            .flatten()
+        {
+            sigma_grads.push((Some(l), g));
+        }
+    }
+    sigma_grads.push((None, grads.lm_head.as_ref().unwrap()));
+    assert_eq!(sigma_grads.len(), specs.len());
+    for (spec, (layer, g)) in specs.iter().zip(sigma_grads) {
+        assert_eq!(spec.layer, layer);
+        let got = be.read(g).await.unwrap();
+        let want = f32s(&gold, &format!("{}.sigma.grad", spec.module));
+        assert_close(
+            &label(&format!("dΣ {}", spec.module)),
+            &got,
+            &want,
+            1e-4,
+            1e-3,
+        );
+    }
+    for (l, lg) in grads.layers.iter().enumerate() {
+        let [n1, n2] = layout::layer_norms(l);
+        for (name, g) in [(n1, &lg.input_norm), (n2, &lg.post_norm)] {
+            let got = be.read(g.as_ref().unwrap()).await.unwrap();
+            assert_close(
+                &label(&name),
+                &got,
+                &f32s(&gold, &format!("{name}.grad")),
+                1e-4,
+                1e-3,
+            );
+        }
+    }
+    let got = be.read(grads.final_norm.as_ref().unwrap()).await.unwrap();
+    let want = f32s(&gold, "model.norm.weight.grad");
+    assert_close(&label("final norm"), &got, &want, 1e-4, 1e-3);
+}
+
+async fn check(what: &str, fx: Fixture) {
+    check_on(&CpuBackend, what, &fx).await;
+    check_on(&gpu().await, what, &fx).await;
+}
+
+async fn llama() {
+    check("llama (tied)", fixture!("llama")).await;
+}
+gpu_test!(llama_gradients_match_pytorch, llama);
+
+async fn qwen2() {
+    check("qwen2 (biases)", fixture!("qwen2")).await;
+}
+gpu_test!(qwen2_gradients_match_pytorch, qwen2);
+
+async fn phi3() {
+    check("phi3 (fused)", fixture!("phi3")).await;
+}
+gpu_test!(phi3_gradients_match_pytorch, phi3);
+
+async fn mistral_swa() {
+    check("mistral (sliding window)", fixture!("mistral_swa")).await;
+}
+gpu_test!(mistral_sliding_window_gradients_match_pytorch, mistral_swa);
