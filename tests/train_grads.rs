@@ -5,14 +5,13 @@
 //! cross-entropy, the logits, dΣ of every layer and d(norm weight) of every norm match within
 //! 1e-4, on both backends, natively and in browsers.
 mod common;
+use common::factors::{f32s, ids, install_factors};
 use common::*;
 use svdtune::backend::Backend;
 use svdtune::backend::cpu::CpuBackend;
-use svdtune::backend::svd_linear::SvdLinear;
 use svdtune::model::acts::Activations;
 use svdtune::model::forward::{Batch, forward};
 use svdtune::model::layout;
-use svdtune::model::weights::Linear;
 use svdtune::model::{MemoryFiles, Model};
 use svdtune::train::backward::{LossHead, backward, loss_and_head_backward};
 use svdtune::train::grads::{BackScratch, Grads};
@@ -44,59 +43,6 @@ macro_rules! fixture {
             golden: include_bytes!(concat!("fixtures/train/", $name, "/golden.safetensors")),
         }
     }};
-}
-
-fn f32s(st: &safetensors::SafeTensors, name: &str) -> Vec<f32> {
-    let t = st
-        .tensor(name)
-        .unwrap_or_else(|_| panic!("no tensor {name}"));
-    t.data()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-        .collect()
-}
-
-fn ids(st: &safetensors::SafeTensors, name: &str) -> Vec<u32> {
-    st.tensor(name)
-        .unwrap()
-        .data()
-        .chunks_exact(8)
-        .map(|b| i64::from_le_bytes(b.try_into().unwrap()) as u32)
-        .collect()
-}
-
-/// Replaces every dense linear layer by the golden script's factored one.
-fn install_factors<B: Backend>(be: &B, model: &mut Model<B>, factors: &[u8]) {
-    let st = safetensors::SafeTensors::deserialize(factors).unwrap();
-    let specs = layout::linear_layers(&model.cfg);
-    let linears = model.weights.linears_mut();
-    assert_eq!(specs.len(), linears.len());
-    for (spec, (_, _, lin)) in specs.iter().zip(linears) {
-        let (m, n) = (spec.out_features, spec.in_features);
-        let sigma = f32s(&st, &format!("{}.sigma", spec.module));
-        let q = sigma.len();
-        let t = |suffix: &str, shape: &[usize]| {
-            be.tensor(&f32s(&st, &format!("{}.{suffix}", spec.module)), shape)
-                .unwrap()
-        };
-        let bias = match std::mem::replace(
-            lin,
-            Linear::Dense {
-                w: be.zeros(&[1, 1]).unwrap(),
-                bias: None,
-            },
-        ) {
-            Linear::Dense { bias, .. } => bias,
-            Linear::Svd(s) => s.bias,
-        };
-        *lin = Linear::Svd(SvdLinear {
-            w_res: t("w_res", &[m, n]),
-            u: t("u", &[m, q]),
-            v: t("v", &[n, q]),
-            sigma: be.tensor(&sigma, &[q]).unwrap(),
-            bias,
-        });
-    }
 }
 
 async fn check_on<B: Backend>(be: &B, what: &str, fx: &Fixture) {

@@ -26,6 +26,62 @@ pub struct Batch<I> {
     pub position_span: usize,
 }
 
+/// The per-row host arrays of a batch: checked ids, positions and attention window starts.
+fn batch_rows(
+    cfg: &ModelConfig,
+    ids: &[u32],
+    positions: Option<&[u32]>,
+    segment_starts: Option<&[u32]>,
+    batch: usize,
+    seq: usize,
+) -> Result<(Vec<u32>, Vec<u32>, usize)> {
+    let rows = batch * seq;
+    let op = "batch";
+    if ids.len() != rows || seq == 0 {
+        return Err(Error::param(
+            op,
+            format!("{} token ids for {batch} sequences of {seq}", ids.len()),
+        ));
+    }
+    if let Some((i, &id)) = ids
+        .iter()
+        .enumerate()
+        .find(|&(_, &id)| id as usize >= cfg.vocab_size)
+    {
+        return Err(Error::param(
+            op,
+            format!(
+                "token id {id} at row {i} is outside the vocabulary of {}",
+                cfg.vocab_size
+            ),
+        ));
+    }
+    let positions: Vec<u32> = match positions {
+        Some(p) => p.to_vec(),
+        None => (0..rows).map(|r| (r % seq) as u32).collect(),
+    };
+    let zeros = vec![0u32; rows];
+    let starts = segment_starts.unwrap_or(&zeros);
+    if positions.len() != rows || starts.len() != rows {
+        return Err(Error::param(
+            op,
+            "positions and segment starts need one entry per row",
+        ));
+    }
+    let window: Vec<u32> = (0..rows)
+        .map(|r| {
+            let t = (r % seq) as u32;
+            let start = starts[r].min(t);
+            match cfg.sliding_window {
+                Some(w) => start.max((t + 1).saturating_sub(w as u32)),
+                None => start,
+            }
+        })
+        .collect();
+    let span = positions.iter().copied().max().unwrap_or(0) as usize + 1;
+    Ok((positions, window, span))
+}
+
 impl<I> Batch<I> {
     /// Uploads a batch. `ids` `[B·S]`; `positions` defaults to `0 .. S` in every sequence;
     /// `segment_starts` (row where each row's conversation starts, within its sequence) to 0.
@@ -39,56 +95,34 @@ impl<I> Batch<I> {
         batch: usize,
         seq: usize,
     ) -> Result<Self> {
-        let rows = batch * seq;
-        let op = "batch";
-        if ids.len() != rows || seq == 0 {
-            return Err(Error::param(
-                op,
-                format!("{} token ids for {batch} sequences of {seq}", ids.len()),
-            ));
-        }
-        if let Some((i, &id)) = ids
-            .iter()
-            .enumerate()
-            .find(|&(_, &id)| id as usize >= cfg.vocab_size)
-        {
-            return Err(Error::param(
-                op,
-                format!(
-                    "token id {id} at row {i} is outside the vocabulary of {}",
-                    cfg.vocab_size
-                ),
-            ));
-        }
-        let default_pos: Vec<u32> = (0..rows).map(|r| (r % seq) as u32).collect();
-        let positions = positions.unwrap_or(&default_pos);
-        let zeros = vec![0u32; rows];
-        let starts = segment_starts.unwrap_or(&zeros);
-        if positions.len() != rows || starts.len() != rows {
-            return Err(Error::param(
-                op,
-                "positions and segment starts need one entry per row",
-            ));
-        }
-        let window: Vec<u32> = (0..rows)
-            .map(|r| {
-                let t = (r % seq) as u32;
-                let start = starts[r].min(t);
-                match cfg.sliding_window {
-                    Some(w) => start.max((t + 1).saturating_sub(w as u32)),
-                    None => start,
-                }
-            })
-            .collect();
-        let span = positions.iter().copied().max().unwrap_or(0) as usize + 1;
+        let (positions, window, span) =
+            batch_rows(cfg, ids, positions, segment_starts, batch, seq)?;
         Ok(Batch {
             batch,
             seq,
             ids: be.ids(ids)?,
-            positions: be.ids(positions)?,
+            positions: be.ids(&positions)?,
             window_start: be.ids(&window)?,
             position_span: span,
         })
+    }
+
+    /// Overwrites this batch's buffers with another batch of the same shape (no new buffers).
+    pub fn write<B: Backend<Ids = I>>(
+        &mut self,
+        be: &B,
+        cfg: &ModelConfig,
+        ids: &[u32],
+        positions: Option<&[u32]>,
+        segment_starts: Option<&[u32]>,
+    ) -> Result<()> {
+        let (positions, window, span) =
+            batch_rows(cfg, ids, positions, segment_starts, self.batch, self.seq)?;
+        be.write_ids(&mut self.ids, ids)?;
+        be.write_ids(&mut self.positions, &positions)?;
+        be.write_ids(&mut self.window_start, &window)?;
+        self.position_span = span;
+        Ok(())
     }
 }
 

@@ -1,3 +1,6 @@
-//! Training: gradient buffers ([`grads`]) and the loss and backward pass ([`backward`]).
+//! Training: gradient buffers ([`grads`]), the loss and backward pass ([`backward`]), AdamW and
+//! schedules ([`optim`]), and the optimizer step with gradient accumulation ([`step`]).
 pub mod backward;
 pub mod grads;
+pub mod optim;
+pub mod step;

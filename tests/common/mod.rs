@@ -3,6 +3,8 @@
 //! browser (wasm-bindgen-test, WebGPU in headless Chromium and Firefox).
 #![allow(dead_code)]
 
+pub mod factors;
+
 use svdtune::backend::Backend;
 use svdtune::backend::cpu::{CpuBackend, CpuTensor};
 use svdtune::backend::gpu::{GpuBackend, GpuTensor};

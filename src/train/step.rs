@@ -1,0 +1,242 @@
+//! One optimizer step over micro-batches (gradient accumulation), and evaluation, on preallocated
+//! buffers for a fixed batch shape `[B, S]`. The step is recorded as one stream of GPU work; the
+//! host reads back only the loss and the gradient norm.
+use super::backward::{LossHead, backward, loss_and_head_backward, loss_chunk};
+use super::grads::{BackScratch, Grads};
+use super::optim::{AdamWConfig, Optimizer, Schedule, trainable_mut};
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::model::Model;
+use crate::model::acts::Activations;
+use crate::model::forward::{Batch, forward};
+
+/// Host arrays of one batch, row-major `[B, S]` (see `data::batch` for how they are made).
+#[derive(Clone, Copy, Debug)]
+pub struct HostBatch<'a> {
+    pub input_ids: &'a [u32],
+    /// Next token of each row (anything where the weight is 0).
+    pub target_ids: &'a [u32],
+    pub loss_weights: &'a [f32],
+    pub position_ids: &'a [u32],
+    /// Row (within its sequence) where each row's conversation starts.
+    pub window_start: &'a [u32],
+}
+
+impl HostBatch<'_> {
+    fn weight(&self) -> f64 {
+        self.loss_weights.iter().map(|&w| w as f64).sum()
+    }
+}
+
+/// What one optimizer step did.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepReport {
+    /// Mean loss over the trained tokens of all micro-batches.
+    pub loss: f32,
+    /// Global gradient norm before clipping.
+    pub grad_norm: f32,
+    pub lr: f32,
+    /// False when the loss or gradient was not finite: nothing was changed.
+    pub applied: bool,
+    /// Trained (weighted) tokens in the step.
+    pub trained_tokens: f64,
+}
+
+/// Buffers for batches of `batch × seq` rows.
+pub struct StepBuffers<B: Backend> {
+    pub batch: Batch<B::Ids>,
+    pub targets: B::Ids,
+    pub weights: B::Tensor,
+    pub acts: Activations<B::Tensor>,
+    pub back: BackScratch<B::Tensor>,
+    pub grads: Grads<B::Tensor>,
+    pub head: LossHead<B::Tensor>,
+    /// `[1]`: loss summed over the step's micro-batches.
+    pub loss: B::Tensor,
+}
+
+/// Logit elements computed at once by the chunked loss (`chunk × V`).
+const LOGIT_CHUNK_ELEMENTS: usize = 1 << 22;
+
+impl<B: Backend> StepBuffers<B> {
+    pub fn new(
+        be: &B,
+        model: &Model<B>,
+        batch: usize,
+        seq: usize,
+        train_norms: bool,
+    ) -> Result<Self> {
+        let cfg = &model.cfg;
+        let w = &model.weights;
+        let rows = batch * seq;
+        let zeros = vec![0u32; rows];
+        Ok(StepBuffers {
+            batch: Batch::new(be, cfg, &zeros, None, None, batch, seq)?,
+            targets: be.ids(&zeros)?,
+            weights: be.zeros(&[rows])?,
+            acts: Activations::new(be, cfg, w, rows, true)?,
+            back: BackScratch::new(be, cfg, w, rows)?,
+            grads: Grads::new(be, cfg, w, train_norms)?,
+            head: LossHead::new(
+                be,
+                cfg,
+                w,
+                rows,
+                loss_chunk(rows, cfg.vocab_size, LOGIT_CHUNK_ELEMENTS),
+            )?,
+            loss: be.zeros(&[1])?,
+        })
+    }
+
+    fn upload(&mut self, be: &B, model: &Model<B>, hb: &HostBatch) -> Result<()> {
+        let rows = self.acts.rows;
+        if hb.target_ids.len() != rows || hb.loss_weights.len() != rows {
+            return Err(Error::param(
+                "train",
+                format!("a batch of {rows} rows needs {rows} targets and weights"),
+            ));
+        }
+        self.batch.write(
+            be,
+            &model.cfg,
+            hb.input_ids,
+            Some(hb.position_ids),
+            Some(hb.window_start),
+        )?;
+        be.write_ids(&mut self.targets, hb.target_ids)?;
+        be.write(&mut self.weights, hb.loss_weights)
+    }
+}
+
+/// The model, its step buffers and optimizer.
+pub struct Trainer<B: Backend> {
+    pub model: Model<B>,
+    pub bufs: StepBuffers<B>,
+    pub opt: Optimizer<B::Tensor>,
+    pub schedule: Schedule,
+    pub train_norms: bool,
+}
+
+impl<B: Backend> Trainer<B> {
+    /// A trainer for batches of `batch × seq` rows; the model's layers must be decomposed.
+    pub fn new(
+        be: &B,
+        model: Model<B>,
+        batch: usize,
+        seq: usize,
+        train_norms: bool,
+        schedule: Schedule,
+        adamw: AdamWConfig,
+    ) -> Result<Self> {
+        let bufs = StepBuffers::new(be, &model, batch, seq, train_norms)?;
+        let opt = Optimizer::new(be, &bufs.grads, adamw)?;
+        Ok(Trainer {
+            model,
+            bufs,
+            opt,
+            schedule,
+            train_norms,
+        })
+    }
+
+    /// One optimizer step over `micro` batches (gradients accumulate; the loss is the mean over
+    /// all their trained tokens). A step whose loss or gradient is not finite changes nothing.
+    pub async fn step(&mut self, be: &B, micro: &[HostBatch<'_>]) -> Result<StepReport> {
+        let total: f64 = micro.iter().map(HostBatch::weight).sum();
+        if micro.is_empty() || total <= 0.0 {
+            return Err(Error::param(
+                "train",
+                "a step needs at least one trained token",
+            ));
+        }
+        let scale = (1.0 / total) as f32;
+        self.bufs.grads.zero(be)?;
+        be.fill(&mut self.bufs.loss, 0.0)?;
+        let cfg = self.model.cfg.clone();
+        for hb in micro {
+            let b = &mut self.bufs;
+            b.upload(be, &self.model, hb)?;
+            forward(
+                be,
+                &cfg,
+                &self.model.weights,
+                &mut self.model.rope,
+                &b.batch,
+                &mut b.acts,
+            )?;
+            loss_and_head_backward(
+                be,
+                &self.model.weights,
+                &b.acts,
+                &mut b.head,
+                &b.targets,
+                &b.weights,
+                scale,
+                Some((&mut b.grads, &mut b.back.dxn)),
+            )?;
+            backward(
+                be,
+                &cfg,
+                &self.model.weights,
+                &mut self.model.rope,
+                &b.batch,
+                &mut b.acts,
+                &mut b.back,
+                &mut b.grads,
+            )?;
+            be.add_assign(&mut b.loss, &b.head.total)?;
+        }
+        let lr = self.schedule.lr(self.opt.step as usize);
+        let params = trainable_mut(&mut self.model.weights, self.train_norms);
+        self.opt.update(be, params, &self.bufs.grads, lr)?;
+        be.flush()?;
+        let loss = be.read(&self.bufs.loss).await?[0];
+        let grad_norm = be.read(&self.opt.grad_norm).await?[0];
+        let applied = grad_norm.is_finite() && loss.is_finite();
+        if applied {
+            self.opt.applied();
+        }
+        Ok(StepReport {
+            loss,
+            grad_norm,
+            lr,
+            applied,
+            trained_tokens: total,
+        })
+    }
+
+    /// Mean loss over the trained tokens of `batches` (no gradients).
+    pub async fn eval(&mut self, be: &B, batches: &[HostBatch<'_>]) -> Result<f32> {
+        let total: f64 = batches.iter().map(HostBatch::weight).sum();
+        if total <= 0.0 {
+            return Err(Error::param("eval", "no trained tokens to evaluate"));
+        }
+        be.fill(&mut self.bufs.loss, 0.0)?;
+        let cfg = self.model.cfg.clone();
+        for hb in batches {
+            let b = &mut self.bufs;
+            b.upload(be, &self.model, hb)?;
+            forward(
+                be,
+                &cfg,
+                &self.model.weights,
+                &mut self.model.rope,
+                &b.batch,
+                &mut b.acts,
+            )?;
+            loss_and_head_backward(
+                be,
+                &self.model.weights,
+                &b.acts,
+                &mut b.head,
+                &b.targets,
+                &b.weights,
+                (1.0 / total) as f32,
+                None,
+            )?;
+            be.add_assign(&mut b.loss, &b.head.total)?;
+        }
+        be.flush()?;
+        Ok(be.read(&self.bufs.loss).await?[0])
+    }
+}

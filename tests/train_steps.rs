@@ -1,0 +1,198 @@
+//! Optimizer steps: the loss falls over repeated AdamW steps on both backends and the two
+//! backends agree step by step; gradient accumulation over micro-batches equals the token-weighted
+//! mean of the micro-batches' gradients; a non-finite step changes nothing; the learning-rate
+//! schedules follow transformers' definitions. Runs natively and in browsers.
+mod common;
+use common::factors::{f32s, ids, install_factors};
+use common::*;
+use svdtune::backend::Backend;
+use svdtune::backend::cpu::CpuBackend;
+use svdtune::model::weights::Linear;
+use svdtune::model::{MemoryFiles, Model};
+use svdtune::train::optim::{AdamWConfig, Decay, Schedule};
+use svdtune::train::step::{HostBatch, Trainer};
+
+const CONFIG: &[u8] = include_bytes!("fixtures/models/qwen2/config.json");
+const WEIGHTS: &[u8] = include_bytes!("fixtures/models/qwen2/model.safetensors");
+const FACTORS: &[u8] = include_bytes!("fixtures/train/qwen2/factors.safetensors");
+const GOLDEN: &[u8] = include_bytes!("fixtures/train/qwen2/golden.safetensors");
+
+/// The golden batch `[2, 12]`, and a second one from the same ids with other weights.
+struct Data {
+    ids: Vec<u32>,
+    targets: Vec<u32>,
+    weights: Vec<f32>,
+    weights2: Vec<f32>,
+    positions: Vec<u32>,
+    starts: Vec<u32>,
+}
+
+fn data() -> Data {
+    let gold = safetensors::SafeTensors::deserialize(GOLDEN).unwrap();
+    let weights = f32s(&gold, "weights");
+    let weights2 = weights
+        .iter()
+        .enumerate()
+        .map(|(i, &w)| if i % 12 == 11 { 0.0 } else { 1.0 - w * 0.5 })
+        .collect();
+    Data {
+        ids: ids(&gold, "input_ids"),
+        targets: ids(&gold, "targets"),
+        weights,
+        weights2,
+        positions: (0..24).map(|r| r % 12).collect(),
+        starts: vec![0; 24],
+    }
+}
+
+fn host<'a>(d: &'a Data, weights: &'a [f32]) -> HostBatch<'a> {
+    HostBatch {
+        input_ids: &d.ids,
+        target_ids: &d.targets,
+        loss_weights: weights,
+        position_ids: &d.positions,
+        window_start: &d.starts,
+    }
+}
+
+fn schedule(lr: f32) -> Schedule {
+    Schedule {
+        peak_lr: lr,
+        warmup_steps: 0,
+        total_steps: 100,
+        decay: Decay::Constant,
+    }
+}
+
+async fn trainer<B: Backend>(be: &B, lr: f32) -> Trainer<B> {
+    let mut files = MemoryFiles::new();
+    files.insert("config.json", CONFIG.to_vec());
+    files.insert("model.safetensors", WEIGHTS.to_vec());
+    let mut model = Model::load(be, &files, |_, _, _| {}).unwrap();
+    install_factors(be, &mut model, FACTORS);
+    Trainer::new(be, model, 2, 12, true, schedule(lr), AdamWConfig::default()).unwrap()
+}
+
+async fn losses<B: Backend>(be: &B) -> Vec<f32> {
+    let d = data();
+    let mut t = trainer(be, 1e-2).await;
+    let mut out = Vec::new();
+    for _ in 0..8 {
+        let r = t.step(be, &[host(&d, &d.weights)]).await.unwrap();
+        assert!(r.applied && r.grad_norm.is_finite() && r.grad_norm > 0.0);
+        out.push(r.loss);
+    }
+    out.push(t.eval(be, &[host(&d, &d.weights)]).await.unwrap());
+    assert_eq!(t.opt.step, 8);
+    out
+}
+
+async fn loss_falls() {
+    let cpu = losses(&CpuBackend).await;
+    let gpu = losses(&gpu().await).await;
+    let golden_loss = f32s(
+        &safetensors::SafeTensors::deserialize(GOLDEN).unwrap(),
+        "loss",
+    )[0];
+    assert!(
+        (cpu[0] - golden_loss).abs() < 1e-4,
+        "{} vs {golden_loss}",
+        cpu[0]
+    );
+    assert!(
+        cpu[8] < cpu[0] - 0.3,
+        "loss should fall clearly over 8 steps at lr 1e-2: {cpu:?}"
+    );
+    assert!(cpu.windows(2).all(|w| w[1] < w[0]), "{cpu:?}");
+    assert_close("loss per step, GPU vs CPU", &gpu, &cpu, 2e-3, 1e-3);
+}
+gpu_test!(loss_falls_and_backends_agree, loss_falls);
+
+/// dΣ of lm_head and d(final norm) after a step with lr 0 (nothing changes, the grads remain).
+async fn grads_after<B: Backend>(be: &B, t: &mut Trainer<B>, micro: &[HostBatch<'_>]) -> Vec<f32> {
+    t.step(be, micro).await.unwrap();
+    let mut out = be
+        .read(t.bufs.grads.lm_head.as_ref().unwrap())
+        .await
+        .unwrap();
+    out.extend(
+        be.read(t.bufs.grads.final_norm.as_ref().unwrap())
+            .await
+            .unwrap(),
+    );
+    out.extend(
+        be.read(t.bufs.grads.layers[0].q.as_ref().unwrap())
+            .await
+            .unwrap(),
+    );
+    out
+}
+
+async fn accumulation() {
+    let be = gpu().await;
+    let d = data();
+    let mut t = trainer(&be, 0.0).await;
+    let (b1, b2) = (host(&d, &d.weights), host(&d, &d.weights2));
+    let g1 = grads_after(&be, &mut t, &[b1]).await;
+    let g2 = grads_after(&be, &mut t, &[b2]).await;
+    let g12 = grads_after(&be, &mut t, &[b1, b2]).await;
+    let w1: f32 = d.weights.iter().sum();
+    let w2: f32 = d.weights2.iter().sum();
+    let want: Vec<f32> = g1
+        .iter()
+        .zip(&g2)
+        .map(|(a, b)| (w1 * a + w2 * b) / (w1 + w2))
+        .collect();
+    assert_close("accumulated gradient", &g12, &want, 1e-5, 1e-4);
+}
+gpu_test!(
+    gradient_accumulation_is_the_token_weighted_mean,
+    accumulation
+);
+
+fn lm_head_sigma<B: Backend>(t: &Trainer<B>) -> &B::Tensor {
+    match &t.model.weights.lm_head {
+        Linear::Svd(s) => &s.sigma,
+        Linear::Dense { .. } => panic!("lm_head is not decomposed"),
+    }
+}
+
+async fn non_finite() {
+    let be = gpu().await;
+    let d = data();
+    let mut t = trainer(&be, 1e-2).await;
+    let before = be.read(lm_head_sigma(&t)).await.unwrap();
+    let mut broken = be.read(&t.model.weights.final_norm).await.unwrap();
+    broken[3] = f32::NAN;
+    be.write(&mut t.model.weights.final_norm, &broken).unwrap();
+    let r = t.step(&be, &[host(&d, &d.weights)]).await.unwrap();
+    assert!(!r.applied && !r.loss.is_finite());
+    assert_eq!(t.opt.step, 0);
+    let after = be.read(lm_head_sigma(&t)).await.unwrap();
+    assert_eq!(before, after, "a non-finite step must not change Σ");
+    let m = be.read(&t.opt.m[0]).await.unwrap();
+    assert!(m.iter().all(|&x| x == 0.0), "nor the optimizer state");
+}
+gpu_test!(non_finite_step_changes_nothing, non_finite);
+
+async fn schedules() {
+    let s = |decay| Schedule {
+        peak_lr: 1e-2,
+        warmup_steps: 10,
+        total_steps: 110,
+        decay,
+    };
+    let close = |a: f32, b: f32| assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+    for decay in [Decay::Cosine, Decay::Linear, Decay::Constant] {
+        close(s(decay).lr(0), 0.0);
+        close(s(decay).lr(5), 5e-3);
+        close(s(decay).lr(10), 1e-2);
+    }
+    close(s(Decay::Cosine).lr(60), 5e-3);
+    close(s(Decay::Cosine).lr(110), 0.0);
+    close(s(Decay::Linear).lr(35), 7.5e-3);
+    close(s(Decay::Linear).lr(200), 0.0);
+    close(s(Decay::Constant).lr(100), 1e-2);
+    assert!("warmup".parse::<Decay>().is_err());
+}
+gpu_test!(schedules_follow_transformers, schedules);
