@@ -196,3 +196,78 @@ async fn schedules() {
     assert!("warmup".parse::<Decay>().is_err());
 }
 gpu_test!(schedules_follow_transformers, schedules);
+
+async fn resume() {
+    use svdtune::train::checkpoint::{RunState, load, save};
+    let be = gpu().await;
+    let d = data();
+    let batch = host(&d, &d.weights);
+    let mut a = trainer(&be, 1e-2).await;
+    for _ in 0..3 {
+        a.step(&be, &[batch]).await.unwrap();
+    }
+    let state = RunState {
+        step: 0,
+        steps_done: 3,
+        epoch: 1,
+        batch_in_epoch: 2,
+        seed: 42,
+        options: serde_json::json!({"lr": 1e-2}),
+        model: String::new(),
+    };
+    let bytes = save(&be, &mut a, &state).await.unwrap();
+    let mut continued = Vec::new();
+    for _ in 0..3 {
+        continued.push(a.step(&be, &[batch]).await.unwrap().loss);
+    }
+
+    let mut b = trainer(&be, 1e-2).await;
+    let before = be.read(lm_head_sigma(&b)).await.unwrap();
+    let err = load(&be, &mut b, "ckpt.safetensors", &bytes[..bytes.len() / 2])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("ckpt.safetensors") && err.contains("incomplete"),
+        "{err}"
+    );
+    assert_eq!(
+        before,
+        be.read(lm_head_sigma(&b)).await.unwrap(),
+        "refused load changed Σ"
+    );
+    let restored = load(&be, &mut b, "ckpt.safetensors", &bytes).unwrap();
+    assert_eq!(restored.steps_done, 3);
+    assert_eq!(
+        (restored.epoch, restored.batch_in_epoch, restored.seed),
+        (1, 2, 42)
+    );
+    assert_eq!(b.opt.step, 3);
+    let mut resumed = Vec::new();
+    for _ in 0..3 {
+        resumed.push(b.step(&be, &[batch]).await.unwrap().loss);
+    }
+    assert_eq!(resumed, continued, "a resumed run continues exactly");
+
+    let mut frozen_norms = {
+        let mut files = MemoryFiles::new();
+        files.insert("config.json", CONFIG.to_vec());
+        files.insert("model.safetensors", WEIGHTS.to_vec());
+        let mut model = Model::load(&be, &files, |_, _, _| {}).unwrap();
+        install_factors(&be, &mut model, FACTORS);
+        Trainer::new(
+            &be,
+            model,
+            2,
+            12,
+            false,
+            schedule(1e-2),
+            AdamWConfig::default(),
+        )
+        .unwrap()
+    };
+    let err = load(&be, &mut frozen_norms, "ckpt.safetensors", &bytes)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("norm setting"), "{err}");
+}
+gpu_test!(checkpoint_resumes_exactly_and_refuses_damage, resume);

@@ -1,6 +1,7 @@
 //! Training: gradient buffers ([`grads`]), the loss and backward pass ([`backward`]), AdamW and
 //! schedules ([`optim`]), and the optimizer step with gradient accumulation ([`step`]).
 pub mod backward;
+pub mod checkpoint;
 pub mod grads;
 pub mod optim;
 pub mod step;
