@@ -2,7 +2,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-use crate::check;
+use crate::{check, data};
 
 #[derive(Parser)]
 #[command(
@@ -19,11 +19,14 @@ struct Cli {
 enum Command {
     /// Show the GPU adapter and check every GPU op against the CPU reference.
     Check,
+    /// Load a chat data file with a model's template and tokenizer: format, statistics, skips.
+    Data(data::DataArgs),
 }
 
 pub fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Check => check::run(),
+        Command::Data(args) => data::run(args),
     };
     match result {
         Ok(code) => code,
