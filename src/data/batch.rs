@@ -70,7 +70,11 @@ pub fn make_batches(
                 let ex = examples.get(seg.example).ok_or_else(|| {
                     Error::param(
                         "batches",
-                        format!("row refers to example {} of {}", seg.example, examples.len()),
+                        format!(
+                            "row refers to example {} of {}",
+                            seg.example,
+                            examples.len()
+                        ),
                     )
                 })?;
                 if seg.len > ex.input_ids.len() || seg.start + seg.len > seq_len {
@@ -120,14 +124,14 @@ impl Dataset {
             .iter()
             .map(|&i| {
                 self.examples.get(i).ok_or_else(|| {
-                    Error::param("batches", format!("no example {i} (have {})", self.examples.len()))
+                    Error::param(
+                        "batches",
+                        format!("no example {i} (have {})", self.examples.len()),
+                    )
                 })
             })
             .collect::<Result<_>>()?;
-        let lens: Vec<usize> = exs
-            .iter()
-            .map(|e| e.input_ids.len().min(seq_len))
-            .collect();
+        let lens: Vec<usize> = exs.iter().map(|e| e.input_ids.len().min(seq_len)).collect();
         let rows = if packing {
             super::pack::pack(&lens, seq_len)?
         } else {

@@ -112,10 +112,13 @@ impl Dataset {
 
     /// From a file on disk, read incrementally.
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn from_path(path: &std::path::Path, model: &ModelText, opts: &DatasetOptions) -> Result<Self> {
-        let f = std::fs::File::open(path).map_err(|e| {
-            Error::param("dataset", format!("cannot open {}: {e}", path.display()))
-        })?;
+    pub fn from_path(
+        path: &std::path::Path,
+        model: &ModelText,
+        opts: &DatasetOptions,
+    ) -> Result<Self> {
+        let f = std::fs::File::open(path)
+            .map_err(|e| Error::param("dataset", format!("cannot open {}: {e}", path.display())))?;
         Self::from_reader(std::io::BufReader::new(f), model, opts).map_err(|e| match e {
             Error::Param { op, message } => Error::Param {
                 op,

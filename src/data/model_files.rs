@@ -1,7 +1,7 @@
 //! The text side of a Hugging Face model folder: `tokenizer.json`, `tokenizer_config.json`,
 //! optional `chat_template.jinja` and optional `generation_config.json`, loaded together.
 use super::{ChatTemplate, TextTokenizer};
-use crate::{Error, Result};
+use crate::Result;
 
 /// Chat template + tokenizer of one model.
 #[derive(Debug)]
@@ -39,7 +39,7 @@ impl ModelText {
             match std::fs::read(&p) {
                 Ok(b) => Ok(Some(b)),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(None),
-                Err(e) => Err(Error::param(
+                Err(e) => Err(crate::Error::param(
                     "model files",
                     format!("cannot read {}: {e}", p.display()),
                 )),
@@ -49,7 +49,7 @@ impl ModelText {
             bytes
                 .map(|b| {
                     String::from_utf8(b).map_err(|_| {
-                        Error::param(
+                        crate::Error::param(
                             "model files",
                             format!("{} is not valid UTF-8", dir.join(name).display()),
                         )

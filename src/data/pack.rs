@@ -39,7 +39,11 @@ fn check(lengths: &[usize], seq_len: usize) -> Result<()> {
     if seq_len == 0 {
         return Err(Error::param("pack", "seq_len must be at least 1"));
     }
-    if let Some((i, &l)) = lengths.iter().enumerate().find(|&(_, &l)| l > seq_len || l == 0) {
+    if let Some((i, &l)) = lengths
+        .iter()
+        .enumerate()
+        .find(|&(_, &l)| l > seq_len || l == 0)
+    {
         return Err(Error::param(
             "pack",
             format!("example {i} has {l} tokens; rows hold 1..={seq_len} (truncate first)"),

@@ -20,7 +20,10 @@ pub(crate) fn tojson_filter(value: Value, kwargs: Kwargs) -> Result<Value, Error
                 Some(s.to_string())
             } else {
                 let n = v.as_i64().ok_or_else(|| {
-                    Error::new(ErrorKind::InvalidOperation, "tojson: indent must be an integer")
+                    Error::new(
+                        ErrorKind::InvalidOperation,
+                        "tojson: indent must be an integer",
+                    )
                 })?;
                 Some(" ".repeat(n.max(0) as usize))
             }

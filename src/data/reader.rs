@@ -238,7 +238,10 @@ impl Scanner {
                     self.broken = true;
                     out.push_back(RawRecord {
                         line: self.line,
-                        value: Err("unbalanced '}' in the JSON array; the rest of the file is ignored".into()),
+                        value: Err(
+                            "unbalanced '}' in the JSON array; the rest of the file is ignored"
+                                .into(),
+                        ),
                     });
                 }
                 _ => {
@@ -325,7 +328,9 @@ impl Scanner {
                 }
                 out.push_back(RawRecord {
                     line: self.line,
-                    value: Err("the JSON array is not closed with ']' at the end of the file".into()),
+                    value: Err(
+                        "the JSON array is not closed with ']' at the end of the file".into(),
+                    ),
                 });
             }
             _ => {}

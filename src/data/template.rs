@@ -65,7 +65,10 @@ fn err(message: impl Into<String>) -> Error {
 impl ChatTemplate {
     /// Builds the template from the model folder's `tokenizer_config.json` text and, if present,
     /// its `chat_template.jinja` text.
-    pub fn from_files(tokenizer_config_json: &str, chat_template_jinja: Option<&str>) -> Result<Self> {
+    pub fn from_files(
+        tokenizer_config_json: &str,
+        chat_template_jinja: Option<&str>,
+    ) -> Result<Self> {
         let config: Json = serde_json::from_str(tokenizer_config_json)
             .map_err(|e| err(format!("tokenizer_config.json is not valid JSON: {e}")))?;
         let config = config
@@ -134,9 +137,12 @@ impl ChatTemplate {
         env.set_syntax(syntax);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_filter("tojson", pyjson::tojson_filter);
-        env.add_function("raise_exception", |msg: String| -> std::result::Result<Value, JinjaError> {
-            Err(JinjaError::new(ErrorKind::InvalidOperation, msg))
-        });
+        env.add_function(
+            "raise_exception",
+            |msg: String| -> std::result::Result<Value, JinjaError> {
+                Err(JinjaError::new(ErrorKind::InvalidOperation, msg))
+            },
+        );
         let fixed_time = Arc::new(AtomicI64::new(CLOCK));
         let clock = fixed_time.clone();
         env.add_function("strftime_now", move |fmt: String| -> String {
@@ -145,8 +151,12 @@ impl ChatTemplate {
             strftime::format(&fmt, t)
         });
         let source = strip_generation_tags(source);
-        env.add_template_owned(NAME, source.clone())
-            .map_err(|e| err(format!("cannot compile the chat template: {}", describe(&e))))?;
+        env.add_template_owned(NAME, source.clone()).map_err(|e| {
+            err(format!(
+                "cannot compile the chat template: {}",
+                describe(&e)
+            ))
+        })?;
         Ok(ChatTemplate {
             env,
             source,
@@ -204,10 +214,7 @@ impl ChatTemplate {
         ));
         ctx.push(("tools".into(), Value::from(())));
         ctx.push(("documents".into(), Value::from(())));
-        let tmpl = self
-            .env
-            .get_template(NAME)
-            .map_err(|e| err(describe(&e)))?;
+        let tmpl = self.env.get_template(NAME).map_err(|e| err(describe(&e)))?;
         tmpl.render(Value::from_pairs(ctx))
             .map_err(|e| err(describe(&e)))
     }

@@ -14,6 +14,9 @@ fn err(message: impl Into<String>) -> Error {
     Error::param("tokenizer", message)
 }
 
+/// Token ids and, per token, its byte range `(start, end)` in the encoded text.
+pub type IdsWithOffsets = (Vec<u32>, Vec<(usize, usize)>);
+
 /// A loaded tokenizer.
 pub struct TextTokenizer {
     tok: Tokenizer,
@@ -97,7 +100,7 @@ impl TextTokenizer {
     }
 
     /// Token ids of `text` (no special tokens added) with each token's byte range in `text`.
-    pub fn encode_with_offsets(&self, text: &str) -> Result<(Vec<u32>, Vec<(usize, usize)>)> {
+    pub fn encode_with_offsets(&self, text: &str) -> Result<IdsWithOffsets> {
         let enc = self
             .tok
             .encode(text, false)
