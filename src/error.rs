@@ -20,6 +20,14 @@ pub enum Error {
     /// The adapter exists but a device could not be created, or the device reported an error.
     #[error("GPU device error: {0}")]
     Device(String),
+    /// A user file (config, weights, tokenizer, dataset) is missing, unreadable or malformed.
+    /// `file` names it (a path natively, the file name in the browser).
+    #[error("{file}: {message}")]
+    Input { file: String, message: String },
+    /// A model or option this build does not handle (an unknown `model_type`, rope type, …);
+    /// the message lists what is supported.
+    #[error("{0}")]
+    Unsupported(String),
     /// A single tensor is larger than one storage binding (or buffer) may be on this device.
     #[error("{what} needs {bytes} bytes, but this device allows at most {limit} bytes per {kind}")]
     TooLarge {
@@ -33,6 +41,14 @@ pub enum Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
+    /// A problem with the user file `file`.
+    pub fn input(file: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Input {
+            file: file.into(),
+            message: message.into(),
+        }
+    }
+
     pub(crate) fn param(op: &'static str, message: impl Into<String>) -> Self {
         Error::Param {
             op,

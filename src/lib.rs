@@ -5,11 +5,15 @@
 //! - [`data`]: chat datasets → chat template → token ids, loss masks, packed fixed-shape batches.
 //! - [`rope`]: rotary-embedding tables as Hugging Face transformers computes them, for the default,
 //!   linear, Llama 3 and Phi-3 longrope variants.
+//! - [`model`]: Hugging Face configs and safetensors checkpoints, the forward pass and generation.
+//! - [`svd`]: the SVD plan (layers, ranks, parameter counts).
 pub mod backend;
 pub mod data;
 pub mod error;
+pub mod model;
 pub mod rope;
 pub mod selfcheck;
+pub mod svd;
 
 pub use error::{Error, Result};
 

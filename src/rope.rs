@@ -317,7 +317,21 @@ pub fn inv_freq(cfg: &RopeConfig, seq_len: usize) -> Result<(Vec<f32>, f32)> {
 /// cos/sin tables for positions `0 .. seq_len`: `cos[p, i] = cos(p · inv_freq[i]) · mscale`
 /// (likewise sin), with [`inv_freq`]`(cfg, seq_len)`.
 pub fn tables(cfg: &RopeConfig, seq_len: usize) -> Result<RopeTables> {
+    tables_for(cfg, seq_len, seq_len)
+}
+
+/// Whether a sequence of `seq_len` positions uses longrope's long factors.
+pub fn uses_long_factors(cfg: &RopeConfig, seq_len: usize) -> bool {
+    matches!(&cfg.scaling, RopeScaling::LongRope { original_max_position_embeddings, .. }
+        if seq_len > *original_max_position_embeddings)
+}
+
+/// Tables for positions `0 .. positions` with the frequencies chosen for sequences of
+/// `seq_len` positions (they differ only for longrope), so a table can cover more positions
+/// than the sequence that picks its factors.
+pub fn tables_for(cfg: &RopeConfig, seq_len: usize, positions: usize) -> Result<RopeTables> {
     let (inv, mscale) = inv_freq(cfg, seq_len)?;
+    let seq_len = positions;
     let half = inv.len();
     let n = seq_len.checked_mul(half).ok_or_else(|| {
         Error::param(

@@ -44,3 +44,18 @@ pub async fn engine_check() -> Result<JsValue, JsError> {
     };
     serde_wasm_bindgen::to_value(&report).map_err(|e| JsError::new(&e.to_string()))
 }
+
+/// The model summary and SVD plan from the text of a `config.json` (no weights needed): the
+/// same numbers `svdtune inspect --json` prints. Errors name the option or field at fault.
+#[wasm_bindgen(js_name = planSummary)]
+pub fn plan_summary(
+    config_json: &str,
+    rank_fraction: f64,
+    freeze_norms: bool,
+) -> Result<JsValue, JsError> {
+    let cfg = crate::model::ModelConfig::from_json("config.json", config_json)
+        .map_err(|e| JsError::new(&e.to_string()))?;
+    let summary = crate::svd::PlanSummary::new(&cfg, rank_fraction, !freeze_norms)
+        .map_err(|e| JsError::new(&e.to_string()))?;
+    serde_wasm_bindgen::to_value(&summary).map_err(|e| JsError::new(&e.to_string()))
+}

@@ -1,7 +1,7 @@
 //! Shape checks for every op, written once and run by both backends at op entry.
 //! Each returns the dimensions the op needs, or an `Error::Shape` naming the tensor.
 use super::shape::{expect, expect_len, expect_numel};
-use super::{AttentionDims, Matmul, Shape};
+use super::{AttentionDims, CachedAttentionDims, Matmul, Shape};
 use crate::error::{Error, Result};
 
 /// `(m, n, k)` of `op(A)[m, k] · op(B)[k, n] = C[m, n]`.
@@ -203,6 +203,45 @@ pub fn attention(
     expect("attention", "out", out, &[rows, d.n_heads * d.head_dim])?;
     expect("attention", "lse", lse, &[rows, d.n_heads])?;
     Ok(rows)
+}
+
+/// Checks attention against a key/value cache; returns the cache rows in use.
+pub fn attention_cached(
+    q: &Shape,
+    k_cache: &Shape,
+    v_cache: &Shape,
+    d: &CachedAttentionDims,
+    out: &Shape,
+) -> Result<usize> {
+    let op = "attention_cached";
+    if d.n_heads == 0
+        || d.n_kv_heads == 0
+        || !d.n_heads.is_multiple_of(d.n_kv_heads)
+        || d.head_dim == 0
+    {
+        return Err(Error::param(
+            op,
+            format!(
+                "{} query heads cannot share {} key/value heads of dim {}",
+                d.n_heads, d.n_kv_heads, d.head_dim
+            ),
+        ));
+    }
+    expect(op, "q", q, &[d.rows, d.n_heads * d.head_dim])?;
+    expect(op, "out", out, &[d.rows, d.n_heads * d.head_dim])?;
+    let (cap, width) = k_cache.matrix(op, "k_cache")?;
+    expect(op, "k_cache", k_cache, &[cap, d.n_kv_heads * d.head_dim])?;
+    expect(op, "v_cache", v_cache, &[cap, width])?;
+    let used = d.q_offset + d.rows;
+    if used > cap {
+        return Err(Error::param(
+            op,
+            format!(
+                "query rows end at position {used}, past the {cap} rows of the key/value cache"
+            ),
+        ));
+    }
+    Ok(used)
 }
 
 /// Checks the backward pass: inputs as in forward, and dq/dk/dv/dout shaped like q/k/v/out.

@@ -12,7 +12,7 @@
 pub mod cpu;
 pub mod gpu;
 mod shape;
-mod svd_linear;
+pub mod svd_linear;
 
 pub use shape::Shape;
 pub use svd_linear::{
@@ -75,6 +75,23 @@ pub struct AttentionDims {
     pub n_heads: usize,
     pub n_kv_heads: usize,
     pub head_dim: usize,
+    /// Softmax scale, usually `1 / sqrt(head_dim)`.
+    pub scale: f32,
+}
+
+/// Geometry of attention against a key/value cache (generation, one sequence).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CachedAttentionDims {
+    /// New query rows.
+    pub rows: usize,
+    /// Absolute position of the first query row; cache rows `0 .. q_offset + rows` hold keys.
+    pub q_offset: usize,
+    pub n_heads: usize,
+    pub n_kv_heads: usize,
+    pub head_dim: usize,
+    /// Sliding window: a query at position `p` sees keys `max(0, p + 1 − window) ..= p`;
+    /// 0 = unlimited.
+    pub window: usize,
     /// Softmax scale, usually `1 / sqrt(head_dim)`.
     pub scale: f32,
 }
@@ -276,6 +293,18 @@ pub trait Backend {
         dq: &mut Self::Tensor,
         dk: &mut Self::Tensor,
         dv: &mut Self::Tensor,
+    ) -> Result<()>;
+    /// Attention of new query rows against a key/value cache (generation with a KV cache).
+    /// Query row `i` sits at position `p = q_offset + i` and attends cache rows
+    /// `max(0, p + 1 − window) ..= p` (all of `0 ..= p` when `window` is 0) of its kv head.
+    /// q, out `[rows, H·D]`; k_cache, v_cache `[L, Hkv·D]` with `L ≥ q_offset + rows`.
+    fn attention_cached(
+        &self,
+        q: &Self::Tensor,
+        k_cache: &Self::Tensor,
+        v_cache: &Self::Tensor,
+        dims: CachedAttentionDims,
+        out: &mut Self::Tensor,
     ) -> Result<()>;
     /// SwiGLU: `out = silu(gate) ⊙ up`. All `[T, I]`.
     fn swiglu_forward(

@@ -5,7 +5,7 @@
 //! `p = exp(s − lse)`. Backward (as in FlashAttention): `D = Σ_d dout·out`,
 //! `dS = p · (dout·v − D)`, `dq = scale Σ dS·k`, `dk = scale Σ dS·q`, `dv = Σ p·dout`.
 use super::Real;
-use crate::backend::AttentionDims;
+use crate::backend::{AttentionDims, CachedAttentionDims};
 
 struct Geometry {
     seq: usize,
@@ -118,6 +118,42 @@ pub fn backward<F: Real>(
                     dq[qs.start + i] = dq[qs.start + i] + scale * ds * k[ks.start + i];
                     dk[ks.start + i] = dk[ks.start + i] + scale * ds * qr[i];
                     dv[ks.start + i] = dv[ks.start + i] + p * dor[i];
+                }
+            }
+        }
+    }
+}
+
+/// Attention of `dims.rows` new query rows against a key/value cache; overwrites out
+/// `[rows, H·D]`. k, v `[L, Hkv·D]` (only the first `q_offset + rows` rows are read).
+pub fn cached<F: Real>(q: &[F], k: &[F], v: &[F], dims: &CachedAttentionDims, out: &mut [F]) {
+    let (d, group) = (dims.head_dim, dims.n_heads / dims.n_kv_heads);
+    let (qw, kw) = (dims.n_heads * d, dims.n_kv_heads * d);
+    let scale = F::from_f32(dims.scale);
+    let mut scores = Vec::new();
+    for i in 0..dims.rows {
+        let pos = dims.q_offset + i;
+        let lo = if dims.window == 0 {
+            0
+        } else {
+            (pos + 1).saturating_sub(dims.window)
+        };
+        for h in 0..dims.n_heads {
+            let kv = h / group;
+            let qr = &q[i * qw + h * d..i * qw + (h + 1) * d];
+            scores.clear();
+            scores.extend(
+                (lo..=pos).map(|j| scale * dot(qr, &k[j * kw + kv * d..j * kw + (kv + 1) * d])),
+            );
+            let max = scores.iter().fold(F::neg_infinity(), |a, &b| a.max(b));
+            let sum: F = scores.iter().map(|&s| (s - max).exp()).sum();
+            let o = &mut out[i * qw + h * d..i * qw + (h + 1) * d];
+            o.fill(F::zero());
+            for (&s, j) in scores.iter().zip(lo..=pos) {
+                let p = (s - max).exp() / sum;
+                let vr = &v[j * kw + kv * d..j * kw + (kv + 1) * d];
+                for (o, &x) in o.iter_mut().zip(vr) {
+                    *o = *o + p * x;
                 }
             }
         }

@@ -10,7 +10,9 @@ pub mod optim;
 pub mod real;
 pub mod rope;
 
-use super::{AdamW, AttentionDims, Backend, IdsInfo, Matmul, Shape, TensorInfo, checks};
+use super::{
+    AdamW, AttentionDims, Backend, CachedAttentionDims, IdsInfo, Matmul, Shape, TensorInfo, checks,
+};
 use crate::error::Result;
 pub use real::Real;
 
@@ -335,6 +337,18 @@ impl Backend for CpuBackend {
             &mut dk.data,
             &mut dv.data,
         );
+        Ok(())
+    }
+    fn attention_cached(
+        &self,
+        q: &CpuTensor,
+        k_cache: &CpuTensor,
+        v_cache: &CpuTensor,
+        dims: CachedAttentionDims,
+        out: &mut CpuTensor,
+    ) -> Result<()> {
+        checks::attention_cached(&q.shape, &k_cache.shape, &v_cache.shape, &dims, &out.shape)?;
+        attention::cached(&q.data, &k_cache.data, &v_cache.data, &dims, &mut out.data);
         Ok(())
     }
     fn swiglu_forward(&self, gate: &CpuTensor, up: &CpuTensor, out: &mut CpuTensor) -> Result<()> {

@@ -53,6 +53,7 @@ kernels! {
     ATTENTION_BACKWARD_DELTA = "attention_backward_delta" [R, R, R, RW];
     ATTENTION_BACKWARD_DQ = "attention_backward_dq" [R, R, R, R, R, R, RW];
     ATTENTION_BACKWARD_DKV = "attention_backward_dkv" [R, R, R, R, R, R, RW, RW];
+    ATTENTION_CACHED = "attention_cached" [R, R, R, RW, RW];
     SWIGLU_FORWARD = "swiglu_forward" [R, R, RW];
     SWIGLU_BACKWARD = "swiglu_backward" [R, R, R, RW, RW];
     CROSS_ENTROPY = "cross_entropy" [RW, R, R, RW];

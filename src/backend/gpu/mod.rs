@@ -5,7 +5,9 @@ pub mod kernels;
 mod ops;
 pub mod recorder;
 
-use super::{AdamW, AttentionDims, Backend, IdsInfo, Matmul, Shape, TensorInfo, checks};
+use super::{
+    AdamW, AttentionDims, Backend, CachedAttentionDims, IdsInfo, Matmul, Shape, TensorInfo, checks,
+};
 use crate::error::Result;
 pub use context::GpuContext;
 use recorder::{BufRef, DeadList, Recorder};
@@ -358,6 +360,17 @@ impl Backend for GpuBackend {
             dk,
             dv,
         )
+    }
+    fn attention_cached(
+        &self,
+        q: &GpuTensor,
+        k_cache: &GpuTensor,
+        v_cache: &GpuTensor,
+        dims: CachedAttentionDims,
+        out: &mut GpuTensor,
+    ) -> Result<()> {
+        checks::attention_cached(&q.shape, &k_cache.shape, &v_cache.shape, &dims, &out.shape)?;
+        ops::attention_cached::cached(&self.rec, q, k_cache, v_cache, &dims, out)
     }
     fn swiglu_forward(&self, gate: &GpuTensor, up: &GpuTensor, out: &mut GpuTensor) -> Result<()> {
         let dims = checks::swiglu(&gate.shape, &[("up", &up.shape), ("out", &out.shape)])?;

@@ -2,7 +2,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-use crate::{check, data};
+use crate::{check, data, inspect};
 
 #[derive(Parser)]
 #[command(
@@ -21,12 +21,15 @@ enum Command {
     Check,
     /// Load a chat data file with a model's template and tokenizer: format, statistics, skips.
     Data(data::DataArgs),
+    /// Show a model's SVD plan and trainable-parameter counts from its config.json.
+    Inspect(inspect::InspectArgs),
 }
 
 pub fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Check => check::run(),
         Command::Data(args) => data::run(args),
+        Command::Inspect(args) => inspect::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,142 @@
+//! `svdtune inspect MODEL_DIR`: the model's shape and its SVD plan from `config.json` alone (no
+//! weights read): layers to decompose with their ranks, trainable totals at several rank
+//! fractions, LoRA counts over the same layers, and the frozen embedding.
+use clap::Args;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use svdtune::model::load::{DirFiles, read_config};
+use svdtune::svd::PlanSummary;
+
+#[derive(Args)]
+pub struct InspectArgs {
+    /// Model folder holding config.json (or the path of a config.json).
+    model: PathBuf,
+    /// Fraction of each layer's full rank to train: q = max(1, floor(min(m, n) · F)).
+    #[arg(long, default_value_t = 0.1)]
+    rank_fraction: f64,
+    /// Count the RMSNorm weights as frozen.
+    #[arg(long)]
+    freeze_norms: bool,
+    /// List every layer instead of grouping identical ones.
+    #[arg(long)]
+    all_layers: bool,
+    /// Print the summary as JSON (the numbers the web page shows).
+    #[arg(long)]
+    json: bool,
+}
+
+/// `1234567` → `1,234,567`.
+pub fn thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+pub fn run(args: InspectArgs) -> svdtune::Result<ExitCode> {
+    let dir = if args.model.is_file() {
+        args.model.parent().map(PathBuf::from).unwrap_or_default()
+    } else {
+        args.model.clone()
+    };
+    let cfg = read_config(&DirFiles::new(&dir)?)?;
+    let s = PlanSummary::new(&cfg, args.rank_fraction, !args.freeze_norms)?;
+    if args.json {
+        let text = serde_json::to_string_pretty(&s)
+            .map_err(|e| svdtune::Error::Unsupported(format!("cannot write JSON: {e}")))?;
+        println!("{text}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{}: {} layers, hidden {}, MLP {}, {} heads / {} KV heads × {}, vocab {}, {} embeddings, context {}",
+        s.model_type,
+        s.num_layers,
+        s.hidden_size,
+        s.intermediate_size,
+        s.num_heads,
+        s.num_kv_heads,
+        s.head_dim,
+        s.vocab_size,
+        if s.tie_word_embeddings {
+            "tied"
+        } else {
+            "untied"
+        },
+        s.max_position_embeddings
+    );
+    println!("parameters: {}", thousands(s.model_params));
+    println!();
+    println!(
+        "SVD plan at rank fraction {} ({} linear layers):",
+        s.rank_fraction, s.layer_count
+    );
+    println!("  {:<40} {:>13} {:>6} {:>8}", "layer", "m × n", "q", "Σ");
+    if args.all_layers {
+        for l in &s.layers {
+            let shape = format!("{} × {}", l.m, l.n);
+            println!("  {:<40} {:>13} {:>6} {:>8}", l.module, shape, l.q, l.q);
+        }
+    } else {
+        for g in &s.groups {
+            let name = if g.count > 1 {
+                format!("{} (× {} layers)", g.module, g.count)
+            } else {
+                g.module.to_string()
+            };
+            let shape = format!("{} × {}", g.m, g.n);
+            println!(
+                "  {:<40} {:>13} {:>6} {:>8}",
+                name,
+                shape,
+                g.q,
+                thousands(g.sigma)
+            );
+        }
+    }
+    println!();
+    println!(
+        "trainable parameters (Σ{}; embeddings frozen):",
+        if s.train_norms {
+            " + RMSNorm weights"
+        } else {
+            " only, norms frozen"
+        }
+    );
+    println!(
+        "  {:>13} {:>10} {:>12} {:>9} {:>26}",
+        "rank fraction", "Σ", "trainable", "of model", "svd-training 0.0.2 count*"
+    );
+    for t in &s.totals {
+        let mark = if t.rank_fraction == s.rank_fraction {
+            " ←"
+        } else {
+            ""
+        };
+        println!(
+            "  {:>13} {:>10} {:>12} {:>8.3}% {:>26}{mark}",
+            t.rank_fraction,
+            thousands(t.sigma),
+            thousands(t.trainable),
+            t.percent_of_model,
+            thousands(t.reference_library_trainable)
+        );
+    }
+    println!("  * the reference library also leaves the token embedding trainable");
+    println!();
+    println!("LoRA on the same {} layers, for comparison:", s.layer_count);
+    for l in &s.lora {
+        println!("  r = {:<3} {:>14}", l.rank, thousands(l.params));
+    }
+    println!(
+        "token embedding (frozen): {} ({} × {})",
+        thousands(s.embedding_params),
+        s.vocab_size,
+        s.hidden_size
+    );
+    Ok(ExitCode::SUCCESS)
+}

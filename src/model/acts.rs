@@ -1,0 +1,203 @@
+//! Preallocated activation buffers of the forward pass, named by what they hold, for `T` token
+//! rows (`C` hidden, `H`/`Hkv` heads of width `D`, `I` MLP width, `V` vocabulary).
+//!
+//! Training keeps one [`Saved`] per decoder layer (what backward reads); inference keeps one and
+//! reuses it for every layer. Buffers that no backward step reads live once in [`Scratch`].
+use super::config::ModelConfig;
+use super::weights::{GateUpProj, Linear, ModelWeights, QkvProj};
+use crate::backend::Backend;
+use crate::backend::svd_linear::{SvdLinearActs, svd_linear_acts};
+use crate::error::Result;
+
+/// `h = x V` (and scratch) of each decomposed linear of a layer; `None` for dense layers. The
+/// fused qkv projection uses `q`, the fused gate_up projection uses `gate`.
+pub struct LinearActs<T> {
+    pub q: Option<SvdLinearActs<T>>,
+    pub k: Option<SvdLinearActs<T>>,
+    pub v: Option<SvdLinearActs<T>>,
+    pub o: Option<SvdLinearActs<T>>,
+    pub gate: Option<SvdLinearActs<T>>,
+    pub up: Option<SvdLinearActs<T>>,
+    pub down: Option<SvdLinearActs<T>>,
+}
+
+/// Per-layer activations that the backward pass reads.
+pub struct Saved<T> {
+    /// Residual stream entering the layer `[T, C]` (training only).
+    pub x_in: Option<T>,
+    /// Residual stream after the attention block `[T, C]` (training only).
+    pub x_mid: Option<T>,
+    /// `1 / rms` of the input norm `[T]`.
+    pub rstd_attn: T,
+    /// Queries after RoPE `[T, H·D]`.
+    pub q: T,
+    /// Keys after RoPE `[T, Hkv·D]`.
+    pub k: T,
+    /// Values `[T, Hkv·D]`.
+    pub v: T,
+    /// Attention output `[T, H·D]`.
+    pub attn: T,
+    /// Log-sum-exp of the attention scores `[T, H]`.
+    pub lse: T,
+    /// `1 / rms` of the post-attention norm `[T]`.
+    pub rstd_mlp: T,
+    /// MLP gate and up projections `[T, I]`.
+    pub gate: T,
+    pub up: T,
+    pub lin: LinearActs<T>,
+}
+
+/// Buffers reused by every layer.
+pub struct Scratch<T> {
+    /// Normed input of the current block `[T, C]`.
+    pub xn: T,
+    /// Fused `[q | k | v]` `[T, (H + 2·Hkv)·D]` (Phi-3).
+    pub qkv: Option<T>,
+    /// Fused `[gate | up]` `[T, 2·I]` (Phi-3).
+    pub gate_up: Option<T>,
+    /// `silu(gate) ⊙ up` `[T, I]`.
+    pub act: T,
+    /// Output of o_proj / down_proj before the residual add `[T, C]`.
+    pub proj: T,
+}
+
+/// Everything the forward pass writes for `rows` token rows.
+pub struct Activations<T> {
+    pub rows: usize,
+    /// The residual stream `[T, C]`; after the forward pass, the input of the final norm.
+    pub stream: T,
+    /// One per layer (training) or a single shared one (inference).
+    pub layers: Vec<Saved<T>>,
+    pub scratch: Scratch<T>,
+    /// `1 / rms` of the final norm `[T]`.
+    pub final_rstd: T,
+    /// Final normed hidden states `[T, C]`: the input of `lm_head`.
+    pub hidden: T,
+}
+
+impl<T> Activations<T> {
+    /// The saved buffers of layer `l`.
+    pub fn saved_mut(&mut self, l: usize) -> &mut Saved<T> {
+        let n = self.layers.len();
+        &mut self.layers[l % n]
+    }
+}
+
+fn svd_acts<B: Backend>(
+    be: &B,
+    lin: &Linear<B::Tensor>,
+    rows: usize,
+) -> Result<Option<SvdLinearActs<B::Tensor>>> {
+    lin.rank().map(|q| svd_linear_acts(be, rows, q)).transpose()
+}
+
+fn linear_acts<B: Backend>(
+    be: &B,
+    w: &ModelWeights<B::Tensor>,
+    l: usize,
+    rows: usize,
+) -> Result<LinearActs<B::Tensor>> {
+    let lw = &w.layers[l];
+    let (q, k, v) = match &lw.qkv {
+        QkvProj::Separate { q, k, v } => (
+            svd_acts(be, q, rows)?,
+            svd_acts(be, k, rows)?,
+            svd_acts(be, v, rows)?,
+        ),
+        QkvProj::Fused(f) => (svd_acts(be, f, rows)?, None, None),
+    };
+    let (gate, up) = match &lw.gate_up {
+        GateUpProj::Separate { gate, up } => (svd_acts(be, gate, rows)?, svd_acts(be, up, rows)?),
+        GateUpProj::Fused(f) => (svd_acts(be, f, rows)?, None),
+    };
+    Ok(LinearActs {
+        q,
+        k,
+        v,
+        o: svd_acts(be, &lw.o, rows)?,
+        gate,
+        up,
+        down: svd_acts(be, &lw.down, rows)?,
+    })
+}
+
+impl<T> Activations<T> {
+    /// Allocates buffers for `rows` token rows. `training` keeps every layer's [`Saved`] (and
+    /// the residual copies) for backward; otherwise one set is shared by all layers.
+    pub fn new<B: Backend<Tensor = T>>(
+        be: &B,
+        cfg: &ModelConfig,
+        w: &ModelWeights<T>,
+        rows: usize,
+        training: bool,
+    ) -> Result<Self> {
+        let (c, i) = (cfg.hidden_size, cfg.intermediate_size);
+        let (qw, kw) = (cfg.q_width(), cfg.kv_width());
+        let n_saved = if training { cfg.num_layers } else { 1 };
+        let mut layers = Vec::with_capacity(n_saved);
+        for l in 0..n_saved {
+            let keep = |be: &B| -> Result<Option<T>> {
+                training.then(|| be.zeros(&[rows, c])).transpose()
+            };
+            layers.push(Saved {
+                x_in: keep(be)?,
+                x_mid: keep(be)?,
+                rstd_attn: be.zeros(&[rows])?,
+                q: be.zeros(&[rows, qw])?,
+                k: be.zeros(&[rows, kw])?,
+                v: be.zeros(&[rows, kw])?,
+                attn: be.zeros(&[rows, qw])?,
+                lse: be.zeros(&[rows, cfg.num_heads])?,
+                rstd_mlp: be.zeros(&[rows])?,
+                gate: be.zeros(&[rows, i])?,
+                up: be.zeros(&[rows, i])?,
+                lin: linear_acts(be, w, l, rows)?,
+            });
+        }
+        let fused_qkv = matches!(w.layers.first().map(|l| &l.qkv), Some(QkvProj::Fused(_)));
+        let fused_gu = matches!(
+            w.layers.first().map(|l| &l.gate_up),
+            Some(GateUpProj::Fused(_))
+        );
+        let scratch = Scratch {
+            xn: be.zeros(&[rows, c])?,
+            qkv: fused_qkv
+                .then(|| be.zeros(&[rows, qw + 2 * kw]))
+                .transpose()?,
+            gate_up: fused_gu.then(|| be.zeros(&[rows, 2 * i])).transpose()?,
+            act: be.zeros(&[rows, i])?,
+            proj: be.zeros(&[rows, c])?,
+        };
+        Ok(Activations {
+            rows,
+            stream: be.zeros(&[rows, c])?,
+            layers,
+            scratch,
+            final_rstd: be.zeros(&[rows])?,
+            hidden: be.zeros(&[rows, c])?,
+        })
+    }
+}
+
+/// Input and activations of `lm_head` for a chunk of `rows` rows of the final hidden states.
+pub struct HeadActs<T> {
+    pub rows: usize,
+    /// The chunk's hidden rows `[N, C]`.
+    pub input: T,
+    pub svd: Option<SvdLinearActs<T>>,
+}
+
+impl<T> HeadActs<T> {
+    pub fn new<B: Backend<Tensor = T>>(
+        be: &B,
+        cfg: &ModelConfig,
+        w: &ModelWeights<T>,
+        rows: usize,
+    ) -> Result<Self> {
+        Ok(HeadActs {
+            rows,
+            input: be.zeros(&[rows, cfg.hidden_size])?,
+            svd: svd_acts(be, &w.lm_head, rows)?,
+        })
+    }
+}

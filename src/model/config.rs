@@ -1,0 +1,430 @@
+//! `config.json` → [`ModelConfig`]: the decoder families that share the Llama recipe (RMSNorm,
+//! rotary attention with grouped KV heads, SwiGLU MLP): `llama`, `mistral`, `qwen2`, `phi3`.
+//!
+//! Fields are read as transformers reads them, with the same defaults per family. Both the
+//! classic keys (`rope_theta`, `rope_scaling`) and the newer `rope_parameters` object are read.
+//! Anything the engine would compute differently from transformers (another activation, partial
+//! rotary embeddings, per-layer sliding windows, …) is refused with a message naming the option.
+use crate::error::{Error, Result};
+use crate::rope::{RopeConfig, RopeScaling, RopeScalingFields};
+use serde_json::{Map, Value};
+
+/// The `model_type` values this build loads.
+pub const SUPPORTED_MODEL_TYPES: &[&str] = &["llama", "mistral", "qwen2", "phi3"];
+
+/// A model family: decides the tensor names, which projections are fused and which carry biases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    Llama,
+    Mistral,
+    Qwen2,
+    /// Fused `qkv_proj` and `gate_up_proj`.
+    Phi3,
+}
+
+impl Family {
+    pub fn model_type(self) -> &'static str {
+        match self {
+            Family::Llama => "llama",
+            Family::Mistral => "mistral",
+            Family::Qwen2 => "qwen2",
+            Family::Phi3 => "phi3",
+        }
+    }
+}
+
+/// Which linear layers carry a bias.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Biases {
+    /// q, k and v projections (Qwen2; Llama with `attention_bias`).
+    pub qkv: bool,
+    /// The output projection (Llama with `attention_bias`).
+    pub o: bool,
+    /// gate, up and down projections (Llama with `mlp_bias`).
+    pub mlp: bool,
+}
+
+/// Everything the engine needs from `config.json`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelConfig {
+    pub family: Family,
+    pub vocab_size: usize,
+    /// Model width `C`.
+    pub hidden_size: usize,
+    /// MLP width `I`.
+    pub intermediate_size: usize,
+    pub num_layers: usize,
+    /// Query heads `H`.
+    pub num_heads: usize,
+    /// Key/value heads `Hkv` (divides `H`).
+    pub num_kv_heads: usize,
+    /// Per-head width `D` (may differ from `C / H`).
+    pub head_dim: usize,
+    pub rms_norm_eps: f32,
+    pub rope: RopeConfig,
+    pub max_position_embeddings: usize,
+    /// `lm_head` shares the token embedding in the checkpoint.
+    pub tie_word_embeddings: bool,
+    /// Attention sees at most this many keys (Mistral, Phi-3); `None` = full causal.
+    pub sliding_window: Option<usize>,
+    pub biases: Biases,
+    pub bos_token_id: Option<u32>,
+    pub eos_token_ids: Vec<u32>,
+    /// `torch_dtype` / `dtype` as written (informational; weights carry their own dtype).
+    pub torch_dtype: Option<String>,
+    /// The parsed file, kept so an export can write it back with only the needed changes.
+    pub raw: Map<String, Value>,
+}
+
+/// Reads typed fields of one JSON object, naming the file and key in every error.
+struct Fields<'a> {
+    file: &'a str,
+    map: &'a Map<String, Value>,
+}
+
+impl<'a> Fields<'a> {
+    fn get(&self, key: &str) -> Option<&'a Value> {
+        self.map.get(key).filter(|v| !v.is_null())
+    }
+    fn bad(&self, key: &str, expected: &str, found: &Value) -> Error {
+        Error::input(
+            self.file,
+            format!("`{key}` should be {expected}, found {found}"),
+        )
+    }
+    fn usize_opt(&self, key: &str) -> Result<Option<usize>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .and_then(|n| usize::try_from(n).ok())
+                .map(Some)
+                .ok_or_else(|| self.bad(key, "a non-negative integer", v)),
+        }
+    }
+    fn usize(&self, key: &str) -> Result<usize> {
+        self.usize_opt(key)?.ok_or_else(|| {
+            Error::input(self.file, format!("the required field `{key}` is missing"))
+        })
+    }
+    fn positive(&self, key: &str) -> Result<usize> {
+        match self.usize(key)? {
+            0 => Err(Error::input(self.file, format!("`{key}` must be > 0"))),
+            n => Ok(n),
+        }
+    }
+    fn f64_opt(&self, key: &str) -> Result<Option<f64>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_f64()
+                .map(Some)
+                .ok_or_else(|| self.bad(key, "a number", v)),
+        }
+    }
+    fn bool_or(&self, key: &str, default: bool) -> Result<bool> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(v) => v.as_bool().ok_or_else(|| self.bad(key, "true or false", v)),
+        }
+    }
+    fn str_opt(&self, key: &str) -> Result<Option<&'a str>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_str()
+                .map(Some)
+                .ok_or_else(|| self.bad(key, "a string", v)),
+        }
+    }
+    fn f64_list(&self, key: &str) -> Result<Option<Vec<f64>>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|x| {
+                    x.as_f64()
+                        .ok_or_else(|| self.bad(key, "a list of numbers", x))
+                })
+                .collect::<Result<Vec<_>>>()
+                .map(Some),
+            Some(v) => Err(self.bad(key, "a list of numbers", v)),
+        }
+    }
+    /// A token id or a list of them (`eos_token_id`).
+    fn ids(&self, key: &str) -> Result<Vec<u32>> {
+        let one = |v: &Value| {
+            v.as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| self.bad(key, "a token id or a list of token ids", v))
+        };
+        match self.get(key) {
+            None => Ok(Vec::new()),
+            Some(Value::Array(items)) => items.iter().map(one).collect(),
+            Some(v) => Ok(vec![one(v)?]),
+        }
+    }
+}
+
+impl ModelConfig {
+    /// Parses the text of a `config.json`; `file` names it in errors.
+    pub fn from_json(file: &str, text: &str) -> Result<ModelConfig> {
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| Error::input(file, format!("not valid JSON: {e}")))?;
+        let Value::Object(map) = value else {
+            return Err(Error::input(file, "expected a JSON object"));
+        };
+        let f = Fields { file, map: &map };
+        let family = match f.str_opt("model_type")? {
+            Some("llama") => Family::Llama,
+            Some("mistral") => Family::Mistral,
+            Some("qwen2") => Family::Qwen2,
+            Some("phi3") => Family::Phi3,
+            Some(other) => {
+                return Err(Error::Unsupported(format!(
+                    "{file}: model_type \"{other}\" is not supported (supported: {})",
+                    SUPPORTED_MODEL_TYPES.join(", ")
+                )));
+            }
+            None => {
+                return Err(Error::input(
+                    file,
+                    format!(
+                        "the required field `model_type` is missing (supported: {})",
+                        SUPPORTED_MODEL_TYPES.join(", ")
+                    ),
+                ));
+            }
+        };
+        let hidden_size = f.positive("hidden_size")?;
+        let num_heads = f.positive("num_attention_heads")?;
+        let num_kv_heads = f.usize_opt("num_key_value_heads")?.unwrap_or(num_heads);
+        if num_kv_heads == 0 || !num_heads.is_multiple_of(num_kv_heads) {
+            return Err(Error::input(
+                file,
+                format!(
+                    "num_attention_heads ({num_heads}) must be a multiple of num_key_value_heads ({num_kv_heads})"
+                ),
+            ));
+        }
+        let head_dim = match f.usize_opt("head_dim")? {
+            Some(d) => d,
+            None if hidden_size.is_multiple_of(num_heads) => hidden_size / num_heads,
+            None => {
+                return Err(Error::input(
+                    file,
+                    format!(
+                        "hidden_size ({hidden_size}) is not a multiple of num_attention_heads ({num_heads}) and no head_dim is given"
+                    ),
+                ));
+            }
+        };
+        if head_dim == 0 || !head_dim.is_multiple_of(2) {
+            return Err(Error::input(
+                file,
+                format!("head_dim must be even and > 0, found {head_dim}"),
+            ));
+        }
+        refuse_unsupported(&f, family)?;
+        let max_position_embeddings = f.positive("max_position_embeddings")?;
+        let rope = rope_config(&f, head_dim, max_position_embeddings)?;
+        let eps_default = if family == Family::Phi3 { 1e-5 } else { 1e-6 };
+        let rms_norm_eps = f.f64_opt("rms_norm_eps")?.unwrap_or(eps_default) as f32;
+        if !(rms_norm_eps.is_finite() && rms_norm_eps >= 0.0) {
+            return Err(Error::input(
+                file,
+                format!("rms_norm_eps must be a finite number ≥ 0, found {rms_norm_eps}"),
+            ));
+        }
+        let sliding_window = match family {
+            // MistralConfig defaults to 4096 when the key is absent; null turns it off.
+            Family::Mistral if !map.contains_key("sliding_window") => Some(4096),
+            Family::Mistral | Family::Phi3 => f.usize_opt("sliding_window")?,
+            Family::Llama | Family::Qwen2 => None,
+        };
+        if sliding_window == Some(0) {
+            return Err(Error::input(file, "sliding_window must be > 0 or null"));
+        }
+        let biases = match family {
+            Family::Llama => {
+                let attn = f.bool_or("attention_bias", false)?;
+                Biases {
+                    qkv: attn,
+                    o: attn,
+                    mlp: f.bool_or("mlp_bias", false)?,
+                }
+            }
+            Family::Qwen2 => Biases {
+                qkv: true,
+                ..Biases::default()
+            },
+            Family::Mistral | Family::Phi3 => Biases::default(),
+        };
+        let torch_dtype = match f.str_opt("torch_dtype")? {
+            Some(d) => Some(d.to_string()),
+            None => f.str_opt("dtype")?.map(str::to_string),
+        };
+        Ok(ModelConfig {
+            family,
+            vocab_size: f.positive("vocab_size")?,
+            hidden_size,
+            intermediate_size: f.positive("intermediate_size")?,
+            num_layers: f.positive("num_hidden_layers")?,
+            num_heads,
+            num_kv_heads,
+            head_dim,
+            rms_norm_eps,
+            rope,
+            max_position_embeddings,
+            tie_word_embeddings: f.bool_or("tie_word_embeddings", false)?,
+            sliding_window,
+            biases,
+            bos_token_id: f.ids("bos_token_id")?.first().copied(),
+            eos_token_ids: f.ids("eos_token_id")?,
+            torch_dtype,
+            raw: map.clone(),
+        })
+    }
+
+    /// `H · D`: width of the query projection and of the attention output.
+    pub fn q_width(&self) -> usize {
+        self.num_heads * self.head_dim
+    }
+
+    /// `Hkv · D`: width of the key and value projections.
+    pub fn kv_width(&self) -> usize {
+        self.num_kv_heads * self.head_dim
+    }
+
+    /// Softmax scale `1 / sqrt(D)`.
+    pub fn attention_scale(&self) -> f32 {
+        1.0 / (self.head_dim as f32).sqrt()
+    }
+}
+
+/// Options that would change the computation in ways this engine does not implement.
+fn refuse_unsupported(f: &Fields, family: Family) -> Result<()> {
+    let unsupported = |what: String| Err(Error::Unsupported(format!("{}: {what}", f.file)));
+    for key in ["hidden_act", "hidden_activation"] {
+        if let Some(act) = f.str_opt(key)?
+            && act != "silu"
+        {
+            return unsupported(format!(
+                "{key} \"{act}\" is not supported (supported: silu)"
+            ));
+        }
+    }
+    if let Some(p) = f.f64_opt("partial_rotary_factor")?
+        && p != 1.0
+    {
+        return unsupported(format!(
+            "partial_rotary_factor {p} is not supported (supported: 1.0, the whole head rotated)"
+        ));
+    }
+    if family == Family::Qwen2 && f.bool_or("use_sliding_window", false)? {
+        return unsupported(
+            "use_sliding_window true is not supported for qwen2 (per-layer sliding windows)".into(),
+        );
+    }
+    if let Some(Value::Array(types)) = f.get("layer_types") {
+        let mut kinds: Vec<&str> = types.iter().filter_map(Value::as_str).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        let sliding_ok = matches!(family, Family::Mistral | Family::Phi3);
+        match kinds.as_slice() {
+            [] | ["full_attention"] => {}
+            ["sliding_attention"] if sliding_ok => {}
+            _ => {
+                return unsupported(format!(
+                    "layer_types {kinds:?} are not supported for {} (supported: all \"full_attention\"{})",
+                    family.model_type(),
+                    if sliding_ok {
+                        ", or all \"sliding_attention\""
+                    } else {
+                        ""
+                    }
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The rotary configuration from `rope_theta` + `rope_scaling`, or from `rope_parameters`.
+fn rope_config(f: &Fields, head_dim: usize, max_position_embeddings: usize) -> Result<RopeConfig> {
+    let params = match f.get("rope_parameters") {
+        Some(Value::Object(m)) => Some(m),
+        Some(v) => return Err(f.bad("rope_parameters", "an object", v)),
+        None => None,
+    };
+    let scaling_obj = match f.get("rope_scaling") {
+        Some(Value::Object(m)) => Some(m),
+        Some(v) => return Err(f.bad("rope_scaling", "an object or null", v)),
+        None => params,
+    };
+    let theta = match f.f64_opt("rope_theta")? {
+        Some(t) => t,
+        None => match params {
+            Some(p) => Fields {
+                file: f.file,
+                map: p,
+            }
+            .f64_opt("rope_theta")?
+            .unwrap_or(10000.0),
+            None => 10000.0,
+        },
+    };
+    let scaling = match scaling_obj {
+        None => RopeScaling::None,
+        Some(obj) => {
+            let s = Fields {
+                file: f.file,
+                map: obj,
+            };
+            let rope_type = match s.str_opt("rope_type")? {
+                Some(t) => Some(t.to_string()),
+                None => s.str_opt("type")?.map(str::to_string),
+            };
+            let original = match s.usize_opt("original_max_position_embeddings")? {
+                Some(o) => Some(o),
+                None => f.usize_opt("original_max_position_embeddings")?,
+            };
+            let fields = RopeScalingFields {
+                rope_type,
+                factor: s.f64_opt("factor")?,
+                low_freq_factor: s.f64_opt("low_freq_factor")?,
+                high_freq_factor: s.f64_opt("high_freq_factor")?,
+                original_max_position_embeddings: original,
+                short_factor: s.f64_list("short_factor")?,
+                long_factor: s.f64_list("long_factor")?,
+                attention_factor: s.f64_opt("attention_factor")?,
+            };
+            let scaling = RopeScaling::from_hf(Some(&fields))
+                .map_err(|e| Error::input(f.file, format!("rope scaling: {e}")))?;
+            if let RopeScaling::LongRope {
+                short_factor,
+                long_factor,
+                ..
+            } = &scaling
+                && (short_factor.len() != head_dim / 2 || long_factor.len() != head_dim / 2)
+            {
+                return Err(Error::input(
+                    f.file,
+                    format!(
+                        "longrope short_factor and long_factor need head_dim / 2 = {} entries, found {} and {}",
+                        head_dim / 2,
+                        short_factor.len(),
+                        long_factor.len()
+                    ),
+                ));
+            }
+            scaling
+        }
+    };
+    Ok(RopeConfig {
+        head_dim,
+        theta,
+        max_position_embeddings,
+        scaling,
+    })
+}

@@ -1,0 +1,242 @@
+//! A model's weights on a backend, loaded one tensor at a time from a checkpoint, and the linear
+//! layer forward shared by dense (as loaded) and decomposed (SVD) layers.
+use super::config::{Family, ModelConfig};
+use super::layout::{self, EMBED, FINAL_NORM, LinearKind, LinearSpec};
+use super::safetensors::Checkpoint;
+use super::source::ByteSource;
+use crate::backend::svd_linear::{SvdLinear, SvdLinearActs, svd_linear_forward};
+use crate::backend::{Backend, Matmul, TensorInfo};
+use crate::error::{Error, Result};
+
+/// A linear layer `y = x Wᵀ + b`, `W` `[m, n]`: as loaded, or decomposed for SVD-training.
+pub enum Linear<T> {
+    Dense { w: T, bias: Option<T> },
+    Svd(SvdLinear<T>),
+}
+
+impl<T: TensorInfo> Linear<T> {
+    /// `(m, n)`: output and input features.
+    pub fn dims(&self) -> Result<(usize, usize)> {
+        match self {
+            Linear::Dense { w, .. } => w.shape().matrix("linear", "weight"),
+            Linear::Svd(s) => s.dims().map(|(m, n, _)| (m, n)),
+        }
+    }
+    /// The rank of a decomposed layer (`None` when dense).
+    pub fn rank(&self) -> Option<usize> {
+        match self {
+            Linear::Dense { .. } => None,
+            Linear::Svd(s) => Some(s.sigma.shape().numel()),
+        }
+    }
+}
+
+/// `y = x Wᵀ + b`. x `[T, n]`, y `[T, m]`. A decomposed layer needs its activations `acts`
+/// (`h = x V` is kept there for backward).
+pub fn linear_forward<B: Backend>(
+    be: &B,
+    lin: &Linear<B::Tensor>,
+    x: &B::Tensor,
+    acts: Option<&mut SvdLinearActs<B::Tensor>>,
+    y: &mut B::Tensor,
+) -> Result<()> {
+    match lin {
+        Linear::Dense { w, bias } => {
+            be.matmul(x, w, y, Matmul::NT)?;
+            if let Some(b) = bias {
+                be.add_bias(y, b)?;
+            }
+            Ok(())
+        }
+        Linear::Svd(s) => {
+            let acts = acts.ok_or_else(|| {
+                Error::param("linear", "a decomposed layer needs its activation buffers")
+            })?;
+            svd_linear_forward(be, s, x, acts, y)
+        }
+    }
+}
+
+/// q, k, v projections: separate, or fused into one `[q | k | v]` matrix (Phi-3).
+pub enum QkvProj<T> {
+    Separate {
+        q: Linear<T>,
+        k: Linear<T>,
+        v: Linear<T>,
+    },
+    Fused(Linear<T>),
+}
+
+/// gate and up projections: separate, or fused into one `[gate | up]` matrix (Phi-3).
+pub enum GateUpProj<T> {
+    Separate { gate: Linear<T>, up: Linear<T> },
+    Fused(Linear<T>),
+}
+
+/// One decoder layer.
+pub struct LayerWeights<T> {
+    /// RMSNorm before attention, `[C]`.
+    pub input_norm: T,
+    /// RMSNorm before the MLP, `[C]`.
+    pub post_attention_norm: T,
+    pub qkv: QkvProj<T>,
+    pub o: Linear<T>,
+    pub gate_up: GateUpProj<T>,
+    pub down: Linear<T>,
+}
+
+/// All weights of a model.
+pub struct ModelWeights<T> {
+    /// Token embedding `[V, C]` (frozen).
+    pub embed: T,
+    pub layers: Vec<LayerWeights<T>>,
+    /// Final RMSNorm `[C]`.
+    pub final_norm: T,
+    /// Output projection `[V, C]`: its own copy of the embedding when the checkpoint ties them.
+    pub lm_head: Linear<T>,
+}
+
+impl<T> ModelWeights<T> {
+    /// Every linear layer with its kind and decoder layer, in execution order.
+    pub fn linears_mut(&mut self) -> Vec<(Option<usize>, LinearKind, &mut Linear<T>)> {
+        let mut out = Vec::new();
+        for (l, layer) in self.layers.iter_mut().enumerate() {
+            let l = Some(l);
+            match &mut layer.qkv {
+                QkvProj::Separate { q, k, v } => {
+                    out.push((l, LinearKind::Q, q));
+                    out.push((l, LinearKind::K, k));
+                    out.push((l, LinearKind::V, v));
+                }
+                QkvProj::Fused(f) => out.push((l, LinearKind::Qkv, f)),
+            }
+            out.push((l, LinearKind::O, &mut layer.o));
+            match &mut layer.gate_up {
+                GateUpProj::Separate { gate, up } => {
+                    out.push((l, LinearKind::Gate, gate));
+                    out.push((l, LinearKind::Up, up));
+                }
+                GateUpProj::Fused(f) => out.push((l, LinearKind::GateUp, f)),
+            }
+            out.push((l, LinearKind::Down, &mut layer.down));
+        }
+        out.push((None, LinearKind::LmHead, &mut self.lm_head));
+        out
+    }
+}
+
+/// Uploads tensors one at a time, counting them for progress reports.
+struct Loader<'a, B: Backend, S, P> {
+    be: &'a B,
+    ckpt: &'a Checkpoint<S>,
+    done: usize,
+    total: usize,
+    progress: P,
+}
+
+impl<B: Backend, S: ByteSource, P: FnMut(usize, usize, &str)> Loader<'_, B, S, P> {
+    fn tensor(&mut self, name: &str, shape: &[usize]) -> Result<B::Tensor> {
+        let data = self.ckpt.read_f32(name)?;
+        let t = self.be.tensor(&data, shape)?;
+        self.done += 1;
+        (self.progress)(self.done, self.total, name);
+        Ok(t)
+    }
+
+    fn linear(&mut self, spec: &LinearSpec, weight_name: &str) -> Result<Linear<B::Tensor>> {
+        let w = self.tensor(weight_name, &[spec.out_features, spec.in_features])?;
+        let bias = if spec.bias {
+            Some(self.tensor(&spec.bias_name(), &[spec.out_features])?)
+        } else {
+            None
+        };
+        Ok(Linear::Dense { w, bias })
+    }
+}
+
+/// Reads and uploads the checkpoint's tensors one at a time (host memory stays near the size of
+/// the largest tensor). The checkpoint is first checked against the config (names and shapes).
+/// `progress(done, total, name)` is called after each tensor.
+pub fn load_weights<B: Backend, S: ByteSource>(
+    be: &B,
+    cfg: &ModelConfig,
+    ckpt: &Checkpoint<S>,
+    progress: impl FnMut(usize, usize, &str),
+) -> Result<ModelWeights<B::Tensor>> {
+    layout::check_checkpoint(cfg, ckpt)?;
+    let mut ld = Loader {
+        be,
+        ckpt,
+        done: 0,
+        total: layout::expected_tensors(cfg).len() + usize::from(cfg.tie_word_embeddings),
+        progress,
+    };
+    let linears = layout::linear_layers(cfg);
+    let mut specs = linears.iter();
+    let mut next = |kind: LinearKind| -> Result<LinearSpec> {
+        specs
+            .next()
+            .filter(|s| s.kind == kind)
+            .cloned()
+            .ok_or_else(|| Error::param("load", format!("layer plan out of order at {kind:?}")))
+    };
+    let c = cfg.hidden_size;
+    let embed = ld.tensor(EMBED, &[cfg.vocab_size, c])?;
+    let mut layers = Vec::with_capacity(cfg.num_layers);
+    for l in 0..cfg.num_layers {
+        let [n1, n2] = layout::layer_norms(l);
+        let input_norm = ld.tensor(&n1, &[c])?;
+        let post_attention_norm = ld.tensor(&n2, &[c])?;
+        let qkv = if cfg.family == Family::Phi3 {
+            let s = next(LinearKind::Qkv)?;
+            QkvProj::Fused(ld.linear(&s, &s.weight_name())?)
+        } else {
+            let (sq, sk, sv) = (
+                next(LinearKind::Q)?,
+                next(LinearKind::K)?,
+                next(LinearKind::V)?,
+            );
+            QkvProj::Separate {
+                q: ld.linear(&sq, &sq.weight_name())?,
+                k: ld.linear(&sk, &sk.weight_name())?,
+                v: ld.linear(&sv, &sv.weight_name())?,
+            }
+        };
+        let so = next(LinearKind::O)?;
+        let o = ld.linear(&so, &so.weight_name())?;
+        let gate_up = if cfg.family == Family::Phi3 {
+            let s = next(LinearKind::GateUp)?;
+            GateUpProj::Fused(ld.linear(&s, &s.weight_name())?)
+        } else {
+            let (sg, su) = (next(LinearKind::Gate)?, next(LinearKind::Up)?);
+            GateUpProj::Separate {
+                gate: ld.linear(&sg, &sg.weight_name())?,
+                up: ld.linear(&su, &su.weight_name())?,
+            }
+        };
+        let sd = next(LinearKind::Down)?;
+        let down = ld.linear(&sd, &sd.weight_name())?;
+        layers.push(LayerWeights {
+            input_norm,
+            post_attention_norm,
+            qkv,
+            o,
+            gate_up,
+            down,
+        });
+    }
+    let final_norm = ld.tensor(FINAL_NORM, &[c])?;
+    let head = next(LinearKind::LmHead)?;
+    let head_weight = if cfg.tie_word_embeddings {
+        EMBED.to_string()
+    } else {
+        head.weight_name()
+    };
+    let lm_head = ld.linear(&head, &head_weight)?;
+    Ok(ModelWeights {
+        embed,
+        layers,
+        final_norm,
+        lm_head,
+    })
+}

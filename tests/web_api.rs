@@ -1,0 +1,35 @@
+//! The JavaScript-facing API the page's worker calls: the plan summary from a config.json gives
+//! the numbers `svdtune inspect` prints, and a bad config is a JS error naming the option.
+#![cfg(target_arch = "wasm32")]
+use wasm_bindgen::JsValue;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn field(v: &JsValue, name: &str) -> JsValue {
+    js_sys::Reflect::get(v, &JsValue::from_str(name)).unwrap()
+}
+
+#[wasm_bindgen_test]
+fn plan_summary_matches_inspect() {
+    let config = include_str!("fixtures/smollm2/config.json");
+    let s = svdtune::web::plan_summary(config, 0.1, false).unwrap();
+    assert_eq!(field(&s, "layer_count").as_f64(), Some(211.0));
+    assert_eq!(field(&s, "model_params").as_f64(), Some(134_515_008.0));
+    assert_eq!(field(&s, "embedding_params").as_f64(), Some(28_311_552.0));
+    let totals = js_sys::Array::from(&field(&s, "totals"));
+    let first = totals.get(0);
+    assert_eq!(field(&first, "rank_fraction").as_f64(), Some(0.1));
+    assert_eq!(field(&first, "trainable").as_f64(), Some(44_883.0));
+    let lora = js_sys::Array::from(&field(&s, "lora"));
+    assert_eq!(field(&lora.get(0), "params").as_f64(), Some(2_840_064.0));
+}
+
+#[wasm_bindgen_test]
+fn plan_summary_rejects_unsupported_models() {
+    let err = svdtune::web::plan_summary(r#"{"model_type": "gpt2"}"#, 0.1, false).unwrap_err();
+    let msg = JsValue::from(err);
+    let text = js_sys::Reflect::get(&msg, &JsValue::from_str("message")).unwrap();
+    let text = text.as_string().unwrap();
+    assert!(text.contains("gpt2") && text.contains("llama"), "{text}");
+}
