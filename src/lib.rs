@@ -2,11 +2,13 @@
 //! natively and in the browser on WebGPU.
 //!
 //! - [`backend`]: the op set ([`backend::Backend`]) with a CPU reference and a wgpu/WGSL GPU backend.
+//! - [`data`]: chat datasets → chat template → token ids, loss masks, packed fixed-shape batches.
 //! - [`rope`]: rotary-embedding tables as Hugging Face transformers computes them, for the default,
 //!   linear, Llama 3 and Phi-3 longrope variants.
 //! - [`model`]: Hugging Face configs and safetensors checkpoints, the forward pass and generation.
 //! - [`svd`]: the SVD plan (layers, ranks, parameter counts).
 pub mod backend;
+pub mod data;
 pub mod error;
 pub mod model;
 pub mod rope;

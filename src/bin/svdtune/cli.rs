@@ -2,7 +2,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-use crate::{check, inspect};
+use crate::{check, data, inspect};
 
 #[derive(Parser)]
 #[command(
@@ -19,6 +19,8 @@ struct Cli {
 enum Command {
     /// Show the GPU adapter and check every GPU op against the CPU reference.
     Check,
+    /// Load a chat data file with a model's template and tokenizer: format, statistics, skips.
+    Data(data::DataArgs),
     /// Show a model's SVD plan and trainable-parameter counts from its config.json.
     Inspect(inspect::InspectArgs),
 }
@@ -26,6 +28,7 @@ enum Command {
 pub fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Check => check::run(),
+        Command::Data(args) => data::run(args),
         Command::Inspect(args) => inspect::run(args),
     };
     match result {

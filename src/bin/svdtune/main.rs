@@ -5,6 +5,8 @@ mod check;
 #[cfg(not(target_arch = "wasm32"))]
 mod cli;
 #[cfg(not(target_arch = "wasm32"))]
+mod data;
+#[cfg(not(target_arch = "wasm32"))]
 mod inspect;
 
 #[cfg(not(target_arch = "wasm32"))]

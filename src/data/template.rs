@@ -1,0 +1,319 @@
+//! The model's chat template, rendered as transformers' `apply_chat_template(tokenize=False)` does:
+//! Jinja with `trim_blocks` and `lstrip_blocks`, loop controls, Python string/dict methods
+//! (`minijinja_contrib::pycompat`), `raise_exception(msg)`, `strftime_now(fmt)`, a Python-style
+//! `tojson`, and the tokenizer's special tokens (`bos_token`, `eos_token`, …) as variables.
+//!
+//! Where the template comes from, first match wins: `chat_template.jinja`, then
+//! `tokenizer_config.json`'s `chat_template` (a string, or the list form of named templates, of
+//! which `default` is used), else ChatML with a notice ([`ChatTemplate::notice`]).
+//! `{% generation %}` / `{% endgeneration %}` markers (used by transformers for assistant masks)
+//! are accepted and render as nothing, whitespace control included.
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use minijinja::syntax::SyntaxConfig;
+use minijinja::value::Value;
+use minijinja::{Environment, Error as JinjaError, ErrorKind};
+use serde_json::Value as Json;
+
+use super::{Message, pyjson, strftime};
+use crate::{Error, Result};
+
+/// ChatML, what transformers used to fall back to for a tokenizer without a template.
+pub const CHATML: &str = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + \
+message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}\
+{{ '<|im_start|>assistant\\n' }}{% endif %}";
+
+const NAME: &str = "chat_template";
+/// `i64::MIN` = use the clock.
+const CLOCK: i64 = i64::MIN;
+
+/// A compiled chat template plus the special-token variables it is rendered with.
+pub struct ChatTemplate {
+    env: Environment<'static>,
+    source: String,
+    vars: Vec<(String, Value)>,
+    bos: Option<String>,
+    eos: Option<String>,
+    notice: Option<String>,
+    fixed_time: Arc<AtomicI64>,
+}
+
+impl std::fmt::Debug for ChatTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatTemplate")
+            .field("bos", &self.bos)
+            .field("eos", &self.eos)
+            .field("source_len", &self.source.len())
+            .finish()
+    }
+}
+
+/// A special token in `tokenizer_config.json`: a string or an `AddedToken` object with `content`.
+pub(crate) fn token_string(v: Option<&Json>) -> Option<String> {
+    match v? {
+        Json::String(s) => Some(s.clone()),
+        Json::Object(o) => o.get("content")?.as_str().map(str::to_string),
+        _ => None,
+    }
+}
+
+fn err(message: impl Into<String>) -> Error {
+    Error::param("chat template", message)
+}
+
+impl ChatTemplate {
+    /// Builds the template from the model folder's `tokenizer_config.json` text and, if present,
+    /// its `chat_template.jinja` text.
+    pub fn from_files(
+        tokenizer_config_json: &str,
+        chat_template_jinja: Option<&str>,
+    ) -> Result<Self> {
+        let config: Json = serde_json::from_str(tokenizer_config_json)
+            .map_err(|e| err(format!("tokenizer_config.json is not valid JSON: {e}")))?;
+        let config = config
+            .as_object()
+            .ok_or_else(|| err("tokenizer_config.json must hold a JSON object"))?;
+        let mut notice = None;
+        let source = match chat_template_jinja {
+            Some(s) => s.to_string(),
+            None => match config.get("chat_template") {
+                Some(Json::String(s)) => s.clone(),
+                Some(Json::Array(list)) => named_default(list)?,
+                Some(Json::Null) | None => {
+                    notice = Some(
+                        "the model has no chat template (no chat_template.jinja and no \
+                         chat_template in tokenizer_config.json); using ChatML"
+                            .to_string(),
+                    );
+                    CHATML.to_string()
+                }
+                Some(_) => {
+                    return Err(err(
+                        "tokenizer_config.json: chat_template must be a string or a list of {name, template}",
+                    ));
+                }
+            },
+        };
+        let mut vars = Vec::new();
+        for key in [
+            "bos_token",
+            "eos_token",
+            "unk_token",
+            "sep_token",
+            "pad_token",
+            "cls_token",
+            "mask_token",
+        ] {
+            if let Some(s) = token_string(config.get(key)) {
+                vars.push((key.to_string(), Value::from(s)));
+            }
+        }
+        if let Some(Json::Array(list)) = config.get("additional_special_tokens") {
+            let toks: Vec<Value> = list
+                .iter()
+                .filter_map(|v| token_string(Some(v)))
+                .map(Value::from)
+                .collect();
+            vars.push(("additional_special_tokens".into(), Value::from(toks)));
+        }
+        let bos = token_string(config.get("bos_token"));
+        let eos = token_string(config.get("eos_token"));
+        let mut t = Self::from_source(&source, vars)?;
+        t.bos = bos;
+        t.eos = eos;
+        t.notice = notice;
+        Ok(t)
+    }
+
+    /// Compiles a template source with the given extra variables (special tokens).
+    pub fn from_source(source: &str, vars: Vec<(String, Value)>) -> Result<Self> {
+        let mut env = Environment::new();
+        let syntax = SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .build()
+            .map_err(|e| err(format!("{e}")))?;
+        env.set_syntax(syntax);
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.add_filter("tojson", pyjson::tojson_filter);
+        env.add_function(
+            "raise_exception",
+            |msg: String| -> std::result::Result<Value, JinjaError> {
+                Err(JinjaError::new(ErrorKind::InvalidOperation, msg))
+            },
+        );
+        let fixed_time = Arc::new(AtomicI64::new(CLOCK));
+        let clock = fixed_time.clone();
+        env.add_function("strftime_now", move |fmt: String| -> String {
+            let t = clock.load(Ordering::Relaxed);
+            let t = if t == CLOCK { strftime::unix_now() } else { t };
+            strftime::format(&fmt, t)
+        });
+        let source = strip_generation_tags(source);
+        env.add_template_owned(NAME, source.clone()).map_err(|e| {
+            err(format!(
+                "cannot compile the chat template: {}",
+                describe(&e)
+            ))
+        })?;
+        Ok(ChatTemplate {
+            env,
+            source,
+            vars,
+            bos: None,
+            eos: None,
+            notice: None,
+            fixed_time,
+        })
+    }
+
+    /// The BOS token string from `tokenizer_config.json`, if any.
+    pub fn bos_token(&self) -> Option<&str> {
+        self.bos.as_deref()
+    }
+
+    /// The EOS token string from `tokenizer_config.json`, if any.
+    pub fn eos_token(&self) -> Option<&str> {
+        self.eos.as_deref()
+    }
+
+    /// Set when the model had no template and ChatML is used instead.
+    pub fn notice(&self) -> Option<&str> {
+        self.notice.as_deref()
+    }
+
+    /// The template source as compiled.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Pins `strftime_now` to `unix_seconds` (UTC) for reproducible renders; `None` = the clock.
+    pub fn set_time(&self, unix_seconds: Option<i64>) {
+        self.fixed_time
+            .store(unix_seconds.unwrap_or(CLOCK), Ordering::Relaxed);
+    }
+
+    /// Renders `messages`, with the assistant prompt opener appended when
+    /// `add_generation_prompt` (as transformers: `tools` and `documents` are none).
+    pub fn render(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String> {
+        let msgs: Vec<Value> = messages
+            .iter()
+            .map(|m| {
+                Value::from_pairs([
+                    ("role", Value::from(m.role.as_str())),
+                    ("content", Value::from(m.content.as_str())),
+                ])
+            })
+            .collect();
+        let mut ctx: Vec<(String, Value)> = self.vars.clone();
+        ctx.push(("messages".into(), Value::from(msgs)));
+        ctx.push((
+            "add_generation_prompt".into(),
+            Value::from(add_generation_prompt),
+        ));
+        ctx.push(("tools".into(), Value::from(())));
+        ctx.push(("documents".into(), Value::from(())));
+        let tmpl = self.env.get_template(NAME).map_err(|e| err(describe(&e)))?;
+        tmpl.render(Value::from_pairs(ctx))
+            .map_err(|e| err(describe(&e)))
+    }
+}
+
+/// The `default` entry of the list form `[{"name": …, "template": …}]`.
+fn named_default(list: &[Json]) -> Result<String> {
+    let mut names = Vec::new();
+    for item in list {
+        let name = item.get("name").and_then(Json::as_str);
+        let tmpl = item.get("template").and_then(Json::as_str);
+        match (name, tmpl) {
+            (Some("default"), Some(t)) => return Ok(t.to_string()),
+            (Some(n), Some(_)) => names.push(n.to_string()),
+            _ => {
+                return Err(err(
+                    "tokenizer_config.json: each chat_template entry needs a 'name' and a 'template'",
+                ));
+            }
+        }
+    }
+    Err(err(format!(
+        "tokenizer_config.json lists chat templates [{}] but none is named 'default'",
+        names.join(", ")
+    )))
+}
+
+/// A template error with its detail and the template line where it happened.
+fn describe(e: &JinjaError) -> String {
+    let mut s = match e.kind() {
+        ErrorKind::InvalidOperation => e.detail().unwrap_or("invalid operation").to_string(),
+        _ => e.to_string(),
+    };
+    if let Some(line) = e.line()
+        && e.kind() != ErrorKind::InvalidOperation
+    {
+        s.push_str(&format!(" (template line {line})"));
+    }
+    s
+}
+
+/// Replaces `{% generation %}` / `{% endgeneration %}` (with any whitespace-control marks) by an
+/// `{% if true %}` … `{% endif %}` pair with the same marks, so whitespace handling is unchanged.
+fn strip_generation_tags(src: &str) -> String {
+    let mut out = String::with_capacity(src.len());
+    let mut rest = src;
+    while let Some(i) = rest.find("{%") {
+        out.push_str(&rest[..i]);
+        let tag = &rest[i..];
+        let Some(end) = tag.find("%}") else {
+            out.push_str(tag);
+            return out;
+        };
+        let inner = &tag[2..end];
+        let (lead, body) = match inner.chars().next() {
+            Some(c @ ('-' | '+')) => (Some(c), &inner[1..]),
+            _ => (None, inner),
+        };
+        let (body, trail) = match body.chars().last() {
+            Some(c @ ('-' | '+')) => (&body[..body.len() - 1], Some(c)),
+            _ => (body, None),
+        };
+        let word = body.trim();
+        let repl = match word {
+            "generation" => Some("if true"),
+            "endgeneration" => Some("endif"),
+            _ => None,
+        };
+        match repl {
+            Some(r) => {
+                out.push_str("{%");
+                if let Some(c) = lead {
+                    out.push(c);
+                }
+                out.push(' ');
+                out.push_str(r);
+                out.push(' ');
+                if let Some(c) = trail {
+                    out.push(c);
+                }
+                out.push_str("%}");
+            }
+            None => out.push_str(&tag[..end + 2]),
+        }
+        rest = &tag[end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generation_tags_become_plain_blocks() {
+        assert_eq!(
+            strip_generation_tags("a{%- generation %}b{% endgeneration -%}c{{ x }}"),
+            "a{%- if true %}b{% endif -%}c{{ x }}"
+        );
+    }
+}

@@ -1,0 +1,124 @@
+//! Chat-template rendering details that transformers defines: template sources (file, config
+//! string, named list, ChatML fallback), Python-style `tojson`, `strftime_now`, Python string
+//! methods, loop controls, `{% generation %}` markers. Runs natively and in headless Chromium.
+use svdtune::data::{ChatTemplate, Message};
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test;
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+fn conv() -> Vec<Message> {
+    vec![Message::user(" Hi there "), Message::assistant("Yo")]
+}
+
+fn cfg_with(template: &str) -> String {
+    serde_json::json!({"bos_token": "<s>", "eos_token": {"content": "</s>", "__type": "AddedToken"},
+        "chat_template": template})
+    .to_string()
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
+fn template_sources() {
+    // The jinja file wins over the config.
+    let t = ChatTemplate::from_files(
+        &cfg_with("config"),
+        Some("file {{ bos_token }}{{ eos_token }}"),
+    )
+    .unwrap();
+    assert_eq!(t.render(&conv(), false).unwrap(), "file <s></s>");
+    assert_eq!((t.bos_token(), t.eos_token()), (Some("<s>"), Some("</s>")));
+    // The list form: the entry named "default".
+    let cfg = serde_json::json!({"chat_template": [
+        {"name": "tool_use", "template": "tools"},
+        {"name": "default", "template": "default"}]})
+    .to_string();
+    let t = ChatTemplate::from_files(&cfg, None).unwrap();
+    assert_eq!(t.render(&conv(), false).unwrap(), "default");
+    let cfg = serde_json::json!({"chat_template": [{"name": "rag", "template": "x"}]}).to_string();
+    let e = ChatTemplate::from_files(&cfg, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("lists chat templates [rag] but none is named 'default'"),
+        "{e}"
+    );
+    // No template: ChatML with a notice.
+    let t = ChatTemplate::from_files("{}", None).unwrap();
+    assert!(t.notice().unwrap().contains("using ChatML"));
+    assert_eq!(
+        t.render(&conv(), true).unwrap(),
+        "<|im_start|>user\n Hi there <|im_end|>\n<|im_start|>assistant\nYo<|im_end|>\n<|im_start|>assistant\n"
+    );
+    // Broken inputs are errors, not panics.
+    assert!(ChatTemplate::from_files("not json", None).is_err());
+    let e = ChatTemplate::from_files(&cfg_with("{% for %}"), None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("chat template: cannot compile the chat template"),
+        "{e}"
+    );
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
+fn jinja_like_transformers() {
+    // trim_blocks + lstrip_blocks, Python string methods, loop controls, trailing newline dropped.
+    let src = "{% for m in messages %}\n    {% if m.role == 'user' %}\n[{{ m.content.strip() }}|{{ m.content | trim }}|{{ m.role.upper() }}|{{ m.content.startswith(' Hi') }}]\n    {% else %}{% break %}{% endif %}\n{% endfor %}\n";
+    let t = ChatTemplate::from_files(&cfg_with(src), None).unwrap();
+    assert_eq!(
+        t.render(&conv(), false).unwrap(),
+        "[Hi there|Hi there|USER|True]\n"
+    );
+    // {% generation %} markers render as nothing, whitespace control kept.
+    let src = "{% for m in messages %}{{ m.role }}:{%- generation -%} {{ m.content }} {%- endgeneration %};{% endfor %}";
+    let t = ChatTemplate::from_files(&cfg_with(src), None).unwrap();
+    assert_eq!(
+        t.render(&conv(), false).unwrap(),
+        "user: Hi there ;assistant:Yo;"
+    );
+    // Undefined tools / documents are none, as transformers passes them.
+    let t = ChatTemplate::from_files(
+        &cfg_with("{{ tools is none }}{{ documents is none }}{% if tools %}x{% endif %}"),
+        None,
+    )
+    .unwrap();
+    assert_eq!(t.render(&conv(), false).unwrap(), "TrueTrue");
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
+fn tojson_like_python_json_dumps() {
+    // Expected strings are what transformers' own Jinja environment renders for this source.
+    let src = r#"{% set x = {"b": [1.5, "x<y & 'z'", none, true], "a": 1, "é": "\n\t\"", "f": 1e-7, "g": 2.0} %}{{ x | tojson }}|{{ x | tojson(indent=2) }}|{{ {"k": []} | tojson(sort_keys=true) }}|{{ [1, 2] | tojson(separators=[",", ":"]) }}"#;
+    let t = ChatTemplate::from_files(&cfg_with(src), None).unwrap();
+    let want = concat!(
+        r#"{"b": [1.5, "x<y & 'z'", null, true], "a": 1, "é": "\n\t\"", "f": 1e-07, "g": 2.0}|"#,
+        "{\n  \"b\": [\n    1.5,\n    \"x<y & 'z'\",\n    null,\n    true\n  ],\n  \"a\": 1,\n  \"é\": \"\\n\\t\\\"\",\n  \"f\": 1e-07,\n  \"g\": 2.0\n}|",
+        r#"{"k": []}|[1,2]"#
+    );
+    assert_eq!(t.render(&conv(), false).unwrap(), want);
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
+fn strftime_now_and_raise_exception() {
+    let t = ChatTemplate::from_files(&cfg_with("{{ strftime_now('%d %b %Y') }}"), None).unwrap();
+    t.set_time(Some(1_721_952_000)); // 2024-07-26
+    assert_eq!(t.render(&conv(), false).unwrap(), "26 Jul 2024");
+    t.set_time(None);
+    let now = t.render(&conv(), false).unwrap();
+    assert_eq!(now.len(), 11, "{now}");
+    assert!(now[7..].parse::<u32>().unwrap() >= 2025, "{now}");
+    let t = ChatTemplate::from_files(
+        &cfg_with("{{ raise_exception('No system role allowed') }}"),
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        t.render(&conv(), false).unwrap_err().to_string(),
+        "chat template: No system role allowed"
+    );
+}
