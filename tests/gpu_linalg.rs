@@ -1,5 +1,5 @@
 //! GPU vs CPU: matmul in all layouts, column dot products, the SVD merge and the SVD linear layer,
-//! on awkward shapes (odd sizes, one row, rank 1). Runs natively and in browsers.
+//! on awkward shapes (odd sizes, one to nine rows, rank 1). Runs natively and in browsers.
 mod common;
 use common::*;
 use svdtune::backend::cpu::CpuBackend;
@@ -8,8 +8,14 @@ use svdtune::backend::{
 };
 
 const SHAPES: &[(usize, usize, usize)] = &[
+    // Up to 8 rows (untransposed A) take the few-rows kernel: one and eight rows, column counts
+    // around its 32-column workgroups, K shorter and longer than its 8 lanes.
     (1, 1, 1),
     (1, 7, 5),
+    (1, 100, 300),
+    (8, 33, 7),
+    (5, 64, 129),
+    (9, 31, 17),
     (67, 132, 45),
     (3, 65, 129),
     (64, 64, 16),

@@ -1,7 +1,8 @@
 //! The text side of a Hugging Face model folder: `tokenizer.json`, `tokenizer_config.json`,
 //! optional `chat_template.jinja` and optional `generation_config.json`, loaded together.
 use super::{ChatTemplate, TextTokenizer};
-use crate::Result;
+use crate::model::{ByteSource, ModelFiles};
+use crate::{Error, Result};
 
 /// Chat template + tokenizer of one model.
 #[derive(Debug)]
@@ -31,47 +32,39 @@ impl ModelText {
         })
     }
 
-    /// From a model folder on disk.
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn from_dir(dir: &std::path::Path) -> Result<Self> {
-        let read = |name: &str, required: bool| -> Result<Option<Vec<u8>>> {
-            let p = dir.join(name);
-            match std::fs::read(&p) {
-                Ok(b) => Ok(Some(b)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(None),
-                Err(e) => Err(crate::Error::param(
-                    "model files",
-                    format!("cannot read {}: {e}", p.display()),
-                )),
+    /// From a model folder (a directory natively, dropped files in the browser): reads
+    /// `tokenizer.json` (required) and the optional files, naming any that cannot be read.
+    pub fn from_model_files<F: ModelFiles>(files: &F) -> Result<Self> {
+        let optional = |name: &str| -> Result<Option<String>> {
+            if files.has(name) {
+                files.read_text(name).map(Some)
+            } else {
+                Ok(None)
             }
         };
-        let text = |name: &str, bytes: Option<Vec<u8>>| -> Result<Option<String>> {
-            bytes
-                .map(|b| {
-                    String::from_utf8(b).map_err(|_| {
-                        crate::Error::param(
-                            "model files",
-                            format!("{} is not valid UTF-8", dir.join(name).display()),
-                        )
-                    })
-                })
-                .transpose()
-        };
-        let tokenizer = read("tokenizer.json", true)?.unwrap_or_default();
-        let config = text(
-            "tokenizer_config.json",
-            read("tokenizer_config.json", false)?,
-        )?;
-        let jinja = text("chat_template.jinja", read("chat_template.jinja", false)?)?;
-        let generation = text(
-            "generation_config.json",
-            read("generation_config.json", false)?,
-        )?;
+        const TOKENIZER: &str = "tokenizer.json";
+        if !files.has(TOKENIZER) {
+            return Err(Error::input(
+                files.describe(TOKENIZER),
+                "missing: the model folder needs its tokenizer.json",
+            ));
+        }
+        let src = files.open(TOKENIZER)?;
+        let tokenizer = src.read_at(0, src.len() as usize)?;
+        let config = optional("tokenizer_config.json")?;
+        let jinja = optional("chat_template.jinja")?;
+        let generation = optional("generation_config.json")?;
         Self::from_files(
             &tokenizer,
             config.as_deref(),
             jinja.as_deref(),
             generation.as_deref(),
         )
+    }
+
+    /// From a model folder on disk.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn from_dir(dir: &std::path::Path) -> Result<Self> {
+        Self::from_model_files(&crate::model::load::DirFiles::new(dir)?)
     }
 }

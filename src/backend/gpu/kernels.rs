@@ -42,6 +42,7 @@ kernels! {
     ADD_BIAS = "add_bias" [RW, R];
     MUL_COLS = "mul_cols" [R, R, RW];
     MATMUL = "matmul" [R, R, RW];
+    MATMUL_ROWS = "matmul_rows" [R, R, RW];
     COL_DOT_PARTIAL = "col_dot_partial" [R, R, R, RW];
     SUM_PARTIALS = "sum_partials" [R, RW];
     SVD_MERGE = "svd_merge" [R, R, R, R, RW];

@@ -2,7 +2,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-use crate::{check, data, inspect};
+use crate::{check, data, generate, inspect};
 
 #[derive(Parser)]
 #[command(
@@ -21,6 +21,8 @@ enum Command {
     Check,
     /// Load a chat data file with a model's template and tokenizer: format, statistics, skips.
     Data(data::DataArgs),
+    /// Answer a prompt with a model (its chat template applied), greedy or sampled.
+    Generate(generate::GenerateArgs),
     /// Show a model's SVD plan and trainable-parameter counts from its config.json.
     Inspect(inspect::InspectArgs),
 }
@@ -29,6 +31,7 @@ pub fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Check => check::run(),
         Command::Data(args) => data::run(args),
+        Command::Generate(args) => generate::run(args),
         Command::Inspect(args) => inspect::run(args),
     };
     match result {

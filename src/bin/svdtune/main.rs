@@ -1,11 +1,15 @@
 //! The native command line over the svdtune library: one file per subcommand, dispatched by
 //! `cli.rs`. Every subcommand reports failures as `error: …` on stderr and exit status 1.
 #[cfg(not(target_arch = "wasm32"))]
+mod backend_choice;
+#[cfg(not(target_arch = "wasm32"))]
 mod check;
 #[cfg(not(target_arch = "wasm32"))]
 mod cli;
 #[cfg(not(target_arch = "wasm32"))]
 mod data;
+#[cfg(not(target_arch = "wasm32"))]
+mod generate;
 #[cfg(not(target_arch = "wasm32"))]
 mod inspect;
 

@@ -1,7 +1,7 @@
 //! GPU encoders for matmul, column dot products (two-pass) and the SVD merge.
 use super::u32_of;
 use crate::backend::Matmul;
-use crate::backend::gpu::recorder::{BufRef, Recorder};
+use crate::backend::gpu::recorder::{BufRef, Recorder, grid};
 use crate::backend::gpu::{GpuTensor, kernels};
 use crate::error::Result;
 use bytemuck::{Pod, Zeroable};
@@ -19,6 +19,11 @@ struct MatmulParams {
 /// Output tile edge of `shaders/matmul.wgsl`.
 const TILE: u32 = 64;
 
+/// Up to this many rows (untransposed A) go to `matmul_rows` instead of the 64×64 tiles.
+const ROWS_KERNEL_MAX_M: usize = 8;
+/// Output columns per `matmul_rows` workgroup.
+const ROWS_KERNEL_COLS: usize = 32;
+
 pub fn matmul(
     rec: &Recorder,
     a: &GpuTensor,
@@ -35,6 +40,16 @@ pub fn matmul(
         accumulate: spec.accumulate as u32,
         alpha: spec.alpha,
     };
+    if !spec.trans_a && m <= ROWS_KERNEL_MAX_M {
+        let groups = grid(u32_of(op, "workgroups", n.div_ceil(ROWS_KERNEL_COLS))?);
+        return rec.dispatch(
+            &kernels::MATMUL_ROWS,
+            &[("TRANS_B", spec.trans_b as u32 as f64)],
+            &params,
+            &[a.bref(), b.bref(), c.bref()],
+            groups,
+        );
+    }
     let constants = [
         ("TRANS_A", spec.trans_a as u32 as f64),
         ("TRANS_B", spec.trans_b as u32 as f64),

@@ -1,0 +1,40 @@
+//! `--backend auto|cpu|gpu` for the commands that run a model: `auto` opens the GPU and falls
+//! back to the CPU backend with a notice when no adapter is available.
+use clap::ValueEnum;
+use svdtune::backend::gpu::GpuBackend;
+use svdtune::{Error, Result};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BackendChoice {
+    Auto,
+    Cpu,
+    Gpu,
+}
+
+/// The GPU backend, `None` for the CPU one (with a notice on stderr when `auto` fell back).
+pub fn open_gpu(choice: BackendChoice) -> Result<Option<GpuBackend>> {
+    match choice {
+        BackendChoice::Cpu => Ok(None),
+        BackendChoice::Gpu => pollster::block_on(GpuBackend::new()).map(Some),
+        BackendChoice::Auto => match pollster::block_on(GpuBackend::new()) {
+            Ok(g) => Ok(Some(g)),
+            Err(Error::NoAdapter(why)) => {
+                eprintln!("notice: no GPU adapter ({why}); using the CPU backend");
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        },
+    }
+}
+
+/// A progress bar on stderr for loading `total` tensors.
+pub fn load_bar(total: u64, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
