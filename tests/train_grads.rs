@@ -159,3 +159,49 @@ async fn mistral_swa() {
     check("mistral (sliding window)", fixture!("mistral_swa")).await;
 }
 gpu_test!(mistral_sliding_window_gradients_match_pytorch, mistral_swa);
+
+/// Logits `[T, V]` of the golden batch, with activations for inference or for training.
+async fn logits_with<B: Backend>(
+    be: &B,
+    model: &mut Model<B>,
+    ids: &[u32],
+    training: bool,
+) -> Vec<f32> {
+    use svdtune::model::acts::HeadActs;
+    use svdtune::model::forward::lm_head;
+    let cfg = model.cfg.clone();
+    let input = Batch::new(be, &cfg, ids, None, None, 2, 12).unwrap();
+    let mut acts = Activations::new(be, &cfg, &model.weights, 24, training).unwrap();
+    forward(be, &cfg, &model.weights, &mut model.rope, &input, &mut acts).unwrap();
+    let mut head = HeadActs::new(be, &cfg, &model.weights, 24).unwrap();
+    let mut out = be.zeros(&[24, cfg.vocab_size]).unwrap();
+    lm_head(be, &model.weights, &acts.hidden, 0, &mut head, &mut out).unwrap();
+    be.flush().unwrap();
+    be.read(&out).await.unwrap()
+}
+
+/// Layer 0 dense, the rest decomposed: inference (one shared activation set) gives the same
+/// logits as training mode, and they differ from the all-dense model only through the Σ change.
+async fn mixed_layers() {
+    let be = CpuBackend;
+    let fx = fixture!("llama");
+    let gold = safetensors::SafeTensors::deserialize(fx.golden).unwrap();
+    let input_ids = ids(&gold, "input_ids");
+    let mut model = Model::load(&be, &fx.files, |_, _, _| {}).unwrap();
+    common::factors::install_factors_where(&be, &mut model, fx.factors, |m| {
+        !m.starts_with("model.layers.0.")
+    });
+    let inference = logits_with(&be, &mut model, &input_ids, false).await;
+    let training = logits_with(&be, &mut model, &input_ids, true).await;
+    assert_close(
+        "mixed layers: inference vs training activations",
+        &inference,
+        &training,
+        1e-6,
+        0.0,
+    );
+}
+gpu_test!(
+    mixed_dense_and_decomposed_layers_run_in_inference,
+    mixed_layers
+);

@@ -44,7 +44,6 @@ pub struct Saved<T> {
     /// MLP gate and up projections `[T, I]`.
     pub gate: T,
     pub up: T,
-    pub lin: LinearActs<T>,
 }
 
 /// Buffers reused by every layer.
@@ -68,6 +67,9 @@ pub struct Activations<T> {
     pub stream: T,
     /// One per layer (training) or a single shared one (inference).
     pub layers: Vec<Saved<T>>,
+    /// Activations of the decomposed linear layers, one set per layer (they are small, `[T, q]`,
+    /// and their ranks may differ from layer to layer).
+    pub lin: Vec<LinearActs<T>>,
     pub scratch: Scratch<T>,
     /// `1 / rms` of the final norm `[T]`.
     pub final_rstd: T,
@@ -135,7 +137,7 @@ impl<T> Activations<T> {
         let (qw, kw) = (cfg.q_width(), cfg.kv_width());
         let n_saved = if training { cfg.num_layers } else { 1 };
         let mut layers = Vec::with_capacity(n_saved);
-        for l in 0..n_saved {
+        for _ in 0..n_saved {
             let keep = |be: &B| -> Result<Option<T>> {
                 training.then(|| be.zeros(&[rows, c])).transpose()
             };
@@ -151,9 +153,11 @@ impl<T> Activations<T> {
                 rstd_mlp: be.zeros(&[rows])?,
                 gate: be.zeros(&[rows, i])?,
                 up: be.zeros(&[rows, i])?,
-                lin: linear_acts(be, w, l, rows)?,
             });
         }
+        let lin = (0..cfg.num_layers)
+            .map(|l| linear_acts(be, w, l, rows))
+            .collect::<Result<Vec<_>>>()?;
         let fused_qkv = matches!(w.layers.first().map(|l| &l.qkv), Some(QkvProj::Fused(_)));
         let fused_gu = matches!(
             w.layers.first().map(|l| &l.gate_up),
@@ -172,6 +176,7 @@ impl<T> Activations<T> {
             rows,
             stream: be.zeros(&[rows, c])?,
             layers,
+            lin,
             scratch,
             final_rstd: be.zeros(&[rows])?,
             hidden: be.zeros(&[rows, c])?,

@@ -4,7 +4,7 @@
 //!
 //! Attention runs either over whole sequences ([`AttentionMode::Batch`], training and eval; rows
 //! `b·S + t`) or against a key/value cache ([`AttentionMode::Cached`], generation).
-use super::acts::{Activations, HeadActs, Saved, Scratch};
+use super::acts::{Activations, HeadActs, LinearActs, Saved, Scratch};
 use super::config::ModelConfig;
 use super::weights::{GateUpProj, LayerWeights, ModelWeights, QkvProj, linear_forward};
 use crate::backend::{AttentionDims, Backend, CachedAttentionDims, TensorInfo};
@@ -215,6 +215,7 @@ pub fn forward<B: Backend>(
         };
         let n = acts.layers.len();
         let saved = &mut acts.layers[l % n];
+        let lin = &mut acts.lin[l];
         let tables = (cos, sin);
         layer_forward(
             be,
@@ -225,6 +226,7 @@ pub fn forward<B: Backend>(
             mode,
             &mut acts.stream,
             saved,
+            lin,
             &mut acts.scratch,
         )?;
     }
@@ -248,6 +250,7 @@ pub fn layer_forward<B: Backend>(
     mode: AttentionMode<'_, B>,
     x: &mut B::Tensor,
     s: &mut Saved<B::Tensor>,
+    lin: &mut LinearActs<B::Tensor>,
     sc: &mut Scratch<B::Tensor>,
 ) -> Result<()> {
     let (h, hkv, d) = (cfg.num_heads, cfg.num_kv_heads, cfg.head_dim);
@@ -263,13 +266,13 @@ pub fn layer_forward<B: Backend>(
     )?;
     match &lw.qkv {
         QkvProj::Separate { q, k, v } => {
-            linear_forward(be, q, &sc.xn, s.lin.q.as_mut(), &mut s.q)?;
-            linear_forward(be, k, &sc.xn, s.lin.k.as_mut(), &mut s.k)?;
-            linear_forward(be, v, &sc.xn, s.lin.v.as_mut(), &mut s.v)?;
+            linear_forward(be, q, &sc.xn, lin.q.as_mut(), &mut s.q)?;
+            linear_forward(be, k, &sc.xn, lin.k.as_mut(), &mut s.k)?;
+            linear_forward(be, v, &sc.xn, lin.v.as_mut(), &mut s.v)?;
         }
         QkvProj::Fused(f) => {
             let qkv = fused(&mut sc.qkv, "qkv")?;
-            linear_forward(be, f, &sc.xn, s.lin.q.as_mut(), qkv)?;
+            linear_forward(be, f, &sc.xn, lin.q.as_mut(), qkv)?;
             let (qw, kw) = (h * d, hkv * d);
             be.copy_cols(qkv, 0, &mut s.q, 0, qw)?;
             be.copy_cols(qkv, qw, &mut s.k, 0, kw)?;
@@ -322,7 +325,7 @@ pub fn layer_forward<B: Backend>(
             be.attention_cached(&s.q, k_cache, v_cache, dims, &mut s.attn)?;
         }
     }
-    linear_forward(be, &lw.o, &s.attn, s.lin.o.as_mut(), &mut sc.proj)?;
+    linear_forward(be, &lw.o, &s.attn, lin.o.as_mut(), &mut sc.proj)?;
     be.add_assign(x, &sc.proj)?;
     if let Some(x_mid) = &mut s.x_mid {
         be.copy_rows(x, 0, x_mid, 0, x.shape().rows())?;
@@ -336,19 +339,19 @@ pub fn layer_forward<B: Backend>(
     )?;
     match &lw.gate_up {
         GateUpProj::Separate { gate, up } => {
-            linear_forward(be, gate, &sc.xn, s.lin.gate.as_mut(), &mut s.gate)?;
-            linear_forward(be, up, &sc.xn, s.lin.up.as_mut(), &mut s.up)?;
+            linear_forward(be, gate, &sc.xn, lin.gate.as_mut(), &mut s.gate)?;
+            linear_forward(be, up, &sc.xn, lin.up.as_mut(), &mut s.up)?;
         }
         GateUpProj::Fused(f) => {
             let gu = fused(&mut sc.gate_up, "gate_up")?;
-            linear_forward(be, f, &sc.xn, s.lin.gate.as_mut(), gu)?;
+            linear_forward(be, f, &sc.xn, lin.gate.as_mut(), gu)?;
             let i = cfg.intermediate_size;
             be.copy_cols(gu, 0, &mut s.gate, 0, i)?;
             be.copy_cols(gu, i, &mut s.up, 0, i)?;
         }
     }
     be.swiglu_forward(&s.gate, &s.up, &mut sc.act)?;
-    linear_forward(be, &lw.down, &sc.act, s.lin.down.as_mut(), &mut sc.proj)?;
+    linear_forward(be, &lw.down, &sc.act, lin.down.as_mut(), &mut sc.proj)?;
     be.add_assign(x, &sc.proj)
 }
 

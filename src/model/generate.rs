@@ -250,6 +250,7 @@ async fn step<B: Backend>(
             q_offset,
         };
         let saved = &mut acts.layers[0];
+        let lin = &mut acts.lin[l];
         layer_forward(
             be,
             cfg,
@@ -259,6 +260,7 @@ async fn step<B: Backend>(
             mode,
             &mut acts.stream,
             saved,
+            lin,
             &mut acts.scratch,
         )?;
     }

@@ -10,7 +10,7 @@ use crate::backend::svd_linear::{SvdLinearActs, svd_linear_backward};
 use crate::backend::{AttentionDims, Backend, Matmul};
 use crate::error::{Error, Result};
 use crate::model::ModelConfig;
-use crate::model::acts::{Activations, HeadActs, Saved};
+use crate::model::acts::{Activations, HeadActs, LinearActs, Saved};
 use crate::model::forward::{Batch, RopeCache, lm_head};
 use crate::model::weights::{GateUpProj, LayerWeights, Linear, ModelWeights, QkvProj};
 
@@ -181,6 +181,7 @@ pub fn backward<B: Backend>(
             batch,
             dims,
             &mut acts.layers[l],
+            &mut acts.lin[l],
             bs,
             &mut grads.layers[l],
         )?;
@@ -213,6 +214,7 @@ fn layer_backward<B: Backend>(
     batch: &Batch<B::Ids>,
     dims: AttentionDims,
     s: &mut Saved<B::Tensor>,
+    lin: &mut LinearActs<B::Tensor>,
     bs: &mut BackScratch<B::Tensor>,
     g: &mut LayerGrads<B::Tensor>,
 ) -> Result<()> {
@@ -222,7 +224,7 @@ fn layer_backward<B: Backend>(
         be,
         &lw.down,
         &bs.dstream,
-        s.lin.down.as_mut(),
+        lin.down.as_mut(),
         &mut bs.dact,
         false,
         g.down.as_mut(),
@@ -234,7 +236,7 @@ fn layer_backward<B: Backend>(
                 be,
                 gate,
                 &bs.dgate,
-                s.lin.gate.as_mut(),
+                lin.gate.as_mut(),
                 &mut bs.dxn,
                 false,
                 g.gate.as_mut(),
@@ -243,7 +245,7 @@ fn layer_backward<B: Backend>(
                 be,
                 up,
                 &bs.dup,
-                s.lin.up.as_mut(),
+                lin.up.as_mut(),
                 &mut bs.dxn,
                 true,
                 g.up.as_mut(),
@@ -258,7 +260,7 @@ fn layer_backward<B: Backend>(
                 be,
                 f,
                 dgu,
-                s.lin.gate.as_mut(),
+                lin.gate.as_mut(),
                 &mut bs.dxn,
                 false,
                 g.gate.as_mut(),
@@ -279,7 +281,7 @@ fn layer_backward<B: Backend>(
         be,
         &lw.o,
         &bs.dstream,
-        s.lin.o.as_mut(),
+        lin.o.as_mut(),
         &mut bs.dattn,
         false,
         g.o.as_mut(),
@@ -305,7 +307,7 @@ fn layer_backward<B: Backend>(
                 be,
                 q,
                 &bs.dq,
-                s.lin.q.as_mut(),
+                lin.q.as_mut(),
                 &mut bs.dxn,
                 false,
                 g.q.as_mut(),
@@ -314,7 +316,7 @@ fn layer_backward<B: Backend>(
                 be,
                 k,
                 &bs.dk,
-                s.lin.k.as_mut(),
+                lin.k.as_mut(),
                 &mut bs.dxn,
                 true,
                 g.k.as_mut(),
@@ -323,7 +325,7 @@ fn layer_backward<B: Backend>(
                 be,
                 v,
                 &bs.dv,
-                s.lin.v.as_mut(),
+                lin.v.as_mut(),
                 &mut bs.dxn,
                 true,
                 g.v.as_mut(),
@@ -339,7 +341,7 @@ fn layer_backward<B: Backend>(
                 be,
                 f,
                 dqkv,
-                s.lin.q.as_mut(),
+                lin.q.as_mut(),
                 &mut bs.dxn,
                 false,
                 g.q.as_mut(),

@@ -27,11 +27,24 @@ pub fn ids(st: &safetensors::SafeTensors, name: &str) -> Vec<u32> {
 
 /// Replaces every dense linear layer by the golden script's factored one.
 pub fn install_factors<B: Backend>(be: &B, model: &mut Model<B>, factors: &[u8]) {
+    install_factors_where(be, model, factors, |_| true)
+}
+
+/// Like [`install_factors`], only for the layers whose module name passes `pick`.
+pub fn install_factors_where<B: Backend>(
+    be: &B,
+    model: &mut Model<B>,
+    factors: &[u8],
+    pick: impl Fn(&str) -> bool,
+) {
     let st = safetensors::SafeTensors::deserialize(factors).unwrap();
     let specs = layout::linear_layers(&model.cfg);
     let linears = model.weights.linears_mut();
     assert_eq!(specs.len(), linears.len());
     for (spec, (_, _, lin)) in specs.iter().zip(linears) {
+        if !pick(&spec.module) {
+            continue;
+        }
         let (m, n) = (spec.out_features, spec.in_features);
         let sigma = f32s(&st, &format!("{}.sigma", spec.module));
         let q = sigma.len();
