@@ -7,9 +7,11 @@
 //!   linear, Llama 3 and Phi-3 longrope variants.
 //! - [`model`]: Hugging Face configs and safetensors checkpoints, the forward pass and generation.
 //! - [`svd`]: the SVD plan (layers, ranks, parameter counts).
+//! - [`export`]: the merged Hugging Face folder and the PEFT LoRA adapter of a trained model.
 pub mod backend;
 pub mod data;
 pub mod error;
+pub mod export;
 pub mod model;
 pub mod rope;
 pub mod selfcheck;

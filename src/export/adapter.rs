@@ -1,0 +1,264 @@
+//! The trained update as a PEFT LoRA adapter (`adapter_config.json` + `adapter_model.safetensors`)
+//! that `PeftModel.from_pretrained(base, dir)` loads on the original model.
+//!
+//! For each decomposed layer `W_new − W = U diag(Σ − Σ₀) Vᵀ = B A` with
+//! `lora_A = Vᵀ` `[q, n]` and `lora_B = U diag(Σ − Σ₀)` `[m, q]`, stored (f32) under
+//! `base_model.model.<module>.lora_A.weight` / `.lora_B.weight`. PEFT scales `B A` by
+//! `lora_alpha / r` per module, so each module gets its own rank in `rank_pattern` and the same
+//! number as its alpha in `alpha_pattern`: every scaling is exactly 1. Trained RMSNorm weights,
+//! which a LoRA update cannot express, travel as `modules_to_save` (full weights under
+//! `base_model.model.<norm>.weight`).
+//!
+//! Tied embeddings: PEFT applies the adapter on `lm_head` to the head's output only, which is
+//! what the merged export holds (untied head, frozen embedding), as long as it runs unmerged.
+//! `merge_and_unload()` on a tied base writes the head's update into the shared embedding matrix
+//! too; untie the base first (load it with `tie_word_embeddings=False` and give `lm_head` a copy
+//! of the embedding), or use the merged export.
+use super::files::to_json;
+use super::merged::{Exported, check_finite, preflight};
+use super::safetensors_writer::{SafetensorsWriter, TensorHeader};
+use super::target::{ExportTarget, write_file};
+use super::walk;
+use crate::backend::{Backend, SvdLinear, TensorInfo};
+use crate::error::{Error, Result};
+use crate::model::ModelConfig;
+use crate::model::weights::{Linear, ModelWeights};
+use safetensors::Dtype;
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+pub const ADAPTER_CONFIG: &str = "adapter_config.json";
+pub const ADAPTER_WEIGHTS: &str = "adapter_model.safetensors";
+
+/// Prefix PEFT gives the base model's module names in a saved adapter.
+const PREFIX: &str = "base_model.model.";
+
+/// What goes into the adapter beyond the decomposed layers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AdapterOptions {
+    /// `base_model_name_or_path`: the Hub id or folder of the original model.
+    pub base_model: String,
+    /// Ship the RMSNorm weights as `modules_to_save` (when they were trained).
+    pub include_norms: bool,
+}
+
+/// One decomposed layer of the adapter.
+struct Module<'a, T> {
+    layer: &'a SvdLinear<T>,
+    sigma0: &'a [f32],
+}
+
+/// Writes the adapter of every decomposed layer. `sigma0` gives, per module name (e.g.
+/// `model.layers.0.self_attn.q_proj`, `lm_head`), the singular values `Σ₀` the training started
+/// from; every decomposed layer needs one, of length `q`, and no other module may appear.
+pub async fn export_adapter<B: Backend>(
+    be: &B,
+    cfg: &ModelConfig,
+    weights: &ModelWeights<B::Tensor>,
+    sigma0: &[(String, Vec<f32>)],
+    opts: &AdapterOptions,
+    out: &mut impl ExportTarget,
+) -> Result<Exported> {
+    preflight(be, cfg, weights).await?;
+    let modules = match_modules(cfg, weights, sigma0)?;
+    let mut tensors = Vec::new();
+    // adapter key → (module, whether it is lora_B)
+    let mut lora_of = BTreeMap::new();
+    for (name, m) in &modules {
+        let (rows, cols, q) = m.layer.dims()?;
+        tensors.push(TensorHeader::new(
+            lora_key(name, 'A'),
+            Dtype::F32,
+            &[q, cols],
+        ));
+        tensors.push(TensorHeader::new(
+            lora_key(name, 'B'),
+            Dtype::F32,
+            &[rows, q],
+        ));
+        lora_of.insert(lora_key(name, 'A'), (m, false));
+        lora_of.insert(lora_key(name, 'B'), (m, true));
+    }
+    let norms = if opts.include_norms {
+        walk::norms(weights)
+    } else {
+        Vec::new()
+    };
+    let norm_of: BTreeMap<String, _> = norms
+        .iter()
+        .map(|(name, t)| (format!("{PREFIX}{name}"), *t))
+        .collect();
+    for (key, t) in &norm_of {
+        tensors.push(TensorHeader::new(key, Dtype::F32, t.shape().dims()));
+    }
+    let mut w = SafetensorsWriter::new(ADAPTER_WEIGHTS, tensors)?;
+    let mut file = out.create(ADAPTER_WEIGHTS)?;
+    w.write_header(&mut file)?;
+    for t in w.order().to_vec() {
+        let data = match (norm_of.get(&t.name), lora_of.get(&t.name)) {
+            (Some(norm), _) => be.read(norm).await?,
+            (None, Some(&(m, is_b))) => lora_tensor(be, m, is_b).await?,
+            (None, None) => {
+                return Err(Error::param(
+                    "adapter",
+                    format!("no source for `{}`", t.name),
+                ));
+            }
+        };
+        w.write_f32(&mut file, &t.name, &data)?;
+    }
+    let count = w.order().len();
+    w.finish()?;
+    out.finish(file)?;
+    let config = adapter_config(&modules, opts)?;
+    write_file(out, ADAPTER_CONFIG, config.as_bytes())?;
+    Ok(Exported {
+        files: vec![ADAPTER_WEIGHTS.into(), ADAPTER_CONFIG.into()],
+        tensors: count,
+    })
+}
+
+/// `base_model.model.<module>.lora_<A|B>.weight`.
+fn lora_key(module: &str, which: char) -> String {
+    format!("{PREFIX}{module}.lora_{which}.weight")
+}
+
+/// Pairs each decomposed layer with its `Σ₀`, by module name (execution order).
+fn match_modules<'a, T: TensorInfo>(
+    cfg: &ModelConfig,
+    weights: &'a ModelWeights<T>,
+    sigma0: &'a [(String, Vec<f32>)],
+) -> Result<Vec<(String, Module<'a, T>)>> {
+    let mut given: BTreeMap<&str, &[f32]> = BTreeMap::new();
+    for (module, s) in sigma0 {
+        if given.insert(module, s).is_some() {
+            return Err(Error::param(
+                "adapter",
+                format!("Σ₀ of `{module}` is given twice"),
+            ));
+        }
+    }
+    let mut out = Vec::new();
+    for (spec, lin) in walk::linears(cfg, weights)? {
+        let s0 = given.remove(spec.module.as_str());
+        match (lin, s0) {
+            (Linear::Svd(layer), Some(s0)) => {
+                let (_, _, q) = layer.dims()?;
+                if s0.len() != q {
+                    return Err(Error::param(
+                        "adapter",
+                        format!(
+                            "Σ₀ of `{}` has {} values, but the layer has rank {q}",
+                            spec.module,
+                            s0.len()
+                        ),
+                    ));
+                }
+                check_finite(&format!("Σ₀ of `{}`", spec.module), s0)?;
+                out.push((spec.module, Module { layer, sigma0: s0 }));
+            }
+            (Linear::Svd(_), None) => {
+                return Err(Error::param(
+                    "adapter",
+                    format!(
+                        "`{}` is decomposed, but no Σ₀ was given for it",
+                        spec.module
+                    ),
+                ));
+            }
+            (Linear::Dense { .. }, Some(_)) => {
+                return Err(Error::param(
+                    "adapter",
+                    format!(
+                        "Σ₀ was given for `{}`, which is not decomposed",
+                        spec.module
+                    ),
+                ));
+            }
+            (Linear::Dense { .. }, None) => {}
+        }
+    }
+    if let Some(module) = given.keys().next() {
+        return Err(Error::param(
+            "adapter",
+            format!("Σ₀ was given for `{module}`, which is not a linear layer of this model"),
+        ));
+    }
+    if out.is_empty() {
+        return Err(Error::param(
+            "adapter",
+            "no layer is decomposed: there is no update to export",
+        ));
+    }
+    Ok(out)
+}
+
+/// `lora_A = Vᵀ` `[q, n]`, or with `is_b` `lora_B = U diag(Σ − Σ₀)` `[m, q]`, of one module.
+async fn lora_tensor<B: Backend>(
+    be: &B,
+    m: &Module<'_, B::Tensor>,
+    is_b: bool,
+) -> Result<Vec<f32>> {
+    let (rows, cols, q) = m.layer.dims()?;
+    if !is_b {
+        let v = be.read(&m.layer.v).await?;
+        let mut a = vec![0.0f32; q * cols];
+        for i in 0..cols {
+            for j in 0..q {
+                a[j * cols + i] = v[i * q + j];
+            }
+        }
+        Ok(a)
+    } else {
+        let sigma = be.read(&m.layer.sigma).await?;
+        let delta: Vec<f32> = sigma.iter().zip(m.sigma0).map(|(s, s0)| s - s0).collect();
+        let mut u = be.read(&m.layer.u).await?;
+        for row in u.chunks_exact_mut(q).take(rows) {
+            row.iter_mut().zip(&delta).for_each(|(x, d)| *x *= d);
+        }
+        Ok(u)
+    }
+}
+
+/// `adapter_config.json`: LoRA on exactly the decomposed modules, each with its own rank and
+/// alpha equal to it (scaling 1), no dropout, no bias.
+fn adapter_config<T: TensorInfo>(
+    modules: &[(String, Module<'_, T>)],
+    opts: &AdapterOptions,
+) -> Result<String> {
+    let mut ranks = Map::new();
+    let mut targets = Vec::new();
+    let mut r = 0;
+    for (name, m) in modules {
+        let (_, _, q) = m.layer.dims()?;
+        r = r.max(q);
+        ranks.insert(name.clone(), json!(q));
+        targets.push(Value::String(name.clone()));
+    }
+    let modules_to_save = if opts.include_norms {
+        json!(["input_layernorm", "post_attention_layernorm", "model.norm"])
+    } else {
+        Value::Null
+    };
+    to_json(&json!({
+        "peft_type": "LORA",
+        "task_type": "CAUSAL_LM",
+        "base_model_name_or_path": opts.base_model,
+        "target_modules": targets,
+        "r": r,
+        "lora_alpha": r,
+        "rank_pattern": ranks.clone(),
+        "alpha_pattern": ranks,
+        "lora_dropout": 0.0,
+        "bias": "none",
+        "fan_in_fan_out": false,
+        "use_rslora": false,
+        "use_dora": false,
+        "init_lora_weights": true,
+        "inference_mode": true,
+        "modules_to_save": modules_to_save,
+        "layers_to_transform": null,
+        "layers_pattern": null,
+        "revision": null,
+    }))
+}

@@ -1,0 +1,18 @@
+//! Exports of a trained model: the merged Hugging Face folder ([`merged`]: safetensors with the
+//! original names, dtypes and shards, `config.json`, tokenizer files) and the trained update as a
+//! PEFT LoRA adapter ([`adapter`]). Files are streamed one tensor at a time
+//! ([`safetensors_writer`]) into an [`ExportTarget`] ([`target`]: a directory, memory, or a
+//! browser download).
+pub mod adapter;
+pub mod files;
+pub mod merged;
+pub mod safetensors_writer;
+pub mod target;
+mod walk;
+
+pub use adapter::{ADAPTER_CONFIG, ADAPTER_WEIGHTS, AdapterOptions, export_adapter};
+pub use merged::{Exported, export_merged};
+pub use safetensors_writer::{SafetensorsWriter, TensorHeader, write_safetensors};
+#[cfg(not(target_arch = "wasm32"))]
+pub use target::DirTarget;
+pub use target::{ByteSink, ExportTarget, MemoryTarget};

@@ -1,0 +1,110 @@
+//! The model's tensors on the backend by their Hugging Face names, for the exports: linear
+//! layers paired with their [`LinearSpec`], RMSNorm weights, biases.
+use crate::backend::SvdLinear;
+use crate::error::{Error, Result};
+use crate::model::ModelConfig;
+use crate::model::layout::{self, FINAL_NORM, LinearKind, LinearSpec};
+use crate::model::weights::{GateUpProj, Linear, ModelWeights, QkvProj};
+use std::collections::BTreeMap;
+
+/// A tensor the export reads from the backend.
+pub(crate) enum Held<'a, T> {
+    /// Read as it is: an RMSNorm weight, a dense weight, a bias.
+    Tensor(&'a T),
+    /// A decomposed weight, merged (`W' + U diag(Σ) Vᵀ`) before it is read.
+    Merge(&'a SvdLinear<T>),
+}
+
+/// Every linear layer with its spec (module name, kind, `m × n`), in execution order. Fails when
+/// the weights do not have the layers `cfg` implies.
+pub(crate) fn linears<'a, T>(
+    cfg: &ModelConfig,
+    weights: &'a ModelWeights<T>,
+) -> Result<Vec<(LinearSpec, &'a Linear<T>)>> {
+    let mut held: Vec<(Option<usize>, LinearKind, &Linear<T>)> = Vec::new();
+    for (l, layer) in weights.layers.iter().enumerate() {
+        let l = Some(l);
+        match &layer.qkv {
+            QkvProj::Separate { q, k, v } => {
+                held.push((l, LinearKind::Q, q));
+                held.push((l, LinearKind::K, k));
+                held.push((l, LinearKind::V, v));
+            }
+            QkvProj::Fused(f) => held.push((l, LinearKind::Qkv, f)),
+        }
+        held.push((l, LinearKind::O, &layer.o));
+        match &layer.gate_up {
+            GateUpProj::Separate { gate, up } => {
+                held.push((l, LinearKind::Gate, gate));
+                held.push((l, LinearKind::Up, up));
+            }
+            GateUpProj::Fused(f) => held.push((l, LinearKind::GateUp, f)),
+        }
+        held.push((l, LinearKind::Down, &layer.down));
+    }
+    held.push((None, LinearKind::LmHead, &weights.lm_head));
+    let specs = layout::linear_layers(cfg);
+    if specs.len() != held.len() {
+        return Err(Error::param(
+            "export",
+            format!(
+                "the weights hold {} linear layers, but the config implies {}",
+                held.len(),
+                specs.len()
+            ),
+        ));
+    }
+    specs
+        .into_iter()
+        .zip(held)
+        .map(|(spec, (layer, kind, lin))| {
+            if spec.layer != layer || spec.kind != kind {
+                return Err(Error::param(
+                    "export",
+                    format!(
+                        "the weights do not match the config at {} (found {kind:?} of layer {layer:?})",
+                        spec.module
+                    ),
+                ));
+            }
+            Ok((spec, lin))
+        })
+        .collect()
+}
+
+/// The RMSNorm weights by name: per layer before attention and before the MLP, then the final
+/// norm.
+pub(crate) fn norms<T>(weights: &ModelWeights<T>) -> Vec<(String, &T)> {
+    let mut out = Vec::with_capacity(2 * weights.layers.len() + 1);
+    for (l, layer) in weights.layers.iter().enumerate() {
+        let [n1, n2] = layout::layer_norms(l);
+        out.push((n1, &layer.input_norm));
+        out.push((n2, &layer.post_attention_norm));
+    }
+    out.push((FINAL_NORM.to_string(), &weights.final_norm));
+    out
+}
+
+/// Every tensor the export takes from the backend, by checkpoint name: norms, linear weights
+/// (`lm_head.weight` too when the checkpoint ties it to the embedding) and biases. The frozen
+/// token embedding is not among them.
+pub(crate) fn backend_tensors<'a, T>(
+    cfg: &ModelConfig,
+    weights: &'a ModelWeights<T>,
+) -> Result<BTreeMap<String, Held<'a, T>>> {
+    let mut out = BTreeMap::new();
+    for (name, t) in norms(weights) {
+        out.insert(name, Held::Tensor(t));
+    }
+    for (spec, lin) in linears(cfg, weights)? {
+        let (weight, bias) = match lin {
+            Linear::Dense { w, bias } => (Held::Tensor(w), bias.as_ref()),
+            Linear::Svd(s) => (Held::Merge(s), s.bias.as_ref()),
+        };
+        out.insert(spec.weight_name(), weight);
+        if let Some(b) = bias {
+            out.insert(spec.bias_name(), Held::Tensor(b));
+        }
+    }
+    Ok(out)
+}
