@@ -93,26 +93,35 @@ pub async fn save<B: Backend>(be: &B, t: &mut Trainer<B>, state: &RunState) -> R
     safetensors::serialize(views, Some(meta)).map_err(|e| Error::param("checkpoint", e.to_string()))
 }
 
-/// Restores a checkpoint made by [`save`] into `t` (same model, plan and options); returns the
-/// run state. `name` names the file in errors. A file from another model or plan, or a damaged
-/// one, is refused without changing `t`.
-pub fn load<B: Backend>(be: &B, t: &mut Trainer<B>, name: &str, bytes: &[u8]) -> Result<RunState> {
+/// The run state stored in a checkpoint (checks that the file is one).
+pub fn read_state(name: &str, bytes: &[u8]) -> Result<RunState> {
     let bad = |m: String| Error::input(name, m);
-    let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| {
+    let (_, meta) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| {
         bad(format!(
             "not a readable checkpoint ({e}); it may be incomplete"
         ))
     })?;
-    let (_, meta) = safetensors::SafeTensors::read_metadata(bytes)
-        .map_err(|e| bad(format!("not a readable checkpoint: {e}")))?;
     let meta = meta.metadata().clone().unwrap_or_default();
     if meta.get("format").map(String::as_str) != Some(FORMAT) {
         return Err(bad(format!(
             "not an svdtune checkpoint (expected format {FORMAT})"
         )));
     }
-    let state: RunState = serde_json::from_str(meta.get("state").map(String::as_str).unwrap_or(""))
-        .map_err(|e| bad(format!("damaged run state: {e}")))?;
+    serde_json::from_str(meta.get("state").map(String::as_str).unwrap_or(""))
+        .map_err(|e| bad(format!("damaged run state: {e}")))
+}
+
+/// Restores a checkpoint made by [`save`] into `t` (same model, plan and options); returns the
+/// run state. `name` names the file in errors. A file from another model or plan, or a damaged
+/// one, is refused without changing `t`.
+pub fn load<B: Backend>(be: &B, t: &mut Trainer<B>, name: &str, bytes: &[u8]) -> Result<RunState> {
+    let bad = |m: String| Error::input(name, m);
+    let state = read_state(name, bytes)?;
+    let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| {
+        bad(format!(
+            "not a readable checkpoint ({e}); it may be incomplete"
+        ))
+    })?;
     if state.model != model_id(t) {
         return Err(bad(format!(
             "belongs to a different model ({}; this one is {})",

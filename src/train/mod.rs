@@ -4,4 +4,5 @@ pub mod backward;
 pub mod checkpoint;
 pub mod grads;
 pub mod optim;
+pub mod run;
 pub mod step;

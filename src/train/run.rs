@@ -1,0 +1,321 @@
+//! A training run over a dataset, step by step, shared by the CLI and the page's worker: batches
+//! made once, their order reshuffled per epoch from the seed, gradient accumulation, periodic
+//! evaluation, the non-finite guard (a bad step is skipped and reported; repeated failures stop
+//! the run), and checkpoints that resume the run exactly.
+use super::checkpoint::{self, RunState};
+use super::optim::{AdamWConfig, Decay, Schedule};
+use super::step::{HostBatch, StepReport, Trainer};
+use crate::backend::Backend;
+use crate::data::Batch as DataBatch;
+use crate::error::{Error, Result};
+use crate::model::Model;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use rand_xoshiro::rand_core::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+/// Everything a run is configured with (defaults follow the method: rank fraction 0.1, lr 1e-2).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainOptions {
+    pub rank_fraction: f64,
+    pub lr: f32,
+    pub epochs: usize,
+    /// Stop after this many optimizer steps (before the epochs end).
+    pub max_steps: Option<usize>,
+    pub batch_size: usize,
+    pub seq_len: usize,
+    pub grad_accum: usize,
+    pub eval_fraction: f64,
+    /// Evaluate every this many steps (0: only before the first and after the last).
+    pub eval_every: usize,
+    pub freeze_norms: bool,
+    pub seed: u64,
+    pub schedule: Decay,
+    /// Fraction of the steps spent warming up linearly from 0.
+    pub warmup_ratio: f64,
+    pub pack: bool,
+    /// Train on every token, not only the assistant's.
+    pub all_tokens: bool,
+    pub max_grad_norm: f32,
+    pub weight_decay: f32,
+    /// Stop after this many non-finite steps in a row.
+    pub max_bad_steps: usize,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            rank_fraction: 0.1,
+            lr: 1e-2,
+            epochs: 1,
+            max_steps: None,
+            batch_size: 4,
+            seq_len: 512,
+            grad_accum: 1,
+            eval_fraction: 0.05,
+            eval_every: 50,
+            freeze_norms: false,
+            seed: 0,
+            schedule: Decay::Cosine,
+            warmup_ratio: 0.05,
+            pack: false,
+            all_tokens: false,
+            max_grad_norm: 1.0,
+            weight_decay: 0.0,
+            max_bad_steps: 3,
+        }
+    }
+}
+
+impl TrainOptions {
+    /// Range checks with messages naming the option.
+    pub fn check(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::param("options", m));
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return bad(format!("lr must be a positive number, got {}", self.lr));
+        }
+        if self.batch_size == 0 || self.seq_len < 2 || self.grad_accum == 0 {
+            return bad("batch size and gradient accumulation must be ≥ 1, seq len ≥ 2".into());
+        }
+        if self.epochs == 0 && self.max_steps.is_none() {
+            return bad("epochs must be ≥ 1".into());
+        }
+        if !(0.0..1.0).contains(&self.eval_fraction) {
+            return bad(format!(
+                "eval fraction must be in [0, 1), got {}",
+                self.eval_fraction
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.warmup_ratio) {
+            return bad(format!(
+                "warmup ratio must be in [0, 1], got {}",
+                self.warmup_ratio
+            ));
+        }
+        crate::svd::plan::check_rank_fraction(self.rank_fraction).map(|_| ())
+    }
+}
+
+/// What happened in one call of [`TrainRun::step`].
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StepEvent {
+    /// 1-based count of steps attempted.
+    pub step: usize,
+    pub total_steps: usize,
+    pub epoch: usize,
+    pub loss: f32,
+    pub grad_norm: f32,
+    pub lr: f32,
+    pub applied: bool,
+    /// Tokens (rows × batches) processed and trained tokens in this step.
+    pub tokens: usize,
+    pub trained_tokens: f64,
+}
+
+/// A run in progress.
+pub struct TrainRun<B: Backend> {
+    pub trainer: Trainer<B>,
+    pub options: TrainOptions,
+    train: Vec<DataBatch>,
+    eval: Vec<DataBatch>,
+    order: Vec<usize>,
+    pub epoch: usize,
+    pub batch_in_epoch: usize,
+    pub steps_done: usize,
+    pub total_steps: usize,
+    bad_in_a_row: usize,
+}
+
+fn host(b: &DataBatch) -> HostBatch<'_> {
+    HostBatch {
+        input_ids: &b.input_ids,
+        target_ids: &b.target_ids,
+        loss_weights: &b.loss_weights,
+        position_ids: &b.position_ids,
+        window_start: &b.window_start,
+    }
+}
+
+/// Batch order of `epoch`: a seeded shuffle of `0 .. n`.
+fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..n).collect();
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(
+        seed ^ (0x9e37_79b9_7f4a_7c15u64.wrapping_mul(epoch as u64 + 1)),
+    );
+    for i in (1..n).rev() {
+        idx.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
+    }
+    idx
+}
+
+impl<B: Backend> TrainRun<B> {
+    /// A run of `model` (already decomposed) over `train` batches, evaluated on `eval`.
+    pub fn new(
+        be: &B,
+        model: Model<B>,
+        train: Vec<DataBatch>,
+        eval: Vec<DataBatch>,
+        options: TrainOptions,
+    ) -> Result<Self> {
+        options.check()?;
+        if train.iter().all(|b| b.trained_tokens == 0) {
+            return Err(Error::param(
+                "train",
+                "no training batch has a trained token",
+            ));
+        }
+        let per_epoch = train.len().div_ceil(options.grad_accum);
+        let total_steps = match options.max_steps {
+            Some(m) if options.epochs == 0 => m,
+            Some(m) => m.min(per_epoch * options.epochs),
+            None => per_epoch * options.epochs,
+        };
+        let schedule = Schedule {
+            peak_lr: options.lr,
+            warmup_steps: (total_steps as f64 * options.warmup_ratio).round() as usize,
+            total_steps,
+            decay: options.schedule,
+        };
+        let adamw = AdamWConfig {
+            max_grad_norm: options.max_grad_norm,
+            weight_decay: options.weight_decay,
+            ..AdamWConfig::default()
+        };
+        let trainer = Trainer::new(
+            be,
+            model,
+            options.batch_size,
+            options.seq_len,
+            !options.freeze_norms,
+            schedule,
+            adamw,
+        )?;
+        Ok(TrainRun {
+            trainer,
+            order: epoch_order(train.len(), options.seed, 0),
+            train,
+            eval,
+            options,
+            epoch: 0,
+            batch_in_epoch: 0,
+            steps_done: 0,
+            total_steps,
+            bad_in_a_row: 0,
+        })
+    }
+
+    pub fn done(&self) -> bool {
+        self.steps_done >= self.total_steps
+    }
+
+    pub fn has_eval(&self) -> bool {
+        !self.eval.is_empty()
+    }
+
+    /// Mean loss over the eval batches (`None` without an eval split).
+    pub async fn evaluate(&mut self, be: &B) -> Result<Option<f32>> {
+        if self.eval.is_empty() {
+            return Ok(None);
+        }
+        let batches: Vec<HostBatch> = self.eval.iter().map(host).collect();
+        self.trainer.eval(be, &batches).await.map(Some)
+    }
+
+    /// One optimizer step over the next `grad_accum` batches (wrapping into the next epoch).
+    pub async fn step(&mut self, be: &B) -> Result<StepEvent> {
+        if self.done() {
+            return Err(Error::param("train", "the run is complete"));
+        }
+        let mut picked = Vec::with_capacity(self.options.grad_accum);
+        while picked.len() < self.options.grad_accum {
+            if self.batch_in_epoch >= self.order.len() {
+                if !picked.is_empty() {
+                    break;
+                }
+                self.epoch += 1;
+                self.batch_in_epoch = 0;
+                self.order = epoch_order(self.train.len(), self.options.seed, self.epoch);
+            }
+            picked.push(self.order[self.batch_in_epoch]);
+            self.batch_in_epoch += 1;
+        }
+        let batches: Vec<HostBatch> = picked.iter().map(|&i| host(&self.train[i])).collect();
+        let tokens = batches.iter().map(|b| b.input_ids.len()).sum();
+        let r: StepReport = if batches
+            .iter()
+            .all(|b| b.loss_weights.iter().all(|&w| w == 0.0))
+        {
+            StepReport {
+                loss: 0.0,
+                grad_norm: 0.0,
+                lr: 0.0,
+                applied: false,
+                trained_tokens: 0.0,
+            }
+        } else {
+            self.trainer.step(be, &batches).await?
+        };
+        self.steps_done += 1;
+        if r.applied || r.trained_tokens == 0.0 {
+            self.bad_in_a_row = 0;
+        } else {
+            self.bad_in_a_row += 1;
+            if self.bad_in_a_row >= self.options.max_bad_steps {
+                return Err(Error::param(
+                    "train",
+                    format!(
+                        "{} steps in a row had a non-finite loss or gradient (last loss {}); training stopped with the last good weights. Try a lower learning rate.",
+                        self.bad_in_a_row, r.loss
+                    ),
+                ));
+            }
+        }
+        Ok(StepEvent {
+            step: self.steps_done,
+            total_steps: self.total_steps,
+            epoch: self.epoch,
+            loss: r.loss,
+            grad_norm: r.grad_norm,
+            lr: r.lr,
+            applied: r.applied,
+            tokens,
+            trained_tokens: r.trained_tokens,
+        })
+    }
+
+    /// A checkpoint of the run as it stands.
+    pub async fn checkpoint(&mut self, be: &B) -> Result<Vec<u8>> {
+        let state = RunState {
+            step: 0,
+            steps_done: self.steps_done,
+            epoch: self.epoch,
+            batch_in_epoch: self.batch_in_epoch,
+            seed: self.options.seed,
+            options: serde_json::to_value(&self.options)
+                .map_err(|e| Error::param("checkpoint", e.to_string()))?,
+            model: String::new(),
+        };
+        checkpoint::save(be, &mut self.trainer, &state).await
+    }
+
+    /// Continues from a checkpoint of a run with the same options (`name` names it in errors).
+    pub fn resume(&mut self, be: &B, name: &str, bytes: &[u8]) -> Result<()> {
+        let ours = serde_json::to_value(&self.options)
+            .map_err(|e| Error::param("checkpoint", e.to_string()))?;
+        let state = checkpoint::read_state(name, bytes)?;
+        if state.options != ours {
+            return Err(Error::input(
+                name,
+                format!(
+                    "was made with other options ({}); resume with the same ones",
+                    state.options
+                ),
+            ));
+        }
+        let state = checkpoint::load(be, &mut self.trainer, name, bytes)?;
+        self.steps_done = state.steps_done;
+        self.epoch = state.epoch;
+        self.batch_in_epoch = state.batch_in_epoch;
+        self.order = epoch_order(self.train.len(), self.options.seed, self.epoch);
+        Ok(())
+    }
+}
