@@ -1,0 +1,202 @@
+//! Decomposition of every planned layer of a real model on the CPU backend: total time of
+//! `decompose_model` (the figure compared with `torch.svd_lowrank`, see `torch_svd_lowrank.py`
+//! beside this file), the same with Householder-only orthonormalization, how often CholeskyQR2
+//! fell back, Jacobi sweeps, and the rank-q approximation error of a few layers.
+//! `cargo bench --bench svd_decompose -- MODEL_DIR [--rank-fraction F] [--repeats N]`
+#[cfg(not(target_arch = "wasm32"))]
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    // The folder: the first argument that is neither a flag nor a flag's value (cargo bench
+    // also passes `--bench`).
+    let dir = args.iter().enumerate().find(|(i, a)| {
+        !a.starts_with("--")
+            && (*i == 0 || !matches!(args[i - 1].as_str(), "--rank-fraction" | "--repeats"))
+    });
+    let Some((_, dir)) = dir else {
+        eprintln!(
+            "usage: cargo bench --bench svd_decompose -- MODEL_DIR [--rank-fraction F] [--repeats N]"
+        );
+        return;
+    };
+    bench::run(
+        dir,
+        flag("--rank-fraction").unwrap_or(0.1),
+        flag("--repeats").unwrap_or(3.0) as usize,
+    );
+}
+
+#[cfg(target_arch = "wasm32")]
+fn main() {}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod bench {
+    use std::time::Instant;
+    use svdtune::backend::cpu::{CpuBackend, CpuTensor};
+    use svdtune::backend::{Backend, Matmul};
+    use svdtune::model::Model;
+    use svdtune::model::load::DirFiles;
+    use svdtune::model::weights::Linear;
+    use svdtune::svd::SvdPlan;
+    use svdtune::svd::decompose::{
+        DecomposeOptions, DecomposeTrace, decompose_layer_traced, decompose_model, layer_seed,
+    };
+    use svdtune::svd::orth::OrthStrategy;
+
+    /// The layers whose approximation error is printed (as in `torch_svd_lowrank.py`).
+    const QUALITY_LAYERS: [&str; 5] = [
+        "model.layers.0.self_attn.q_proj",
+        "model.layers.0.self_attn.k_proj",
+        "model.layers.14.mlp.down_proj",
+        "model.layers.29.mlp.up_proj",
+        "lm_head",
+    ];
+
+    fn load(dir: &str) -> Model<CpuBackend> {
+        let files = DirFiles::new(dir).expect("model folder");
+        Model::load(&CpuBackend, &files, |_, _, _| {}).expect("model loads")
+    }
+
+    /// Seconds of one `decompose_model` over a freshly loaded model.
+    fn time_model(dir: &str, fraction: f64, opts: &DecomposeOptions) -> f64 {
+        let mut model = load(dir);
+        let plan = SvdPlan::new(&model.cfg, fraction, true).unwrap();
+        let t = Instant::now();
+        let inits = pollster::block_on(decompose_model(
+            &CpuBackend,
+            &model.cfg,
+            &mut model.weights,
+            &plan,
+            opts,
+            |_, _, _| {},
+        ))
+        .expect("decomposition");
+        let secs = t.elapsed().as_secs_f64();
+        assert_eq!(inits.len(), plan.layers.len());
+        secs
+    }
+
+    pub fn run(dir: &str, fraction: f64, repeats: usize) {
+        let model = load(dir);
+        let plan = SvdPlan::new(&model.cfg, fraction, true).unwrap();
+        println!(
+            "{} layers, rank fraction {fraction}, cpu backend",
+            plan.layers.len()
+        );
+        drop(model);
+        for (label, orth) in [
+            ("CholeskyQR2 (auto)", OrthStrategy::Auto),
+            ("Householder only", OrthStrategy::Householder),
+        ] {
+            let opts = DecomposeOptions {
+                orth,
+                ..Default::default()
+            };
+            let runs: Vec<f64> = (0..repeats.max(1))
+                .map(|_| time_model(dir, fraction, &opts))
+                .collect();
+            let best = runs.iter().cloned().fold(f64::INFINITY, f64::min);
+            let all: Vec<String> = runs.iter().map(|s| format!("{s:.3}")).collect();
+            println!(
+                "decompose_model, {label:18}: min {best:.3} s, runs {}",
+                all.join(", ")
+            );
+        }
+        traced(dir, fraction);
+    }
+
+    /// Every layer again through `decompose_layer_traced`: fallbacks, sweeps, and the error of
+    /// the rank-q approximation `‖W − U diag(Σ₀) Vᵀ‖ / ‖W‖ = ‖W'‖ / ‖W‖` of a few layers.
+    fn traced(dir: &str, fraction: f64) {
+        let mut model = load(dir);
+        let plan = SvdPlan::new(&model.cfg, fraction, true).unwrap();
+        let mut sum = DecomposeTrace::default();
+        let mut max_sweeps = 0;
+        let mut quality = Vec::new();
+        let opts = DecomposeOptions::default();
+        for (i, ((_, _, lin), p)) in model
+            .weights
+            .linears_mut()
+            .into_iter()
+            .zip(&plan.layers)
+            .enumerate()
+        {
+            let Linear::Dense { w, .. } = lin else {
+                unreachable!()
+            };
+            let layer_opts = DecomposeOptions {
+                seed: layer_seed(opts.seed, i),
+                ..opts
+            };
+            let (svd, _, t) = pollster::block_on(decompose_layer_traced(
+                &CpuBackend,
+                w,
+                None,
+                p.q,
+                &layer_opts,
+            ))
+            .unwrap();
+            sum.cholesky_qr += t.cholesky_qr;
+            sum.cholesky_qr2 += t.cholesky_qr2;
+            sum.householder += t.householder;
+            sum.jacobi_sweeps += t.jacobi_sweeps;
+            max_sweeps = max_sweeps.max(t.jacobi_sweeps);
+            if QUALITY_LAYERS.contains(&p.module.as_str()) {
+                let spectral = spectral_norm(&svd.w_res) / spectral_norm(w);
+                let frob = frobenius(&svd.w_res) / frobenius(w);
+                quality.push(format!(
+                    "  {} [{}x{}] q={}: {spectral:.5} / {frob:.5}",
+                    p.module, p.m, p.n, p.q
+                ));
+            }
+        }
+        println!(
+            "orthonormalizations: {} CholeskyQR (intermediate bases), {} CholeskyQR2, {} Householder fallbacks; Jacobi sweeps mean {:.1}, max {max_sweeps}",
+            sum.cholesky_qr,
+            sum.cholesky_qr2,
+            sum.householder,
+            sum.jacobi_sweeps as f64 / plan.layers.len() as f64
+        );
+        println!("quality: relative error of the rank-q approximation, spectral / Frobenius");
+        for line in quality {
+            println!("{line}");
+        }
+    }
+
+    fn frobenius(t: &CpuTensor) -> f64 {
+        t.data
+            .iter()
+            .map(|&x| f64::from(x) * f64::from(x))
+            .sum::<f64>()
+            .sqrt()
+    }
+
+    /// Largest singular value: power iteration on the `[c, c]` Gram matrix (`c` the smaller side).
+    fn spectral_norm(t: &CpuTensor) -> f64 {
+        let (m, n) = (t.shape.0[0], t.shape.0[1]);
+        let c = m.min(n);
+        let mut g = CpuBackend.zeros(&[c, c]).unwrap();
+        let spec = if m >= n { Matmul::TN } else { Matmul::NT };
+        CpuBackend.matmul(t, t, &mut g, spec).unwrap();
+        let g: Vec<f64> = g.data.iter().map(|&x| f64::from(x)).collect();
+        let mut x = vec![1.0 / (c as f64).sqrt(); c];
+        let mut lambda = 0.0;
+        for _ in 0..3000 {
+            let y: Vec<f64> = (0..c)
+                .map(|i| (0..c).map(|j| g[i * c + j] * x[j]).sum())
+                .collect();
+            lambda = x.iter().zip(&y).map(|(a, b)| a * b).sum::<f64>();
+            let norm = y.iter().map(|v| v * v).sum::<f64>().sqrt();
+            if norm == 0.0 {
+                return 0.0;
+            }
+            x = y.into_iter().map(|v| v / norm).collect();
+        }
+        lambda.max(0.0).sqrt()
+    }
+}
