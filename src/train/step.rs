@@ -240,3 +240,60 @@ impl<B: Backend> Trainer<B> {
         Ok(be.read(&self.bufs.loss).await?[0])
     }
 }
+
+/// Mean loss of `model` as it stands (dense or decomposed) over the trained tokens of
+/// `batches`, all of one shape `[B, S]`, with inference buffers (no gradients).
+pub async fn eval_loss<B: Backend>(
+    be: &B,
+    model: &mut Model<B>,
+    batches: &[HostBatch<'_>],
+    batch: usize,
+    seq: usize,
+) -> Result<f32> {
+    let total: f64 = batches.iter().map(HostBatch::weight).sum();
+    if total <= 0.0 {
+        return Err(Error::param("eval", "no trained tokens to evaluate"));
+    }
+    let cfg = model.cfg.clone();
+    let rows = batch * seq;
+    let zeros = vec![0u32; rows];
+    let mut input = Batch::new(be, &cfg, &zeros, None, None, batch, seq)?;
+    let mut targets = be.ids(&zeros)?;
+    let mut weights = be.zeros(&[rows])?;
+    let mut acts = Activations::new(be, &cfg, &model.weights, rows, false)?;
+    let chunk = loss_chunk(rows, cfg.vocab_size, LOGIT_CHUNK_ELEMENTS);
+    let mut head = LossHead::new(be, &cfg, &model.weights, rows, chunk)?;
+    let mut sum = be.zeros(&[1])?;
+    for hb in batches {
+        if hb.target_ids.len() != rows || hb.loss_weights.len() != rows {
+            return Err(Error::param(
+                "eval",
+                format!("a batch of {rows} rows needs {rows} targets and weights"),
+            ));
+        }
+        input.write(
+            be,
+            &cfg,
+            hb.input_ids,
+            Some(hb.position_ids),
+            Some(hb.window_start),
+        )?;
+        be.write_ids(&mut targets, hb.target_ids)?;
+        be.write(&mut weights, hb.loss_weights)?;
+        forward(be, &cfg, &model.weights, &mut model.rope, &input, &mut acts)?;
+        loss_and_head_backward(
+            be,
+            &model.weights,
+            &acts,
+            &mut head,
+            &targets,
+            &weights,
+            (1.0 / total) as f32,
+            None,
+        )?;
+        be.add_assign(&mut sum, &head.total)?;
+        // Each batch is recorded before the next one overwrites the inputs.
+        be.flush()?;
+    }
+    Ok(be.read(&sum).await?[0])
+}

@@ -2,7 +2,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-use crate::{check, data, generate, inspect};
+use crate::{check, data, eval, generate, inspect, train};
 
 #[derive(Parser)]
 #[command(
@@ -21,18 +21,24 @@ enum Command {
     Check,
     /// Load a chat data file with a model's template and tokenizer: format, statistics, skips.
     Data(data::DataArgs),
+    /// Mean loss of a model folder on a chat dataset (assistant tokens, or all).
+    Eval(eval::EvalArgs),
     /// Answer a prompt with a model (its chat template applied), greedy or sampled.
     Generate(generate::GenerateArgs),
     /// Show a model's SVD plan and trainable-parameter counts from its config.json.
     Inspect(inspect::InspectArgs),
+    /// Train the singular values of every linear layer on chat data; export the merged model.
+    Train(Box<train::TrainArgs>),
 }
 
 pub fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Check => check::run(),
         Command::Data(args) => data::run(args),
+        Command::Eval(args) => eval::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Train(args) => train::run(*args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,82 @@
+//! `svdtune eval --model DIR --data FILE`: the mean loss of any model folder (as loaded, no
+//! decomposition) over a chat dataset: assistant tokens by default, every token with
+//! `--all-tokens`, so exports can be compared with other tools.
+use crate::backend_choice::{BackendChoice, load_bar, open_gpu};
+use clap::Args;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use svdtune::Result;
+use svdtune::backend::Backend;
+use svdtune::backend::cpu::CpuBackend;
+use svdtune::data::{Dataset, DatasetOptions, LossMode, ModelText};
+use svdtune::model::Model;
+use svdtune::model::load::DirFiles;
+use svdtune::train::step::{HostBatch, eval_loss};
+
+#[derive(Args)]
+pub struct EvalArgs {
+    #[arg(long)]
+    model: PathBuf,
+    #[arg(long)]
+    data: PathBuf,
+    #[arg(long, default_value_t = 512)]
+    seq_len: usize,
+    #[arg(long, default_value_t = 4)]
+    batch_size: usize,
+    /// Count every token, not only the assistant's.
+    #[arg(long)]
+    all_tokens: bool,
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    backend: BackendChoice,
+}
+
+pub fn run(args: EvalArgs) -> Result<ExitCode> {
+    match open_gpu(args.backend)? {
+        Some(gpu) => pollster::block_on(run_on(&gpu, &args)),
+        None => pollster::block_on(run_on(&CpuBackend, &args)),
+    }
+}
+
+async fn run_on<B: Backend>(be: &B, args: &EvalArgs) -> Result<ExitCode> {
+    let files = DirFiles::new(&args.model)?;
+    let text = ModelText::from_model_files(&files)?;
+    let opts = DatasetOptions {
+        max_tokens: Some(args.seq_len),
+        loss: if args.all_tokens {
+            LossMode::All
+        } else {
+            LossMode::Assistant
+        },
+        ..DatasetOptions::default()
+    };
+    let ds = Dataset::from_path(&args.data, &text, &opts)?;
+    let all: Vec<usize> = (0..ds.examples.len()).collect();
+    let pad = text.tokenizer.pad_token_id();
+    let batches = ds.batches(&all, args.batch_size, args.seq_len, false, pad)?;
+    let bar = load_bar(0, "loading weights");
+    let mut model = Model::load(be, &files, |done, total, _| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })?;
+    bar.finish_and_clear();
+    let host: Vec<HostBatch> = batches
+        .iter()
+        .map(|b| HostBatch {
+            input_ids: &b.input_ids,
+            target_ids: &b.target_ids,
+            loss_weights: &b.loss_weights,
+            position_ids: &b.position_ids,
+            window_start: &b.window_start,
+        })
+        .collect();
+    let loss = eval_loss(be, &mut model, &host, args.batch_size, args.seq_len).await?;
+    println!(
+        "mean loss {loss:.6} over {} {} tokens of {} examples ({} skipped, {} truncated)",
+        ds.stats.trained_tokens,
+        if args.all_tokens { "" } else { "assistant" },
+        ds.stats.examples,
+        ds.stats.skipped,
+        ds.stats.truncated
+    );
+    Ok(ExitCode::SUCCESS)
+}
