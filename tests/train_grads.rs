@@ -205,3 +205,56 @@ gpu_test!(
     mixed_dense_and_decomposed_layers_run_in_inference,
     mixed_layers
 );
+
+/// Five AdamW steps (lr 1e-2, clipping to 1) on the golden batch give PyTorch's losses.
+async fn trajectory_on<B: Backend>(be: &B, what: &str, fx: &Fixture) {
+    use svdtune::train::optim::{AdamWConfig, Decay, Schedule};
+    use svdtune::train::step::{HostBatch, Trainer};
+    let mut model = Model::load(be, &fx.files, |_, _, _| {}).unwrap();
+    install_factors(be, &mut model, fx.factors);
+    let gold = safetensors::SafeTensors::deserialize(fx.golden).unwrap();
+    let (input_ids, targets) = (ids(&gold, "input_ids"), ids(&gold, "targets"));
+    let weights = f32s(&gold, "weights");
+    let positions: Vec<u32> = (0..24).map(|r| r % 12).collect();
+    let starts = vec![0u32; 24];
+    let batch = HostBatch {
+        input_ids: &input_ids,
+        target_ids: &targets,
+        loss_weights: &weights,
+        position_ids: &positions,
+        window_start: &starts,
+    };
+    let schedule = Schedule {
+        peak_lr: 1e-2,
+        warmup_steps: 0,
+        total_steps: 5,
+        decay: Decay::Constant,
+    };
+    let mut t = Trainer::new(be, model, 2, 12, true, schedule, AdamWConfig::default()).unwrap();
+    let mut losses = Vec::new();
+    for _ in 0..5 {
+        losses.push(t.step(be, &[batch]).await.unwrap().loss);
+    }
+    let want = f32s(&gold, "trajectory_loss");
+    assert_close(
+        &format!("{what} on {}: 5-step losses", be.name()),
+        &losses,
+        &want,
+        1e-4,
+        1e-5,
+    );
+}
+
+async fn trajectories() {
+    let g = gpu().await;
+    for (what, fx) in [
+        ("llama", fixture!("llama")),
+        ("qwen2", fixture!("qwen2")),
+        ("phi3", fixture!("phi3")),
+        ("mistral_swa", fixture!("mistral_swa")),
+    ] {
+        trajectory_on(&CpuBackend, what, &fx).await;
+        trajectory_on(&g, what, &fx).await;
+    }
+}
+gpu_test!(five_step_loss_trajectories_match_pytorch, trajectories);
