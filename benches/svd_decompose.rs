@@ -3,6 +3,10 @@
 //! beside this file), the same with Householder-only orthonormalization, how often CholeskyQR2
 //! fell back, Jacobi sweeps, and the rank-q approximation error of a few layers.
 //! `cargo bench --bench svd_decompose -- MODEL_DIR [--rank-fraction F] [--repeats N]`
+//!
+//! With `--synthetic cpu|gpu`, only the folder's `config.json` is read: every planned layer gets
+//! random N(0, 0.02²) weights of its shape on that backend and the time of `decompose_layer` over
+//! all of them is printed (upload excluded), e.g. to time a GPU without the checkpoint.
 #[cfg(not(target_arch = "wasm32"))]
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -14,21 +18,32 @@ fn main() {
     };
     // The folder: the first argument that is neither a flag nor a flag's value (cargo bench
     // also passes `--bench`).
+    let takes_value = ["--rank-fraction", "--repeats", "--synthetic"];
     let dir = args.iter().enumerate().find(|(i, a)| {
-        !a.starts_with("--")
-            && (*i == 0 || !matches!(args[i - 1].as_str(), "--rank-fraction" | "--repeats"))
+        !a.starts_with("--") && (*i == 0 || !takes_value.contains(&args[i - 1].as_str()))
     });
     let Some((_, dir)) = dir else {
         eprintln!(
-            "usage: cargo bench --bench svd_decompose -- MODEL_DIR [--rank-fraction F] [--repeats N]"
+            "usage: cargo bench --bench svd_decompose -- MODEL_DIR [--rank-fraction F] \
+             [--repeats N] [--synthetic cpu|gpu]"
         );
         return;
     };
-    bench::run(
-        dir,
-        flag("--rank-fraction").unwrap_or(0.1),
-        flag("--repeats").unwrap_or(3.0) as usize,
-    );
+    let fraction = flag("--rank-fraction").unwrap_or(0.1);
+    let repeats = flag("--repeats").unwrap_or(3.0) as usize;
+    let synthetic = args
+        .iter()
+        .position(|a| a == "--synthetic")
+        .and_then(|i| args.get(i + 1));
+    match synthetic.map(String::as_str) {
+        None => bench::run(dir, fraction, repeats),
+        Some("cpu") => bench::synthetic(&svdtune::backend::cpu::CpuBackend, dir, fraction, repeats),
+        Some("gpu") => {
+            let gpu = pollster::block_on(svdtune::backend::gpu::GpuBackend::new()).expect("GPU");
+            bench::synthetic(&gpu, dir, fraction, repeats)
+        }
+        Some(other) => eprintln!("--synthetic takes cpu or gpu, not {other}"),
+    }
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -39,12 +54,13 @@ mod bench {
     use std::time::Instant;
     use svdtune::backend::cpu::{CpuBackend, CpuTensor};
     use svdtune::backend::{Backend, Matmul};
-    use svdtune::model::Model;
     use svdtune::model::load::DirFiles;
     use svdtune::model::weights::Linear;
+    use svdtune::model::{Model, ModelConfig};
     use svdtune::svd::SvdPlan;
     use svdtune::svd::decompose::{
-        DecomposeOptions, DecomposeTrace, decompose_layer_traced, decompose_model, layer_seed,
+        DecomposeOptions, DecomposeTrace, decompose_layer_traced, decompose_model, gaussian,
+        layer_seed,
     };
     use svdtune::svd::orth::OrthStrategy;
 
@@ -165,6 +181,65 @@ mod bench {
         println!("quality: relative error of the rank-q approximation, spectral / Frobenius");
         for line in quality {
             println!("{line}");
+        }
+    }
+
+    /// Random weights of every planned layer's shape (config.json only), decomposed one at a time.
+    pub fn synthetic<B: Backend>(be: &B, dir: &str, fraction: f64, repeats: usize) {
+        let path = std::path::Path::new(dir).join("config.json");
+        let text = std::fs::read_to_string(&path).expect("config.json");
+        let cfg = ModelConfig::from_json("config.json", &text).expect("config");
+        let plan = SvdPlan::new(&cfg, fraction, true).unwrap();
+        println!(
+            "{} layers of random weights, rank fraction {fraction}, backend {}",
+            plan.layers.len(),
+            be.name()
+        );
+        let opts = DecomposeOptions::default();
+        for _ in 0..repeats.max(1) {
+            let (mut secs, mut sum) = (0.0, DecomposeTrace::default());
+            // Seconds and layer count per module kind (`q_proj`, …, `lm_head`), in plan order.
+            let mut by_kind: Vec<(&str, f64, usize)> = Vec::new();
+            for (i, p) in plan.layers.iter().enumerate() {
+                let data: Vec<f32> = gaussian(p.m, p.n, 1000 + i as u64)
+                    .into_iter()
+                    .map(|x| 0.02 * x)
+                    .collect();
+                let w = be.tensor(&data, &[p.m, p.n]).unwrap();
+                drop(data);
+                pollster::block_on(be.read(&w)).unwrap();
+                let layer_opts = DecomposeOptions {
+                    seed: layer_seed(opts.seed, i),
+                    ..opts
+                };
+                let t = Instant::now();
+                let (svd, _, tr) =
+                    pollster::block_on(decompose_layer_traced(be, &w, None, p.q, &layer_opts))
+                        .unwrap();
+                pollster::block_on(be.read(&svd.sigma)).unwrap();
+                let dt = t.elapsed().as_secs_f64();
+                secs += dt;
+                let kind = p.kind.module();
+                match by_kind.iter_mut().find(|(k, _, _)| *k == kind) {
+                    Some(entry) => {
+                        entry.1 += dt;
+                        entry.2 += 1;
+                    }
+                    None => by_kind.push((kind, dt, 1)),
+                }
+                sum.cholesky_qr += tr.cholesky_qr;
+                sum.cholesky_qr2 += tr.cholesky_qr2;
+                sum.householder += tr.householder;
+            }
+            println!(
+                "decompose_layer over all layers: {secs:.3} s ({} CholeskyQR, {} CholeskyQR2, {} Householder)",
+                sum.cholesky_qr, sum.cholesky_qr2, sum.householder
+            );
+            let parts: Vec<String> = by_kind
+                .iter()
+                .map(|(k, t, n)| format!("{k} {:.1} ms", 1e3 * t / *n as f64))
+                .collect();
+            println!("  per layer: {}", parts.join(", "));
         }
     }
 
