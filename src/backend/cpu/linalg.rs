@@ -24,6 +24,9 @@ pub fn matmul<F: Real>(a: &[F], b: &[F], c: &mut [F], m: usize, n: usize, k: usi
         }
         return;
     }
+    if !spec.trans_a && m <= FEW_ROWS {
+        return few_rows(a, b, c, m, n, k, spec);
+    }
     F::gemm(
         m,
         k,
@@ -37,6 +40,54 @@ pub fn matmul<F: Real>(a: &[F], b: &[F], c: &mut [F], m: usize, n: usize, k: usi
         c,
         (n as isize, 1),
     );
+}
+
+/// Up to this many rows (untransposed A) skip the packing GEMM: generation steps multiply one
+/// row by whole weight matrices, where packing the weights would cost more than the product.
+const FEW_ROWS: usize = 4;
+
+/// `x · y` with eight partial sums, so the compiler can keep them in vector lanes.
+fn dot<F: Real>(x: &[F], y: &[F]) -> F {
+    let mut acc = [F::zero(); 8];
+    let (xc, yc) = (x.chunks_exact(8), y.chunks_exact(8));
+    let tail: F = xc
+        .remainder()
+        .iter()
+        .zip(yc.remainder())
+        .map(|(&p, &q)| p * q)
+        .sum();
+    for (p, q) in xc.zip(yc) {
+        for i in 0..8 {
+            acc[i] = acc[i] + p[i] * q[i];
+        }
+    }
+    acc.iter().fold(tail, |s, &v| s + v)
+}
+
+/// `matmul` for `m ≤ FEW_ROWS` rows of an untransposed A: dot products with B's rows (`NT`) or
+/// scaled row sums of B (`NN`).
+fn few_rows<F: Real>(a: &[F], b: &[F], c: &mut [F], m: usize, n: usize, k: usize, spec: Matmul) {
+    let alpha = F::from_f32(spec.alpha);
+    for r in 0..m {
+        let ar = &a[r * k..(r + 1) * k];
+        let cr = &mut c[r * n..(r + 1) * n];
+        if spec.trans_b {
+            for (j, cj) in cr.iter_mut().enumerate() {
+                let v = alpha * dot(ar, &b[j * k..(j + 1) * k]);
+                *cj = if spec.accumulate { *cj + v } else { v };
+            }
+        } else {
+            if !spec.accumulate {
+                cr.fill(F::zero());
+            }
+            for (kk, &x) in ar.iter().enumerate() {
+                let s = alpha * x;
+                for (cj, &bv) in cr.iter_mut().zip(&b[kk * n..(kk + 1) * n]) {
+                    *cj = *cj + s * bv;
+                }
+            }
+        }
+    }
 }
 
 /// `out[c] (+)= Σ_t a[t, c] · b[t, c] · row_scale[t]`. a, b `[rows, cols]`.
