@@ -25,22 +25,30 @@ async function opfsDir() {
   return root.getDirectoryHandle('svdtune', { create: true });
 }
 
-// Writes the checkpoint and the run's description to browser storage (OPFS).
+async function writeFile(dir, name, data) {
+  const handle = await dir.getFileHandle(name, { create: true });
+  const access = await handle.createSyncAccessHandle();
+  try {
+    access.truncate(0);
+    access.write(typeof data === 'string' ? new TextEncoder().encode(data) : data, { at: 0 });
+    access.flush();
+  } finally {
+    access.close();
+  }
+}
+
+// Writes the checkpoint to browser storage (OPFS): the bytes under a name of their own, then the
+// run's description naming them (the commit point: a crash mid-write leaves the previous pair),
+// then older checkpoints are removed.
 async function saveCheckpoint(meta) {
   const bytes = await exclusive(() => session.checkpoint());
   const dir = await opfsDir();
-  for (const [name, data] of [['checkpoint.bin', bytes], ['checkpoint.json', JSON.stringify(meta)]]) {
-    const handle = await dir.getFileHandle(name, { create: true });
-    const access = await handle.createSyncAccessHandle();
-    try {
-      const buf = typeof data === 'string' ? new TextEncoder().encode(data) : data;
-      access.truncate(0);
-      access.write(buf, { at: 0 });
-      access.flush();
-    } finally {
-      access.close();
-    }
-  }
+  const file = `checkpoint-${meta.step}.bin`;
+  await writeFile(dir, file, bytes);
+  await writeFile(dir, 'checkpoint.json', JSON.stringify({ ...meta, file }));
+  const old = [];
+  for await (const name of dir.keys()) if (name.startsWith('checkpoint-') && name !== file) old.push(name);
+  for (const name of old) await dir.removeEntry(name).catch(() => {});
   return bytes.length;
 }
 
@@ -48,7 +56,7 @@ async function readCheckpoint() {
   try {
     const dir = await opfsDir();
     const meta = JSON.parse(await (await (await dir.getFileHandle('checkpoint.json')).getFile()).text());
-    const bytes = new Uint8Array(await (await (await dir.getFileHandle('checkpoint.bin')).getFile()).arrayBuffer());
+    const bytes = new Uint8Array(await (await (await dir.getFileHandle(meta.file)).getFile()).arrayBuffer());
     return { meta, bytes };
   } catch {
     return null;
@@ -109,7 +117,8 @@ const commands = {
     if (resume) {
       const saved = await readCheckpoint();
       if (!saved) throw new Error('no checkpoint in browser storage');
-      info.resumed_step = await exclusive(() => session.resume(saved.bytes));
+      const at = await exclusive(() => session.resume(saved.bytes));
+      Object.assign(info, { resumed_step: at.step, eval_loss: at.eval_loss });
     }
     Object.assign(loop, { paused: false, stop: false, checkpointEvery: checkpointEvery || 0 });
     trainLoop(meta);
@@ -121,7 +130,9 @@ const commands = {
   savedCheckpoint: async () => (await readCheckpoint())?.meta ?? null,
   async forgetCheckpoint() {
     const dir = await opfsDir();
-    for (const name of ['checkpoint.bin', 'checkpoint.json']) await dir.removeEntry(name).catch(() => {});
+    const names = [];
+    for await (const name of dir.keys()) names.push(name);
+    for (const name of names) await dir.removeEntry(name).catch(() => {});
   },
   async generate({ prompt, maxNewTokens }) {
     const original = await exclusive(() => session.generate(prompt, maxNewTokens, true));

@@ -208,11 +208,11 @@ impl Session {
     }
 
     /// Continues the started run (same files and options) from checkpoint bytes; resolves to
-    /// the step it continues after.
+    /// `{step, eval_loss}`: the step it continues after and the eval-split loss there.
     pub fn resume(&self, checkpoint: Vec<u8>) -> js_sys::Promise {
-        promise(
-            &self.work,
-            async move |work| on_work!(work, w => Ok(JsValue::from(w.resume(&checkpoint)? as f64))),
-        )
+        promise(&self.work, async move |work| {
+            let (step, eval_loss) = on_work!(work, w => w.resume(&checkpoint).await?);
+            to_js(&serde_json::json!({"step": step, "eval_loss": eval_loss}))
+        })
     }
 }

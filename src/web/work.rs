@@ -442,10 +442,12 @@ impl<B: Backend> Work<B> {
         t.run.checkpoint(be).await
     }
 
-    /// Continues the run from a checkpoint made with the same options; returns the step.
-    pub fn resume(&mut self, bytes: &[u8]) -> Result<usize> {
+    /// Continues the run from a checkpoint made with the same options; returns the step it
+    /// continues after and the eval-split loss there.
+    pub async fn resume(&mut self, bytes: &[u8]) -> Result<(usize, Option<f32>)> {
         let (be, t) = self.training()?;
         t.run.resume(be, "checkpoint", bytes)?;
-        Ok(t.run.steps_done)
+        let eval_loss = t.run.evaluate(be).await?;
+        Ok((t.run.steps_done, eval_loss))
     }
 }

@@ -3,7 +3,8 @@
 // file pickers, trains a few steps, checks the chart and the loss, generates, downloads the
 // merged model (zip), the adapter and the training log, then checks the download with the native
 // CLI: `svdtune eval` on the unzipped folder gives the page's loss over the whole file. Runs with
-// WebGPU and again with WebGPU disabled (CPU notice, training still works). Fails on any network
+// WebGPU, then reloads the page mid-training and resumes from the checkpoint in browser storage,
+// then runs with WebGPU disabled (CPU notice, training still works). Fails on any network
 // request other than the page's own files. Screenshots and downloads go to artifacts/.
 // Usage: node tests/e2e/train_page.mjs   (needs target/release/svdtune: cargo build --release)
 import { chromium } from 'playwright-core';
@@ -50,6 +51,22 @@ async function download(page, button, to) {
   return to;
 }
 
+// Gives the page the model folder, the settings and the data, and checks what it shows.
+async function prepare(page, name) {
+  await page.setInputFiles('#model-folder', fixture);
+  await page.waitForSelector('#model-status.ok, #model-status.bad', { timeout: 120_000 });
+  check(await page.isVisible('#model-status.ok'), `${name}: model "${await page.textContent('#model-status')}"`);
+  const info = (await page.innerText('#model-info')).replace(/\s+/g, ' ');
+  check(/llama/.test(info) && /F32/.test(info), `${name}: model info ${info}`);
+  for (const [field, value] of Object.entries(SETTINGS)) await page.fill(`#settings [name=${field}]`, value);
+  await page.setInputFiles('#data-file', `${fixture}/data.jsonl`);
+  await page.waitForSelector('#data-status.ok, #data-status.bad', { timeout: 60_000 });
+  const data = (await page.innerText('#data-info')).replace(/\s+/g, ' ');
+  check(/24 of 24 records/.test(data), `${name}: data ${data}`);
+  const plan = await page.$$eval('#plan-compare tbody tr', (trs) => trs.map((tr) => tr.innerText.replace(/\s+/g, ' ')));
+  check(plan.length === 4 && /LoRA r=8/.test(plan[1]), `${name}: plan ${plan.join(' | ')}`);
+}
+
 async function run(name, args, expectState, full) {
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: [...baseArgs, ...args] });
   const out = `${artifacts}/train-page-${name}`;
@@ -71,19 +88,7 @@ async function run(name, args, expectState, full) {
     const engineState = await page.getAttribute('#engine', 'data-state');
     check(engineState === expectState, `${name}: engine ${engineState} "${await page.textContent('#engine')}"`);
 
-    await page.setInputFiles('#model-folder', fixture);
-    await page.waitForSelector('#model-status.ok, #model-status.bad', { timeout: 120_000 });
-    check(await page.isVisible('#model-status.ok'), `${name}: model "${await page.textContent('#model-status')}"`);
-    const info = (await page.innerText('#model-info')).replace(/\s+/g, ' ');
-    check(/llama/.test(info) && /F32/.test(info), `${name}: model info ${info}`);
-    for (const [field, value] of Object.entries(SETTINGS)) await page.fill(`#settings [name=${field}]`, value);
-    await page.setInputFiles('#data-file', `${fixture}/data.jsonl`);
-    await page.waitForSelector('#data-status.ok, #data-status.bad', { timeout: 60_000 });
-    const data = (await page.innerText('#data-info')).replace(/\s+/g, ' ');
-    check(/24 of 24 records/.test(data), `${name}: data ${data}`);
-    const plan = await page.$$eval('#plan-compare tbody tr', (trs) => trs.map((tr) => tr.innerText.replace(/\s+/g, ' ')));
-    check(plan.length === 4 && /LoRA r=8/.test(plan[1]), `${name}: plan ${plan.join(' | ')}`);
-
+    await prepare(page, name);
     await page.click('#train');
     await page.waitForFunction(() => Number(document.querySelector('#chart').dataset.steps) >= 2, null, { timeout: 300_000 });
     await page.screenshot({ path: `${out}/training.png`, fullPage: true });
@@ -130,13 +135,55 @@ async function run(name, args, expectState, full) {
     }
     check(errors.length === 0, `${name}: no page errors${errors.length ? `: ${errors.join(' | ')}` : ''}`);
     check(foreign.length === 0, `${name}: no requests beyond the page's own files${foreign.length ? `: ${foreign.join(' ')}` : ''}`);
+    return pageLoss;
+  } finally {
+    await browser.close();
+  }
+}
+
+// Reloads the page once a checkpoint is in browser storage, resumes from it with the same files
+// and checks the resumed run ends where an uninterrupted one does (`expectLoss`).
+async function resumeRun(name, args, expectLoss) {
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: [...baseArgs, ...args] });
+  const out = `${artifacts}/train-page-${name}`;
+  rmSync(out, { recursive: true, force: true });
+  mkdirSync(out, { recursive: true });
+  try {
+    const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 900, height: 1200 } });
+    const page = await context.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(`${origin}/`);
+    await page.waitForSelector('#engine[data-state]', { timeout: 120_000 });
+    check(await page.isHidden('#resume-offer'), `${name}: no resume offer on a fresh profile`);
+    await prepare(page, name);
+    await page.click('#train');
+    await page.waitForFunction(() => Number(document.querySelector('#train-progress').dataset.checkpoint) >= 4, null, { timeout: 300_000 });
+    await page.reload();
+    await page.waitForSelector('#engine[data-state]', { timeout: 120_000 });
+    await page.waitForSelector('#resume-offer:not([hidden])', { timeout: 30_000 });
+    const offer = await page.textContent('#resume-text');
+    const saved = Number(/after step (\d+)/.exec(offer)?.[1]);
+    check(saved === 4 || saved === 8, `${name}: offered "${offer}"`);
+    await prepare(page, name);
+    await page.screenshot({ path: `${out}/offer.png`, fullPage: true });
+    await page.click('#resume-checkpoint');
+    await page.waitForSelector('#chart[data-state]', { timeout: 600_000 });
+    const log = JSON.parse(readFileSync(await download(page, '#dl-json', `${out}/training-log.json`), 'utf8'));
+    check(log.start.resumed_step === saved && log.steps[0].step === saved + 1 && log.steps.length === 12 - saved,
+      `${name}: resumed after step ${log.start.resumed_step}, ran steps ${log.steps[0]?.step}..${log.steps.at(-1)?.step}`);
+    const loss = Number(await page.textContent('#stat-full'));
+    check(Math.abs(loss - expectLoss) < 1e-5, `${name}: loss over the file ${loss} equals the uninterrupted run's ${expectLoss}`);
+    await page.screenshot({ path: `${out}/resumed.png`, fullPage: true });
+    check(errors.length === 0, `${name}: no page errors${errors.length ? `: ${errors.join(' | ')}` : ''}`);
   } finally {
     await browser.close();
   }
 }
 
 try {
-  await run('webgpu', ['--enable-unsafe-webgpu'], 'gpu', true);
+  const loss = await run('webgpu', ['--enable-unsafe-webgpu'], 'gpu', true);
+  await resumeRun('resume', ['--enable-unsafe-webgpu'], loss);
   await run('no-webgpu', ['--disable-webgpu'], 'no-gpu', false);
 } catch (e) {
   console.error(`FAIL: ${e.stack ?? e}`);
