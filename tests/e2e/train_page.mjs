@@ -11,11 +11,10 @@ import { chromium } from 'playwright-core';
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { SETTINGS, cli, evalLoss, fixture, nativeTrainLoss } from './native.mjs';
 
 const root = new URL('../../', import.meta.url).pathname;
 const artifacts = `${root}artifacts`;
-const fixture = `${root}tests/fixtures/tiny-chat`;
-const cli = `${process.env.CARGO_TARGET_DIR || `${root}target`}/release/svdtune`;
 mkdirSync(artifacts, { recursive: true });
 
 const port = await new Promise((resolve) => {
@@ -29,7 +28,6 @@ const server = spawn('python3', ['-m', 'http.server', String(port), '--bind', '1
 await new Promise((r) => setTimeout(r, 800));
 
 const baseArgs = ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
-const SETTINGS = { rank_fraction: '0.5', lr: '0.03', epochs: '4', max_steps: '12', batch_size: '4', seq_len: '64', eval_fraction: '0.2', eval_every: '4', checkpoint_every: '4' };
 const PROMPT = 'What is your name?';
 let failed = false;
 
@@ -125,9 +123,10 @@ async function run(name, args, expectState, full) {
       execFileSync('unzip', ['-q', '-o', zip, '-d', dir]);
       const files = execFileSync('ls', [dir]).toString().trim().split('\n');
       check(['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'].every((f) => files.includes(f)), `${name}: zip holds ${files.join(', ')}`);
-      const said = execFileSync(cli, ['eval', '--model', dir, '--data', `${fixture}/data.jsonl`, '--seq-len', SETTINGS.seq_len, '--batch-size', SETTINGS.batch_size, '--backend', 'cpu'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
-      const cliLoss = Number(/mean loss ([0-9.]+)/.exec(said)?.[1]);
+      const cliLoss = evalLoss(dir);
       check(Math.abs(cliLoss - pageLoss) < 1e-3, `${name}: page loss over the file ${pageLoss} = svdtune eval on the download ${cliLoss}`);
+      const native = nativeTrainLoss(`${out}/native`);
+      check(Math.abs(native - pageLoss) < 1e-3, `${name}: page loss = svdtune train + eval with the same settings ${native}`);
       check(generate(dir) === current, `${name}: the page's current answer is svdtune generate's on the download`);
       const adapter = await download(page, '#dl-adapter', `${out}/adapter.zip`);
       const listing = execFileSync('unzip', ['-l', adapter]).toString();
