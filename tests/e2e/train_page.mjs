@@ -2,7 +2,8 @@
 // Serves web/ on a free port, gives the page the tiny chat model folder and its data through the
 // file pickers, trains a few steps, checks the chart and the loss, generates, downloads the
 // merged model (zip), the adapter and the training log, then checks the download with the native
-// CLI: `svdtune eval` on the unzipped folder gives the page's loss over the whole file. Runs with
+// CLI: `svdtune eval` on the unzipped folder gives the page's loss over the whole file, and every
+// merged weight differs from the input by an update of rank ≤ q. Runs with
 // WebGPU, then reloads the page mid-training and resumes from the checkpoint in browser storage,
 // then runs with WebGPU disabled (CPU notice, training still works). Fails on any network
 // request other than the page's own files. Screenshots and downloads go to artifacts/.
@@ -12,6 +13,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { SETTINGS, cli, evalLoss, fixture, nativeTrainLoss } from './native.mjs';
+import { compareMerged } from './rank.mjs';
 
 const root = new URL('../../', import.meta.url).pathname;
 const artifacts = `${root}artifacts`;
@@ -123,6 +125,10 @@ async function run(name, args, expectState, full) {
       execFileSync('unzip', ['-q', '-o', zip, '-d', dir]);
       const files = execFileSync('ls', [dir]).toString().trim().split('\n');
       check(['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'].every((f) => files.includes(f)), `${name}: zip holds ${files.join(', ')}`);
+      const cmp = compareMerged(`${fixture}/model.safetensors`, `${dir}/model.safetensors`, Number(SETTINGS.rank_fraction));
+      const bad = cmp.layers.filter((l) => !l.changed || l.rank > l.q);
+      check(cmp.layers.length === 15 && bad.length === 0 && cmp.embedUnchanged,
+        `${name}: ${cmp.layers.length} merged weights differ from the input by rank ≤ q (${cmp.layers.map((l) => `${l.rank}/${l.q}`).join(' ')}), embedding unchanged${bad.length ? `; bad: ${bad.map((l) => l.name).join(', ')}` : ''}`);
       const cliLoss = evalLoss(dir);
       check(Math.abs(cliLoss - pageLoss) < 1e-3, `${name}: page loss over the file ${pageLoss} = svdtune eval on the download ${cliLoss}`);
       const native = nativeTrainLoss(`${out}/native`);
