@@ -230,6 +230,8 @@ async function train(resume = false) {
   if (!o) return;
   const checkpointEvery = Number(form.elements.checkpoint_every.value) || 0;
   Object.assign(state, { run: 'starting', log: [], evals: [], stepTimes: [], start: null, fullLoss: null, options: o });
+  delete $('train-progress').dataset.checkpoint;
+  delete $('chart').dataset.state;
   $('stat-full').textContent = '–';
   updateButtons();
   redraw();
@@ -275,7 +277,12 @@ function onRun(msg) {
   const status = $('train-status');
   if (msg.state === 'training') setStatus(status, 'Training…');
   else if (msg.state === 'paused') setStatus(status, 'Paused. Generate or download now, or resume.');
-  else if (msg.state === 'error') setStatus(status, `Training stopped: ${msg.message}`, 'bad');
+  else if (msg.state === 'error') {
+    const saved = $('train-progress').dataset.checkpoint;
+    const gpu = /GPU device error/.test(msg.message) ? ' The GPU stopped working (device lost or out of memory).' : '';
+    const resume = saved ? ` The checkpoint of step ${saved} is kept in browser storage: reload the page and give it the same files to resume.` : '';
+    setStatus(status, `Training stopped: ${msg.message}.${gpu}${resume}`, 'bad');
+  }
   else {
     state.fullLoss = msg.fullLoss;
     $('stat-full').textContent = msg.fullLoss.toFixed(6);

@@ -10,7 +10,7 @@
 // Usage: node tests/e2e/train_page.mjs   (needs target/release/svdtune: cargo build --release)
 import { chromium } from 'playwright-core';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { SETTINGS, cli, evalLoss, fixture, nativeTrainLoss } from './native.mjs';
 import { compareMerged } from './rank.mjs';
@@ -67,6 +67,24 @@ async function prepare(page, name) {
   check(plan.length === 4 && /LoRA r=8/.test(plan[1]), `${name}: plan ${plan.join(' | ')}`);
 }
 
+// Broken input gets a message that names the file and what is wrong, then good input works.
+async function badInputs(page, name, out) {
+  await page.setInputFiles('#model-files', [`${fixture}/config.json`]);
+  await page.waitForSelector('#model-status.bad', { timeout: 60_000 });
+  const model = await page.textContent('#model-status');
+  check(/tokenizer\.json/.test(model) && /missing/.test(model), `${name}: a folder without its tokenizer: "${model}"`);
+  await prepare(page, name);
+  const bad = `${out}/broken.jsonl`;
+  writeFileSync(bad, '{"messages": [{"role": "user", "content": "hi"}]}\nnot json\n');
+  await page.setInputFiles('#data-file', bad);
+  await page.waitForSelector('#data-status.bad', { timeout: 60_000 });
+  const data = await page.textContent('#data-status');
+  check(/broken\.jsonl/.test(data) && /line 2/.test(data), `${name}: a file with no usable record: "${data}"`);
+  check(await page.isDisabled('#train'), `${name}: Train is disabled without usable data`);
+  await page.setInputFiles('#data-file', `${fixture}/data.jsonl`);
+  await page.waitForSelector('#data-status.ok', { timeout: 60_000 });
+}
+
 async function run(name, args, expectState, full) {
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: [...baseArgs, ...args] });
   const out = `${artifacts}/train-page-${name}`;
@@ -88,7 +106,8 @@ async function run(name, args, expectState, full) {
     const engineState = await page.getAttribute('#engine', 'data-state');
     check(engineState === expectState, `${name}: engine ${engineState} "${await page.textContent('#engine')}"`);
 
-    await prepare(page, name);
+    if (full) await prepare(page, name);
+    else await badInputs(page, name, out);
     await page.click('#train');
     await page.waitForFunction(() => Number(document.querySelector('#chart').dataset.steps) >= 2, null, { timeout: 300_000 });
     await page.screenshot({ path: `${out}/training.png`, fullPage: true });
