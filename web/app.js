@@ -157,7 +157,9 @@ async function loadModel({ folder, entries }) {
     await refreshPlan();
     if (state.dataFile) await loadData(state.dataFile);
   } catch (e) {
-    setStatus(status, `Cannot load the model: ${e.message}`, 'bad');
+    const hint = /this device allows/.test(e.message) && state.backend?.gpu
+      ? ' This GPU cannot hold that tensor in one binding; open the page with ?cpu at the end of the address to train on the CPU engine.' : '';
+    setStatus(status, `Cannot load the model: ${e.message}${hint}`, 'bad');
   } finally {
     $('model-progress').hidden = true;
     updateButtons();

@@ -157,6 +157,10 @@ async function run(name, args, expectState, full) {
       const listing = execFileSync('unzip', ['-l', adapter]).toString();
       check(/adapter_config\.json/.test(listing) && /adapter_model\.safetensors/.test(listing), `${name}: adapter zip`);
     }
+    await page.setViewportSize({ width: 360, height: 800 });
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    await page.screenshot({ path: `${out}/narrow.png`, fullPage: true });
+    check(width <= 360, `${name}: no horizontal scrolling at 360 px (page is ${width} px wide)`);
     check(errors.length === 0, `${name}: no page errors${errors.length ? `: ${errors.join(' | ')}` : ''}`);
     check(foreign.length === 0, `${name}: no requests beyond the page's own files${foreign.length ? `: ${foreign.join(' ')}` : ''}`);
     return pageLoss;
