@@ -3,12 +3,16 @@
 // op(B) is [K, N]: B stored [K, N], or [N, K] when TRANS_B (Hugging Face weight layout).
 // Tiling: a 64×64 block of C per workgroup of 16×16 invocations, 4×4 outputs per invocation held
 // in registers, K in steps of 16 staged through workgroup memory. Edges are zero-padded on load.
+// Split-K (k_chunk > 0): workgroup z sums only K range [z·k_chunk, (z+1)·k_chunk) and writes
+// alpha · its partial product to slice z of C ([splits, M, N]); a second pass adds the slices.
+// It keeps a GPU busy when C has few tiles but K is long (Gram matrices of tall factors).
 struct Params {
     m: u32,
     n: u32,
     k: u32,
     accumulate: u32, // 1: C += product
     alpha: f32,
+    k_chunk: u32,    // 0: the whole K in one workgroup; else the K range of each z slice
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;       // [M, K] or [K, M]
@@ -24,14 +28,14 @@ const BK: u32 = 16u;
 var<workgroup> tile_a: array<f32, 1024>; // [BM][BK]
 var<workgroup> tile_b: array<f32, 1024>; // [BK][BN]
 
-fn load_a(row: u32, kk: u32) -> f32 {
-    if (row >= p.m || kk >= p.k) { return 0.0; }
+fn load_a(row: u32, kk: u32, k_end: u32) -> f32 {
+    if (row >= p.m || kk >= k_end) { return 0.0; }
     if (TRANS_A) { return a[kk * p.m + row]; }
     return a[row * p.k + kk];
 }
 
-fn load_b(kk: u32, col: u32) -> f32 {
-    if (kk >= p.k || col >= p.n) { return 0.0; }
+fn load_b(kk: u32, col: u32, k_end: u32) -> f32 {
+    if (kk >= k_end || col >= p.n) { return 0.0; }
     if (TRANS_B) { return b[col * p.k + kk]; }
     return b[kk * p.n + col];
 }
@@ -42,17 +46,23 @@ fn matmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
     let row0 = wid.y * BM;
     let col0 = wid.x * BN;
     var acc: array<vec4<f32>, 4>;
-    for (var t = 0u; t < p.k; t += BK) {
+    var k_begin = 0u;
+    var k_end = p.k;
+    if (p.k_chunk != 0u) {
+        k_begin = wid.z * p.k_chunk;
+        k_end = min(k_begin + p.k_chunk, p.k);
+    }
+    for (var t = k_begin; t < k_end; t += BK) {
         for (var i = 0u; i < 4u; i++) {
             let idx = tid + i * 256u;
             // A tile: BM rows × BK; with TRANS_A, consecutive threads walk rows (contiguous in A).
             var ar: u32; var ac: u32;
             if (TRANS_A) { ar = idx % BM; ac = idx / BM; } else { ar = idx / BK; ac = idx % BK; }
-            tile_a[ar * BK + ac] = load_a(row0 + ar, t + ac);
+            tile_a[ar * BK + ac] = load_a(row0 + ar, t + ac, k_end);
             // B tile: BK × BN columns; with TRANS_B, consecutive threads walk k (contiguous in B).
             var br: u32; var bc: u32;
             if (TRANS_B) { br = idx % BK; bc = idx / BK; } else { br = idx / BN; bc = idx % BN; }
-            tile_b[br * BN + bc] = load_b(t + br, col0 + bc);
+            tile_b[br * BN + bc] = load_b(t + br, col0 + bc, k_end);
         }
         workgroupBarrier();
         for (var kk = 0u; kk < BK; kk++) {
@@ -70,7 +80,7 @@ fn matmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
         for (var j = 0u; j < 4u; j++) {
             let col = col0 + lid.x * 4u + j;
             if (col < p.n) {
-                let idx = r * p.n + col;
+                let idx = wid.z * p.m * p.n + r * p.n + col;
                 var v = p.alpha * acc[i][j];
                 if (p.accumulate != 0u) { v += c[idx]; }
                 c[idx] = v;

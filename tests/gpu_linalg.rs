@@ -1,5 +1,5 @@
 //! GPU vs CPU: matmul in all layouts, column dot products, the SVD merge and the SVD linear layer,
-//! on awkward shapes (odd sizes, one to nine rows, rank 1). Runs natively and in browsers.
+//! on awkward shapes (odd sizes, one to nine rows, rank 1, long K split over workgroups). Runs natively and in browsers.
 mod common;
 use common::*;
 use svdtune::backend::cpu::CpuBackend;
@@ -16,6 +16,10 @@ const SHAPES: &[(usize, usize, usize)] = &[
     (8, 33, 7),
     (5, 64, 129),
     (9, 31, 17),
+    // Few output tiles and a long K take the split-K path (K not a multiple of its slices).
+    (65, 65, 5000),
+    (9, 70, 2500),
+    (130, 3, 4099),
     (67, 132, 45),
     (3, 65, 129),
     (64, 64, 16),

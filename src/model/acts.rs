@@ -158,11 +158,8 @@ impl<T> Activations<T> {
         let lin = (0..cfg.num_layers)
             .map(|l| linear_acts(be, w, l, rows))
             .collect::<Result<Vec<_>>>()?;
-        let fused_qkv = matches!(w.layers.first().map(|l| &l.qkv), Some(QkvProj::Fused(_)));
-        let fused_gu = matches!(
-            w.layers.first().map(|l| &l.gate_up),
-            Some(GateUpProj::Fused(_))
-        );
+        let fused_qkv = w.fused_qkv();
+        let fused_gu = w.fused_gate_up();
         let scratch = Scratch {
             xn: be.zeros(&[rows, c])?,
             qkv: fused_qkv

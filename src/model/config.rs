@@ -296,6 +296,18 @@ impl ModelConfig {
         self.num_kv_heads * self.head_dim
     }
 
+    /// Attention geometry of `batch` sequences of `seq` rows.
+    pub fn attention_dims(&self, batch: usize, seq: usize) -> crate::backend::AttentionDims {
+        crate::backend::AttentionDims {
+            batch,
+            seq,
+            n_heads: self.num_heads,
+            n_kv_heads: self.num_kv_heads,
+            head_dim: self.head_dim,
+            scale: self.attention_scale(),
+        }
+    }
+
     /// Softmax scale `1 / sqrt(D)`.
     pub fn attention_scale(&self) -> f32 {
         1.0 / (self.head_dim as f32).sqrt()

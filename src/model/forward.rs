@@ -7,7 +7,7 @@
 use super::acts::{Activations, HeadActs, LinearActs, Saved, Scratch};
 use super::config::ModelConfig;
 use super::weights::{GateUpProj, LayerWeights, ModelWeights, QkvProj, linear_forward};
-use crate::backend::{AttentionDims, Backend, CachedAttentionDims, TensorInfo};
+use crate::backend::{Backend, CachedAttentionDims, TensorInfo};
 use crate::error::{Error, Result};
 use crate::rope::{self, RopeConfig};
 
@@ -205,28 +205,73 @@ pub fn forward<B: Backend>(
             ),
         ));
     }
-    let (cos, sin) = rope.tables(be, batch.position_span)?;
-    be.embedding(&w.embed, &batch.ids, &mut acts.stream)?;
+    let tables = rope.tables(be, batch.position_span)?;
+    let keys = Keys::Batch {
+        window_start: &batch.window_start,
+        batch: batch.batch,
+        seq: batch.seq,
+    };
+    run_model(be, cfg, w, tables, &batch.ids, &batch.positions, keys, acts)
+}
+
+/// Where every layer's attention finds its keys.
+pub enum Keys<'a, B: Backend> {
+    /// In the batch itself (see [`AttentionMode::Batch`]).
+    Batch {
+        window_start: &'a B::Ids,
+        batch: usize,
+        seq: usize,
+    },
+    /// In per-layer caches `[L, Hkv·D]`, new rows at positions `q_offset ..`.
+    Cached {
+        k: &'a mut [B::Tensor],
+        v: &'a mut [B::Tensor],
+        q_offset: usize,
+    },
+}
+
+/// Embedding, every decoder layer and the final norm for the rows of `acts`: the part of the
+/// forward pass shared by batches and generation steps.
+#[allow(clippy::too_many_arguments)]
+pub fn run_model<B: Backend>(
+    be: &B,
+    cfg: &ModelConfig,
+    w: &ModelWeights<B::Tensor>,
+    (cos, sin): (&B::Tensor, &B::Tensor),
+    ids: &B::Ids,
+    positions: &B::Ids,
+    mut keys: Keys<'_, B>,
+    acts: &mut Activations<B::Tensor>,
+) -> Result<()> {
+    be.embedding(&w.embed, ids, &mut acts.stream)?;
     for (l, lw) in w.layers.iter().enumerate() {
-        let mode: AttentionMode<'_, B> = AttentionMode::Batch {
-            window_start: &batch.window_start,
-            batch: batch.batch,
-            seq: batch.seq,
+        let mode: AttentionMode<'_, B> = match &mut keys {
+            Keys::Batch {
+                window_start,
+                batch,
+                seq,
+            } => AttentionMode::Batch {
+                window_start,
+                batch: *batch,
+                seq: *seq,
+            },
+            Keys::Cached { k, v, q_offset } => AttentionMode::Cached {
+                k_cache: &mut k[l],
+                v_cache: &mut v[l],
+                q_offset: *q_offset,
+            },
         };
         let n = acts.layers.len();
-        let saved = &mut acts.layers[l % n];
-        let lin = &mut acts.lin[l];
-        let tables = (cos, sin);
         layer_forward(
             be,
             cfg,
             lw,
-            tables,
-            &batch.positions,
+            (cos, sin),
+            positions,
             mode,
             &mut acts.stream,
-            saved,
-            lin,
+            &mut acts.layers[l % n],
+            &mut acts.lin[l],
             &mut acts.scratch,
         )?;
     }
@@ -287,14 +332,7 @@ pub fn layer_forward<B: Backend>(
             batch,
             seq,
         } => {
-            let dims = AttentionDims {
-                batch,
-                seq,
-                n_heads: h,
-                n_kv_heads: hkv,
-                head_dim: d,
-                scale: cfg.attention_scale(),
-            };
+            let dims = cfg.attention_dims(batch, seq);
             be.attention_forward(
                 &s.q,
                 &s.k,

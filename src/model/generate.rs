@@ -3,7 +3,7 @@
 //! an end-of-sequence id or after `max_new_tokens`. Only the last row's logits are read back.
 use super::acts::{Activations, HeadActs};
 use super::config::ModelConfig;
-use super::forward::{AttentionMode, layer_forward, lm_head};
+use super::forward::{Keys, lm_head, run_model};
 use super::load::Model;
 use super::sample::{Sampler, Sampling};
 use crate::backend::Backend;
@@ -114,28 +114,8 @@ pub async fn generate<B: Backend>(
 ) -> Result<Generation> {
     let cfg = model.cfg.clone();
     let mut sampler = Sampler::new(sampling)?;
-    if prompt.is_empty() {
-        return Err(Error::param("generate", "the prompt has no tokens"));
-    }
-    if let Some(&bad) = prompt.iter().find(|&&id| id as usize >= cfg.vocab_size) {
-        return Err(Error::param(
-            "generate",
-            format!(
-                "prompt token {bad} is outside the vocabulary of {}",
-                cfg.vocab_size
-            ),
-        ));
-    }
+    check_prompt(&cfg, prompt)?;
     let limit = cfg.max_position_embeddings;
-    if prompt.len() >= limit {
-        return Err(Error::param(
-            "generate",
-            format!(
-                "the prompt has {} tokens; the model handles at most {limit} positions",
-                prompt.len()
-            ),
-        ));
-    }
     let capacity = (prompt.len() + max_new_tokens).min(limit);
     let mut cache = KvCache::new(be, &cfg, capacity)?;
     let mut head = HeadActs::new(be, &cfg, &model.weights, 1)?;
@@ -241,36 +221,13 @@ async fn step<B: Backend>(
     let positions: Vec<u32> = (q_offset..q_offset + rows).map(|p| p as u32).collect();
     be.write_ids(&mut input.ids, ids)?;
     be.write_ids(&mut input.positions, &positions)?;
-    let (cos, sin) = model.rope.tables(be, q_offset + rows)?;
-    be.embedding(&w.embed, &input.ids, &mut acts.stream)?;
-    for (l, lw) in w.layers.iter().enumerate() {
-        let mode: AttentionMode<'_, B> = AttentionMode::Cached {
-            k_cache: &mut cache.k[l],
-            v_cache: &mut cache.v[l],
-            q_offset,
-        };
-        let saved = &mut acts.layers[0];
-        let lin = &mut acts.lin[l];
-        layer_forward(
-            be,
-            cfg,
-            lw,
-            (cos, sin),
-            &input.positions,
-            mode,
-            &mut acts.stream,
-            saved,
-            lin,
-            &mut acts.scratch,
-        )?;
-    }
-    be.rmsnorm_forward(
-        &acts.stream,
-        &w.final_norm,
-        cfg.rms_norm_eps,
-        &mut acts.hidden,
-        &mut acts.final_rstd,
-    )?;
+    let tables = model.rope.tables(be, q_offset + rows)?;
+    let keys = Keys::Cached {
+        k: &mut cache.k,
+        v: &mut cache.v,
+        q_offset,
+    };
+    run_model(be, cfg, w, tables, &input.ids, &input.positions, keys, acts)?;
     lm_head(be, w, &acts.hidden, rows - 1, head, logits)?;
     be.flush()?;
     be.read(logits).await

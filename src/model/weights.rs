@@ -97,6 +97,19 @@ pub struct ModelWeights<T> {
 }
 
 impl<T> ModelWeights<T> {
+    /// Whether q/k/v are one fused projection (Phi-3).
+    pub fn fused_qkv(&self) -> bool {
+        matches!(self.layers.first().map(|l| &l.qkv), Some(QkvProj::Fused(_)))
+    }
+
+    /// Whether gate/up are one fused projection (Phi-3).
+    pub fn fused_gate_up(&self) -> bool {
+        matches!(
+            self.layers.first().map(|l| &l.gate_up),
+            Some(GateUpProj::Fused(_))
+        )
+    }
+
     /// Every linear layer with its kind and decoder layer, in execution order.
     pub fn linears_mut(&mut self) -> Vec<(Option<usize>, LinearKind, &mut Linear<T>)> {
         let mut out = Vec::new();

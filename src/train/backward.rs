@@ -164,14 +164,7 @@ pub fn backward<B: Backend>(
         grads.final_norm.as_mut(),
     )?;
     let (cos, sin) = rope.tables(be, batch.position_span)?;
-    let dims = AttentionDims {
-        batch: batch.batch,
-        seq: batch.seq,
-        n_heads: cfg.num_heads,
-        n_kv_heads: cfg.num_kv_heads,
-        head_dim: cfg.head_dim,
-        scale: cfg.attention_scale(),
-    };
+    let dims = cfg.attention_dims(batch.batch, batch.seq);
     for l in (0..w.layers.len()).rev() {
         layer_backward(
             be,

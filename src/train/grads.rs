@@ -168,11 +168,8 @@ impl<T> BackScratch<T> {
     ) -> Result<Self> {
         let (c, i) = (cfg.hidden_size, cfg.intermediate_size);
         let (qw, kw) = (cfg.q_width(), cfg.kv_width());
-        let fused_qkv = matches!(w.layers.first().map(|l| &l.qkv), Some(QkvProj::Fused(_)));
-        let fused_gu = matches!(
-            w.layers.first().map(|l| &l.gate_up),
-            Some(GateUpProj::Fused(_))
-        );
+        let fused_qkv = w.fused_qkv();
+        let fused_gu = w.fused_gate_up();
         Ok(BackScratch {
             dstream: be.zeros(&[rows, c])?,
             dxn: be.zeros(&[rows, c])?,

@@ -125,16 +125,6 @@ pub struct TrainRun<B: Backend> {
     bad_in_a_row: usize,
 }
 
-fn host(b: &DataBatch) -> HostBatch<'_> {
-    HostBatch {
-        input_ids: &b.input_ids,
-        target_ids: &b.target_ids,
-        loss_weights: &b.loss_weights,
-        position_ids: &b.position_ids,
-        window_start: &b.window_start,
-    }
-}
-
 /// Batch order of `epoch`: a seeded shuffle of `0 .. n`.
 fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..n).collect();
@@ -216,7 +206,7 @@ impl<B: Backend> TrainRun<B> {
         if self.eval.is_empty() {
             return Ok(None);
         }
-        let batches: Vec<HostBatch> = self.eval.iter().map(host).collect();
+        let batches: Vec<HostBatch> = self.eval.iter().map(HostBatch::from).collect();
         self.trainer.eval(be, &batches).await.map(Some)
     }
 
@@ -238,7 +228,10 @@ impl<B: Backend> TrainRun<B> {
             picked.push(self.order[self.batch_in_epoch]);
             self.batch_in_epoch += 1;
         }
-        let batches: Vec<HostBatch> = picked.iter().map(|&i| host(&self.train[i])).collect();
+        let batches: Vec<HostBatch> = picked
+            .iter()
+            .map(|&i| HostBatch::from(&self.train[i]))
+            .collect();
         let tokens = batches.iter().map(|b| b.input_ids.len()).sum();
         let r: StepReport = if batches
             .iter()

@@ -22,6 +22,18 @@ pub struct HostBatch<'a> {
     pub window_start: &'a [u32],
 }
 
+impl<'a> From<&'a crate::data::Batch> for HostBatch<'a> {
+    fn from(b: &'a crate::data::Batch) -> Self {
+        HostBatch {
+            input_ids: &b.input_ids,
+            target_ids: &b.target_ids,
+            loss_weights: &b.loss_weights,
+            position_ids: &b.position_ids,
+            window_start: &b.window_start,
+        }
+    }
+}
+
 impl HostBatch<'_> {
     fn weight(&self) -> f64 {
         self.loss_weights.iter().map(|&w| w as f64).sum()
@@ -42,11 +54,82 @@ pub struct StepReport {
     pub trained_tokens: f64,
 }
 
+/// A batch's inputs on the device: ids and attention geometry, targets and loss weights.
+pub struct LossInputs<B: Backend> {
+    pub batch: Batch<B::Ids>,
+    /// `[B·S]`.
+    pub targets: B::Ids,
+    /// `[B·S]`.
+    pub weights: B::Tensor,
+}
+
+impl<B: Backend> LossInputs<B> {
+    pub fn new(be: &B, model: &Model<B>, batch: usize, seq: usize) -> Result<Self> {
+        let rows = batch * seq;
+        let zeros = vec![0u32; rows];
+        Ok(LossInputs {
+            batch: Batch::new(be, &model.cfg, &zeros, None, None, batch, seq)?,
+            targets: be.ids(&zeros)?,
+            weights: be.zeros(&[rows])?,
+        })
+    }
+
+    /// Overwrites the inputs with `hb` (same shape).
+    pub fn upload(&mut self, be: &B, model: &Model<B>, hb: &HostBatch) -> Result<()> {
+        let rows = self.batch.batch * self.batch.seq;
+        if hb.target_ids.len() != rows || hb.loss_weights.len() != rows {
+            return Err(Error::param(
+                "train",
+                format!("a batch of {rows} rows needs {rows} targets and weights"),
+            ));
+        }
+        self.batch.write(
+            be,
+            &model.cfg,
+            hb.input_ids,
+            Some(hb.position_ids),
+            Some(hb.window_start),
+        )?;
+        be.write_ids(&mut self.targets, hb.target_ids)?;
+        be.write(&mut self.weights, hb.loss_weights)
+    }
+}
+
+/// Forward pass and loss of one uploaded batch (`head.total` = `scale · Σ w · CE`); with
+/// `backward`, also the gradient through `lm_head` into the given buffers.
+pub fn forward_loss<B: Backend>(
+    be: &B,
+    model: &mut Model<B>,
+    inputs: &LossInputs<B>,
+    acts: &mut Activations<B::Tensor>,
+    head: &mut LossHead<B::Tensor>,
+    scale: f32,
+    backward: Option<(&mut Grads<B::Tensor>, &mut B::Tensor)>,
+) -> Result<()> {
+    let cfg = model.cfg.clone();
+    forward(
+        be,
+        &cfg,
+        &model.weights,
+        &mut model.rope,
+        &inputs.batch,
+        acts,
+    )?;
+    loss_and_head_backward(
+        be,
+        &model.weights,
+        acts,
+        head,
+        &inputs.targets,
+        &inputs.weights,
+        scale,
+        backward,
+    )
+}
+
 /// Buffers for batches of `batch × seq` rows.
 pub struct StepBuffers<B: Backend> {
-    pub batch: Batch<B::Ids>,
-    pub targets: B::Ids,
-    pub weights: B::Tensor,
+    pub inputs: LossInputs<B>,
     pub acts: Activations<B::Tensor>,
     pub back: BackScratch<B::Tensor>,
     pub grads: Grads<B::Tensor>,
@@ -69,11 +152,8 @@ impl<B: Backend> StepBuffers<B> {
         let cfg = &model.cfg;
         let w = &model.weights;
         let rows = batch * seq;
-        let zeros = vec![0u32; rows];
         Ok(StepBuffers {
-            batch: Batch::new(be, cfg, &zeros, None, None, batch, seq)?,
-            targets: be.ids(&zeros)?,
-            weights: be.zeros(&[rows])?,
+            inputs: LossInputs::new(be, model, batch, seq)?,
             acts: Activations::new(be, cfg, w, rows, true)?,
             back: BackScratch::new(be, cfg, w, rows)?,
             grads: Grads::new(be, cfg, w, train_norms)?,
@@ -86,25 +166,6 @@ impl<B: Backend> StepBuffers<B> {
             )?,
             loss: be.zeros(&[1])?,
         })
-    }
-
-    fn upload(&mut self, be: &B, model: &Model<B>, hb: &HostBatch) -> Result<()> {
-        let rows = self.acts.rows;
-        if hb.target_ids.len() != rows || hb.loss_weights.len() != rows {
-            return Err(Error::param(
-                "train",
-                format!("a batch of {rows} rows needs {rows} targets and weights"),
-            ));
-        }
-        self.batch.write(
-            be,
-            &model.cfg,
-            hb.input_ids,
-            Some(hb.position_ids),
-            Some(hb.window_start),
-        )?;
-        be.write_ids(&mut self.targets, hb.target_ids)?;
-        be.write(&mut self.weights, hb.loss_weights)
     }
 }
 
@@ -155,31 +216,25 @@ impl<B: Backend> Trainer<B> {
         let cfg = self.model.cfg.clone();
         for hb in micro {
             let b = &mut self.bufs;
-            b.upload(be, &self.model, hb)?;
-            forward(
+            b.inputs.upload(be, &self.model, hb)?;
+            let grads = Some((&mut b.grads, &mut b.back.dxn));
+            forward_loss(
                 be,
-                &cfg,
-                &self.model.weights,
-                &mut self.model.rope,
-                &b.batch,
+                &mut self.model,
+                &b.inputs,
                 &mut b.acts,
-            )?;
-            loss_and_head_backward(
-                be,
-                &self.model.weights,
-                &b.acts,
                 &mut b.head,
-                &b.targets,
-                &b.weights,
                 scale,
-                Some((&mut b.grads, &mut b.back.dxn)),
+                grads,
             )?;
+            let w = &self.model.weights;
+            let batch = &b.inputs.batch;
             backward(
                 be,
                 &cfg,
-                &self.model.weights,
+                w,
                 &mut self.model.rope,
-                &b.batch,
+                batch,
                 &mut b.acts,
                 &mut b.back,
                 &mut b.grads,
@@ -212,26 +267,17 @@ impl<B: Backend> Trainer<B> {
             return Err(Error::param("eval", "no trained tokens to evaluate"));
         }
         be.fill(&mut self.bufs.loss, 0.0)?;
-        let cfg = self.model.cfg.clone();
+        let scale = (1.0 / total) as f32;
         for hb in batches {
             let b = &mut self.bufs;
-            b.upload(be, &self.model, hb)?;
-            forward(
+            b.inputs.upload(be, &self.model, hb)?;
+            forward_loss(
                 be,
-                &cfg,
-                &self.model.weights,
-                &mut self.model.rope,
-                &b.batch,
+                &mut self.model,
+                &b.inputs,
                 &mut b.acts,
-            )?;
-            loss_and_head_backward(
-                be,
-                &self.model.weights,
-                &b.acts,
                 &mut b.head,
-                &b.targets,
-                &b.weights,
-                (1.0 / total) as f32,
+                scale,
                 None,
             )?;
             be.add_assign(&mut b.loss, &b.head.total)?;
@@ -256,43 +302,17 @@ pub async fn eval_loss<B: Backend>(
     }
     let cfg = model.cfg.clone();
     let rows = batch * seq;
-    let zeros = vec![0u32; rows];
-    let mut input = Batch::new(be, &cfg, &zeros, None, None, batch, seq)?;
-    let mut targets = be.ids(&zeros)?;
-    let mut weights = be.zeros(&[rows])?;
+    let mut inputs = LossInputs::new(be, model, batch, seq)?;
     let mut acts = Activations::new(be, &cfg, &model.weights, rows, false)?;
     let chunk = loss_chunk(rows, cfg.vocab_size, LOGIT_CHUNK_ELEMENTS);
     let mut head = LossHead::new(be, &cfg, &model.weights, rows, chunk)?;
     let mut sum = be.zeros(&[1])?;
+    let scale = (1.0 / total) as f32;
     for hb in batches {
-        if hb.target_ids.len() != rows || hb.loss_weights.len() != rows {
-            return Err(Error::param(
-                "eval",
-                format!("a batch of {rows} rows needs {rows} targets and weights"),
-            ));
-        }
-        input.write(
-            be,
-            &cfg,
-            hb.input_ids,
-            Some(hb.position_ids),
-            Some(hb.window_start),
-        )?;
-        be.write_ids(&mut targets, hb.target_ids)?;
-        be.write(&mut weights, hb.loss_weights)?;
-        forward(be, &cfg, &model.weights, &mut model.rope, &input, &mut acts)?;
-        loss_and_head_backward(
-            be,
-            &model.weights,
-            &acts,
-            &mut head,
-            &targets,
-            &weights,
-            (1.0 / total) as f32,
-            None,
-        )?;
+        inputs.upload(be, model, hb)?;
+        forward_loss(be, model, &inputs, &mut acts, &mut head, scale, None)?;
         be.add_assign(&mut sum, &head.total)?;
-        // Each batch is recorded before the next one overwrites the inputs.
+        // Each batch is submitted before the next one overwrites the inputs' staging.
         be.flush()?;
     }
     Ok(be.read(&sum).await?[0])

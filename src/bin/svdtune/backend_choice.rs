@@ -1,5 +1,6 @@
-//! `--backend auto|cpu|gpu` for the commands that run a model: `auto` opens the GPU and falls
-//! back to the CPU backend with a notice when no adapter is available.
+//! What the commands that run a model share: `--backend auto|cpu|gpu` (`auto` opens the GPU and
+//! falls back to the CPU backend with a notice when no adapter is available), loading a model
+//! folder with a progress bar, and the dataset options.
 use clap::ValueEnum;
 use svdtune::backend::gpu::GpuBackend;
 use svdtune::{Error, Result};
@@ -37,4 +38,31 @@ pub fn load_bar(total: u64, what: &str) -> indicatif::ProgressBar {
     );
     bar.set_message(what.to_string());
     bar
+}
+
+/// Loads the model of `files` onto `be`, with a progress bar on stderr.
+pub fn load_model<B: svdtune::backend::Backend>(
+    be: &B,
+    files: &svdtune::model::load::DirFiles,
+) -> Result<svdtune::model::Model<B>> {
+    let bar = load_bar(0, "loading weights");
+    let model = svdtune::model::Model::load(be, files, |done, total, _| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })?;
+    bar.finish_and_clear();
+    Ok(model)
+}
+
+/// Dataset options for sequences of `seq_len` tokens, training on all tokens or the assistant's.
+pub fn dataset_options(seq_len: usize, all_tokens: bool) -> svdtune::data::DatasetOptions {
+    svdtune::data::DatasetOptions {
+        max_tokens: Some(seq_len),
+        loss: if all_tokens {
+            svdtune::data::LossMode::All
+        } else {
+            svdtune::data::LossMode::Assistant
+        },
+        ..svdtune::data::DatasetOptions::default()
+    }
 }

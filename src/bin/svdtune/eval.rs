@@ -1,15 +1,14 @@
 //! `svdtune eval --model DIR --data FILE`: the mean loss of any model folder (as loaded, no
 //! decomposition) over a chat dataset: assistant tokens by default, every token with
 //! `--all-tokens`, so exports can be compared with other tools.
-use crate::backend_choice::{BackendChoice, load_bar, open_gpu};
+use crate::backend_choice::{BackendChoice, dataset_options, load_model, open_gpu};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use svdtune::Result;
 use svdtune::backend::Backend;
 use svdtune::backend::cpu::CpuBackend;
-use svdtune::data::{Dataset, DatasetOptions, LossMode, ModelText};
-use svdtune::model::Model;
+use svdtune::data::{Dataset, ModelText};
 use svdtune::model::load::DirFiles;
 use svdtune::train::step::{HostBatch, eval_loss};
 
@@ -40,35 +39,13 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
 async fn run_on<B: Backend>(be: &B, args: &EvalArgs) -> Result<ExitCode> {
     let files = DirFiles::new(&args.model)?;
     let text = ModelText::from_model_files(&files)?;
-    let opts = DatasetOptions {
-        max_tokens: Some(args.seq_len),
-        loss: if args.all_tokens {
-            LossMode::All
-        } else {
-            LossMode::Assistant
-        },
-        ..DatasetOptions::default()
-    };
+    let opts = dataset_options(args.seq_len, args.all_tokens);
     let ds = Dataset::from_path(&args.data, &text, &opts)?;
     let all: Vec<usize> = (0..ds.examples.len()).collect();
     let pad = text.tokenizer.pad_token_id();
     let batches = ds.batches(&all, args.batch_size, args.seq_len, false, pad)?;
-    let bar = load_bar(0, "loading weights");
-    let mut model = Model::load(be, &files, |done, total, _| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    })?;
-    bar.finish_and_clear();
-    let host: Vec<HostBatch> = batches
-        .iter()
-        .map(|b| HostBatch {
-            input_ids: &b.input_ids,
-            target_ids: &b.target_ids,
-            loss_weights: &b.loss_weights,
-            position_ids: &b.position_ids,
-            window_start: &b.window_start,
-        })
-        .collect();
+    let mut model = load_model(be, &files)?;
+    let host: Vec<HostBatch> = batches.iter().map(HostBatch::from).collect();
     let loss = eval_loss(be, &mut model, &host, args.batch_size, args.seq_len).await?;
     println!(
         "mean loss {loss:.6} over {} {} tokens of {} examples ({} skipped, {} truncated)",

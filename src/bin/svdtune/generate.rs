@@ -1,7 +1,7 @@
 //! `svdtune generate --model DIR --prompt TEXT`: applies the model's chat template (with the
 //! generation prompt), generates with a KV cache and prints the answer as it is produced.
 //! Temperature 0 (the default) is greedy decoding.
-use crate::backend_choice::{BackendChoice, load_bar, open_gpu};
+use crate::backend_choice::{BackendChoice, load_model, open_gpu};
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
@@ -9,7 +9,6 @@ use std::process::ExitCode;
 use svdtune::backend::Backend;
 use svdtune::backend::cpu::CpuBackend;
 use svdtune::data::{Message, ModelText, Role};
-use svdtune::model::Model;
 use svdtune::model::generate::{StopReason, generate};
 use svdtune::model::load::DirFiles;
 use svdtune::model::sample::Sampling;
@@ -59,12 +58,7 @@ async fn run_on<B: Backend>(be: &B, args: &GenerateArgs) -> svdtune::Result<Exit
     messages.push(Message::new(Role::User, args.prompt.clone()));
     let rendered = text.template.render(&messages, true)?;
     let prompt = text.tokenizer.encode(&rendered)?;
-    let bar = load_bar(0, "loading weights");
-    let mut model = Model::load(be, &files, |done, total, _| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    })?;
-    bar.finish_and_clear();
+    let mut model = load_model(be, &files)?;
     let mut eos = text.tokenizer.eos_token_ids();
     eos.extend(model.cfg.eos_token_ids.iter().copied());
     let sampling = Sampling {

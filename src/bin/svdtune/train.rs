@@ -2,7 +2,7 @@
 //! the chat data, decomposes every planned layer, trains Σ (and the norm weights) with AdamW,
 //! evaluates before the first step, periodically and after the last, writes checkpoints that
 //! `--resume` continues from, and exports the merged model (DIR) and a PEFT adapter (DIR/adapter).
-use crate::backend_choice::{BackendChoice, load_bar, open_gpu};
+use crate::backend_choice::{BackendChoice, dataset_options, load_bar, load_model, open_gpu};
 use clap::Args;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -10,9 +10,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 use svdtune::backend::Backend;
 use svdtune::backend::cpu::CpuBackend;
-use svdtune::data::{Dataset, DatasetOptions, LossMode, ModelText};
+use svdtune::data::{Dataset, ModelText};
 use svdtune::export::{AdapterOptions, DirTarget, export_adapter, export_merged};
-use svdtune::model::Model;
 use svdtune::model::load::{DirFiles, open_checkpoint};
 use svdtune::svd::SvdPlan;
 use svdtune::svd::decompose::{DecomposeOptions, decompose_model};
@@ -145,15 +144,7 @@ async fn run_on<B: Backend>(be: &B, args: &TrainArgs, options: TrainOptions) -> 
     if let Some(n) = text.template.notice() {
         eprintln!("notice: {n}");
     }
-    let data_opts = DatasetOptions {
-        max_tokens: Some(options.seq_len),
-        loss: if options.all_tokens {
-            LossMode::All
-        } else {
-            LossMode::Assistant
-        },
-        ..DatasetOptions::default()
-    };
+    let data_opts = dataset_options(options.seq_len, options.all_tokens);
     let ds = Dataset::from_path(&args.data, &text, &data_opts)?;
     let s = &ds.stats;
     eprintln!(
@@ -176,12 +167,7 @@ async fn run_on<B: Backend>(be: &B, args: &TrainArgs, options: TrainOptions) -> 
         eval.len()
     );
 
-    let bar = load_bar(0, "loading weights");
-    let mut model = Model::load(be, &files, |done, total, _| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    })?;
-    bar.finish_and_clear();
+    let mut model = load_model(be, &files)?;
     let plan = SvdPlan::new(&model.cfg, options.rank_fraction, !options.freeze_norms)?;
     eprintln!(
         "plan: {} layers at rank fraction {}: {} trainable parameters ({} Σ + {} norm weights)",

@@ -14,7 +14,16 @@ struct MatmulParams {
     k: u32,
     accumulate: u32,
     alpha: f32,
+    k_chunk: u32,
 }
+
+/// Split K when the output has fewer tiles than this…
+const SPLIT_K_MAX_TILES: u32 = 32;
+/// …and K is at least this long; each slice then covers at least this much of K.
+const SPLIT_K_MIN_K: u32 = 2048;
+const SPLIT_K_CHUNK: u32 = 1024;
+/// Most slices of a split-K product.
+const SPLIT_K_MAX_SLICES: u32 = 64;
 
 /// Output tile edge of `shaders/matmul.wgsl`.
 const TILE: u32 = 64;
@@ -39,6 +48,7 @@ pub fn matmul(
         k: u32_of(op, "k", k)?,
         accumulate: spec.accumulate as u32,
         alpha: spec.alpha,
+        k_chunk: 0,
     };
     if !spec.trans_a && m <= ROWS_KERNEL_MAX_M {
         let groups = grid(u32_of(op, "workgroups", n.div_ceil(ROWS_KERNEL_COLS))?);
@@ -54,17 +64,73 @@ pub fn matmul(
         ("TRANS_A", spec.trans_a as u32 as f64),
         ("TRANS_B", spec.trans_b as u32 as f64),
     ];
-    let groups = [
+    let tiles = [
         params.n.div_ceil(TILE).max(1),
         params.m.div_ceil(TILE).max(1),
-        1,
     ];
+    if tiles[0] * tiles[1] < SPLIT_K_MAX_TILES && params.k >= SPLIT_K_MIN_K {
+        return split_k(rec, a, b, c, params, &constants, tiles);
+    }
     rec.dispatch(
         &kernels::MATMUL,
         &constants,
         &params,
         &[a.bref(), b.bref(), c.bref()],
-        groups,
+        [tiles[0], tiles[1], 1],
+    )
+}
+
+/// A product with few output tiles and a long K: slices of K into a scratch `[slices, M, N]`,
+/// then one pass adds the slices into C (on top of C when accumulating).
+fn split_k(
+    rec: &Recorder,
+    a: &GpuTensor,
+    b: &GpuTensor,
+    c: &mut GpuTensor,
+    params: MatmulParams,
+    constants: &[(&'static str, f64)],
+    tiles: [u32; 2],
+) -> Result<()> {
+    let slices = params
+        .k
+        .div_ceil(SPLIT_K_CHUNK)
+        .min(SPLIT_K_MAX_SLICES)
+        .min((4 * SPLIT_K_MAX_TILES) / (tiles[0] * tiles[1]))
+        .max(2);
+    // Chunks are whole 16-step K tiles.
+    let k_chunk = params.k.div_ceil(slices).div_ceil(16) * 16;
+    let slices = params.k.div_ceil(k_chunk);
+    let cols = params.m * params.n;
+    let (pid, pbuf) = rec.scratch("matmul_partials", slices as u64 * cols as u64 * 4)?;
+    let partial = BufRef {
+        id: pid,
+        buf: &pbuf,
+    };
+    let sliced = MatmulParams {
+        accumulate: 0,
+        k_chunk,
+        ..params
+    };
+    rec.dispatch(
+        &kernels::MATMUL,
+        constants,
+        &sliced,
+        &[a.bref(), b.bref(), partial],
+        [tiles[0], tiles[1], slices],
+    )?;
+    sum_partials(
+        rec,
+        BufRef {
+            id: pid,
+            buf: &pbuf,
+        },
+        c.bref(),
+        SumPartialsParams {
+            cols,
+            chunks: slices,
+            accumulate: params.accumulate,
+            sqrt_out: 0,
+        },
     )
 }
 
