@@ -1,12 +1,13 @@
 // End-to-end: the training page (release build from scripts/build-web.sh) in headless Chromium.
 // Serves web/ on a free port, gives the page the tiny chat model folder and its data through the
-// file pickers, trains a few steps, checks the chart and the loss, generates, downloads the
-// merged model (zip), the adapter and the training log, then checks the download with the native
-// CLI: `svdtune eval` on the unzipped folder gives the page's loss over the whole file, and every
-// merged weight differs from the input by an update of rank ≤ q. Runs with
-// WebGPU, then reloads the page mid-training and resumes from the checkpoint in browser storage,
-// then runs with WebGPU disabled (CPU notice, training still works). Fails on any network
-// request other than the page's own files. Screenshots and downloads go to artifacts/.
+// file pickers, trains 12 steps (pausing and resuming on the way), checks the chart and the loss,
+// generates, downloads the merged model (zip), the adapter and the training log, then checks the
+// download with the native CLI (`svdtune eval` on the unzipped folder gives the page's loss over
+// the whole file, `svdtune generate` its answer) and against the input (every merged weight
+// differs by an update of rank ≤ q), and stops a second run. Then reloads the page mid-training
+// and resumes from the checkpoint in browser storage, then runs with WebGPU disabled (CPU notice,
+// broken files named, training still works). Fails on any network request other than the page's
+// own files. Screenshots and downloads go to artifacts/.
 // Usage: node tests/e2e/train_page.mjs   (needs target/release/svdtune: cargo build --release)
 import { chromium } from 'playwright-core';
 import { execFileSync, spawn } from 'node:child_process';
@@ -111,6 +112,15 @@ async function run(name, args, expectState, full) {
     await page.click('#train');
     await page.waitForFunction(() => Number(document.querySelector('#chart').dataset.steps) >= 2, null, { timeout: 300_000 });
     await page.screenshot({ path: `${out}/training.png`, fullPage: true });
+    if (full) {
+      await page.click('#pause');
+      await page.waitForFunction(() => document.querySelector('#train-status').textContent.startsWith('Paused'), null, { timeout: 60_000 });
+      const at = await page.getAttribute('#chart', 'data-steps');
+      await page.waitForTimeout(2500);
+      const later = await page.getAttribute('#chart', 'data-steps');
+      check(at === later && await page.isEnabled('#resume') && await page.isDisabled('#pause'), `${name}: paused at step ${at}, still ${later} after 2.5 s`);
+      await page.click('#resume');
+    }
     await page.waitForSelector('#chart[data-state]', { timeout: 600_000 });
     const status = await page.textContent('#train-status');
     check(await page.getAttribute('#chart', 'data-state') === 'done', `${name}: run "${status}"`);
@@ -156,6 +166,17 @@ async function run(name, args, expectState, full) {
       const adapter = await download(page, '#dl-adapter', `${out}/adapter.zip`);
       const listing = execFileSync('unzip', ['-l', adapter]).toString();
       check(/adapter_config\.json/.test(listing) && /adapter_model\.safetensors/.test(listing), `${name}: adapter zip`);
+    }
+    if (full) {
+      await page.click('#train');
+      await page.waitForFunction(() => Number(document.querySelector('#chart').dataset.steps) >= 1, null, { timeout: 300_000 });
+      await page.click('#stop');
+      await page.waitForSelector('#chart[data-state]', { timeout: 300_000 });
+      const stopped = await page.getAttribute('#chart', 'data-state');
+      const ran = Number(await page.getAttribute('#chart', 'data-steps'));
+      const full = Number(await page.textContent('#stat-full'));
+      check(stopped === 'stopped' && ran < 12 && Number.isFinite(full) && await page.isEnabled('#train'),
+        `${name}: a second run stopped after ${ran} steps, loss over the file ${full}`);
     }
     await page.setViewportSize({ width: 360, height: 800 });
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
