@@ -1,18 +1,20 @@
 //! What a page session does, on one backend (generic, so WebGPU and the CPU fallback share it):
 //! load a dropped model folder, read the dropped dataset, decompose and train step by step,
 //! evaluate, generate with the original or the current weights, export, checkpoint and resume.
-//! Mirrors `svdtune train` (src/bin/svdtune/train.rs), one call per step.
+//! Mirrors `svdtune train` (src/bin/svdtune/train.rs), one call per step. The dataset side is in
+//! [`data`], the exports in [`export`].
+mod data;
+mod export;
+
 use super::convert::now_ms;
 use super::original::{self, Trained};
 use crate::backend::Backend;
-use crate::data::{Batch as DataBatch, Dataset, DatasetOptions, LossMode, Message, ModelText};
+use crate::data::{Batch as DataBatch, Message, ModelText};
 use crate::error::{Error, Result};
-use crate::export::{AdapterOptions, ZipTarget, export_adapter, export_merged};
+use crate::model::Model;
 use crate::model::generate::generate;
 use crate::model::load::{BlobFiles, open_checkpoint};
 use crate::model::sample::Sampling;
-use crate::model::source::BlobSource;
-use crate::model::{ByteSource, Model};
 use crate::svd::decompose::{DecomposeOptions, LayerInit, decompose_model};
 use crate::svd::{PlanSummary, SvdPlan};
 use crate::train::run::{StepEvent, TrainOptions, TrainRun};
@@ -59,27 +61,6 @@ pub struct ModelInfo {
     /// Set when the folder has no chat template and ChatML is used.
     pub template_notice: Option<String>,
     pub summary: PlanSummary,
-}
-
-#[derive(Serialize)]
-pub struct DataInfo {
-    pub name: String,
-    pub format: &'static str,
-    pub container: &'static str,
-    pub records: usize,
-    pub examples: usize,
-    pub skipped: usize,
-    pub truncated: usize,
-    pub tokens: usize,
-    pub trained_tokens: usize,
-    pub longest: usize,
-    pub longest_line: usize,
-    /// The first skipped records: `{line, reason}`.
-    pub skips: Vec<(usize, String)>,
-    pub train_examples: usize,
-    pub eval_examples: usize,
-    pub train_batches: usize,
-    pub eval_batches: usize,
 }
 
 #[derive(Serialize)]
@@ -180,84 +161,6 @@ impl<B: Backend> Work<B> {
 
     pub fn set_data(&mut self, name: String, blob: web_sys::Blob) {
         self.data = Some((name, blob));
-    }
-
-    /// The dataset read with the model's template and tokenizer, cut to `seq_len`.
-    fn dataset(&self, options: &TrainOptions) -> Result<(String, Dataset)> {
-        let loaded = self.model.as_ref().ok_or_else(no_model)?;
-        let (name, blob) = self.data.as_ref().ok_or_else(|| {
-            Error::param(
-                "session",
-                "no dataset: drop a chat data file (.jsonl or .json)",
-            )
-        })?;
-        let src = BlobSource::new(name.clone(), blob.clone())?;
-        let bytes = src.read_at(0, src.len() as usize)?;
-        let opts = DatasetOptions {
-            max_tokens: Some(options.seq_len),
-            loss: if options.all_tokens {
-                LossMode::All
-            } else {
-                LossMode::Assistant
-            },
-            ..DatasetOptions::default()
-        };
-        let ds = Dataset::from_bytes(&bytes, &loaded.text, &opts).map_err(|e| match e {
-            Error::Param { op, message } => Error::Param {
-                op,
-                message: format!("{name}: {message}"),
-            },
-            other => other,
-        })?;
-        Ok((name.clone(), ds))
-    }
-
-    /// Batches of the train split, the eval split and every example.
-    fn batches(
-        &self,
-        ds: &Dataset,
-        o: &TrainOptions,
-    ) -> Result<(Vec<DataBatch>, Vec<DataBatch>, Vec<DataBatch>)> {
-        let loaded = self.model.as_ref().ok_or_else(no_model)?;
-        let split = ds.split(o.eval_fraction, o.seed);
-        let pad = loaded.text.tokenizer.pad_token_id();
-        let (b, sl) = (o.batch_size, o.seq_len);
-        let all: Vec<usize> = (0..ds.examples.len()).collect();
-        Ok((
-            ds.batches(&split.train, b, sl, o.pack, pad)?,
-            ds.batches(&split.eval, b, sl, o.pack, pad)?,
-            ds.batches(&all, b, sl, false, pad)?,
-        ))
-    }
-
-    /// Statistics and skipped records of the dataset under `options`.
-    pub fn data_info(&self, options: &TrainOptions) -> Result<DataInfo> {
-        let (name, ds) = self.dataset(options)?;
-        let (train, eval, _) = self.batches(&ds, options)?;
-        let split = ds.split(options.eval_fraction, options.seed);
-        let s = &ds.stats;
-        Ok(DataInfo {
-            name,
-            format: ds.format.name(),
-            container: ds.container.name(),
-            records: s.records,
-            examples: s.examples,
-            skipped: s.skipped,
-            truncated: s.truncated,
-            tokens: s.tokens,
-            trained_tokens: s.trained_tokens,
-            longest: s.longest,
-            longest_line: s.longest_line,
-            skips: ds
-                .skips
-                .iter()
-                .map(|k| (k.line, k.reason.clone()))
-                .collect(),
-            train_examples: split.train.len(),
-            eval_examples: split.eval.len(),
-            train_batches: train.len(),
-            eval_batches: eval.len(),
-        })
     }
 
     /// Decomposes the model (reloading it when a run already changed it) and starts a run.
@@ -386,54 +289,6 @@ impl<B: Backend> Work<B> {
             tokens: out.tokens.len(),
             ms: now_ms() - started,
         })
-    }
-
-    /// The merged Hugging Face folder as a zip streamed into `out`; returns the entry names.
-    pub async fn export_merged<W: std::io::Write>(
-        &mut self,
-        out: W,
-        progress: impl FnMut(usize, usize, &str),
-    ) -> Result<(Vec<String>, W)> {
-        let be = &self.be;
-        let loaded = self.model.as_ref().ok_or_else(no_model)?;
-        let model = match &loaded.phase {
-            Phase::Dense(m) => m,
-            Phase::Training(t) => &t.run.trainer.model,
-            Phase::Broken => return Err(no_model()),
-        };
-        let source = open_checkpoint(&loaded.files)?;
-        let mut zip = ZipTarget::new(format!("{}.zip", loaded.name), out);
-        export_merged(
-            be,
-            &model.cfg,
-            &model.weights,
-            &source,
-            &loaded.files,
-            &mut zip,
-            progress,
-        )
-        .await?;
-        let files = zip.files().to_vec();
-        Ok((files, zip.finish_archive()?))
-    }
-
-    /// The PEFT LoRA adapter of the run as a zip.
-    pub async fn export_adapter(&mut self) -> Result<Vec<u8>> {
-        let name = self.model.as_ref().ok_or_else(no_model)?.name.clone();
-        let (be, t) = self.training()?;
-        let sigma0: Vec<(String, Vec<f32>)> = t
-            .inits
-            .iter()
-            .map(|l| (l.module.clone(), l.sigma0.clone()))
-            .collect();
-        let opts = AdapterOptions {
-            base_model: name,
-            include_norms: !t.run.options.freeze_norms,
-        };
-        let model = &t.run.trainer.model;
-        let mut zip = ZipTarget::new("adapter.zip", Vec::new());
-        export_adapter(be, &model.cfg, &model.weights, &sigma0, &opts, &mut zip).await?;
-        zip.finish_archive()
     }
 
     /// A checkpoint of the run (trainable tensors, optimizer state, position, options).
