@@ -5,7 +5,10 @@
 #      whatever wgpu adapter exists (lavapipe in CI),
 #   3. browser tests: the same GPU test bodies in headless Chromium and headless Firefox with WebGPU
 #      (wasm-pack test --headless --chrome --firefox),
-#   4. end-to-end: the real page, built for release, driven in headless Chromium by Playwright.
+#   4. end-to-end: the real pages, built for release, driven in headless Chromium by Playwright:
+#      the engine check, then the training page (train, generate, download, check the download
+#      with the release CLI, reload and resume), with WebGPU and without; the training page in
+#      headless Firefox with WebGPU through geckodriver.
 # Any failure fails the run. A GPU test never skips: no adapter = failure.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,8 +37,11 @@ step "browser tests: headless Chromium and Firefox (WebGPU)"
 wasm-pack test --headless --chrome --firefox \
   --chromedriver "$(command -v chromedriver)" --geckodriver "$(command -v geckodriver)"
 
-step "end-to-end: the real page in headless Chromium (WebGPU and without)"
+step "end-to-end: the real pages in headless Chromium (WebGPU and without) and Firefox"
 scripts/build-web.sh
+cargo build --release --bin svdtune
 node tests/e2e/engine_check.mjs
+node tests/e2e/train_page.mjs
+node tests/e2e/firefox_page.mjs
 
 step "all tests passed"

@@ -1,58 +1,447 @@
-// Page script: starts the engine worker, asks it for the engine check and renders the report.
-const status = document.getElementById('status');
-const rerun = document.getElementById('rerun');
-const worker = new Worker('worker.js', { type: 'module' });
+// The training page: talks to the engine worker (worker.js) and renders the model, the plan, the
+// data, live training, generation and downloads. No framework; every control is a native one.
+import { drawChart } from './chart.js';
+import { dropZone, fromDrop, fromInput, save } from './files.js';
 
-function formatBytes(n) {
-  return n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(1)} GiB` : `${(n / 2 ** 20).toFixed(0)} MiB`;
+const $ = (id) => document.getElementById(id);
+const worker = new Worker('worker.js', { type: 'module' });
+const pending = new Map();
+const chunks = new Map();
+let nextId = 1;
+
+const state = {
+  backend: null, model: null, data: null, dataFile: null, run: null, saved: null,
+  log: [], evals: [], stepTimes: [], start: null, fullLoss: null, options: null,
+};
+
+function request(cmd, args = {}) {
+  const id = nextId++;
+  worker.postMessage({ id, cmd, ...args });
+  return new Promise((resolve, reject) => pending.set(id, { resolve, reject }));
 }
 
-function render(report) {
-  const tbody = document.querySelector('#results tbody');
+const fmt = (n) => Number(n).toLocaleString('en-US');
+const pct = (n) => (n >= 10 ? `${Math.round(n)}%` : `${Number(n).toPrecision(2)}%`);
+
+function setStatus(el, text, kind = '') {
+  el.textContent = text;
+  el.className = kind;
+}
+
+function dl(el, pairs) {
+  el.replaceChildren();
+  for (const [k, v] of pairs) {
+    const dt = document.createElement('dt');
+    dt.textContent = k;
+    const dd = document.createElement('dd');
+    dd.textContent = v;
+    el.append(dt, dd);
+  }
+  el.hidden = false;
+}
+
+function row(tbody, cells) {
+  const tr = tbody.insertRow();
+  cells.forEach((c, i) => {
+    const td = tr.insertCell();
+    td.textContent = c;
+    if (i > 0) td.className = 'num';
+  });
+}
+
+// ---- settings ----------------------------------------------------------------------------
+
+const form = $('settings');
+
+// The options the engine takes, from the form; throws a message naming the bad field.
+function readOptions() {
+  const f = form.elements;
+  for (const el of f) {
+    if (el.name && !el.checkValidity()) {
+      el.focus();
+      throw new Error(`${el.closest('label').textContent.trim()}: ${el.validationMessage}`);
+    }
+  }
+  const num = (name) => Number(f[name].value);
+  const int = (name) => {
+    const v = num(name);
+    if (!Number.isInteger(v)) throw new Error(`${f[name].closest('label').textContent.trim()}: a whole number is needed`);
+    return v;
+  };
+  return {
+    rank_fraction: num('rank_fraction'),
+    lr: num('lr'),
+    epochs: int('epochs'),
+    max_steps: f.max_steps.value === '' ? null : int('max_steps'),
+    batch_size: int('batch_size'),
+    seq_len: int('seq_len'),
+    grad_accum: int('grad_accum'),
+    eval_fraction: num('eval_fraction'),
+    eval_every: int('eval_every'),
+    freeze_norms: f.freeze_norms.checked,
+    seed: int('seed'),
+  };
+}
+
+function writeOptions(o) {
+  const f = form.elements;
+  for (const [k, v] of Object.entries(o)) {
+    if (!f[k]) continue;
+    if (f[k].type === 'checkbox') f[k].checked = Boolean(v);
+    else f[k].value = v ?? '';
+  }
+}
+
+function options() {
+  try {
+    const o = readOptions();
+    $('settings-error').textContent = '';
+    return o;
+  } catch (e) {
+    $('settings-error').textContent = e.message;
+    return null;
+  }
+}
+
+// ---- model, plan, data -------------------------------------------------------------------
+
+function renderPlan(s) {
+  const tbody = $('plan-layers').tBodies[0];
   tbody.replaceChildren();
-  if (!report.adapter) {
-    status.textContent = 'WebGPU is not available in this browser: training will use the slower CPU engine.';
-    status.title = report.gpu_error;
-    status.dataset.state = 'no-gpu';
+  for (const g of s.groups) {
+    row(tbody, [g.count > 1 ? `${g.module} (× ${g.count})` : g.module, `${g.m} × ${g.n}`, g.q, fmt(g.sigma)]);
+  }
+  const cmp = $('plan-compare').tBodies[0];
+  cmp.replaceChildren();
+  const t = s.totals.find((x) => Math.abs(x.rank_fraction - s.rank_fraction) < 1e-12) ?? s.totals[0];
+  row(cmp, [`SVD Σ${s.train_norms ? ' + norms' : ''} at rank fraction ${s.rank_fraction}`, fmt(t.trainable), pct(t.percent_of_model)]);
+  for (const l of s.lora) {
+    row(cmp, [`LoRA r=${l.rank}`, fmt(l.params), pct((100 * l.params) / s.model_params)]);
+  }
+  $('plan').hidden = false;
+}
+
+async function refreshPlan() {
+  if (!state.model) return;
+  const o = options();
+  if (!o) return;
+  try {
+    renderPlan(await request('plan', { rankFraction: o.rank_fraction, freezeNorms: o.freeze_norms }));
+  } catch (e) {
+    $('settings-error').textContent = e.message;
+  }
+}
+
+async function loadModel({ folder, entries }) {
+  if (entries.length === 0) return;
+  const status = $('model-status');
+  setStatus(status, `Loading ${folder} (${entries.length} files)…`);
+  $('model-progress').hidden = false;
+  state.model = null;
+  updateButtons();
+  try {
+    const info = await request('loadModel', {
+      name: folder, names: entries.map((e) => e.name), files: entries.map((e) => e.file),
+    });
+    state.model = info;
+    const s = info.summary;
+    dl($('model-info'), [
+      ['Family', s.model_type],
+      ['Layers', `${s.num_layers} (hidden ${s.hidden_size}, MLP ${s.intermediate_size}, ${s.num_heads} heads / ${s.num_kv_heads} KV × ${s.head_dim})`],
+      ['Parameters', fmt(s.model_params)],
+      ['Weights', info.dtype ?? 'unknown'],
+      ['Vocabulary', `${fmt(s.vocab_size)}${s.tie_word_embeddings ? ', tied embeddings' : ''}`],
+      ['Context', fmt(s.max_position_embeddings)],
+    ]);
+    setStatus(status, info.template_notice ? `Loaded ${folder}. ${info.template_notice}` : `Loaded ${folder}.`, 'ok');
+    await refreshPlan();
+    if (state.dataFile) await loadData(state.dataFile);
+  } catch (e) {
+    const hint = /this device allows/.test(e.message) && state.backend?.gpu
+      ? ' This GPU cannot hold that tensor in one binding; open the page with ?cpu at the end of the address to train on the CPU engine.' : '';
+    setStatus(status, `Cannot load the model: ${e.message}${hint}`, 'bad');
+  } finally {
+    $('model-progress').hidden = true;
+    updateButtons();
+  }
+}
+
+async function loadData(file) {
+  state.dataFile = file;
+  state.data = null;
+  const status = $('data-status');
+  if (!state.model) {
+    setStatus(status, `${file.name} is ready; it is read once a model is loaded (its tokenizer and chat template are needed).`);
     return;
   }
-  document.getElementById('adapter').hidden = false;
-  document.getElementById('adapter-name').textContent = report.adapter;
-  document.getElementById('adapter-limit').textContent = formatBytes(report.max_storage_binding_bytes);
-  for (const r of report.results) {
-    const row = tbody.insertRow();
-    row.insertCell().textContent = r.op;
-    const err = row.insertCell();
-    err.className = 'num';
-    err.textContent = Number(r.max_error).toExponential(2);
-    const verdict = row.insertCell();
-    verdict.textContent = r.passed ? 'ok' : 'mismatch';
-    verdict.className = r.passed ? 'ok' : 'bad';
+  const o = options();
+  if (!o) return;
+  setStatus(status, `Reading ${file.name}…`);
+  try {
+    const d = await request('setData', { name: file.name, file, options: o });
+    state.data = d;
+    dl($('data-info'), [
+      ['Format', `${d.format} (${d.container})`],
+      ['Examples', `${fmt(d.examples)} of ${fmt(d.records)} records (${fmt(d.skipped)} skipped, ${fmt(d.truncated)} cut to ${o.seq_len} tokens)`],
+      ['Tokens', `${fmt(d.tokens)}, ${fmt(d.trained_tokens)} trained`],
+      ['Longest', `${fmt(d.longest)} tokens (line ${d.longest_line})`],
+      ['Split', `${fmt(d.train_examples)} train (${d.train_batches} batches), ${fmt(d.eval_examples)} eval (${d.eval_batches} batches)`],
+    ]);
+    const skips = $('data-skips');
+    skips.hidden = d.skips.length === 0;
+    skips.querySelector('summary').textContent = `Skipped records (${d.skipped})`;
+    const ul = skips.querySelector('ul');
+    ul.replaceChildren(...d.skips.map(([line, reason]) => {
+      const li = document.createElement('li');
+      li.textContent = `line ${line}: ${reason}`;
+      return li;
+    }));
+    setStatus(status, `Read ${file.name}.`, 'ok');
+  } catch (e) {
+    setStatus(status, `Cannot use ${file.name}: ${e.message}`, 'bad');
   }
-  document.getElementById('results').hidden = false;
-  const failed = report.results.filter((r) => !r.passed).length;
-  status.textContent = failed === 0
-    ? `All ${report.results.length} ops match the CPU reference (${(report.elapsed_ms / 1000).toFixed(1)} s).`
-    : `${failed} of ${report.results.length} ops do not match the CPU reference on this GPU.`;
-  status.dataset.state = failed === 0 ? 'ok' : 'mismatch';
+  updateButtons();
 }
 
+// ---- training ----------------------------------------------------------------------------
+
+function updateButtons() {
+  const run = state.run;
+  const busy = run === 'starting' || run === 'training' || run === 'paused';
+  $('train').disabled = busy || !state.model || !state.data;
+  $('pause').disabled = run !== 'training';
+  $('resume').disabled = run !== 'paused';
+  $('stop').disabled = !(run === 'training' || run === 'paused');
+  $('generate').disabled = !state.model || run === 'starting';
+  const trained = state.start && !busy;
+  $('dl-merged').disabled = !state.model || busy;
+  $('dl-adapter').disabled = !trained;
+  $('dl-csv').disabled = state.log.length === 0;
+  $('dl-json').disabled = state.log.length === 0;
+  for (const el of form.elements) el.disabled = busy;
+  $('resume-checkpoint').disabled = busy || !state.model || !state.data;
+}
+
+function redraw() {
+  const train = state.log.filter((r) => r.loss !== undefined).map((r) => ({ step: r.step, loss: r.loss }));
+  drawChart($('chart'), train, state.evals, state.start?.total_steps);
+}
+
+async function train(resume = false) {
+  const o = options();
+  if (!o) return;
+  const checkpointEvery = Number(form.elements.checkpoint_every.value) || 0;
+  Object.assign(state, { run: 'starting', log: [], evals: [], stepTimes: [], start: null, fullLoss: null, options: o });
+  delete $('train-progress').dataset.checkpoint;
+  delete $('chart').dataset.state;
+  $('stat-full').textContent = '–';
+  updateButtons();
+  redraw();
+  setStatus($('train-status'), 'Decomposing every layer…');
+  try {
+    const meta = { options: o, model: state.model.name, data: state.data.name, saved: new Date().toISOString() };
+    const info = await request('train', { options: o, checkpointEvery, meta, resume });
+    state.start = info;
+    if (info.eval_loss != null) state.evals.push({ step: info.resumed_step ?? 0, loss: info.eval_loss });
+    $('train-progress').max = info.total_steps;
+    $('train-progress').value = info.resumed_step ?? 0;
+    const from = info.resumed_step ? `, resumed after step ${info.resumed_step}` : '';
+    setStatus($('train-status'), `Decomposed ${info.decomposed_layers} layers in ${(info.decompose_ms / 1000).toFixed(1)} s; training ${fmt(info.trainable_params)} parameters for ${info.total_steps} steps${from}.`);
+    redraw();
+  } catch (e) {
+    state.run = 'error';
+    setStatus($('train-status'), `Cannot start: ${e.message}`, 'bad');
+    updateButtons();
+  }
+}
+
+function onStep(s) {
+  state.log.push({
+    step: s.step, epoch: s.epoch, loss: s.loss, eval_loss: s.eval_loss ?? null, lr: s.lr,
+    grad_norm: s.grad_norm, applied: s.applied, tokens: s.tokens, tokens_per_s: s.tokens_per_s, ms: s.ms,
+  });
+  if (s.eval_loss != null) state.evals.push({ step: s.step, loss: s.eval_loss });
+  state.stepTimes.push(s.ms);
+  if (state.stepTimes.length > 20) state.stepTimes.shift();
+  const avg = state.stepTimes.reduce((a, b) => a + b, 0) / state.stepTimes.length;
+  const left = ((s.total_steps - s.step) * avg) / 1000;
+  $('train-progress').value = s.step;
+  $('stat-step').textContent = `${s.step} / ${s.total_steps} (epoch ${s.epoch + 1})`;
+  $('stat-loss').textContent = s.applied ? s.loss.toFixed(4) : `${s.loss} (step skipped: not finite)`;
+  if (s.eval_loss != null) $('stat-eval').textContent = `${s.eval_loss.toFixed(4)} (step ${s.step})`;
+  $('stat-tps').textContent = fmt(Math.round(s.tokens_per_s));
+  $('stat-eta').textContent = left < 60 ? `${Math.ceil(left)} s` : `${Math.floor(left / 60)} min ${Math.round(left % 60)} s`;
+  redraw();
+}
+
+function onRun(msg) {
+  state.run = msg.state;
+  const status = $('train-status');
+  if (msg.state === 'training') setStatus(status, 'Training…');
+  else if (msg.state === 'paused') setStatus(status, 'Paused. Generate or download now, or resume.');
+  else if (msg.state === 'error') {
+    const saved = $('train-progress').dataset.checkpoint;
+    const gpu = /GPU device error/.test(msg.message) ? ' The GPU stopped working (device lost or out of memory).' : '';
+    const resume = saved ? ` The checkpoint of step ${saved} is kept in browser storage: reload the page and give it the same files to resume.` : '';
+    setStatus(status, `Training stopped: ${msg.message}.${gpu}${resume}`, 'bad');
+  }
+  else {
+    state.fullLoss = msg.fullLoss;
+    $('stat-full').textContent = msg.fullLoss.toFixed(6);
+    setStatus(status, msg.state === 'done' ? 'Training finished.' : 'Training stopped.', 'ok');
+    $('chart').dataset.state = msg.state;
+  }
+  updateButtons();
+}
+
+// ---- generation and downloads ------------------------------------------------------------
+
+async function generate(e) {
+  e.preventDefault();
+  const prompt = $('prompt').value.trim();
+  if (!prompt) return;
+  $('generate').disabled = true;
+  $('answer-original').textContent = '…';
+  $('answer-current').textContent = '…';
+  try {
+    const out = await request('generate', { prompt, maxNewTokens: Number($('max-new').value) || 64 });
+    $('answer-original').textContent = out.original.text;
+    $('answer-current').textContent = out.current.text;
+  } catch (err) {
+    $('answer-current').textContent = `Error: ${err.message}`;
+    $('answer-original').textContent = '';
+  } finally {
+    updateButtons();
+  }
+}
+
+async function downloadMerged() {
+  const id = nextId;
+  chunks.set(id, []);
+  $('dl-progress').hidden = false;
+  setStatus($('dl-status'), 'Writing the merged model…');
+  try {
+    const info = await request('exportMerged', { id });
+    const blob = new Blob(chunks.get(id), { type: 'application/zip' });
+    save(blob, `${state.model.name}-svdtune.zip`);
+    setStatus($('dl-status'), `Merged model: ${info.files.join(', ')} (${fmt(info.bytes)} bytes).`, 'ok');
+  } catch (e) {
+    setStatus($('dl-status'), `Cannot export: ${e.message}`, 'bad');
+  } finally {
+    chunks.delete(id);
+    $('dl-progress').hidden = true;
+  }
+}
+
+async function downloadAdapter() {
+  try {
+    const bytes = await request('exportAdapter');
+    save(new Blob([bytes], { type: 'application/zip' }), `${state.model.name}-adapter.zip`);
+    setStatus($('dl-status'), `PEFT adapter (${fmt(bytes.length)} bytes).`, 'ok');
+  } catch (e) {
+    setStatus($('dl-status'), `Cannot export the adapter: ${e.message}`, 'bad');
+  }
+}
+
+const COLUMNS = ['step', 'epoch', 'loss', 'eval_loss', 'lr', 'grad_norm', 'applied', 'tokens', 'tokens_per_s', 'ms'];
+
+function downloadLog(kind) {
+  if (kind === 'csv') {
+    const lines = [COLUMNS.join(','), ...state.log.map((r) => COLUMNS.map((c) => r[c] ?? '').join(','))];
+    save(new Blob([`${lines.join('\n')}\n`], { type: 'text/csv' }), 'training-log.csv');
+  } else {
+    const doc = {
+      model: state.model?.name, data: state.data?.name, backend: state.backend?.name, options: state.options,
+      start: state.start, steps: state.log, evals: state.evals, full_loss: state.fullLoss,
+    };
+    save(new Blob([JSON.stringify(doc, null, 2)], { type: 'application/json' }), 'training-log.json');
+  }
+}
+
+// ---- checkpoints in browser storage ------------------------------------------------------
+
+async function offerResume() {
+  const saved = await request('savedCheckpoint').catch(() => null);
+  state.saved = saved;
+  $('resume-offer').hidden = !saved;
+  if (saved) {
+    $('resume-text').textContent = `A checkpoint of ${saved.model} on ${saved.data} after step ${saved.step} (${new Date(saved.saved).toLocaleString()}) is in this browser's storage. Load the same model and data, then resume it.`;
+  }
+}
+
+// ---- wiring ------------------------------------------------------------------------------
+
 worker.onmessage = ({ data }) => {
-  if (data.status === 'ready') {
-    status.textContent = 'Checking the GPU kernels…';
-    worker.postMessage({ cmd: 'check' });
-  } else if (data.status === 'report') {
-    render(data.report);
-    rerun.disabled = false;
-  } else if (data.status === 'error') {
-    status.textContent = `Error: ${data.message}`;
-    status.dataset.state = 'error';
-    rerun.disabled = false;
+  if (data.type === 'reply') {
+    const p = pending.get(data.id);
+    pending.delete(data.id);
+    if (data.ok) p?.resolve(data.result);
+    else p?.reject(new Error(data.error));
+  } else if (data.type === 'ready') {
+    const cpuOnly = new URLSearchParams(location.search).has('cpu');
+    request('open', { cpuOnly }).then((b) => {
+      state.backend = b;
+      const el = $('engine');
+      if (b.gpu) {
+        setStatus(el, `Training on WebGPU: ${b.name}.`, 'ok');
+        el.dataset.state = 'gpu';
+      } else {
+        setStatus(el, `WebGPU is not available (${b.gpu_error}): training uses the CPU engine, which is much slower.`, 'notice');
+        el.dataset.state = 'no-gpu';
+      }
+      offerResume();
+    }, (e) => setStatus($('engine'), `The engine failed to start: ${e.message}`, 'bad'));
+  } else if (data.type === 'error') {
+    setStatus($('engine'), `Error: ${data.message}`, 'bad');
+  } else if (data.type === 'progress') {
+    const bar = { load: $('model-progress'), export: $('dl-progress'), decompose: $('train-progress') }[data.what];
+    bar.max = data.total;
+    bar.value = data.done;
+    if (data.what === 'decompose') setStatus($('train-status'), `Decomposing ${data.name} (${data.done} of ${data.total})…`);
+  } else if (data.type === 'step') {
+    onStep(data.step);
+  } else if (data.type === 'run') {
+    onRun(data);
+  } else if (data.type === 'checkpoint') {
+    if (data.error) setStatus($('train-status'), data.error, 'bad');
+    else $('train-progress').dataset.checkpoint = data.step;
+  } else if (data.type === 'chunk') {
+    chunks.get(data.id)?.push(data.chunk);
   }
 };
 
-rerun.addEventListener('click', () => {
-  rerun.disabled = true;
-  status.textContent = 'Checking the GPU kernels…';
-  worker.postMessage({ cmd: 'check' });
+$('model-folder').addEventListener('change', (e) => loadModel(fromInput(e.target)));
+$('model-files').addEventListener('change', (e) => loadModel(fromInput(e.target)));
+dropZone($('model-drop'), async (dt) => loadModel(await fromDrop(dt)));
+$('data-file').addEventListener('change', (e) => e.target.files[0] && loadData(e.target.files[0]));
+dropZone($('data-drop'), (dt) => dt.files[0] && loadData(dt.files[0]));
+for (const zone of [$('model-drop'), $('data-drop')]) {
+  zone.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); zone.querySelector('input').click(); }
+  });
+}
+form.addEventListener('change', (e) => {
+  if (!options()) return;
+  if (['rank_fraction', 'freeze_norms'].includes(e.target.name)) refreshPlan();
+  if (['seq_len', 'eval_fraction', 'seed', 'batch_size'].includes(e.target.name) && state.dataFile) loadData(state.dataFile);
 });
+$('train').addEventListener('click', () => train(false));
+$('pause').addEventListener('click', () => request('pause'));
+$('resume').addEventListener('click', () => request('resume'));
+$('stop').addEventListener('click', () => request('stop'));
+$('resume-checkpoint').addEventListener('click', () => {
+  if (state.saved) writeOptions(state.saved.options);
+  $('resume-offer').hidden = true;
+  train(true);
+});
+$('forget-checkpoint').addEventListener('click', async () => {
+  await request('forgetCheckpoint');
+  $('resume-offer').hidden = true;
+});
+$('try').addEventListener('submit', generate);
+$('dl-merged').addEventListener('click', downloadMerged);
+$('dl-adapter').addEventListener('click', downloadAdapter);
+$('dl-csv').addEventListener('click', () => downloadLog('csv'));
+$('dl-json').addEventListener('click', () => downloadLog('json'));
+window.addEventListener('resize', redraw);
+updateButtons();

@@ -1,19 +1,167 @@
-// The worker owns the wasm engine; the page only sends requests and renders the replies.
-// Messages out: {status: 'ready'} | {status: 'report', report} | {status: 'error', message}.
-import init, { engineCheck } from './pkg/svdtune.js';
+// The worker owns the wasm engine; the pages only send requests and render what comes back.
+// Requests: {id, cmd, ...args} → {type: 'reply', id, ok, result | error}. Session calls run one
+// at a time (a generate request waits for the current training step, not for the whole run).
+// Events: {type: 'ready'}, {type: 'progress', what, done, total, name}, {type: 'step', step},
+// {type: 'run', state: 'training' | 'paused' | 'done' | 'stopped' | 'error', ...},
+// {type: 'chunk', id, chunk} (a streamed download).
+import init, { engineCheck, Session } from './pkg/svdtune.js';
+
+let session = null;
+let tail = Promise.resolve();
+const loop = { running: false, paused: false, stop: false, wake: null, checkpointEvery: 0 };
+
+// Runs fn after every earlier engine call has finished.
+function exclusive(fn) {
+  const p = tail.then(fn);
+  tail = p.catch(() => {});
+  return p;
+}
+
+const progress = (what) => (done, total, name) => postMessage({ type: 'progress', what, done, total, name });
+const yieldToMessages = () => new Promise((r) => setTimeout(r, 0));
+
+async function opfsDir() {
+  const root = await navigator.storage.getDirectory();
+  return root.getDirectoryHandle('svdtune', { create: true });
+}
+
+async function writeFile(dir, name, data) {
+  const handle = await dir.getFileHandle(name, { create: true });
+  const access = await handle.createSyncAccessHandle();
+  try {
+    access.truncate(0);
+    access.write(typeof data === 'string' ? new TextEncoder().encode(data) : data, { at: 0 });
+    access.flush();
+  } finally {
+    access.close();
+  }
+}
+
+// Writes the checkpoint to browser storage (OPFS): the bytes under a name of their own, then the
+// run's description naming them (the commit point: a crash mid-write leaves the previous pair),
+// then older checkpoints are removed.
+async function saveCheckpoint(meta) {
+  const bytes = await exclusive(() => session.checkpoint());
+  const dir = await opfsDir();
+  const file = `checkpoint-${meta.step}.bin`;
+  await writeFile(dir, file, bytes);
+  await writeFile(dir, 'checkpoint.json', JSON.stringify({ ...meta, file }));
+  const old = [];
+  for await (const name of dir.keys()) if (name.startsWith('checkpoint-') && name !== file) old.push(name);
+  for (const name of old) await dir.removeEntry(name).catch(() => {});
+  return bytes.length;
+}
+
+async function readCheckpoint() {
+  try {
+    const dir = await opfsDir();
+    const meta = JSON.parse(await (await (await dir.getFileHandle('checkpoint.json')).getFile()).text());
+    const bytes = new Uint8Array(await (await (await dir.getFileHandle(meta.file)).getFile()).arrayBuffer());
+    return { meta, bytes };
+  } catch {
+    return null;
+  }
+}
+
+async function trainLoop(meta) {
+  loop.running = true;
+  postMessage({ type: 'run', state: 'training' });
+  let state = 'done';
+  try {
+    for (;;) {
+      if (loop.stop) { state = 'stopped'; break; }
+      if (loop.paused) {
+        postMessage({ type: 'run', state: 'paused' });
+        await new Promise((r) => { loop.wake = r; });
+        if (!loop.stop) postMessage({ type: 'run', state: 'training' });
+        continue;
+      }
+      const step = await exclusive(() => session.step());
+      postMessage({ type: 'step', step });
+      if (step.done) break;
+      if (loop.checkpointEvery > 0 && step.step % loop.checkpointEvery === 0) {
+        try {
+          const size = await saveCheckpoint({ ...meta, step: step.step });
+          postMessage({ type: 'checkpoint', step: step.step, bytes: size });
+        } catch (e) {
+          postMessage({ type: 'checkpoint', step: step.step, error: `could not save the checkpoint to browser storage: ${e}` });
+        }
+      }
+      await yieldToMessages();
+    }
+    const fullLoss = await exclusive(() => session.fullLoss());
+    postMessage({ type: 'run', state, fullLoss });
+  } catch (e) {
+    postMessage({ type: 'run', state: 'error', message: String(e.message ?? e) });
+  } finally {
+    loop.running = false;
+  }
+}
+
+const commands = {
+  check: () => engineCheck(),
+  async open({ cpuOnly }) {
+    session = await Session.open(Boolean(cpuOnly));
+    return session.backend();
+  },
+  loadModel: ({ name, names, files }) => exclusive(() => session.loadModel(name, names, files, progress('load'))),
+  plan: ({ rankFraction, freezeNorms }) => exclusive(() => session.plan(rankFraction, freezeNorms)),
+  setData: ({ name, file, options }) => exclusive(() => {
+    session.setData(name, file);
+    return session.dataInfo(options);
+  }),
+  dataInfo: ({ options }) => exclusive(() => session.dataInfo(options)),
+  async train({ options, checkpointEvery, meta, resume }) {
+    if (loop.running) throw new Error('training is already running');
+    const info = await exclusive(() => session.start(options, progress('decompose')));
+    if (resume) {
+      const saved = await readCheckpoint();
+      if (!saved) throw new Error('no checkpoint in browser storage');
+      const at = await exclusive(() => session.resume(saved.bytes));
+      Object.assign(info, { resumed_step: at.step, eval_loss: at.eval_loss });
+    }
+    Object.assign(loop, { paused: false, stop: false, checkpointEvery: checkpointEvery || 0 });
+    trainLoop(meta);
+    return info;
+  },
+  pause() { loop.paused = true; },
+  resume() { loop.paused = false; loop.wake?.(); },
+  stop() { loop.stop = true; loop.wake?.(); },
+  savedCheckpoint: async () => (await readCheckpoint())?.meta ?? null,
+  async forgetCheckpoint() {
+    const dir = await opfsDir();
+    const names = [];
+    for await (const name of dir.keys()) names.push(name);
+    for (const name of names) await dir.removeEntry(name).catch(() => {});
+  },
+  async generate({ prompt, maxNewTokens }) {
+    const original = await exclusive(() => session.generate(prompt, maxNewTokens, true));
+    const current = await exclusive(() => session.generate(prompt, maxNewTokens, false));
+    return { original, current };
+  },
+  fullLoss: () => exclusive(() => session.fullLoss()),
+  exportMerged: ({ id }) => exclusive(() => session.exportMerged(
+    (chunk) => postMessage({ type: 'chunk', id, chunk }, [chunk.buffer]),
+    progress('export'),
+  )),
+  exportAdapter: () => exclusive(() => session.exportAdapter()),
+};
 
 const ready = init().then(
-  () => postMessage({ status: 'ready' }),
-  (e) => postMessage({ status: 'error', message: `the engine failed to load: ${e}` }),
+  () => postMessage({ type: 'ready' }),
+  (e) => postMessage({ type: 'error', message: `the engine failed to load: ${e}` }),
 );
 
-onmessage = async (event) => {
+onmessage = async ({ data }) => {
   await ready;
-  if (event.data.cmd === 'check') {
-    try {
-      postMessage({ status: 'report', report: await engineCheck() });
-    } catch (e) {
-      postMessage({ status: 'error', message: String(e) });
-    }
+  const { id, cmd } = data;
+  try {
+    if (!commands[cmd]) throw new Error(`unknown command ${cmd}`);
+    if (cmd !== 'check' && cmd !== 'open' && !session) throw new Error('the engine is not open yet');
+    const result = await commands[cmd](data);
+    const transfer = result instanceof Uint8Array ? [result.buffer] : [];
+    postMessage({ type: 'reply', id, ok: true, result }, transfer);
+  } catch (e) {
+    postMessage({ type: 'reply', id, ok: false, error: String(e?.message ?? e) });
   }
 };

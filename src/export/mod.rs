@@ -2,13 +2,14 @@
 //! original names, dtypes and shards, `config.json`, tokenizer files) and the trained update as a
 //! PEFT LoRA adapter ([`adapter`]). Files are streamed one tensor at a time
 //! ([`safetensors_writer`]) into an [`ExportTarget`] ([`target`]: a directory, memory, or a
-//! browser download).
+//! zip archive streamed to the page's download, [`zip_target`]).
 pub mod adapter;
 pub mod files;
 pub mod merged;
 pub mod safetensors_writer;
 pub mod target;
 mod walk;
+pub mod zip_target;
 
 pub use adapter::{ADAPTER_CONFIG, ADAPTER_WEIGHTS, AdapterOptions, export_adapter};
 pub use merged::{Exported, export_merged};
@@ -16,3 +17,4 @@ pub use safetensors_writer::{SafetensorsWriter, TensorHeader, write_safetensors}
 #[cfg(not(target_arch = "wasm32"))]
 pub use target::DirTarget;
 pub use target::{ByteSink, ExportTarget, MemoryTarget};
+pub use zip_target::{ZipFile, ZipTarget};

@@ -1,6 +1,7 @@
-// End-to-end: the real page (built by scripts/build-web.sh) in headless Chromium with WebGPU.
-// Serves web/ on a free port, opens the page, waits for the engine check and fails unless every GPU
-// op matches the CPU reference. Also checks the page with WebGPU disabled shows the CPU notice.
+// End-to-end: the engine-check page (check.html, built by scripts/build-web.sh) in headless
+// Chromium with WebGPU. Serves web/ on a free port, opens the page, waits for the engine check and
+// fails unless every GPU op matches the CPU reference. Also checks the page with WebGPU disabled
+// shows the CPU notice.
 // Screenshots go to artifacts/. Usage: node tests/e2e/engine_check.mjs
 import { chromium } from 'playwright-core';
 import { spawn } from 'node:child_process';
@@ -30,7 +31,7 @@ async function run(name, args, expectState) {
     const errors = [];
     page.on('pageerror', (e) => errors.push(String(e)));
     page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-    await page.goto(`http://127.0.0.1:${port}/`);
+    await page.goto(`http://127.0.0.1:${port}/check.html`);
     await page.waitForSelector('#status[data-state]', { timeout: 300_000 });
     const state = await page.getAttribute('#status', 'data-state');
     const text = await page.textContent('#status');

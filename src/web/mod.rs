@@ -1,4 +1,14 @@
 //! The `#[wasm_bindgen]` facade: the only JavaScript-facing API. Runs inside the page's worker.
+//! [`Session`] is the training page's engine (model, data, decomposition, training, generation,
+//! exports, checkpoints); [`engine_check`] and [`plan_summary`] need no session.
+mod convert;
+mod engine;
+mod original;
+mod session;
+mod work;
+
+pub use session::Session;
+
 use crate::backend::Backend;
 use crate::backend::cpu::CpuBackend;
 use crate::backend::gpu::GpuBackend;

@@ -1,0 +1,66 @@
+//! The session's engine on one of the two backends: WebGPU when the browser gives an adapter,
+//! otherwise the CPU backend (slower; the page says so). [`on_work!`] runs the same generic code
+//! on whichever it is.
+use super::work::Work;
+use crate::backend::Backend;
+use crate::backend::cpu::CpuBackend;
+use crate::backend::gpu::GpuBackend;
+use serde::Serialize;
+
+/// The engine, on the GPU or on the CPU.
+pub enum AnyWork {
+    Gpu(Box<Work<GpuBackend>>),
+    Cpu(Box<Work<CpuBackend>>),
+}
+
+/// Which backend a session got, and why not the GPU when it did not.
+#[derive(Clone, Debug, Serialize)]
+pub struct BackendInfo {
+    /// `true` on WebGPU.
+    pub gpu: bool,
+    /// The backend's name (the adapter's on WebGPU).
+    pub name: String,
+    /// Why WebGPU is not used (no `navigator.gpu`, no adapter, the device failed, or the page
+    /// asked for the CPU).
+    pub gpu_error: Option<String>,
+    /// The device's largest storage binding, in bytes (WebGPU only).
+    pub max_binding_bytes: Option<u64>,
+}
+
+/// Runs `$body` with `$w` bound to the `Work<B>` of either backend.
+macro_rules! on_work {
+    ($any:expr, $w:ident => $body:expr) => {
+        match $any {
+            $crate::web::engine::AnyWork::Gpu($w) => $body,
+            $crate::web::engine::AnyWork::Cpu($w) => $body,
+        }
+    };
+}
+pub(crate) use on_work;
+
+/// WebGPU unless `cpu_only` or unavailable, else the CPU backend.
+pub async fn open(cpu_only: bool) -> (AnyWork, BackendInfo) {
+    let gpu_error = if cpu_only {
+        "the CPU engine was chosen".to_string()
+    } else {
+        match GpuBackend::new().await {
+            Ok(gpu) => {
+                let info = BackendInfo {
+                    gpu: true,
+                    name: gpu.name(),
+                    gpu_error: None,
+                    max_binding_bytes: Some(gpu.context().max_binding_bytes()),
+                };
+                return (AnyWork::Gpu(Box::new(Work::new(gpu))), info);
+            }
+            Err(e) => e.to_string(),
+        }
+    };
+    let info = BackendInfo {
+        gpu: false,
+        name: CpuBackend.name(),
+        gpu_error: Some(gpu_error),
+        max_binding_bytes: None,
+    };
+    (AnyWork::Cpu(Box::new(Work::new(CpuBackend))), info)
+}

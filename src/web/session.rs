@@ -1,0 +1,218 @@
+//! `Session`, the training page's engine object (one per worker). Every long call returns a
+//! promise and takes the engine for its duration, so the worker stays responsive between calls
+//! (training is one `step()` per call: the worker pauses, resumes or stops between steps). A
+//! call made while another runs is refused with a message, never a panic. Errors are JS `Error`s
+//! carrying the engine's message (which names the file, tensor or option at fault).
+use super::convert::{JsChunks, js_err, progress_fn, to_js, train_options};
+use super::engine::{self, AnyWork, BackendInfo, on_work};
+use crate::error::{Error, Result};
+use crate::model::load::BlobFiles;
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+type Shared = Rc<RefCell<Option<AnyWork>>>;
+
+/// The engine of the training page: model, data, run, exports.
+#[wasm_bindgen]
+pub struct Session {
+    work: Shared,
+    backend: BackendInfo,
+}
+
+fn busy() -> Error {
+    Error::param("session", "busy: another operation is still running")
+}
+
+/// Runs `f` on the engine, taken out of `cell` while it runs, as a JS promise.
+fn promise(
+    cell: &Shared,
+    f: impl AsyncFnOnce(&mut AnyWork) -> Result<JsValue> + 'static,
+) -> js_sys::Promise {
+    let cell = cell.clone();
+    future_to_promise(async move {
+        let taken = cell.try_borrow_mut().ok().and_then(|mut w| w.take());
+        let mut work = taken.ok_or_else(|| JsValue::from(js_err(busy())))?;
+        let out = f(&mut work).await;
+        if let Ok(mut slot) = cell.try_borrow_mut() {
+            *slot = Some(work);
+        }
+        out.map_err(|e| JsValue::from(js_err(e)))
+    })
+}
+
+/// Runs a short synchronous `f` on the engine.
+fn now<T>(cell: &Shared, f: impl FnOnce(&mut AnyWork) -> Result<T>) -> Result<T> {
+    let mut slot = cell.try_borrow_mut().map_err(|_| busy())?;
+    f(slot.as_mut().ok_or_else(busy)?)
+}
+
+fn bytes(v: &[u8]) -> JsValue {
+    js_sys::Uint8Array::from(v).into()
+}
+
+#[wasm_bindgen]
+impl Session {
+    /// Opens WebGPU (unless `cpu_only`), else the CPU engine; see [`Session::backend`].
+    pub async fn open(cpu_only: bool) -> Session {
+        let (work, backend) = engine::open(cpu_only).await;
+        Session {
+            work: Rc::new(RefCell::new(Some(work))),
+            backend,
+        }
+    }
+
+    /// `{gpu, name, gpu_error, max_binding_bytes}`: the backend in use and, on the CPU, why.
+    pub fn backend(&self) -> std::result::Result<JsValue, JsError> {
+        to_js(&self.backend).map_err(js_err)
+    }
+
+    /// Loads a model folder from dropped files: `names[i]` is the path of `files[i]` inside the
+    /// folder (`config.json`, `model.safetensors`, …; files in subfolders are ignored by name).
+    /// `progress(done, total, tensor)` per uploaded tensor. Resolves to
+    /// `{name, dtype, template_notice, summary}` (summary as [`super::plan_summary`]).
+    #[wasm_bindgen(js_name = loadModel)]
+    pub fn load_model(
+        &self,
+        name: String,
+        names: Vec<String>,
+        files: js_sys::Array,
+        progress: Option<js_sys::Function>,
+    ) -> js_sys::Promise {
+        promise(&self.work, async move |work| {
+            if names.len() != files.length() as usize {
+                return Err(Error::param("loadModel", "one name per file is needed"));
+            }
+            let mut blobs = BlobFiles::new();
+            for (n, f) in names.into_iter().zip(files.iter()) {
+                let blob = f.dyn_into::<web_sys::Blob>().map_err(|_| {
+                    Error::input(&n, "is not a file (expected a File or Blob)".to_string())
+                })?;
+                blobs.insert(n, blob);
+            }
+            let p = progress_fn(progress);
+            on_work!(work, w => to_js(&w.load_model(name, blobs, p)?))
+        })
+    }
+
+    /// The SVD plan of the loaded model at `rank_fraction`.
+    pub fn plan(
+        &self,
+        rank_fraction: f64,
+        freeze_norms: bool,
+    ) -> std::result::Result<JsValue, JsError> {
+        now(
+            &self.work,
+            |work| on_work!(work, w => to_js(&w.plan(rank_fraction, freeze_norms)?)),
+        )
+        .map_err(js_err)
+    }
+
+    /// Sets the chat data file (read when needed).
+    #[wasm_bindgen(js_name = setData)]
+    pub fn set_data(&self, name: String, file: web_sys::Blob) -> std::result::Result<(), JsError> {
+        now(&self.work, |work| {
+            on_work!(work, w => w.set_data(name, file));
+            Ok(())
+        })
+        .map_err(js_err)
+    }
+
+    /// Dataset statistics, skipped records and the split under `options` (any subset of the
+    /// training options, by name: `seq_len`, `all_tokens`, `eval_fraction`, `seed`, …).
+    #[wasm_bindgen(js_name = dataInfo)]
+    pub fn data_info(&self, options: JsValue) -> std::result::Result<JsValue, JsError> {
+        now(&self.work, |work| {
+            let o = train_options(options)?;
+            on_work!(work, w => to_js(&w.data_info(&o)?))
+        })
+        .map_err(js_err)
+    }
+
+    /// Decomposes the model and starts a run with `options`; `progress(done, total, module)`
+    /// per decomposed layer. Resolves to `{total_steps, decomposed_layers, trainable_params,
+    /// decompose_ms, eval_loss}`.
+    pub fn start(&self, options: JsValue, progress: Option<js_sys::Function>) -> js_sys::Promise {
+        promise(&self.work, async move |work| {
+            let o = train_options(options)?;
+            let p = progress_fn(progress);
+            on_work!(work, w => to_js(&w.start(o, p).await?))
+        })
+    }
+
+    /// One optimizer step. Resolves to `{step, total_steps, epoch, loss, grad_norm, lr, applied,
+    /// tokens, trained_tokens, ms, tokens_per_s, eval_loss, done}`.
+    pub fn step(&self) -> js_sys::Promise {
+        promise(
+            &self.work,
+            async move |work| on_work!(work, w => to_js(&w.step().await?)),
+        )
+    }
+
+    /// Mean loss over every example of the data file with the current weights.
+    #[wasm_bindgen(js_name = fullLoss)]
+    pub fn full_loss(&self) -> js_sys::Promise {
+        promise(
+            &self.work,
+            async move |work| on_work!(work, w => Ok(JsValue::from(w.full_loss().await?))),
+        )
+    }
+
+    /// A greedy answer to one user message, with the current weights or the `original` ones.
+    /// Resolves to `{text, tokens, ms}`.
+    pub fn generate(
+        &self,
+        prompt: String,
+        max_new_tokens: usize,
+        original: bool,
+    ) -> js_sys::Promise {
+        promise(
+            &self.work,
+            async move |work| on_work!(work, w => to_js(&w.generate(&prompt, max_new_tokens, original).await?)),
+        )
+    }
+
+    /// The merged model folder as a zip, streamed: `on_chunk(Uint8Array)` receives the archive
+    /// in order, `progress(done, total, tensor)` per tensor. Resolves to `{files, bytes}`.
+    #[wasm_bindgen(js_name = exportMerged)]
+    pub fn export_merged(
+        &self,
+        on_chunk: js_sys::Function,
+        progress: Option<js_sys::Function>,
+    ) -> js_sys::Promise {
+        promise(&self.work, async move |work| {
+            let p = progress_fn(progress);
+            let (files, out) =
+                on_work!(work, w => w.export_merged(JsChunks::new(on_chunk), p).await?);
+            to_js(&serde_json::json!({"files": files, "bytes": out.sent}))
+        })
+    }
+
+    /// The PEFT LoRA adapter (`adapter_config.json`, `adapter_model.safetensors`) as zip bytes.
+    #[wasm_bindgen(js_name = exportAdapter)]
+    pub fn export_adapter(&self) -> js_sys::Promise {
+        promise(
+            &self.work,
+            async move |work| on_work!(work, w => Ok(bytes(&w.export_adapter().await?))),
+        )
+    }
+
+    /// A checkpoint of the run as bytes.
+    pub fn checkpoint(&self) -> js_sys::Promise {
+        promise(
+            &self.work,
+            async move |work| on_work!(work, w => Ok(bytes(&w.checkpoint().await?))),
+        )
+    }
+
+    /// Continues the started run (same files and options) from checkpoint bytes; resolves to
+    /// `{step, eval_loss}`: the step it continues after and the eval-split loss there.
+    pub fn resume(&self, checkpoint: Vec<u8>) -> js_sys::Promise {
+        promise(&self.work, async move |work| {
+            let (step, eval_loss) = on_work!(work, w => w.resume(&checkpoint).await?);
+            to_js(&serde_json::json!({"step": step, "eval_loss": eval_loss}))
+        })
+    }
+}

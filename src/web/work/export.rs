@@ -1,0 +1,57 @@
+//! The session's downloads: the merged Hugging Face folder as a zip streamed to the page, and the
+//! PEFT LoRA adapter of the run as a zip.
+use super::{Phase, Work, no_model};
+use crate::backend::Backend;
+use crate::error::Result;
+use crate::export::{AdapterOptions, ZipTarget, export_adapter, export_merged};
+use crate::model::load::open_checkpoint;
+
+impl<B: Backend> Work<B> {
+    /// The merged Hugging Face folder as a zip streamed into `out`; returns the entry names.
+    pub async fn export_merged<W: std::io::Write>(
+        &mut self,
+        out: W,
+        progress: impl FnMut(usize, usize, &str),
+    ) -> Result<(Vec<String>, W)> {
+        let be = &self.be;
+        let loaded = self.model.as_ref().ok_or_else(no_model)?;
+        let model = match &loaded.phase {
+            Phase::Dense(m) => m,
+            Phase::Training(t) => &t.run.trainer.model,
+            Phase::Broken => return Err(no_model()),
+        };
+        let source = open_checkpoint(&loaded.files)?;
+        let mut zip = ZipTarget::new(format!("{}.zip", loaded.name), out);
+        export_merged(
+            be,
+            &model.cfg,
+            &model.weights,
+            &source,
+            &loaded.files,
+            &mut zip,
+            progress,
+        )
+        .await?;
+        let files = zip.files().to_vec();
+        Ok((files, zip.finish_archive()?))
+    }
+
+    /// The PEFT LoRA adapter of the run as a zip.
+    pub async fn export_adapter(&mut self) -> Result<Vec<u8>> {
+        let name = self.model.as_ref().ok_or_else(no_model)?.name.clone();
+        let (be, t) = self.training()?;
+        let sigma0: Vec<(String, Vec<f32>)> = t
+            .inits
+            .iter()
+            .map(|l| (l.module.clone(), l.sigma0.clone()))
+            .collect();
+        let opts = AdapterOptions {
+            base_model: name,
+            include_norms: !t.run.options.freeze_norms,
+        };
+        let model = &t.run.trainer.model;
+        let mut zip = ZipTarget::new("adapter.zip", Vec::new());
+        export_adapter(be, &model.cfg, &model.weights, &sigma0, &opts, &mut zip).await?;
+        zip.finish_archive()
+    }
+}

@@ -1,0 +1,308 @@
+//! What a page session does, on one backend (generic, so WebGPU and the CPU fallback share it):
+//! load a dropped model folder, read the dropped dataset, decompose and train step by step,
+//! evaluate, generate with the original or the current weights, export, checkpoint and resume.
+//! Mirrors `svdtune train` (src/bin/svdtune/train.rs), one call per step. The dataset side is in
+//! [`data`], the exports in [`export`].
+mod data;
+mod export;
+
+use super::convert::now_ms;
+use super::original::{self, Trained};
+use crate::backend::Backend;
+use crate::data::{Batch as DataBatch, Message, ModelText};
+use crate::error::{Error, Result};
+use crate::model::Model;
+use crate::model::generate::generate;
+use crate::model::load::{BlobFiles, open_checkpoint};
+use crate::model::sample::Sampling;
+use crate::svd::decompose::{DecomposeOptions, LayerInit, decompose_model};
+use crate::svd::{PlanSummary, SvdPlan};
+use crate::train::run::{StepEvent, TrainOptions, TrainRun};
+use crate::train::step::HostBatch;
+use serde::Serialize;
+
+/// A session's model, data and run on backend `B`.
+pub struct Work<B: Backend> {
+    pub be: B,
+    model: Option<Loaded<B>>,
+    data: Option<(String, web_sys::Blob)>,
+}
+
+struct Loaded<B: Backend> {
+    /// The folder's name (the adapter's `base_model_name_or_path`).
+    name: String,
+    files: BlobFiles,
+    text: ModelText,
+    phase: Phase<B>,
+}
+
+enum Phase<B: Backend> {
+    /// As loaded: nothing decomposed.
+    Dense(Box<Model<B>>),
+    Training(Box<Training<B>>),
+    /// A decomposition or start failed midway; the next start reloads the weights.
+    Broken,
+}
+
+struct Training<B: Backend> {
+    run: TrainRun<B>,
+    inits: Vec<LayerInit>,
+    /// Σ₀ and the norm weights as loaded: the original model.
+    original: Trained,
+    /// Every example (train and eval) in batches, for the loss over the whole file.
+    all: Vec<DataBatch>,
+}
+
+#[derive(Serialize)]
+pub struct ModelInfo {
+    pub name: String,
+    /// The checkpoint's main dtype (`F32`, `BF16`, …).
+    pub dtype: Option<String>,
+    /// Set when the folder has no chat template and ChatML is used.
+    pub template_notice: Option<String>,
+    pub summary: PlanSummary,
+}
+
+#[derive(Serialize)]
+pub struct StartInfo {
+    pub total_steps: usize,
+    pub decomposed_layers: usize,
+    pub trainable_params: usize,
+    pub decompose_ms: f64,
+    /// Loss on the eval split before the first step (`None` without one).
+    pub eval_loss: Option<f32>,
+}
+
+#[derive(Serialize)]
+pub struct StepOut {
+    #[serde(flatten)]
+    pub event: StepEvent,
+    pub ms: f64,
+    pub tokens_per_s: f64,
+    /// Loss on the eval split, when this step was an evaluation point (every `eval_every`
+    /// steps and after the last).
+    pub eval_loss: Option<f32>,
+    pub done: bool,
+}
+
+#[derive(Serialize)]
+pub struct GenOut {
+    pub text: String,
+    pub tokens: usize,
+    pub ms: f64,
+}
+
+fn host(b: &DataBatch) -> HostBatch<'_> {
+    HostBatch {
+        input_ids: &b.input_ids,
+        target_ids: &b.target_ids,
+        loss_weights: &b.loss_weights,
+        position_ids: &b.position_ids,
+        window_start: &b.window_start,
+    }
+}
+
+fn no_model() -> Error {
+    Error::param("session", "no model is loaded: drop a model folder first")
+}
+
+fn not_training() -> Error {
+    Error::param("session", "no training run: start training first")
+}
+
+impl<B: Backend> Work<B> {
+    pub fn new(be: B) -> Self {
+        Work {
+            be,
+            model: None,
+            data: None,
+        }
+    }
+
+    /// Loads a dropped model folder (config, checkpoint, tokenizer) onto the backend.
+    pub fn load_model(
+        &mut self,
+        name: String,
+        files: BlobFiles,
+        progress: impl FnMut(usize, usize, &str),
+    ) -> Result<ModelInfo> {
+        self.model = None;
+        let text = ModelText::from_model_files(&files)?;
+        let dtype = open_checkpoint(&files)?
+            .main_dtype()
+            .map(|d| format!("{d:?}"));
+        let model = Model::load(&self.be, &files, progress)?;
+        let summary = PlanSummary::new(&model.cfg, 0.1, true)?;
+        let info = ModelInfo {
+            name: name.clone(),
+            dtype,
+            template_notice: text.template.notice().map(str::to_string),
+            summary,
+        };
+        self.model = Some(Loaded {
+            name,
+            files,
+            text,
+            phase: Phase::Dense(Box::new(model)),
+        });
+        Ok(info)
+    }
+
+    /// The plan at `rank_fraction` for the loaded model.
+    pub fn plan(&self, rank_fraction: f64, freeze_norms: bool) -> Result<PlanSummary> {
+        let loaded = self.model.as_ref().ok_or_else(no_model)?;
+        let cfg = match &loaded.phase {
+            Phase::Dense(m) => &m.cfg,
+            Phase::Training(t) => &t.run.trainer.model.cfg,
+            Phase::Broken => return Err(no_model()),
+        };
+        PlanSummary::new(cfg, rank_fraction, !freeze_norms)
+    }
+
+    pub fn set_data(&mut self, name: String, blob: web_sys::Blob) {
+        self.data = Some((name, blob));
+    }
+
+    /// Decomposes the model (reloading it when a run already changed it) and starts a run.
+    pub async fn start(
+        &mut self,
+        options: TrainOptions,
+        progress: impl FnMut(usize, usize, &str),
+    ) -> Result<StartInfo> {
+        let (_, ds) = self.dataset(&options)?;
+        let (train, eval, all) = self.batches(&ds, &options)?;
+        drop(ds);
+        let be = &self.be;
+        let loaded = self.model.as_mut().ok_or_else(no_model)?;
+        let mut model = match std::mem::replace(&mut loaded.phase, Phase::Broken) {
+            Phase::Dense(m) => *m,
+            _ => Model::load(be, &loaded.files, |_, _, _| {})?,
+        };
+        let plan = SvdPlan::new(&model.cfg, options.rank_fraction, !options.freeze_norms)?;
+        let started = now_ms();
+        let dopts = DecomposeOptions {
+            seed: options.seed,
+            ..DecomposeOptions::default()
+        };
+        let cfg = model.cfg.clone();
+        let inits = decompose_model(be, &cfg, &mut model.weights, &plan, &dopts, progress).await?;
+        let decompose_ms = now_ms() - started;
+        let original = original::read(be, &mut model.weights).await?;
+        let mut run = TrainRun::new(be, model, train, eval, options)?;
+        let eval_loss = run.evaluate(be).await?;
+        let info = StartInfo {
+            total_steps: run.total_steps,
+            decomposed_layers: inits.len(),
+            trainable_params: plan.trainable_params(),
+            decompose_ms,
+            eval_loss,
+        };
+        loaded.phase = Phase::Training(Box::new(Training {
+            run,
+            inits,
+            original,
+            all,
+        }));
+        Ok(info)
+    }
+
+    fn training(&mut self) -> Result<(&B, &mut Training<B>)> {
+        let loaded = self.model.as_mut().ok_or_else(no_model)?;
+        match &mut loaded.phase {
+            Phase::Training(t) => Ok((&self.be, t)),
+            _ => Err(not_training()),
+        }
+    }
+
+    /// One optimizer step (and an evaluation when one is due).
+    pub async fn step(&mut self) -> Result<StepOut> {
+        let (be, t) = self.training()?;
+        let t0 = now_ms();
+        let event = t.run.step(be).await?;
+        let ms = now_ms() - t0;
+        let every = t.run.options.eval_every;
+        let due = t.run.done() || (every > 0 && event.step.is_multiple_of(every));
+        let eval_loss = if due { t.run.evaluate(be).await? } else { None };
+        Ok(StepOut {
+            tokens_per_s: event.tokens as f64 / (ms / 1000.0).max(1e-9),
+            event,
+            ms,
+            eval_loss,
+            done: t.run.done(),
+        })
+    }
+
+    /// Mean loss over the trained tokens of every example in the file (train and eval), with
+    /// the current weights: the number `svdtune eval` gives for an export of them.
+    pub async fn full_loss(&mut self) -> Result<f32> {
+        let (be, t) = self.training()?;
+        let batches: Vec<HostBatch> = t.all.iter().map(host).collect();
+        t.run.trainer.eval(be, &batches).await
+    }
+
+    /// A greedy answer to `prompt` (one user turn, the model's chat template), with the current
+    /// weights or, when `original`, the weights as loaded.
+    pub async fn generate(
+        &mut self,
+        prompt: &str,
+        max_new: usize,
+        original: bool,
+    ) -> Result<GenOut> {
+        let be = &self.be;
+        let loaded = self.model.as_mut().ok_or_else(no_model)?;
+        let rendered = loaded
+            .text
+            .template
+            .render(&[Message::user(prompt)], true)?;
+        let ids = loaded.text.tokenizer.encode(&rendered)?;
+        let mut eos = loaded.text.tokenizer.eos_token_ids();
+        let started = now_ms();
+        let out = match &mut loaded.phase {
+            Phase::Dense(m) => {
+                eos.extend(m.cfg.eos_token_ids.iter().copied());
+                generate(be, m, &ids, max_new, Sampling::default(), &eos, |_| {}).await?
+            }
+            Phase::Training(t) => {
+                let m = &mut t.run.trainer.model;
+                eos.extend(m.cfg.eos_token_ids.iter().copied());
+                if original {
+                    let current = original::read(be, &mut m.weights).await?;
+                    original::write(be, &mut m.weights, &t.original)?;
+                    let out = generate(be, m, &ids, max_new, Sampling::default(), &eos, |_| {});
+                    let out = out.await;
+                    original::write(be, &mut m.weights, &current)?;
+                    out?
+                } else {
+                    generate(be, m, &ids, max_new, Sampling::default(), &eos, |_| {}).await?
+                }
+            }
+            Phase::Broken => return Err(no_model()),
+        };
+        let kept: Vec<u32> = out
+            .tokens
+            .iter()
+            .copied()
+            .filter(|t| !eos.contains(t))
+            .collect();
+        Ok(GenOut {
+            text: loaded.text.tokenizer.decode(&kept)?,
+            tokens: out.tokens.len(),
+            ms: now_ms() - started,
+        })
+    }
+
+    /// A checkpoint of the run (trainable tensors, optimizer state, position, options).
+    pub async fn checkpoint(&mut self) -> Result<Vec<u8>> {
+        let (be, t) = self.training()?;
+        t.run.checkpoint(be).await
+    }
+
+    /// Continues the run from a checkpoint made with the same options; returns the step it
+    /// continues after and the eval-split loss there.
+    pub async fn resume(&mut self, bytes: &[u8]) -> Result<(usize, Option<f32>)> {
+        let (be, t) = self.training()?;
+        t.run.resume(be, "checkpoint", bytes)?;
+        let eval_loss = t.run.evaluate(be).await?;
+        Ok((t.run.steps_done, eval_loss))
+    }
+}
