@@ -4,6 +4,7 @@
 //! `SVDTUNE_EXPORT_DIR=/tmp/svdtune-export cargo test --test export_python -- --ignored`.
 //! Native only (it writes to disk).
 #![cfg(not(target_arch = "wasm32"))]
+mod common;
 mod export_support;
 use export_support::*;
 use svdtune::backend::cpu::CpuBackend;

@@ -42,20 +42,7 @@ macro_rules! export_fixture {
     };
 }
 
-/// Deterministic values in [-1, 1) (64-bit LCG).
-pub fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
+pub use crate::common::rand_vec;
 
 /// What the test knows about a decomposed model.
 pub struct Truth {
