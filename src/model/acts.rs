@@ -4,7 +4,7 @@
 //! Training keeps one [`Saved`] per decoder layer (what backward reads); inference keeps one and
 //! reuses it for every layer. Buffers that no backward step reads live once in [`Scratch`].
 use super::config::ModelConfig;
-use super::weights::{GateUpProj, Linear, ModelWeights, QkvProj};
+use super::weights::{Linear, ModelWeights};
 use crate::backend::Backend;
 use crate::backend::svd_linear::{SvdLinearActs, svd_linear_acts};
 use crate::error::Result;
@@ -99,27 +99,15 @@ fn linear_acts<B: Backend>(
     l: usize,
     rows: usize,
 ) -> Result<LinearActs<B::Tensor>> {
-    let lw = &w.layers[l];
-    let (q, k, v) = match &lw.qkv {
-        QkvProj::Separate { q, k, v } => (
-            svd_acts(be, q, rows)?,
-            svd_acts(be, k, rows)?,
-            svd_acts(be, v, rows)?,
-        ),
-        QkvProj::Fused(f) => (svd_acts(be, f, rows)?, None, None),
-    };
-    let (gate, up) = match &lw.gate_up {
-        GateUpProj::Separate { gate, up } => (svd_acts(be, gate, rows)?, svd_acts(be, up, rows)?),
-        GateUpProj::Fused(f) => (svd_acts(be, f, rows)?, None),
-    };
+    let [q, k, v, o, gate, up, down] = w.layers[l].per_slot(|lin| svd_acts(be, lin, rows))?;
     Ok(LinearActs {
         q,
         k,
         v,
-        o: svd_acts(be, &lw.o, rows)?,
+        o,
         gate,
         up,
-        down: svd_acts(be, &lw.down, rows)?,
+        down,
     })
 }
 

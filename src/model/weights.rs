@@ -85,6 +85,27 @@ pub struct LayerWeights<T> {
     pub down: Linear<T>,
 }
 
+impl<T> LayerWeights<T> {
+    /// Per linear slot, in the order q, k, v, o, gate, up, down, a value made from that layer
+    /// (`None` for the empty slots of fused projections: fused qkv fills q, fused gate_up
+    /// fills gate). Builds per-layer buffers that mirror the projections.
+    pub fn per_slot<U>(
+        &self,
+        mut f: impl FnMut(&Linear<T>) -> Result<Option<U>>,
+    ) -> Result<[Option<U>; 7]> {
+        let (q, k, v) = match &self.qkv {
+            QkvProj::Separate { q, k, v } => (f(q)?, f(k)?, f(v)?),
+            QkvProj::Fused(qkv) => (f(qkv)?, None, None),
+        };
+        let o = f(&self.o)?;
+        let (gate, up) = match &self.gate_up {
+            GateUpProj::Separate { gate, up } => (f(gate)?, f(up)?),
+            GateUpProj::Fused(gu) => (f(gu)?, None),
+        };
+        Ok([q, k, v, o, gate, up, f(&self.down)?])
+    }
+}
+
 /// All weights of a model.
 pub struct ModelWeights<T> {
     /// Token embedding `[V, C]` (frozen).

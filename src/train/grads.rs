@@ -4,7 +4,7 @@
 use crate::backend::Backend;
 use crate::error::Result;
 use crate::model::ModelConfig;
-use crate::model::weights::{GateUpProj, Linear, ModelWeights, QkvProj};
+use crate::model::weights::{Linear, ModelWeights};
 
 /// dΣ of each decomposed linear of one layer (`None` when dense) and the layer's norm grads
 /// (`None` when norms are frozen). Fused qkv uses `q`, fused gate_up uses `gate`.
@@ -48,22 +48,15 @@ impl<T> Grads<T> {
         };
         let mut layers = Vec::with_capacity(w.layers.len());
         for lw in &w.layers {
-            let (q, k, v) = match &lw.qkv {
-                QkvProj::Separate { q, k, v } => (dsigma(be, q)?, dsigma(be, k)?, dsigma(be, v)?),
-                QkvProj::Fused(f) => (dsigma(be, f)?, None, None),
-            };
-            let (gate, up) = match &lw.gate_up {
-                GateUpProj::Separate { gate, up } => (dsigma(be, gate)?, dsigma(be, up)?),
-                GateUpProj::Fused(f) => (dsigma(be, f)?, None),
-            };
+            let [q, k, v, o, gate, up, down] = lw.per_slot(|lin| dsigma(be, lin))?;
             layers.push(LayerGrads {
                 q,
                 k,
                 v,
-                o: dsigma(be, &lw.o)?,
+                o,
                 gate,
                 up,
-                down: dsigma(be, &lw.down)?,
+                down,
                 input_norm: norm(be)?,
                 post_norm: norm(be)?,
             });
