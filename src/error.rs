@@ -20,6 +20,10 @@ pub enum Error {
     /// The adapter exists but a device could not be created, or the device reported an error.
     #[error("GPU device error: {0}")]
     Device(String),
+    /// The GPU device is gone (driver reset, browser reclaimed it, or `GpuContext::lose`):
+    /// nothing on it can be read back; the run goes on from its last checkpoint on a new device.
+    #[error("the GPU device was lost ({0})")]
+    DeviceLost(String),
     /// A user file (config, weights, tokenizer, dataset) is missing, unreadable or malformed.
     /// `file` names it (a path natively, the file name in the browser).
     #[error("{file}: {message}")]

@@ -133,6 +133,11 @@ pub trait Backend {
     /// Human-readable description (`"cpu"`, or the adapter name and backend).
     fn name(&self) -> String;
 
+    /// The largest tensor, in bytes, one kernel may bind (`None`: no limit but host memory).
+    fn max_binding_bytes(&self) -> Option<u64> {
+        None
+    }
+
     // ---- memory ---------------------------------------------------------------------------
 
     /// A tensor of `shape` holding `data` (row-major, `data.len()` = product of `shape`).

@@ -191,6 +191,26 @@ impl<B: Backend, S: ByteSource, P: FnMut(usize, usize, &str)> Loader<'_, B, S, P
 /// Reads and uploads the checkpoint's tensors one at a time (host memory stays near the size of
 /// the largest tensor). The checkpoint is first checked against the config (names and shapes).
 /// `progress(done, total, name)` is called after each tensor.
+/// Refuses, before anything is uploaded, a model with a tensor larger than one binding of the
+/// device: the error names the tensor, its size and the device's limit.
+fn check_bindings<B: Backend>(be: &B, cfg: &ModelConfig) -> Result<()> {
+    let Some(limit) = be.max_binding_bytes() else {
+        return Ok(());
+    };
+    for (name, shape) in layout::expected_tensors(cfg) {
+        let bytes = shape.iter().map(|&d| d as u64).product::<u64>() * 4;
+        if bytes > limit {
+            return Err(Error::TooLarge {
+                what: format!("{name} {shape:?} (f32 on the device)"),
+                bytes,
+                limit,
+                kind: "storage binding",
+            });
+        }
+    }
+    Ok(())
+}
+
 pub fn load_weights<B: Backend, S: ByteSource>(
     be: &B,
     cfg: &ModelConfig,
@@ -198,6 +218,7 @@ pub fn load_weights<B: Backend, S: ByteSource>(
     progress: impl FnMut(usize, usize, &str),
 ) -> Result<ModelWeights<B::Tensor>> {
     layout::check_checkpoint(cfg, ckpt)?;
+    check_bindings(be, cfg)?;
     let mut ld = Loader {
         be,
         ckpt,

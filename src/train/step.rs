@@ -141,6 +141,46 @@ pub struct StepBuffers<B: Backend> {
 /// Logit elements computed at once by the chunked loss (`chunk × V`).
 const LOGIT_CHUNK_ELEMENTS: usize = 1 << 22;
 
+/// Refuses, before any buffer is made, a batch whose widest activation (`[batch·seq, width]`
+/// for the MLP, attention and hidden widths) is larger than one binding of the device; the
+/// error names the activation, the batch shape and the device's limit.
+fn check_activation_bindings<B: Backend>(
+    be: &B,
+    cfg: &crate::model::config::ModelConfig,
+    w_fused_gate_up: bool,
+    batch: usize,
+    seq: usize,
+) -> Result<()> {
+    let Some(limit) = be.max_binding_bytes() else {
+        return Ok(());
+    };
+    let gate_up = if w_fused_gate_up { 2 } else { 1 } * cfg.intermediate_size;
+    let widths = [
+        ("MLP activation", gate_up),
+        (
+            "attention projection",
+            (cfg.num_heads + 2 * cfg.num_kv_heads) * cfg.head_dim,
+        ),
+        ("hidden state", cfg.hidden_size),
+    ];
+    let rows = (batch * seq) as u64;
+    for (what, width) in widths {
+        let bytes = rows * width as u64 * 4;
+        if bytes > limit {
+            return Err(Error::TooLarge {
+                what: format!(
+                    "the {what} of a batch of {batch} × {seq} tokens ([{rows}, {width}] f32; \
+                     a smaller batch size or sequence length fits)"
+                ),
+                bytes,
+                limit,
+                kind: "storage binding",
+            });
+        }
+    }
+    Ok(())
+}
+
 impl<B: Backend> StepBuffers<B> {
     pub fn new(
         be: &B,
@@ -152,6 +192,7 @@ impl<B: Backend> StepBuffers<B> {
         let cfg = &model.cfg;
         let w = &model.weights;
         let rows = batch * seq;
+        check_activation_bindings(be, cfg, w.fused_gate_up(), batch, seq)?;
         Ok(StepBuffers {
             inputs: LossInputs::new(be, model, batch, seq)?,
             acts: Activations::new(be, cfg, w, rows, true)?,

@@ -16,6 +16,11 @@ pub struct GpuContext {
     pub queue: wgpu::Queue,
     /// The first uncaptured device error (validation, out of memory), reported by `take_error`.
     error: Arc<Mutex<Option<String>>>,
+    /// Why the device was lost (driver reset, browser tab in the background too long, `lose`),
+    /// once it is; every later call fails with `Error::DeviceLost`.
+    lost: Arc<Mutex<Option<String>>>,
+    /// A lower largest binding than the device's, when asked for.
+    binding_cap: Option<u64>,
 }
 
 impl GpuContext {
@@ -23,6 +28,14 @@ impl GpuContext {
     /// defaults of 128 MiB per binding are too small for embeddings and heads of common models),
     /// capped to the portable per-stage and per-workgroup limits above.
     pub async fn new() -> Result<Self> {
+        Self::with_binding_cap(None).await
+    }
+
+    /// As [`GpuContext::new`], with the largest storage binding lowered to `cap` bytes when
+    /// given (enforced by the engine, since browsers never grant less than the WebGPU
+    /// defaults): a device that behaves like a smaller GPU, so the page and the tests can check
+    /// what a user with one sees.
+    pub async fn with_binding_cap(cap: Option<u64>) -> Result<Self> {
         let instance = wgpu::Instance::default();
         let adapter = instance
             .request_adapter(&wgpu::RequestAdapterOptions {
@@ -57,12 +70,47 @@ impl GpuContext {
                 slot.get_or_insert_with(|| e.to_string());
             }
         }));
+        let lost = Arc::new(Mutex::new(None));
+        let sink = lost.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            if let Ok(mut slot) = sink.lock() {
+                let why = match reason {
+                    wgpu::DeviceLostReason::Destroyed => "destroyed",
+                    wgpu::DeviceLostReason::Unknown => "lost by the driver or the browser",
+                };
+                let message = if message.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {message}")
+                };
+                slot.get_or_insert_with(|| format!("{why}{message}"));
+            }
+        });
         Ok(GpuContext {
             adapter,
             device,
             queue,
             error,
+            lost,
+            binding_cap: cap,
         })
+    }
+
+    /// Ends the device now, as a driver reset would: every later call fails with
+    /// `Error::DeviceLost`. Lets a user (and the tests) check that a run survives it.
+    pub fn lose(&self) {
+        if let Ok(mut slot) = self.lost.lock() {
+            slot.get_or_insert_with(|| "destroyed on request".to_string());
+        }
+        self.device.destroy();
+    }
+
+    /// `Error::DeviceLost` once the device is gone.
+    pub fn check_lost(&self) -> Result<()> {
+        match self.lost.lock().ok().and_then(|s| s.clone()) {
+            Some(why) => Err(Error::DeviceLost(why)),
+            None => Ok(()),
+        }
     }
 
     /// `"<adapter name> (<backend>)"`; browsers may hide the name, then the driver description
@@ -79,11 +127,14 @@ impl GpuContext {
     /// Largest buffer that can be bound as one storage binding on this device.
     pub fn max_binding_bytes(&self) -> u64 {
         let l = self.device.limits();
-        l.max_storage_buffer_binding_size.min(l.max_buffer_size)
+        let device = l.max_storage_buffer_binding_size.min(l.max_buffer_size);
+        self.binding_cap.map_or(device, |cap| cap.min(device))
     }
 
-    /// Returns (and clears) the first device error seen since the last call.
+    /// Returns (and clears) the first device error seen since the last call; a lost device
+    /// comes first.
     pub fn take_error(&self) -> Result<()> {
+        self.check_lost()?;
         match self.error.lock().ok().and_then(|mut s| s.take()) {
             Some(msg) => Err(Error::Device(msg)),
             None => Ok(()),

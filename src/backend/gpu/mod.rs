@@ -80,6 +80,11 @@ impl GpuBackend {
     pub async fn new() -> Result<Self> {
         Ok(Self::from_context(GpuContext::new().await?))
     }
+    /// As [`GpuBackend::new`] with the largest storage binding capped at `cap` bytes (see
+    /// [`GpuContext::with_binding_cap`]).
+    pub async fn with_binding_cap(cap: Option<u64>) -> Result<Self> {
+        Ok(Self::from_context(GpuContext::with_binding_cap(cap).await?))
+    }
     pub fn from_context(ctx: GpuContext) -> Self {
         GpuBackend {
             rec: Recorder::new(ctx),
@@ -118,6 +123,10 @@ impl Backend for GpuBackend {
 
     fn name(&self) -> String {
         self.rec.ctx.describe()
+    }
+
+    fn max_binding_bytes(&self) -> Option<u64> {
+        Some(self.rec.ctx.max_binding_bytes())
     }
 
     fn tensor(&self, data: &[f32], shape: &[usize]) -> Result<GpuTensor> {

@@ -341,8 +341,10 @@ impl Recorder {
             let _ = tx.send(r);
         });
         self.ctx.poll_wait()?;
-        rx.await
-            .map_err(|_| Error::Device("readback was cancelled (device lost?)".into()))?
+        let mapped = rx.await;
+        self.ctx.check_lost()?;
+        mapped
+            .map_err(|_| Error::Device("readback was cancelled".into()))?
             .map_err(|e| Error::Device(format!("readback: {e}")))?;
         let out = {
             let view = staging
