@@ -38,12 +38,13 @@ macro_rules! on_work {
 }
 pub(crate) use on_work;
 
-/// WebGPU unless `cpu_only` or unavailable, else the CPU backend.
-pub async fn open(cpu_only: bool) -> (AnyWork, BackendInfo) {
+/// WebGPU unless `cpu_only` or unavailable, else the CPU backend; `binding_cap` lowers the
+/// largest storage binding (to see what a smaller GPU would refuse).
+pub async fn open(cpu_only: bool, binding_cap: Option<u64>) -> (AnyWork, BackendInfo) {
     let gpu_error = if cpu_only {
         "the CPU engine was chosen".to_string()
     } else {
-        match GpuBackend::new().await {
+        match GpuBackend::with_binding_cap(binding_cap).await {
             Ok(gpu) => {
                 let info = BackendInfo {
                     gpu: true,

@@ -5,6 +5,7 @@
 //! carrying the engine's message (which names the file, tensor or option at fault).
 use super::convert::{JsChunks, js_err, progress_fn, to_js, train_options};
 use super::engine::{self, AnyWork, BackendInfo, on_work};
+use crate::backend::gpu::LossHandle;
 use crate::error::{Error, Result};
 use crate::model::load::BlobFiles;
 use std::cell::RefCell;
@@ -20,6 +21,8 @@ type Shared = Rc<RefCell<Option<AnyWork>>>;
 pub struct Session {
     work: Shared,
     backend: BackendInfo,
+    /// Ends the GPU device even while a step holds the engine (`loseDevice`).
+    loss: Option<LossHandle>,
 }
 
 fn busy() -> Error {
@@ -56,12 +59,27 @@ fn bytes(v: &[u8]) -> JsValue {
 #[wasm_bindgen]
 impl Session {
     /// Opens WebGPU (unless `cpu_only`), else the CPU engine; see [`Session::backend`].
-    pub async fn open(cpu_only: bool) -> Session {
-        let (work, backend) = engine::open(cpu_only).await;
+    /// `binding_cap` (bytes) makes the GPU refuse tensors above it, as a smaller GPU would.
+    pub async fn open(cpu_only: bool, binding_cap: Option<f64>) -> Session {
+        let cap = binding_cap.filter(|c| c.is_finite() && *c >= 1.0).map(|c| c as u64);
+        let (work, backend) = engine::open(cpu_only, cap).await;
+        let loss = match &work {
+            AnyWork::Gpu(w) => Some(w.be.context().loss_handle()),
+            AnyWork::Cpu(_) => None,
+        };
         Session {
             work: Rc::new(RefCell::new(Some(work))),
             backend,
+            loss,
         }
+    }
+
+    /// Ends the GPU device now, as a driver reset or the browser reclaiming it would (the
+    /// running step, and every later GPU call, fails with "the GPU device was lost"). Returns
+    /// whether there was a GPU device to end. For checking that a run survives a lost device.
+    #[wasm_bindgen(js_name = loseDevice)]
+    pub fn lose_device(&self) -> bool {
+        self.loss.as_ref().inspect(|l| l.lose()).is_some()
     }
 
     /// `{gpu, name, gpu_error, max_binding_bytes}`: the backend in use and, on the CPU, why.

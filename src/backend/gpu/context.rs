@@ -9,6 +9,23 @@ pub const MAX_STORAGE_BUFFERS_PER_STAGE: u32 = 8;
 pub const MAX_INVOCATIONS_PER_WORKGROUP: u32 = 256;
 pub const MAX_BIND_GROUPS: u32 = 4;
 
+/// Ends a device from outside the engine: [`GpuContext::loss_handle`].
+#[derive(Clone)]
+pub struct LossHandle {
+    device: wgpu::Device,
+    lost: Arc<Mutex<Option<String>>>,
+}
+
+impl LossHandle {
+    /// See [`GpuContext::lose`].
+    pub fn lose(&self) {
+        if let Ok(mut slot) = self.lost.lock() {
+            slot.get_or_insert_with(|| "destroyed on request".to_string());
+        }
+        self.device.destroy();
+    }
+}
+
 /// Owns the device and queue; created once per engine.
 pub struct GpuContext {
     pub adapter: wgpu::Adapter,
@@ -99,10 +116,15 @@ impl GpuContext {
     /// Ends the device now, as a driver reset would: every later call fails with
     /// `Error::DeviceLost`. Lets a user (and the tests) check that a run survives it.
     pub fn lose(&self) {
-        if let Ok(mut slot) = self.lost.lock() {
-            slot.get_or_insert_with(|| "destroyed on request".to_string());
+        self.loss_handle().lose();
+    }
+
+    /// A handle that can end the device while the engine is busy with it (see [`Self::lose`]).
+    pub fn loss_handle(&self) -> LossHandle {
+        LossHandle {
+            device: self.device.clone(),
+            lost: self.lost.clone(),
         }
-        self.device.destroy();
     }
 
     /// `Error::DeviceLost` once the device is gone.

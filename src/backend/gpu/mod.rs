@@ -9,7 +9,7 @@ use super::{
     AdamW, AttentionDims, Backend, CachedAttentionDims, IdsInfo, Matmul, Shape, TensorInfo, checks,
 };
 use crate::error::Result;
-pub use context::GpuContext;
+pub use context::{GpuContext, LossHandle};
 use recorder::{BufRef, DeadList, Recorder};
 
 /// An f32 tensor in a GPU storage buffer.
