@@ -68,6 +68,10 @@ impl Arch {
 pub struct TensorFacts {
     /// Rows of `token_embd.weight`.
     pub vocab_rows: usize,
+    /// Columns of `token_embd.weight` (the model width).
+    pub embed_cols: usize,
+    /// Tensors in the file (bounds the layer count).
+    pub n_tensors: usize,
     /// No `output.weight`: the head reuses the embedding.
     pub tied: bool,
     /// `attn_q.bias` present (llama: `attention_bias`).
@@ -83,13 +87,30 @@ pub struct Heads {
     pub n_head_kv: usize,
 }
 
+/// Largest size a metadata field may give (widths, head counts, context): far above any real
+/// model, low enough that products of two never overflow.
+const MAX_SIZE: usize = 1 << 24;
+
+/// A size field, refused above [`MAX_SIZE`].
+fn size(meta: &Metadata, key: &str) -> Result<Option<usize>> {
+    match meta.usize(key)? {
+        Some(n) if n > MAX_SIZE => Err(Error::input(
+            &meta.file,
+            format!("metadata `{key}` is {n}, more than the {MAX_SIZE} allowed"),
+        )),
+        n => Ok(n),
+    }
+}
+
+fn require_size(meta: &Metadata, key: &str) -> Result<usize> {
+    size(meta, key)?.ok_or_else(|| meta.missing(key))
+}
+
 /// Reads the attention head counts.
 pub fn heads(meta: &Metadata, arch: Arch) -> Result<Heads> {
     let key = |k: &str| format!("{}.{k}", arch.name());
-    let n_head = meta.require_usize(&key("attention.head_count"))?;
-    let n_head_kv = meta
-        .usize(&key("attention.head_count_kv"))?
-        .unwrap_or(n_head);
+    let n_head = require_size(meta, &key("attention.head_count"))?;
+    let n_head_kv = size(meta, &key("attention.head_count_kv"))?.unwrap_or(n_head);
     Ok(Heads { n_head, n_head_kv })
 }
 
@@ -98,7 +119,28 @@ pub fn hf_config(meta: &Metadata, arch: Arch, facts: &TensorFacts) -> Result<Map
     let p = arch.name();
     let key = |k: &str| format!("{p}.{k}");
     let unsupported = |m: String| Err(Error::Unsupported(format!("{}: {m}", meta.file)));
-    let hidden = meta.require_usize(&key("embedding_length"))?;
+    let hidden = require_size(meta, &key("embedding_length"))?;
+    if hidden != facts.embed_cols {
+        return Err(Error::input(
+            &meta.file,
+            format!(
+                "{} is {hidden}, but token_embd.weight has rows of {}",
+                key("embedding_length"),
+                facts.embed_cols
+            ),
+        ));
+    }
+    let layers = require_size(meta, &key("block_count"))?;
+    if layers > facts.n_tensors {
+        return Err(Error::input(
+            &meta.file,
+            format!(
+                "{} is {layers}, but the file has only {} tensors",
+                key("block_count"),
+                facts.n_tensors
+            ),
+        ));
+    }
     let Heads { n_head, n_head_kv } = heads(meta, arch)?;
     if n_head == 0 {
         return Err(Error::input(
@@ -106,7 +148,7 @@ pub fn hf_config(meta: &Metadata, arch: Arch, facts: &TensorFacts) -> Result<Map
             format!("{} is 0", key("attention.head_count")),
         ));
     }
-    let head_dim = match meta.usize(&key("attention.key_length"))? {
+    let head_dim = match size(meta, &key("attention.key_length"))? {
         Some(d) => d,
         None => hidden / n_head,
     };
@@ -152,19 +194,16 @@ pub fn hf_config(meta: &Metadata, arch: Arch, facts: &TensorFacts) -> Result<Map
     c.insert("hidden_size".into(), json!(hidden));
     c.insert(
         "intermediate_size".into(),
-        json!(meta.require_usize(&key("feed_forward_length"))?),
+        json!(require_size(meta, &key("feed_forward_length"))?),
     );
-    c.insert(
-        "num_hidden_layers".into(),
-        json!(meta.require_usize(&key("block_count"))?),
-    );
+    c.insert("num_hidden_layers".into(), json!(layers));
     c.insert("num_attention_heads".into(), json!(n_head));
     c.insert("num_key_value_heads".into(), json!(n_head_kv));
     c.insert("head_dim".into(), json!(head_dim));
     c.insert("hidden_act".into(), json!("silu"));
     c.insert(
         "max_position_embeddings".into(),
-        json!(meta.require_usize(&key("context_length"))?),
+        json!(require_size(meta, &key("context_length"))?),
     );
     c.insert("rms_norm_eps".into(), json!(eps));
     c.insert(

@@ -103,6 +103,8 @@ impl<S: ByteSource> GgufModel<S> {
         let has = |hf: &str| by_hf.contains_key(hf);
         let facts = TensorFacts {
             vocab_rows: embed.shape()[0],
+            embed_cols: embed.shape().get(1).copied().unwrap_or(0),
+            n_tensors: file.tensors.len(),
             tied: !has("lm_head.weight"),
             attention_bias: has("model.layers.0.self_attn.q_proj.bias"),
             mlp_bias: has("model.layers.0.mlp.gate_proj.bias"),

@@ -191,7 +191,7 @@ fn bound_count<S: ByteSource>(c: &Cursor<S>, count: u64, min_size: u64, what: &s
     match count.checked_mul(min_size) {
         Some(bytes) if bytes <= c.remaining() => Ok(()),
         _ => Err(c.error(format!(
-            "the header claims {count} {what}, more than the {} bytes left in the file can hold",
+            "truncated or corrupt: the header claims {count} {what}, more than the {} bytes left in the file can hold",
             c.remaining()
         ))),
     }
