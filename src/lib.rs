@@ -8,10 +8,13 @@
 //! - [`model`]: Hugging Face configs and safetensors checkpoints, the forward pass and generation.
 //! - [`svd`]: the SVD plan (layers, ranks, parameter counts).
 //! - [`export`]: the merged Hugging Face folder and the PEFT LoRA adapter of a trained model.
+//! - [`gguf`]: GGUF files (llama.cpp) → a Hugging Face folder: metadata, dequantized weights,
+//!   tokenizer.
 pub mod backend;
 pub mod data;
 pub mod error;
 pub mod export;
+pub mod gguf;
 pub mod model;
 pub mod rope;
 pub mod selfcheck;

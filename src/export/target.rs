@@ -78,6 +78,14 @@ impl MemoryTarget {
     pub fn get(&self, name: &str) -> Option<&[u8]> {
         self.files.get(name).map(Vec::as_slice)
     }
+    /// The files as a model folder that [`crate::model::Model::load`] reads, without copying.
+    pub fn into_model_files(self) -> crate::model::MemoryFiles {
+        let mut files = crate::model::MemoryFiles::new();
+        for (name, bytes) in self.files {
+            files.insert(name, bytes);
+        }
+        files
+    }
     /// The files as a model folder that [`crate::model::Model::load`] reads.
     pub fn to_model_files(&self) -> crate::model::MemoryFiles {
         let mut files = crate::model::MemoryFiles::new();

@@ -2,7 +2,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-use crate::{check, data, eval, generate, inspect, train};
+use crate::{check, data, eval, generate, import_gguf, inspect, train};
 
 #[derive(Parser)]
 #[command(
@@ -25,6 +25,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Answer a prompt with a model (its chat template applied), greedy or sampled.
     Generate(generate::GenerateArgs),
+    /// Convert a GGUF model (llama.cpp) into a Hugging Face folder (f32 safetensors + tokenizer).
+    ImportGguf(import_gguf::ImportGgufArgs),
     /// Show a model's SVD plan and trainable-parameter counts from its config.json.
     Inspect(inspect::InspectArgs),
     /// Train the singular values of every linear layer on chat data; export the merged model.
@@ -37,6 +39,7 @@ pub fn main() -> ExitCode {
         Command::Data(args) => data::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Generate(args) => generate::run(args),
+        Command::ImportGguf(args) => import_gguf::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Train(args) => train::run(*args),
     };

@@ -1,0 +1,291 @@
+//! GGUF metadata → Hugging Face `config.json` and `generation_config.json`, for the
+//! architectures this importer handles (`general.architecture`): `llama` (which llama.cpp also
+//! uses for Mistral-style and SmolLM models) and `qwen2`.
+//!
+//! Keys read (prefixed by the architecture): `block_count`, `embedding_length`,
+//! `feed_forward_length`, `attention.head_count`, `attention.head_count_kv`,
+//! `attention.key_length` / `value_length`, `rope.dimension_count`, `rope.freq_base`,
+//! `rope.scaling.*`, `attention.layer_norm_rms_epsilon`, `context_length`, `vocab_size`; and
+//! `tokenizer.ggml.{bos,eos,padding,eot}_token_id`. What the tensor table tells (vocabulary
+//! rows, tied head, biases) comes in [`TensorFacts`]. Options the engine would compute
+//! differently (partial rotary, other RoPE scalings, sliding windows, experts) are refused.
+use super::metadata::Metadata;
+use crate::error::{Error, Result};
+use serde_json::{Map, Value, json};
+
+/// The `general.architecture` values this importer handles.
+pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama", "qwen2"];
+
+/// A supported architecture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arch {
+    Llama,
+    Qwen2,
+}
+
+impl Arch {
+    /// From `general.architecture`; other values are refused with the supported list.
+    pub fn from_metadata(meta: &Metadata) -> Result<Arch> {
+        let name = meta
+            .str("general.architecture")?
+            .ok_or_else(|| meta.missing("general.architecture"))?;
+        match name {
+            "llama" => Ok(Arch::Llama),
+            "qwen2" => Ok(Arch::Qwen2),
+            other => Err(Error::input(
+                &meta.file,
+                format!(
+                    "architecture \"{other}\" is not supported (supported: {})",
+                    SUPPORTED_ARCHITECTURES.join(", ")
+                ),
+            )),
+        }
+    }
+
+    /// The metadata prefix and the name `general.architecture` gives.
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::Llama => "llama",
+            Arch::Qwen2 => "qwen2",
+        }
+    }
+
+    /// Whether llama.cpp's converter permuted the q/k rows of this architecture.
+    pub fn permutes_qk(self) -> bool {
+        self == Arch::Llama
+    }
+
+    fn hf_class(self) -> &'static str {
+        match self {
+            Arch::Llama => "LlamaForCausalLM",
+            Arch::Qwen2 => "Qwen2ForCausalLM",
+        }
+    }
+}
+
+/// What the tensor table says about the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TensorFacts {
+    /// Rows of `token_embd.weight`.
+    pub vocab_rows: usize,
+    /// Columns of `token_embd.weight` (the model width).
+    pub embed_cols: usize,
+    /// Tensors in the file (bounds the layer count).
+    pub n_tensors: usize,
+    /// No `output.weight`: the head reuses the embedding.
+    pub tied: bool,
+    /// `attn_q.bias` present (llama: `attention_bias`).
+    pub attention_bias: bool,
+    /// `ffn_gate.bias` present (llama: `mlp_bias`).
+    pub mlp_bias: bool,
+}
+
+/// The head counts the q/k permutation is undone with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Heads {
+    pub n_head: usize,
+    pub n_head_kv: usize,
+}
+
+/// Largest size a metadata field may give (widths, head counts, context): far above any real
+/// model, low enough that products of two never overflow.
+const MAX_SIZE: usize = 1 << 24;
+
+/// A size field, refused above [`MAX_SIZE`].
+fn size(meta: &Metadata, key: &str) -> Result<Option<usize>> {
+    match meta.usize(key)? {
+        Some(n) if n > MAX_SIZE => Err(Error::input(
+            &meta.file,
+            format!("metadata `{key}` is {n}, more than the {MAX_SIZE} allowed"),
+        )),
+        n => Ok(n),
+    }
+}
+
+fn require_size(meta: &Metadata, key: &str) -> Result<usize> {
+    size(meta, key)?.ok_or_else(|| meta.missing(key))
+}
+
+/// Reads the attention head counts.
+pub fn heads(meta: &Metadata, arch: Arch) -> Result<Heads> {
+    let key = |k: &str| format!("{}.{k}", arch.name());
+    let n_head = require_size(meta, &key("attention.head_count"))?;
+    let n_head_kv = size(meta, &key("attention.head_count_kv"))?.unwrap_or(n_head);
+    Ok(Heads { n_head, n_head_kv })
+}
+
+/// The `config.json` object.
+pub fn hf_config(meta: &Metadata, arch: Arch, facts: &TensorFacts) -> Result<Map<String, Value>> {
+    let p = arch.name();
+    let key = |k: &str| format!("{p}.{k}");
+    let unsupported = |m: String| Err(Error::Unsupported(format!("{}: {m}", meta.file)));
+    let hidden = require_size(meta, &key("embedding_length"))?;
+    if hidden != facts.embed_cols {
+        return Err(Error::input(
+            &meta.file,
+            format!(
+                "{} is {hidden}, but token_embd.weight has rows of {}",
+                key("embedding_length"),
+                facts.embed_cols
+            ),
+        ));
+    }
+    let layers = require_size(meta, &key("block_count"))?;
+    if layers > facts.n_tensors {
+        return Err(Error::input(
+            &meta.file,
+            format!(
+                "{} is {layers}, but the file has only {} tensors",
+                key("block_count"),
+                facts.n_tensors
+            ),
+        ));
+    }
+    let Heads { n_head, n_head_kv } = heads(meta, arch)?;
+    if n_head == 0 {
+        return Err(Error::input(
+            &meta.file,
+            format!("{} is 0", key("attention.head_count")),
+        ));
+    }
+    let head_dim = match size(meta, &key("attention.key_length"))? {
+        Some(d) => d,
+        None => hidden / n_head,
+    };
+    if let Some(v) = meta.usize(&key("attention.value_length"))?
+        && v != head_dim
+    {
+        return unsupported(format!(
+            "value heads of width {v} differ from key heads of width {head_dim}, which is not supported"
+        ));
+    }
+    if let Some(r) = meta.usize(&key("rope.dimension_count"))?
+        && r != head_dim
+    {
+        return unsupported(format!(
+            "rotary embedding over {r} of {head_dim} head dimensions (partial rotary) is not supported"
+        ));
+    }
+    if meta.usize(&key("expert_count"))?.unwrap_or(0) > 0 {
+        return unsupported("mixture-of-experts models are not supported".into());
+    }
+    if meta.get(&key("attention.sliding_window")).is_some() {
+        return unsupported("sliding-window attention is not supported for GGUF import".into());
+    }
+    if let Some(n) = meta.usize(&key("vocab_size"))?
+        && n != facts.vocab_rows
+    {
+        return Err(Error::input(
+            &meta.file,
+            format!(
+                "{} is {n}, but token_embd.weight has {} rows",
+                key("vocab_size"),
+                facts.vocab_rows
+            ),
+        ));
+    }
+    let eps = meta
+        .f64(&key("attention.layer_norm_rms_epsilon"))?
+        .ok_or_else(|| meta.missing(&key("attention.layer_norm_rms_epsilon")))?;
+    let mut c = Map::new();
+    c.insert("architectures".into(), json!([arch.hf_class()]));
+    c.insert("model_type".into(), json!(arch.name()));
+    c.insert("vocab_size".into(), json!(facts.vocab_rows));
+    c.insert("hidden_size".into(), json!(hidden));
+    c.insert(
+        "intermediate_size".into(),
+        json!(require_size(meta, &key("feed_forward_length"))?),
+    );
+    c.insert("num_hidden_layers".into(), json!(layers));
+    c.insert("num_attention_heads".into(), json!(n_head));
+    c.insert("num_key_value_heads".into(), json!(n_head_kv));
+    c.insert("head_dim".into(), json!(head_dim));
+    c.insert("hidden_act".into(), json!("silu"));
+    c.insert(
+        "max_position_embeddings".into(),
+        json!(require_size(meta, &key("context_length"))?),
+    );
+    c.insert("rms_norm_eps".into(), json!(eps));
+    c.insert(
+        "rope_theta".into(),
+        json!(meta.f64(&key("rope.freq_base"))?.unwrap_or(10000.0)),
+    );
+    c.insert("rope_scaling".into(), rope_scaling(meta, arch)?);
+    c.insert("tie_word_embeddings".into(), json!(facts.tied));
+    match arch {
+        Arch::Llama => {
+            c.insert("attention_bias".into(), json!(facts.attention_bias));
+            c.insert("mlp_bias".into(), json!(facts.mlp_bias));
+        }
+        Arch::Qwen2 => {
+            c.insert("use_sliding_window".into(), json!(false));
+            c.insert("sliding_window".into(), Value::Null);
+        }
+    }
+    for (hf, gguf) in [
+        ("bos_token_id", "tokenizer.ggml.bos_token_id"),
+        ("eos_token_id", "tokenizer.ggml.eos_token_id"),
+        ("pad_token_id", "tokenizer.ggml.padding_token_id"),
+    ] {
+        if let Some(id) = meta.usize(gguf)? {
+            c.insert(hf.into(), json!(id));
+        }
+    }
+    c.insert("torch_dtype".into(), json!("float32"));
+    Ok(c)
+}
+
+/// `rope_scaling`: none, or linear with its factor.
+fn rope_scaling(meta: &Metadata, arch: Arch) -> Result<Value> {
+    let key = |k: &str| format!("{}.{k}", arch.name());
+    let factor = meta.f64(&key("rope.scaling.factor"))?;
+    let old_linear = meta.f64(&key("rope.scale_linear"))?;
+    match meta.str(&key("rope.scaling.type"))? {
+        None | Some("none") => match old_linear {
+            Some(f) if f != 1.0 => Ok(json!({"rope_type": "linear", "factor": f})),
+            _ => Ok(Value::Null),
+        },
+        Some("linear") => {
+            let f = factor.ok_or_else(|| meta.missing(&key("rope.scaling.factor")))?;
+            Ok(json!({"rope_type": "linear", "factor": f}))
+        }
+        Some(other) => Err(Error::Unsupported(format!(
+            "{}: RoPE scaling \"{other}\" is not supported for GGUF import (supported: none, linear)",
+            meta.file
+        ))),
+    }
+}
+
+/// `generation_config.json` from the special-token ids: `eos_token_id` lists the end-of-turn
+/// token too when the file names one apart from EOS. `None` when the file names none.
+pub fn generation_config(meta: &Metadata) -> Result<Option<Map<String, Value>>> {
+    let id = |k: &str| meta.usize(&format!("tokenizer.ggml.{k}"));
+    let (bos, eos, eot, pad) = (
+        id("bos_token_id")?,
+        id("eos_token_id")?,
+        id("eot_token_id")?,
+        id("padding_token_id")?,
+    );
+    if bos.is_none() && eos.is_none() && eot.is_none() {
+        return Ok(None);
+    }
+    let mut g = Map::new();
+    if let Some(b) = bos {
+        g.insert("bos_token_id".into(), json!(b));
+    }
+    let mut stops: Vec<usize> = eos.into_iter().chain(eot).collect();
+    stops.dedup();
+    match stops.as_slice() {
+        [] => {}
+        [one] => {
+            g.insert("eos_token_id".into(), json!(one));
+        }
+        many => {
+            g.insert("eos_token_id".into(), json!(many));
+        }
+    }
+    if let Some(p) = pad {
+        g.insert("pad_token_id".into(), json!(p));
+    }
+    Ok(Some(g))
+}

@@ -1,0 +1,360 @@
+//! A GGUF model as a Hugging Face folder: [`GgufModel::open`] reads the header, checks every
+//! tensor's type, name and shape against the config its metadata implies and builds the small
+//! files; [`GgufModel::write_to`] then streams `model.safetensors` (f32, Hugging Face names and
+//! layout) into an [`ExportTarget`] one tensor at a time, so the model is never held twice.
+use super::config::{Arch, TensorFacts, generation_config, heads, hf_config};
+use super::names::{gguf_name, hf_name, permuted_heads, unpermute_rows};
+use super::reader::GgufFile;
+use super::tokenizer::{TokenizerFiles, tokenizer_files};
+use super::types::GgmlType;
+use crate::error::{Error, Result};
+use crate::export::safetensors_writer::{SafetensorsWriter, TensorHeader, write_safetensors};
+use crate::export::target::{ExportTarget, MemoryTarget, write_file};
+use crate::model::layout::expected_tensors;
+use crate::model::{ByteSource, MemoryFiles, ModelConfig};
+use safetensors::Dtype;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+
+/// The weights file written.
+pub const WEIGHTS: &str = "model.safetensors";
+
+/// One tensor of the output: where it comes from and how it is laid out.
+#[derive(Clone, Debug)]
+struct Planned {
+    hf_name: String,
+    /// Index into the file's tensor table.
+    index: usize,
+    /// Row-major Hugging Face shape.
+    shape: Vec<usize>,
+    /// Head count to undo llama.cpp's q/k row permutation with.
+    unpermute: Option<usize>,
+}
+
+/// What an import holds and writes (the CLI prints it, the page shows it).
+#[derive(Clone, Debug, Serialize)]
+pub struct ImportSummary {
+    /// `general.architecture`.
+    pub architecture: String,
+    /// `general.name`, when given.
+    pub name: Option<String>,
+    pub layers: usize,
+    pub hidden_size: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub vocab_size: usize,
+    pub context_length: usize,
+    pub tied_embeddings: bool,
+    /// GGUF tensor types and how many tensors have each, most frequent first.
+    pub tensor_types: Vec<(String, usize)>,
+    pub parameters: usize,
+    /// `gpt2 / smollm: 49152 tokens (17 added)`, or `None` when the file has no tokenizer.
+    pub tokenizer: Option<String>,
+    /// Files written, in order.
+    pub files: Vec<String>,
+    /// Size of `model.safetensors`.
+    pub weights_bytes: u64,
+}
+
+/// An opened GGUF model, ready to be written as a Hugging Face folder.
+pub struct GgufModel<S: ByteSource> {
+    src: S,
+    pub file: GgufFile,
+    pub arch: Arch,
+    /// The config the written `config.json` parses to.
+    pub cfg: ModelConfig,
+    config_json: String,
+    generation_json: Option<String>,
+    pub tokenizer: Option<TokenizerFiles>,
+    planned: Vec<Planned>,
+}
+
+impl<S: ByteSource> GgufModel<S> {
+    /// Reads the header of `src` and checks it: a supported architecture, supported tensor types,
+    /// llama.cpp tensor names that map to the Hugging Face ones, exactly the tensors (with the
+    /// shapes) the config implies, and a tokenizer this importer can convert (when there is one).
+    pub fn open(src: S) -> Result<Self> {
+        let file = GgufFile::read(&src)?;
+        let name = file.file.clone();
+        let meta = &file.metadata;
+        let arch = Arch::from_metadata(meta)?;
+        if let Some(t) = file.tensors.iter().find(|t| !t.ggml_type.is_supported()) {
+            return Err(Error::input(
+                &name,
+                format!(
+                    "tensor `{}` has type {}, which is not supported (supported: {})",
+                    t.name,
+                    t.ggml_type,
+                    GgmlType::supported_list()
+                ),
+            ));
+        }
+        let mut by_hf = BTreeMap::new();
+        for (index, t) in file.tensors.iter().enumerate() {
+            let hf = hf_name(&t.name).ok_or_else(|| unknown_tensor(&name, &t.name, arch))?;
+            by_hf.insert(hf, index);
+        }
+        let embed = by_hf
+            .get("model.embed_tokens.weight")
+            .map(|&i| &file.tensors[i])
+            .ok_or_else(|| {
+                Error::input(&name, "the token embedding `token_embd.weight` is missing")
+            })?;
+        let has = |hf: &str| by_hf.contains_key(hf);
+        let facts = TensorFacts {
+            vocab_rows: embed.shape()[0],
+            embed_cols: embed.shape().get(1).copied().unwrap_or(0),
+            n_tensors: file.tensors.len(),
+            tied: !has("lm_head.weight"),
+            attention_bias: has("model.layers.0.self_attn.q_proj.bias"),
+            mlp_bias: has("model.layers.0.mlp.gate_proj.bias"),
+        };
+        let config = hf_config(meta, arch, &facts)?;
+        let config_json = serde_json::to_string_pretty(&config)
+            .map_err(|e| Error::input(&name, format!("cannot write config.json: {e}")))?;
+        let cfg = ModelConfig::from_json(&format!("{name} (as config.json)"), &config_json)?;
+        let h = heads(meta, arch)?;
+        let mut planned = Vec::new();
+        for (hf, shape) in expected_tensors(&cfg) {
+            let gguf = gguf_name(&hf).unwrap_or_else(|| hf.clone());
+            let Some(index) = by_hf.remove(&hf) else {
+                return Err(Error::input(
+                    &name,
+                    format!(
+                        "the tensor `{gguf}` (shape {:?}) that this {} model needs is missing",
+                        gguf_dims(&shape),
+                        arch.name()
+                    ),
+                ));
+            };
+            let t = &file.tensors[index];
+            if t.shape() != shape {
+                return Err(Error::input(
+                    &name,
+                    format!(
+                        "tensor `{gguf}` has dimensions {:?}, but the metadata implies {:?}",
+                        t.dims,
+                        gguf_dims(&shape)
+                    ),
+                ));
+            }
+            let unpermute = if arch.permutes_qk() {
+                permuted_heads(&t.name, h.n_head, h.n_head_kv)
+            } else {
+                None
+            };
+            planned.push(Planned {
+                hf_name: hf,
+                index,
+                shape,
+                unpermute,
+            });
+        }
+        if let Some((_, &index)) = by_hf.iter().next() {
+            return Err(Error::input(
+                &name,
+                format!(
+                    "unexpected tensor `{}`: a {} model with this metadata has no such weight",
+                    file.tensors[index].name,
+                    arch.name()
+                ),
+            ));
+        }
+        let tokenizer = tokenizer_files(meta, Some(cfg.max_position_embeddings))?;
+        if let Some(t) = &tokenizer
+            && t.n_tokens > cfg.vocab_size
+        {
+            return Err(Error::input(
+                &name,
+                format!(
+                    "the vocabulary has {} tokens, but token_embd.weight has only {} rows",
+                    t.n_tokens, cfg.vocab_size
+                ),
+            ));
+        }
+        let generation_json = generation_config(meta)?
+            .map(|g| serde_json::to_string_pretty(&g))
+            .transpose()
+            .map_err(|e| {
+                Error::input(&name, format!("cannot write generation_config.json: {e}"))
+            })?;
+        Ok(GgufModel {
+            src,
+            file,
+            arch,
+            cfg,
+            config_json,
+            generation_json,
+            tokenizer,
+            planned,
+        })
+    }
+
+    /// The text of the `config.json` written.
+    pub fn config_json(&self) -> &str {
+        &self.config_json
+    }
+
+    /// Names of the Hugging Face tensors written.
+    pub fn tensor_names(&self) -> Vec<&str> {
+        self.planned.iter().map(|p| p.hf_name.as_str()).collect()
+    }
+
+    /// The values of the Hugging Face tensor `hf_name`, dequantized and in Hugging Face layout.
+    pub fn tensor_f32(&self, hf_name: &str) -> Result<Vec<f32>> {
+        let p = self
+            .planned
+            .iter()
+            .find(|p| p.hf_name == hf_name)
+            .ok_or_else(|| {
+                Error::input(&self.file.file, format!("no tensor maps to `{hf_name}`"))
+            })?;
+        self.values(p)
+    }
+
+    fn values(&self, p: &Planned) -> Result<Vec<f32>> {
+        let t = &self.file.tensors[p.index];
+        let data = self.file.read_f32(&self.src, t)?;
+        let Some(n_head) = p.unpermute else {
+            return Ok(data);
+        };
+        let rows = p.shape[0];
+        let cols = p.shape.get(1).copied().unwrap_or(1);
+        unpermute_rows(&data, rows, cols, n_head).ok_or_else(|| {
+            Error::input(
+                &self.file.file,
+                format!(
+                    "tensor `{}`: {rows} rows cannot be {n_head} heads of row pairs",
+                    t.name
+                ),
+            )
+        })
+    }
+
+    fn headers(&self) -> Vec<TensorHeader> {
+        self.planned
+            .iter()
+            .map(|p| TensorHeader::new(&p.hf_name, Dtype::F32, &p.shape))
+            .collect()
+    }
+
+    /// The small files, by name, in the order they are written.
+    fn small_files(&self) -> Vec<(&'static str, &str)> {
+        let mut files = vec![("config.json", self.config_json.as_str())];
+        if let Some(g) = &self.generation_json {
+            files.push(("generation_config.json", g));
+        }
+        if let Some(t) = &self.tokenizer {
+            files.push(("tokenizer.json", &t.tokenizer_json));
+            files.push(("tokenizer_config.json", &t.tokenizer_config_json));
+        }
+        files
+    }
+
+    /// What the import holds and will write.
+    pub fn summary(&self) -> Result<ImportSummary> {
+        let mut counts: BTreeMap<GgmlType, usize> = BTreeMap::new();
+        for t in &self.file.tensors {
+            *counts.entry(t.ggml_type).or_default() += 1;
+        }
+        let mut tensor_types: Vec<(String, usize)> =
+            counts.into_iter().map(|(t, n)| (t.name(), n)).collect();
+        tensor_types.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let writer = SafetensorsWriter::new(WEIGHTS, self.headers())?;
+        let mut files: Vec<String> = self
+            .small_files()
+            .iter()
+            .map(|(n, _)| n.to_string())
+            .collect();
+        files.push(WEIGHTS.into());
+        let c = &self.cfg;
+        Ok(ImportSummary {
+            architecture: self.arch.name().into(),
+            name: self
+                .file
+                .metadata
+                .str("general.name")
+                .ok()
+                .flatten()
+                .map(str::to_string),
+            layers: c.num_layers,
+            hidden_size: c.hidden_size,
+            heads: c.num_heads,
+            kv_heads: c.num_kv_heads,
+            vocab_size: c.vocab_size,
+            context_length: c.max_position_embeddings,
+            tied_embeddings: c.tie_word_embeddings,
+            tensor_types,
+            parameters: self
+                .planned
+                .iter()
+                .map(|p| p.shape.iter().product::<usize>())
+                .sum(),
+            tokenizer: self.tokenizer.as_ref().map(|t| {
+                format!(
+                    "gpt2 / {}: {} tokens ({} added)",
+                    t.pre, t.n_tokens, t.n_added
+                )
+            }),
+            files,
+            weights_bytes: writer.file_len(),
+        })
+    }
+
+    /// Writes the folder into `out`: `config.json`, `generation_config.json` (when the file names
+    /// special tokens), `tokenizer.json` and `tokenizer_config.json` (when it has a tokenizer),
+    /// then `model.safetensors` one tensor at a time; `progress(done, total, tensor)` after each.
+    pub fn write_to<T: ExportTarget>(
+        &self,
+        out: &mut T,
+        mut progress: impl FnMut(usize, usize, &str),
+    ) -> Result<()> {
+        for (name, text) in self.small_files() {
+            write_file(out, name, text.as_bytes())?;
+        }
+        let by_name: HashMap<&str, &Planned> = self
+            .planned
+            .iter()
+            .map(|p| (p.hf_name.as_str(), p))
+            .collect();
+        let total = self.planned.len();
+        let mut done = 0;
+        let mut sink = out.create(WEIGHTS)?;
+        write_safetensors(WEIGHTS, &mut sink, self.headers(), |h| {
+            let p = by_name
+                .get(h.name.as_str())
+                .ok_or_else(|| Error::input(WEIGHTS, format!("no source for `{}`", h.name)))?;
+            let values = self.values(p)?;
+            done += 1;
+            progress(done, total, &h.name);
+            Ok(values)
+        })?;
+        out.finish(sink)
+    }
+
+    /// The folder in memory (what [`crate::model::Model::load`] and
+    /// [`crate::data::ModelText::from_model_files`] read).
+    pub fn hf_files(&self, progress: impl FnMut(usize, usize, &str)) -> Result<MemoryFiles> {
+        let mut out = MemoryTarget::new();
+        self.write_to(&mut out, progress)?;
+        Ok(out.into_model_files())
+    }
+}
+
+/// A row-major shape as GGUF lists dimensions (innermost first).
+fn gguf_dims(shape: &[usize]) -> Vec<usize> {
+    shape.iter().rev().copied().collect()
+}
+
+fn unknown_tensor(file: &str, tensor: &str, arch: Arch) -> Error {
+    let why = if tensor.starts_with("rope_freqs") {
+        "per-frequency RoPE factors (Llama 3.1-style rope scaling) are not supported".to_string()
+    } else {
+        format!(
+            "a {} model has no such weight (handled: token_embd, output_norm, output, and per layer \
+             attn_norm, attn_q, attn_k, attn_v, attn_output, ffn_norm, ffn_gate, ffn_up, ffn_down)",
+            arch.name()
+        )
+    };
+    Error::input(file, format!("tensor `{tensor}`: {why}"))
+}

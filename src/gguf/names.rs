@@ -1,0 +1,89 @@
+//! llama.cpp tensor names → Hugging Face names, and undoing the row permutation llama.cpp's
+//! converter applies to the query and key projections of llama-architecture models.
+//!
+//! `convert_hf_to_gguf.py` reorders the rows of each head of `q_proj` (and `k_proj`, with the KV
+//! head count) from the rotate-half layout transformers uses to the interleaved pairs ggml's RoPE
+//! uses: `reshape(n_head, 2, D/2, n_in).swapaxes(1, 2)`. So GGUF row `h·D + 2j + s` holds
+//! Hugging Face row `h·D + s·D/2 + j` (`j < D/2`, `s ∈ {0, 1}`). Qwen2 files are not permuted.
+
+/// Which layer projection or norm a per-layer GGUF name is.
+const LAYER_PARTS: &[(&str, &str)] = &[
+    ("attn_q", "self_attn.q_proj"),
+    ("attn_k", "self_attn.k_proj"),
+    ("attn_v", "self_attn.v_proj"),
+    ("attn_output", "self_attn.o_proj"),
+    ("ffn_gate", "mlp.gate_proj"),
+    ("ffn_up", "mlp.up_proj"),
+    ("ffn_down", "mlp.down_proj"),
+    ("attn_norm", "input_layernorm"),
+    ("ffn_norm", "post_attention_layernorm"),
+];
+
+/// The Hugging Face name of the GGUF tensor `name`, `None` for a name this importer does not map
+/// (another architecture's tensors, `rope_freqs`, …).
+pub fn hf_name(name: &str) -> Option<String> {
+    match name {
+        "token_embd.weight" => return Some("model.embed_tokens.weight".into()),
+        "output_norm.weight" => return Some("model.norm.weight".into()),
+        "output.weight" => return Some("lm_head.weight".into()),
+        _ => {}
+    }
+    let rest = name.strip_prefix("blk.")?;
+    let (layer, rest) = rest.split_once('.')?;
+    if layer.is_empty() || !layer.bytes().all(|b| b.is_ascii_digit()) || layer.len() > 9 {
+        return None;
+    }
+    let layer: usize = layer.parse().ok()?;
+    let (part, kind) = rest.rsplit_once('.')?;
+    if kind != "weight" && kind != "bias" {
+        return None;
+    }
+    let (_, hf) = LAYER_PARTS.iter().find(|(g, _)| *g == part)?;
+    Some(format!("model.layers.{layer}.{hf}.{kind}"))
+}
+
+/// Which query/key permutation a tensor needs undone: the head count to undo it with.
+pub fn permuted_heads(name: &str, n_head: usize, n_head_kv: usize) -> Option<usize> {
+    let part = name.strip_prefix("blk.")?.split('.').nth(1)?;
+    match part {
+        "attn_q" => Some(n_head),
+        "attn_k" => Some(n_head_kv),
+        _ => None,
+    }
+}
+
+/// Undoes llama.cpp's q/k row permutation of a row-major `[rows, cols]` tensor (a bias is
+/// `[rows, 1]`) with `n_head` heads. `None` when `rows` is not a multiple of `2 · n_head`.
+pub fn unpermute_rows(data: &[f32], rows: usize, cols: usize, n_head: usize) -> Option<Vec<f32>> {
+    if n_head == 0 || !rows.is_multiple_of(2 * n_head) || data.len() != rows.checked_mul(cols)? {
+        return None;
+    }
+    let d = rows / n_head;
+    let half = d / 2;
+    let mut out = vec![0.0; data.len()];
+    for h in 0..n_head {
+        for s in 0..2 {
+            for j in 0..half {
+                let hf = h * d + s * half + j;
+                let gg = h * d + 2 * j + s;
+                out[hf * cols..(hf + 1) * cols].copy_from_slice(&data[gg * cols..(gg + 1) * cols]);
+            }
+        }
+    }
+    Some(out)
+}
+
+/// The GGUF name of the Hugging Face tensor `hf` (the inverse of [`hf_name`]), for messages.
+pub fn gguf_name(hf: &str) -> Option<String> {
+    match hf {
+        "model.embed_tokens.weight" => return Some("token_embd.weight".into()),
+        "model.norm.weight" => return Some("output_norm.weight".into()),
+        "lm_head.weight" => return Some("output.weight".into()),
+        _ => {}
+    }
+    let rest = hf.strip_prefix("model.layers.")?;
+    let (layer, rest) = rest.split_once('.')?;
+    let (part, kind) = rest.rsplit_once('.')?;
+    let (g, _) = LAYER_PARTS.iter().find(|(_, h)| *h == part)?;
+    Some(format!("blk.{layer}.{g}.{kind}"))
+}
