@@ -6,11 +6,14 @@ import { dropZone, fromDrop, fromInput, save } from './files.js';
 const $ = (id) => document.getElementById(id);
 const worker = new Worker('worker.js', { type: 'module' });
 const pending = new Map();
-const chunks = new Map();
 let nextId = 1;
+const params = new URLSearchParams(location.search);
+// `?cpu` forces the CPU engine; `?max-binding=BYTES` makes the GPU refuse larger tensors, as a
+// smaller GPU would.
+const engineOptions = { cpuOnly: params.has('cpu'), bindingCap: Number(params.get('max-binding')) || null };
 
 const state = {
-  backend: null, model: null, data: null, dataFile: null, run: null, saved: null,
+  backend: null, model: null, modelInput: null, data: null, dataFile: null, run: null, saved: null,
   log: [], evals: [], stepTimes: [], start: null, fullLoss: null, options: null,
 };
 
@@ -132,8 +135,10 @@ async function refreshPlan() {
   }
 }
 
-async function loadModel({ folder, entries }) {
+async function loadModel(input) {
+  const { folder, entries } = input;
   if (entries.length === 0) return;
+  state.modelInput = input;
   const status = $('model-status');
   setStatus(status, `Loading ${folder} (${entries.length} files)…`);
   $('model-progress').hidden = false;
@@ -158,7 +163,7 @@ async function loadModel({ folder, entries }) {
     if (state.dataFile) await loadData(state.dataFile);
   } catch (e) {
     const hint = /this device allows/.test(e.message) && state.backend?.gpu
-      ? ' This GPU cannot hold that tensor in one binding; open the page with ?cpu at the end of the address to train on the CPU engine.' : '';
+      ? '. This GPU cannot hold that tensor in one binding; open the page with ?cpu at the end of the address to train on the CPU engine.' : '';
     setStatus(status, `Cannot load the model: ${e.message}${hint}`, 'bad');
   } finally {
     $('model-progress').hidden = true;
@@ -281,9 +286,13 @@ function onRun(msg) {
   else if (msg.state === 'paused') setStatus(status, 'Paused. Generate or download now, or resume.');
   else if (msg.state === 'error') {
     const saved = $('train-progress').dataset.checkpoint;
-    const gpu = /GPU device error/.test(msg.message) ? ' The GPU stopped working (device lost or out of memory).' : '';
-    const resume = saved ? ` The checkpoint of step ${saved} is kept in browser storage: reload the page and give it the same files to resume.` : '';
+    const lost = /device was lost/.test(msg.message);
+    const gpu = /GPU device error/.test(msg.message) ? ' The GPU stopped working (out of memory or a driver error).' : '';
+    const resume = saved
+      ? ` The checkpoint of step ${saved} is kept in browser storage${lost ? ': continue on a new GPU device, or reload the page later' : ': reload the page and give it the same files to resume'}.`
+      : (lost ? ' Continue on a new GPU device to start again.' : '');
     setStatus(status, `Training stopped: ${msg.message}.${gpu}${resume}`, 'bad');
+    $('recover-offer').hidden = !lost;
   }
   else {
     state.fullLoss = msg.fullLoss;
@@ -316,19 +325,15 @@ async function generate(e) {
 }
 
 async function downloadMerged() {
-  const id = nextId;
-  chunks.set(id, []);
   $('dl-progress').hidden = false;
   setStatus($('dl-status'), 'Writing the merged model…');
   try {
-    const info = await request('exportMerged', { id });
-    const blob = new Blob(chunks.get(id), { type: 'application/zip' });
-    save(blob, `${state.model.name}-svdtune.zip`);
+    const info = await request('exportMerged');
+    save(info.file, `${state.model.name}-svdtune.zip`);
     setStatus($('dl-status'), `Merged model: ${info.files.join(', ')} (${fmt(info.bytes)} bytes).`, 'ok');
   } catch (e) {
     setStatus($('dl-status'), `Cannot export: ${e.message}`, 'bad');
   } finally {
-    chunks.delete(id);
     $('dl-progress').hidden = true;
   }
 }
@@ -369,6 +374,38 @@ async function offerResume() {
   }
 }
 
+// ---- a lost GPU device --------------------------------------------------------------------
+
+async function openEngine() {
+  const b = await request('open', engineOptions);
+  state.backend = b;
+  const el = $('engine');
+  if (b.gpu) {
+    setStatus(el, `Training on WebGPU: ${b.name}.`, 'ok');
+    el.dataset.state = 'gpu';
+  } else {
+    setStatus(el, `WebGPU is not available (${b.gpu_error}): training uses the CPU engine, which is much slower.`, 'notice');
+    el.dataset.state = 'no-gpu';
+  }
+}
+
+// Opens a new device, loads the same files again and continues from the last checkpoint (or
+// starts again without one).
+async function recover() {
+  $('recover-offer').hidden = true;
+  setStatus($('train-status'), 'Opening a new GPU device…');
+  try {
+    await openEngine();
+    await loadModel(state.modelInput);
+    if (state.dataFile) await loadData(state.dataFile);
+    const saved = await request('savedCheckpoint').catch(() => null);
+    if (saved) writeOptions(saved.options);
+    await train(Boolean(saved));
+  } catch (e) {
+    setStatus($('train-status'), `Cannot continue: ${e.message}`, 'bad');
+  }
+}
+
 // ---- wiring ------------------------------------------------------------------------------
 
 worker.onmessage = ({ data }) => {
@@ -378,19 +415,7 @@ worker.onmessage = ({ data }) => {
     if (data.ok) p?.resolve(data.result);
     else p?.reject(new Error(data.error));
   } else if (data.type === 'ready') {
-    const cpuOnly = new URLSearchParams(location.search).has('cpu');
-    request('open', { cpuOnly }).then((b) => {
-      state.backend = b;
-      const el = $('engine');
-      if (b.gpu) {
-        setStatus(el, `Training on WebGPU: ${b.name}.`, 'ok');
-        el.dataset.state = 'gpu';
-      } else {
-        setStatus(el, `WebGPU is not available (${b.gpu_error}): training uses the CPU engine, which is much slower.`, 'notice');
-        el.dataset.state = 'no-gpu';
-      }
-      offerResume();
-    }, (e) => setStatus($('engine'), `The engine failed to start: ${e.message}`, 'bad'));
+    openEngine().then(offerResume, (e) => setStatus($('engine'), `The engine failed to start: ${e.message}`, 'bad'));
   } else if (data.type === 'error') {
     setStatus($('engine'), `Error: ${data.message}`, 'bad');
   } else if (data.type === 'progress') {
@@ -405,8 +430,6 @@ worker.onmessage = ({ data }) => {
   } else if (data.type === 'checkpoint') {
     if (data.error) setStatus($('train-status'), data.error, 'bad');
     else $('train-progress').dataset.checkpoint = data.step;
-  } else if (data.type === 'chunk') {
-    chunks.get(data.id)?.push(data.chunk);
   }
 };
 
@@ -438,10 +461,18 @@ $('forget-checkpoint').addEventListener('click', async () => {
   await request('forgetCheckpoint');
   $('resume-offer').hidden = true;
 });
+$('recover').addEventListener('click', recover);
 $('try').addEventListener('submit', generate);
 $('dl-merged').addEventListener('click', downloadMerged);
 $('dl-adapter').addEventListener('click', downloadAdapter);
 $('dl-csv').addEventListener('click', () => downloadLog('csv'));
 $('dl-json').addEventListener('click', () => downloadLog('json'));
 window.addEventListener('resize', redraw);
+// Test hooks (`?test`): end the GPU device, or make browser storage full.
+if (params.has('test')) {
+  window.svdtuneTest = {
+    loseDevice: () => request('loseDevice'),
+    storageFull: (on = true) => request('injectFault', { storageFull: on }),
+  };
+}
 updateButtons();

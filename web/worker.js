@@ -3,12 +3,15 @@
 // at a time (a generate request waits for the current training step, not for the whole run).
 // Events: {type: 'ready'}, {type: 'progress', what, done, total, name}, {type: 'step', step},
 // {type: 'run', state: 'training' | 'paused' | 'done' | 'stopped' | 'error', ...},
-// {type: 'chunk', id, chunk} (a streamed download).
+// The merged-model download is streamed into a file in browser storage (OPFS) and handed to the
+// page as a File, so the archive is never held in memory (in memory only where OPFS is missing).
 import init, { engineCheck, Session } from './pkg/svdtune.js';
 
 let session = null;
 let tail = Promise.resolve();
 const loop = { running: false, paused: false, stop: false, wake: null, checkpointEvery: 0 };
+// Faults the page's test hooks (`?test`) can inject: storage that is full.
+const faults = { storageFull: false };
 
 // Runs fn after every earlier engine call has finished.
 function exclusive(fn) {
@@ -25,7 +28,19 @@ async function opfsDir() {
   return root.getDirectoryHandle('svdtune', { create: true });
 }
 
+function quotaError() {
+  return new DOMException('the storage quota is exceeded', 'QuotaExceededError');
+}
+
+// What a failed write to browser storage means for the user.
+function storageMessage(e, what) {
+  return e?.name === 'QuotaExceededError'
+    ? `browser storage is full: ${what} was not saved (free space for this site in the browser's settings)`
+    : `${what} could not be saved to browser storage: ${e?.message ?? e}`;
+}
+
 async function writeFile(dir, name, data) {
+  if (faults.storageFull) throw quotaError();
   const handle = await dir.getFileHandle(name, { create: true });
   const access = await handle.createSyncAccessHandle();
   try {
@@ -84,7 +99,7 @@ async function trainLoop(meta) {
           const size = await saveCheckpoint({ ...meta, step: step.step });
           postMessage({ type: 'checkpoint', step: step.step, bytes: size });
         } catch (e) {
-          postMessage({ type: 'checkpoint', step: step.step, error: `could not save the checkpoint to browser storage: ${e}` });
+          postMessage({ type: 'checkpoint', step: step.step, error: `${storageMessage(e, `the checkpoint of step ${step.step}`)}; training goes on` });
         }
       }
       await yieldToMessages();
@@ -98,12 +113,51 @@ async function trainLoop(meta) {
   }
 }
 
+// Streams the merged model into `export.zip` in browser storage and returns it as a File.
+async function exportMerged() {
+  let access = null;
+  let dir = null;
+  try {
+    if (faults.storageFull) throw quotaError();
+    dir = await opfsDir();
+    access = await (await dir.getFileHandle('export.zip', { create: true })).createSyncAccessHandle();
+    access.truncate(0);
+  } catch {
+    access = null;
+  }
+  const parts = [];
+  let at = 0;
+  try {
+    const info = await exclusive(() => session.exportMerged((chunk) => {
+      if (!access) { parts.push(chunk); return; }
+      try {
+        at += access.write(chunk, { at });
+      } catch (e) {
+        throw new Error(storageMessage(e, 'the merged model'));
+      }
+    }, progress('export')));
+    if (!access) return { ...info, file: new Blob(parts, { type: 'application/zip' }) };
+    access.flush();
+    access.close();
+    access = null;
+    return { ...info, file: await (await dir.getFileHandle('export.zip')).getFile() };
+  } finally {
+    access?.close();
+  }
+}
+
 const commands = {
   check: () => engineCheck(),
-  async open({ cpuOnly }) {
-    session = await Session.open(Boolean(cpuOnly));
+  async open({ cpuOnly, bindingCap }) {
+    if (loop.running) throw new Error('training is running');
+    session?.free();
+    session = null;
+    tail = Promise.resolve();
+    session = await Session.open(Boolean(cpuOnly), bindingCap ?? undefined);
     return session.backend();
   },
+  loseDevice: () => session.loseDevice(),
+  injectFault({ storageFull }) { faults.storageFull = Boolean(storageFull); },
   loadModel: ({ name, names, files }) => exclusive(() => session.loadModel(name, names, files, progress('load'))),
   plan: ({ rankFraction, freezeNorms }) => exclusive(() => session.plan(rankFraction, freezeNorms)),
   setData: ({ name, file, options }) => exclusive(() => {
@@ -140,10 +194,7 @@ const commands = {
     return { original, current };
   },
   fullLoss: () => exclusive(() => session.fullLoss()),
-  exportMerged: ({ id }) => exclusive(() => session.exportMerged(
-    (chunk) => postMessage({ type: 'chunk', id, chunk }, [chunk.buffer]),
-    progress('export'),
-  )),
+  exportMerged,
   exportAdapter: () => exclusive(() => session.exportAdapter()),
 };
 

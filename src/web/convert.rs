@@ -5,6 +5,7 @@
 use crate::error::{Error, Result};
 use crate::train::run::TrainOptions;
 use serde::Serialize;
+use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
 /// The engine's error as a JS `Error` with the same message.
@@ -93,9 +94,13 @@ impl JsChunks {
             return Ok(());
         }
         let chunk = js_sys::Uint8Array::from(self.buf.as_slice());
-        self.sink
-            .call1(&JsValue::NULL, &chunk)
-            .map_err(|e| std::io::Error::other(format!("the page refused a chunk: {e:?}")))?;
+        self.sink.call1(&JsValue::NULL, &chunk).map_err(|e| {
+            let why = e
+                .dyn_ref::<js_sys::Error>()
+                .map(|e| String::from(e.message()))
+                .unwrap_or_else(|| format!("{e:?}"));
+            std::io::Error::other(why)
+        })?;
         self.sent += self.buf.len() as u64;
         self.buf.clear();
         Ok(())

@@ -61,7 +61,9 @@ impl Session {
     /// Opens WebGPU (unless `cpu_only`), else the CPU engine; see [`Session::backend`].
     /// `binding_cap` (bytes) makes the GPU refuse tensors above it, as a smaller GPU would.
     pub async fn open(cpu_only: bool, binding_cap: Option<f64>) -> Session {
-        let cap = binding_cap.filter(|c| c.is_finite() && *c >= 1.0).map(|c| c as u64);
+        let cap = binding_cap
+            .filter(|c| c.is_finite() && *c >= 1.0)
+            .map(|c| c as u64);
         let (work, backend) = engine::open(cpu_only, cap).await;
         let loss = match &work {
             AnyWork::Gpu(w) => Some(w.be.context().loss_handle()),

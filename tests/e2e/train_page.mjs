@@ -10,62 +10,19 @@
 // own files. Screenshots and downloads go to artifacts/.
 // Usage: node tests/e2e/train_page.mjs   (needs target/release/svdtune: cargo build --release)
 import { chromium } from 'playwright-core';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { SETTINGS, cli, evalLoss, fixture, nativeTrainLoss } from './native.mjs';
+import { artifacts, baseArgs, check, download, failed, prepare, serveWeb, watch } from './page.mjs';
 import { compareMerged } from './rank.mjs';
 
-const root = new URL('../../', import.meta.url).pathname;
-const artifacts = `${root}artifacts`;
-mkdirSync(artifacts, { recursive: true });
-
-const port = await new Promise((resolve) => {
-  const srv = createServer().listen(0, '127.0.0.1', () => {
-    const { port } = srv.address();
-    srv.close(() => resolve(port));
-  });
-});
-const origin = `http://127.0.0.1:${port}`;
-const server = spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '--directory', `${root}web`], { stdio: 'ignore' });
-await new Promise((r) => setTimeout(r, 800));
-
-const baseArgs = ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
+const { origin, stop } = await serveWeb();
 const PROMPT = 'What is your name?';
-let failed = false;
-
-function check(ok, what) {
-  console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`);
-  failed ||= !ok;
-  return ok;
-}
 
 // svdtune generate's greedy answer from a model folder (the page's prompt and token limit).
 function generate(model) {
   const out = execFileSync(cli, ['generate', '--model', model, '--prompt', PROMPT, '--max-new-tokens', '64', '--backend', 'cpu'], { stdio: ['ignore', 'pipe', 'ignore'] });
   return out.toString().replace(/\n$/, '');
-}
-
-async function download(page, button, to) {
-  const [dl] = await Promise.all([page.waitForEvent('download', { timeout: 120_000 }), page.click(button)]);
-  await dl.saveAs(to);
-  return to;
-}
-
-// Gives the page the model folder, the settings and the data, and checks what it shows.
-async function prepare(page, name) {
-  await page.setInputFiles('#model-folder', fixture);
-  await page.waitForSelector('#model-status.ok, #model-status.bad', { timeout: 120_000 });
-  check(await page.isVisible('#model-status.ok'), `${name}: model "${await page.textContent('#model-status')}"`);
-  const info = (await page.innerText('#model-info')).replace(/\s+/g, ' ');
-  check(/llama/.test(info) && /F32/.test(info), `${name}: model info ${info}`);
-  for (const [field, value] of Object.entries(SETTINGS)) await page.fill(`#settings [name=${field}]`, value);
-  await page.setInputFiles('#data-file', `${fixture}/data.jsonl`);
-  await page.waitForSelector('#data-status.ok, #data-status.bad', { timeout: 60_000 });
-  const data = (await page.innerText('#data-info')).replace(/\s+/g, ' ');
-  check(/24 of 24 records/.test(data), `${name}: data ${data}`);
-  const plan = await page.$$eval('#plan-compare tbody tr', (trs) => trs.map((tr) => tr.innerText.replace(/\s+/g, ' ')));
-  check(plan.length === 4 && /LoRA r=8/.test(plan[1]), `${name}: plan ${plan.join(' | ')}`);
 }
 
 // Broken input gets a message that names the file and what is wrong, then good input works.
@@ -94,14 +51,7 @@ async function run(name, args, expectState, full) {
   try {
     const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 900, height: 1200 } });
     const page = await context.newPage();
-    const errors = [];
-    const foreign = [];
-    page.on('pageerror', (e) => errors.push(String(e)));
-    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-    context.on('request', (r) => {
-      const url = r.url();
-      if (!url.startsWith(`${origin}/`) && !url.startsWith('blob:') && !url.startsWith('data:')) foreign.push(url);
-    });
+    const { errors, foreign } = watch(context, page, origin);
     await page.goto(`${origin}/`);
     await page.waitForSelector('#engine[data-state]', { timeout: 120_000 });
     const engineState = await page.getAttribute('#engine', 'data-state');
@@ -235,9 +185,8 @@ try {
   await resumeRun('resume', ['--enable-unsafe-webgpu'], loss);
   await run('no-webgpu', ['--disable-webgpu'], 'no-gpu', false);
 } catch (e) {
-  console.error(`FAIL: ${e.stack ?? e}`);
-  failed = true;
+  check(false, `FAIL: ${e.stack ?? e}`);
 } finally {
-  server.kill();
+  stop();
 }
-process.exit(failed ? 1 : 0);
+process.exit(failed() ? 1 : 0);

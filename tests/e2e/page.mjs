@@ -1,0 +1,73 @@
+// What the page tests share: the static server for web/, pass/fail reporting, the Chromium
+// launch flags, downloads, and giving the training page the tiny chat model and its data.
+import { spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { SETTINGS, fixture } from './native.mjs';
+
+export const root = new URL('../../', import.meta.url).pathname;
+export const artifacts = `${root}artifacts`;
+mkdirSync(artifacts, { recursive: true });
+
+// Chromium as a test browser: no sandbox (root), no background connections (closed network).
+export const baseArgs = ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
+
+export const freePort = () => new Promise((resolve) => {
+  const srv = createServer().listen(0, '127.0.0.1', () => {
+    const { port } = srv.address();
+    srv.close(() => resolve(port));
+  });
+});
+
+// Serves web/ on a free port; resolves to {origin, stop}.
+export async function serveWeb() {
+  const port = await freePort();
+  const server = spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '--directory', `${root}web`], { stdio: 'ignore' });
+  await new Promise((r) => setTimeout(r, 800));
+  return { origin: `http://127.0.0.1:${port}`, stop: () => server.kill() };
+}
+
+let failures = 0;
+// Prints one result line; the process fails at the end if any check did.
+export function check(ok, what) {
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`);
+  if (!ok) failures += 1;
+  return ok;
+}
+export const failed = () => failures > 0;
+
+// Clicks `button` and saves the download it starts to `to`.
+export async function download(page, button, to) {
+  const [dl] = await Promise.all([page.waitForEvent('download', { timeout: 120_000 }), page.click(button)]);
+  await dl.saveAs(to);
+  return to;
+}
+
+// Gives the page the model folder, the settings and the data, and checks what it shows.
+export async function prepare(page, name) {
+  await page.setInputFiles('#model-folder', fixture);
+  await page.waitForSelector('#model-status.ok, #model-status.bad', { timeout: 120_000 });
+  check(await page.isVisible('#model-status.ok'), `${name}: model "${await page.textContent('#model-status')}"`);
+  const info = (await page.innerText('#model-info')).replace(/\s+/g, ' ');
+  check(/llama/.test(info) && /F32/.test(info), `${name}: model info ${info}`);
+  for (const [field, value] of Object.entries(SETTINGS)) await page.fill(`#settings [name=${field}]`, value);
+  await page.setInputFiles('#data-file', `${fixture}/data.jsonl`);
+  await page.waitForSelector('#data-status.ok, #data-status.bad', { timeout: 60_000 });
+  const data = (await page.innerText('#data-info')).replace(/\s+/g, ' ');
+  check(/24 of 24 records/.test(data), `${name}: data ${data}`);
+  const plan = await page.$$eval('#plan-compare tbody tr', (trs) => trs.map((tr) => tr.innerText.replace(/\s+/g, ' ')));
+  check(plan.length === 4 && /LoRA r=8/.test(plan[1]), `${name}: plan ${plan.join(' | ')}`);
+}
+
+// Collects page errors and requests to anything but the page's own origin.
+export function watch(context, page, origin) {
+  const errors = [];
+  const foreign = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  context.on('request', (r) => {
+    const url = r.url();
+    if (!url.startsWith(`${origin}/`) && !url.startsWith('blob:') && !url.startsWith('data:')) foreign.push(url);
+  });
+  return { errors, foreign };
+}
