@@ -374,6 +374,37 @@ async function offerResume() {
   }
 }
 
+// ---- the demo ------------------------------------------------------------------------------
+
+// With `?demo` (or `?demo=FOLDER`), loads the model, data and settings that scripts/demo.sh put
+// in web/demo/ (or web/FOLDER/), so that Train works at once.
+async function loadDemo() {
+  if (!params.has('demo')) return;
+  const folder = params.get('demo') || 'demo';
+  const status = $('model-status');
+  try {
+    if (!/^[A-Za-z0-9_-]+$/.test(folder)) throw new Error(`"${folder}" is not a demo folder name`);
+    const get = async (path) => {
+      const r = await fetch(`${folder}/${path}`);
+      if (!r.ok) throw new Error(`${folder}/${path}: ${r.status} ${r.statusText} (run scripts/demo.sh first)`);
+      return r;
+    };
+    const m = await (await get('manifest.json')).json();
+    setStatus(status, `Fetching the demo model ${m.model.name}…`);
+    const entries = [];
+    for (const name of m.model.files) entries.push({ name, file: new File([await (await get(`model/${name}`)).blob()], name) });
+    const data = new File([await (await get(m.data)).blob()], m.data);
+    writeOptions(m.settings ?? {});
+    if (m.prompt) $('prompt').value = m.prompt;
+    state.dataFile = data;
+    await loadModel({ folder: m.model.name, entries });
+    $('demo-note').textContent = `Demo: ${m.model.name} and ${m.data} are loaded with their settings; press Train, then ask the prompt again.`;
+    $('demo-note').hidden = false;
+  } catch (e) {
+    setStatus(status, `Cannot load the demo: ${e.message}`, 'bad');
+  }
+}
+
 // ---- a lost GPU device --------------------------------------------------------------------
 
 async function openEngine() {
@@ -415,7 +446,7 @@ worker.onmessage = ({ data }) => {
     if (data.ok) p?.resolve(data.result);
     else p?.reject(new Error(data.error));
   } else if (data.type === 'ready') {
-    openEngine().then(offerResume, (e) => setStatus($('engine'), `The engine failed to start: ${e.message}`, 'bad'));
+    openEngine().then(() => Promise.all([offerResume(), loadDemo()]), (e) => setStatus($('engine'), `The engine failed to start: ${e.message}`, 'bad'));
   } else if (data.type === 'error') {
     setStatus($('engine'), `Error: ${data.message}`, 'bad');
   } else if (data.type === 'progress') {

@@ -2,12 +2,17 @@
 // either (folders are walked). Each file gets its path inside the model folder, so
 // `tiny/config.json` becomes `config.json` and a subfolder's files keep their subfolder.
 
+// A name for loose files: a lone file's name without its extension (`model.gguf` → `model`).
+function looseName(files) {
+  return files.length === 1 ? files[0].name.replace(/\.[^.]*$/, '') : 'model';
+}
+
 // [{name, file}] from an <input type=file> (folder or files), plus the folder's name.
 export function fromInput(input) {
   const files = [...input.files];
   const folder = files[0]?.webkitRelativePath?.split('/')[0] || '';
   return {
-    folder: folder || 'model',
+    folder: folder || looseName(files),
     entries: files.map((file) => ({
       name: file.webkitRelativePath ? file.webkitRelativePath.split('/').slice(1).join('/') : file.name,
       file,
@@ -46,7 +51,8 @@ export async function fromDrop(dataTransfer) {
     for (const child of await readAll(entries[0].createReader())) await walk(child, '', out);
     return { folder: entries[0].name, entries: out };
   }
-  return { folder: 'model', entries: [...dataTransfer.files].map((file) => ({ name: file.name, file })) };
+  const files = [...dataTransfer.files];
+  return { folder: looseName(files), entries: files.map((file) => ({ name: file.name, file })) };
 }
 
 // Makes `zone` accept drops (and highlight while dragging); `onDrop(dataTransfer)`.

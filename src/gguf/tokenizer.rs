@@ -76,9 +76,11 @@ pub fn tokenizer_files(
         Some(t) => t,
         None => vec![1; tokens.len()],
     };
+    // gguf-py's writer leaves out an empty list, so an absent key is a byte-level vocabulary
+    // without merges.
     let merges = meta
         .str_array("tokenizer.ggml.merges")?
-        .ok_or_else(|| meta.missing("tokenizer.ggml.merges"))?;
+        .unwrap_or_default();
 
     let mut vocab = Map::new();
     let mut added = Vec::new();

@@ -1,6 +1,7 @@
 //! The `#[wasm_bindgen]` facade: the only JavaScript-facing API. Runs inside the page's worker.
 //! [`Session`] is the training page's engine (model, data, decomposition, training, generation,
 //! exports, checkpoints); [`engine_check`] and [`plan_summary`] need no session.
+mod blob_target;
 mod convert;
 mod engine;
 mod original;

@@ -7,7 +7,10 @@ use super::convert::{JsChunks, js_err, progress_fn, to_js, train_options};
 use super::engine::{self, AnyWork, BackendInfo, on_work};
 use crate::backend::gpu::LossHandle;
 use crate::error::{Error, Result};
+use super::blob_target::BlobTarget;
+use crate::gguf::GgufModel;
 use crate::model::load::BlobFiles;
+use crate::model::source::BlobSource;
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
@@ -106,14 +109,42 @@ impl Session {
                 return Err(Error::param("loadModel", "one name per file is needed"));
             }
             let mut blobs = BlobFiles::new();
+            let mut gguf = Vec::new();
             for (n, f) in names.into_iter().zip(files.iter()) {
                 let blob = f.dyn_into::<web_sys::Blob>().map_err(|_| {
                     Error::input(&n, "is not a file (expected a File or Blob)".to_string())
                 })?;
+                if n.to_ascii_lowercase().ends_with(".gguf") {
+                    gguf.push((n.clone(), blob.clone()));
+                }
                 blobs.insert(n, blob);
             }
-            let p = progress_fn(progress);
-            on_work!(work, w => to_js(&w.load_model(name, blobs, p)?))
+            let mut p = progress_fn(progress);
+            let imported = match gguf.as_slice() {
+                [] => None,
+                [(n, blob)] => {
+                    let model = GgufModel::open(BlobSource::new(n, blob.clone())?)?;
+                    let mut target = BlobTarget::default();
+                    model.write_to(&mut target, &mut p)?;
+                    blobs = target.into_files();
+                    Some(model.summary()?)
+                }
+                _ => {
+                    return Err(Error::input(
+                        &gguf[1].0,
+                        "only one .gguf file can be given as a model",
+                    ));
+                }
+            };
+            on_work!(work, w => {
+                let mut info = w.load_model(name, blobs, p)?;
+                if let Some(s) = imported {
+                    let types: Vec<String> =
+                        s.tensor_types.iter().map(|(t, n)| format!("{t} × {n}")).collect();
+                    info.dtype = Some(format!("F32, imported from GGUF ({})", types.join(", ")));
+                }
+                to_js(&info)
+            })
         })
     }
 
