@@ -138,6 +138,12 @@ pub trait Backend {
         None
     }
 
+    /// Logit elements the chunked loss computes at once (`chunk rows × vocabulary`): 4 Mi
+    /// (16 MiB) by default, within every GPU's binding limit.
+    fn logit_chunk_elements(&self) -> usize {
+        1 << 22
+    }
+
     // ---- memory ---------------------------------------------------------------------------
 
     /// A tensor of `shape` holding `data` (row-major, `data.len()` = product of `shape`).

@@ -78,9 +78,7 @@ pub fn tokenizer_files(
     };
     // gguf-py's writer leaves out an empty list, so an absent key is a byte-level vocabulary
     // without merges.
-    let merges = meta
-        .str_array("tokenizer.ggml.merges")?
-        .unwrap_or_default();
+    let merges = meta.str_array("tokenizer.ggml.merges")?.unwrap_or_default();
 
     let mut vocab = Map::new();
     let mut added = Vec::new();

@@ -138,9 +138,6 @@ pub struct StepBuffers<B: Backend> {
     pub loss: B::Tensor,
 }
 
-/// Logit elements computed at once by the chunked loss (`chunk × V`).
-const LOGIT_CHUNK_ELEMENTS: usize = 1 << 22;
-
 /// Refuses, before any buffer is made, a batch whose widest activation (`[batch·seq, width]`
 /// for the MLP, attention and hidden widths) is larger than one binding of the device; the
 /// error names the activation, the batch shape and the device's limit.
@@ -203,7 +200,7 @@ impl<B: Backend> StepBuffers<B> {
                 cfg,
                 w,
                 rows,
-                loss_chunk(rows, cfg.vocab_size, LOGIT_CHUNK_ELEMENTS),
+                loss_chunk(rows, cfg.vocab_size, be.logit_chunk_elements()),
             )?,
             loss: be.zeros(&[1])?,
         })
@@ -345,7 +342,7 @@ pub async fn eval_loss<B: Backend>(
     let rows = batch * seq;
     let mut inputs = LossInputs::new(be, model, batch, seq)?;
     let mut acts = Activations::new(be, &cfg, &model.weights, rows, false)?;
-    let chunk = loss_chunk(rows, cfg.vocab_size, LOGIT_CHUNK_ELEMENTS);
+    let chunk = loss_chunk(rows, cfg.vocab_size, be.logit_chunk_elements());
     let mut head = LossHead::new(be, &cfg, &model.weights, rows, chunk)?;
     let mut sum = be.zeros(&[1])?;
     let scale = (1.0 / total) as f32;

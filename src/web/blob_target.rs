@@ -63,8 +63,9 @@ impl ExportTarget for BlobTarget {
     }
     fn finish(&mut self, mut file: BlobSink) -> Result<()> {
         file.spill();
-        let blob = web_sys::Blob::new_with_u8_array_sequence(&file.parts)
-            .map_err(|e| Error::input(&file.name, format!("the browser refused the file: {e:?}")))?;
+        let blob = web_sys::Blob::new_with_u8_array_sequence(&file.parts).map_err(|e| {
+            Error::input(&file.name, format!("the browser refused the file: {e:?}"))
+        })?;
         self.files.insert(file.name, blob);
         Ok(())
     }

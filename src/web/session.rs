@@ -3,11 +3,11 @@
 //! (training is one `step()` per call: the worker pauses, resumes or stops between steps). A
 //! call made while another runs is refused with a message, never a panic. Errors are JS `Error`s
 //! carrying the engine's message (which names the file, tensor or option at fault).
+use super::blob_target::BlobTarget;
 use super::convert::{JsChunks, js_err, progress_fn, to_js, train_options};
 use super::engine::{self, AnyWork, BackendInfo, on_work};
 use crate::backend::gpu::LossHandle;
 use crate::error::{Error, Result};
-use super::blob_target::BlobTarget;
 use crate::gguf::GgufModel;
 use crate::model::load::BlobFiles;
 use crate::model::source::BlobSource;

@@ -36,13 +36,111 @@ impl Geometry {
     }
 }
 
+/// `Σ a·b` with eight partial sums (vectorizes; head dims are multiples of 8 in practice).
 fn dot<F: Real>(a: &[F], b: &[F]) -> F {
-    a.iter().zip(b).map(|(&x, &y)| x * y).sum()
+    let mut acc = [F::zero(); 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] = acc[i] + x[i] * y[i];
+        }
+    }
+    let tail: F = ra.iter().zip(rb).map(|(&x, &y)| x * y).sum();
+    acc.iter().fold(tail, |s, &x| s + x)
 }
 
-/// out `[B·S, H·D]`, lse `[B·S, H]`.
+/// Runs `f(first_sequence, sequences)` over the batch's sequences split into contiguous groups,
+/// one per thread (natively; a single call in wasm or for one sequence). Sequences are
+/// independent: every output row depends only on its own sequence's rows.
+fn per_sequences(batch: usize, f: impl Fn(usize, usize) + Sync) {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(batch);
+        if threads > 1 {
+            let per = batch.div_ceil(threads);
+            std::thread::scope(|s| {
+                for first in (0..batch).step_by(per) {
+                    let f = &f;
+                    s.spawn(move || f(first, per.min(batch - first)));
+                }
+            });
+            return;
+        }
+    }
+    f(0, batch);
+}
+
+/// Shares a mutable slice between threads that write disjoint row ranges of it.
+#[derive(Clone, Copy)]
+struct Rows<F> {
+    ptr: *mut F,
+    len: usize,
+}
+unsafe impl<F: Send> Send for Rows<F> {}
+unsafe impl<F: Send> Sync for Rows<F> {}
+
+impl<F> Rows<F> {
+    fn new(s: &mut [F]) -> Self {
+        Rows {
+            ptr: s.as_mut_ptr(),
+            len: s.len(),
+        }
+    }
+    /// Elements `range` of the slice.
+    ///
+    /// # Safety
+    /// Concurrent callers must ask for disjoint ranges, within the slice.
+    unsafe fn part(&self, range: std::ops::Range<usize>) -> &mut [F] {
+        assert!(range.start <= range.end && range.end <= self.len);
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(range.start), range.len()) }
+    }
+}
+
+/// out `[B·S, H·D]`, lse `[B·S, H]`. Sequences run in parallel (see [`per_sequences`]).
 #[allow(clippy::too_many_arguments)]
 pub fn forward<F: Real>(
+    q: &[F],
+    k: &[F],
+    v: &[F],
+    window_start: &[u32],
+    dims: &AttentionDims,
+    out: &mut [F],
+    lse: &mut [F],
+) {
+    let (s, qw, kw, h) = (
+        dims.seq,
+        dims.n_heads * dims.head_dim,
+        dims.n_kv_heads * dims.head_dim,
+        dims.n_heads,
+    );
+    let (out, lse) = (Rows::new(out), Rows::new(lse));
+    per_sequences(dims.batch, |first, n| {
+        let rows = first * s..(first + n) * s;
+        let part = AttentionDims { batch: n, ..*dims };
+        // SAFETY: each group writes only its own sequences' rows.
+        let (o, l) = unsafe {
+            (
+                out.part(rows.start * qw..rows.end * qw),
+                lse.part(rows.start * h..rows.end * h),
+            )
+        };
+        forward_rows(
+            &q[rows.start * qw..rows.end * qw],
+            &k[rows.start * kw..rows.end * kw],
+            &v[rows.start * kw..rows.end * kw],
+            &window_start[rows.clone()],
+            &part,
+            o,
+            l,
+        );
+    });
+}
+
+#[allow(clippy::too_many_arguments)]
+fn forward_rows<F: Real>(
     q: &[F],
     k: &[F],
     v: &[F],
@@ -82,9 +180,58 @@ pub fn forward<F: Real>(
     }
 }
 
-/// Overwrites dq `[B·S, H·D]`, dk and dv `[B·S, Hkv·D]`.
+/// Overwrites dq `[B·S, H·D]`, dk and dv `[B·S, Hkv·D]`. Sequences run in parallel.
 #[allow(clippy::too_many_arguments)]
 pub fn backward<F: Real>(
+    q: &[F],
+    k: &[F],
+    v: &[F],
+    window_start: &[u32],
+    dims: &AttentionDims,
+    out: &[F],
+    lse: &[F],
+    dout: &[F],
+    dq: &mut [F],
+    dk: &mut [F],
+    dv: &mut [F],
+) {
+    let (s, qw, kw, h) = (
+        dims.seq,
+        dims.n_heads * dims.head_dim,
+        dims.n_kv_heads * dims.head_dim,
+        dims.n_heads,
+    );
+    let (dq, dk, dv) = (Rows::new(dq), Rows::new(dk), Rows::new(dv));
+    per_sequences(dims.batch, |first, n| {
+        let r = first * s..(first + n) * s;
+        let (qr, kr) = (r.start * qw..r.end * qw, r.start * kw..r.end * kw);
+        let part = AttentionDims { batch: n, ..*dims };
+        // SAFETY: each group writes only its own sequences' rows.
+        let (gq, gk, gv) = unsafe {
+            (
+                dq.part(qr.clone()),
+                dk.part(kr.clone()),
+                dv.part(kr.clone()),
+            )
+        };
+        backward_rows(
+            &q[qr.clone()],
+            &k[kr.clone()],
+            &v[kr],
+            &window_start[r.clone()],
+            &part,
+            &out[qr.clone()],
+            &lse[r.start * h..r.end * h],
+            &dout[qr],
+            gq,
+            gk,
+            gv,
+        );
+    });
+}
+
+#[allow(clippy::too_many_arguments)]
+fn backward_rows<F: Real>(
     q: &[F],
     k: &[F],
     v: &[F],

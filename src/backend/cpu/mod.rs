@@ -51,6 +51,12 @@ impl Backend for CpuBackend {
         "cpu".into()
     }
 
+    /// 32 Mi (128 MiB): one chunk per batch of common sizes, so the head's weights are packed
+    /// for the product once per pass rather than once per few dozen rows.
+    fn logit_chunk_elements(&self) -> usize {
+        1 << 25
+    }
+
     fn tensor(&self, data: &[f32], shape: &[usize]) -> Result<CpuTensor> {
         let shape = Shape::new(shape);
         super::shape::expect_len("tensor", "data", data.len(), shape.numel())?;

@@ -93,6 +93,10 @@ impl GpuBackend {
     pub fn context(&self) -> &GpuContext {
         &self.rec.ctx
     }
+    /// GPU buffer bytes held now and at most so far (weights, activations, scratch).
+    pub fn memory(&self) -> recorder::GpuMemory {
+        self.rec.memory()
+    }
     /// Number of cached bind groups (tests check that repeated steps create none).
     pub fn cached_bind_groups(&self) -> usize {
         self.rec.cached_bind_groups()

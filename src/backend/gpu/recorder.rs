@@ -36,6 +36,18 @@ pub struct Recorder {
     encoder: RefCell<Option<wgpu::CommandEncoder>>,
     pass: RefCell<Option<wgpu::ComputePass<'static>>>,
     scratch: RefCell<HashMap<&'static str, (u64, wgpu::Buffer)>>,
+    /// Bytes of every live buffer by id, and the running and peak totals (`memory`).
+    sizes: RefCell<HashMap<u64, u64>>,
+    live: Cell<u64>,
+    peak: Cell<u64>,
+}
+
+/// Bytes of GPU buffers the backend holds now and has held at most (buffers freed since the
+/// last flush still count: the peak errs high, never low).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GpuMemory {
+    pub live_bytes: u64,
+    pub peak_bytes: u64,
 }
 
 /// Usage of every tensor buffer: bound as storage, copied in and out.
@@ -66,6 +78,29 @@ impl Recorder {
             encoder: RefCell::new(None),
             pass: RefCell::new(None),
             scratch: RefCell::default(),
+            sizes: RefCell::default(),
+            live: Cell::new(0),
+            peak: Cell::new(0),
+        }
+    }
+
+    /// Buffer bytes held now and at most so far.
+    pub fn memory(&self) -> GpuMemory {
+        self.forget_dead_sizes();
+        GpuMemory {
+            live_bytes: self.live.get(),
+            peak_bytes: self.peak.get(),
+        }
+    }
+
+    /// Counts the buffers dropped so far as freed.
+    fn forget_dead_sizes(&self) {
+        let dead = self.dead.borrow();
+        let mut sizes = self.sizes.borrow_mut();
+        for id in dead.iter() {
+            if let Some(b) = sizes.remove(id) {
+                self.live.set(self.live.get() - b);
+            }
         }
     }
 
@@ -122,7 +157,11 @@ impl Recorder {
                 buf
             }
         };
-        Ok((self.next_id(), buf))
+        let id = self.next_id();
+        self.sizes.borrow_mut().insert(id, size);
+        self.live.set(self.live.get() + size);
+        self.peak.set(self.peak.get().max(self.live.get()));
+        Ok((id, buf))
     }
 
     /// A backend-owned scratch buffer of at least `bytes`, reused across calls (work is ordered,
@@ -316,6 +355,7 @@ impl Recorder {
         if let Some(enc) = self.encoder.borrow_mut().take() {
             self.ctx.queue.submit([enc.finish()]);
         }
+        self.forget_dead_sizes();
         let dead: Vec<u64> = std::mem::take(&mut *self.dead.borrow_mut());
         if !dead.is_empty() {
             self.bind_groups

@@ -2,7 +2,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-use crate::{check, data, eval, generate, import_gguf, inspect, train};
+use crate::{bench, check, data, eval, generate, import_gguf, inspect, train};
 
 #[derive(Parser)]
 #[command(
@@ -17,6 +17,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Time decomposition and training steps on this machine; matmul peak, memory.
+    Bench(Box<bench::BenchArgs>),
     /// Show the GPU adapter and check every GPU op against the CPU reference.
     Check,
     /// Load a chat data file with a model's template and tokenizer: format, statistics, skips.
@@ -35,6 +37,7 @@ enum Command {
 
 pub fn main() -> ExitCode {
     let result = match Cli::parse().command {
+        Command::Bench(args) => bench::run(*args),
         Command::Check => check::run(),
         Command::Data(args) => data::run(args),
         Command::Eval(args) => eval::run(args),

@@ -1,0 +1,293 @@
+//! `svdtune bench --model DIR | --config config.json`: the figures of the method on this machine,
+//! per backend: model load and decomposition time, training step time and tokens/s on a fixed
+//! batch (random token ids, every token trained), the backend's matmul GFLOP/s (its practical
+//! peak) and the step's FLOP rate as a fraction of it, peak process RSS and, on the GPU, the peak
+//! bytes of GPU buffers. `--config` builds random weights from a config.json alone (for machines
+//! without the checkpoint). `--json FILE` writes the figures.
+use crate::backend_choice::{BackendChoice, open_gpu};
+use crate::bench_flops::{LayerShape, step_flops};
+use clap::Args;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+use svdtune::backend::cpu::CpuBackend;
+use svdtune::backend::{Backend, Matmul};
+use svdtune::export::safetensors_writer::{TensorHeader, write_safetensors};
+use svdtune::model::config::ModelConfig;
+use svdtune::model::load::DirFiles;
+use svdtune::model::{MemoryFiles, Model, layout};
+use svdtune::svd::SvdPlan;
+use svdtune::svd::decompose::{DecomposeOptions, decompose_model};
+use svdtune::train::optim::{AdamWConfig, Decay, Schedule};
+use svdtune::train::step::{HostBatch, Trainer};
+use svdtune::{Error, Result};
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Model folder (config.json + safetensors).
+    #[arg(long, conflicts_with = "config", required_unless_present = "config")]
+    model: Option<PathBuf>,
+    /// A config.json alone: the model gets random weights (same shapes, same work).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// `cpu`, `gpu`, or `auto` (the GPU when there is one, else the CPU).
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    backend: BackendChoice,
+    #[arg(long, default_value_t = 4)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 128)]
+    seq_len: usize,
+    #[arg(long, default_value_t = 0.1)]
+    rank_fraction: f64,
+    /// Timed steps (after the warm-up ones); the median is reported.
+    #[arg(long, default_value_t = 10)]
+    steps: usize,
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+    /// Write the figures as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Serialize)]
+struct Figures {
+    backend: String,
+    batch_size: usize,
+    seq_len: usize,
+    rank_fraction: f64,
+    decomposed_layers: usize,
+    load_s: f64,
+    decompose_s: f64,
+    step_ms_median: f64,
+    step_ms_all: Vec<f64>,
+    tokens_per_s: f64,
+    step_gflop: f64,
+    step_gflop_per_s: f64,
+    matmul_gflop_per_s: f64,
+    fraction_of_matmul_peak: f64,
+    peak_rss_bytes: Option<u64>,
+    gpu_peak_bytes: Option<u64>,
+}
+
+pub fn run(args: BenchArgs) -> Result<ExitCode> {
+    if args.steps == 0 || args.batch_size == 0 || args.seq_len == 0 {
+        return Err(Error::Unsupported(
+            "--steps, --batch-size and --seq-len must be at least 1".into(),
+        ));
+    }
+    let gpu = open_gpu(args.backend)?;
+    let figures = match &gpu {
+        Some(g) => {
+            let mut f = pollster::block_on(bench(g, &args))?;
+            f.gpu_peak_bytes = Some(g.memory().peak_bytes);
+            f
+        }
+        None => pollster::block_on(bench(&CpuBackend, &args))?,
+    };
+    print(&figures);
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&figures)
+            .map_err(|e| Error::Unsupported(e.to_string()))?;
+        std::fs::write(path, text)
+            .map_err(|e| Error::input(path.display().to_string(), e.to_string()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn load<B: Backend>(be: &B, args: &BenchArgs) -> Result<Model<B>> {
+    match (&args.model, &args.config) {
+        (Some(dir), _) => Model::load(be, &DirFiles::new(dir)?, |_, _, _| {}),
+        (None, Some(config)) => {
+            let name = config.display().to_string();
+            let text =
+                std::fs::read_to_string(config).map_err(|e| Error::input(&name, e.to_string()))?;
+            Model::load(be, &random_model(&text)?, |_, _, _| {})
+        }
+        (None, None) => Err(Error::Unsupported("--model or --config is needed".into())),
+    }
+}
+
+/// A model folder in memory: `config` and random f32 weights of the shapes it implies.
+fn random_model(config: &str) -> Result<MemoryFiles> {
+    let cfg = ModelConfig::from_json("config.json", config)?;
+    let tensors: Vec<TensorHeader> = layout::expected_tensors(&cfg)
+        .iter()
+        .map(|(n, s)| TensorHeader::new(n.clone(), safetensors::Dtype::F32, s))
+        .collect();
+    let mut bytes = Vec::new();
+    let mut seed = 0x2545F4914F6CDD1Du64;
+    write_safetensors("model.safetensors", &mut bytes, tensors, |t| {
+        if t.name.ends_with("norm.weight") {
+            return Ok(vec![1.0; t.numel()]);
+        }
+        Ok((0..t.numel())
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.1
+            })
+            .collect())
+    })?;
+    let mut files = MemoryFiles::new();
+    files.insert("config.json", config.as_bytes().to_vec());
+    files.insert("model.safetensors", bytes);
+    Ok(files)
+}
+
+async fn bench<B: Backend>(be: &B, args: &BenchArgs) -> Result<Figures> {
+    let t = Instant::now();
+    let mut model = load(be, args)?;
+    be.flush()?;
+    let load_s = t.elapsed().as_secs_f64();
+    let cfg = model.cfg.clone();
+    let plan = SvdPlan::new(&cfg, args.rank_fraction, true)?;
+    let t = Instant::now();
+    decompose_model(
+        be,
+        &cfg,
+        &mut model.weights,
+        &plan,
+        &DecomposeOptions::default(),
+        |_, _, _| {},
+    )
+    .await?;
+    let probe = be.zeros(&[1])?;
+    be.read(&probe).await?;
+    let decompose_s = t.elapsed().as_secs_f64();
+
+    let (b, s) = (args.batch_size, args.seq_len);
+    let rows = b * s;
+    let mut seed = 0x9E3779B97F4A7C15u64;
+    let ids: Vec<u32> = (0..rows + 1)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % cfg.vocab_size as u64) as u32
+        })
+        .collect();
+    let positions: Vec<u32> = (0..rows).map(|r| (r % s) as u32).collect();
+    let starts = vec![0u32; rows];
+    let weights = vec![1.0f32; rows];
+    let batch = HostBatch {
+        input_ids: &ids[..rows],
+        target_ids: &ids[1..],
+        loss_weights: &weights,
+        position_ids: &positions,
+        window_start: &starts,
+    };
+    let schedule = Schedule {
+        peak_lr: 1e-2,
+        warmup_steps: 0,
+        total_steps: args.warmup + args.steps,
+        decay: Decay::Constant,
+    };
+    let mut trainer = Trainer::new(be, model, b, s, true, schedule, AdamWConfig::default())?;
+    let mut times = Vec::new();
+    for i in 0..args.warmup + args.steps {
+        let t = Instant::now();
+        trainer.step(be, &[batch]).await?;
+        if i >= args.warmup {
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    let mut sorted = times.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+
+    let shapes: Vec<LayerShape> = plan
+        .layers
+        .iter()
+        .map(|l| LayerShape {
+            m: l.m,
+            n: l.n,
+            q: l.q,
+        })
+        .collect();
+    let flops = step_flops(&cfg, &shapes, b, s);
+    let peak = matmul_rate(be, rows, cfg.hidden_size, cfg.intermediate_size).await?;
+    let step_rate = flops / (median / 1e3) / 1e9;
+    Ok(Figures {
+        backend: be.name(),
+        batch_size: b,
+        seq_len: s,
+        rank_fraction: args.rank_fraction,
+        decomposed_layers: plan.layers.len(),
+        load_s,
+        decompose_s,
+        step_ms_median: median,
+        step_ms_all: times,
+        tokens_per_s: rows as f64 / (median / 1e3),
+        step_gflop: flops / 1e9,
+        step_gflop_per_s: step_rate,
+        matmul_gflop_per_s: peak,
+        fraction_of_matmul_peak: step_rate / peak,
+        peak_rss_bytes: peak_rss(),
+        gpu_peak_bytes: None,
+    })
+}
+
+/// GFLOP/s of the backend's matmul on the model's largest product at this batch
+/// (`[rows, hidden] · [hidden, intermediate]`), the best of three timed rounds.
+async fn matmul_rate<B: Backend>(be: &B, rows: usize, k: usize, n: usize) -> Result<f64> {
+    let a = be.tensor(&vec![0.5; rows * k], &[rows, k])?;
+    let w = be.tensor(&vec![0.25; n * k], &[n, k])?;
+    let mut c = be.zeros(&[rows, n])?;
+    let probe = be.zeros(&[1])?;
+    let iters = 10;
+    let mut best = f64::MAX;
+    for _ in 0..4 {
+        be.read(&probe).await?;
+        let t = Instant::now();
+        for _ in 0..iters {
+            be.matmul(&a, &w, &mut c, Matmul::NT)?;
+        }
+        be.copy_rows(&c, 0, &mut be.zeros(&[1, n])?, 0, 1)?;
+        be.read(&probe).await?;
+        best = best.min(t.elapsed().as_secs_f64() / iters as f64);
+    }
+    Ok(2.0 * (rows * k * n) as f64 / best / 1e9)
+}
+
+/// Peak resident memory of this process (Linux `VmHWM`).
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn print(f: &Figures) {
+    let gb = |b: Option<u64>| b.map_or("n/a".to_string(), |b| format!("{:.2} GB", b as f64 / 1e9));
+    println!("backend: {}", f.backend);
+    println!(
+        "work: batch {} × {} tokens, rank fraction {}, {} decomposed layers",
+        f.batch_size, f.seq_len, f.rank_fraction, f.decomposed_layers
+    );
+    println!(
+        "load: {:.2} s   decomposition: {:.2} s",
+        f.load_s, f.decompose_s
+    );
+    println!(
+        "training step: {:.1} ms median ({} steps), {:.0} tokens/s",
+        f.step_ms_median,
+        f.step_ms_all.len(),
+        f.tokens_per_s
+    );
+    println!(
+        "step FLOPs: {:.1} GFLOP (forward + input-gradient backward + dΣ) → {:.1} GFLOP/s",
+        f.step_gflop, f.step_gflop_per_s
+    );
+    println!(
+        "matmul peak: {:.1} GFLOP/s → the step runs at {:.0}% of it",
+        f.matmul_gflop_per_s,
+        100.0 * f.fraction_of_matmul_peak
+    );
+    println!(
+        "peak RSS: {}   GPU buffers peak: {}",
+        gb(f.peak_rss_bytes),
+        gb(f.gpu_peak_bytes)
+    );
+}
