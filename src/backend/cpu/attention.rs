@@ -75,25 +75,27 @@ fn per_sequences(batch: usize, f: impl Fn(usize, usize) + Sync) {
 
 /// Shares a mutable slice between threads that write disjoint row ranges of it.
 #[derive(Clone, Copy)]
-struct Rows<F> {
+struct Rows<'a, F> {
     ptr: *mut F,
     len: usize,
+    _slice: std::marker::PhantomData<&'a mut [F]>,
 }
-unsafe impl<F: Send> Send for Rows<F> {}
-unsafe impl<F: Send> Sync for Rows<F> {}
+unsafe impl<F: Send> Send for Rows<'_, F> {}
+unsafe impl<F: Send> Sync for Rows<'_, F> {}
 
-impl<F> Rows<F> {
-    fn new(s: &mut [F]) -> Self {
+impl<'a, F> Rows<'a, F> {
+    fn new(s: &'a mut [F]) -> Self {
         Rows {
             ptr: s.as_mut_ptr(),
             len: s.len(),
+            _slice: std::marker::PhantomData,
         }
     }
     /// Elements `range` of the slice.
     ///
     /// # Safety
     /// Concurrent callers must ask for disjoint ranges, within the slice.
-    unsafe fn part(&self, range: std::ops::Range<usize>) -> &mut [F] {
+    unsafe fn part(self, range: std::ops::Range<usize>) -> &'a mut [F] {
         assert!(range.start <= range.end && range.end <= self.len);
         unsafe { std::slice::from_raw_parts_mut(self.ptr.add(range.start), range.len()) }
     }
