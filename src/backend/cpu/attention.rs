@@ -3,7 +3,8 @@
 //! Row `r = b·S + t`; query head `h` reads key/value head `h / (H / Hkv)`. Row `r` attends to keys
 //! `t' ∈ [window_start[r], t]` of its own sequence. Scores `s = scale · q·k`, probabilities
 //! `p = exp(s − lse)`. Backward (as in FlashAttention): `D = Σ_d dout·out`,
-//! `dS = p · (dout·v − D)`, `dq = scale Σ dS·k`, `dk = scale Σ dS·q`, `dv = Σ p·dout`.
+//! `dS = p · (dout·v − D)`, `dq = scale Σ dS·k`, `dk = scale Σ dS·q`, `dv = Σ p·dout`; the
+//! backward forms these per sequence and head as matrix products over `[T, T]` blocks.
 use super::Real;
 use crate::backend::{AttentionDims, CachedAttentionDims};
 
@@ -153,31 +154,59 @@ fn forward_rows<F: Real>(
 ) {
     let g = Geometry::new(dims);
     let scale = F::from_f32(dims.scale);
-    let rows = dims.batch * dims.seq;
-    let mut scores = Vec::new();
-    for r in 0..rows {
-        let keys = g.keys(r, window_start);
+    let (t, d, qw, kw) = (g.seq, g.d, g.qw as isize, g.kw as isize);
+    let ti = t as isize;
+    // Per sequence and head: S = scale·Q Kᵀ (the same product the backward forms, so both see
+    // the same scores), row-wise softmax over the visible keys, O = P V.
+    let mut p = vec![F::zero(); t * t];
+    for b in 0..dims.batch {
+        let r0 = b * t;
         for h in 0..g.heads {
             let kv = h / g.group;
-            let qr = &q[r * g.qw + h * g.d..r * g.qw + (h + 1) * g.d];
-            scores.clear();
-            scores.extend(
-                keys.clone()
-                    .map(|j| scale * dot(qr, &k[j * g.kw + kv * g.d..j * g.kw + (kv + 1) * g.d])),
+            let qo = r0 * g.qw + h * d;
+            let ko = r0 * g.kw + kv * d;
+            F::gemm(
+                t,
+                d,
+                t,
+                scale,
+                &q[qo..],
+                (qw, 1),
+                &k[ko..],
+                (1, kw),
+                F::zero(),
+                &mut p,
+                (ti, 1),
             );
-            let max = scores.iter().fold(F::neg_infinity(), |a, &b| a.max(b));
-            let sum: F = scores.iter().map(|&s| (s - max).exp()).sum();
-            let l = max + sum.ln();
-            lse[r * g.heads + h] = l;
-            let o = &mut out[r * g.qw + h * g.d..r * g.qw + (h + 1) * g.d];
-            o.fill(F::zero());
-            for (&s, j) in scores.iter().zip(keys.clone()) {
-                let p = (s - l).exp();
-                let vr = &v[j * g.kw + kv * g.d..j * g.kw + (kv + 1) * g.d];
-                for i in 0..g.d {
-                    o[i] = o[i] + p * vr[i];
+            for i in 0..t {
+                let keys = g.keys(r0 + i, window_start);
+                let (lo, hi) = (keys.start - r0, keys.end - r0);
+                let row = &mut p[i * t..(i + 1) * t];
+                let max = row[lo..hi].iter().fold(F::neg_infinity(), |a, &b| a.max(b));
+                let sum: F = row[lo..hi].iter().map(|&s| (s - max).exp()).sum();
+                let l = max + sum.ln();
+                lse[(r0 + i) * g.heads + h] = l;
+                for (j, x) in row.iter_mut().enumerate() {
+                    *x = if j >= lo && j < hi {
+                        (*x - l).exp()
+                    } else {
+                        F::zero()
+                    };
                 }
             }
+            F::gemm(
+                t,
+                t,
+                d,
+                F::one(),
+                &p,
+                (ti, 1),
+                &v[ko..],
+                (kw, 1),
+                F::zero(),
+                &mut out[qo..],
+                (qw, 1),
+            );
         }
     }
 }
@@ -248,27 +277,103 @@ fn backward_rows<F: Real>(
 ) {
     let g = Geometry::new(dims);
     let scale = F::from_f32(dims.scale);
-    let rows = dims.batch * dims.seq;
-    dq.fill(F::zero());
+    let (t, d, qw, kw) = (g.seq, g.d, g.qw as isize, g.kw as isize);
+    let ti = t as isize;
     dk.fill(F::zero());
     dv.fill(F::zero());
-    for r in 0..rows {
+    // Per sequence and head, as matrix products over the whole [T, T] block (masked entries
+    // get p = 0): S = scale·Q Kᵀ, P = exp(S − lse), dP = dO Vᵀ, dS = P ⊙ (dP − D),
+    // dQ = scale·dS K, dK += scale·dSᵀ Q, dV += Pᵀ dO.
+    let mut p = vec![F::zero(); t * t];
+    let mut ds = vec![F::zero(); t * t];
+    for b in 0..dims.batch {
+        let r0 = b * t;
         for h in 0..g.heads {
             let kv = h / g.group;
-            let qs = r * g.qw + h * g.d..r * g.qw + (h + 1) * g.d;
-            let (qr, dor) = (&q[qs.clone()], &dout[qs.clone()]);
-            let delta = dot(dor, &out[qs.clone()]);
-            let l = lse[r * g.heads + h];
-            for j in g.keys(r, window_start) {
-                let ks = j * g.kw + kv * g.d..j * g.kw + (kv + 1) * g.d;
-                let p = (scale * dot(qr, &k[ks.clone()]) - l).exp();
-                let ds = p * (dot(dor, &v[ks.clone()]) - delta);
-                for i in 0..g.d {
-                    dq[qs.start + i] = dq[qs.start + i] + scale * ds * k[ks.start + i];
-                    dk[ks.start + i] = dk[ks.start + i] + scale * ds * qr[i];
-                    dv[ks.start + i] = dv[ks.start + i] + p * dor[i];
+            let qo = r0 * g.qw + h * d;
+            let ko = r0 * g.kw + kv * d;
+            F::gemm(
+                t,
+                d,
+                t,
+                scale,
+                &q[qo..],
+                (qw, 1),
+                &k[ko..],
+                (1, kw),
+                F::zero(),
+                &mut p,
+                (ti, 1),
+            );
+            F::gemm(
+                t,
+                d,
+                t,
+                F::one(),
+                &dout[qo..],
+                (qw, 1),
+                &v[ko..],
+                (1, kw),
+                F::zero(),
+                &mut ds,
+                (ti, 1),
+            );
+            for i in 0..t {
+                let keys = g.keys(r0 + i, window_start);
+                let (lo, hi) = (keys.start - r0, keys.end - r0);
+                let l = lse[(r0 + i) * g.heads + h];
+                let row = qo + i * g.qw;
+                let delta = dot(&dout[row..row + d], &out[row..row + d]);
+                let (pr, dr) = (&mut p[i * t..(i + 1) * t], &mut ds[i * t..(i + 1) * t]);
+                for j in 0..t {
+                    if j >= lo && j < hi {
+                        pr[j] = (pr[j] - l).exp();
+                        dr[j] = pr[j] * (dr[j] - delta);
+                    } else {
+                        pr[j] = F::zero();
+                        dr[j] = F::zero();
+                    }
                 }
             }
+            F::gemm(
+                t,
+                t,
+                d,
+                scale,
+                &ds,
+                (ti, 1),
+                &k[ko..],
+                (kw, 1),
+                F::zero(),
+                &mut dq[qo..],
+                (qw, 1),
+            );
+            F::gemm(
+                t,
+                t,
+                d,
+                scale,
+                &ds,
+                (1, ti),
+                &q[qo..],
+                (qw, 1),
+                F::one(),
+                &mut dk[ko..],
+                (kw, 1),
+            );
+            F::gemm(
+                t,
+                t,
+                d,
+                F::one(),
+                &p,
+                (1, ti),
+                &dout[qo..],
+                (qw, 1),
+                F::one(),
+                &mut dv[ko..],
+                (kw, 1),
+            );
         }
     }
 }
