@@ -122,3 +122,29 @@ fn strftime_now_and_raise_exception() {
         "chat template: No system role allowed"
     );
 }
+
+/// A hostile template (endless loops, huge output, deep recursion) stops with a message, quickly.
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
+fn hostile_templates_are_bounded() {
+    let cases = [
+        (
+            "{% for i in range(10000) %}{% for j in range(10000) %}{% for k in range(10000) %}{% endfor %}{% endfor %}{% endfor %}",
+            "did not finish within",
+        ),
+        (
+            "{% for i in range(10000) %}{% for j in range(1000) %}{{ 'x' * 1000 }}{% endfor %}{% endfor %}",
+            "wrote more than 8 MiB",
+        ),
+        ("{{ 'x' * 1000000000000 }}", "did not finish within"),
+        (
+            "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",
+            "recursion",
+        ),
+    ];
+    for (source, expected) in cases {
+        let t = ChatTemplate::from_files(&cfg_with(source), None).unwrap();
+        let msg = t.render(&conv(), false).unwrap_err().to_string();
+        assert!(msg.contains(expected), "{source}: {msg}");
+    }
+}

@@ -28,6 +28,33 @@ const NAME: &str = "chat_template";
 /// `i64::MIN` = use the clock.
 const CLOCK: i64 = i64::MIN;
 
+/// Instructions one render may run: real templates take a few thousand per message; a template
+/// that loops without end stops here with a clear error instead of hanging the page.
+const RENDER_FUEL: u64 = 20_000_000;
+/// Bytes one render may write (a conversation renders to kilobytes).
+const MAX_RENDER_BYTES: usize = 8 << 20;
+
+/// An `io::Write` that refuses to grow past [`MAX_RENDER_BYTES`] (and remembers it did).
+#[derive(Default)]
+struct Bounded {
+    bytes: Vec<u8>,
+    overflowed: bool,
+}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + buf.len() > MAX_RENDER_BYTES {
+            self.overflowed = true;
+            return Err(std::io::Error::other("output limit"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A compiled chat template plus the special-token variables it is rendered with.
 pub struct ChatTemplate {
     env: Environment<'static>,
@@ -135,6 +162,7 @@ impl ChatTemplate {
             .build()
             .map_err(|e| err(format!("{e}")))?;
         env.set_syntax(syntax);
+        env.set_fuel(Some(RENDER_FUEL));
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_filter("tojson", pyjson::tojson_filter);
         env.add_function(
@@ -215,8 +243,20 @@ impl ChatTemplate {
         ctx.push(("tools".into(), Value::from(())));
         ctx.push(("documents".into(), Value::from(())));
         let tmpl = self.env.get_template(NAME).map_err(|e| err(describe(&e)))?;
-        tmpl.render(Value::from_pairs(ctx))
-            .map_err(|e| err(describe(&e)))
+        let mut out = Bounded::default();
+        match tmpl.render_captured_to(Value::from_pairs(ctx), &mut out) {
+            Ok(_) => String::from_utf8(out.bytes)
+                .map_err(|_| err("the chat template rendered text that is not UTF-8")),
+            Err(e) if e.kind() == ErrorKind::OutOfFuel => Err(err(format!(
+                "the chat template did not finish within {RENDER_FUEL} steps for one conversation \
+                 (a loop without end?)"
+            ))),
+            Err(_) if out.overflowed => Err(err(format!(
+                "the chat template wrote more than {} MiB for one conversation",
+                MAX_RENDER_BYTES >> 20
+            ))),
+            Err(e) => Err(err(describe(&e))),
+        }
     }
 }
 
