@@ -235,6 +235,14 @@ async fn resume() {
         be.read(lm_head_sigma(&b)).await.unwrap(),
         "refused load changed Σ"
     );
+    // One flipped bit in the tensor data (the file's tail): refused by the checksum.
+    let mut flipped = bytes.clone();
+    let at = flipped.len() - 5;
+    flipped[at] ^= 0x40;
+    let err = load(&be, &mut b, "ckpt.safetensors", &flipped)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("checksum"), "{err}");
     let restored = load(&be, &mut b, "ckpt.safetensors", &bytes).unwrap();
     assert_eq!(restored.steps_done, 3);
     assert_eq!(

@@ -73,6 +73,7 @@ pub async fn save<B: Backend>(be: &B, t: &mut Trainer<B>, state: &RunState) -> R
             ));
         }
     }
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
     let views = tensors
         .iter()
         .map(|(n, s, b)| {
@@ -81,8 +82,10 @@ pub async fn save<B: Backend>(be: &B, t: &mut Trainer<B>, state: &RunState) -> R
                 .map_err(|e| Error::param("checkpoint", e.to_string()))
         })
         .collect::<Result<Vec<_>>>()?;
+    let sum = checksum(tensors.iter().map(|(n, _, b)| (n.as_str(), b.as_slice())));
     let meta = [
         ("format".to_string(), FORMAT.to_string()),
+        ("checksum".to_string(), sum),
         (
             "state".to_string(),
             serde_json::to_string(&state).map_err(|e| Error::param("checkpoint", e.to_string()))?,
@@ -91,6 +94,17 @@ pub async fn save<B: Backend>(be: &B, t: &mut Trainer<B>, state: &RunState) -> R
     .into_iter()
     .collect();
     safetensors::serialize(views, Some(meta)).map_err(|e| Error::param("checkpoint", e.to_string()))
+}
+
+/// CRC-32 of every tensor's name and bytes, in name order, as 8 hex digits: a checkpoint written
+/// half-way or altered afterwards never reads as valid.
+fn checksum<'a>(tensors: impl Iterator<Item = (&'a str, &'a [u8])>) -> String {
+    let mut h = crc32fast::Hasher::new();
+    for (name, bytes) in tensors {
+        h.update(name.as_bytes());
+        h.update(bytes);
+    }
+    format!("{:08x}", h.finalize())
 }
 
 /// The run state stored in a checkpoint (checks that the file is one).
@@ -122,6 +136,26 @@ pub fn load<B: Backend>(be: &B, t: &mut Trainer<B>, name: &str, bytes: &[u8]) ->
             "not a readable checkpoint ({e}); it may be incomplete"
         ))
     })?;
+    let mut names: Vec<&str> = st.names().into_iter().collect();
+    names.sort_unstable();
+    let views: Vec<(&str, TensorView<'_>)> = names
+        .iter()
+        .filter_map(|&n| st.tensor(n).ok().map(|v| (n, v)))
+        .collect();
+    let found = checksum(views.iter().map(|(n, v)| (*n, v.data())));
+    let (_, meta) = safetensors::SafeTensors::read_metadata(bytes)
+        .map_err(|e| bad(format!("not a readable checkpoint ({e})")))?;
+    let stored = meta
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get("checksum").cloned());
+    if stored.as_deref() != Some(found.as_str()) {
+        return Err(bad(
+            "damaged: its checksum does not match its contents (written half-way or altered); \
+             it was not used"
+                .to_string(),
+        ));
+    }
     if state.model != model_id(t) {
         return Err(bad(format!(
             "belongs to a different model ({}; this one is {})",

@@ -1,0 +1,11 @@
+//! A dropped `tokenizer.json` (+ the tiny model's `tokenizer_config.json`), then encoding a chat.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use svdtune::data::ModelText;
+
+fuzz_target!(|data: &[u8]| {
+    let cfg = include_str!("../../tests/fixtures/tiny-chat/tokenizer_config.json");
+    if let Ok(m) = ModelText::from_files(data, Some(cfg), None, None) {
+        let _ = m.tokenizer.encode("<|im_start|>user\nHi 123<|im_end|>\n");
+    }
+});
