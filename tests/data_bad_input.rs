@@ -189,3 +189,22 @@ fn no_usable_record_is_an_error() {
         "{err}"
     );
 }
+
+/// Regression found by fuzzing `tokenizer.json` (`fuzz/`): a lone surrogate escape inside the
+/// decoder made the tokenizers crate panic; it is now a message naming the file.
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
+fn malformed_tokenizer_json_is_an_error_not_a_panic() {
+    let good = include_str!("fixtures/tiny-chat/tokenizer.json");
+    let at = good.find("\"decoder\"").expect("the fixture has a decoder");
+    let bad = format!(
+        "{}\"decoder\": {{\"type\": \"Byte\\ud800Level\"}}, \"x{}",
+        &good[..at],
+        &good[at + 1..]
+    );
+    let err = svdtune::data::ModelText::from_files(bad.as_bytes(), None, None, None)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("tokenizer.json is not valid JSON"), "{err}");
+}

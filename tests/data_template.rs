@@ -148,3 +148,15 @@ fn hostile_templates_are_bounded() {
         assert!(msg.contains(expected), "{source}: {msg}");
     }
 }
+
+/// Regressions found by fuzzing the template (`fuzz/`): tag marks that overlap are errors, not
+/// panics.
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
+fn overlapping_tag_marks_are_errors() {
+    for source in ["{%}", "x {%} y %}", "{%%}", "{%-%}", "{% generation %}{%}"] {
+        let result = ChatTemplate::from_files(&cfg_with(source), None)
+            .and_then(|t| t.render(&conv(), false));
+        assert!(result.is_err(), "{source}: {result:?}");
+    }
+}

@@ -38,6 +38,10 @@ impl std::fmt::Debug for TextTokenizer {
 impl TextTokenizer {
     /// Loads `tokenizer.json`; `tokenizer_config.json` (optional) names the BOS/EOS/PAD tokens.
     pub fn from_bytes(tokenizer_json: &[u8], tokenizer_config_json: Option<&str>) -> Result<Self> {
+        // Checked as JSON first: the tokenizers crate panics (which would end the wasm engine)
+        // instead of failing on some malformed strings, e.g. a lone surrogate in the decoder.
+        serde_json::from_slice::<Json>(tokenizer_json)
+            .map_err(|e| err(format!("tokenizer.json is not valid JSON: {e}")))?;
         let tok = Tokenizer::from_bytes(tokenizer_json)
             .map_err(|e| err(format!("cannot load tokenizer.json: {e}")))?;
         let mut t = TextTokenizer {
