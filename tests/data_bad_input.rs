@@ -204,7 +204,7 @@ fn malformed_tokenizer_json_is_an_error_not_a_panic() {
     );
     let err = svdtune::data::ModelText::from_files(bad.as_bytes(), None, None, None)
         .err()
-        .expect("refused")
-        .to_string();
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     assert!(err.contains("tokenizer.json is not valid JSON"), "{err}");
 }
