@@ -1,7 +1,8 @@
 //! GPU faults a user can meet: a device that cannot bind a tensor of the model (the error names
 //! the tensor, its size and the device's limit, before anything is trained), and a device lost
 //! mid-run (every later call fails with `Error::DeviceLost`, never a panic, and the run goes on
-//! from its checkpoint on a new device to the same losses as an uninterrupted one).
+//! from its checkpoint on a new device to the same losses as an uninterrupted one), and a
+//! sequence length beyond the model's positions (refused before training).
 #![cfg(not(target_arch = "wasm32"))]
 mod common;
 use common::factors::{f32s, ids, install_factors};
@@ -123,7 +124,7 @@ fn a_lost_device_fails_cleanly_and_the_run_resumes_on_a_new_one() {
 #[test]
 fn a_batch_too_wide_for_a_binding_is_refused_before_training() {
     pollster::block_on(async {
-        // The weights fit in 16 KiB bindings; a batch of 2 × 512 tokens' activations does not.
+        // The weights fit in 16 KiB bindings; a batch of 8 × 64 tokens' activations does not.
         let be = gpu(Some(16 << 10)).await;
         let model = Model::load(&be, &files(), |_, _, _| {}).unwrap();
         let schedule = Schedule {
@@ -132,13 +133,42 @@ fn a_batch_too_wide_for_a_binding_is_refused_before_training() {
             total_steps: 1,
             decay: Decay::Constant,
         };
-        let err = match Trainer::new(&be, model, 2, 512, true, schedule, AdamWConfig::default()) {
+        let err = match Trainer::new(&be, model, 8, 64, true, schedule, AdamWConfig::default()) {
             Ok(_) => panic!("a batch too wide for the device was accepted"),
             Err(e) => e.to_string(),
         };
         assert!(
-            err.contains("2 × 512 tokens") && err.contains("16384"),
+            err.contains("8 × 64 tokens") && err.contains("16384"),
             "{err}"
         );
     });
+}
+
+#[test]
+fn a_sequence_longer_than_the_model_positions_is_refused() {
+    let be = svdtune::backend::cpu::CpuBackend;
+    let model = Model::load(&be, &files(), |_, _, _| {}).unwrap();
+    let max = model.cfg.max_position_embeddings;
+    let schedule = Schedule {
+        peak_lr: 1e-2,
+        warmup_steps: 0,
+        total_steps: 1,
+        decay: Decay::Constant,
+    };
+    let err = match Trainer::new(
+        &be,
+        model,
+        1,
+        max + 1,
+        true,
+        schedule,
+        AdamWConfig::default(),
+    ) {
+        Ok(_) => panic!("a sequence past the model's positions was accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains(&format!("beyond the model's {max} positions")),
+        "{err}"
+    );
 }

@@ -189,6 +189,16 @@ impl<B: Backend> StepBuffers<B> {
         let cfg = &model.cfg;
         let w = &model.weights;
         let rows = batch * seq;
+        if seq > cfg.max_position_embeddings {
+            return Err(Error::param(
+                "train",
+                format!(
+                    "a sequence length of {seq} is beyond the model's {} positions \
+                     (max_position_embeddings in config.json); choose at most that",
+                    cfg.max_position_embeddings
+                ),
+            ));
+        }
         check_activation_bindings(be, cfg, w.fused_gate_up(), batch, seq)?;
         Ok(StepBuffers {
             inputs: LossInputs::new(be, model, batch, seq)?,
