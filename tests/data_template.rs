@@ -136,7 +136,11 @@ fn hostile_templates_are_bounded() {
             "{% for i in range(10000) %}{% for j in range(1000) %}{{ 'x' * 1000 }}{% endfor %}{% endfor %}",
             "wrote more than 8 MiB",
         ),
-        ("{{ 'x' * 1000000000000 }}", "did not finish within"),
+        // Out of steps on 64-bit targets, refused as too large on wasm32.
+        (
+            "{{ 'x' * 1000000000000 }}",
+            "did not finish within|too large",
+        ),
         (
             "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",
             "recursion",
@@ -145,7 +149,10 @@ fn hostile_templates_are_bounded() {
     for (source, expected) in cases {
         let t = ChatTemplate::from_files(&cfg_with(source), None).unwrap();
         let msg = t.render(&conv(), false).unwrap_err().to_string();
-        assert!(msg.contains(expected), "{source}: {msg}");
+        assert!(
+            expected.split('|').any(|e| msg.contains(e)),
+            "{source}: {msg}"
+        );
     }
 }
 
