@@ -102,6 +102,27 @@ impl<'a, F> Rows<'a, F> {
     }
 }
 
+/// `p = scale · Q Kᵀ` `[T, T]` for one sequence and head: `q` and `k` start at the head's first
+/// element (rows `qw` and `kw` apart). Forward and backward both form the scores this way, so the
+/// backward's probabilities are exactly the forward's.
+fn scores<F: Real>(g: &Geometry, scale: F, q: &[F], k: &[F], p: &mut [F]) {
+    let (t, d) = (g.seq, g.d);
+    let (qw, kw, ti) = (g.qw as isize, g.kw as isize, t as isize);
+    F::gemm(
+        t,
+        d,
+        t,
+        scale,
+        q,
+        (qw, 1),
+        k,
+        (1, kw),
+        F::zero(),
+        p,
+        (ti, 1),
+    );
+}
+
 /// out `[B·S, H·D]`, lse `[B·S, H]`. Sequences run in parallel (see [`per_sequences`]).
 #[allow(clippy::too_many_arguments)]
 pub fn forward<F: Real>(
@@ -165,19 +186,7 @@ fn forward_rows<F: Real>(
             let kv = h / g.group;
             let qo = r0 * g.qw + h * d;
             let ko = r0 * g.kw + kv * d;
-            F::gemm(
-                t,
-                d,
-                t,
-                scale,
-                &q[qo..],
-                (qw, 1),
-                &k[ko..],
-                (1, kw),
-                F::zero(),
-                &mut p,
-                (ti, 1),
-            );
+            scores(&g, scale, &q[qo..], &k[ko..], &mut p);
             for i in 0..t {
                 let keys = g.keys(r0 + i, window_start);
                 let (lo, hi) = (keys.start - r0, keys.end - r0);
@@ -292,19 +301,7 @@ fn backward_rows<F: Real>(
             let kv = h / g.group;
             let qo = r0 * g.qw + h * d;
             let ko = r0 * g.kw + kv * d;
-            F::gemm(
-                t,
-                d,
-                t,
-                scale,
-                &q[qo..],
-                (qw, 1),
-                &k[ko..],
-                (1, kw),
-                F::zero(),
-                &mut p,
-                (ti, 1),
-            );
+            scores(&g, scale, &q[qo..], &k[ko..], &mut p);
             F::gemm(
                 t,
                 d,
