@@ -2,6 +2,8 @@
 //! fallback where no GPU adapter exists. The math lives in per-op modules as functions generic
 //! over the float type, so tests can also run them in f64 for finite-difference checks.
 pub mod attention;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod blas;
 pub mod elementwise;
 pub mod linalg;
 pub mod loss;

@@ -1,7 +1,7 @@
 //! The float type the CPU kernels are generic over: f32 in the backend, f64 in gradient checks.
 use num_traits::Float;
 
-/// f32 or f64, with a BLAS-like matrix product from `matrixmultiply`.
+/// f32 or f64, with a BLAS-like matrix product (`blas` natively, `matrixmultiply` in wasm).
 pub trait Real:
     Float + Copy + Default + std::fmt::Debug + Send + Sync + std::iter::Sum + 'static
 {
@@ -25,7 +25,7 @@ pub trait Real:
 }
 
 macro_rules! impl_real {
-    ($t:ty, $gemm:path) => {
+    ($t:ty, $wasm_gemm:path) => {
         impl Real for $t {
             fn gemm(
                 m: usize,
@@ -45,8 +45,23 @@ macro_rules! impl_real {
                 }
                 // Safety: callers (checked shapes in `linalg::matmul`) guarantee that every
                 // index reachable through the given dimensions and strides is inside its slice.
+                #[cfg(not(target_arch = "wasm32"))]
                 unsafe {
-                    $gemm(
+                    use super::blas::{Strides, gemm};
+                    let s = |(row, col): (isize, isize)| Strides { row, col };
+                    gemm(
+                        (m, k, n),
+                        alpha,
+                        (a.as_ptr(), s(a_strides)),
+                        (b.as_ptr(), s(b_strides)),
+                        beta,
+                        beta != 0.0,
+                        (c.as_mut_ptr(), s(c_strides)),
+                    );
+                }
+                #[cfg(target_arch = "wasm32")]
+                unsafe {
+                    $wasm_gemm(
                         m,
                         k,
                         n,

@@ -25,7 +25,12 @@ mod train;
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() -> std::process::ExitCode {
-    cli::main()
+    // The command runs on a worker of the CPU backend's thread pool: its matrix products then
+    // split work between workers directly instead of waking the pool (and waiting to be woken)
+    // from outside for each product, which costs tens of microseconds per product on a VM.
+    rayon::ThreadPoolBuilder::new()
+        .build()
+        .map_or_else(|_| cli::main(), |pool| pool.install(cli::main))
 }
 
 #[cfg(target_arch = "wasm32")]

@@ -1,0 +1,125 @@
+//! The native matrix product: the `gemm` crate's kernels (AVX-512, AVX2+FMA or NEON, chosen at
+//! run time), single-threaded per call, with large products split into blocks of output columns
+//! or rows that run on rayon's pool. Splitting ourselves keeps each block's packing private and
+//! lets small products (one attention head, a rank-q factor) skip the pool entirely.
+
+/// Products below this many multiply-adds run on the calling thread (≈ 10 µs of work).
+const PARALLEL_MIN_MACS: usize = 1 << 21;
+
+/// Row and column strides of one matrix, in elements.
+#[derive(Clone, Copy)]
+pub struct Strides {
+    pub row: isize,
+    pub col: isize,
+}
+
+/// A matrix operand as a raw address, so halves of a product can move to pool threads.
+#[derive(Clone, Copy)]
+struct Ptr(usize);
+
+/// `C = alpha · A · B + beta · C`; A `[m, k]`, B `[k, n]`, C `[m, n]`, each with its strides.
+///
+/// # Safety
+/// Every element reachable through the dimensions and strides lies inside its allocation, and C
+/// overlaps neither A nor B.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn gemm<T: Copy + Send + Sync + 'static>(
+    (m, k, n): (usize, usize, usize),
+    alpha: T,
+    (a, sa): (*const T, Strides),
+    (b, sb): (*const T, Strides),
+    beta: T,
+    read_c: bool,
+    (c, sc): (*mut T, Strides),
+) {
+    let job = Job {
+        alpha,
+        beta,
+        read_c,
+        sa,
+        sb,
+        sc,
+        k,
+    };
+    let threads = rayon::current_num_threads();
+    job.run(
+        m,
+        n,
+        Ptr(a as usize),
+        Ptr(b as usize),
+        Ptr(c as usize),
+        threads,
+    );
+}
+
+/// What stays the same for every block of one product.
+#[derive(Clone, Copy)]
+struct Job<T> {
+    alpha: T,
+    beta: T,
+    read_c: bool,
+    sa: Strides,
+    sb: Strides,
+    sc: Strides,
+    k: usize,
+}
+
+impl<T: Copy + Send + Sync + 'static> Job<T> {
+    /// Computes the `[m, n]` block of C at `c` from A's rows at `a` and B's columns at `b`,
+    /// halving the longer side across `threads` pool threads while the halves are big enough.
+    fn run(self, m: usize, n: usize, a: Ptr, b: Ptr, c: Ptr, threads: usize) {
+        let size = std::mem::size_of::<T>() as isize;
+        if threads < 2 || m * n * self.k < 2 * PARALLEL_MIN_MACS {
+            return self.kernel(m, n, a, b, c);
+        }
+        let (left, right) = (threads / 2, threads - threads / 2);
+        if n >= m && n >= 32 {
+            let h = (n / 2).next_multiple_of(16);
+            let b2 = Ptr((b.0 as isize + h as isize * self.sb.col * size) as usize);
+            let c2 = Ptr((c.0 as isize + h as isize * self.sc.col * size) as usize);
+            rayon::join(
+                || self.run(m, h, a, b, c, left),
+                || self.run(m, n - h, a, b2, c2, right),
+            );
+        } else if m >= 32 {
+            let h = (m / 2).next_multiple_of(16);
+            let a2 = Ptr((a.0 as isize + h as isize * self.sa.row * size) as usize);
+            let c2 = Ptr((c.0 as isize + h as isize * self.sc.row * size) as usize);
+            rayon::join(
+                || self.run(h, n, a, b, c, left),
+                || self.run(m - h, n, a2, b, c2, right),
+            );
+        } else {
+            self.kernel(m, n, a, b, c);
+        }
+    }
+
+    fn kernel(self, m: usize, n: usize, a: Ptr, b: Ptr, c: Ptr) {
+        // Safety: the block lies inside the caller's matrices (see `gemm`), and concurrent
+        // blocks write disjoint parts of C. The crate's `alpha` scales the old C, its `beta`
+        // the product.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                self.k,
+                c.0 as *mut T,
+                self.sc.col,
+                self.sc.row,
+                self.read_c,
+                a.0 as *const T,
+                self.sa.col,
+                self.sa.row,
+                b.0 as *const T,
+                self.sb.col,
+                self.sb.row,
+                self.beta,
+                self.alpha,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            )
+        }
+    }
+}
