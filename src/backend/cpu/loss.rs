@@ -12,27 +12,40 @@ pub fn cross_entropy<F: Real>(
     scale: F,
     losses: &mut [F],
 ) {
-    for (i, row) in logits.chunks_mut(vocab).enumerate() {
+    let row_loss = |i: usize, row: &mut [F]| {
         let target = targets[i] as usize;
         let w = if target < vocab {
             weights[i] * scale
         } else {
             F::zero()
         };
+        if w == F::zero() {
+            // A masked row contributes nothing: no softmax to compute.
+            row.fill(F::zero());
+            return F::zero();
+        }
         let max = row.iter().fold(F::neg_infinity(), |a, &b| a.max(b));
         let sum: F = row.iter().map(|&z| (z - max).exp()).sum();
         let lse = max + sum.ln();
-        losses[i] = if w == F::zero() {
-            F::zero()
-        } else {
-            w * (lse - row[target])
-        };
+        let loss = w * (lse - row[target]);
         for z in row.iter_mut() {
             *z = (*z - lse).exp() * w;
         }
-        if target < vocab {
-            row[target] = row[target] - w;
-        }
+        row[target] = row[target] - w;
+        loss
+    };
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use rayon::prelude::*;
+        logits
+            .par_chunks_mut(vocab)
+            .zip(losses.par_iter_mut())
+            .enumerate()
+            .for_each(|(i, (row, loss))| *loss = row_loss(i, row));
+    }
+    #[cfg(target_arch = "wasm32")]
+    for (i, (row, loss)) in logits.chunks_mut(vocab).zip(losses.iter_mut()).enumerate() {
+        *loss = row_loss(i, row);
     }
 }
 
