@@ -23,7 +23,11 @@ for t in "${TARGETS[@]}"; do
   status=$?
   runs=$(grep -E '^stat::number_of_executed_units' "logs/$t.log" | awk '{print $2}')
   cov=$(grep -E '^#[0-9]+' "logs/$t.log" | tail -1 | grep -oE 'cov: [0-9]+' | awk '{print $2}')
-  last_new=$(grep -E '^#[0-9]+[[:space:]]+(NEW|REDUCE)' "logs/$t.log" | tail -1 | awk '{print $1}')
+  # The last line that added coverage or features ("NEW"); its execution count over its
+  # exec/s is the second at which the run last found something new.
+  last_new=$(grep -E '^#[0-9]+[[:space:]]+NEW' "logs/$t.log" | tail -1 |
+    awk '{for (i = 1; i < NF; i++) if ($i == "exec/s:") r = $(i + 1);
+          n = substr($1, 2); printf "exec %s (~%d s)", n, (r > 0 ? n / r : 0)}')
   crashes=$(grep -cE '(crash|timeout|oom|leak)-[0-9a-f]+' "logs/$t.log")
   echo "$t: exit $status, ${runs:-?} runs, cov ${cov:-?}, last new coverage at ${last_new:-none}, crash files $crashes"
 done
