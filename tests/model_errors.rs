@@ -203,6 +203,35 @@ fn config_error(edit: impl Fn(&mut serde_json::Map<String, serde_json::Value>)) 
 
 async fn config_errors() {
     use serde_json::json;
+    // Sizes beyond what one tensor can hold, or overflowing a product, are refused by name.
+    let err = config_error(|c| {
+        c.insert("vocab_size".into(), json!(1_000_000_000_000u64));
+    });
+    assert_has(
+        &err,
+        &[
+            "config.json",
+            "model.embed_tokens.weight (vocab_size × hidden_size)",
+            "at most 2147483647",
+        ],
+    );
+    let err = config_error(|c| {
+        c.insert("intermediate_size".into(), json!(u64::MAX / 2));
+    });
+    assert_has(&err, &["the MLP projections", "more than 2⁶⁴ elements"]);
+    let err = config_error(|c| {
+        c.insert("num_attention_heads".into(), json!(1u64 << 40));
+        c.insert("num_key_value_heads".into(), json!(1u64 << 40));
+        c.insert("head_dim".into(), json!(1u64 << 40));
+    });
+    assert_has(&err, &["num_attention_heads × head_dim", "more than 2⁶⁴"]);
+    let err = config_error(|c| {
+        c.insert("num_hidden_layers".into(), json!(1_000_000_000u64));
+    });
+    assert_has(
+        &err,
+        &["num_hidden_layers is 1000000000", "more than the 4096"],
+    );
     let err = config_error(|c| {
         c.insert("model_type".into(), json!("gpt2"));
     });

@@ -264,12 +264,28 @@ impl ModelConfig {
             Some(d) => Some(d.to_string()),
             None => f.str_opt("dtype")?.map(str::to_string),
         };
+        let vocab_size = f.positive("vocab_size")?;
+        let intermediate_size = f.positive("intermediate_size")?;
+        let num_layers = f.positive("num_hidden_layers")?;
+        super::size_limits::check(
+            file,
+            &super::size_limits::Dims {
+                vocab: vocab_size,
+                hidden: hidden_size,
+                intermediate: intermediate_size,
+                layers: num_layers,
+                heads: num_heads,
+                kv_heads: num_kv_heads,
+                head_dim,
+                fused: family == Family::Phi3,
+            },
+        )?;
         Ok(ModelConfig {
             family,
-            vocab_size: f.positive("vocab_size")?,
+            vocab_size,
             hidden_size,
-            intermediate_size: f.positive("intermediate_size")?,
-            num_layers: f.positive("num_hidden_layers")?,
+            intermediate_size,
+            num_layers,
             num_heads,
             num_kv_heads,
             head_dim,
