@@ -23,11 +23,12 @@ for t in "${TARGETS[@]}"; do
   status=$?
   runs=$(grep -E '^stat::number_of_executed_units' "logs/$t.log" | awk '{print $2}')
   cov=$(grep -E '^#[0-9]+' "logs/$t.log" | tail -1 | grep -oE 'cov: [0-9]+' | awk '{print $2}')
-  # The last line that added coverage or features ("NEW"); its execution count over its
-  # exec/s is the second at which the run last found something new.
-  last_new=$(grep -E '^#[0-9]+[[:space:]]+NEW' "logs/$t.log" | tail -1 |
-    awk '{for (i = 1; i < NF; i++) if ($i == "exec/s:") r = $(i + 1);
-          n = substr($1, 2); printf "exec %s (~%d s)", n, (r > 0 ? n / r : 0)}')
+  # The execution (and, from its exec/s, the second) at which the coverage count last grew:
+  # nothing new was found after it.
+  last_new=$(awk '/^#[0-9]+/ {
+      for (i = 1; i < NF; i++) { if ($i == "cov:") c = $(i + 1); if ($i == "exec/s:") r = $(i + 1) }
+      n = substr($1, 2); if (c != last) { at = n; rate = r; last = c } }
+    END { printf "exec %s (~%d s)", at, (rate > 0 ? at / rate : 0) }' "logs/$t.log")
   crashes=$(grep -cE '(crash|timeout|oom|leak)-[0-9a-f]+' "logs/$t.log")
   echo "$t: exit $status, ${runs:-?} runs, cov ${cov:-?}, last new coverage at ${last_new:-none}, crash files $crashes"
 done

@@ -40,6 +40,35 @@ pub enum Error {
         limit: u64,
         kind: &'static str,
     },
+    /// Not enough memory for a buffer or a whole run: the GPU refused an allocation (out of
+    /// memory, or beyond a budget set with `?max-memory=` / `--gpu-memory`), the run's estimate
+    /// exceeds that budget, or host memory (wasm32: 4 GiB at most) could not grow.
+    #[error(
+        "not enough {device} memory for {what}{}{}{}; \
+         a shorter sequence length, a smaller batch or a smaller model needs less",
+        .bytes.map_or(String::new(), |b| format!(": it needs {}", human_bytes(b))),
+        if *.held > 0 { format!(", with {} already in use", human_bytes(*.held)) } else { String::new() },
+        .limit.map_or(String::new(), |l| format!(", of at most {} available", human_bytes(l)))
+    )]
+    OutOfMemory {
+        /// "GPU" or "host".
+        device: &'static str,
+        what: String,
+        /// What the refused allocation needed, when known (a browser reports its out-of-memory
+        /// errors later, without the size).
+        bytes: Option<u64>,
+        held: u64,
+        limit: Option<u64>,
+    },
+}
+
+/// `1234567890` → `"1.23 GB"` (decimal units, as memory sizes are shown to users).
+pub fn human_bytes(b: u64) -> String {
+    match b {
+        0..1_000_000 => format!("{:.1} kB", b as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} MB", b as f64 / 1e6),
+        _ => format!("{:.2} GB", b as f64 / 1e9),
+    }
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -50,6 +79,27 @@ impl Error {
         Error::Input {
             file: file.into(),
             message: message.into(),
+        }
+    }
+
+    /// Says what an out-of-memory error was allocating for (a tensor's name, "the training
+    /// buffers …"), keeping the buffer it names; other errors pass through.
+    pub fn allocating(self, context: impl FnOnce() -> String) -> Self {
+        match self {
+            Error::OutOfMemory {
+                device,
+                what,
+                bytes,
+                held,
+                limit,
+            } => Error::OutOfMemory {
+                device,
+                what: format!("{} ({what})", context()),
+                bytes,
+                held,
+                limit,
+            },
+            e => e,
         }
     }
 

@@ -76,7 +76,7 @@ fn plan_matches_reference_library_counts() {
             let Ok(r) = r.parse::<usize>() else { continue };
             let plan = SvdPlan::new(&cfg, 0.1, true).unwrap();
             assert_eq!(
-                plan.lora_params(r) as u64,
+                plan.lora_params(r),
                 n.as_u64().unwrap(),
                 "{name}: LoRA r={r}"
             );
@@ -92,7 +92,7 @@ fn smollm2_model_size_matches_transformers() {
         .unwrap();
     let cfg = ModelConfig::from_json("config.json", config("smollm2")).unwrap();
     let plan = SvdPlan::new(&cfg, 0.1, true).unwrap();
-    assert_eq!(plan.model_params(&cfg) as u64, total);
+    assert_eq!(plan.model_params(&cfg), total);
 }
 
 #[test]

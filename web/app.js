@@ -8,9 +8,13 @@ const worker = new Worker('worker.js', { type: 'module' });
 const pending = new Map();
 let nextId = 1;
 const params = new URLSearchParams(location.search);
-// `?cpu` forces the CPU engine; `?max-binding=BYTES` makes the GPU refuse larger tensors, as a
-// smaller GPU would.
-const engineOptions = { cpuOnly: params.has('cpu'), bindingCap: Number(params.get('max-binding')) || null };
+// `?cpu` forces the CPU engine; `?max-binding=BYTES` makes the GPU refuse larger tensors and
+// `?max-memory=BYTES` more memory in all, as a smaller GPU would.
+const engineOptions = {
+  cpuOnly: params.has('cpu'),
+  bindingCap: Number(params.get('max-binding')) || null,
+  memoryCap: Number(params.get('max-memory')) || null,
+};
 
 const state = {
   backend: null, model: null, modelInput: null, data: null, dataFile: null, run: null, saved: null,
@@ -24,6 +28,8 @@ function request(cmd, args = {}) {
 }
 
 const fmt = (n) => Number(n).toLocaleString('en-US');
+// Bytes in decimal units, as the engine's messages write them.
+const bytesText = (b) => (b >= 1e9 ? `${(b / 1e9).toFixed(2)} GB` : `${(b / 1e6).toFixed(1)} MB`);
 const pct = (n) => (n >= 10 ? `${Math.round(n)}%` : `${Number(n).toPrecision(2)}%`);
 
 function setStatus(el, text, kind = '') {
@@ -171,7 +177,20 @@ async function loadModel(input) {
   }
 }
 
+// Reads the data file (again, when a setting it depends on changed). A click on Train while it
+// is being read waits for it (`state.dataReading`).
 async function loadData(file) {
+  const reading = readData(file);
+  state.dataReading = reading;
+  try {
+    await reading;
+  } finally {
+    if (state.dataReading === reading) state.dataReading = null;
+    updateButtons();
+  }
+}
+
+async function readData(file) {
   state.dataFile = file;
   state.data = null;
   const status = $('data-status');
@@ -213,7 +232,7 @@ async function loadData(file) {
 function updateButtons() {
   const run = state.run;
   const busy = run === 'starting' || run === 'training' || run === 'paused';
-  $('train').disabled = busy || !state.model || !state.data;
+  $('train').disabled = busy || !state.model || (!state.data && !state.dataReading);
   $('pause').disabled = run !== 'training';
   $('resume').disabled = run !== 'paused';
   $('stop').disabled = !(run === 'training' || run === 'paused');
@@ -233,8 +252,9 @@ function redraw() {
 }
 
 async function train(resume = false) {
+  if (state.dataReading) await state.dataReading;
   const o = options();
-  if (!o) return;
+  if (!o || !state.model || !state.data) return;
   const checkpointEvery = Number(form.elements.checkpoint_every.value) || 0;
   Object.assign(state, { run: 'starting', log: [], evals: [], stepTimes: [], start: null, fullLoss: null, options: o });
   delete $('train-progress').dataset.checkpoint;
@@ -251,7 +271,9 @@ async function train(resume = false) {
     $('train-progress').max = info.total_steps;
     $('train-progress').value = info.resumed_step ?? 0;
     const from = info.resumed_step ? `, resumed after step ${info.resumed_step}` : '';
-    setStatus($('train-status'), `Decomposed ${info.decomposed_layers} layers in ${(info.decompose_ms / 1000).toFixed(1)} s; training ${fmt(info.trainable_params)} parameters for ${info.total_steps} steps${from}.`);
+    const m = info.memory;
+    const memory = m ? ` Memory: ${bytesText(m.weights + m.optimizer + m.activations)} (weights ${bytesText(m.weights)}, activations ${bytesText(m.activations)}).` : '';
+    setStatus($('train-status'), `Decomposed ${info.decomposed_layers} layers in ${(info.decompose_ms / 1000).toFixed(1)} s; training ${fmt(info.trainable_params)} parameters for ${info.total_steps} steps${from}.${memory}`);
     redraw();
   } catch (e) {
     state.run = 'error';
@@ -412,7 +434,8 @@ async function openEngine() {
   state.backend = b;
   const el = $('engine');
   if (b.gpu) {
-    setStatus(el, `Training on WebGPU: ${b.name}.`, 'ok');
+    const budget = b.max_memory_bytes ? ` Memory budget: ${bytesText(b.max_memory_bytes)}.` : '';
+    setStatus(el, `Training on WebGPU: ${b.name}.${budget}`, 'ok');
     el.dataset.state = 'gpu';
   } else {
     setStatus(el, `WebGPU is not available (${b.gpu_error}): training uses the CPU engine, which is much slower.`, 'notice');

@@ -148,12 +148,12 @@ async function exportMerged() {
 
 const commands = {
   check: () => engineCheck(),
-  async open({ cpuOnly, bindingCap }) {
+  async open({ cpuOnly, bindingCap, memoryCap }) {
     if (loop.running) throw new Error('training is running');
     session?.free();
     session = null;
     tail = Promise.resolve();
-    session = await Session.open(Boolean(cpuOnly), bindingCap ?? undefined);
+    session = await Session.open(Boolean(cpuOnly), bindingCap ?? undefined, memoryCap ?? undefined);
     return session.backend();
   },
   loseDevice: () => session.loseDevice(),

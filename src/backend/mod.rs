@@ -138,6 +138,17 @@ pub trait Backend {
         None
     }
 
+    /// Most bytes of tensors this backend can hold at once, when known: a GPU budget set by the
+    /// user (browsers do not report GPU memory), wasm32's 4 GiB for the CPU engine in the page.
+    fn memory_limit(&self) -> Option<u64> {
+        None
+    }
+
+    /// Where this backend's tensors live, as error messages name it: "GPU" or "host".
+    fn memory_kind(&self) -> &'static str {
+        "host"
+    }
+
     /// Logit elements the chunked loss computes at once (`chunk rows × vocabulary`): 4 Mi
     /// (16 MiB) by default, within every GPU's binding limit.
     fn logit_chunk_elements(&self) -> usize {

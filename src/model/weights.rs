@@ -171,7 +171,10 @@ struct Loader<'a, B: Backend, S, P> {
 impl<B: Backend, S: ByteSource, P: FnMut(usize, usize, &str)> Loader<'_, B, S, P> {
     fn tensor(&mut self, name: &str, shape: &[usize]) -> Result<B::Tensor> {
         let data = self.ckpt.read_f32(name)?;
-        let t = self.be.tensor(&data, shape)?;
+        let t = self
+            .be
+            .tensor(&data, shape)
+            .map_err(|e| e.allocating(|| name.to_string()))?;
         self.done += 1;
         (self.progress)(self.done, self.total, name);
         Ok(t)
@@ -192,23 +195,35 @@ impl<B: Backend, S: ByteSource, P: FnMut(usize, usize, &str)> Loader<'_, B, S, P
 /// the largest tensor). The checkpoint is first checked against the config (names and shapes).
 /// `progress(done, total, name)` is called after each tensor.
 /// Refuses, before anything is uploaded, a model with a tensor larger than one binding of the
-/// device: the error names the tensor, its size and the device's limit.
-fn check_bindings<B: Backend>(be: &B, cfg: &ModelConfig) -> Result<()> {
-    let Some(limit) = be.max_binding_bytes() else {
-        return Ok(());
-    };
-    for (name, shape) in layout::expected_tensors(cfg) {
-        let bytes = shape.iter().map(|&d| d as u64).product::<u64>() * 4;
-        if bytes > limit {
-            return Err(Error::TooLarge {
-                what: format!("{name} {shape:?} (f32 on the device)"),
-                bytes,
-                limit,
-                kind: "storage binding",
-            });
+/// device (the error names the tensor, its size and the device's limit), or whose weights
+/// together exceed the memory the backend can hold (see [`Backend::memory_limit`]).
+fn check_limits<B: Backend>(be: &B, cfg: &ModelConfig) -> Result<()> {
+    let tensors = layout::expected_tensors(cfg);
+    let bytes_of = |shape: &[usize]| shape.iter().map(|&d| d as u64).product::<u64>() * 4;
+    if let Some(limit) = be.max_binding_bytes() {
+        for (name, shape) in &tensors {
+            let bytes = bytes_of(shape);
+            if bytes > limit {
+                return Err(Error::TooLarge {
+                    what: format!("{name} {shape:?} (f32 on the device)"),
+                    bytes,
+                    limit,
+                    kind: "storage binding",
+                });
+            }
         }
     }
-    Ok(())
+    let total: u64 = tensors.iter().map(|(_, shape)| bytes_of(shape)).sum();
+    match be.memory_limit() {
+        Some(limit) if total > limit => Err(Error::OutOfMemory {
+            device: be.memory_kind(),
+            what: format!("the model's {} tensors (f32)", tensors.len()),
+            bytes: Some(total),
+            held: 0,
+            limit: Some(limit),
+        }),
+        _ => Ok(()),
+    }
 }
 
 pub fn load_weights<B: Backend, S: ByteSource>(
@@ -218,7 +233,7 @@ pub fn load_weights<B: Backend, S: ByteSource>(
     progress: impl FnMut(usize, usize, &str),
 ) -> Result<ModelWeights<B::Tensor>> {
     layout::check_checkpoint(cfg, ckpt)?;
-    check_bindings(be, cfg)?;
+    check_limits(be, cfg)?;
     let mut ld = Loader {
         be,
         ckpt,

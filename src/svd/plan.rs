@@ -31,8 +31,8 @@ pub struct SvdPlan {
     /// Token-embedding entries (frozen).
     pub embedding_params: usize,
     /// Entries of the original weights of the planned layers (`Σ m·n`, `lm_head` counted even
-    /// when tied).
-    pub linear_params: usize,
+    /// when tied). u64: a large model's count passes 2³² (wasm32's usize).
+    pub linear_params: u64,
     /// Bias entries (frozen).
     pub bias_params: usize,
 }
@@ -75,7 +75,7 @@ impl SvdPlan {
             norm_params: (2 * cfg.num_layers + 1) * cfg.hidden_size,
             train_norms,
             embedding_params: cfg.vocab_size * cfg.hidden_size,
-            linear_params: layers.iter().map(|l| l.m * l.n).sum(),
+            linear_params: layers.iter().map(|l| l.m as u64 * l.n as u64).sum(),
             bias_params: layers.iter().filter(|l| l.bias).map(|l| l.m).sum(),
             layers,
         })
@@ -92,17 +92,19 @@ impl SvdPlan {
     }
 
     /// Parameters of the model as stored (the embedding counted once when `lm_head` is tied).
-    pub fn model_params(&self, cfg: &ModelConfig) -> usize {
+    pub fn model_params(&self, cfg: &ModelConfig) -> u64 {
         let tied = if cfg.tie_word_embeddings {
-            cfg.vocab_size * cfg.hidden_size
+            self.embedding_params as u64
         } else {
             0
         };
-        self.embedding_params + self.linear_params - tied + self.bias_params + self.norm_params
+        self.embedding_params as u64 + self.linear_params - tied
+            + self.bias_params as u64
+            + self.norm_params as u64
     }
 
     /// LoRA with rank `r` on the same layers: `Σ r · (m + n)` trainable parameters.
-    pub fn lora_params(&self, r: usize) -> usize {
-        self.layers.iter().map(|l| r * (l.m + l.n)).sum()
+    pub fn lora_params(&self, r: usize) -> u64 {
+        self.layers.iter().map(|l| (r * (l.m + l.n)) as u64).sum()
     }
 }

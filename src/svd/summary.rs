@@ -41,7 +41,7 @@ pub struct FractionTotal {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct LoraCount {
     pub rank: usize,
-    pub params: usize,
+    pub params: u64,
 }
 
 /// Everything shown about a model and its plan.
@@ -57,7 +57,7 @@ pub struct PlanSummary {
     pub vocab_size: usize,
     pub tie_word_embeddings: bool,
     pub max_position_embeddings: usize,
-    pub model_params: usize,
+    pub model_params: u64,
     /// Token embedding entries (frozen).
     pub embedding_params: usize,
     pub norm_params: usize,

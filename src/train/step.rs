@@ -188,7 +188,6 @@ impl<B: Backend> StepBuffers<B> {
     ) -> Result<Self> {
         let cfg = &model.cfg;
         let w = &model.weights;
-        let rows = batch * seq;
         if seq > cfg.max_position_embeddings {
             return Err(Error::param(
                 "train",
@@ -200,6 +199,18 @@ impl<B: Backend> StepBuffers<B> {
             ));
         }
         check_activation_bindings(be, cfg, w.fused_gate_up(), batch, seq)?;
+        let context = || format!("the training buffers for batches of {batch} × {seq}");
+        Self::allocate(be, model, batch, seq, train_norms).map_err(|e| e.allocating(context))
+    }
+
+    fn allocate(
+        be: &B,
+        model: &Model<B>,
+        batch: usize,
+        seq: usize,
+        train_norms: bool,
+    ) -> Result<Self> {
+        let (cfg, w, rows) = (&model.cfg, &model.weights, batch * seq);
         Ok(StepBuffers {
             inputs: LossInputs::new(be, model, batch, seq)?,
             acts: Activations::new(be, cfg, w, rows, true)?,
@@ -238,7 +249,8 @@ impl<B: Backend> Trainer<B> {
         adamw: AdamWConfig,
     ) -> Result<Self> {
         let bufs = StepBuffers::new(be, &model, batch, seq, train_norms)?;
-        let opt = Optimizer::new(be, &bufs.grads, adamw)?;
+        let opt = Optimizer::new(be, &bufs.grads, adamw)
+            .map_err(|e| e.allocating(|| "the optimizer's moments".to_string()))?;
         Ok(Trainer {
             model,
             bufs,

@@ -4,7 +4,7 @@
 use super::work::Work;
 use crate::backend::Backend;
 use crate::backend::cpu::CpuBackend;
-use crate::backend::gpu::GpuBackend;
+use crate::backend::gpu::{DeviceCaps, GpuBackend};
 use serde::Serialize;
 
 /// The engine, on the GPU or on the CPU.
@@ -25,6 +25,9 @@ pub struct BackendInfo {
     pub gpu_error: Option<String>,
     /// The device's largest storage binding, in bytes (WebGPU only).
     pub max_binding_bytes: Option<u64>,
+    /// The most memory a run may hold, when known: the `?max-memory=` budget on WebGPU (browsers
+    /// report no GPU memory size), wasm32's 4 GiB for the CPU engine.
+    pub max_memory_bytes: Option<u64>,
 }
 
 /// Runs `$body` with `$w` bound to the `Work<B>` of either backend.
@@ -38,19 +41,20 @@ macro_rules! on_work {
 }
 pub(crate) use on_work;
 
-/// WebGPU unless `cpu_only` or unavailable, else the CPU backend; `binding_cap` lowers the
-/// largest storage binding (to see what a smaller GPU would refuse).
-pub async fn open(cpu_only: bool, binding_cap: Option<u64>) -> (AnyWork, BackendInfo) {
+/// WebGPU unless `cpu_only` or unavailable, else the CPU backend; `caps` lower the largest
+/// storage binding and the memory budget (to see what a smaller GPU would refuse).
+pub async fn open(cpu_only: bool, caps: DeviceCaps) -> (AnyWork, BackendInfo) {
     let gpu_error = if cpu_only {
         "the CPU engine was chosen".to_string()
     } else {
-        match GpuBackend::with_binding_cap(binding_cap).await {
+        match GpuBackend::with_caps(caps).await {
             Ok(gpu) => {
                 let info = BackendInfo {
                     gpu: true,
                     name: gpu.name(),
                     gpu_error: None,
                     max_binding_bytes: Some(gpu.context().max_binding_bytes()),
+                    max_memory_bytes: gpu.memory_limit(),
                 };
                 return (AnyWork::Gpu(Box::new(Work::new(gpu))), info);
             }
@@ -62,6 +66,7 @@ pub async fn open(cpu_only: bool, binding_cap: Option<u64>) -> (AnyWork, Backend
         name: CpuBackend.name(),
         gpu_error: Some(gpu_error),
         max_binding_bytes: None,
+        max_memory_bytes: CpuBackend.memory_limit(),
     };
     (AnyWork::Cpu(Box::new(Work::new(CpuBackend))), info)
 }

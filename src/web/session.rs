@@ -6,7 +6,7 @@
 use super::blob_target::BlobTarget;
 use super::convert::{JsChunks, js_err, progress_fn, to_js, train_options};
 use super::engine::{self, AnyWork, BackendInfo, on_work};
-use crate::backend::gpu::LossHandle;
+use crate::backend::gpu::{DeviceCaps, LossHandle};
 use crate::error::{Error, Result};
 use crate::gguf::GgufModel;
 use crate::model::load::BlobFiles;
@@ -62,12 +62,19 @@ fn bytes(v: &[u8]) -> JsValue {
 #[wasm_bindgen]
 impl Session {
     /// Opens WebGPU (unless `cpu_only`), else the CPU engine; see [`Session::backend`].
-    /// `binding_cap` (bytes) makes the GPU refuse tensors above it, as a smaller GPU would.
-    pub async fn open(cpu_only: bool, binding_cap: Option<f64>) -> Session {
-        let cap = binding_cap
-            .filter(|c| c.is_finite() && *c >= 1.0)
-            .map(|c| c as u64);
-        let (work, backend) = engine::open(cpu_only, cap).await;
+    /// `binding_cap` (bytes) makes the GPU refuse tensors above it, `memory_cap` (bytes) more
+    /// buffer memory than that, as a smaller GPU would.
+    pub async fn open(
+        cpu_only: bool,
+        binding_cap: Option<f64>,
+        memory_cap: Option<f64>,
+    ) -> Session {
+        let bytes = |v: Option<f64>| v.filter(|c| c.is_finite() && *c >= 1.0).map(|c| c as u64);
+        let caps = DeviceCaps {
+            binding: bytes(binding_cap),
+            memory: bytes(memory_cap),
+        };
+        let (work, backend) = engine::open(cpu_only, caps).await;
         let loss = match &work {
             AnyWork::Gpu(w) => Some(w.be.context().loss_handle()),
             AnyWork::Cpu(_) => None,

@@ -2,7 +2,9 @@
 // the GPU device is lost mid-run (the page says so, keeps the checkpoint and continues on a new
 // device to the loss an uninterrupted run reaches), browser storage is full while checkpointing
 // (reported, training goes on, the download still works), and a GPU too small for the model's
-// tensors (`?max-binding=`: the error names the tensor, its size and the device's limit).
+// tensors (`?max-binding=`: the error names the tensor, its size and the device's limit), and a
+// GPU with too little memory for the run (`?max-memory=`: refused before the decomposition with
+// the estimate and the budget; the model stays loaded and a smaller batch trains).
 // Usage: node tests/e2e/faults_page.mjs   (needs target/release/svdtune: cargo build --release)
 import { chromium } from 'playwright-core';
 import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -12,8 +14,10 @@ import { artifacts, baseArgs, check, download, failed, prepare, serveWeb, watch 
 const { origin, stop } = await serveWeb();
 const args = [...baseArgs, '--enable-unsafe-webgpu'];
 
-// Opens the page at `query` in a fresh browser and runs `body(page, out)`.
+// Opens the page at `query` in a fresh browser and runs `body(page, out)`. `FAULTS_ONLY=name`
+// runs one case.
 async function withPage(name, query, body) {
+  if (process.env.FAULTS_ONLY && process.env.FAULTS_ONLY !== name) return;
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args });
   const out = `${artifacts}/faults-${name}`;
   rmSync(out, { recursive: true, force: true });
@@ -75,6 +79,38 @@ await withPage('small-gpu', '?max-binding=4096', async (page, out) => {
   check(/model\.embed_tokens\.weight/.test(said) && /33152 bytes/.test(said) && /at most 4096 bytes/.test(said) && /\?cpu/.test(said),
     `small-gpu: "${said}"`);
   await page.screenshot({ path: `${out}/too-large.png`, fullPage: true });
+});
+
+await withPage('small-memory', '?max-memory=1500000', async (page, out) => {
+  const engine = await page.textContent('#engine');
+  check(/Memory budget: 1\.5 MB/.test(engine), `small-memory: engine "${engine}"`);
+  await prepare(page, 'small-memory');
+  await page.click('#train');
+  await page.waitForSelector('#train-status.bad', { timeout: 120_000 });
+  const said = await page.textContent('#train-status');
+  check(/not enough GPU memory for training batches of 4 × 64/.test(said) && /of at most 1\.5 MB available/.test(said)
+    && /activations/.test(said), `small-memory: "${said}"`);
+  await page.screenshot({ path: `${out}/refused.png`, fullPage: true });
+  // The page's Content-Security-Policy: a same-origin script may run but may not eval, and an
+  // inline script does not run at all. (Code sent by the test driver itself is exempt from the
+  // policy, so the probe is a script the page loads.)
+  await page.route(`${origin}/csp-probe.js`, (r) => r.fulfill({
+    contentType: 'text/javascript',
+    body: `const tries = [() => eval('1 + 1'), () => new Function('return 2')()];
+      window.cspProbe = tries.map((f) => { try { f(); return 'ran'; } catch (e) { return e.name; } });`,
+  }));
+  await page.addScriptTag({ url: '/csp-probe.js' });
+  const probe = await page.evaluate(() => window.cspProbe);
+  check(probe?.[0] === 'EvalError' && probe?.[1] === 'EvalError', `csp: eval and new Function are refused (${probe})`);
+  await page.addScriptTag({ content: 'window.inlineRan = true;' }).catch(() => {});
+  check(await page.evaluate(() => window.inlineRan) === undefined, 'csp: an inline script does not run');
+  await page.fill('#settings [name=batch_size]', '1');
+  await page.click('#train');
+  await page.waitForFunction(() => /Memory:|Cannot/.test(document.querySelector('#train-status').textContent), null, { timeout: 120_000 });
+  const status = await page.textContent('#train-status');
+  check(/Memory: \d+\.\d MB \(weights/.test(status), `small-memory: "${status}"`);
+  await page.waitForSelector('#chart[data-state]', { timeout: 600_000 });
+  check(await page.getAttribute('#chart', 'data-state') === 'done', 'small-memory: a batch of 1 × 64 trains on the same loaded model');
 });
 
 stop();

@@ -18,6 +18,39 @@ use super::{
 use crate::error::Result;
 pub use real::Real;
 
+/// The most memory a wasm32 instance can address.
+const WASM32_MEMORY: u64 = 4 << 30;
+
+/// A vector with room for `shape`'s elements holding `len` zeros; running out of host memory is
+/// an error naming the tensor rather than an abort (which would end the wasm instance).
+fn zeroed(shape: &Shape, len: usize) -> Result<Vec<f32>> {
+    let n = shape.numel();
+    if len == n && !cfg!(target_arch = "wasm32") {
+        // Natively a zeroed allocation maps fresh pages lazily (no writes, no resident memory
+        // until used); the system's overcommit decides failures there.
+        return Ok(vec![0.0; n]);
+    }
+    let mut v = Vec::new();
+    v.try_reserve_exact(n)
+        .map_err(|_| crate::error::Error::OutOfMemory {
+            device: "host",
+            what: format!("tensor {shape}"),
+            bytes: Some(n as u64 * 4),
+            held: host_memory_in_use(),
+            limit: cfg!(target_arch = "wasm32").then_some(WASM32_MEMORY),
+        })?;
+    v.resize(len, 0.0);
+    Ok(v)
+}
+
+/// Bytes of wasm memory grown so far (0 natively, where the system decides).
+fn host_memory_in_use() -> u64 {
+    #[cfg(target_arch = "wasm32")]
+    return core::arch::wasm32::memory_size(0) as u64 * 65536;
+    #[cfg(not(target_arch = "wasm32"))]
+    0
+}
+
 /// A host tensor.
 #[derive(Clone, Debug)]
 pub struct CpuTensor {
@@ -59,18 +92,23 @@ impl Backend for CpuBackend {
         1 << 25
     }
 
+    fn memory_limit(&self) -> Option<u64> {
+        // wasm32 addresses at most 4 GiB, shared with everything else the page holds.
+        cfg!(target_arch = "wasm32").then_some(WASM32_MEMORY)
+    }
+
     fn tensor(&self, data: &[f32], shape: &[usize]) -> Result<CpuTensor> {
         let shape = Shape::new(shape);
         super::shape::expect_len("tensor", "data", data.len(), shape.numel())?;
-        Ok(CpuTensor {
-            data: data.to_vec(),
-            shape,
-        })
+        let mut v = zeroed(&shape, 0)?;
+        v.extend_from_slice(data);
+        Ok(CpuTensor { data: v, shape })
     }
     fn zeros(&self, shape: &[usize]) -> Result<CpuTensor> {
         let shape = Shape::new(shape);
+        let n = shape.numel();
         Ok(CpuTensor {
-            data: vec![0.0; shape.numel()],
+            data: zeroed(&shape, n)?,
             shape,
         })
     }

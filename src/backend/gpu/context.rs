@@ -26,18 +26,31 @@ impl LossHandle {
     }
 }
 
+/// Limits lower than the device's own, so that a device can behave like a smaller GPU (the page's
+/// `?max-binding=` and `?max-memory=`, the tests, `--gpu-memory` on the command line).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct DeviceCaps {
+    /// Largest storage binding, bytes.
+    pub binding: Option<u64>,
+    /// Most buffer bytes held at once.
+    pub memory: Option<u64>,
+}
+
 /// Owns the device and queue; created once per engine.
 pub struct GpuContext {
     pub adapter: wgpu::Adapter,
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
-    /// The first uncaptured device error (validation, out of memory), reported by `take_error`.
+    /// The first uncaptured device error (validation, internal), reported by `take_error`.
     error: Arc<Mutex<Option<String>>>,
+    /// The first out-of-memory error, reported by the allocation that caused it (natively) or
+    /// by `take_error` (in the browser, where it arrives later).
+    oom: Arc<Mutex<Option<String>>>,
     /// Why the device was lost (driver reset, browser tab in the background too long, `lose`),
     /// once it is; every later call fails with `Error::DeviceLost`.
     lost: Arc<Mutex<Option<String>>>,
-    /// A lower largest binding than the device's, when asked for.
-    binding_cap: Option<u64>,
+    /// Lower limits than the device's, when asked for.
+    caps: DeviceCaps,
 }
 
 impl GpuContext {
@@ -53,7 +66,22 @@ impl GpuContext {
     /// defaults): a device that behaves like a smaller GPU, so the page and the tests can check
     /// what a user with one sees.
     pub async fn with_binding_cap(cap: Option<u64>) -> Result<Self> {
-        let instance = wgpu::Instance::default();
+        Self::with_caps(DeviceCaps {
+            binding: cap,
+            memory: None,
+        })
+        .await
+    }
+
+    /// As [`GpuContext::new`], with the given lower limits: buffers beyond `caps.memory` bytes
+    /// held at once are refused as out of memory, exactly as a real exhausted GPU reports it.
+    /// Natively, wgpu is also asked to refuse allocations past 95 % of the driver's memory
+    /// budget (Vulkan with `VK_EXT_memory_budget`, D3D12), rather than let the driver fail
+    /// later.
+    pub async fn with_caps(caps: DeviceCaps) -> Result<Self> {
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+        desc.memory_budget_thresholds.for_resource_creation = Some(95);
+        let instance = wgpu::Instance::new(desc);
         let adapter = instance
             .request_adapter(&wgpu::RequestAdapterOptions {
                 power_preference: wgpu::PowerPreference::HighPerformance,
@@ -81,9 +109,14 @@ impl GpuContext {
             .await
             .map_err(|e| Error::Device(format!("request_device: {e}")))?;
         let error = Arc::new(Mutex::new(None));
-        let sink = error.clone();
+        let oom = Arc::new(Mutex::new(None));
+        let (sink, oom_sink) = (error.clone(), oom.clone());
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
-            if let Ok(mut slot) = sink.lock() {
+            let slot = match e {
+                wgpu::Error::OutOfMemory { .. } => &oom_sink,
+                _ => &sink,
+            };
+            if let Ok(mut slot) = slot.lock() {
                 slot.get_or_insert_with(|| e.to_string());
             }
         }));
@@ -108,8 +141,9 @@ impl GpuContext {
             device,
             queue,
             error,
+            oom,
             lost,
-            binding_cap: cap,
+            caps,
         })
     }
 
@@ -150,13 +184,32 @@ impl GpuContext {
     pub fn max_binding_bytes(&self) -> u64 {
         let l = self.device.limits();
         let device = l.max_storage_buffer_binding_size.min(l.max_buffer_size);
-        self.binding_cap.map_or(device, |cap| cap.min(device))
+        self.caps.binding.map_or(device, |cap| cap.min(device))
+    }
+
+    /// Most buffer bytes this engine may hold at once, when a budget was set.
+    pub fn memory_cap(&self) -> Option<u64> {
+        self.caps.memory
+    }
+
+    /// Returns (and clears) the out-of-memory error seen since the last call, if any.
+    pub fn take_oom(&self) -> Option<String> {
+        self.oom.lock().ok().and_then(|mut s| s.take())
     }
 
     /// Returns (and clears) the first device error seen since the last call; a lost device
-    /// comes first.
-    pub fn take_error(&self) -> Result<()> {
+    /// comes first, then running out of memory (`held` bytes in use: the message says so).
+    pub fn take_error(&self, held: u64) -> Result<()> {
         self.check_lost()?;
+        if let Some(msg) = self.take_oom() {
+            return Err(Error::OutOfMemory {
+                device: "GPU",
+                what: format!("this step's buffers ({msg})"),
+                bytes: None,
+                held,
+                limit: self.caps.memory,
+            });
+        }
         match self.error.lock().ok().and_then(|mut s| s.take()) {
             Some(msg) => Err(Error::Device(msg)),
             None => Ok(()),

@@ -9,7 +9,7 @@ use super::{
     AdamW, AttentionDims, Backend, CachedAttentionDims, IdsInfo, Matmul, Shape, TensorInfo, checks,
 };
 use crate::error::Result;
-pub use context::{GpuContext, LossHandle};
+pub use context::{DeviceCaps, GpuContext, LossHandle};
 use recorder::{BufRef, DeadList, Recorder};
 
 /// An f32 tensor in a GPU storage buffer.
@@ -85,6 +85,10 @@ impl GpuBackend {
     pub async fn with_binding_cap(cap: Option<u64>) -> Result<Self> {
         Ok(Self::from_context(GpuContext::with_binding_cap(cap).await?))
     }
+    /// A backend on a device with lower limits than its own (see [`GpuContext::with_caps`]).
+    pub async fn with_caps(caps: context::DeviceCaps) -> Result<Self> {
+        Ok(Self::from_context(GpuContext::with_caps(caps).await?))
+    }
     pub fn from_context(ctx: GpuContext) -> Self {
         GpuBackend {
             rec: Recorder::new(ctx),
@@ -131,6 +135,12 @@ impl Backend for GpuBackend {
 
     fn max_binding_bytes(&self) -> Option<u64> {
         Some(self.rec.ctx.max_binding_bytes())
+    }
+    fn memory_limit(&self) -> Option<u64> {
+        self.rec.ctx.memory_cap()
+    }
+    fn memory_kind(&self) -> &'static str {
+        "GPU"
     }
 
     fn tensor(&self, data: &[f32], shape: &[usize]) -> Result<GpuTensor> {

@@ -134,6 +134,19 @@ impl Recorder {
     ) -> Result<(u64, wgpu::Buffer)> {
         self.check_size(label, bytes)?;
         let size = bytes.max(4).div_ceil(4) * 4;
+        let out_of_memory = |limit| Error::OutOfMemory {
+            device: "GPU",
+            what: label.to_string(),
+            bytes: Some(size),
+            held: self.live.get(),
+            limit,
+        };
+        if let Some(cap) = self.ctx.memory_cap() {
+            self.forget_dead_sizes();
+            if self.live.get() + size > cap {
+                return Err(out_of_memory(Some(cap)));
+            }
+        }
         let buf = match contents {
             Some(data) if data.len() as u64 == size => {
                 self.ctx
@@ -157,6 +170,11 @@ impl Recorder {
                 buf
             }
         };
+        // Natively wgpu reports a refused allocation right away; in the browser the error
+        // arrives later and `take_error` reports it.
+        if self.ctx.take_oom().is_some() {
+            return Err(out_of_memory(self.ctx.memory_cap()));
+        }
         let id = self.next_id();
         self.sizes.borrow_mut().insert(id, size);
         self.live.set(self.live.get() + size);
@@ -362,7 +380,7 @@ impl Recorder {
                 .borrow_mut()
                 .retain(|_, (ids, _)| !ids.iter().any(|id| dead.contains(id)));
         }
-        self.ctx.take_error()
+        self.ctx.take_error(self.live.get())
     }
 
     /// Copies `bytes` bytes of `src` to the host after all recorded work.
@@ -393,7 +411,7 @@ impl Recorder {
             view[..bytes as usize].to_vec()
         };
         staging.unmap();
-        self.ctx.take_error()?;
+        self.ctx.take_error(self.live.get())?;
         Ok(out)
     }
 

@@ -19,6 +19,7 @@ use svdtune::model::load::DirFiles;
 use svdtune::model::{MemoryFiles, Model, layout};
 use svdtune::svd::SvdPlan;
 use svdtune::svd::decompose::{DecomposeOptions, decompose_model};
+use svdtune::train::memory::estimate;
 use svdtune::train::optim::{AdamWConfig, Decay, Schedule};
 use svdtune::train::step::{HostBatch, Trainer};
 use svdtune::{Error, Result};
@@ -68,6 +69,8 @@ struct Figures {
     fraction_of_matmul_peak: f64,
     peak_rss_bytes: Option<u64>,
     gpu_peak_bytes: Option<u64>,
+    /// `train::memory::estimate` for this run (what the page and `train` check and show).
+    memory_estimate_bytes: u64,
 }
 
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
@@ -226,6 +229,7 @@ async fn bench<B: Backend>(be: &B, args: &BenchArgs) -> Result<Figures> {
         fraction_of_matmul_peak: step_rate / peak,
         peak_rss_bytes: peak_rss(),
         gpu_peak_bytes: None,
+        memory_estimate_bytes: estimate(&cfg, &plan, b, s, be.logit_chunk_elements()).total(),
     })
 }
 
@@ -286,8 +290,9 @@ fn print(f: &Figures) {
         100.0 * f.fraction_of_matmul_peak
     );
     println!(
-        "peak RSS: {}   GPU buffers peak: {}",
+        "peak RSS: {}   GPU buffers peak: {}   estimated training memory: {}",
         gb(f.peak_rss_bytes),
-        gb(f.gpu_peak_bytes)
+        gb(f.gpu_peak_bytes),
+        gb(Some(f.memory_estimate_bytes))
     );
 }

@@ -26,7 +26,7 @@ pub struct InspectArgs {
 }
 
 /// `1234567` → `1,234,567`.
-pub fn thousands(n: usize) -> String {
+pub fn thousands(n: impl std::fmt::Display) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {

@@ -25,6 +25,13 @@ mod train;
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() -> std::process::ExitCode {
+    // Output piped into a program that stops reading (`svdtune inspect --json | head`) ends the
+    // process quietly, as for other command-line tools, instead of a panic in `println!`.
+    #[cfg(unix)]
+    // Safety: restoring the default disposition of one signal, before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     // The command runs on a worker of the CPU backend's thread pool: its matrix products then
     // split work between workers directly instead of waking the pool (and waiting to be woken)
     // from outside for each product, which costs tens of microseconds per product on a VM.

@@ -11,10 +11,12 @@ use std::time::Instant;
 use svdtune::backend::Backend;
 use svdtune::backend::cpu::CpuBackend;
 use svdtune::data::{Dataset, ModelText};
+use svdtune::error::human_bytes;
 use svdtune::export::{AdapterOptions, DirTarget, export_adapter, export_merged};
 use svdtune::model::load::{DirFiles, open_checkpoint};
 use svdtune::svd::SvdPlan;
 use svdtune::svd::decompose::{DecomposeOptions, decompose_model};
+use svdtune::train::memory::estimate;
 use svdtune::train::optim::Decay;
 use svdtune::train::run::{TrainOptions, TrainRun};
 use svdtune::{Error, Result};
@@ -180,6 +182,17 @@ async fn run_on<B: Backend>(be: &B, args: &TrainArgs, options: TrainOptions) -> 
         } else {
             0
         }
+    );
+    let (b, s) = (options.batch_size, options.seq_len);
+    let memory = estimate(&model.cfg, &plan, b, s, be.logit_chunk_elements());
+    memory.check(be, &format!("batches of {b} × {s}"))?;
+    eprintln!(
+        "memory ({}): {} estimated (weights {}, optimizer {}, activations {})",
+        be.memory_kind(),
+        human_bytes(memory.total()),
+        human_bytes(memory.weights),
+        human_bytes(memory.optimizer),
+        human_bytes(memory.activations)
     );
     let started = Instant::now();
     let bar = load_bar(plan.layers.len() as u64, "decomposing");

@@ -17,6 +17,7 @@ use crate::model::load::{BlobFiles, open_checkpoint};
 use crate::model::sample::Sampling;
 use crate::svd::decompose::{DecomposeOptions, LayerInit, decompose_model};
 use crate::svd::{PlanSummary, SvdPlan};
+use crate::train::memory::{MemoryEstimate, estimate};
 use crate::train::run::{StepEvent, TrainOptions, TrainRun};
 use crate::train::step::HostBatch;
 use serde::Serialize;
@@ -71,6 +72,8 @@ pub struct StartInfo {
     pub decompose_ms: f64,
     /// Loss on the eval split before the first step (`None` without one).
     pub eval_loss: Option<f32>,
+    /// What the run holds on its backend (estimated from the config and plan).
+    pub memory: MemoryEstimate,
 }
 
 #[derive(Serialize)]
@@ -178,7 +181,21 @@ impl<B: Backend> Work<B> {
             Phase::Dense(m) => *m,
             _ => Model::load(be, &loaded.files, |_, _, _| {})?,
         };
-        let plan = SvdPlan::new(&model.cfg, options.rank_fraction, !options.freeze_norms)?;
+        // A run that cannot fit is refused before the decomposition; the loaded model stays.
+        let checked = SvdPlan::new(&model.cfg, options.rank_fraction, !options.freeze_norms)
+            .and_then(|plan| {
+                let (b, s) = (options.batch_size, options.seq_len);
+                let memory = estimate(&model.cfg, &plan, b, s, be.logit_chunk_elements());
+                memory.check(be, &format!("batches of {b} × {s}"))?;
+                Ok((plan, memory))
+            });
+        let (plan, memory) = match checked {
+            Ok(x) => x,
+            Err(e) => {
+                loaded.phase = Phase::Dense(Box::new(model));
+                return Err(e);
+            }
+        };
         let started = now_ms();
         let dopts = DecomposeOptions {
             seed: options.seed,
@@ -196,6 +213,7 @@ impl<B: Backend> Work<B> {
             trainable_params: plan.trainable_params(),
             decompose_ms,
             eval_loss,
+            memory,
         };
         loaded.phase = Phase::Training(Box::new(Training {
             run,

@@ -1,0 +1,173 @@
+//! Memory limits, checked before work starts: the estimate of a training run (from config.json
+//! and the SVD plan alone) against the GPU backend's own count of the bytes it holds; a GPU
+//! budget (`?max-memory=` on the page) that refuses a model's weights, a run's estimate and a
+//! single buffer as out of memory, each naming what it was for and the sizes, never an
+//! allocation failure or a panic.
+#![cfg(not(target_arch = "wasm32"))]
+use svdtune::Error;
+use svdtune::backend::Backend;
+use svdtune::backend::gpu::{DeviceCaps, GpuBackend};
+use svdtune::model::{MemoryFiles, Model};
+use svdtune::svd::decompose::{DecomposeOptions, decompose_model};
+use svdtune::svd::plan::SvdPlan;
+use svdtune::train::memory::estimate;
+use svdtune::train::optim::{AdamWConfig, Decay, Schedule};
+use svdtune::train::step::Trainer;
+
+const FAMILIES: [(&str, &[u8], &[u8]); 2] = [
+    (
+        "qwen2",
+        include_bytes!("fixtures/models/qwen2/config.json"),
+        include_bytes!("fixtures/models/qwen2/model.safetensors"),
+    ),
+    (
+        "phi3",
+        include_bytes!("fixtures/models/phi3/config.json"),
+        include_bytes!("fixtures/models/phi3/model.safetensors"),
+    ),
+];
+
+fn files(config: &[u8], weights: &[u8]) -> MemoryFiles {
+    let mut files = MemoryFiles::new();
+    files.insert("config.json", config.to_vec());
+    files.insert("model.safetensors", weights.to_vec());
+    files
+}
+
+async fn gpu(memory: Option<u64>) -> GpuBackend {
+    GpuBackend::with_caps(DeviceCaps {
+        binding: None,
+        memory,
+    })
+    .await
+    .unwrap_or_else(|e| panic!("GPU test needs an adapter: {e}"))
+}
+
+fn schedule() -> Schedule {
+    Schedule {
+        peak_lr: 1e-2,
+        warmup_steps: 0,
+        total_steps: 10,
+        decay: Decay::Constant,
+    }
+}
+
+#[test]
+fn the_estimate_matches_what_the_gpu_backend_allocates() {
+    pollster::block_on(async {
+        for (name, config, weights) in FAMILIES {
+            let be = gpu(None).await;
+            let mut model = Model::load(&be, &files(config, weights), |_, _, _| {}).unwrap();
+            let plan = SvdPlan::new(&model.cfg, 0.25, true).unwrap();
+            let cfg = model.cfg.clone();
+            let opts = DecomposeOptions::default();
+            decompose_model(&be, &cfg, &mut model.weights, &plan, &opts, |_, _, _| {})
+                .await
+                .unwrap();
+            let (batch, seq) = (3, 16);
+            let est = estimate(&cfg, &plan, batch, seq, be.logit_chunk_elements());
+            let after_decomposition = be.memory().live_bytes;
+            let trainer = Trainer::new(
+                &be,
+                model,
+                batch,
+                seq,
+                true,
+                schedule(),
+                AdamWConfig::default(),
+            )
+            .unwrap();
+            let held = be.memory().live_bytes;
+            let ratio = est.total() as f64 / held as f64;
+            println!(
+                "{name}: estimate {} bytes (weights {}, optimizer {}, activations {}), \
+                 held {held} bytes ({after_decomposition} after decomposition): {ratio:.3}",
+                est.total(),
+                est.weights,
+                est.optimizer,
+                est.activations
+            );
+            assert!(
+                (0.9..=1.1).contains(&ratio),
+                "{name}: estimate/held = {ratio}"
+            );
+            drop(trainer);
+        }
+    });
+}
+
+#[test]
+fn a_memory_budget_refuses_weights_runs_and_buffers_by_name() {
+    pollster::block_on(async {
+        let (_, config, weights) = FAMILIES[0];
+        // The model's weights alone exceed the budget: refused before any upload.
+        let be = gpu(Some(10_000)).await;
+        let err = match Model::load(&be, &files(config, weights), |_, _, _| {}) {
+            Ok(_) => panic!("a 10 kB budget still loaded the model"),
+            Err(e) => e,
+        };
+        let msg = err.to_string();
+        assert!(
+            matches!(
+                err,
+                Error::OutOfMemory {
+                    limit: Some(10_000),
+                    ..
+                }
+            ),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("not enough GPU memory for the model's")
+                && msg.contains("of at most 10.0 kB available"),
+            "{msg}"
+        );
+        assert_eq!(be.memory().live_bytes, 0, "nothing was uploaded");
+
+        // The weights fit but the run does not: the estimate refuses it before decomposition.
+        let be = gpu(None).await;
+        let model = Model::load(&be, &files(config, weights), |_, _, _| {}).unwrap();
+        let weights_bytes = be.memory().live_bytes;
+        let plan = SvdPlan::new(&model.cfg, 0.25, true).unwrap();
+        let est = estimate(&model.cfg, &plan, 64, 64, be.logit_chunk_elements());
+        let budget = weights_bytes * 2;
+        let capped = gpu(Some(budget)).await;
+        let err = est.check(&capped, "batches of 64 × 64").unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("training batches of 64 × 64 (weights "),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("activations") && msg.contains("available"),
+            "{msg}"
+        );
+        assert!(
+            est.check(&be, "batches of 64 × 64").is_ok(),
+            "no budget, no refusal"
+        );
+
+        // A budget met half-way through the training buffers: the buffer and its purpose named.
+        let model = Model::load(&capped, &files(config, weights), |_, _, _| {}).unwrap();
+        let err = match Trainer::new(
+            &capped,
+            model,
+            64,
+            64,
+            true,
+            schedule(),
+            AdamWConfig::default(),
+        ) {
+            Ok(_) => panic!("the training buffers fit a budget the estimate refused"),
+            Err(e) => e,
+        };
+        let msg = err.to_string();
+        assert!(
+            msg.contains(
+                "not enough GPU memory for the training buffers for batches of 64 × 64 (tensor ["
+            ) && msg.contains("already in use"),
+            "{msg}"
+        );
+        assert!(capped.memory().peak_bytes <= budget);
+    });
+}
