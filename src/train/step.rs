@@ -199,31 +199,25 @@ impl<B: Backend> StepBuffers<B> {
             ));
         }
         check_activation_bindings(be, cfg, w.fused_gate_up(), batch, seq)?;
-        let context = || format!("the training buffers for batches of {batch} × {seq}");
-        Self::allocate(be, model, batch, seq, train_norms).map_err(|e| e.allocating(context))
-    }
-
-    fn allocate(
-        be: &B,
-        model: &Model<B>,
-        batch: usize,
-        seq: usize,
-        train_norms: bool,
-    ) -> Result<Self> {
-        let (cfg, w, rows) = (&model.cfg, &model.weights, batch * seq);
-        Ok(StepBuffers {
-            inputs: LossInputs::new(be, model, batch, seq)?,
-            acts: Activations::new(be, cfg, w, rows, true)?,
-            back: BackScratch::new(be, cfg, w, rows)?,
-            grads: Grads::new(be, cfg, w, train_norms)?,
-            head: LossHead::new(
-                be,
-                cfg,
-                w,
-                rows,
-                loss_chunk(rows, cfg.vocab_size, be.logit_chunk_elements()),
-            )?,
-            loss: be.zeros(&[1])?,
+        let rows = batch * seq;
+        let allocate = || -> Result<Self> {
+            Ok(StepBuffers {
+                inputs: LossInputs::new(be, model, batch, seq)?,
+                acts: Activations::new(be, cfg, w, rows, true)?,
+                back: BackScratch::new(be, cfg, w, rows)?,
+                grads: Grads::new(be, cfg, w, train_norms)?,
+                head: LossHead::new(
+                    be,
+                    cfg,
+                    w,
+                    rows,
+                    loss_chunk(rows, cfg.vocab_size, be.logit_chunk_elements()),
+                )?,
+                loss: be.zeros(&[1])?,
+            })
+        };
+        allocate().map_err(|e| {
+            e.allocating(|| format!("the training buffers for batches of {batch} × {seq}"))
         })
     }
 }
