@@ -1,6 +1,7 @@
 //! Elementwise and gather ops on the host: residual add, bias, column scaling, embedding lookup,
 //! SwiGLU forward and backward.
 use super::Real;
+use super::parallel::{ELEMENTS, blocks, blocks2};
 
 /// `x += y`.
 pub fn add_assign<F: Real>(x: &mut [F], y: &[F]) {
@@ -41,17 +42,25 @@ fn sigmoid<F: Real>(x: F) -> F {
 
 /// `out = silu(gate) ⊙ up`, `silu(x) = x · sigmoid(x)`.
 pub fn swiglu_forward<F: Real>(gate: &[F], up: &[F], out: &mut [F]) {
-    for i in 0..out.len() {
-        out[i] = gate[i] * sigmoid(gate[i]) * up[i];
-    }
+    blocks(out, ELEMENTS, |b, out| {
+        let at = b * ELEMENTS;
+        let (gate, up) = (&gate[at..at + out.len()], &up[at..at + out.len()]);
+        for i in 0..out.len() {
+            out[i] = gate[i] * sigmoid(gate[i]) * up[i];
+        }
+    });
 }
 
 /// `dgate = dout ⊙ up ⊙ silu'(gate)`, `dup = dout ⊙ silu(gate)`,
 /// with `silu'(x) = σ(x) · (1 + x · (1 − σ(x)))`.
 pub fn swiglu_backward<F: Real>(gate: &[F], up: &[F], dout: &[F], dgate: &mut [F], dup: &mut [F]) {
-    for i in 0..dout.len() {
-        let s = sigmoid(gate[i]);
-        dup[i] = dout[i] * gate[i] * s;
-        dgate[i] = dout[i] * up[i] * s * (F::one() + gate[i] * (F::one() - s));
-    }
+    blocks2(dgate, ELEMENTS, dup, ELEMENTS, |b, dgate, dup| {
+        let (at, n) = (b * ELEMENTS, dgate.len());
+        let (gate, up, dout) = (&gate[at..at + n], &up[at..at + n], &dout[at..at + n]);
+        for i in 0..n {
+            let s = sigmoid(gate[i]);
+            dup[i] = dout[i] * gate[i] * s;
+            dgate[i] = dout[i] * up[i] * s * (F::one() + gate[i] * (F::one() - s));
+        }
+    });
 }

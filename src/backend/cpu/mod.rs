@@ -9,6 +9,7 @@ pub mod linalg;
 pub mod loss;
 pub mod norm;
 pub mod optim;
+pub mod parallel;
 pub mod real;
 pub mod rope;
 
