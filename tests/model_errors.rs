@@ -290,3 +290,48 @@ async fn config_errors() {
     assert_has(&err, &["config.json", "not valid JSON"]);
 }
 gpu_test!(config_errors_name_the_option, config_errors);
+
+/// The CPU engine in the page (wasm32) holds at most 4 GiB: a run that needs more is refused by
+/// its estimate with the three parts named, and a tensor the heap cannot hold is an error, not an
+/// abort that would end the engine. Natively the CPU backend leaves limits to the system.
+async fn host_memory_limits() {
+    use serde_json::json;
+    use svdtune::backend::Backend;
+    use svdtune::svd::plan::SvdPlan;
+    use svdtune::train::memory::estimate;
+    let mut v: serde_json::Map<String, serde_json::Value> = serde_json::from_str(CONFIG).unwrap();
+    // Llama 3 8B's shapes.
+    for (key, value) in [
+        ("vocab_size", 128256),
+        ("hidden_size", 4096),
+        ("intermediate_size", 14336),
+        ("num_hidden_layers", 32),
+        ("num_attention_heads", 32),
+        ("num_key_value_heads", 8),
+        ("head_dim", 128),
+    ] {
+        v.insert(key.into(), json!(value));
+    }
+    let cfg = ModelConfig::from_json("config.json", &serde_json::to_string(&v).unwrap()).unwrap();
+    let plan = SvdPlan::new(&cfg, 0.1, true).unwrap();
+    let be = CpuBackend;
+    let est = estimate(&cfg, &plan, 4, 512, be.logit_chunk_elements());
+    assert!(est.weights > 30_000_000_000, "{est:?}");
+    let checked = est.check(&be, "batches of 4 × 512");
+    if cfg!(target_arch = "wasm32") {
+        let msg = checked.unwrap_err().to_string();
+        assert!(
+            msg.contains("not enough host memory for training batches of 4 × 512 (weights")
+                && msg.contains("of at most 4.29 GB available"),
+            "{msg}"
+        );
+        let msg = be.zeros(&[1 << 30, 2]).unwrap_err().to_string();
+        assert!(
+            msg.contains("not enough host memory for tensor [1073741824, 2]: it needs 8.59 GB"),
+            "{msg}"
+        );
+    } else {
+        assert!(checked.is_ok(), "no host limit natively");
+    }
+}
+gpu_test!(host_memory_is_checked_in_wasm, host_memory_limits);
