@@ -378,3 +378,18 @@ pub trait Backend {
         hp: AdamW,
     ) -> Result<()>;
 }
+
+/// `Error::OutOfMemory` naming `what` when `bytes` exceed what `be` can hold at once (see
+/// [`Backend::memory_limit`]); checked before anything is allocated.
+pub fn check_budget<B: Backend>(be: &B, bytes: u64, what: impl FnOnce() -> String) -> Result<()> {
+    match be.memory_limit() {
+        Some(limit) if bytes > limit => Err(crate::error::Error::OutOfMemory {
+            device: be.memory_kind(),
+            what: what(),
+            bytes: Some(bytes),
+            held: 0,
+            limit: Some(limit),
+        }),
+        _ => Ok(()),
+    }
+}

@@ -5,7 +5,7 @@ use super::layout::{self, EMBED, FINAL_NORM, LinearKind, LinearSpec};
 use super::safetensors::Checkpoint;
 use super::source::ByteSource;
 use crate::backend::svd_linear::{SvdLinear, SvdLinearActs, svd_linear_forward};
-use crate::backend::{Backend, Matmul, TensorInfo};
+use crate::backend::{Backend, Matmul, TensorInfo, check_budget};
 use crate::error::{Error, Result};
 
 /// A linear layer `y = x Wᵀ + b`, `W` `[m, n]`: as loaded, or decomposed for SVD-training.
@@ -191,9 +191,6 @@ impl<B: Backend, S: ByteSource, P: FnMut(usize, usize, &str)> Loader<'_, B, S, P
     }
 }
 
-/// Reads and uploads the checkpoint's tensors one at a time (host memory stays near the size of
-/// the largest tensor). The checkpoint is first checked against the config (names and shapes).
-/// `progress(done, total, name)` is called after each tensor.
 /// Refuses, before anything is uploaded, a model with a tensor larger than one binding of the
 /// device (the error names the tensor, its size and the device's limit), or whose weights
 /// together exceed the memory the backend can hold (see [`Backend::memory_limit`]).
@@ -214,18 +211,14 @@ fn check_limits<B: Backend>(be: &B, cfg: &ModelConfig) -> Result<()> {
         }
     }
     let total: u64 = tensors.iter().map(|(_, shape)| bytes_of(shape)).sum();
-    match be.memory_limit() {
-        Some(limit) if total > limit => Err(Error::OutOfMemory {
-            device: be.memory_kind(),
-            what: format!("the model's {} tensors (f32)", tensors.len()),
-            bytes: Some(total),
-            held: 0,
-            limit: Some(limit),
-        }),
-        _ => Ok(()),
-    }
+    check_budget(be, total, || {
+        format!("the model's {} tensors (f32)", tensors.len())
+    })
 }
 
+/// Reads and uploads the checkpoint's tensors one at a time (host memory stays near the size of
+/// the largest tensor). The checkpoint is first checked against the config (names and shapes).
+/// `progress(done, total, name)` is called after each tensor.
 pub fn load_weights<B: Backend, S: ByteSource>(
     be: &B,
     cfg: &ModelConfig,

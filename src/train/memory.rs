@@ -5,8 +5,8 @@
 //! `BackScratch`, `Grads`, `LossHead`, `LossInputs` and `Optimizer`; a test compares it with the
 //! GPU backend's own count of the bytes it holds.
 use super::backward::loss_chunk;
-use crate::backend::Backend;
-use crate::error::{Error, Result, human_bytes};
+use crate::backend::{Backend, check_budget};
+use crate::error::{Result, human_bytes};
 use crate::model::ModelConfig;
 use crate::svd::plan::SvdPlan;
 use serde::Serialize;
@@ -31,21 +31,14 @@ impl MemoryEstimate {
     /// `Error::OutOfMemory` when the run cannot fit `be` (see [`Backend::memory_limit`]);
     /// `batch` describes the batch in the message.
     pub fn check<B: Backend>(&self, be: &B, batch: &str) -> Result<()> {
-        match be.memory_limit() {
-            Some(limit) if self.total() > limit => Err(Error::OutOfMemory {
-                device: be.memory_kind(),
-                what: format!(
-                    "training {batch} (weights {}, optimizer {}, activations {})",
-                    human_bytes(self.weights),
-                    human_bytes(self.optimizer),
-                    human_bytes(self.activations)
-                ),
-                bytes: Some(self.total()),
-                held: 0,
-                limit: Some(limit),
-            }),
-            _ => Ok(()),
-        }
+        check_budget(be, self.total(), || {
+            format!(
+                "training {batch} (weights {}, optimizer {}, activations {})",
+                human_bytes(self.weights),
+                human_bytes(self.optimizer),
+                human_bytes(self.activations)
+            )
+        })
     }
 }
 

@@ -1,5 +1,6 @@
 //! Masked cross-entropy (loss and dlogits in one pass) and sums on the host.
 use super::Real;
+use super::parallel::blocks2;
 
 /// For each row `i` of logits `[rows, vocab]` (overwritten with dlogits):
 /// `loss[i] = w[i]·scale·(lse − z[target])`, `dz = (softmax(z) − onehot(target))·w[i]·scale`.
@@ -34,19 +35,10 @@ pub fn cross_entropy<F: Real>(
         row[target] = row[target] - w;
         loss
     };
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use rayon::prelude::*;
-        logits
-            .par_chunks_mut(vocab)
-            .zip(losses.par_iter_mut())
-            .enumerate()
-            .for_each(|(i, (row, loss))| *loss = row_loss(i, row));
-    }
-    #[cfg(target_arch = "wasm32")]
-    for (i, (row, loss)) in logits.chunks_mut(vocab).zip(losses.iter_mut()).enumerate() {
-        *loss = row_loss(i, row);
-    }
+    // One row per block: rows run in parallel natively.
+    blocks2(logits, vocab, losses, 1, |i, row, loss| {
+        loss[0] = row_loss(i, row)
+    });
 }
 
 /// Σ x, accumulated in f64.
