@@ -105,8 +105,12 @@ await withPage('small-memory', '?max-memory=1500000', async (page, out) => {
   await page.addScriptTag({ content: 'window.inlineRan = true;' }).catch(() => {});
   check(await page.evaluate(() => window.inlineRan) === undefined, 'csp: an inline script does not run');
   await page.fill('#settings [name=batch_size]', '1');
+  const refusal = await page.textContent('#train-status');
   await page.click('#train');
-  await page.waitForFunction(() => /Memory:|Cannot/.test(document.querySelector('#train-status').textContent), null, { timeout: 120_000 });
+  await page.waitForFunction((old) => {
+    const text = document.querySelector('#train-status').textContent;
+    return text !== old && /Memory:|Cannot/.test(text);
+  }, refusal, { timeout: 120_000 });
   const status = await page.textContent('#train-status');
   check(/Memory: \d+\.\d MB \(weights/.test(status), `small-memory: "${status}"`);
   await page.waitForSelector('#chart[data-state]', { timeout: 600_000 });
