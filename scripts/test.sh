@@ -20,8 +20,12 @@ export WASM_BINDGEN_TEST_TIMEOUT=${WASM_BINDGEN_TEST_TIMEOUT:-600}
 # Vulkan's loader wants a runtime dir; without one it prints an error per device (harmless).
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp/xdg-runtime-$(id -u)}
 mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+# A one-shot build gains nothing from incremental caches, which more than double target/'s size
+# (about 12 GB over a day of edits); set CARGO_INCREMENTAL=1 to keep them while iterating.
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 
-step() { printf '\n=== %s\n' "$*"; }
+step() { printf '\n=== %s (target/: %s, disk free: %s)\n' "$*" \
+  "$(du -sh target 2>/dev/null | cut -f1)" "$(df -h --output=avail . | tail -1 | tr -d ' ')"; }
 
 step "format"
 cargo fmt --check

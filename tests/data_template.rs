@@ -167,3 +167,87 @@ fn overlapping_tag_marks_are_errors() {
         assert!(result.is_err(), "{source}: {result:?}");
     }
 }
+
+/// Hostile values a template builds: many references to one large string turned into text, lists
+/// that double, values nested a million levels deep, expression chains 100,000 links long, a huge
+/// `tojson`. Each ends with a message instead of aborting on memory or overflowing the stack.
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
+fn hostile_values_are_bounded() {
+    let nest =
+        "{% set ns = namespace(a=1) %}{% for i in range(99) %}{% set ns.a = [ns.a] %}{% endfor %}";
+    let wraps = |n: usize| format!("{}ns.a{}", "[".repeat(n), "]".repeat(n));
+    let mut cases = vec![
+        // found by fuzzing: a 7.5e7-item list formatted at compile time
+        (
+            "{{ 0 if 75000000e0 * ['x'] in 'y' }}".to_string(),
+            "did not finish within",
+        ),
+        (
+            "{% set ns = namespace(a=['x']) %}{% for i in range(60) %}{% set ns.a = ns.a + ns.a %}{% endfor %}{{ ns.a|length }}".to_string(),
+            "did not finish within",
+        ),
+        (
+            "{% set ns = namespace(a=1) %}{% for j in range(5) %}{% for i in range(100000) %}{% set ns.a = [ns.a] %}{% endfor %}{% endfor %}".to_string(),
+            "nests more than 100 levels",
+        ),
+        (
+            "{% set ns = namespace(a=1) %}{% for i in range(500) %}{% set ns.a = namespace(x=ns.a) %}{% endfor %}".to_string(),
+            "nests more than 100 levels",
+        ),
+        (
+            "{{ [1]|tojson(indent=1000000000000) }}".to_string(),
+            "indent 1000000000000 is wider than 64",
+        ),
+        (
+            format!("{nest}{{{{ {}|tojson }}}}", wraps(40)),
+            "nests more than 128 levels",
+        ),
+        (
+            "{{ (['x' * 1000000] * 100)|tojson }}".to_string(),
+            "larger than 8 MiB",
+        ),
+        // deeper than any value a namespace may hold: formatting stops
+        (
+            format!("{nest}{{{{ {}|string }}}}", wraps(60)),
+            "did not finish within",
+        ),
+    ];
+    // Each needs a few hundred MB before its budget runs out; natively only.
+    if cfg!(not(target_arch = "wasm32")) {
+        for source in [
+            "{{ ((['x' * 1000000] * 100000) ~ '')|length }}",
+            "{{ 0 if (['x' * 1000000] * 100000) in 'y' }}",
+            "{{ (['x' * 1000000] * 100000)|string|length }}",
+            "{{ (['x' * 1000000] * 100000)|join|length }}",
+        ] {
+            cases.push((source.to_string(), "did not finish within"));
+        }
+    }
+    for (source, expected) in cases {
+        let t = ChatTemplate::from_files(&cfg_with(&source), None).unwrap();
+        let msg = t.render(&conv(), false).unwrap_err().to_string();
+        assert!(msg.contains(expected), "{source}: {msg}");
+    }
+}
+
+/// Chains that the parser builds in a loop (`x|f|f|…`, `a + a + …`, `x.a.a…`, `not not …`) are
+/// refused when the template loads, before compiling them could overflow the stack.
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
+fn long_expression_chains_are_refused() {
+    for (head, link, tail) in [
+        ("1", "|abs", ""),
+        ("1", " + 1", ""),
+        ("x", ".a", ""),
+        ("", "not ", "1"),
+        ("1", " if 1 else 2", ""),
+    ] {
+        let source = format!("{{{{ {head}{}{tail} }}}}", link.repeat(100_000));
+        let err = ChatTemplate::from_files(&cfg_with(&source), None)
+            .and_then(|t| t.render(&conv(), false))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("recursion"), "{head}{link}…: {err}");
+    }
+}

@@ -5,6 +5,21 @@
 use minijinja::value::{Kwargs, Value, ValueKind};
 use minijinja::{Error, ErrorKind};
 
+/// Output bound: the same as a whole render's (a template can hand `tojson` any value it builds,
+/// including many references to one large string).
+const MAX_JSON_BYTES: usize = 8 << 20;
+/// Nesting bound: writing recurses once per level.
+const MAX_JSON_DEPTH: usize = 128;
+/// Widest `indent` accepted (real templates use 2 or 4).
+const MAX_INDENT: i64 = 64;
+
+fn json_error(msg: impl Into<String>) -> Error {
+    Error::new(
+        ErrorKind::InvalidOperation,
+        format!("tojson: {}", msg.into()),
+    )
+}
+
 /// `{{ x | tojson }}`, `{{ x | tojson(indent=2) }}`, also `separators=[a, b]` and `sort_keys=true`.
 pub(crate) fn tojson_filter(value: Value, kwargs: Kwargs) -> Result<Value, Error> {
     let indent: Option<Value> = kwargs.get("indent")?;
@@ -19,12 +34,12 @@ pub(crate) fn tojson_filter(value: Value, kwargs: Kwargs) -> Result<Value, Error
             if let Some(s) = v.as_str() {
                 Some(s.to_string())
             } else {
-                let n = v.as_i64().ok_or_else(|| {
-                    Error::new(
-                        ErrorKind::InvalidOperation,
-                        "tojson: indent must be an integer",
-                    )
-                })?;
+                let n = v
+                    .as_i64()
+                    .ok_or_else(|| json_error("indent must be an integer"))?;
+                if n > MAX_INDENT {
+                    return Err(json_error(format!("indent {n} is wider than {MAX_INDENT}")));
+                }
                 Some(" ".repeat(n.max(0) as usize))
             }
         }
@@ -35,12 +50,7 @@ pub(crate) fn tojson_filter(value: Value, kwargs: Kwargs) -> Result<Value, Error
             let b = v.get_item_by_index(1)?;
             match (a.as_str(), b.as_str()) {
                 (Some(a), Some(b)) => (a.to_string(), b.to_string()),
-                _ => {
-                    return Err(Error::new(
-                        ErrorKind::InvalidOperation,
-                        "tojson: separators must be two strings",
-                    ));
-                }
+                _ => return Err(json_error("separators must be two strings")),
             }
         }
         _ if indent.is_some() => (",".to_string(), ": ".to_string()),
@@ -66,46 +76,92 @@ struct Writer {
 }
 
 impl Writer {
-    fn newline(&mut self, level: usize) {
-        if let Some(ind) = &self.indent {
-            self.out.push('\n');
-            for _ in 0..level {
-                self.out.push_str(ind);
-            }
+    /// Fails if `bytes` more would make the text larger than [`MAX_JSON_BYTES`].
+    fn room_for(&self, bytes: usize) -> Result<(), Error> {
+        if self.out.len().saturating_add(bytes) > MAX_JSON_BYTES {
+            return Err(json_error(format!(
+                "the JSON text would be larger than {} MiB",
+                MAX_JSON_BYTES >> 20
+            )));
         }
+        Ok(())
+    }
+
+    fn push(&mut self, s: &str) -> Result<(), Error> {
+        self.room_for(s.len())?;
+        self.out.push_str(s);
+        Ok(())
+    }
+
+    fn newline(&mut self, level: usize) -> Result<(), Error> {
+        if let Some(ind) = self.indent.take() {
+            let mut result = self.push("\n");
+            for _ in 0..level {
+                if result.is_err() {
+                    break;
+                }
+                result = self.push(&ind);
+            }
+            self.indent = Some(ind);
+            result?;
+        }
+        Ok(())
+    }
+
+    fn separator(&mut self, item: bool) -> Result<(), Error> {
+        let sep = std::mem::take(if item {
+            &mut self.item_sep
+        } else {
+            &mut self.key_sep
+        });
+        let result = self.push(&sep);
+        *(if item {
+            &mut self.item_sep
+        } else {
+            &mut self.key_sep
+        }) = sep;
+        result
+    }
+
+    fn string(&mut self, s: &str) -> Result<(), Error> {
+        // escapes only make it longer: check before the work and after
+        self.room_for(s.len() + 2)?;
+        write_str(&mut self.out, s);
+        self.room_for(0)
     }
 
     fn value(&mut self, v: &Value, level: usize) -> Result<(), Error> {
+        if level > MAX_JSON_DEPTH {
+            return Err(json_error(format!(
+                "the value nests more than {MAX_JSON_DEPTH} levels deep"
+            )));
+        }
         match v.kind() {
-            ValueKind::Undefined | ValueKind::None => self.out.push_str("null"),
-            ValueKind::Bool => self
-                .out
-                .push_str(if v.is_true() { "true" } else { "false" }),
+            ValueKind::Undefined | ValueKind::None => self.push("null")?,
+            ValueKind::Bool => self.push(if v.is_true() { "true" } else { "false" })?,
             ValueKind::Number => {
                 if v.is_integer() {
-                    self.out.push_str(&v.to_string());
+                    self.push(&v.to_string())?;
                 } else {
                     let f = f64::try_from(v.clone())?;
-                    self.out.push_str(&py_float(f));
+                    self.push(&py_float(f))?;
                 }
             }
-            ValueKind::String => write_str(&mut self.out, v.as_str().unwrap_or_default()),
+            ValueKind::String => self.string(v.as_str().unwrap_or_default())?,
             ValueKind::Map => {
                 let mut keys: Vec<Value> = v.try_iter()?.collect();
                 if keys.is_empty() {
-                    self.out.push_str("{}");
-                    return Ok(());
+                    return self.push("{}");
                 }
                 if self.sort_keys {
                     keys.sort_by_key(|a| a.to_string());
                 }
-                self.out.push('{');
+                self.push("{")?;
                 for (i, k) in keys.iter().enumerate() {
                     if i > 0 {
-                        let sep = self.item_sep.clone();
-                        self.out.push_str(&sep);
+                        self.separator(true)?;
                     }
-                    self.newline(level + 1);
+                    self.newline(level + 1)?;
                     let key = match k.as_str() {
                         Some(s) => s.to_string(),
                         None if k.is_none() => "null".to_string(),
@@ -114,37 +170,35 @@ impl Writer {
                         }
                         None => k.to_string(),
                     };
-                    write_str(&mut self.out, &key);
-                    let sep = self.key_sep.clone();
-                    self.out.push_str(&sep);
+                    self.string(&key)?;
+                    self.separator(false)?;
                     self.value(&v.get_item(k)?, level + 1)?;
                 }
-                self.newline(level);
-                self.out.push('}');
+                self.newline(level)?;
+                self.push("}")?;
             }
             ValueKind::Seq | ValueKind::Iterable => {
-                let items: Vec<Value> = v.try_iter()?.collect();
-                if items.is_empty() {
-                    self.out.push_str("[]");
-                    return Ok(());
+                // items one at a time: a lazily repeated list can stand for millions of them
+                let mut items = v.try_iter()?.peekable();
+                if items.peek().is_none() {
+                    return self.push("[]");
                 }
-                self.out.push('[');
-                for (i, item) in items.iter().enumerate() {
+                self.push("[")?;
+                for (i, item) in items.enumerate() {
                     if i > 0 {
-                        let sep = self.item_sep.clone();
-                        self.out.push_str(&sep);
+                        self.separator(true)?;
                     }
-                    self.newline(level + 1);
-                    self.value(item, level + 1)?;
+                    self.newline(level + 1)?;
+                    self.value(&item, level + 1)?;
                 }
-                self.newline(level);
-                self.out.push(']');
+                self.newline(level)?;
+                self.push("]")?;
             }
             _ => {
-                return Err(Error::new(
-                    ErrorKind::InvalidOperation,
-                    format!("tojson: cannot serialize a value of kind {}", v.kind()),
-                ));
+                return Err(json_error(format!(
+                    "cannot serialize a value of kind {}",
+                    v.kind()
+                )));
             }
         }
         Ok(())

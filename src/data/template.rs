@@ -28,9 +28,11 @@ const NAME: &str = "chat_template";
 /// `i64::MIN` = use the clock.
 const CLOCK: i64 = i64::MIN;
 
-/// Instructions one render may run: real templates take a few thousand per message; a template
-/// that loops without end stops here with a clear error instead of hanging the page.
-const RENDER_FUEL: u64 = 20_000_000;
+/// Work one render may do (minijinja's fuel: one per instruction, one per 64 bytes of data it
+/// builds or formats). Real templates need under 100,000 for 2,000 turns or 2 MB of text; a
+/// template that loops without end, or builds values of gigabytes, stops here with a clear error
+/// instead of hanging or killing the page (about 256 MB of data at most).
+const RENDER_FUEL: u64 = 4_000_000;
 /// Bytes one render may write (a conversation renders to kilobytes).
 const MAX_RENDER_BYTES: usize = 8 << 20;
 
@@ -249,7 +251,7 @@ impl ChatTemplate {
                 .map_err(|_| err("the chat template rendered text that is not UTF-8")),
             Err(e) if e.kind() == ErrorKind::OutOfFuel => Err(err(format!(
                 "the chat template did not finish within {RENDER_FUEL} steps for one conversation \
-                 (a loop without end?)"
+                 (a loop without end, or values too large?)"
             ))),
             Err(_) if out.overflowed => Err(err(format!(
                 "the chat template wrote more than {} MiB for one conversation",
