@@ -207,6 +207,19 @@ fn hostile_values_are_bounded() {
             "{{ (['x' * 1000000] * 100)|tojson }}".to_string(),
             "larger than 8 MiB",
         ),
+        // reading one large string 100,000 times over
+        (
+            "{{ (['x' * 1000000] * 100000)|unique|length }}".to_string(),
+            "did not finish within",
+        ),
+        (
+            "{{ 0 if ('x' * 999999 ~ 'y') in (['x' * 1000000] * 100000) }}".to_string(),
+            "did not finish within",
+        ),
+        (
+            "{{ ''.join(['x' * 1000000] * 100000) }}".to_string(),
+            "str.join: the joined string would be larger than 8 MiB",
+        ),
         // deeper than any value a namespace may hold: formatting stops
         (
             format!("{nest}{{{{ {}|string }}}}", wraps(60)),
@@ -220,6 +233,8 @@ fn hostile_values_are_bounded() {
             "{{ 0 if (['x' * 1000000] * 100000) in 'y' }}",
             "{{ (['x' * 1000000] * 100000)|string|length }}",
             "{{ (['x' * 1000000] * 100000)|join|length }}",
+            "{{ ({'a': 'x' * 1000000}.items()|list * 100000)|string|length }}",
+            "{{ ('%s' * 100000)|format(*(['x' * 100000] * 100000))|length }}",
         ] {
             cases.push((source.to_string(), "did not finish within"));
         }
@@ -229,6 +244,20 @@ fn hostile_values_are_bounded() {
         let msg = t.render(&conv(), false).unwrap_err().to_string();
         assert!(msg.contains(expected), "{source}: {msg}");
     }
+    // Sorting many references to one large string compares them without reading it.
+    let source =
+        "{{ (['x' * 1000000] * 100000)|sort|length }} {{ (['x' * 1000000] * 100000)|max|length }}";
+    let t = ChatTemplate::from_files(&cfg_with(source), None).unwrap();
+    assert_eq!(t.render(&conv(), false).unwrap(), "100000 1000000");
+}
+
+/// `str.join` (bounded here instead of pycompat's) joins like Python, items written as `{{ x }}`.
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
+fn string_join_like_python() {
+    let source = "{{ ', '.join(['a', 'b', 'c']) }}|{{ ''.join([]) }}|{{ '-'.join([1, 2]) }}|{{ 'ab'.upper() }}";
+    let t = ChatTemplate::from_files(&cfg_with(source), None).unwrap();
+    assert_eq!(t.render(&conv(), false).unwrap(), "a, b, c||1-2|AB");
 }
 
 /// Chains that the parser builds in a loop (`x|f|f|…`, `a + a + …`, `x.a.a…`, `not not …`) are

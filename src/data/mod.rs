@@ -26,6 +26,7 @@ pub mod reader;
 pub mod template;
 pub mod tokenizer;
 
+mod py_methods;
 mod pyjson;
 mod strftime;
 

@@ -1,6 +1,6 @@
 //! The model's chat template, rendered as transformers' `apply_chat_template(tokenize=False)` does:
 //! Jinja with `trim_blocks` and `lstrip_blocks`, loop controls, Python string/dict methods
-//! (`minijinja_contrib::pycompat`), `raise_exception(msg)`, `strftime_now(fmt)`, a Python-style
+//! (`minijinja_contrib::pycompat`, with a bounded `str.join`), `raise_exception(msg)`, `strftime_now(fmt)`, a Python-style
 //! `tojson`, and the tokenizer's special tokens (`bos_token`, `eos_token`, …) as variables.
 //!
 //! Where the template comes from, first match wins: `chat_template.jinja`, then
@@ -16,7 +16,7 @@ use minijinja::value::Value;
 use minijinja::{Environment, Error as JinjaError, ErrorKind};
 use serde_json::Value as Json;
 
-use super::{Message, pyjson, strftime};
+use super::{Message, py_methods, pyjson, strftime};
 use crate::{Error, Result};
 
 /// ChatML, what transformers used to fall back to for a tokenizer without a template.
@@ -165,7 +165,7 @@ impl ChatTemplate {
             .map_err(|e| err(format!("{e}")))?;
         env.set_syntax(syntax);
         env.set_fuel(Some(RENDER_FUEL));
-        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.set_unknown_method_callback(py_methods::unknown_method_callback);
         env.add_filter("tojson", pyjson::tojson_filter);
         env.add_function(
             "raise_exception",

@@ -558,6 +558,11 @@ mod builtins {
     fn cmp_helper(a: &Value, b: &Value, case_sensitive: bool, reverse: bool) -> Ordering {
         let ordering = if !case_sensitive {
             if let (Some(a), Some(b)) = (a.as_str(), b.as_str()) {
+                // one string referenced many times is equal to itself without
+                // lowercasing copies of it for every comparison
+                if std::ptr::eq(a, b) {
+                    return Ordering::Equal;
+                }
                 #[cfg(feature = "unicode")]
                 {
                     unicase::UniCase::new(a).cmp(&unicase::UniCase::new(b))
@@ -2509,6 +2514,8 @@ mod builtins {
                 value_to_compare.clone()
             };
 
+            // lowercasing and comparing read the whole string
+            ok!(state.charge_value(&memorized_value));
             ok!(state.charge_lookup(seen.len()));
             if !seen.contains(&memorized_value) {
                 rv.push(item);
@@ -2666,6 +2673,11 @@ mod builtins {
         Ok(rv)
     }
 
+    /// The length of a string argument: a `%s` of it writes at least that.
+    fn str_len(value: &Value) -> usize {
+        value.as_str().map_or(0, str::len)
+    }
+
     /// Apply the given values to a [printf-style] format string.
     ///
     /// ```jinja
@@ -2706,7 +2718,7 @@ mod builtins {
                 string,
                 &format_args,
                 |value, conversion, min_len| {
-                    min_output_len = min_output_len.saturating_add(min_len);
+                    min_output_len = min_output_len.saturating_add(min_len.max(str_len(value)));
                     ok!(state.charge_format_spec());
                     ok!(state.ensure_bytes(min_output_len));
                     ok!(undefined_behavior.assert_value_not_undefined(value));
@@ -2732,7 +2744,7 @@ mod builtins {
             Ok(Value::from_safe_string(output))
         } else {
             format_printf_with(string, &format_args, |value, _, min_len| {
-                min_output_len = min_output_len.saturating_add(min_len);
+                min_output_len = min_output_len.saturating_add(min_len.max(str_len(value)));
                 ok!(state.charge_format_spec());
                 ok!(state.ensure_bytes(min_output_len));
                 ok!(undefined_behavior.assert_value_not_undefined(value));

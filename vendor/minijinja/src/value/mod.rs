@@ -644,6 +644,11 @@ impl fmt::Debug for ValueRepr {
             ValueRepr::U128(val) => fmt::Debug::fmt(&{ val.0 }, f),
             ValueRepr::I128(val) => fmt::Debug::fmt(&{ val.0 }, f),
             ValueRepr::String(ref val, _) => {
+                // inside a container: charged like the render's own output
+                #[cfg(feature = "fuel")]
+                if !crate::vm::fuel::charge_formatted_bytes(val.len()) {
+                    return Ok(());
+                }
                 // with debug info size limits, long strings are truncated
                 #[cfg(feature = "debug")]
                 {
@@ -660,6 +665,10 @@ impl fmt::Debug for ValueRepr {
             }
             ValueRepr::SmallStr(ref val) => python_string_debug_fmt(val.as_str(), f),
             ValueRepr::Bytes(ref val) => {
+                #[cfg(feature = "fuel")]
+                if !crate::vm::fuel::charge_formatted_bytes(val.len()) {
+                    return Ok(());
+                }
                 write!(f, "b'")?;
                 for &b in val.iter() {
                     if b == b'"' {
@@ -909,6 +918,10 @@ impl Ord for Value {
         match (&self.0, &other.0) {
             (&ValueRepr::None, &ValueRepr::None) => Ordering::Equal,
             (&ValueRepr::Undefined(..), &ValueRepr::Undefined(..)) => Ordering::Equal,
+            // one string referenced many times compares without reading it
+            (&ValueRepr::String(ref a, _), &ValueRepr::String(ref b, _)) if Arc::ptr_eq(a, b) => {
+                Ordering::Equal
+            }
             (&ValueRepr::String(ref a, _), &ValueRepr::String(ref b, _)) => a.cmp(b),
             (&ValueRepr::SmallStr(ref a), &ValueRepr::SmallStr(ref b)) => {
                 a.as_str().cmp(b.as_str())

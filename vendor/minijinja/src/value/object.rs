@@ -303,10 +303,10 @@ pub trait Object: fmt::Debug + Send + Sync {
 /// Charges the fuel of the running render (if any) for formatting an item;
 /// `false` once it is exhausted, and the rest of the container is left out.
 #[inline(always)]
-fn charge_formatted_item(_value: &Value) -> bool {
+fn charge_formatted_item() -> bool {
     #[cfg(feature = "fuel")]
     {
-        crate::vm::fuel::charge_formatted_item(_value)
+        crate::vm::fuel::charge_formatted_item()
     }
     #[cfg(not(feature = "fuel"))]
     {
@@ -330,7 +330,7 @@ fn default_render(obj: &DynObject, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                     dbg.entry(&OmittedKey, &Omitted { count, prefix: "" });
                     break;
                 }
-                if !charge_formatted_item(&key) || !charge_formatted_item(&value) {
+                if !charge_formatted_item() {
                     break;
                 }
                 dbg.entry(&key, &value);
@@ -352,7 +352,7 @@ fn default_render(obj: &DynObject, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                         });
                         break;
                     }
-                    if !charge_formatted_item(&value) {
+                    if !charge_formatted_item() {
                         break;
                     }
                     dbg.entry(&value);

@@ -1016,6 +1016,10 @@ pub fn contains(state: Option<&State>, container: &Value, value: &Value) -> Resu
                     for item in iter {
                         if let Some(state) = state {
                             ok!(state.charge_items(1));
+                            // comparing two strings reads up to the shorter one
+                            if let (Some(a), Some(b)) = (item.as_str(), value.as_str()) {
+                                ok!(state.charge_fuel(a.len().min(b.len()) as u64));
+                            }
                         }
                         ok!(item.check());
                         if item == *value {

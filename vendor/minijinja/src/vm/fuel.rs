@@ -338,14 +338,24 @@ impl Drop for ActiveTrackerGuard {
     }
 }
 
-/// Charges the active tracker for formatting `value` as an item of a
-/// container.  Returns `false` once the fuel is exhausted (and always `true`
-/// when no render with fuel is running on this thread).
-pub(crate) fn charge_formatted_item(value: &Value) -> bool {
+/// Charges the active tracker `units` for formatting.  Returns `false` once
+/// the fuel is exhausted (and always `true` when no render with fuel is
+/// running on this thread).
+fn charge_formatting(units: u64) -> bool {
     ACTIVE_TRACKER.with(|active| match *active.borrow() {
-        Some(ref tracker) => tracker
-            .consume(SLOT_COST.saturating_add(value_cost(value)))
-            .is_ok(),
+        Some(ref tracker) => tracker.consume(units).is_ok(),
         None => true,
     })
+}
+
+/// Charges for formatting one item of a container (its slot: strings inside
+/// are charged by [`charge_formatted_bytes`] as they are written).
+pub(crate) fn charge_formatted_item() -> bool {
+    charge_formatting(SLOT_COST)
+}
+
+/// Charges for writing a string or bytes of `len` bytes inside a container,
+/// whichever container type formats it.
+pub(crate) fn charge_formatted_bytes(len: usize) -> bool {
+    charge_formatting(cost_of(len, BYTE_COST))
 }
