@@ -29,10 +29,10 @@ const NAME: &str = "chat_template";
 const CLOCK: i64 = i64::MIN;
 
 /// Work one render may do (minijinja's fuel: one per instruction, one per 64 bytes of data it
-/// builds or formats). Real templates need under 100,000 for 2,000 turns or 2 MB of text; a
-/// template that loops without end, or builds values of gigabytes, stops here with a clear error
-/// instead of hanging or killing the page (about 256 MB of data at most).
-const RENDER_FUEL: u64 = 4_000_000;
+/// builds or formats). Real templates need under 100,000 for 2,000 turns and about 200,000 for
+/// 2 MB of text; a template that loops without end, or builds values of gigabytes, stops here
+/// with a clear error instead of hanging or killing the page (about 0.2 s and 64 MB of data).
+const RENDER_FUEL: u64 = 1_000_000;
 /// Bytes one render may write (a conversation renders to kilobytes).
 const MAX_RENDER_BYTES: usize = 8 << 20;
 
