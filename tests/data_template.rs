@@ -183,6 +183,11 @@ fn hostile_values_are_bounded() {
             "{{ 0 if 75000000e0 * ['x'] in 'y' }}".to_string(),
             "did not finish within",
         ),
+        // found by fuzzing the patched engine: 7.5e6 items formatted within the old budget
+        (
+            "{{ 0 if 7507000e0000000000 * ['c\x08nteny'] in 'x' }}".to_string(),
+            "did not finish within",
+        ),
         (
             "{% set ns = namespace(a=['x']) %}{% for i in range(60) %}{% set ns.a = ns.a + ns.a %}{% endfor %}{{ ns.a|length }}".to_string(),
             "did not finish within",
