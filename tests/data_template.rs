@@ -190,15 +190,53 @@ fn hostile_values_are_bounded() {
         ),
         (
             "{% set ns = namespace(a=['x']) %}{% for i in range(60) %}{% set ns.a = ns.a + ns.a %}{% endfor %}{{ ns.a|length }}".to_string(),
-            "did not finish within",
+            "a stored value stands for more than 1000000 items",
         ),
         (
             "{% set ns = namespace(a=1) %}{% for j in range(5) %}{% for i in range(100000) %}{% set ns.a = [ns.a] %}{% endfor %}{% endfor %}".to_string(),
-            "nests more than 100 levels",
+            "a stored value nests more than 100 levels deep",
         ),
         (
             "{% set ns = namespace(a=1) %}{% for i in range(500) %}{% set ns.a = namespace(x=ns.a) %}{% endfor %}".to_string(),
-            "nests more than 100 levels",
+            "a namespace cannot hold another namespace",
+        ),
+        (
+            format!("{{% set x = 1 %}}{}", "{% set x = [x] %}".repeat(300)),
+            "a stored value nests more than 100 levels deep",
+        ),
+        // a chain of namespaces built forward, and a namespace holding itself
+        (
+            "{% set head = namespace() %}{% set ns = namespace(cur=head) %}{% for i in range(100000) %}{% set n2 = namespace() %}{% set c = ns.cur %}{% set c.next = n2 %}{% set ns.cur = n2 %}{% endfor %}".to_string(),
+            "a namespace cannot hold another namespace",
+        ),
+        (
+            "{% set a = namespace() %}{% set a.x = a %}{{ a == a.x }}".to_string(),
+            "a namespace cannot hold another namespace",
+        ),
+        // one list shared twice per level: 2^40 items to compare
+        (
+            format!("{{% set x = 1 %}}{{% set y = 1 %}}{}{{{{ x == y }}}}", "{% set x = [x, x] %}{% set y = [y, y] %}".repeat(40)),
+            "a stored value stands for more than 1000000 items",
+        ),
+        (
+            "{% block a %}{{ self.a() }}{% endblock %}".to_string(),
+            "recursion limit exceeded",
+        ),
+        (
+            "{{ (['x' * 1000000] * 200)|sum(start='')|length }}".to_string(),
+            "did not finish within",
+        ),
+        (
+            "{{ ('{0}' * 100000).format('x' * 100000)|length }}".to_string(),
+            "str.format: the result would be larger than 8 MiB",
+        ),
+        (
+            "{{ '{:>99999999999}'.format(1) }}".to_string(),
+            "str.format: width or precision 99999999999 is above 4096",
+        ),
+        (
+            "{{ (',' * 2000000).split(',')|length }}".to_string(),
+            "str.split: more than 1000000 pieces",
         ),
         (
             "{{ [1]|tojson(indent=1000000000000) }}".to_string(),
@@ -249,6 +287,13 @@ fn hostile_values_are_bounded() {
         let msg = t.render(&conv(), false).unwrap_err().to_string();
         assert!(msg.contains(expected), "{source}: {msg}");
     }
+    // Stripping a long set of characters is linear; Python's semantics are kept.
+    let source = "{{ ('x' * 1000000).strip('y' * 1000000 ~ 'x')|length }} {{ ('x' * 1000000)|trim('y' * 1000000 ~ 'x')|length }} {{ 'xaby'.strip('yx') }} {{ 'xaby'.lstrip('yx') }} {{ 'xaby'.rstrip('yx') }} {{ 'a, b'.split(', ') }} {{ '{:>4}|{}'.format('a', 'b') }}";
+    let t = ChatTemplate::from_files(&cfg_with(source), None).unwrap();
+    assert_eq!(
+        t.render(&conv(), false).unwrap(),
+        "0 0 ab aby xab ['a', 'b']    a|b"
+    );
     // Sorting many references to one large string compares them without reading it.
     let source =
         "{{ (['x' * 1000000] * 10000)|sort|length }} {{ (['x' * 1000000] * 10000)|max|length }}";

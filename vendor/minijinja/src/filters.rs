@@ -760,8 +760,12 @@ mod builtins {
     pub fn trim(value: StringInput<'_>, chars: Option<Cow<'_, str>>) -> Value {
         let output = match chars {
             Some(chars) => {
-                let chars = chars.chars().collect::<Vec<_>>();
-                value.as_str().trim_matches(&chars[..]).to_string()
+                // a set, so that a long `chars` costs no more per character
+                let chars = chars.chars().collect::<std::collections::BTreeSet<_>>();
+                value
+                    .as_str()
+                    .trim_matches(|c| chars.contains(&c))
+                    .to_string()
             }
             None => value.as_str().trim().to_string(),
         };
@@ -1190,7 +1194,11 @@ mod builtins {
                     format!("can only sum numbers, got {}", value.kind()),
                 ));
             }
+            // each step copies the sum so far: check and charge it, so that
+            // summing strings or lists stays within the fuel
+            ok!(ops::ensure_fuel_for_binop(state, "add", &rv, &value));
             rv = ok!(ops::add(&rv, &value));
+            ok!(state.charge_value(&rv));
         }
 
         Ok(rv)

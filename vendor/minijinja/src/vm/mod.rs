@@ -516,11 +516,19 @@ impl<'env> Executor<'env> {
                     }
                 }
                 Instruction::StoreLocal(name) => {
+                    let value = stack.pop();
+                    // `{% set x = [x] %}` repeated nests as deeply as a loop
+                    // over a namespace
+                    #[cfg(feature = "fuel")]
+                    if state.fuel_tracker.is_some() {
+                        let fuel = state.fuel_tracker.clone();
+                        ctx_ok!(state.nesting.check(&value, fuel.as_deref(), false));
+                    }
                     state.ctx.store(
                         #[cfg(feature = "macros")]
                         &mut state.closures,
                         name,
-                        stack.pop(),
+                        value,
                     );
                 }
                 Instruction::Lookup(name) => {
@@ -550,7 +558,7 @@ impl<'env> Executor<'env> {
                         #[cfg(feature = "fuel")]
                         if state.fuel_tracker.is_some() {
                             let fuel = state.fuel_tracker.clone();
-                            ctx_ok!(state.nesting.check(&a, fuel.as_deref()));
+                            ctx_ok!(state.nesting.check(&a, fuel.as_deref(), true));
                         }
                         ns.set_value(name, a);
                     } else {
@@ -1362,8 +1370,15 @@ impl<'env> Executor<'env> {
                 Some(name),
                 BlockState::Keep,
                 |state| {
-                    ok!(state.ctx.push_frame(Frame::default()));
-                    Self::eval_state(state, out)
+                    // a block calling itself through `self` nests evaluations
+                    // as deeply as an include does
+                    ok!(state.ctx.incr_depth(INCLUDE_RECURSION_COST));
+                    let rv = state
+                        .ctx
+                        .push_frame(Frame::default())
+                        .and_then(|()| Self::eval_state(state, out));
+                    state.ctx.decr_depth(INCLUDE_RECURSION_COST);
+                    rv
                 },
             )
         } else {

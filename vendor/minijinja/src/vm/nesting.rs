@@ -1,14 +1,20 @@
-//! Bounds how deeply the values that a template keeps in namespaces nest.
+//! Bounds the values that a template keeps in variables and namespaces.
 //!
-//! A loop can only carry a value from one iteration to the next through a
-//! namespace, so `{% set ns.x = [ns.x] %}` in a loop is how a template
-//! builds a value nested a million levels deep.  Formatting, comparing or
-//! dropping such a value recurses once per level and overflows the stack.
-//! Every assignment to a namespace measures the depth of the value it stores
-//! and fails past [`MAX_NESTING`].  Containers already measured are looked up
-//! by identity, so an assignment costs the size of what is new in the value.
-//! Namespaces can change after they were measured, so they (and containers
-//! holding them) are measured again every time.
+//! A template grows a value by storing it again: `{% set x = [x] %}`
+//! repeated, or `{% set ns.x = [ns.x] %}` in a loop (a loop carries values
+//! between iterations only through namespaces).  That way it can nest a value
+//! a million levels deep, whose formatting, comparison or drop recurses once
+//! per level and overflows the stack, or share one list twice per level
+//! (`x = [x, x]`) so that comparing or hashing it visits 2^60 items.  Every
+//! store measures the value's depth and the number of items it stands for,
+//! and fails past [`MAX_NESTING`] and [`MAX_ITEMS`].  Containers already
+//! measured are looked up by identity, so a store costs the size of what is
+//! new in the value.
+//!
+//! Namespaces are the only mutable values, so a value assigned to a namespace
+//! may not hold a namespace: otherwise a namespace could come to contain
+//! itself, or a chain of them could grow one link per loop iteration without
+//! any store seeing more than one link.
 use std::collections::HashMap;
 
 use crate::error::{Error, ErrorKind};
@@ -17,27 +23,46 @@ use crate::value::namespace_object::Namespace;
 use crate::value::{ObjectRepr, Value};
 use crate::vm::fuel::{FuelTracker, ITEM_COST};
 
-/// How deeply a value stored in a namespace may nest.
+/// How deeply a stored value may nest.
 pub(crate) const MAX_NESTING: usize = 100;
+
+/// How many items a stored value may stand for, counting a list shared in
+/// several places once per place.
+pub(crate) const MAX_ITEMS: u64 = 1_000_000;
 
 /// Depths of the containers measured during one render.
 #[derive(Default)]
 pub(crate) struct NestingMemo {
     // By address; the value is kept so that the address is not reused for
     // another container while the memo lives.
-    depths: HashMap<usize, (usize, Value)>,
+    measured: HashMap<usize, (Shape, Value)>,
 }
 
-struct Measured {
+#[derive(Clone, Copy, Default)]
+struct Shape {
     depth: usize,
+    items: u64,
     holds_namespace: bool,
 }
 
 impl NestingMemo {
-    /// Fails if `value` nests deeper than [`MAX_NESTING`].  Items visited
-    /// are charged to `fuel`.
-    pub fn check(&mut self, value: &Value, fuel: Option<&FuelTracker>) -> Result<(), Error> {
-        self.measure(value, 0, fuel).map(|_| ())
+    /// Fails if `value` nests deeper than [`MAX_NESTING`], stands for more
+    /// than [`MAX_ITEMS`] items, or (when it goes into a namespace) holds a
+    /// namespace.  Items visited are charged to `fuel`.
+    pub fn check(
+        &mut self,
+        value: &Value,
+        fuel: Option<&FuelTracker>,
+        into_namespace: bool,
+    ) -> Result<(), Error> {
+        let shape = ok!(self.measure(value, 0, fuel));
+        if into_namespace && shape.holds_namespace {
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                "a namespace cannot hold another namespace",
+            ));
+        }
+        Ok(())
     }
 
     fn measure(
@@ -45,83 +70,84 @@ impl NestingMemo {
         value: &Value,
         level: usize,
         fuel: Option<&FuelTracker>,
-    ) -> Result<Measured, Error> {
+    ) -> Result<Shape, Error> {
         let Some(obj) = value.as_object() else {
-            return Ok(Measured {
-                depth: 0,
-                holds_namespace: false,
-            });
+            return Ok(Shape::default());
         };
-        if let Some(&(depth, _)) = self.depths.get(&obj.addr()) {
-            if level + depth > MAX_NESTING {
+        if let Some(&(shape, _)) = self.measured.get(&obj.addr()) {
+            if level + shape.depth > MAX_NESTING {
                 return Err(too_deep());
             }
-            return Ok(Measured {
-                depth,
-                holds_namespace: false,
-            });
+            return Ok(shape);
         }
         if level >= MAX_NESTING {
             return Err(too_deep());
         }
-        let mut deepest = 0;
-        let mut holds_namespace = obj.downcast_ref::<Namespace>().is_some();
-        let mut visit = |this: &mut Self, item: &Value| -> Result<(), Error> {
+        let mut shape = Shape {
+            holds_namespace: obj.downcast_ref::<Namespace>().is_some(),
+            ..Shape::default()
+        };
+        let mut add = |this: &mut Self, item: &Value, item_level: usize| -> Result<(), Error> {
             if let Some(fuel) = fuel {
                 ok!(fuel.consume(ITEM_COST));
             }
-            let m = ok!(this.measure(item, level + 1, fuel));
-            deepest = deepest.max(m.depth);
-            holds_namespace |= m.holds_namespace;
+            let inner = ok!(this.measure(item, item_level, fuel));
+            shape.depth = shape.depth.max(inner.depth);
+            shape.items = shape.items.saturating_add(inner.items);
+            shape.holds_namespace |= inner.holds_namespace;
+            if shape.items > MAX_ITEMS {
+                return Err(too_many());
+            }
             Ok(())
         };
         if let Some(merged) = obj.downcast_ref::<MergeSeq>() {
             // `a + b` of sequences lists the items of its parts: it is as
             // deep as its deepest part, and the parts are often measured.
-            let mut deepest = 0;
-            let mut holds_namespace = false;
             for part in merged.parts() {
-                let m = ok!(self.measure(part, level, fuel));
-                deepest = deepest.max(m.depth);
-                holds_namespace |= m.holds_namespace;
+                ok!(add(self, part, level));
             }
-            if !holds_namespace {
-                self.depths.insert(obj.addr(), (deepest, value.clone()));
-            }
-            return Ok(Measured {
-                depth: deepest,
-                holds_namespace,
-            });
-        }
-        match obj.repr() {
-            ObjectRepr::Map => {
-                for (key, item) in obj.try_iter_pairs().into_iter().flatten() {
-                    ok!(visit(self, &key));
-                    ok!(visit(self, &item));
+        } else {
+            match obj.repr() {
+                ObjectRepr::Map => {
+                    for (key, item) in obj.try_iter_pairs().into_iter().flatten() {
+                        ok!(add(self, &key, level + 1));
+                        ok!(add(self, &item, level + 1));
+                    }
                 }
-            }
-            // unsized iterables may be streams that iterating would consume
-            ObjectRepr::Seq | ObjectRepr::Iterable if obj.enumerator_len().is_some() => {
-                for item in obj.try_iter().into_iter().flatten() {
-                    ok!(visit(self, &item));
+                // unsized iterables may be streams that iterating would consume
+                ObjectRepr::Seq | ObjectRepr::Iterable if obj.enumerator_len().is_some() => {
+                    for item in obj.try_iter().into_iter().flatten() {
+                        ok!(add(self, &item, level + 1));
+                    }
                 }
+                _ => {}
             }
-            _ => {}
+            shape.depth += 1;
+            shape.items = shape
+                .items
+                .saturating_add(obj.enumerator_len().unwrap_or(0) as u64);
+            if shape.items > MAX_ITEMS {
+                return Err(too_many());
+            }
         }
-        let depth = deepest + 1;
-        if !holds_namespace {
-            self.depths.insert(obj.addr(), (depth, value.clone()));
+        // a namespace can change after it was measured
+        if !shape.holds_namespace {
+            self.measured.insert(obj.addr(), (shape, value.clone()));
         }
-        Ok(Measured {
-            depth,
-            holds_namespace,
-        })
+        Ok(shape)
     }
 }
 
 fn too_deep() -> Error {
     Error::new(
         ErrorKind::InvalidOperation,
-        format!("value assigned to a namespace nests more than {MAX_NESTING} levels deep"),
+        format!("a stored value nests more than {MAX_NESTING} levels deep"),
+    )
+}
+
+fn too_many() -> Error {
+    Error::new(
+        ErrorKind::InvalidOperation,
+        format!("a stored value stands for more than {MAX_ITEMS} items"),
     )
 }
