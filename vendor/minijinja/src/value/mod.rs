@@ -684,11 +684,23 @@ impl fmt::Debug for ValueRepr {
     }
 }
 
+/// Charges the running render (if any) for reading `len` bytes of a string
+/// to compare or hash it.  Results stay exact: when the fuel runs out, the
+/// render fails at its next check.
+#[inline(always)]
+fn charge_reading(_len: usize) {
+    #[cfg(feature = "fuel")]
+    crate::vm::fuel::charge_formatted_bytes(_len);
+}
+
 impl Hash for Value {
     fn hash<H: Hasher>(&self, state: &mut H) {
         match self.0 {
             ValueRepr::None | ValueRepr::Undefined(..) => 0u8.hash(state),
-            ValueRepr::String(ref s, _) => s.hash(state),
+            ValueRepr::String(ref s, _) => {
+                charge_reading(s.len());
+                s.hash(state)
+            }
             ValueRepr::SmallStr(ref s) => s.as_str().hash(state),
             ValueRepr::Bool(b) => (b as i64).hash(state),
             ValueRepr::Invalid(ref e) => (e.kind(), e.detail()).hash(state),
@@ -721,7 +733,12 @@ impl PartialEq for Value {
         match (&self.0, &other.0) {
             (&ValueRepr::None, &ValueRepr::None) => true,
             (&ValueRepr::Undefined(..), &ValueRepr::Undefined(..)) => true,
-            (&ValueRepr::String(ref a, _), &ValueRepr::String(ref b, _)) => a == b,
+            (&ValueRepr::String(ref a, _), &ValueRepr::String(ref b, _)) => {
+                if !Arc::ptr_eq(a, b) && a.len() == b.len() {
+                    charge_reading(a.len());
+                }
+                a == b
+            }
             (&ValueRepr::SmallStr(ref a), &ValueRepr::SmallStr(ref b)) => a.as_str() == b.as_str(),
             (&ValueRepr::Bytes(ref a), &ValueRepr::Bytes(ref b)) => a == b,
             // `coerce` cannot represent u128 values above i128::MAX.
@@ -922,7 +939,10 @@ impl Ord for Value {
             (&ValueRepr::String(ref a, _), &ValueRepr::String(ref b, _)) if Arc::ptr_eq(a, b) => {
                 Ordering::Equal
             }
-            (&ValueRepr::String(ref a, _), &ValueRepr::String(ref b, _)) => a.cmp(b),
+            (&ValueRepr::String(ref a, _), &ValueRepr::String(ref b, _)) => {
+                charge_reading(a.len().min(b.len()));
+                a.cmp(b)
+            }
             (&ValueRepr::SmallStr(ref a), &ValueRepr::SmallStr(ref b)) => {
                 a.as_str().cmp(b.as_str())
             }
