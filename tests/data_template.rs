@@ -234,6 +234,10 @@ fn hostile_values_are_bounded() {
             "{{ '{:>99999999999}'.format(1) }}".to_string(),
             "str.format: width or precision 99999999999 is above 4096",
         ),
+        (
+            "{{ (['x'] * 100000)|map(attribute='0.' * 1000000 ~ '0')|list|length }}".to_string(),
+            "did not finish within",
+        ),
         // comparing two equal 10 MB strings in a loop
         (
             "{% set a = 'x' * 10000000 %}{% set b = 'x' * 9999999 ~ 'x' %}{% for i in range(100000) %}{{ 1 if a == b }}{% endfor %}".to_string(),

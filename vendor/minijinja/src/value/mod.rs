@@ -2024,6 +2024,11 @@ impl Value {
 
     #[cfg(feature = "builtins")]
     pub(crate) fn get_path(&self, path: &str) -> Result<Value, Error> {
+        // filters walk the path once per item: charge its length each time
+        #[cfg(feature = "fuel")]
+        if !crate::vm::fuel::charge_formatted_bytes(path.len()) {
+            return Err(Error::from(ErrorKind::OutOfFuel));
+        }
         let mut rv = self.clone();
         for part in path.split('.') {
             if let Ok(num) = part.parse::<usize>() {
