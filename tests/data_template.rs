@@ -156,12 +156,20 @@ fn hostile_templates_are_bounded() {
     }
 }
 
-/// Regressions found by fuzzing the template (`fuzz/`): tag marks that overlap are errors, not
-/// panics.
+/// Regressions found by fuzzing the template (`fuzz/`): tag marks that overlap, and `import … as`
+/// an expression, are errors, not panics.
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
 fn overlapping_tag_marks_are_errors() {
-    for source in ["{%}", "x {%} y %}", "{%%}", "{%-%}", "{% generation %}{%}"] {
+    // the last one panicked inside minijinja (`unreachable!` compiling `m % s` as an assignment)
+    for source in [
+        "{%}",
+        "x {%} y %}",
+        "{%%}",
+        "{%-%}",
+        "{% generation %}{%}",
+        "{% import e as m %s %}",
+    ] {
         let result = ChatTemplate::from_files(&cfg_with(source), None)
             .and_then(|t| t.render(&conv(), false));
         assert!(result.is_err(), "{source}: {result:?}");

@@ -1267,7 +1267,8 @@ impl<'a> Parser<'a> {
     fn parse_import(&mut self) -> Result<ast::Import<'a>, Error> {
         let expr = ok!(self.parse_expr());
         expect_token!(self, Token::Ident("as"), "as");
-        let name = ok!(self.parse_expr());
+        // only a name can be assigned to (`as m %s` reached `unreachable!`)
+        let name = ok!(self.parse_assign_name(true));
         ok!(self.skip_context_marker());
         Ok(ast::Import { expr, name })
     }
