@@ -13,7 +13,7 @@ use minijinja::value::{Kwargs, Value};
 use minijinja::{Error, ErrorKind, State};
 
 /// Largest string `str.join` or `str.format` builds (the same bound as a render's output).
-pub(crate) const MAX_JOINED_BYTES: usize = 8 << 20;
+pub(crate) const MAX_JOINED_BYTES: usize = super::template::MAX_RENDER_BYTES;
 /// Most pieces a split returns.
 pub(crate) const MAX_PIECES: usize = 1_000_000;
 /// Widest width or precision `str.format` accepts.

@@ -7,7 +7,7 @@ use minijinja::{Error, ErrorKind};
 
 /// Output bound: the same as a whole render's (a template can hand `tojson` any value it builds,
 /// including many references to one large string).
-const MAX_JSON_BYTES: usize = 8 << 20;
+const MAX_JSON_BYTES: usize = super::template::MAX_RENDER_BYTES;
 /// Nesting bound: writing recurses once per level.
 const MAX_JSON_DEPTH: usize = 128;
 /// Widest `indent` accepted (real templates use 2 or 4).
@@ -75,59 +75,48 @@ struct Writer {
     sort_keys: bool,
 }
 
-impl Writer {
-    /// Fails if `bytes` more would make the text larger than [`MAX_JSON_BYTES`].
-    fn room_for(&self, bytes: usize) -> Result<(), Error> {
-        if self.out.len().saturating_add(bytes) > MAX_JSON_BYTES {
-            return Err(json_error(format!(
-                "the JSON text would be larger than {} MiB",
-                MAX_JSON_BYTES >> 20
-            )));
-        }
-        Ok(())
+/// Fails if `bytes` more would make `out` larger than [`MAX_JSON_BYTES`].
+fn room_for(out: &str, bytes: usize) -> Result<(), Error> {
+    if out.len().saturating_add(bytes) > MAX_JSON_BYTES {
+        return Err(json_error(format!(
+            "the JSON text would be larger than {} MiB",
+            MAX_JSON_BYTES >> 20
+        )));
     }
+    Ok(())
+}
 
+fn push_to(out: &mut String, s: &str) -> Result<(), Error> {
+    room_for(out, s.len())?;
+    out.push_str(s);
+    Ok(())
+}
+
+impl Writer {
     fn push(&mut self, s: &str) -> Result<(), Error> {
-        self.room_for(s.len())?;
-        self.out.push_str(s);
-        Ok(())
+        push_to(&mut self.out, s)
     }
 
     fn newline(&mut self, level: usize) -> Result<(), Error> {
-        if let Some(ind) = self.indent.take() {
-            let mut result = self.push("\n");
+        if let Some(ind) = &self.indent {
+            push_to(&mut self.out, "\n")?;
             for _ in 0..level {
-                if result.is_err() {
-                    break;
-                }
-                result = self.push(&ind);
+                push_to(&mut self.out, ind)?;
             }
-            self.indent = Some(ind);
-            result?;
         }
         Ok(())
     }
 
     fn separator(&mut self, item: bool) -> Result<(), Error> {
-        let sep = std::mem::take(if item {
-            &mut self.item_sep
-        } else {
-            &mut self.key_sep
-        });
-        let result = self.push(&sep);
-        *(if item {
-            &mut self.item_sep
-        } else {
-            &mut self.key_sep
-        }) = sep;
-        result
+        let sep = if item { &self.item_sep } else { &self.key_sep };
+        push_to(&mut self.out, sep)
     }
 
     fn string(&mut self, s: &str) -> Result<(), Error> {
         // escapes only make it longer: check before the work and after
-        self.room_for(s.len() + 2)?;
+        room_for(&self.out, s.len() + 2)?;
         write_str(&mut self.out, s);
-        self.room_for(0)
+        room_for(&self.out, 0)
     }
 
     fn value(&mut self, v: &Value, level: usize) -> Result<(), Error> {

@@ -34,7 +34,7 @@ const CLOCK: i64 = i64::MIN;
 /// with a clear error instead of hanging or killing the page (about 0.2 s and 64 MB of data).
 const RENDER_FUEL: u64 = 1_000_000;
 /// Bytes one render may write (a conversation renders to kilobytes).
-const MAX_RENDER_BYTES: usize = 8 << 20;
+pub(super) const MAX_RENDER_BYTES: usize = 8 << 20;
 
 /// An `io::Write` that refuses to grow past [`MAX_RENDER_BYTES`] (and remembers it did).
 #[derive(Default)]
