@@ -285,6 +285,29 @@ fn hostile_values_are_bounded() {
             format!("{nest}{{{{ {}|string }}}}", wraps(60)),
             "did not finish within",
         ),
+        // reading a 1 MB string, or walking a 100,000-item lazy list, 300,000 times over for the
+        // price of one step each: a test, indexing and slicing from the end
+        (
+            big_loop("{% set s = 'x' * 1000000 %}", "1 if s is lower"),
+            "did not finish within",
+        ),
+        (
+            big_loop("{% set s = 'x' * 1000000 %}", "s[-1]"),
+            "did not finish within",
+        ),
+        (
+            big_loop("{% set l = ['x'] * 100000 %}", "l[-1]"),
+            "did not finish within",
+        ),
+        (
+            big_loop("{% set l = ['x'] * 100000 %}", "l[99990:]|first"),
+            "did not finish within",
+        ),
+        // pretty-printing 90 levels deep: every line passes through every level's indentation
+        (
+            "{% set ns = namespace(a=['a'] * 100000) %}{% for i in range(90) %}{% set ns.a = [ns.a] %}{% endfor %}{{ ns.a|pprint|length }}".to_string(),
+            "did not finish within",
+        ),
     ];
     // Each needs a few hundred MB before its budget runs out; natively only.
     if cfg!(not(target_arch = "wasm32")) {
@@ -316,6 +339,13 @@ fn hostile_values_are_bounded() {
         "{{ (['x' * 1000000] * 10000)|sort|length }} {{ (['x' * 1000000] * 10000)|max|length }}";
     let t = ChatTemplate::from_files(&cfg_with(source), None).unwrap();
     assert_eq!(t.render(&conv(), false).unwrap(), "10000 1000000");
+}
+
+/// `{{ expr }}` 300,000 times after `setup`.
+fn big_loop(setup: &str, expr: &str) -> String {
+    format!(
+        "{setup}{{% for j in range(1000) %}}{{% for i in range(300) %}}{{{{ {expr} }}}}{{% endfor %}}{{% endfor %}}"
+    )
 }
 
 /// `str.join` (bounded here instead of pycompat's) joins like Python, items written as `{{ x }}`.

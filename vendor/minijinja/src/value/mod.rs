@@ -646,7 +646,7 @@ impl fmt::Debug for ValueRepr {
             ValueRepr::String(ref val, _) => {
                 // inside a container: charged like the render's own output
                 #[cfg(feature = "fuel")]
-                if !crate::vm::fuel::charge_formatted_bytes(val.len()) {
+                if !crate::vm::fuel::charge_formatted_bytes(val.len(), f.alternate()) {
                     return Ok(());
                 }
                 // with debug info size limits, long strings are truncated
@@ -666,7 +666,7 @@ impl fmt::Debug for ValueRepr {
             ValueRepr::SmallStr(ref val) => python_string_debug_fmt(val.as_str(), f),
             ValueRepr::Bytes(ref val) => {
                 #[cfg(feature = "fuel")]
-                if !crate::vm::fuel::charge_formatted_bytes(val.len()) {
+                if !crate::vm::fuel::charge_formatted_bytes(val.len(), f.alternate()) {
                     return Ok(());
                 }
                 write!(f, "b'")?;
@@ -690,7 +690,7 @@ impl fmt::Debug for ValueRepr {
 #[inline(always)]
 fn charge_reading(_len: usize) {
     #[cfg(feature = "fuel")]
-    crate::vm::fuel::charge_formatted_bytes(_len);
+    crate::vm::fuel::charge_formatted_bytes(_len, false);
 }
 
 impl Hash for Value {
@@ -2026,7 +2026,7 @@ impl Value {
     pub(crate) fn get_path(&self, path: &str) -> Result<Value, Error> {
         // filters walk the path once per item: charge its length each time
         #[cfg(feature = "fuel")]
-        if !crate::vm::fuel::charge_formatted_bytes(path.len()) {
+        if !crate::vm::fuel::charge_formatted_bytes(path.len(), false) {
             return Err(Error::from(ErrorKind::OutOfFuel));
         }
         let mut rv = self.clone();

@@ -303,10 +303,10 @@ pub trait Object: fmt::Debug + Send + Sync {
 /// Charges the fuel of the running render (if any) for formatting an item;
 /// `false` once it is exhausted, and the rest of the container is left out.
 #[inline(always)]
-fn charge_formatted_item() -> bool {
+fn charge_formatted_item(_pretty: bool) -> bool {
     #[cfg(feature = "fuel")]
     {
-        crate::vm::fuel::charge_formatted_item()
+        crate::vm::fuel::charge_formatted_item(_pretty)
     }
     #[cfg(not(feature = "fuel"))]
     {
@@ -323,6 +323,7 @@ fn default_render(obj: &DynObject, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     };
     match obj.repr() {
         ObjectRepr::Map => render_container(f, "{...}", |f| {
+            let pretty = f.alternate();
             let mut dbg = f.debug_map();
             for (idx, (key, value)) in obj.try_iter_pairs().into_iter().flatten().enumerate() {
                 if is_over_item_limit(idx) {
@@ -330,7 +331,7 @@ fn default_render(obj: &DynObject, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                     dbg.entry(&OmittedKey, &Omitted { count, prefix: "" });
                     break;
                 }
-                if !charge_formatted_item() {
+                if !charge_formatted_item(pretty) {
                     break;
                 }
                 dbg.entry(&key, &value);
@@ -342,6 +343,7 @@ fn default_render(obj: &DynObject, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // debug print.
         ObjectRepr::Seq | ObjectRepr::Iterable if obj.enumerator_len().is_some() => {
             render_container(f, "[...]", |f| {
+                let pretty = f.alternate();
                 let mut dbg = f.debug_list();
                 for (idx, value) in obj.try_iter().into_iter().flatten().enumerate() {
                     if is_over_item_limit(idx) {
@@ -352,7 +354,7 @@ fn default_render(obj: &DynObject, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                         });
                         break;
                     }
-                    if !charge_formatted_item() {
+                    if !charge_formatted_item(pretty) {
                         break;
                     }
                     dbg.entry(&value);

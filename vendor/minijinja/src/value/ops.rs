@@ -322,6 +322,8 @@ pub fn slice(
     match value.0 {
         ValueRepr::String(..) | ValueRepr::SmallStr(_) => {
             let s = value.as_str().unwrap();
+            // finding the character offsets reads the string
+            ok!(state.charge_fuel(s.len() as u64));
             if step == 1 {
                 // the common case of a contiguous slice can copy the bytes
                 // directly once the char offsets are known.
@@ -365,6 +367,7 @@ pub fn slice(
             }
         }
         ValueRepr::Bytes(ref b) => {
+            ok!(state.charge_fuel(b.len() as u64));
             if step > 0 {
                 let (start, len) = get_offset_and_len(start, stop, || b.len());
                 Ok(Value::from_bytes(
@@ -407,11 +410,30 @@ pub fn slice(
             }
 
             if step > 0 {
-                let len = obj.enumerator_len().unwrap_or_default();
-                let (start, len) = get_offset_and_len(start, stop, || len);
+                let known_len = obj.enumerator_len();
+                let (start, len) = get_offset_and_len(start, stop, || known_len.unwrap_or_default());
+                if let (ObjectRepr::Seq, Some(seq_len)) = (obj.repr(), known_len) {
+                    // sequences can be indexed: the items before the slice
+                    // are not walked again each time it is iterated
+                    let end = start.saturating_add(len).min(seq_len);
+                    return Ok(Value::make_object_iterable(obj, move |obj| {
+                        Box::new(
+                            (start.min(end)..end)
+                                .step_by(step as usize)
+                                .map(move |idx| obj.get_value(&Value::from(idx)).unwrap_or_default()),
+                        )
+                    }));
+                }
                 Ok(Value::make_object_iterable(obj, move |obj| {
-                    if let Some(iter) = obj.try_iter() {
-                        Box::new(iter.skip(start).take(len).step_by(step as usize))
+                    if let Some(mut iter) = obj.try_iter() {
+                        // the items before the slice are walked each time it
+                        // is iterated, and charged to the running render
+                        for _ in 0..start {
+                            if !charge_skipped_item() || iter.next().is_none() {
+                                break;
+                            }
+                        }
+                        Box::new(iter.take(len).step_by(step as usize))
                     } else {
                         Box::new(None.into_iter())
                     }
@@ -441,6 +463,16 @@ pub fn slice(
         }
         _ => error,
     }
+}
+
+/// Charges the running render (if any) for walking past one item of an
+/// iterable; `false` once its fuel is gone (it then fails at its next check).
+#[inline(always)]
+fn charge_skipped_item() -> bool {
+    #[cfg(feature = "fuel")]
+    return crate::vm::fuel::charge_visited_item();
+    #[cfg(not(feature = "fuel"))]
+    true
 }
 
 fn int_as_value(val: i128) -> Value {
@@ -959,10 +991,10 @@ pub(crate) fn charge_fuel_for_compare(
     Ok(())
 }
 
-/// Charges fuel for looking up an item by index in an iterable.
+/// Charges fuel for looking up an item by index in an iterable or a string.
 ///
 /// Iterables cannot be indexed, so the lookup needs to iterate up to the
-/// index.
+/// index; a string is read up to its character.
 #[inline(always)]
 pub(crate) fn charge_fuel_for_get_item(
     _state: &State,
@@ -975,13 +1007,23 @@ pub(crate) fn charge_fuel_for_get_item(
             if let Some(obj) = _container.as_object() {
                 if obj.repr() == ObjectRepr::Iterable {
                     if let Some(idx) = _key.as_i64() {
-                        let mut n = usize::try_from(idx.unsigned_abs()).unwrap_or(usize::MAX);
-                        if let Some(len) = obj.enumerator_len() {
-                            n = n.min(len);
-                        }
+                        // the iterable is walked up to the item: from its
+                        // start, so a negative index walks all but the last
+                        // items it skips.
+                        let len = obj.enumerator_len();
+                        let n = match (idx < 0, len) {
+                            (true, Some(len)) => len,
+                            _ => usize::try_from(idx.unsigned_abs())
+                                .unwrap_or(usize::MAX)
+                                .saturating_add(1)
+                                .min(len.unwrap_or(usize::MAX)),
+                        };
                         return _state.charge_items(n);
                     }
                 }
+            } else if let (Some(s), Some(_)) = (_container.as_str(), _key.as_i64()) {
+                // indexing a string counts its characters
+                return _state.charge_fuel(s.len() as u64);
             }
         }
     }

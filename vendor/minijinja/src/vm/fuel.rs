@@ -348,14 +348,39 @@ fn charge_formatting(units: u64) -> bool {
     })
 }
 
+/// How often each byte written while formatting is processed: once, and
+/// when pretty-printing (`{:#?}`, as `pprint` does) once more by the
+/// indenting writer of every container it is nested in.
+fn formatting_passes(pretty: bool) -> u64 {
+    if pretty {
+        1 + FORMAT_DEPTH.with(|d| d.get()) as u64
+    } else {
+        1
+    }
+}
+
 /// Charges for formatting one item of a container (its slot: strings inside
-/// are charged by [`charge_formatted_bytes`] as they are written).
-pub(crate) fn charge_formatted_item() -> bool {
-    charge_formatting(SLOT_COST)
+/// are charged by [`charge_formatted_bytes`] as they are written).  When
+/// pretty-printed, the item also starts a line indented by 4 bytes per level
+/// of nesting, which every level then processes.
+pub(crate) fn charge_formatted_item(pretty: bool) -> bool {
+    let indent = if pretty {
+        cost_of(4 * FORMAT_DEPTH.with(|d| d.get()), BYTE_COST)
+            .saturating_mul(formatting_passes(true))
+    } else {
+        0
+    };
+    charge_formatting(SLOT_COST.saturating_add(indent))
+}
+
+/// Charges for walking past one item of an iterable outside of the engine's
+/// loops (the items skipped to reach a slice of a lazy iterable).
+pub(crate) fn charge_visited_item() -> bool {
+    charge_formatting(ITEM_COST)
 }
 
 /// Charges for writing a string or bytes of `len` bytes inside a container,
-/// whichever container type formats it.
-pub(crate) fn charge_formatted_bytes(len: usize) -> bool {
-    charge_formatting(cost_of(len, BYTE_COST))
+/// whichever container type formats it (`pretty`: with `{:#?}`).
+pub(crate) fn charge_formatted_bytes(len: usize, pretty: bool) -> bool {
+    charge_formatting(cost_of(len, BYTE_COST).saturating_mul(formatting_passes(pretty)))
 }

@@ -880,12 +880,9 @@ impl<'env> Executor<'env> {
                         }));
                     let args = stack.get_call_args(*arg_count);
                     let arg_count = args.len();
-                    // filters are charged for the string they work on
+                    // filters are charged for the strings they work on
                     // and the value they return.
-                    #[cfg(feature = "fuel")]
-                    if let Some(s) = args.first().and_then(|x| x.as_str()) {
-                        ctx_ok!(state.charge_fuel(s.len() as u64));
-                    }
+                    ctx_ok!(state.charge_string_args(args));
                     a = charge_value!(ctx_ok!(filter.call(state, args)));
                     stack.drop_top(arg_count);
                     stack.push(a);
@@ -903,6 +900,9 @@ impl<'env> Executor<'env> {
                     }));
                     let args = stack.get_call_args(*arg_count);
                     let arg_count = args.len();
+                    // like filters, tests are charged for the strings they
+                    // read (`is lower` reads all of its value).
+                    ctx_ok!(state.charge_string_args(args));
                     a = ctx_ok!(test.call(state, args));
                     // tests only return a bool, this is a check for if the
                     // test ran out of fuel.
@@ -960,12 +960,9 @@ impl<'env> Executor<'env> {
                 Instruction::CallMethod(name, arg_count) => {
                     let args = stack.get_call_args(*arg_count);
                     let arg_count = args.len();
-                    // like filters, methods are charged for the string they
-                    // are called on and the value they return.
-                    #[cfg(feature = "fuel")]
-                    if let Some(s) = args[0].as_str() {
-                        ctx_ok!(state.charge_fuel(s.len() as u64));
-                    }
+                    // like filters, methods are charged for the strings they
+                    // are called on and with and the value they return.
+                    ctx_ok!(state.charge_string_args(args));
                     a = charge_value!(ctx_ok!(args[0].call_method(state, name, &args[1..])));
                     stack.drop_top(arg_count);
                     stack.push(a);

@@ -716,22 +716,34 @@ impl State<'_, '_> {
 
     /// Charges fuel for a call to a filter or test made on behalf of a
     /// built-in filter.  This is charged like the call from a template:
-    /// one instruction plus the string the call works on.
+    /// one instruction plus the strings the call works on.
     #[inline(always)]
     pub(crate) fn charge_call(&self, _args: &[Value]) -> Result<(), Error> {
         #[cfg(feature = "fuel")]
         {
             if let Some(ref tracker) = self.fuel_tracker {
-                let input = _args
-                    .first()
-                    .and_then(|x| x.as_str())
-                    .map_or(0, |x| x.len());
-                return tracker.consume(
-                    crate::vm::fuel::INSTRUCTION_COST.saturating_add(crate::vm::fuel::cost_of(
-                        input,
-                        crate::vm::fuel::BYTE_COST,
-                    )),
-                );
+                tracker.consume(crate::vm::fuel::INSTRUCTION_COST)?;
+            }
+        }
+        self.charge_string_args(_args)
+    }
+
+    /// Charges fuel for the bytes of every string among the arguments of a
+    /// filter, test or method call (the value it is applied to included):
+    /// most of them read their strings whole.
+    #[inline(always)]
+    pub(crate) fn charge_string_args(&self, _args: &[Value]) -> Result<(), Error> {
+        #[cfg(feature = "fuel")]
+        {
+            if let Some(ref tracker) = self.fuel_tracker {
+                let bytes = _args
+                    .iter()
+                    .filter_map(|x| x.as_str())
+                    .fold(0usize, |n, s| n.saturating_add(s.len()));
+                return tracker.consume(crate::vm::fuel::cost_of(
+                    bytes,
+                    crate::vm::fuel::BYTE_COST,
+                ));
             }
         }
         Ok(())
