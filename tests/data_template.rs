@@ -341,6 +341,35 @@ fn hostile_values_are_bounded() {
     assert_eq!(t.render(&conv(), false).unwrap(), "10000 1000000");
 }
 
+/// A record of several MB renders in a template that reads each message many times (as Qwen3's
+/// does to split off its reasoning): the step budget grows with the conversation's text.
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
+fn large_records_get_a_larger_budget() {
+    let source = "{%- for m in messages %}{%- set content = m.content if m.content is string else '' %}\
+        {%- if m.role == 'assistant' and '</think>' in content %}\
+        {%- set reasoning = content.split('</think>')[0].rstrip('\\n').split('<think>')[-1].lstrip('\\n') %}\
+        {%- set content = content.split('</think>')[-1].lstrip('\\n') %}\
+        {{- '<|im_start|>' ~ m.role ~ '\\n<think>\\n' ~ reasoning.strip('\\n') ~ '\\n</think>\\n\\n' ~ content.lstrip('\\n') ~ '<|im_end|>\\n' }}\
+        {%- else %}{{- '<|im_start|>' ~ m.role ~ '\\n' ~ content ~ '<|im_end|>\\n' }}{%- endif %}{%- endfor %}";
+    let t = ChatTemplate::from_files(&cfg_with(source), None).unwrap();
+    // 6 MB of text: about 1.2 million steps, more than a small conversation may take
+    let (r, y) = ("r ".repeat(1_500_000), "y ".repeat(1_500_000));
+    let answer = format!("<think>{r}</think>{y}");
+    let conv = [Message::user("hi"), Message::assistant(&answer)];
+    let expected = format!(
+        "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n<think>\n{r}\n</think>\n\n{y}<|im_end|>\n"
+    );
+    assert!(t.render(&conv, false).unwrap() == expected);
+    // a template that loops without end on that record still stops
+    let endless = format!(
+        "{source}{{% for i in range(100000) %}}{{% for j in range(100000) %}}{{% endfor %}}{{% endfor %}}"
+    );
+    let t = ChatTemplate::from_files(&cfg_with(&endless), None).unwrap();
+    let msg = t.render(&conv, false).unwrap_err().to_string();
+    assert!(msg.contains("did not finish within 2500007 steps"), "{msg}");
+}
+
 /// `{{ expr }}` 300,000 times after `setup`.
 fn big_loop(setup: &str, expr: &str) -> String {
     format!(

@@ -29,10 +29,16 @@ const NAME: &str = "chat_template";
 const CLOCK: i64 = i64::MIN;
 
 /// Work one render may do (minijinja's fuel: one per instruction, one per 64 bytes of data it
-/// builds or formats). Real templates need under 100,000 for 2,000 turns and about 200,000 for
+/// builds or formats). Real templates need under 130,000 for 2,000 turns and under 310,000 for
 /// 2 MB of text; a template that loops without end, or builds values of gigabytes, stops here
 /// with a clear error instead of hanging or killing the page (about 0.2 s and 64 MB of data).
 const RENDER_FUEL: u64 = 1_000_000;
+/// Conversations with more message text than this get [`RENDER_FUEL`] plus one step per
+/// [`TEXT_BYTES_PER_EXTRA_STEP`] bytes of it: a template reads each message a few times, at one
+/// step per 64 bytes read (a Qwen3-style template needs about 300,000 for 2 MB of text; records
+/// go up to 8 MiB).
+const LARGE_TEXT_BYTES: usize = 1 << 20;
+const TEXT_BYTES_PER_EXTRA_STEP: usize = 4;
 /// Bytes one render may write (a conversation renders to kilobytes).
 pub(super) const MAX_RENDER_BYTES: usize = 8 << 20;
 
@@ -244,13 +250,26 @@ impl ChatTemplate {
         ));
         ctx.push(("tools".into(), Value::from(())));
         ctx.push(("documents".into(), Value::from(())));
-        let tmpl = self.env.get_template(NAME).map_err(|e| err(describe(&e)))?;
+        let text: usize = messages
+            .iter()
+            .map(|m| m.role.as_str().len() + m.content.len())
+            .sum();
+        let (fuel, larger_budget) = if text > LARGE_TEXT_BYTES {
+            let fuel = RENDER_FUEL + (text / TEXT_BYTES_PER_EXTRA_STEP) as u64;
+            let mut env = self.env.clone();
+            env.set_fuel(Some(fuel));
+            (fuel, Some(env))
+        } else {
+            (RENDER_FUEL, None)
+        };
+        let env = larger_budget.as_ref().unwrap_or(&self.env);
+        let tmpl = env.get_template(NAME).map_err(|e| err(describe(&e)))?;
         let mut out = Bounded::default();
         match tmpl.render_captured_to(Value::from_pairs(ctx), &mut out) {
             Ok(_) => String::from_utf8(out.bytes)
                 .map_err(|_| err("the chat template rendered text that is not UTF-8")),
             Err(e) if e.kind() == ErrorKind::OutOfFuel => Err(err(format!(
-                "the chat template did not finish within {RENDER_FUEL} steps for one conversation \
+                "the chat template did not finish within {fuel} steps for one conversation \
                  (a loop without end, or values too large?)"
             ))),
             Err(_) if out.overflowed => Err(err(format!(
