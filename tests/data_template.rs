@@ -303,6 +303,25 @@ fn hostile_values_are_bounded() {
             big_loop("{% set l = ['x'] * 100000 %}", "l[99990:]|first"),
             "did not finish within",
         ),
+        // comparing or hashing two equal 100,000-item lists, 300,000 times
+        (
+            big_loop(
+                "{% set l = range(100000)|list %}{% set m = range(100000)|list %}",
+                "1 if l is eq(m)",
+            ),
+            "did not finish within",
+        ),
+        (
+            big_loop(
+                "{% set l = range(100000)|list %}{% set m = range(100000)|list %}",
+                "1 if {'a': [l]} == {'a': [m]}",
+            ),
+            "did not finish within",
+        ),
+        (
+            big_loop("{% set l = range(100000)|list %}", "{(l,): 1}|length"),
+            "did not finish within",
+        ),
         // pretty-printing 90 levels deep: every line passes through every level's indentation
         (
             "{% set ns = namespace(a=['a'] * 100000) %}{% for i in range(90) %}{% set ns.a = [ns.a] %}{% endfor %}{{ ns.a|pprint|length }}".to_string(),

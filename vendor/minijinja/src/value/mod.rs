@@ -693,6 +693,15 @@ fn charge_reading(_len: usize) {
     crate::vm::fuel::charge_formatted_bytes(_len, false);
 }
 
+/// Charges the running render (if any) for visiting one item of a container
+/// to compare or hash it.  Results stay exact: when the fuel runs out, the
+/// render fails at its next check.
+#[inline(always)]
+pub(crate) fn charge_visiting_item() {
+    #[cfg(feature = "fuel")]
+    let _ = crate::vm::fuel::charge_visited_item();
+}
+
 impl Hash for Value {
     fn hash<H: Hasher>(&self, state: &mut H) {
         match self.0 {
@@ -779,6 +788,7 @@ impl PartialEq for Value {
                                 if !a.try_iter_pairs().is_some_and(|mut ak| {
                                     ak.all(|(k, v1)| {
                                         a_count += 1;
+                                        charge_visiting_item();
                                         b.get_value(&k) == Some(v1)
                                     })
                                 }) {
@@ -795,7 +805,7 @@ impl PartialEq for Value {
                                 ObjectRepr::Seq | ObjectRepr::Iterable,
                             ) => {
                                 if let (Some(ak), Some(bk)) = (a.try_iter(), b.try_iter()) {
-                                    ak.eq(bk)
+                                    ak.inspect(|_| charge_visiting_item()).eq(bk)
                                 } else {
                                     false
                                 }
@@ -982,7 +992,9 @@ impl Ord for Value {
                                 // we don't want to pay the cost of actually sorting the keys for
                                 // ordering so we just accept this for now.
                                 match (a.try_iter_pairs(), b.try_iter_pairs()) {
-                                    (Some(a), Some(b)) => a.cmp(b),
+                                    (Some(a), Some(b)) => {
+                                        a.inspect(|_| charge_visiting_item()).cmp(b)
+                                    }
                                     _ => unreachable!(),
                                 }
                             }
@@ -990,7 +1002,7 @@ impl Ord for Value {
                                 ObjectRepr::Seq | ObjectRepr::Iterable,
                                 ObjectRepr::Seq | ObjectRepr::Iterable,
                             ) => match (a.try_iter(), b.try_iter()) {
-                                (Some(a), Some(b)) => a.cmp(b),
+                                (Some(a), Some(b)) => a.inspect(|_| charge_visiting_item()).cmp(b),
                                 _ => unreachable!(),
                             },
                             // terrible fallback for plain objects

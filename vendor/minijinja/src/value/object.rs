@@ -987,6 +987,7 @@ impl Hash for DynObject {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         if let Some(iter) = self.try_iter_pairs() {
             for (key, value) in iter {
+                crate::value::charge_visiting_item();
                 key.hash(state);
                 value.hash(state);
             }

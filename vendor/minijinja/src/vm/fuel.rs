@@ -374,7 +374,8 @@ pub(crate) fn charge_formatted_item(pretty: bool) -> bool {
 }
 
 /// Charges for walking past one item of an iterable outside of the engine's
-/// loops (the items skipped to reach a slice of a lazy iterable).
+/// loops (the items skipped to reach a slice of a lazy iterable, the items
+/// compared or hashed inside containers).
 pub(crate) fn charge_visited_item() -> bool {
     charge_formatting(ITEM_COST)
 }
