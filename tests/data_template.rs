@@ -121,6 +121,33 @@ fn strftime_now_and_raise_exception() {
         t.render(&conv(), false).unwrap_err().to_string(),
         "chat template: No system role allowed"
     );
+    // a message of megabytes is cut (a skipped record's reason is kept for the report)
+    let t =
+        ChatTemplate::from_files(&cfg_with("{{ raise_exception('é' * 25000000) }}"), None).unwrap();
+    let msg = t.render(&conv(), false).unwrap_err().to_string();
+    let expected = format!(
+        "chat template: {}… (50000000 bytes in all)",
+        "é".repeat(500)
+    );
+    assert!(
+        msg == expected,
+        "{} bytes: {}",
+        msg.len(),
+        &msg[msg.len() - 40..]
+    );
+}
+
+/// A string compared with itself is not read: 120,000 comparisons of one 10 MB string (1.2 TB
+/// to read, a minute or more, before) take well under a second.
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn a_string_equals_itself_without_being_read() {
+    let source = "{% set l = ['x' * 10000000] * 200 %}{% for a in l %}{% for b in l %}{{ 1 if a == b and b == a and a == a }}{% endfor %}{% endfor %}";
+    let t = ChatTemplate::from_files(&cfg_with(source), None).unwrap();
+    let start = std::time::Instant::now();
+    assert_eq!(t.render(&conv(), false).unwrap(), "1".repeat(40_000));
+    let took = start.elapsed();
+    assert!(took.as_secs() < 20, "{took:?}");
 }
 
 /// A hostile template (endless loops, huge output, deep recursion) stops with a message, quickly.

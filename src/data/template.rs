@@ -303,12 +303,27 @@ fn named_default(list: &[Json]) -> Result<String> {
     )))
 }
 
-/// A template error with its detail and the template line where it happened.
+/// Longest template error message kept whole; longer ones (a template may raise megabytes) are
+/// cut.
+const MAX_MESSAGE_BYTES: usize = 1000;
+
+/// A template error with its detail (cut to [`MAX_MESSAGE_BYTES`]) and the template line where it
+/// happened.
 fn describe(e: &JinjaError) -> String {
     let mut s = match e.kind() {
         ErrorKind::InvalidOperation => e.detail().unwrap_or("invalid operation").to_string(),
         _ => e.to_string(),
     };
+    // `raise_exception('x' * 50000000)`: a skipped record's reason is kept for the report
+    if s.len() > MAX_MESSAGE_BYTES {
+        let total = s.len();
+        let mut cut = MAX_MESSAGE_BYTES;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push_str(&format!("… ({total} bytes in all)"));
+    }
     if let Some(line) = e.line()
         && e.kind() != ErrorKind::InvalidOperation
     {
