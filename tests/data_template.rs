@@ -212,6 +212,17 @@ fn hostile_values_are_bounded() {
     let nest =
         "{% set ns = namespace(a=1) %}{% for i in range(99) %}{% set ns.a = [ns.a] %}{% endfor %}";
     let wraps = |n: usize| format!("{}ns.a{}", "[".repeat(n), "]".repeat(n));
+    let big_dict = format!(
+        "{{{}}}",
+        (0..10_000)
+            .map(|i| format!("'k{i}': {i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let params = (0..10_000)
+        .map(|i| format!("a{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut cases = vec![
         // found by fuzzing: a 7.5e7-item list formatted at compile time
         (
@@ -348,6 +359,62 @@ fn hostile_values_are_bounded() {
         (
             big_loop("{% set l = range(100000)|list %}", "{(l,): 1}|length"),
             "did not finish within",
+        ),
+        // a chain of 100,000 parts looked into, indexed or walked; a zip of 100,000 arguments
+        (
+            big_loop("{% set c = {'a': 1}|chain(*([{}] * 100000)) %}", "1 if c.zz"),
+            "did not finish within",
+        ),
+        (
+            big_loop("{% set c = [1]|chain(*([[]] * 100000)) %}", "c[1]"),
+            "did not finish within",
+        ),
+        (
+            big_loop("{% set z = []|zip(*([[]] * 100000)) %}", "z|first"),
+            "did not finish within",
+        ),
+        // case-insensitive sorting of two equal 1 MB strings
+        (
+            big_loop(
+                "{% set a = 'x' * 1000000 %}{% set b = 'x' * 1000000 %}",
+                "[a, b]|sort|length",
+            ),
+            "did not finish within",
+        ),
+        // copying a 10,000-entry map into a namespace or keyword arguments; a macro's 10,000
+        // parameters listed on each access
+        (big_loop(&format!("{{% set d = {big_dict} %}}"), "namespace(d).x"), "did not finish within"),
+        (big_loop(&format!("{{% set d = {big_dict} %}}"), "namespace(**d).x"), "did not finish within"),
+        (
+            big_loop(&format!("{{% macro m({params}) %}}{{% endmacro %}}"), "1 if m.arguments"),
+            "did not finish within",
+        ),
+        // Python methods comparing 100,000 items for one step
+        (
+            big_loop("", "1 if 'x'.startswith(['y'] * 100000)"),
+            "did not finish within",
+        ),
+        (
+            big_loop("{% set l = ([0] * 100000)|list %}", "l.count(1)"),
+            "did not finish within",
+        ),
+        // 30 million pieces would be built before being charged
+        (
+            "{{ ('x' * 30000000)|split('x')|length }}".to_string(),
+            "did not finish within",
+        ),
+        (
+            "{{ ('\n' * 30000000)|lines|length }}".to_string(),
+            "did not finish within",
+        ),
+        // lazy iterables stored into themselves: each level is one more level of nesting
+        (
+            "{% set ns = namespace(z=[1]) %}{% for i in range(100000) %}{% set ns.z = ns.z|chain('a') %}{% endfor %}".to_string(),
+            "a stored value nests more than 100 levels deep",
+        ),
+        (
+            "{% set ns = namespace(z=[1]|chain('a')) %}{% for i in range(100000) %}{% set ns.z = ns.z|zip('a') %}{% endfor %}".to_string(),
+            "a stored value nests more than 100 levels deep",
         ),
         // pretty-printing 90 levels deep: every line passes through every level's indentation
         (

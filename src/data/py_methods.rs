@@ -5,7 +5,9 @@
 //! - `str.format`: widths, precisions and repeated fields are checked against the same bound
 //!   before pycompat formats;
 //! - `str.split`, `str.rsplit`, `str.splitlines`: at most [`MAX_PIECES`] pieces;
-//! - `str.strip`, `lstrip`, `rstrip` with characters: done here with a set, linear in the string.
+//! - `str.strip`, `lstrip`, `rstrip` with characters: done here with a set, linear in the string;
+//! - `str.startswith`, `str.endswith` with a sequence of prefixes, and `list.count`: charged to
+//!   the render's fuel for what they compare (the engine charges only the receiving string).
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
@@ -34,10 +36,27 @@ pub(crate) fn unknown_method_callback(
             ("strip" | "lstrip" | "rstrip", [chars]) if chars.as_str().is_some() => {
                 return Ok(strip(s, method, chars.as_str().unwrap_or_default()));
             }
+            ("startswith" | "endswith", [affixes, ..]) if affixes.as_str().is_none() => {
+                charge_affixes(state, s, affixes)?;
+            }
             _ => {}
         }
+    } else if let ("count", Some(len)) = (method, value.len()) {
+        // compares every item: half a step each, like the engine's own loops
+        state.consume_fuel(len as u64 / 2 + 1)?;
     }
     minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
+}
+
+/// Charges `s.startswith(affixes)` with a sequence for the bytes each affix compares (one step
+/// per 64, as the engine charges reading) and half a step per affix.
+fn charge_affixes(state: &State, s: &str, affixes: &Value) -> Result<(), Error> {
+    let (mut bytes, mut items) = (0u64, 0u64);
+    for affix in affixes.try_iter()? {
+        items += 1;
+        bytes += affix.as_str().map_or(0, |a| a.len().min(s.len())) as u64;
+    }
+    state.consume_fuel(bytes / 64 + items / 2 + 1)
 }
 
 /// `separator.join(items)`, each item written as `{{ item }}` would.

@@ -563,6 +563,9 @@ mod builtins {
                 if std::ptr::eq(a, b) {
                     return Ordering::Equal;
                 }
+                // the comparison reads both: charged to the running render
+                #[cfg(feature = "fuel")]
+                let _ = crate::vm::fuel::charge_formatted_bytes(a.len().min(b.len()), false);
                 #[cfg(feature = "unicode")]
                 {
                     unicase::UniCase::new(a).cmp(&unicase::UniCase::new(b))
@@ -930,11 +933,22 @@ mod builtins {
 
         // Materialize into a sequence (like `lines`) so negative indexing and
         // slicing work, e.g. `("1.2.3"|split("."))[-1]`.
+        // each piece is charged to the running render as it is made, so
+        // that millions of pieces are not built before the result is charged
+        let charged = |_: &&str| crate::value::charge_visiting_items(1);
         Ok(match (split, maxsplits) {
-            (None, None) => Value::from_iter(string.split_whitespace().map(wrap)),
-            (Some(sep), None) => Value::from_iter(string.split(sep.as_ref()).map(wrap)),
-            (None, Some(n)) => Value::from_iter(splitn_whitespace(&string, n).map(wrap)),
-            (Some(sep), Some(n)) => Value::from_iter(string.splitn(n, sep.as_ref()).map(wrap)),
+            (None, None) => {
+                Value::from_iter(string.split_whitespace().take_while(charged).map(wrap))
+            }
+            (Some(sep), None) => {
+                Value::from_iter(string.split(sep.as_ref()).take_while(charged).map(wrap))
+            }
+            (None, Some(n)) => {
+                Value::from_iter(splitn_whitespace(&string, n).take_while(charged).map(wrap))
+            }
+            (Some(sep), Some(n)) => {
+                Value::from_iter(string.splitn(n, sep.as_ref()).take_while(charged).map(wrap))
+            }
         })
     }
 
@@ -951,7 +965,9 @@ mod builtins {
     pub fn lines(value: &Value) -> Result<Value, Error> {
         let string = Arc::<str>::try_from(value.clone())?;
         let preserve_safety = value.kind() == ValueKind::String && value.is_safe();
-        Ok(Value::from_iter(string.lines().map(|line| {
+        // each line is charged to the running render as it is made
+        let charged = |_: &&str| crate::value::charge_visiting_items(1);
+        Ok(Value::from_iter(string.lines().take_while(charged).map(|line| {
             if preserve_safety {
                 Value::from_safe_string(line.to_string())
             } else {
@@ -2576,7 +2592,7 @@ mod builtins {
         } else {
             // General iterator chaining behavior
             Ok(Value::make_object_iterable(all_values, |values| {
-                Box::new(values.iter().flat_map(|v| match v.try_iter() {
+                Box::new(values.iter().take_while(|_| crate::value::charge_visiting_items(1)).flat_map(|v| match v.try_iter() {
                     Ok(iter) => Box::new(iter) as Box<dyn Iterator<Item = Value> + Send + Sync>,
                     Err(err) => Box::new(Some(Value::from(err)).into_iter())
                         as Box<dyn Iterator<Item = Value> + Send + Sync>,
@@ -2631,14 +2647,20 @@ mod builtins {
 
         Ok(Value::make_object_iterable(all_values, move |values| {
             let iter = std::iter::from_fn({
-                let mut iters = values
-                    .iter()
-                    .map(|val| val.try_iter().ok())
-                    .collect::<Option<Vec<_>>>()
-                    .unwrap_or_default();
+                // an iterator per argument, and a tuple item per argument
+                // for each item: charged to the running render
+                let mut iters = if crate::value::charge_visiting_items(values.len()) {
+                    values
+                        .iter()
+                        .map(|val| val.try_iter().ok())
+                        .collect::<Option<Vec<_>>>()
+                        .unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
 
                 move || {
-                    if iters.is_empty() {
+                    if iters.is_empty() || !crate::value::charge_visiting_items(iters.len()) {
                         return None;
                     }
 

@@ -555,6 +555,11 @@ mod builtins {
             {
                 for pair in checked(pairs) {
                     let (key, value) = ok!(pair);
+                    // each pair copied is charged to the running render
+                    // (like a map entry: inserting costs more than visiting)
+                    if !crate::value::charge_visiting_items(4) {
+                        return Err(Error::from(ErrorKind::OutOfFuel));
+                    }
                     if let Some(key) = key.as_str() {
                         ns.set_value(key, value);
                     }

@@ -3,7 +3,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::value::ops::LenIterWrap;
-use crate::value::{Enumerator, Object, ObjectExt, ObjectRepr, Value, ValueKind};
+use crate::value::{
+    charge_visiting_items, Enumerator, Object, ObjectExt, ObjectRepr, Value, ValueKind,
+};
 
 /// Dictionary merging behavior - create custom object with lookup capability
 #[derive(Debug)]
@@ -23,6 +25,10 @@ impl Object for MergeDict {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         // Look up key in reverse order (last matching dict wins)
         for value in self.values.iter().rev() {
+            // each map looked into is charged to the running render
+            if !charge_visiting_items(1) {
+                return None;
+            }
             if let Ok(v) = value.get_item(key) {
                 if !v.is_undefined() {
                     return Some(v);
@@ -38,6 +44,7 @@ impl Object for MergeDict {
         for key in self
             .values
             .iter()
+            .take_while(|_| charge_visiting_items(1))
             .filter(|x| x.kind() == ValueKind::Map)
             .filter_map(|v| v.try_iter().ok())
             .flatten()
@@ -134,6 +141,9 @@ impl Object for MergeSeq {
         if let Some(idx) = key.as_usize() {
             let mut current_idx = 0;
             for value in self.values.iter() {
+                if !charge_visiting_items(1) {
+                    return None;
+                }
                 let len = value.len().unwrap_or(0);
                 if idx < current_idx + len {
                     return value.get_item(&Value::from(idx - current_idx)).ok();
@@ -146,7 +156,7 @@ impl Object for MergeSeq {
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
         self.mapped_enumerator(|this| {
-            let iter = this.values.iter().flat_map(|v| match v.try_iter() {
+            let iter = this.values.iter().take_while(|_| charge_visiting_items(1)).flat_map(|v| match v.try_iter() {
                 Ok(iter) => Box::new(iter) as Box<dyn Iterator<Item = Value> + Send + Sync>,
                 Err(err) => Box::new(Some(Value::from(err)).into_iter())
                     as Box<dyn Iterator<Item = Value> + Send + Sync>,

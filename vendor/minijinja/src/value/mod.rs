@@ -702,6 +702,18 @@ pub(crate) fn charge_visiting_item() {
     let _ = crate::vm::fuel::charge_visited_item();
 }
 
+/// Charges the running render (if any) for visiting `n` items (the parts of
+/// a chain, the arguments of a zip, the parameters of a macro) outside of
+/// the engine's loops; `false` once its fuel is gone (the render then fails
+/// at its next check).
+#[inline(always)]
+pub(crate) fn charge_visiting_items(_n: usize) -> bool {
+    #[cfg(feature = "fuel")]
+    return crate::vm::fuel::charge_visited_items(_n);
+    #[cfg(not(feature = "fuel"))]
+    true
+}
+
 impl Hash for Value {
     fn hash<H: Hasher>(&self, state: &mut H) {
         match self.0 {
@@ -2357,6 +2369,11 @@ impl From<Error> for Value {
 
 trait IterableMaker: Send + Sync {
     fn make(&self) -> Box<dyn Iterator<Item = Value> + Send + Sync + '_>;
+
+    /// The values the iterable draws its items from, when they are values
+    /// (the parts of `chain` and `zip`, the object a slice or repetition
+    /// walks); `None` for anything else.
+    fn sources(&self) -> Option<Vec<Value>>;
 }
 
 impl<T, F> IterableMaker for (T, F)
@@ -2370,6 +2387,27 @@ where
     fn make(&self) -> Box<dyn Iterator<Item = Value> + Send + Sync + '_> {
         (self.1)(&self.0)
     }
+
+    fn sources(&self) -> Option<Vec<Value>> {
+        let state: &dyn std::any::Any = &self.0;
+        if let Some(values) = state.downcast_ref::<Vec<Value>>() {
+            Some(values.clone())
+        } else if let Some(value) = state.downcast_ref::<Value>() {
+            Some(vec![value.clone()])
+        } else {
+            state
+                .downcast_ref::<DynObject>()
+                .map(|obj| vec![Value::from_dyn_object(obj.clone())])
+        }
+    }
+}
+
+/// The values an iterable made by [`Value::make_object_iterable`] draws its
+/// items from (see `IterableMaker::sources`), so that what a template stores
+/// can be measured through lazy iterables.
+pub(crate) fn iterable_sources(obj: &DynObject) -> Option<Vec<Value>> {
+    obj.downcast_ref::<Iterable>()
+        .and_then(|iterable| iterable.maker.sources())
 }
 
 /// Type-erased iterable created by [`Value::make_object_iterable`].

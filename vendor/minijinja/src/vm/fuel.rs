@@ -380,6 +380,11 @@ pub(crate) fn charge_visited_item() -> bool {
     charge_formatting(ITEM_COST)
 }
 
+/// [`charge_visited_item`] for `n` items.
+pub(crate) fn charge_visited_items(n: usize) -> bool {
+    charge_formatting(cost_of(n, ITEM_COST))
+}
+
 /// Charges for writing a string or bytes of `len` bytes inside a container,
 /// whichever container type formats it (`pretty`: with `{:#?}`).
 pub(crate) fn charge_formatted_bytes(len: usize, pretty: bool) -> bool {

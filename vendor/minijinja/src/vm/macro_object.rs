@@ -107,7 +107,11 @@ impl Object for Macro {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         Some(match some!(key.as_str()) {
             "name" => self.name.clone(),
-            "arguments" => Value::from_iter(self.arg_spec.iter().cloned()),
+            "arguments" => {
+                // a new list on each access: charged to the running render
+                let _ = crate::value::charge_visiting_items(self.arg_spec.len());
+                Value::from_iter(self.arg_spec.iter().cloned())
+            }
             "caller" => Value::from(self.caller_reference),
             _ => return None,
         })

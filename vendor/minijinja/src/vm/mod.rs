@@ -1113,6 +1113,9 @@ impl<'env> Executor<'env> {
                 }));
             for pair in checked(iter) {
                 let (key, value) = ok!(pair);
+                // each pair copied is charged (like a map entry: inserting
+                // costs more than visiting)
+                ok!(state.charge_items(4));
                 rv.insert(key, value);
             }
         }

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use crate::error::{Error, ErrorKind};
 use crate::value::merge_object::MergeSeq;
 use crate::value::namespace_object::Namespace;
-use crate::value::{ObjectRepr, Value};
+use crate::value::{iterable_sources, ObjectRepr, Value};
 use crate::vm::fuel::{FuelTracker, ITEM_COST};
 
 /// How deeply a stored value may nest.
@@ -106,6 +106,14 @@ impl NestingMemo {
             for part in merged.parts() {
                 ok!(add(self, part, level));
             }
+        } else if let (None, Some(sources)) = (obj.enumerator_len(), iterable_sources(obj)) {
+            // a lazy iterable of unknown length (`chain` of other values,
+            // `zip`, a slice of one): it holds the values it draws from, one
+            // level down, and `ns.z = ns.z|chain(x)` in a loop nests them.
+            for source in &sources {
+                ok!(add(self, source, level + 1));
+            }
+            shape.depth += 1;
         } else {
             match obj.repr() {
                 ObjectRepr::Map => {
