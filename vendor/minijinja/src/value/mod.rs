@@ -698,8 +698,7 @@ fn charge_reading(_len: usize) {
 /// render fails at its next check.
 #[inline(always)]
 pub(crate) fn charge_visiting_item() {
-    #[cfg(feature = "fuel")]
-    let _ = crate::vm::fuel::charge_visited_item();
+    let _ = charge_visiting_items(1);
 }
 
 /// Charges the running render (if any) for visiting `n` items (the parts of

@@ -429,7 +429,7 @@ pub fn slice(
                         // the items before the slice are walked each time it
                         // is iterated, and charged to the running render
                         for _ in 0..start {
-                            if !charge_skipped_item() || iter.next().is_none() {
+                            if !crate::value::charge_visiting_items(1) || iter.next().is_none() {
                                 break;
                             }
                         }
@@ -463,16 +463,6 @@ pub fn slice(
         }
         _ => error,
     }
-}
-
-/// Charges the running render (if any) for walking past one item of an
-/// iterable; `false` once its fuel is gone (it then fails at its next check).
-#[inline(always)]
-fn charge_skipped_item() -> bool {
-    #[cfg(feature = "fuel")]
-    return crate::vm::fuel::charge_visited_item();
-    #[cfg(not(feature = "fuel"))]
-    true
 }
 
 fn int_as_value(val: i128) -> Value {

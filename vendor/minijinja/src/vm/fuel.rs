@@ -373,14 +373,9 @@ pub(crate) fn charge_formatted_item(pretty: bool) -> bool {
     charge_formatting(SLOT_COST.saturating_add(indent))
 }
 
-/// Charges for walking past one item of an iterable outside of the engine's
-/// loops (the items skipped to reach a slice of a lazy iterable, the items
-/// compared or hashed inside containers).
-pub(crate) fn charge_visited_item() -> bool {
-    charge_formatting(ITEM_COST)
-}
-
-/// [`charge_visited_item`] for `n` items.
+/// Charges for visiting `n` items outside of the engine's loops: the items
+/// skipped to reach a slice of a lazy iterable, compared or hashed inside
+/// containers, the parts of a chain, the arguments of a zip.
 pub(crate) fn charge_visited_items(n: usize) -> bool {
     charge_formatting(cost_of(n, ITEM_COST))
 }
