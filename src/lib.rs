@@ -3,8 +3,6 @@
 //!
 //! - [`backend`]: the op set ([`backend::Backend`]) with a CPU reference and a wgpu/WGSL GPU backend.
 //! - [`data`]: chat datasets → chat template → token ids, loss masks, packed fixed-shape batches.
-//! - [`rope`]: rotary-embedding tables as Hugging Face transformers computes them, for the default,
-//!   linear, Llama 3 and Phi-3 longrope variants.
 //! - [`model`]: Hugging Face configs and safetensors checkpoints, the forward pass and generation.
 //! - [`svd`]: the SVD plan (layers, ranks, parameter counts).
 //! - [`export`]: the merged Hugging Face folder and the PEFT LoRA adapter of a trained model.
@@ -16,12 +14,10 @@ pub mod error;
 pub mod export;
 pub mod gguf;
 pub mod model;
-pub mod rope;
-pub mod selfcheck;
 pub mod svd;
 pub mod train;
 
 pub use error::{Error, Result};
 
 #[cfg(target_arch = "wasm32")]
-pub mod web;
+pub mod wasm;

@@ -1,11 +1,11 @@
 //! GPU vs CPU: RMSNorm forward and backward (with and without dx accumulation and dw) and
-//! rotary embedding (tables from `svdtune::rope` for the default, Llama 3 and longrope variants,
+//! rotary embedding (tables from `svdtune::model::rope` for the default, Llama 3 and longrope variants,
 //! both directions, a position past the table), on awkward shapes. Runs natively and in browsers.
 mod common;
 use common::*;
 use svdtune::backend::Backend;
 use svdtune::backend::cpu::CpuBackend;
-use svdtune::rope::{RopeConfig, RopeScaling, tables};
+use svdtune::model::rope::{RopeConfig, RopeScaling, tables};
 
 const ROWS: &[usize] = &[1, 7, 64];
 const COLS: &[usize] = &[1, 5, 64, 300, 1000];

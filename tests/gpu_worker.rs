@@ -3,7 +3,7 @@
 #![cfg(target_arch = "wasm32")]
 use svdtune::backend::cpu::CpuBackend;
 use svdtune::backend::gpu::GpuBackend;
-use svdtune::selfcheck;
+use svdtune::backend::selfcheck;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_dedicated_worker);

@@ -1,9 +1,9 @@
-//! Host rotary tables (`svdtune::rope`): reference values derived by hand for the default
+//! Host rotary tables (`svdtune::model::rope`): reference values derived by hand for the default
 //! variant, the Llama 3 frequency bands, longrope factor selection and attention scaling, the
 //! linear variant, and errors for invalid configs.
 #![cfg(not(target_arch = "wasm32"))]
 
-use svdtune::rope::{RopeConfig, RopeScaling, RopeScalingFields, inv_freq, tables};
+use svdtune::model::rope::{RopeConfig, RopeScaling, RopeScalingFields, inv_freq, tables};
 
 fn cfg(head_dim: usize, theta: f64, scaling: RopeScaling) -> RopeConfig {
     RopeConfig {

@@ -11,6 +11,7 @@
 
 pub mod cpu;
 pub mod gpu;
+pub mod selfcheck;
 mod shape;
 pub mod svd_linear;
 
@@ -271,7 +272,7 @@ pub trait Backend {
     /// Rotary position embedding in place, Hugging Face `rotate_half` pairing (element `i` with
     /// `i + head_dim/2`): `x' = x·cos + rotate_half(x)·sin` with the tables at `positions[t]`.
     /// With `inverse`, rotates by the negative angle (the backward pass: `dx = Rᵀ dy`).
-    /// x `[T, H·head_dim]`, positions `[T]`, cos/sin `[P, head_dim/2]` (see [`crate::rope`]).
+    /// x `[T, H·head_dim]`, positions `[T]`, cos/sin `[P, head_dim/2]` (see [`crate::model::rope`]).
     #[allow(clippy::too_many_arguments)]
     fn rope(
         &self,

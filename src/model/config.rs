@@ -6,7 +6,7 @@
 //! Anything the engine would compute differently from transformers (another activation, partial
 //! rotary embeddings, per-layer sliding windows, …) is refused with a message naming the option.
 use crate::error::{Error, Result};
-use crate::rope::{RopeConfig, RopeScaling, RopeScalingFields};
+use crate::model::rope::{RopeConfig, RopeScaling, RopeScalingFields};
 use serde_json::{Map, Value};
 
 /// The `model_type` values this build loads.

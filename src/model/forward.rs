@@ -9,7 +9,7 @@ use super::config::ModelConfig;
 use super::weights::{GateUpProj, LayerWeights, ModelWeights, QkvProj, linear_forward};
 use crate::backend::{Backend, CachedAttentionDims, TensorInfo};
 use crate::error::{Error, Result};
-use crate::rope::{self, RopeConfig};
+use crate::model::rope::{self, RopeConfig};
 
 /// Token ids and per-row attention geometry of a batch of `batch` sequences of `seq` rows.
 pub struct Batch<I> {

@@ -9,6 +9,7 @@ pub mod generate;
 pub mod layout;
 pub mod load;
 pub mod safetensors;
+pub mod rope;
 pub mod sample;
 pub mod size_limits;
 pub mod source;

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use svdtune::backend::Backend;
 use svdtune::backend::cpu::CpuBackend;
 use svdtune::backend::gpu::GpuBackend;
-use svdtune::selfcheck;
+use svdtune::backend::selfcheck;
 
 pub fn run() -> svdtune::Result<ExitCode> {
     let gpu = pollster::block_on(GpuBackend::new())?;

@@ -9,22 +9,22 @@ Rows (each with its trainable-parameter count and the learning rate its small sw
   svd-training-frozen-embedding  the same with the embedding frozen (only when named in --methods)
   lora           PEFT LoRA r=8, alpha 16, no dropout, on q/k/v/o/gate/up/down
   full           full fine-tuning (every weight)
-Every run trains on data/demo/persona.jsonl for the same budget (2 epochs, batch 4, seq 128 by
+Every run trains on demo/persona.jsonl for the same budget (2 epochs, batch 4, seq 128 by
 default) with the schedule and optimizer of `svdtune train`: AdamW β 0.9/0.999, eps 1e-8, no
 weight decay, clipping to global norm 1, linear warm-up over round(5 % of the steps) from 0, then
 cosine decay; a step with a non-finite loss or gradient norm is skipped. Batches are the same
 groups of 4 consecutive examples; their order is shuffled per epoch from the seed (torch's
 generator here, xoshiro in svdtune, so the order differs between the two tools). The held-out
-loss is the mean cross-entropy over the assistant tokens of data/demo/persona-eval.jsonl (token t
+loss is the mean cross-entropy over the assistant tokens of demo/persona-eval.jsonl (token t
 scored on predicting t+1 with t+1's mask bit, averaged over all trained tokens of the file), the
 number `svdtune eval` prints. PyTorch rows are evaluated in PyTorch with masks built by
-bench/chat_data.py; with --svdtune the script first requires those ids and masks to equal
+bench/pytorch/chat_data.py; with --svdtune the script first requires those ids and masks to equal
 `svdtune data --dump` token for token and the base model's loss to equal `svdtune eval`'s within
 1e-3. The learning rate is picked by the lowest held-out loss (there is no separate validation
 file; every method is picked the same way). The last column is the greedy answer to --prompt.
 
 Usage:
-  python bench/quality.py --model MODEL_DIR [--svdtune target/release/svdtune]
+  python bench/pytorch/quality.py --model MODEL_DIR [--svdtune target/release/svdtune]
       [--methods base,svdtune,svd-training,lora,full] [--epochs 2] [--steps N]
       [--lrs-svdtune 3e-3,1e-2,3e-2] [--lrs-svd-training ...] [--lrs-lora ...] [--lrs-full ...]
       [--json OUT.json] [--markdown OUT.md] [--workdir DIR]
@@ -71,8 +71,8 @@ DEFAULT_LRS = {
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", required=True)
-    p.add_argument("--train", default=str(HERE.parent / "data/demo/persona.jsonl"))
-    p.add_argument("--eval", default=str(HERE.parent / "data/demo/persona-eval.jsonl"))
+    p.add_argument("--train", default=str(HERE.parent.parent / "demo/persona.jsonl"))
+    p.add_argument("--eval", default=str(HERE.parent.parent / "demo/persona-eval.jsonl"))
     p.add_argument("--svdtune", help="path of the svdtune binary (adds the svdtune row)")
     p.add_argument("--svdtune-backend", default="cpu", choices=["auto", "cpu", "gpu"])
     p.add_argument("--methods", default="base,svdtune,svd-training,lora,full",
@@ -131,14 +131,14 @@ def cli_trainable(args):
 
 
 def check_encoding(args, path, examples):
-    """The ids and masks of bench/chat_data.py must equal `svdtune data --dump`."""
+    """The ids and masks of bench/pytorch/chat_data.py must equal `svdtune data --dump`."""
     with tempfile.TemporaryDirectory() as d:
         dump = os.path.join(d, "dump.jsonl")
         run_cli(args, "data", "--model", args.model, "--data", path, "--seq-len", 1 << 20,
                 "--dump", dump)
         ref = chat_data.read_jsonl(dump)
     if len(ref) != len(examples):
-        sys.exit(f"{path}: svdtune encodes {len(ref)} examples, bench/chat_data.py {len(examples)}")
+        sys.exit(f"{path}: svdtune encodes {len(ref)} examples, bench/pytorch/chat_data.py {len(examples)}")
     for i, (a, b) in enumerate(zip(examples, ref)):
         if a["input_ids"] != b["input_ids"] or a["loss_mask"] != b["loss_mask"]:
             sys.exit(f"{path}: example {i} (line {b.get('line')}) differs from `svdtune data --dump`")

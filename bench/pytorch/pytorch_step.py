@@ -9,7 +9,7 @@ Parts, each run in its own process so that its peak RSS is its own:
   svd-training-frozen-embedding
                  the same with the token embedding frozen (svdtune's trainable set; not run unless
                  named in --methods).
-  factored       bench/factored.py: y = x W'ᵀ + ((x V) ⊙ Σ) Uᵀ with W', U, V frozen buffers and
+  factored       bench/pytorch/factored.py: y = x W'ᵀ + ((x V) ⊙ Σ) Uᵀ with W', U, V frozen buffers and
                  only Σ and the RMSNorm weights trainable: what svdtune's engine computes (forward,
                  input-gradient backward, dΣ).
   decompose      torch.svd_lowrank(W, q, niter=2), q = floor(min(m, n) · 0.1), over every planned
@@ -19,12 +19,12 @@ Parts, each run in its own process so that its peak RSS is its own:
 A step is zero_grad, forward with the loss (transformers' causal-LM loss over the trained tokens),
 backward, clipping, AdamW; 2 warm-up steps, then the median of --steps. Tokens/s counts
 batch × seq_len positions per step, as `svdtune train` does. Inputs: the demo chat data
-(data/demo/persona.jsonl) encoded with the model's template and assistant-only labels, each example
+(demo/persona.jsonl) encoded with the model's template and assistant-only labels, each example
 cut / right-padded to seq_len (causal attention, so padding after a sequence does not change it),
 or `--data random` for seeded random token ids with every token trained.
 
 Usage:
-  python bench/pytorch_step.py --model MODEL_DIR [--steps 10] [--device cpu|cuda] [--threads N]
+  python bench/pytorch/pytorch_step.py --model MODEL_DIR [--steps 10] [--device cpu|cuda] [--threads N]
       [--methods svd-training,factored] [--no-decompose] [--no-gemm] [--json OUT.json]
       [--data FILE|random] [--random-weights]
 `--random-weights` builds the model from config.json with random weights (timings do not depend on
@@ -61,7 +61,7 @@ METHODS = ("svd-training", "svd-training-frozen-embedding", "factored")
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", required=True, help="Hugging Face model folder")
-    p.add_argument("--data", default=str(HERE.parent / "data/demo/persona.jsonl"),
+    p.add_argument("--data", default=str(HERE.parent.parent / "demo/persona.jsonl"),
                    help="chat JSON Lines file, or 'random' for random token ids")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--threads", type=int, default=os.cpu_count())

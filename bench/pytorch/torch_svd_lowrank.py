@@ -1,8 +1,8 @@
-"""Reference figures for the decomposition benchmark (benches/svd_decompose.rs): the time of
+"""Reference figures for the decomposition benchmark (bench/svd_decompose.rs): the time of
 `torch.svd_lowrank(W, q, niter=2)` over every planned layer of a model (the call the reference
 library `svd-training` makes), and the rank-q approximation error of a few layers.
 
-Usage: python benches/torch_svd_lowrank.py MODEL_DIR [--rank-fraction 0.1] [--repeats 3]
+Usage: python bench/pytorch/torch_svd_lowrank.py MODEL_DIR [--rank-fraction 0.1] [--repeats 3]
 
 Prints, per run, the total seconds for
   - `lowrank q`:      torch.svd_lowrank(W, q=q, niter=2), as svd-training calls it;

@@ -13,7 +13,7 @@ pub use session::Session;
 use crate::backend::Backend;
 use crate::backend::cpu::CpuBackend;
 use crate::backend::gpu::GpuBackend;
-use crate::selfcheck;
+use crate::backend::selfcheck;
 use wasm_bindgen::prelude::*;
 
 #[derive(serde::Serialize)]

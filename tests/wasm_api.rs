@@ -13,7 +13,7 @@ fn field(v: &JsValue, name: &str) -> JsValue {
 #[wasm_bindgen_test]
 fn plan_summary_matches_inspect() {
     let config = include_str!("fixtures/smollm2/config.json");
-    let s = svdtune::web::plan_summary(config, 0.1, false).unwrap();
+    let s = svdtune::wasm::plan_summary(config, 0.1, false).unwrap();
     assert_eq!(field(&s, "layer_count").as_f64(), Some(211.0));
     assert_eq!(field(&s, "model_params").as_f64(), Some(134_515_008.0));
     assert_eq!(field(&s, "embedding_params").as_f64(), Some(28_311_552.0));
@@ -27,7 +27,7 @@ fn plan_summary_matches_inspect() {
 
 #[wasm_bindgen_test]
 fn plan_summary_rejects_unsupported_models() {
-    let err = svdtune::web::plan_summary(r#"{"model_type": "gpt2"}"#, 0.1, false).unwrap_err();
+    let err = svdtune::wasm::plan_summary(r#"{"model_type": "gpt2"}"#, 0.1, false).unwrap_err();
     let msg = JsValue::from(err);
     let text = js_sys::Reflect::get(&msg, &JsValue::from_str("message")).unwrap();
     let text = text.as_string().unwrap();

@@ -34,8 +34,8 @@ pub struct BackendInfo {
 macro_rules! on_work {
     ($any:expr, $w:ident => $body:expr) => {
         match $any {
-            $crate::web::engine::AnyWork::Gpu($w) => $body,
-            $crate::web::engine::AnyWork::Cpu($w) => $body,
+            $crate::wasm::engine::AnyWork::Gpu($w) => $body,
+            $crate::wasm::engine::AnyWork::Cpu($w) => $body,
         }
     };
 }
