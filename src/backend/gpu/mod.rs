@@ -4,6 +4,7 @@ pub mod context;
 pub mod kernels;
 mod ops;
 pub mod recorder;
+pub mod software;
 
 use super::{
     AdamW, AttentionDims, Backend, CachedAttentionDims, IdsInfo, Matmul, Shape, TensorInfo, checks,
