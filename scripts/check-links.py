@@ -23,6 +23,7 @@ import re
 import subprocess
 import sys
 import unicodedata
+from urllib.parse import unquote
 
 EXCLUDED_DIRS = ("vendor/", "node_modules/")
 # Top-level folders whose names mark a backticked word as a repository path.
@@ -174,7 +175,8 @@ def check_link(root, md, target, files, dirs, cache):
     if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", target):  # http:, https:, mailto:, ...
         return None
     path, _, anchor = target.partition("#")
-    path = re.sub(r"\?.*$", "", path)
+    path = unquote(re.sub(r"\?.*$", "", path))
+    anchor = unquote(anchor)
     if path.startswith("/"):
         rel = os.path.normpath(path.lstrip("/"))
     elif path:
@@ -217,6 +219,7 @@ def main():
                         problems.append(f"{md}:{n}: {reason}")
     for p in problems:
         print(p)
+    sys.stdout.flush()
     print(f"check-links: {len(docs)} Markdown files, {len(problems)} broken link(s)",
           file=sys.stderr)
     return 1 if problems else 0
