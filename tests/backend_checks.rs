@@ -69,7 +69,10 @@ async fn same_error(
 /// Both instantiations of a generic case.
 macro_rules! both {
     ($f:ident) => {
-        ($f::<CpuBackend> as Case<CpuBackend>, $f::<GpuBackend> as Case<GpuBackend>)
+        (
+            $f::<CpuBackend> as Case<CpuBackend>,
+            $f::<GpuBackend> as Case<GpuBackend>,
+        )
     };
 }
 
@@ -195,7 +198,14 @@ fn adamw_moment<B: Backend>(be: &B, param: &mut B::Tensor) -> Result<()> {
         max_grad_norm: 1.0,
     };
     let (grad, norm) = (zeros(be, &[6]), zeros(be, &[1]));
-    be.adamw(param, &grad, &mut zeros(be, &[5]), &mut zeros(be, &[6]), &norm, hp)
+    be.adamw(
+        param,
+        &grad,
+        &mut zeros(be, &[5]),
+        &mut zeros(be, &[6]),
+        &norm,
+        hp,
+    )
 }
 fn write_len<B: Backend>(be: &B, t: &mut B::Tensor) -> Result<()> {
     be.write(t, &[1.0; 5])
@@ -224,7 +234,14 @@ async fn bad_calls_fail_alike() {
     same_error(g, &[2, 6], false, "rope: head_dim ", both!(rope_odd_head)).await;
     same_error(g, &[2, 8], true, "rope: positions ", both!(rope_positions)).await;
     same_error(g, &[3, 8], true, "attention: lse ", both!(attention_lse)).await;
-    same_error(g, &[3, 8], false, "attention: 2 query ", both!(attention_heads)).await;
+    same_error(
+        g,
+        &[3, 8],
+        false,
+        "attention: 2 query ",
+        both!(attention_heads),
+    )
+    .await;
     same_error(g, &[3, 4], true, "attention: q ", both!(attention_dq)).await;
     let cached = "attention_cached: query rows end";
     same_error(g, &[2, 8], false, cached, both!(attention_cached_span)).await;
@@ -232,7 +249,14 @@ async fn bad_calls_fail_alike() {
     let rows = "cross_entropy: rows 2+3";
     same_error(g, &[3, 7], false, rows, both!(cross_entropy_rows)).await;
     same_error(g, &[2], true, "sum: out ", both!(sum_out)).await;
-    same_error(g, &[1, 2], true, "global_norm: out ", both!(global_norm_out)).await;
+    same_error(
+        g,
+        &[1, 2],
+        true,
+        "global_norm: out ",
+        both!(global_norm_out),
+    )
+    .await;
     same_error(g, &[6], true, "adamw: m ", both!(adamw_moment)).await;
     same_error(g, &[2, 3], true, "write: data ", both!(write_len)).await;
     same_error(g, &[1], true, "write_ids: data ", both!(write_ids_len)).await;

@@ -18,8 +18,8 @@ pub mod selfcheck;
 mod shape;
 pub mod svd_linear;
 
-pub use shape::Shape;
 pub use kernels::Kernels;
+pub use shape::Shape;
 pub use svd_linear::{
     SvdLinear, SvdLinearActs, svd_linear_acts, svd_linear_backward, svd_linear_forward,
 };
