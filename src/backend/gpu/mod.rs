@@ -176,7 +176,7 @@ impl Backend for GpuBackend {
     }
 }
 
-/// The GPU kernels: each records its dispatches (see [`ops`]) with the dimensions from the shape
+/// The GPU kernels: each records its dispatches (see `ops/`) with the dimensions from the shape
 /// checks of [`Backend`]'s ops.
 impl Kernels for GpuBackend {
     type Tensor = GpuTensor;
