@@ -3,9 +3,10 @@
 //! (`fuzz/regressions/<target>/*`: panics and timeouts, named after what they did) runs through
 //! the target's own body (`fuzz/bodies/<target>.rs`, the same file the `fuzz_target!` wrapper
 //! includes). A test fails on a panic, on an invariant the body asserts, or on an input that
-//! takes longer than libFuzzer's `-timeout` in `fuzz/run.sh` (20 s, checked once the input is
-//! done; the time bounds of templates have their own tests in `tests/data_template.rs`). A stack
-//! overflow or an allocation abort ends this process, which fails the run as well.
+//! does not finish within libFuzzer's `-timeout` in `fuzz/run.sh` (20 s; each input runs in its
+//! own thread, so a runaway input fails the test at 20 s instead of holding it; the time bounds
+//! of templates have their own tests in `tests/data_template.rs`). A stack overflow or an
+//! allocation abort ends this process, which fails the run as well.
 //!
 //! Only committed files run by default: a fuzzing campaign grows `fuzz/corpus/<target>/` with
 //! git-ignored inputs that differ per machine. `SVDTUNE_FUZZ_CORPUS=all` replays those too.
@@ -19,8 +20,8 @@
 #[path = "../fuzz/bodies/mod.rs"]
 mod bodies;
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 /// libFuzzer's `-timeout` in `fuzz/run.sh`.
@@ -79,8 +80,31 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "a panic without a message".into())
 }
 
+/// Runs `body` on `data` in its own thread (named `name`): `None` when it returned within [`TIMEOUT`], else what
+/// went wrong. A body still running at the deadline is left behind (a thread cannot be stopped;
+/// it ends with the process).
+fn run_bounded(name: String, body: Body, data: Vec<u8>) -> Option<String> {
+    let (done, finished) = mpsc::channel();
+    let worker = std::thread::Builder::new()
+        .name(name)
+        .spawn(move || {
+            body(&data);
+            let _ = done.send(());
+        })
+        .expect("a thread for the input");
+    match finished.recv_timeout(TIMEOUT) {
+        // Disconnected: the sender was dropped while the body unwound.
+        Ok(()) | Err(RecvTimeoutError::Disconnected) => match worker.join() {
+            Ok(()) => None,
+            Err(payload) => Some(format!("panicked: {}", panic_message(&*payload))),
+        },
+        Err(RecvTimeoutError::Timeout) => Some(format!("did not finish within {TIMEOUT:?}")),
+    }
+}
+
 /// Runs every input of `target` through its body; fails listing each input that panicked or
-/// took longer than [`TIMEOUT`].
+/// did not finish within [`TIMEOUT`]. After a timeout the remaining inputs are not run (the
+/// runaway body still holds a core and maybe gigabytes).
 fn replay(target: &str) {
     let (_, body) = TARGETS
         .iter()
@@ -99,16 +123,14 @@ fn replay(target: &str) {
     let mut failures = Vec::new();
     for path in &inputs {
         let data = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let t0 = Instant::now();
-        let outcome = catch_unwind(AssertUnwindSafe(|| body(&data)));
-        let took = t0.elapsed();
         let name = path.strip_prefix(fuzz_dir()).unwrap_or(path).display();
-        match outcome {
-            Err(payload) => {
-                failures.push(format!("{name}: panicked: {}", panic_message(&*payload)))
+        match run_bounded(name.to_string(), *body, data) {
+            None => {}
+            Some(what) if what.starts_with("did not finish") => {
+                failures.push(format!("{name}: {what}; the inputs after it were not run"));
+                break;
             }
-            Ok(()) if took > TIMEOUT => failures.push(format!("{name}: took {took:.1?}")),
-            Ok(()) => {}
+            Some(what) => failures.push(format!("{name}: {what}")),
         }
     }
     eprintln!(
