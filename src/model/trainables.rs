@@ -13,10 +13,13 @@
 //!
 //! Adding a new kind of trained tensor (e.g. Qwen3's per-layer `q_norm`/`k_norm`) is one change
 //! here: a [`NormKind`] variant with its name in [`Key::name`], and one line in the `walk!`
-//! macro below that visits the new field of [`LayerWeights`]. Gradients, moments, checkpoints,
-//! the swap and the exports follow; nothing else enumerates the trained tensors. (Loading the
-//! field, and the forward and backward ops that use it and fetch its gradient by key from
-//! `Grads`, are written where those ops are.)
+//! macro below that visits the new field of [`LayerWeights`]. Gradients, moments, the gradient
+//! norm, checkpoints, the page's swap and the exports follow; none of them enumerates the
+//! trained tensors. What a new tensor needs besides is not an enumeration of trained tensors:
+//! the field itself, its place in the checkpoint layout (`layout::expected_tensors`) and the
+//! loader, the forward and backward ops that use it (backward fetches its gradient with
+//! `Grads::norm_mut`), and its size in the plan's parameter count (`svd::plan`), which is
+//! reckoned from `config.json` before any weight exists.
 use super::layout::{self, FINAL_NORM, LinearKind};
 use super::weights::{GateUpProj, LayerWeights, Linear, ModelWeights, QkvProj};
 
