@@ -4,18 +4,13 @@
 //! and continues exactly; a missing, misnamed or mis-shaped tensor is refused with an error that
 //! names it, and changes nothing. Runs on the CPU backend, natively and in browsers.
 mod common;
-use common::factors::{f32s, ids, install_factors_where};
+use common::factors::{GoldenBatch, qwen2_trainer};
 use svdtune::backend::cpu::CpuBackend;
 use svdtune::model::layout;
 use svdtune::model::weights::Linear;
-use svdtune::model::{MemoryFiles, Model};
 use svdtune::train::checkpoint::{RunState, load, save};
-use svdtune::train::optim::{AdamWConfig, Decay, Schedule};
-use svdtune::train::step::{HostBatch, Trainer};
+use svdtune::train::step::Trainer;
 
-const CONFIG: &[u8] = include_bytes!("fixtures/models/qwen2/config.json");
-const WEIGHTS: &[u8] = include_bytes!("fixtures/models/qwen2/model.safetensors");
-const FACTORS: &[u8] = include_bytes!("fixtures/train/qwen2/factors.safetensors");
 const GOLDEN: &[u8] = include_bytes!("fixtures/train/qwen2/golden.safetensors");
 /// Left dense: the positional layout skips it, so positions after it shift.
 const DENSE: &str = "model.layers.0.self_attn.k_proj";
@@ -23,34 +18,13 @@ const DENSE: &str = "model.layers.0.self_attn.k_proj";
 type Tensors = Vec<(String, Vec<usize>, Vec<u8>)>;
 
 async fn trainer(be: &CpuBackend) -> Trainer<CpuBackend> {
-    let mut files = MemoryFiles::new();
-    files.insert("config.json", CONFIG.to_vec());
-    files.insert("model.safetensors", WEIGHTS.to_vec());
-    let mut model = Model::load(be, &files, |_, _, _| {}).unwrap();
-    install_factors_where(be, &mut model, FACTORS, |m| m != DENSE);
-    let schedule = Schedule {
-        peak_lr: 1e-2,
-        warmup_steps: 0,
-        total_steps: 100,
-        decay: Decay::Constant,
-    };
-    Trainer::new(be, model, 2, 12, true, schedule, AdamWConfig::default()).unwrap()
+    qwen2_trainer(be, |m| m != DENSE)
 }
 
 /// `n` steps on the golden batch; the losses.
 async fn steps(be: &CpuBackend, t: &mut Trainer<CpuBackend>, n: usize) -> Vec<f32> {
-    let gold = safetensors::SafeTensors::deserialize(GOLDEN).unwrap();
-    let (input, targets) = (ids(&gold, "input_ids"), ids(&gold, "targets"));
-    let weights = f32s(&gold, "weights");
-    let positions: Vec<u32> = (0..24).map(|r| r % 12).collect();
-    let starts = vec![0u32; 24];
-    let batch = HostBatch {
-        input_ids: &input,
-        target_ids: &targets,
-        loss_weights: &weights,
-        position_ids: &positions,
-        window_start: &starts,
-    };
+    let golden = GoldenBatch::new(GOLDEN);
+    let batch = golden.host();
     let mut out = Vec::new();
     for _ in 0..n {
         out.push(t.step(be, &[batch]).await.unwrap().loss);

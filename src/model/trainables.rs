@@ -22,6 +22,7 @@
 //! reckoned from `config.json` before any weight exists.
 use super::layout::{self, FINAL_NORM, LinearKind};
 use super::weights::{GateUpProj, LayerWeights, Linear, ModelWeights, QkvProj};
+use crate::error::{Error, Result};
 
 /// Which RMSNorm weight.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -205,5 +206,35 @@ pub fn slot(kind: LinearKind) -> Option<usize> {
         LinearKind::Up => Some(5),
         LinearKind::Down => Some(6),
         LinearKind::LmHead => None,
+    }
+}
+
+/// Checks that `found` holds the tensors `expected` names, in the same order (values made for
+/// one model or setting paired with the tensors of another); `context` names the pairing.
+pub fn check_same(
+    context: &'static str,
+    expected: &[Key],
+    found: impl ExactSizeIterator<Item = Key>,
+) -> Result<()> {
+    if found.len() != expected.len() {
+        return Err(Error::param(
+            context,
+            format!(
+                "{} trainable tensors where {} were expected",
+                found.len(),
+                expected.len()
+            ),
+        ));
+    }
+    match found.zip(expected).find(|(f, e)| f != *e) {
+        Some((f, e)) => Err(Error::param(
+            context,
+            format!(
+                "{} stands where {} was expected",
+                f.trained_name(),
+                e.trained_name()
+            ),
+        )),
+        None => Ok(()),
     }
 }

@@ -3,7 +3,7 @@
 //! biases or embeddings: they get no gradient. There is one gradient per trained entry of the
 //! [`trainables`] registry, in its order; backward finds each by its [`Key`].
 use crate::backend::{Backend, TensorInfo};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::ModelConfig;
 use crate::model::layout::LinearKind;
 use crate::model::trainables::{self, Key, NormKind};
@@ -76,27 +76,7 @@ impl<T> Grads<T> {
     /// Checks that `keys` (the trained tensors a caller pairs with these gradients) are the
     /// ones the gradients were made for, in the same order.
     pub fn check_keys(&self, keys: impl ExactSizeIterator<Item = Key>) -> Result<()> {
-        if keys.len() != self.keys.len() {
-            return Err(Error::param(
-                "gradients",
-                format!(
-                    "{} trained tensors, {} gradients",
-                    keys.len(),
-                    self.keys.len()
-                ),
-            ));
-        }
-        match keys.zip(&self.keys).find(|(k, g)| k != *g) {
-            Some((k, g)) => Err(Error::param(
-                "gradients",
-                format!(
-                    "the gradient of {} is paired with {}",
-                    g.trained_name(),
-                    k.trained_name()
-                ),
-            )),
-            None => Ok(()),
-        }
+        trainables::check_same("gradients", &self.keys, keys)
     }
 
     /// Sets every gradient to zero (start of an optimizer step).

@@ -3,7 +3,7 @@
 //! the original norms in, then swaps the current values back. Which tensors, in which order,
 //! is the [`trainables`] registry's.
 use crate::backend::Backend;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::trainables::{self, Key};
 use crate::model::weights::ModelWeights;
 
@@ -27,30 +27,8 @@ pub async fn read<B: Backend>(be: &B, w: &mut ModelWeights<B::Tensor>) -> Result
 /// key); shapes are checked by the backend's `write`.
 pub fn write<B: Backend>(be: &B, w: &mut ModelWeights<B::Tensor>, values: &Trained) -> Result<()> {
     let targets = trainables::trained_mut(w, true);
-    if targets.len() != values.values.len() {
-        return Err(Error::param(
-            "swap",
-            format!(
-                "the model has {} trainable tensors, the saved values {}",
-                targets.len(),
-                values.values.len()
-            ),
-        ));
-    }
-    if let Some(((key, _), (saved, _))) = targets
-        .iter()
-        .zip(&values.values)
-        .find(|((key, _), (saved, _))| key != saved)
-    {
-        return Err(Error::param(
-            "swap",
-            format!(
-                "the saved values hold {} where the model has {}",
-                saved.trained_name(),
-                key.trained_name()
-            ),
-        ));
-    }
+    let keys: Vec<Key> = targets.iter().map(|(k, _)| *k).collect();
+    trainables::check_same("swap", &keys, values.values.iter().map(|(k, _)| *k))?;
     for ((_, t), (_, v)) in targets.into_iter().zip(&values.values) {
         be.write(t, v)?;
     }
