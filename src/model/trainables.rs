@@ -238,3 +238,67 @@ pub fn check_same(
         None => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_carry_the_hugging_face_names() {
+        let lin = |layer, kind| Key::Linear { layer, kind };
+        let norm = |layer, kind| Key::Norm { layer, kind };
+        for (key, name, trained) in [
+            (
+                lin(Some(3), LinearKind::Q),
+                "model.layers.3.self_attn.q_proj",
+                "sigma:model.layers.3.self_attn.q_proj",
+            ),
+            (
+                lin(Some(0), LinearKind::Qkv),
+                "model.layers.0.self_attn.qkv_proj",
+                "sigma:model.layers.0.self_attn.qkv_proj",
+            ),
+            (
+                lin(Some(1), LinearKind::GateUp),
+                "model.layers.1.mlp.gate_up_proj",
+                "sigma:model.layers.1.mlp.gate_up_proj",
+            ),
+            (lin(None, LinearKind::LmHead), "lm_head", "sigma:lm_head"),
+            (
+                norm(Some(2), NormKind::Input),
+                "model.layers.2.input_layernorm.weight",
+                "norm:model.layers.2.input_layernorm.weight",
+            ),
+            (
+                norm(Some(2), NormKind::PostAttention),
+                "model.layers.2.post_attention_layernorm.weight",
+                "norm:model.layers.2.post_attention_layernorm.weight",
+            ),
+            (
+                norm(None, NormKind::Final),
+                "model.norm.weight",
+                "norm:model.norm.weight",
+            ),
+        ] {
+            assert_eq!(key.name(), name);
+            assert_eq!(key.trained_name(), trained);
+        }
+    }
+
+    #[test]
+    fn pairing_names_the_first_stranger() {
+        let a = Key::Linear {
+            layer: None,
+            kind: LinearKind::LmHead,
+        };
+        let b = Key::Norm {
+            layer: None,
+            kind: NormKind::Final,
+        };
+        assert!(check_same("swap", &[a, b], [a, b].into_iter()).is_ok());
+        let err = check_same("swap", &[a, b], [b, a].into_iter()).unwrap_err();
+        assert!(err.to_string().contains("norm:model.norm.weight"), "{err}");
+        let err = check_same("swap", &[a, b], [a].into_iter()).unwrap_err();
+        assert!(err.to_string().contains("1 trainable tensors"), "{err}");
+    }
+}
