@@ -3,11 +3,12 @@
 //! safetensors file. The frozen factors are not stored: the decomposition is deterministic for a
 //! seed and backend, so a resumed run recomputes them and continues exactly.
 //!
-//! Tensors are keyed by the name of what they hold (the [`trainables`] registry's
-//! [`Key::trained_name`](trainables::Key::trained_name)): `sigma:model.layers.0.self_attn.q_proj`, `norm:model.norm.weight`,
-//! and the moments `m:sigma:…`, `v:sigma:…`. Files of format 1 named them by position
-//! (`param.00012`, `m.00012`, `v.00012`) in the registry's order, which is the order that
-//! format wrote; they still load, each position mapped to its name through that order.
+//! Tensors are keyed by the name of what they hold, the [`trainables`] registry's
+//! [`Key::trained_name`](trainables::Key::trained_name): `sigma:model.layers.0.self_attn.q_proj`,
+//! `norm:model.norm.weight`, and the moments `m:sigma:…`, `v:sigma:…`. Files of format 1 named
+//! them by position (`param.00012`, `m.00012`, `v.00012`) in the registry's order, which is the
+//! order that format wrote; they still load, each position mapped to its name through that
+//! order, and errors name both.
 use super::step::Trainer;
 use crate::backend::{Backend, TensorInfo};
 use crate::error::{Error, Result};
@@ -60,7 +61,7 @@ pub async fn save<B: Backend>(be: &B, t: &mut Trainer<B>, state: &RunState) -> R
     let mut state = state.clone();
     state.step = t.opt.step;
     state.model = model_id(t);
-    held_shapes(t)?;
+    held_shapes(t)?; // the moments pair with the trained tensors
     let names = stored_names(&t.model.weights, t.train_norms, FORMAT);
     let trained = trainables::trained(&t.model.weights, t.train_norms);
     let held = trained
