@@ -5,17 +5,16 @@
 //! sequence length beyond the model's positions (refused before training).
 #![cfg(not(target_arch = "wasm32"))]
 mod common;
-use common::factors::{f32s, ids, install_factors};
+use common::factors::{GoldenBatch, qwen2_trainer};
 use svdtune::Error;
 use svdtune::backend::gpu::GpuBackend;
 use svdtune::model::{MemoryFiles, Model};
 use svdtune::train::checkpoint::{RunState, load, save};
 use svdtune::train::optim::{AdamWConfig, Decay, Schedule};
-use svdtune::train::step::{HostBatch, Trainer};
+use svdtune::train::step::Trainer;
 
 const CONFIG: &[u8] = include_bytes!("fixtures/models/qwen2/config.json");
 const WEIGHTS: &[u8] = include_bytes!("fixtures/models/qwen2/model.safetensors");
-const FACTORS: &[u8] = include_bytes!("fixtures/train/qwen2/factors.safetensors");
 const GOLDEN: &[u8] = include_bytes!("fixtures/train/qwen2/golden.safetensors");
 
 fn files() -> MemoryFiles {
@@ -32,15 +31,7 @@ async fn gpu(cap: Option<u64>) -> GpuBackend {
 }
 
 async fn trainer(be: &GpuBackend) -> Trainer<GpuBackend> {
-    let mut model = Model::load(be, &files(), |_, _, _| {}).unwrap();
-    install_factors(be, &mut model, FACTORS);
-    let schedule = Schedule {
-        peak_lr: 1e-2,
-        warmup_steps: 0,
-        total_steps: 100,
-        decay: Decay::Constant,
-    };
-    Trainer::new(be, model, 2, 12, true, schedule, AdamWConfig::default()).unwrap()
+    qwen2_trainer(be, |_| true)
 }
 
 #[test]
@@ -60,18 +51,8 @@ fn a_tensor_larger_than_a_binding_is_named_with_both_sizes() {
 #[test]
 fn a_lost_device_fails_cleanly_and_the_run_resumes_on_a_new_one() {
     pollster::block_on(async {
-        let gold = safetensors::SafeTensors::deserialize(GOLDEN).unwrap();
-        let (input, targets) = (ids(&gold, "input_ids"), ids(&gold, "targets"));
-        let weights = f32s(&gold, "weights");
-        let positions: Vec<u32> = (0..24).map(|r| r % 12).collect();
-        let starts = vec![0u32; 24];
-        let batch = HostBatch {
-            input_ids: &input,
-            target_ids: &targets,
-            loss_weights: &weights,
-            position_ids: &positions,
-            window_start: &starts,
-        };
+        let golden = GoldenBatch::new(GOLDEN);
+        let batch = golden.host();
         let state = RunState {
             step: 0,
             steps_done: 3,

@@ -7,6 +7,8 @@ use common::factors::{f32s, ids, install_factors};
 use common::*;
 use svdtune::backend::Backend;
 use svdtune::backend::cpu::CpuBackend;
+use svdtune::model::LinearKind;
+use svdtune::model::trainables::{Key, NormKind};
 use svdtune::model::weights::Linear;
 use svdtune::model::{MemoryFiles, Model};
 use svdtune::train::optim::{AdamWConfig, Decay, Schedule};
@@ -111,20 +113,24 @@ gpu_test!(loss_falls_and_backends_agree, loss_falls);
 /// dΣ of lm_head and d(final norm) after a step with lr 0 (nothing changes, the grads remain).
 async fn grads_after<B: Backend>(be: &B, t: &mut Trainer<B>, micro: &[HostBatch<'_>]) -> Vec<f32> {
     t.step(be, micro).await.unwrap();
-    let mut out = be
-        .read(t.bufs.grads.lm_head.as_ref().unwrap())
-        .await
-        .unwrap();
-    out.extend(
-        be.read(t.bufs.grads.final_norm.as_ref().unwrap())
-            .await
-            .unwrap(),
-    );
-    out.extend(
-        be.read(t.bufs.grads.layers[0].q.as_ref().unwrap())
-            .await
-            .unwrap(),
-    );
+    let g = &t.bufs.grads;
+    let mut out = Vec::new();
+    for key in [
+        Key::Linear {
+            layer: None,
+            kind: LinearKind::LmHead,
+        },
+        Key::Norm {
+            layer: None,
+            kind: NormKind::Final,
+        },
+        Key::Linear {
+            layer: Some(0),
+            kind: LinearKind::Q,
+        },
+    ] {
+        out.extend(be.read(g.get(key).unwrap()).await.unwrap());
+    }
     out
 }
 

@@ -1,10 +1,12 @@
 //! The model's tensors on the backend by their Hugging Face names, for the exports: linear
-//! layers paired with their [`LinearSpec`], RMSNorm weights, biases.
+//! layers paired with their [`LinearSpec`], RMSNorm weights, biases, all from the one walk of
+//! the [`trainables`] registry.
 use crate::backend::SvdLinear;
 use crate::error::{Error, Result};
 use crate::model::ModelConfig;
-use crate::model::layout::{self, FINAL_NORM, LinearKind, LinearSpec};
-use crate::model::weights::{GateUpProj, Linear, ModelWeights, QkvProj};
+use crate::model::layout::{self, LinearSpec};
+use crate::model::trainables::{self, Part};
+use crate::model::weights::{Linear, ModelWeights};
 use std::collections::BTreeMap;
 
 /// A tensor the export reads from the backend.
@@ -15,34 +17,13 @@ pub(crate) enum Held<'a, T> {
     Merge(&'a SvdLinear<T>),
 }
 
-/// Every linear layer with its spec (module name, kind, `m × n`), in execution order. Fails when
-/// the weights do not have the layers `cfg` implies.
+/// Every linear layer with its spec (module name, kind, `m × n`), in execution order (the
+/// [`trainables`] registry's). Fails when the weights do not have the layers `cfg` implies.
 pub(crate) fn linears<'a, T>(
     cfg: &ModelConfig,
     weights: &'a ModelWeights<T>,
 ) -> Result<Vec<(LinearSpec, &'a Linear<T>)>> {
-    let mut held: Vec<(Option<usize>, LinearKind, &Linear<T>)> = Vec::new();
-    for (l, layer) in weights.layers.iter().enumerate() {
-        let l = Some(l);
-        match &layer.qkv {
-            QkvProj::Separate { q, k, v } => {
-                held.push((l, LinearKind::Q, q));
-                held.push((l, LinearKind::K, k));
-                held.push((l, LinearKind::V, v));
-            }
-            QkvProj::Fused(f) => held.push((l, LinearKind::Qkv, f)),
-        }
-        held.push((l, LinearKind::O, &layer.o));
-        match &layer.gate_up {
-            GateUpProj::Separate { gate, up } => {
-                held.push((l, LinearKind::Gate, gate));
-                held.push((l, LinearKind::Up, up));
-            }
-            GateUpProj::Fused(f) => held.push((l, LinearKind::GateUp, f)),
-        }
-        held.push((l, LinearKind::Down, &layer.down));
-    }
-    held.push((None, LinearKind::LmHead, &weights.lm_head));
+    let held = weights.linears();
     let specs = layout::linear_layers(cfg);
     if specs.len() != held.len() {
         return Err(Error::param(
@@ -72,17 +53,16 @@ pub(crate) fn linears<'a, T>(
         .collect()
 }
 
-/// The RMSNorm weights by name: per layer before attention and before the MLP, then the final
-/// norm.
+/// The RMSNorm weights by name, in registry order: per layer before attention and before the
+/// MLP, then the final norm.
 pub(crate) fn norms<T>(weights: &ModelWeights<T>) -> Vec<(String, &T)> {
-    let mut out = Vec::with_capacity(2 * weights.layers.len() + 1);
-    for (l, layer) in weights.layers.iter().enumerate() {
-        let [n1, n2] = layout::layer_norms(l);
-        out.push((n1, &layer.input_norm));
-        out.push((n2, &layer.post_attention_norm));
-    }
-    out.push((FINAL_NORM.to_string(), &weights.final_norm));
-    out
+    trainables::entries(weights)
+        .into_iter()
+        .filter_map(|e| match e.part {
+            Part::Norm(t) => Some((e.key.name(), t)),
+            Part::Linear(_) => None,
+        })
+        .collect()
 }
 
 /// Every tensor the export takes from the backend, by checkpoint name: norms, linear weights

@@ -41,6 +41,22 @@ impl LinearKind {
     }
 }
 
+/// The module path of a linear layer: `model.layers.{layer}.self_attn.q_proj` (attention),
+/// `model.layers.{layer}.mlp.down_proj` (MLP), `lm_head` (no layer).
+pub fn linear_module(layer: Option<usize>, kind: LinearKind) -> String {
+    let block = match kind {
+        LinearKind::Q | LinearKind::K | LinearKind::V | LinearKind::Qkv | LinearKind::O => {
+            "self_attn"
+        }
+        LinearKind::Gate | LinearKind::Up | LinearKind::GateUp | LinearKind::Down => "mlp",
+        LinearKind::LmHead => return kind.module().to_string(),
+    };
+    match layer {
+        Some(l) => format!("model.layers.{l}.{block}.{}", kind.module()),
+        None => format!("model.{block}.{}", kind.module()),
+    }
+}
+
 /// One linear layer `y = x Wᵀ + b`, `W` `[out_features, in_features]` (m × n).
 #[derive(Clone, Debug, PartialEq)]
 pub struct LinearSpec {
@@ -73,11 +89,9 @@ pub fn linear_layers(cfg: &ModelConfig) -> Vec<LinearSpec> {
     let b = cfg.biases;
     let mut out = Vec::new();
     for l in 0..cfg.num_layers {
-        let attn = format!("model.layers.{l}.self_attn");
-        let mlp = format!("model.layers.{l}.mlp");
-        let mut push = |prefix: &str, kind: LinearKind, m: usize, n: usize, bias: bool| {
+        let mut push = |kind: LinearKind, m: usize, n: usize, bias: bool| {
             out.push(LinearSpec {
-                module: format!("{prefix}.{}", kind.module()),
+                module: linear_module(Some(l), kind),
                 layer: Some(l),
                 kind,
                 out_features: m,
@@ -86,23 +100,23 @@ pub fn linear_layers(cfg: &ModelConfig) -> Vec<LinearSpec> {
             })
         };
         if cfg.family == Family::Phi3 {
-            push(&attn, LinearKind::Qkv, qw + 2 * kw, c, b.qkv);
+            push(LinearKind::Qkv, qw + 2 * kw, c, b.qkv);
         } else {
-            push(&attn, LinearKind::Q, qw, c, b.qkv);
-            push(&attn, LinearKind::K, kw, c, b.qkv);
-            push(&attn, LinearKind::V, kw, c, b.qkv);
+            push(LinearKind::Q, qw, c, b.qkv);
+            push(LinearKind::K, kw, c, b.qkv);
+            push(LinearKind::V, kw, c, b.qkv);
         }
-        push(&attn, LinearKind::O, c, qw, b.o);
+        push(LinearKind::O, c, qw, b.o);
         if cfg.family == Family::Phi3 {
-            push(&mlp, LinearKind::GateUp, 2 * i, c, b.mlp);
+            push(LinearKind::GateUp, 2 * i, c, b.mlp);
         } else {
-            push(&mlp, LinearKind::Gate, i, c, b.mlp);
-            push(&mlp, LinearKind::Up, i, c, b.mlp);
+            push(LinearKind::Gate, i, c, b.mlp);
+            push(LinearKind::Up, i, c, b.mlp);
         }
-        push(&mlp, LinearKind::Down, c, i, b.mlp);
+        push(LinearKind::Down, c, i, b.mlp);
     }
     out.push(LinearSpec {
-        module: "lm_head".into(),
+        module: linear_module(None, LinearKind::LmHead),
         layer: None,
         kind: LinearKind::LmHead,
         out_features: cfg.vocab_size,

@@ -4,6 +4,7 @@ use super::config::{Family, ModelConfig};
 use super::layout::{self, EMBED, FINAL_NORM, LinearKind, LinearSpec};
 use super::safetensors::Checkpoint;
 use super::source::ByteSource;
+use super::trainables::{self, Key, Part};
 use crate::backend::svd_linear::{SvdLinear, SvdLinearActs, svd_linear_forward};
 use crate::backend::{Backend, Matmul, TensorInfo, check_budget};
 use crate::error::{Error, Result};
@@ -93,16 +94,18 @@ impl<T> LayerWeights<T> {
         &self,
         mut f: impl FnMut(&Linear<T>) -> Result<Option<U>>,
     ) -> Result<[Option<U>; 7]> {
-        let (q, k, v) = match &self.qkv {
-            QkvProj::Separate { q, k, v } => (f(q)?, f(k)?, f(v)?),
-            QkvProj::Fused(qkv) => (f(qkv)?, None, None),
-        };
-        let o = f(&self.o)?;
-        let (gate, up) = match &self.gate_up {
-            GateUpProj::Separate { gate, up } => (f(gate)?, f(up)?),
-            GateUpProj::Fused(gu) => (f(gu)?, None),
-        };
-        Ok([q, k, v, o, gate, up, f(&self.down)?])
+        let mut entries = Vec::new();
+        trainables::layer_entries(0, self, &mut entries);
+        let mut out = [None, None, None, None, None, None, None];
+        for e in entries {
+            if let (Key::Linear { kind, .. }, Part::Linear(lin)) = (e.key, e.part) {
+                let slot = trainables::slot(kind).ok_or_else(|| {
+                    Error::param("layer", format!("{kind:?} is not a projection of a layer"))
+                })?;
+                out[slot] = f(lin)?;
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -132,30 +135,13 @@ impl<T> ModelWeights<T> {
     }
 
     /// Every linear layer with its kind and decoder layer, in execution order.
+    pub fn linears(&self) -> Vec<(Option<usize>, LinearKind, &Linear<T>)> {
+        trainables::linears(self)
+    }
+
+    /// [`ModelWeights::linears`], mutable.
     pub fn linears_mut(&mut self) -> Vec<(Option<usize>, LinearKind, &mut Linear<T>)> {
-        let mut out = Vec::new();
-        for (l, layer) in self.layers.iter_mut().enumerate() {
-            let l = Some(l);
-            match &mut layer.qkv {
-                QkvProj::Separate { q, k, v } => {
-                    out.push((l, LinearKind::Q, q));
-                    out.push((l, LinearKind::K, k));
-                    out.push((l, LinearKind::V, v));
-                }
-                QkvProj::Fused(f) => out.push((l, LinearKind::Qkv, f)),
-            }
-            out.push((l, LinearKind::O, &mut layer.o));
-            match &mut layer.gate_up {
-                GateUpProj::Separate { gate, up } => {
-                    out.push((l, LinearKind::Gate, gate));
-                    out.push((l, LinearKind::Up, up));
-                }
-                GateUpProj::Fused(f) => out.push((l, LinearKind::GateUp, f)),
-            }
-            out.push((l, LinearKind::Down, &mut layer.down));
-        }
-        out.push((None, LinearKind::LmHead, &mut self.lm_head));
-        out
+        trainables::linears_mut(self)
     }
 }
 

@@ -5,13 +5,15 @@
 //! the `[T, V]` logits never exist whole. Backward then walks the layers in reverse: final norm,
 //! and per layer MLP (down, SwiGLU, gate/up, norm) and attention (o, attention, inverse RoPE,
 //! q/k/v, norm), adding into the residual gradient. Only Σ and the norm weights get gradients.
-use super::grads::{BackScratch, Grads, LayerGrads};
+use super::grads::{BackScratch, Grads};
 use crate::backend::svd_linear::{SvdLinearActs, svd_linear_backward};
 use crate::backend::{AttentionDims, Backend, Matmul};
 use crate::error::{Error, Result};
 use crate::model::ModelConfig;
 use crate::model::acts::{Activations, HeadActs, LinearActs, Saved};
 use crate::model::forward::{Batch, RopeCache, lm_head};
+use crate::model::layout::LinearKind;
+use crate::model::trainables::NormKind;
 use crate::model::weights::{GateUpProj, LayerWeights, Linear, ModelWeights, QkvProj};
 
 /// `dx (+)= g W` through a linear layer; a decomposed one also adds `Σ_t h ⊙ (g U)` to `dsigma`.
@@ -127,7 +129,7 @@ pub fn loss_and_head_backward<B: Backend>(
                 lh.head.svd.as_mut(),
                 &mut lh.dx,
                 false,
-                grads.lm_head.as_mut(),
+                grads.sigma_mut(None, LinearKind::LmHead),
             )?;
             be.copy_rows(&lh.dx, 0, dhidden, row0, n)?;
         }
@@ -161,7 +163,7 @@ pub fn backward<B: Backend>(
         &bs.dxn,
         &mut bs.dstream,
         false,
-        grads.final_norm.as_mut(),
+        grads.norm_mut(None, NormKind::Final),
     )?;
     let (cos, sin) = rope.tables(be, batch.position_span)?;
     let dims = cfg.attention_dims(batch.batch, batch.seq);
@@ -169,6 +171,7 @@ pub fn backward<B: Backend>(
         layer_backward(
             be,
             cfg,
+            l,
             &w.layers[l],
             (cos, sin),
             batch,
@@ -176,7 +179,7 @@ pub fn backward<B: Backend>(
             &mut acts.layers[l],
             &mut acts.lin[l],
             bs,
-            &mut grads.layers[l],
+            grads,
         )?;
     }
     Ok(())
@@ -202,6 +205,7 @@ fn fused<'a, T>(x: &'a mut Option<T>, what: &str) -> Result<&'a mut T> {
 fn layer_backward<B: Backend>(
     be: &B,
     cfg: &ModelConfig,
+    l: usize,
     lw: &LayerWeights<B::Tensor>,
     (cos, sin): (&B::Tensor, &B::Tensor),
     batch: &Batch<B::Ids>,
@@ -209,8 +213,9 @@ fn layer_backward<B: Backend>(
     s: &mut Saved<B::Tensor>,
     lin: &mut LinearActs<B::Tensor>,
     bs: &mut BackScratch<B::Tensor>,
-    g: &mut LayerGrads<B::Tensor>,
+    g: &mut Grads<B::Tensor>,
 ) -> Result<()> {
+    let l = Some(l);
     let (h, hkv, d) = (cfg.num_heads, cfg.num_kv_heads, cfg.head_dim);
     // MLP: x_out = x_mid + down(silu(gate(xn)) ⊙ up(xn)), xn = norm(x_mid).
     linear_backward(
@@ -220,7 +225,7 @@ fn layer_backward<B: Backend>(
         lin.down.as_mut(),
         &mut bs.dact,
         false,
-        g.down.as_mut(),
+        g.sigma_mut(l, LinearKind::Down),
     )?;
     be.swiglu_backward(&s.gate, &s.up, &bs.dact, &mut bs.dgate, &mut bs.dup)?;
     match &lw.gate_up {
@@ -232,7 +237,7 @@ fn layer_backward<B: Backend>(
                 lin.gate.as_mut(),
                 &mut bs.dxn,
                 false,
-                g.gate.as_mut(),
+                g.sigma_mut(l, LinearKind::Gate),
             )?;
             linear_backward(
                 be,
@@ -241,7 +246,7 @@ fn layer_backward<B: Backend>(
                 lin.up.as_mut(),
                 &mut bs.dxn,
                 true,
-                g.up.as_mut(),
+                g.sigma_mut(l, LinearKind::Up),
             )?;
         }
         GateUpProj::Fused(f) => {
@@ -256,7 +261,7 @@ fn layer_backward<B: Backend>(
                 lin.gate.as_mut(),
                 &mut bs.dxn,
                 false,
-                g.gate.as_mut(),
+                g.sigma_mut(l, LinearKind::GateUp),
             )?;
         }
     }
@@ -267,7 +272,7 @@ fn layer_backward<B: Backend>(
         &bs.dxn,
         &mut bs.dstream,
         true,
-        g.post_norm.as_mut(),
+        g.norm_mut(l, NormKind::PostAttention),
     )?;
     // Attention: x_mid = x_in + o(attn(rope(q(xn)), rope(k(xn)), v(xn))), xn = norm(x_in).
     linear_backward(
@@ -277,7 +282,7 @@ fn layer_backward<B: Backend>(
         lin.o.as_mut(),
         &mut bs.dattn,
         false,
-        g.o.as_mut(),
+        g.sigma_mut(l, LinearKind::O),
     )?;
     be.attention_backward(
         &s.q,
@@ -303,7 +308,7 @@ fn layer_backward<B: Backend>(
                 lin.q.as_mut(),
                 &mut bs.dxn,
                 false,
-                g.q.as_mut(),
+                g.sigma_mut(l, LinearKind::Q),
             )?;
             linear_backward(
                 be,
@@ -312,7 +317,7 @@ fn layer_backward<B: Backend>(
                 lin.k.as_mut(),
                 &mut bs.dxn,
                 true,
-                g.k.as_mut(),
+                g.sigma_mut(l, LinearKind::K),
             )?;
             linear_backward(
                 be,
@@ -321,7 +326,7 @@ fn layer_backward<B: Backend>(
                 lin.v.as_mut(),
                 &mut bs.dxn,
                 true,
-                g.v.as_mut(),
+                g.sigma_mut(l, LinearKind::V),
             )?;
         }
         QkvProj::Fused(f) => {
@@ -337,7 +342,7 @@ fn layer_backward<B: Backend>(
                 lin.q.as_mut(),
                 &mut bs.dxn,
                 false,
-                g.q.as_mut(),
+                g.sigma_mut(l, LinearKind::Qkv),
             )?;
         }
     }
@@ -348,7 +353,7 @@ fn layer_backward<B: Backend>(
         &bs.dxn,
         &mut bs.dstream,
         true,
-        g.input_norm.as_mut(),
+        g.norm_mut(l, NormKind::Input),
     )?;
     Ok(())
 }

@@ -1,129 +1,87 @@
 //! Gradient buffers of the trainable vectors (Σ of every decomposed layer, RMSNorm weights) and
 //! the scratch buffers of the backward pass. Nothing here is ever allocated for `W'`, `U`, `V`,
-//! biases or embeddings: they get no gradient.
-use crate::backend::Backend;
+//! biases or embeddings: they get no gradient. There is one gradient per trained entry of the
+//! [`trainables`] registry, in its order; backward finds each by its [`Key`].
+use crate::backend::{Backend, TensorInfo};
 use crate::error::Result;
 use crate::model::ModelConfig;
-use crate::model::weights::{Linear, ModelWeights};
+use crate::model::layout::LinearKind;
+use crate::model::trainables::{self, Key, NormKind};
+use crate::model::weights::ModelWeights;
+use std::collections::HashMap;
 
-/// dΣ of each decomposed linear of one layer (`None` when dense) and the layer's norm grads
-/// (`None` when norms are frozen). Fused qkv uses `q`, fused gate_up uses `gate`.
-pub struct LayerGrads<T> {
-    pub q: Option<T>,
-    pub k: Option<T>,
-    pub v: Option<T>,
-    pub o: Option<T>,
-    pub gate: Option<T>,
-    pub up: Option<T>,
-    pub down: Option<T>,
-    /// `[C]`.
-    pub input_norm: Option<T>,
-    /// `[C]`.
-    pub post_norm: Option<T>,
-}
-
-/// Every gradient of one training step.
+/// Every gradient of one training step: one per trained tensor of the model, shaped like it, in
+/// the order of [`trainables::trained`].
 pub struct Grads<T> {
-    pub layers: Vec<LayerGrads<T>>,
-    pub final_norm: Option<T>,
-    pub lm_head: Option<T>,
+    tensors: Vec<T>,
+    keys: Vec<Key>,
+    index: HashMap<Key, usize>,
 }
 
-fn dsigma<B: Backend>(be: &B, lin: &Linear<B::Tensor>) -> Result<Option<B::Tensor>> {
-    lin.rank().map(|q| be.zeros(&[q])).transpose()
-}
-
-impl<T> Grads<T> {
-    /// Zeroed gradients for every decomposed layer, and for the norms when `train_norms`.
+impl<T: TensorInfo> Grads<T> {
+    /// Zeroed gradients for every decomposed layer (dΣ `[q]`), and for the norms (`[C]`) when
+    /// `train_norms`.
     pub fn new<B: Backend<Tensor = T>>(
         be: &B,
-        cfg: &ModelConfig,
         w: &ModelWeights<T>,
         train_norms: bool,
     ) -> Result<Self> {
-        let norm = |be: &B| -> Result<Option<T>> {
-            train_norms
-                .then(|| be.zeros(&[cfg.hidden_size]))
-                .transpose()
-        };
-        let mut layers = Vec::with_capacity(w.layers.len());
-        for lw in &w.layers {
-            let [q, k, v, o, gate, up, down] = lw.per_slot(|lin| dsigma(be, lin))?;
-            layers.push(LayerGrads {
-                q,
-                k,
-                v,
-                o,
-                gate,
-                up,
-                down,
-                input_norm: norm(be)?,
-                post_norm: norm(be)?,
-            });
+        let trained = trainables::trained(w, train_norms);
+        let mut tensors = Vec::with_capacity(trained.len());
+        let mut keys = Vec::with_capacity(trained.len());
+        for (key, t) in trained {
+            tensors.push(be.zeros(t.shape().dims())?);
+            keys.push(key);
         }
+        let index = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
         Ok(Grads {
-            layers,
-            final_norm: norm(be)?,
-            lm_head: dsigma(be, &w.lm_head)?,
+            tensors,
+            keys,
+            index,
         })
     }
+}
 
-    /// Every gradient tensor, in a fixed order: per layer q, k, v, o, gate, up, down, input norm,
-    /// post norm; then the final norm and lm_head.
+impl<T> Grads<T> {
+    /// Every gradient tensor, in registry order (the order of [`Grads::keys`]).
     pub fn all(&self) -> Vec<&T> {
-        let mut out = Vec::new();
-        for l in &self.layers {
-            for g in [
-                &l.q,
-                &l.k,
-                &l.v,
-                &l.o,
-                &l.gate,
-                &l.up,
-                &l.down,
-                &l.input_norm,
-                &l.post_norm,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                out.push(g);
-            }
-        }
-        out.extend(self.final_norm.iter());
-        out.extend(self.lm_head.iter());
-        out
+        self.tensors.iter().collect()
     }
 
-    /// Mutable access in the order of [`Grads::all`].
-    pub fn all_mut(&mut self) -> Vec<&mut T> {
-        let mut out = Vec::new();
-        for l in &mut self.layers {
-            for g in [
-                &mut l.q,
-                &mut l.k,
-                &mut l.v,
-                &mut l.o,
-                &mut l.gate,
-                &mut l.up,
-                &mut l.down,
-                &mut l.input_norm,
-                &mut l.post_norm,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                out.push(g);
-            }
-        }
-        out.extend(self.final_norm.iter_mut());
-        out.extend(self.lm_head.iter_mut());
-        out
+    /// Whose gradient each tensor of [`Grads::all`] is.
+    pub fn keys(&self) -> &[Key] {
+        &self.keys
+    }
+
+    /// The gradient of the tensor at `key` (`None` when it does not train).
+    pub fn get(&self, key: Key) -> Option<&T> {
+        self.index.get(&key).map(|&i| &self.tensors[i])
+    }
+
+    /// [`Grads::get`], mutable.
+    pub fn get_mut(&mut self, key: Key) -> Option<&mut T> {
+        self.index.get(&key).map(|&i| &mut self.tensors[i])
+    }
+
+    /// dΣ `[q]` of the linear `kind` of decoder `layer` (`None`: `lm_head`), when decomposed.
+    pub fn sigma_mut(&mut self, layer: Option<usize>, kind: LinearKind) -> Option<&mut T> {
+        self.get_mut(Key::Linear { layer, kind })
+    }
+
+    /// The gradient `[C]` of a norm weight, when norms train.
+    pub fn norm_mut(&mut self, layer: Option<usize>, kind: NormKind) -> Option<&mut T> {
+        self.get_mut(Key::Norm { layer, kind })
+    }
+
+    /// Checks that `keys` (the trained tensors a caller pairs with these gradients) are the
+    /// ones the gradients were made for, in the same order.
+    pub fn check_keys(&self, keys: impl ExactSizeIterator<Item = Key>) -> Result<()> {
+        trainables::check_same("gradients", &self.keys, keys)
     }
 
     /// Sets every gradient to zero (start of an optimizer step).
     pub fn zero<B: Backend<Tensor = T>>(&mut self, be: &B) -> Result<()> {
-        for g in self.all_mut() {
+        for g in &mut self.tensors {
             be.fill(g, 0.0)?;
         }
         Ok(())

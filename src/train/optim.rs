@@ -4,7 +4,7 @@
 use super::grads::Grads;
 use crate::backend::{AdamW, Backend};
 use crate::error::{Error, Result};
-use crate::model::weights::{GateUpProj, Linear, ModelWeights, QkvProj};
+use crate::model::trainables::Key;
 
 /// The decay after warmup.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -81,44 +81,7 @@ impl Default for AdamWConfig {
     }
 }
 
-/// The trainable tensors, in the order of [`Grads::all`]: per layer Σ of q, k, v, o, gate, up,
-/// down (decomposed ones), then the two norms (when trained); then the final norm and lm_head's Σ.
-pub fn trainable_mut<T>(w: &mut ModelWeights<T>, train_norms: bool) -> Vec<&mut T> {
-    fn sigma<T>(lin: &mut Linear<T>) -> Option<&mut T> {
-        match lin {
-            Linear::Dense { .. } => None,
-            Linear::Svd(s) => Some(&mut s.sigma),
-        }
-    }
-    let mut out = Vec::new();
-    for lw in &mut w.layers {
-        match &mut lw.qkv {
-            QkvProj::Separate { q, k, v } => {
-                out.extend([sigma(q), sigma(k), sigma(v)].into_iter().flatten())
-            }
-            QkvProj::Fused(f) => out.extend(sigma(f)),
-        }
-        out.extend(sigma(&mut lw.o));
-        match &mut lw.gate_up {
-            GateUpProj::Separate { gate, up } => {
-                out.extend([sigma(gate), sigma(up)].into_iter().flatten())
-            }
-            GateUpProj::Fused(f) => out.extend(sigma(f)),
-        }
-        out.extend(sigma(&mut lw.down));
-        if train_norms {
-            out.push(&mut lw.input_norm);
-            out.push(&mut lw.post_attention_norm);
-        }
-    }
-    if train_norms {
-        out.push(&mut w.final_norm);
-    }
-    out.extend(sigma(&mut w.lm_head));
-    out
-}
-
-/// AdamW moments of every trainable tensor and the step count.
+/// AdamW moments of every trainable tensor (in the order of [`Grads::all`]) and the step count.
 pub struct Optimizer<T> {
     pub m: Vec<T>,
     pub v: Vec<T>,
@@ -150,26 +113,23 @@ impl<T: crate::backend::TensorInfo> Optimizer<T> {
         })
     }
 
-    /// Records one update of `params` (from [`trainable_mut`]) at rate `lr`: the global norm of
+    /// Records one update of `params` (from [`trained_mut`](crate::model::trainables::trained_mut),
+    /// the same trained tensors as `grads`, checked by key) at rate `lr`: the global norm of
     /// `grads`, then AdamW with clipping. The kernels leave everything unchanged when the norm
     /// is not finite; the caller reads `grad_norm` and calls [`Optimizer::applied`] if it was.
     pub fn update<B: Backend<Tensor = T>>(
         &mut self,
         be: &B,
-        params: Vec<&mut T>,
+        params: Vec<(Key, &mut T)>,
         grads: &Grads<T>,
         lr: f32,
     ) -> Result<()> {
+        grads.check_keys(params.iter().map(|(k, _)| *k))?;
         let gs = grads.all();
-        if params.len() != gs.len() || gs.len() != self.m.len() {
+        if gs.len() != self.m.len() {
             return Err(Error::param(
                 "optimizer",
-                format!(
-                    "{} parameters, {} gradients, {} moment buffers",
-                    params.len(),
-                    gs.len(),
-                    self.m.len()
-                ),
+                format!("{} gradients, {} moment buffers", gs.len(), self.m.len()),
             ));
         }
         be.global_norm(&gs, &mut self.grad_norm)?;
@@ -183,7 +143,7 @@ impl<T: crate::backend::TensorInfo> Optimizer<T> {
             step: self.step + 1,
             max_grad_norm: c.max_grad_norm,
         };
-        for (((p, g), m), v) in params.into_iter().zip(gs).zip(&mut self.m).zip(&mut self.v) {
+        for ((((_, p), g), m), v) in params.into_iter().zip(gs).zip(&mut self.m).zip(&mut self.v) {
             be.adamw(p, g, m, v, &self.grad_norm, hp)?;
         }
         Ok(())

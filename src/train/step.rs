@@ -3,12 +3,13 @@
 //! host reads back only the loss and the gradient norm.
 use super::backward::{LossHead, backward, loss_and_head_backward, loss_chunk};
 use super::grads::{BackScratch, Grads};
-use super::optim::{AdamWConfig, Optimizer, Schedule, trainable_mut};
+use super::optim::{AdamWConfig, Optimizer, Schedule};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::model::acts::Activations;
 use crate::model::forward::{Batch, forward};
+use crate::model::trainables::trained_mut;
 
 /// Host arrays of one batch, row-major `[B, S]` (see `data::batch` for how they are made).
 #[derive(Clone, Copy, Debug)]
@@ -205,7 +206,7 @@ impl<B: Backend> StepBuffers<B> {
                 inputs: LossInputs::new(be, model, batch, seq)?,
                 acts: Activations::new(be, cfg, w, rows, true)?,
                 back: BackScratch::new(be, cfg, w, rows)?,
-                grads: Grads::new(be, cfg, w, train_norms)?,
+                grads: Grads::new(be, w, train_norms)?,
                 head: LossHead::new(
                     be,
                     cfg,
@@ -296,7 +297,7 @@ impl<B: Backend> Trainer<B> {
             be.add_assign(&mut b.loss, &b.head.total)?;
         }
         let lr = self.schedule.lr(self.opt.step as usize);
-        let params = trainable_mut(&mut self.model.weights, self.train_norms);
+        let params = trained_mut(&mut self.model.weights, self.train_norms);
         self.opt.update(be, params, &self.bufs.grads, lr)?;
         be.flush()?;
         let loss = be.read(&self.bufs.loss).await?[0];

@@ -2,9 +2,12 @@
 //! installing the golden script's factored layers (`W'`, `U`, `V`, `Σ`) into a loaded model.
 use svdtune::backend::Backend;
 use svdtune::backend::svd_linear::SvdLinear;
+use svdtune::model::MemoryFiles;
 use svdtune::model::Model;
 use svdtune::model::layout;
 use svdtune::model::weights::Linear;
+use svdtune::train::optim::{AdamWConfig, Decay, Schedule};
+use svdtune::train::step::{HostBatch, Trainer};
 
 pub fn f32s(st: &safetensors::SafeTensors, name: &str) -> Vec<f32> {
     let t = st
@@ -23,6 +26,58 @@ pub fn ids(st: &safetensors::SafeTensors, name: &str) -> Vec<u32> {
         .chunks_exact(8)
         .map(|b| i64::from_le_bytes(b.try_into().unwrap()) as u32)
         .collect()
+}
+
+/// A trainer for batches `[2, 12]` with norms trained, AdamW at a constant 1e-2, on the qwen2
+/// test model whose layers named by `pick` are factored as the golden script factored them.
+pub fn qwen2_trainer<B: Backend>(be: &B, pick: impl Fn(&str) -> bool) -> Trainer<B> {
+    let mut files = MemoryFiles::new();
+    let config = include_bytes!("../fixtures/models/qwen2/config.json");
+    let weights = include_bytes!("../fixtures/models/qwen2/model.safetensors");
+    files.insert("config.json", config.to_vec());
+    files.insert("model.safetensors", weights.to_vec());
+    let mut model = Model::load(be, &files, |_, _, _| {}).unwrap();
+    let factors = include_bytes!("../fixtures/train/qwen2/factors.safetensors");
+    install_factors_where(be, &mut model, factors, pick);
+    let schedule = Schedule {
+        peak_lr: 1e-2,
+        warmup_steps: 0,
+        total_steps: 100,
+        decay: Decay::Constant,
+    };
+    Trainer::new(be, model, 2, 12, true, schedule, AdamWConfig::default()).unwrap()
+}
+
+/// The batch `[2, 12]` of a training golden file (one conversation per row of 12), owned.
+pub struct GoldenBatch {
+    pub ids: Vec<u32>,
+    pub targets: Vec<u32>,
+    pub weights: Vec<f32>,
+    pub positions: Vec<u32>,
+    pub starts: Vec<u32>,
+}
+
+impl GoldenBatch {
+    pub fn new(golden: &[u8]) -> Self {
+        let gold = safetensors::SafeTensors::deserialize(golden).unwrap();
+        GoldenBatch {
+            ids: ids(&gold, "input_ids"),
+            targets: ids(&gold, "targets"),
+            weights: f32s(&gold, "weights"),
+            positions: (0..24).map(|r| r % 12).collect(),
+            starts: vec![0; 24],
+        }
+    }
+
+    pub fn host(&self) -> HostBatch<'_> {
+        HostBatch {
+            input_ids: &self.ids,
+            target_ids: &self.targets,
+            loss_weights: &self.weights,
+            position_ids: &self.positions,
+            window_start: &self.starts,
+        }
+    }
 }
 
 /// Replaces every dense linear layer by the golden script's factored one.
