@@ -2,10 +2,14 @@
 //! 128; every linear layer decomposed) for 2,000 steps with a learning rate that changes every
 //! step and loss weights that change every step, evaluating every 200 steps, and prints every
 //! 200 steps what the backend holds (GPU: live bind groups, pipelines, buffers and bytes, and
-//! how many of each were ever created) and the process RSS (`/proc/self/statm`). Flat columns
-//! mean nothing grows with the step count.
-//! `cargo bench --bench soak [-- --backend cpu|gpu] [--steps N]` (default: GPU, 2,000 steps;
-//! `SOAK_BACKEND` also picks the backend).
+//! how many of each were ever created), the process RSS (`/proc/self/statm`), the bytes the Rust
+//! code holds on the heap (a counting allocator) and, with glibc, the bytes malloc has handed
+//! out to everyone (C libraries and drivers included). Flat columns mean nothing grows with the
+//! step count; RSS and malloc growing while the Rust heap stays flat points at a C library (on
+//! Mesa 22.3's lavapipe: it compiles a new shader variant with the uniforms inlined at every
+//! bind of a pipeline whose loops read them, and never frees it).
+//! `cargo bench --bench soak [-- --backend cpu|gpu] [--steps N] [--every N]` (default: GPU,
+//! 2,000 steps, a line every 200; `SOAK_BACKEND` also picks the backend).
 #[cfg(not(target_arch = "wasm32"))]
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -18,19 +22,55 @@ fn main() {
         .or_else(|| std::env::var("SOAK_BACKEND").ok())
         .unwrap_or_else(|| "gpu".into());
     let steps = value("--steps").map_or(2000, |s| s.parse().expect("--steps N"));
+    let every = value("--every").map_or(200, |s| s.parse().expect("--every N"));
     match backend.as_str() {
         "gpu" => {
             let g = pollster::block_on(svdtune::backend::gpu::GpuBackend::new())
                 .expect("the GPU soak needs an adapter (lavapipe natively)");
-            pollster::block_on(soak::run(&g, steps, || Some(g.cache_stats())));
+            pollster::block_on(soak::run(&g, steps, every, || Some(g.cache_stats())));
         }
-        "cpu" => pollster::block_on(soak::run(&svdtune::backend::cpu::CpuBackend, steps, || None)),
+        "cpu" => pollster::block_on(soak::run(&svdtune::backend::cpu::CpuBackend, steps, every, || None)),
         other => panic!("--backend cpu or gpu, not {other}"),
     }
 }
 
 #[cfg(target_arch = "wasm32")]
 fn main() {}
+
+/// Bytes the Rust code holds on the heap now.
+#[cfg(not(target_arch = "wasm32"))]
+static RUST_HEAP: std::sync::atomic::AtomicIsize = std::sync::atomic::AtomicIsize::new(0);
+
+/// The system allocator, counting what is live in [`RUST_HEAP`].
+#[cfg(not(target_arch = "wasm32"))]
+struct Counting;
+
+#[cfg(not(target_arch = "wasm32"))]
+// SAFETY: every call forwards to the system allocator with the same arguments.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 {
+        RUST_HEAP.fetch_add(l.size() as isize, std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: forwarded as is.
+        unsafe { std::alloc::System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: std::alloc::Layout) {
+        RUST_HEAP.fetch_sub(l.size() as isize, std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: forwarded as is.
+        unsafe { std::alloc::System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: std::alloc::Layout, n: usize) -> *mut u8 {
+        RUST_HEAP.fetch_add(
+            n as isize - l.size() as isize,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        // SAFETY: forwarded as is.
+        unsafe { std::alloc::System.realloc(p, l, n) }
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
 
 #[cfg(not(target_arch = "wasm32"))]
 mod soak {
@@ -47,7 +87,26 @@ mod soak {
     const WEIGHTS: &[u8] = include_bytes!("../tests/fixtures/models/qwen2/model.safetensors");
     const BATCH: usize = 2;
     const SEQ: usize = 16;
-    const EVERY: usize = 200;
+
+    /// "{rss} {rust heap} {malloc}" in MiB, "n/a" where unknown.
+    fn memory() -> String {
+        let mib = |b: Option<u64>| b.map_or("n/a".into(), |b| format!("{:.1}", b as f64 / 1048576.0));
+        let rust = super::RUST_HEAP.load(std::sync::atomic::Ordering::Relaxed).max(0) as u64;
+        format!("{:>9} {:>9} {:>9}", mib(rss()), mib(Some(rust)), mib(malloc_in_use()))
+    }
+
+    /// Bytes malloc has handed out and not had back (glibc `mallinfo2`: `uordblks + hblkhd`).
+    #[cfg(target_env = "gnu")]
+    fn malloc_in_use() -> Option<u64> {
+        // SAFETY: mallinfo2 has no preconditions.
+        let m = unsafe { libc::mallinfo2() };
+        Some((m.uordblks + m.hblkhd) as u64)
+    }
+
+    #[cfg(not(target_env = "gnu"))]
+    fn malloc_in_use() -> Option<u64> {
+        None
+    }
 
     /// Resident set size of this process, bytes (Linux `/proc/self/statm`, second field).
     fn rss() -> Option<u64> {
@@ -73,6 +132,7 @@ mod soak {
     pub async fn run<B: Backend>(
         be: &B,
         steps: usize,
+        every: usize,
         stats: impl Fn() -> Option<GpuCacheStats>,
     ) {
         let mut files = MemoryFiles::new();
@@ -104,7 +164,7 @@ mod soak {
         let starts = vec![0u32; rows];
         println!("backend: {}", be.name());
         println!(
-            "{:>6} {:>8} {:>8} {:>8} {:>9} {:>12} {:>10} {:>10} {:>9}",
+            "{:>6} {:>8} {:>8} {:>8} {:>9} {:>8} {:>10} {:>12} {:>9} {:>9} {:>9}",
             "step",
             "loss",
             "eval",
@@ -113,7 +173,9 @@ mod soak {
             "buffers",
             "gpu_bytes",
             "created",
-            "rss_MiB"
+            "rss_MiB",
+            "rust_MiB",
+            "malloc_MiB"
         );
         let started = Instant::now();
         for i in 1..=steps {
@@ -130,12 +192,12 @@ mod soak {
                 window_start: &starts,
             };
             let report = t.step(be, &[batch]).await.expect("step");
-            if i % EVERY == 0 || i == 1 {
+            if i % every.max(1) == 0 || i == 1 {
                 let eval = t.eval(be, &[batch]).await.expect("eval");
-                let rss = rss().map_or("n/a".into(), |b| format!("{:.1}", b as f64 / 1048576.0));
+                let mem = memory();
                 match stats() {
                     Some(s) => println!(
-                        "{i:>6} {:>8.4} {eval:>8.4} {:>8} {:>9} {:>12} {:>10} {:>10} {rss:>9}",
+                        "{i:>6} {:>8.4} {eval:>8.4} {:>8} {:>9} {:>8} {:>10} {:>12} {mem}",
                         report.loss,
                         s.bind_groups,
                         s.pipelines,
@@ -147,7 +209,7 @@ mod soak {
                         ),
                     ),
                     None => println!(
-                        "{i:>6} {:>8.4} {eval:>8.4} {:>8} {:>9} {:>12} {:>10} {:>10} {rss:>9}",
+                        "{i:>6} {:>8.4} {eval:>8.4} {:>8} {:>9} {:>8} {:>10} {:>12} {mem}",
                         report.loss, "-", "-", "-", "-", "-"
                     ),
                 }
