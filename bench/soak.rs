@@ -29,7 +29,12 @@ fn main() {
                 .expect("the GPU soak needs an adapter (lavapipe natively)");
             pollster::block_on(soak::run(&g, steps, every, || Some(g.cache_stats())));
         }
-        "cpu" => pollster::block_on(soak::run(&svdtune::backend::cpu::CpuBackend, steps, every, || None)),
+        "cpu" => pollster::block_on(soak::run(
+            &svdtune::backend::cpu::CpuBackend,
+            steps,
+            every,
+            || None,
+        )),
         other => panic!("--backend cpu or gpu, not {other}"),
     }
 }
@@ -90,9 +95,17 @@ mod soak {
 
     /// "{rss} {rust heap} {malloc}" in MiB, "n/a" where unknown.
     fn memory() -> String {
-        let mib = |b: Option<u64>| b.map_or("n/a".into(), |b| format!("{:.1}", b as f64 / 1048576.0));
-        let rust = super::RUST_HEAP.load(std::sync::atomic::Ordering::Relaxed).max(0) as u64;
-        format!("{:>9} {:>9} {:>9}", mib(rss()), mib(Some(rust)), mib(malloc_in_use()))
+        let mib =
+            |b: Option<u64>| b.map_or("n/a".into(), |b| format!("{:.1}", b as f64 / 1048576.0));
+        let rust = super::RUST_HEAP
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .max(0) as u64;
+        format!(
+            "{:>9} {:>9} {:>9}",
+            mib(rss()),
+            mib(Some(rust)),
+            mib(malloc_in_use())
+        )
     }
 
     /// Bytes malloc has handed out and not had back (glibc `mallinfo2`: `uordblks + hblkhd`).
@@ -157,8 +170,16 @@ mod soak {
             total_steps: steps,
             decay: Decay::Cosine,
         };
-        let mut t = Trainer::new(be, model, BATCH, SEQ, true, schedule, AdamWConfig::default())
-            .expect("trainer");
+        let mut t = Trainer::new(
+            be,
+            model,
+            BATCH,
+            SEQ,
+            true,
+            schedule,
+            AdamWConfig::default(),
+        )
+        .expect("trainer");
         let rows = BATCH * SEQ;
         let positions: Vec<u32> = (0..rows).map(|r| (r % SEQ) as u32).collect();
         let starts = vec![0u32; rows];

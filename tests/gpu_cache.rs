@@ -116,13 +116,20 @@ async fn steady_training() {
             None => seen = Some(now),
             Some(first) => {
                 let what = if eval { "eval" } else { "step" };
-                assert_eq!(now, first, "after {what} {i}, compared with after step 2's eval");
+                assert_eq!(
+                    now, first,
+                    "after {what} {i}, compared with after step 2's eval"
+                );
                 checked += 1;
             }
         }
     })
     .await;
-    assert_eq!(checked, STEPS - 2 + 3, "steps 3..=12 and evals 2..=4 are checked");
+    assert_eq!(
+        checked,
+        STEPS - 2 + 3,
+        "steps 3..=12 and evals 2..=4 are checked"
+    );
     let s = seen.unwrap();
     assert!(s.bind_groups > 0 && s.pipelines > 0 && s.buffers > s.bind_groups);
     // Every cached bind group owns one uniform, which the live figures count.
@@ -164,11 +171,14 @@ async fn adamw_twice_in_one_submit() {
     for h in steps {
         c.adamw(&mut pc, &gc, &mut mc, &mut vc, &nc, h).unwrap();
     }
-    g.adamw(&mut pg, &gg, &mut mg, &mut vg, &ng, steps[0]).unwrap();
+    g.adamw(&mut pg, &gg, &mut mg, &mut vg, &ng, steps[0])
+        .unwrap();
     g.flush().unwrap();
     let first = g.cache_stats();
-    g.adamw(&mut pg, &gg, &mut mg, &mut vg, &ng, steps[1]).unwrap();
-    g.adamw(&mut pg, &gg, &mut mg, &mut vg, &ng, steps[2]).unwrap();
+    g.adamw(&mut pg, &gg, &mut mg, &mut vg, &ng, steps[1])
+        .unwrap();
+    g.adamw(&mut pg, &gg, &mut mg, &mut vg, &ng, steps[2])
+        .unwrap();
     assert_same("param after 3 steps", &g, &pg, &pc, 1e-6, 1e-5).await;
     assert_same("m after 3 steps", &g, &mg, &mc, 1e-6, 1e-5).await;
     assert_same("v after 3 steps", &g, &vg, &vc, 1e-7, 1e-5).await;
@@ -211,7 +221,11 @@ async fn cross_entropy_twice_in_one_submit() {
     let cached = g.cached_bind_groups();
     g.cross_entropy(&mut lg, &tg, &wg, 0, 0.5, &mut og).unwrap();
     g.flush().unwrap();
-    assert_eq!(g.cached_bind_groups(), cached, "a new scale reuses the bind group");
+    assert_eq!(
+        g.cached_bind_groups(),
+        cached,
+        "a new scale reuses the bind group"
+    );
 }
 gpu_test!(
     loss_scales_change_in_place_and_match_cpu,
@@ -228,7 +242,11 @@ async fn every_buffer_counted() {
     let after = g.cache_stats();
     // The tensor (256 bytes), the fill's uniform (16 bytes) and the kept readback buffer.
     assert_eq!(after.buffers, before.buffers + 3, "{after}");
-    assert_eq!(after.live_bytes, before.live_bytes + 256 + 16 + 256, "{after}");
+    assert_eq!(
+        after.live_bytes,
+        before.live_bytes + 256 + 16 + 256,
+        "{after}"
+    );
     assert_eq!(after.bind_groups, before.bind_groups + 1);
     g.read(&x).await.unwrap();
     assert_eq!(g.cache_stats(), after, "a second read creates nothing");
@@ -236,7 +254,14 @@ async fn every_buffer_counted() {
     g.flush().unwrap();
     let freed = g.cache_stats();
     assert_eq!(freed.bind_groups, before.bind_groups, "{freed}");
-    assert_eq!(freed.buffers, before.buffers + 1, "only the readback buffer stays");
+    assert_eq!(
+        freed.buffers,
+        before.buffers + 1,
+        "only the readback buffer stays"
+    );
     assert_eq!(freed.live_bytes, after.live_bytes - 256 - 16);
 }
-gpu_test!(uniforms_and_readback_buffers_are_counted, every_buffer_counted);
+gpu_test!(
+    uniforms_and_readback_buffers_are_counted,
+    every_buffer_counted
+);

@@ -21,7 +21,12 @@ impl Recorder {
         drop(slot);
         let usage = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
         let keep = size <= KEEP_STAGING_BYTES;
-        self.create("readback", if keep { size.max(256) } else { size }, usage, None)
+        self.create(
+            "readback",
+            if keep { size.max(256) } else { size },
+            usage,
+            None,
+        )
     }
 
     /// Gives a readback buffer back: kept for the next read when small (replacing a smaller
@@ -81,5 +86,4 @@ impl Recorder {
         self.ctx.take_error(self.ledger.live())?;
         Ok(out)
     }
-
 }

@@ -311,8 +311,7 @@ impl Recorder {
                 cache: None,
             }),
         );
-        self.pipelines_created
-            .set(self.pipelines_created.get() + 1);
+        self.pipelines_created.set(self.pipelines_created.get() + 1);
         self.pipelines.borrow_mut().insert(key, pipeline.clone());
         pipeline
     }
@@ -431,11 +430,18 @@ impl Recorder {
 
     /// Creates, caches and returns the bind group of `key` with a new uniform holding the fixed
     /// params (`key.2`) then `step`, padded to 16 bytes.
-    fn bind(&self, k: &Kernel, key: BindKey, step: &[u8], bufs: &[BufRef]) -> Result<wgpu::BindGroup> {
+    fn bind(
+        &self,
+        k: &Kernel,
+        key: BindKey,
+        step: &[u8],
+        bufs: &[BufRef],
+    ) -> Result<wgpu::BindGroup> {
         let mut bytes = [key.2.as_slice(), step].concat();
         bytes.resize(bytes.len().div_ceil(16).max(1) * 16, 0);
         let usage = wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST;
-        let (uniform_id, uniform) = self.create("params", bytes.len() as u64, usage, Some(&bytes))?;
+        let (uniform_id, uniform) =
+            self.create("params", bytes.len() as u64, usage, Some(&bytes))?;
         let mut entries = vec![wgpu::BindGroupEntry {
             binding: 0,
             resource: uniform.as_entire_binding(),
