@@ -347,7 +347,7 @@ impl Recorder {
         self.check_bindings(k, bufs)?;
         let fixed = bytemuck::bytes_of(params);
         let step = bytemuck::bytes_of(step);
-        if fixed.len() % 4 != 0 {
+        if !fixed.len().is_multiple_of(4) {
             return Err(Error::param(
                 "dispatch",
                 format!("kernel {}: params of {} bytes", k.name, fixed.len()),
