@@ -9,7 +9,9 @@
 //! Mesa 22.3's lavapipe: it compiles a new shader variant with the uniforms inlined at every
 //! bind of a pipeline whose loops read them, and never frees it).
 //! `cargo bench --bench soak [-- --backend cpu|gpu] [--steps N] [--every N]` (default: GPU,
-//! 2,000 steps, a line every 200; `SOAK_BACKEND` also picks the backend).
+//! 2,000 steps, a line every 200; `SOAK_BACKEND` also picks the backend). On Mesa 22.3's
+//! lavapipe the process grows by about 15 MiB per step in the driver, so give it fewer steps
+//! there (bench/README.md, "Soak: memory over 2,000 steps").
 #[cfg(not(target_arch = "wasm32"))]
 fn main() {
     let args: Vec<String> = std::env::args().collect();
