@@ -4,11 +4,11 @@
 //! Bind groups and their `Params` uniform buffers are cached by (kernel, buffer ids, params
 //! bytes): a training step that repeats the same calls on the same buffers creates nothing after
 //! its first run (creating and first binding a buffer is expensive in WebGPU). Values that change
-//! every step (AdamW's step size and bias correction, the loss scale of a batch) are passed apart
-//! from the params ([`Recorder::dispatch_stepped`]): they sit after the params in the same
-//! uniform, are not part of the key, and are rewritten in place with `queue.write_buffer` when
-//! they change, so the cache stays the same size however many steps run. Entries that name a
-//! dropped tensor are purged (with their uniforms) at the next flush.
+//! every step (AdamW's step size, decay and bias correction, the loss scale of a batch) are
+//! passed apart from the params ([`Recorder::dispatch_stepped`]): they sit after the params in
+//! the same uniform, are not part of the key, and are rewritten in place with
+//! `queue.write_buffer` when they change, so the cache stays the same size however many steps
+//! run. Entries that name a dropped tensor are purged (with their uniforms) at the next flush.
 //!
 //! Every buffer made here is counted by the [`Ledger`] (tensors, scratch, uniforms, the readback
 //! staging buffer); [`GpuCacheStats`] reports the counts.
