@@ -4,6 +4,8 @@
 //   g = grad · c;  m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²
 //   param = param · (1 − lr·wd) − step_size · m / (sqrt(v / bc2) + eps)
 // with step_size = lr / (1 − β1^step) and bc2 = 1 − β2^step computed on the host in f32.
+// decay, step_size and bc2 change every step: they come last in Params, outside the bind-group
+// cache key, and the host rewrites them in place (Recorder::dispatch_stepped).
 // If grad_norm[0] is NaN or ±∞, nothing is written (the step is skipped). The finite test
 // works on the bits, since WGSL has no isnan/isinf and may assume finite arithmetic.
 struct Params {
@@ -14,10 +16,11 @@ struct Params {
     beta2: f32,
     one_minus_beta1: f32, // 1 − β1
     one_minus_beta2: f32, // 1 − β2
+    eps: f32,
+    // per step:
     decay: f32,           // 1 − lr · weight_decay
     step_size: f32,       // lr / (1 − β1^step)
     bc2: f32,             // 1 − β2^step
-    eps: f32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> param: array<f32>; // [n]

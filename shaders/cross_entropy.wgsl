@@ -5,11 +5,13 @@
 //   losses[r]    = w · (lse − z[target])                  (exactly 0 when w = 0)
 // with w = weights[r] · scale; a target ≥ V is masked (w = 0: zero loss and zero gradient row).
 // Rows are spread over a 2-D grid of workgroups (linear index wid.x + wid.y · nwg.x) for N > 65535.
+// scale changes with every batch: it comes last in Params, outside the bind-group cache key, and
+// the host rewrites it in place (Recorder::dispatch_stepped).
 struct Params {
     rows: u32,       // N, rows in this chunk
     vocab: u32,      // V
     row_offset: u32, // batch row of logits row 0
-    scale: f32,      // usually 1 / Σ weights
+    scale: f32,      // per step: usually 1 / Σ weights
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> logits: array<f32>; // [N, V], overwritten with dlogits

@@ -1,6 +1,8 @@
 //! The kernel registry: one WGSL file per op and direction in `shaders/`, compiled in with
 //! `include_str!`. File stem = entry point = kernel name. Every shader binds its `Params` uniform
-//! at binding 0 and its storage buffers at bindings 1..=N in the order of `storage` below.
+//! at binding 0 and its storage buffers at bindings 1..=N in the order of `storage` below. Fields
+//! of `Params` that change every step come last and are written in place (see
+//! `Recorder::dispatch_stepped`).
 
 /// How a kernel accesses one storage binding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,7 +8,9 @@
 //! ([`recorder`]). They return `Error::Param` or `Error::TooLarge`.
 pub mod context;
 pub mod kernels;
+mod ledger;
 mod ops;
+mod readback;
 pub mod recorder;
 pub mod software;
 
@@ -17,7 +19,9 @@ use super::{
 };
 use crate::error::Result;
 pub use context::{DeviceCaps, GpuContext, LossHandle};
-use recorder::{BufRef, DeadList, Recorder};
+use ledger::DeadList;
+use recorder::{BufRef, Recorder};
+pub use recorder::{GpuCacheStats, GpuMemory};
 
 /// An f32 tensor in a GPU storage buffer.
 pub struct GpuTensor {
@@ -111,6 +115,11 @@ impl GpuBackend {
     /// Number of cached bind groups (tests check that repeated steps create none).
     pub fn cached_bind_groups(&self) -> usize {
         self.rec.cached_bind_groups()
+    }
+    /// Live bind groups, pipelines, buffers and bytes, and how many of each were created so far
+    /// (a training loop past its first steps creates none).
+    pub fn cache_stats(&self) -> GpuCacheStats {
+        self.rec.stats()
     }
     fn new_tensor(&self, shape: &[usize], contents: Option<&[f32]>) -> Result<GpuTensor> {
         let shape = Shape::new(shape);

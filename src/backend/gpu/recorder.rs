@@ -3,10 +3,19 @@
 //! Pipelines and bind group layouts are created once per kernel (and override-constant set).
 //! Bind groups and their `Params` uniform buffers are cached by (kernel, buffer ids, params
 //! bytes): a training step that repeats the same calls on the same buffers creates nothing after
-//! its first run (creating and first binding a buffer is expensive in WebGPU). Entries that name a
-//! dropped tensor are purged at the next flush.
+//! its first run (creating and first binding a buffer is expensive in WebGPU). Values that change
+//! every step (AdamW's step size, decay and bias correction, the loss scale of a batch) are
+//! passed apart from the params ([`Recorder::dispatch_stepped`]): they sit after the params in
+//! the same uniform, are not part of the key, and are rewritten in place with
+//! `queue.write_buffer` when they change, so the cache stays the same size however many steps
+//! run. Entries that name a dropped tensor are purged (with their uniforms) at the next flush.
+//!
+//! Every buffer made here is counted by the [`Ledger`] (tensors, scratch, uniforms, the readback
+//! staging buffer); [`GpuCacheStats`] reports the counts.
 use super::context::GpuContext;
 use super::kernels::{Access, Kernel};
+use super::ledger::{DeadList, Ledger};
+pub use super::ledger::{GpuCacheStats, GpuMemory};
 use crate::error::{Error, Result};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -21,33 +30,38 @@ pub struct BufRef<'a> {
 }
 
 type PipelineKey = (&'static str, Vec<(&'static str, u64)>);
+/// (kernel, storage buffer ids, the fixed params bytes).
 type BindKey = (&'static str, Vec<u64>, Vec<u8>);
 
-/// Ids of dropped buffers, shared with every tensor so `Drop` can report them.
-pub type DeadList = Rc<RefCell<Vec<u64>>>;
+/// One cached bind group and the uniform it owns.
+struct BindEntry {
+    ids: Vec<u64>,
+    group: wgpu::BindGroup,
+    uniform: wgpu::Buffer,
+    /// The uniform's id in the ledger.
+    uniform_id: u64,
+    /// The per-step bytes the uniform holds after the fixed params.
+    step: Vec<u8>,
+    /// The submit these bindings were last recorded for (`Recorder::submits` then).
+    recorded: u64,
+}
 
 pub struct Recorder {
     pub ctx: GpuContext,
-    next_id: Cell<u64>,
+    pub(super) ledger: Ledger,
     pub(crate) dead: DeadList,
     layouts: RefCell<HashMap<&'static str, Rc<(wgpu::BindGroupLayout, wgpu::PipelineLayout)>>>,
     pipelines: RefCell<HashMap<PipelineKey, Rc<wgpu::ComputePipeline>>>,
-    bind_groups: RefCell<HashMap<BindKey, (Vec<u64>, wgpu::BindGroup)>>,
+    bind_groups: RefCell<HashMap<BindKey, BindEntry>>,
     encoder: RefCell<Option<wgpu::CommandEncoder>>,
     pass: RefCell<Option<wgpu::ComputePass<'static>>>,
     scratch: RefCell<HashMap<&'static str, (u64, wgpu::Buffer)>>,
-    /// Bytes of every live buffer by id, and the running and peak totals (`memory`).
-    sizes: RefCell<HashMap<u64, u64>>,
-    live: Cell<u64>,
-    peak: Cell<u64>,
-}
-
-/// Bytes of GPU buffers the backend holds now and has held at most (buffers freed since the
-/// last flush still count: the peak errs high, never low).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct GpuMemory {
-    pub live_bytes: u64,
-    pub peak_bytes: u64,
+    /// The kept readback buffer (taken out while a read uses it).
+    pub(super) staging: RefCell<Option<(u64, wgpu::Buffer)>>,
+    /// Flushes so far: work recorded since the last one is tagged with this number.
+    submits: Cell<u64>,
+    pipelines_created: Cell<u64>,
+    bind_groups_created: Cell<u64>,
 }
 
 /// Usage of every tensor buffer: bound as storage, copied in and out.
@@ -68,47 +82,68 @@ pub fn grid(groups: u32) -> [u32; 3] {
 
 impl Recorder {
     pub fn new(ctx: GpuContext) -> Self {
+        let ledger = Ledger::default();
+        let dead = ledger.dead.clone();
         Recorder {
             ctx,
-            next_id: Cell::new(1),
-            dead: Rc::new(RefCell::new(Vec::new())),
+            ledger,
+            dead,
             layouts: RefCell::default(),
             pipelines: RefCell::default(),
             bind_groups: RefCell::default(),
             encoder: RefCell::new(None),
             pass: RefCell::new(None),
             scratch: RefCell::default(),
-            sizes: RefCell::default(),
-            live: Cell::new(0),
-            peak: Cell::new(0),
+            staging: RefCell::new(None),
+            submits: Cell::new(0),
+            pipelines_created: Cell::new(0),
+            bind_groups_created: Cell::new(0),
         }
     }
 
     /// Buffer bytes held now and at most so far.
     pub fn memory(&self) -> GpuMemory {
-        self.forget_dead_sizes();
+        self.collect();
         GpuMemory {
-            live_bytes: self.live.get(),
-            peak_bytes: self.peak.get(),
+            live_bytes: self.ledger.live(),
+            peak_bytes: self.ledger.peak(),
         }
     }
 
-    /// Counts the buffers dropped so far as freed.
-    fn forget_dead_sizes(&self) {
-        let dead = self.dead.borrow();
-        let mut sizes = self.sizes.borrow_mut();
-        for id in dead.iter() {
-            if let Some(b) = sizes.remove(id) {
-                self.live.set(self.live.get() - b);
-            }
+    /// The caches' sizes and the creation totals (see [`GpuCacheStats`]).
+    pub fn stats(&self) -> GpuCacheStats {
+        self.collect();
+        GpuCacheStats {
+            bind_groups: self.bind_groups.borrow().len(),
+            pipelines: self.pipelines.borrow().len(),
+            buffers: self.ledger.count(),
+            live_bytes: self.ledger.live(),
+            peak_bytes: self.ledger.peak(),
+            bind_groups_created: self.bind_groups_created.get(),
+            pipelines_created: self.pipelines_created.get(),
+            buffers_created: self.ledger.created(),
         }
+    }
+
+    /// Forgets the buffers dropped so far: their bytes, and the cached bind groups (with their
+    /// uniforms) that name them. Commands already recorded keep what they use alive in wgpu.
+    fn collect(&self) {
+        let dead = self.ledger.take_dead();
+        if dead.is_empty() {
+            return;
+        }
+        self.bind_groups.borrow_mut().retain(|_, e| {
+            let keep = !e.ids.iter().any(|id| dead.contains(id));
+            if !keep {
+                self.ledger.release(e.uniform_id);
+            }
+            keep
+        });
     }
 
     /// A fresh buffer id.
     pub fn next_id(&self) -> u64 {
-        let id = self.next_id.get();
-        self.next_id.set(id + 1);
-        id
+        self.ledger.next_id()
     }
 
     /// Checks that one binding of `bytes` fits this device.
@@ -133,17 +168,29 @@ impl Recorder {
         contents: Option<&[u8]>,
     ) -> Result<(u64, wgpu::Buffer)> {
         self.check_size(label, bytes)?;
+        self.create(label, bytes, TENSOR_USAGE, contents)
+    }
+
+    /// Any buffer of at least `bytes` (rounded up to 4, at least 4), optionally filled, refused
+    /// past the memory budget and counted in the ledger. Every buffer of the backend is made here.
+    pub(super) fn create(
+        &self,
+        label: &str,
+        bytes: u64,
+        usage: wgpu::BufferUsages,
+        contents: Option<&[u8]>,
+    ) -> Result<(u64, wgpu::Buffer)> {
         let size = bytes.max(4).div_ceil(4) * 4;
         let out_of_memory = |limit| Error::OutOfMemory {
             device: "GPU",
             what: label.to_string(),
             bytes: Some(size),
-            held: self.live.get(),
+            held: self.ledger.live(),
             limit,
         };
         if let Some(cap) = self.ctx.memory_cap() {
-            self.forget_dead_sizes();
-            if self.live.get() + size > cap {
+            self.collect();
+            if self.ledger.live() + size > cap {
                 return Err(out_of_memory(Some(cap)));
             }
         }
@@ -154,14 +201,14 @@ impl Recorder {
                     .create_buffer_init(&wgpu::util::BufferInitDescriptor {
                         label: Some(label),
                         contents: data,
-                        usage: TENSOR_USAGE,
+                        usage,
                     })
             }
             _ => {
                 let buf = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
                     label: Some(label),
                     size,
-                    usage: TENSOR_USAGE,
+                    usage,
                     mapped_at_creation: false,
                 });
                 if let Some(data) = contents {
@@ -175,11 +222,7 @@ impl Recorder {
         if self.ctx.take_oom().is_some() {
             return Err(out_of_memory(self.ctx.memory_cap()));
         }
-        let id = self.next_id();
-        self.sizes.borrow_mut().insert(id, size);
-        self.live.set(self.live.get() + size);
-        self.peak.set(self.peak.get().max(self.live.get()));
-        Ok((id, buf))
+        Ok((self.ledger.add(size), buf))
     }
 
     /// A backend-owned scratch buffer of at least `bytes`, reused across calls (work is ordered,
@@ -268,6 +311,7 @@ impl Recorder {
                 cache: None,
             }),
         );
+        self.pipelines_created.set(self.pipelines_created.get() + 1);
         self.pipelines.borrow_mut().insert(key, pipeline.clone());
         pipeline
     }
@@ -282,6 +326,77 @@ impl Recorder {
         bufs: &[BufRef],
         groups: [u32; 3],
     ) -> Result<()> {
+        self.dispatch_stepped(k, constants, params, &(), bufs, groups)
+    }
+
+    /// As [`Recorder::dispatch`], with values that change from step to step in `step`. The
+    /// uniform holds the bytes of `params` then those of `step` (the shader's `Params` lists the
+    /// fields in that order; all are 4-byte scalars, so there is no padding between them). Only
+    /// `params` enters the cache key: a new `step` rewrites the cached uniform in place. If the
+    /// bindings were already recorded since the last submit with other values, that work is
+    /// submitted first, since a queue write lands before every command of the next submit.
+    pub fn dispatch_stepped<P: bytemuck::Pod, S: bytemuck::Pod>(
+        &self,
+        k: &Kernel,
+        constants: &[(&'static str, f64)],
+        params: &P,
+        step: &S,
+        bufs: &[BufRef],
+        groups: [u32; 3],
+    ) -> Result<()> {
+        self.check_bindings(k, bufs)?;
+        let fixed = bytemuck::bytes_of(params);
+        let step = bytemuck::bytes_of(step);
+        if !fixed.len().is_multiple_of(4) {
+            return Err(Error::param(
+                "dispatch",
+                format!("kernel {}: params of {} bytes", k.name, fixed.len()),
+            ));
+        }
+        let pipeline = self.pipeline(k, constants);
+        let key: BindKey = (k.name, bufs.iter().map(|b| b.id).collect(), fixed.to_vec());
+        let stale_in_flight = self
+            .bind_groups
+            .borrow()
+            .get(&key)
+            .is_some_and(|e| e.step != step && e.recorded == self.submits.get());
+        if stale_in_flight {
+            self.flush()?;
+        }
+        let cached = self.bind_groups.borrow_mut().get_mut(&key).map(|e| {
+            if e.step != step {
+                self.ctx
+                    .queue
+                    .write_buffer(&e.uniform, fixed.len() as u64, step);
+                e.step = step.to_vec();
+            }
+            e.recorded = self.submits.get();
+            e.group.clone()
+        });
+        let bg = match cached {
+            Some(bg) => bg,
+            None => self.bind(k, key, step, bufs)?,
+        };
+        let mut pass_slot = self.pass.borrow_mut();
+        let pass = pass_slot.get_or_insert_with(|| {
+            let mut enc_slot = self.encoder.borrow_mut();
+            let enc = enc_slot
+                .get_or_insert_with(|| self.ctx.device.create_command_encoder(&Default::default()));
+            enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("svdtune"),
+                timestamp_writes: None,
+            })
+            .forget_lifetime()
+        });
+        pass.set_pipeline(&pipeline);
+        pass.set_bind_group(0, &bg, &[]);
+        pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        Ok(())
+    }
+
+    /// Refuses a binding list that does not match the kernel, or that binds one tensor twice
+    /// where one of the bindings is written.
+    fn check_bindings(&self, k: &Kernel, bufs: &[BufRef]) -> Result<()> {
         if bufs.len() != k.storage.len() {
             return Err(Error::param(
                 "dispatch",
@@ -310,52 +425,55 @@ impl Recorder {
                 }
             }
         }
-        let pipeline = self.pipeline(k, constants);
-        let mut bytes = bytemuck::bytes_of(params).to_vec();
+        Ok(())
+    }
+
+    /// Creates, caches and returns the bind group of `key` with a new uniform holding the fixed
+    /// params (`key.2`) then `step`, padded to 16 bytes.
+    fn bind(
+        &self,
+        k: &Kernel,
+        key: BindKey,
+        step: &[u8],
+        bufs: &[BufRef],
+    ) -> Result<wgpu::BindGroup> {
+        let mut bytes = [key.2.as_slice(), step].concat();
         bytes.resize(bytes.len().div_ceil(16).max(1) * 16, 0);
-        let ids: Vec<u64> = bufs.iter().map(|b| b.id).collect();
-        let key: BindKey = (k.name, ids.clone(), bytes);
-        let mut cache = self.bind_groups.borrow_mut();
-        if !cache.contains_key(&key) {
-            let device = &self.ctx.device;
-            let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("params"),
-                contents: &key.2,
-                usage: wgpu::BufferUsages::UNIFORM,
+        let usage = wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST;
+        let (uniform_id, uniform) =
+            self.create("params", bytes.len() as u64, usage, Some(&bytes))?;
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: uniform.as_entire_binding(),
+        }];
+        for (i, b) in bufs.iter().enumerate() {
+            entries.push(wgpu::BindGroupEntry {
+                binding: i as u32 + 1,
+                resource: b.buf.as_entire_binding(),
             });
-            let mut entries = vec![wgpu::BindGroupEntry {
-                binding: 0,
-                resource: uniform.as_entire_binding(),
-            }];
-            for (i, b) in bufs.iter().enumerate() {
-                entries.push(wgpu::BindGroupEntry {
-                    binding: i as u32 + 1,
-                    resource: b.buf.as_entire_binding(),
-                });
-            }
-            let bg = device.create_bind_group(&wgpu::BindGroupDescriptor {
+        }
+        let group = self
+            .ctx
+            .device
+            .create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some(k.name),
                 layout: &self.layout(k).0,
                 entries: &entries,
             });
-            cache.insert(key.clone(), (ids, bg));
+        self.bind_groups_created
+            .set(self.bind_groups_created.get() + 1);
+        let entry = BindEntry {
+            ids: key.1.clone(),
+            group: group.clone(),
+            uniform,
+            uniform_id,
+            step: step.to_vec(),
+            recorded: self.submits.get(),
+        };
+        if let Some(old) = self.bind_groups.borrow_mut().insert(key, entry) {
+            self.ledger.release(old.uniform_id);
         }
-        let bg = &cache[&key].1;
-        let mut pass_slot = self.pass.borrow_mut();
-        let pass = pass_slot.get_or_insert_with(|| {
-            let mut enc_slot = self.encoder.borrow_mut();
-            let enc = enc_slot
-                .get_or_insert_with(|| self.ctx.device.create_command_encoder(&Default::default()));
-            enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("svdtune"),
-                timestamp_writes: None,
-            })
-            .forget_lifetime()
-        });
-        pass.set_pipeline(&pipeline);
-        pass.set_bind_group(0, bg, &[]);
-        pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
-        Ok(())
+        Ok(group)
     }
 
     /// Runs `f` on the open command encoder (ending the compute pass first), for copies.
@@ -373,50 +491,13 @@ impl Recorder {
         if let Some(enc) = self.encoder.borrow_mut().take() {
             self.ctx.queue.submit([enc.finish()]);
         }
-        self.forget_dead_sizes();
-        let dead: Vec<u64> = std::mem::take(&mut *self.dead.borrow_mut());
-        if !dead.is_empty() {
-            self.bind_groups
-                .borrow_mut()
-                .retain(|_, (ids, _)| !ids.iter().any(|id| dead.contains(id)));
-        }
-        self.ctx.take_error(self.live.get())
-    }
-
-    /// Copies `bytes` bytes of `src` to the host after all recorded work.
-    pub async fn read_bytes(&self, src: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
-        let size = bytes.max(4).div_ceil(4) * 4;
-        let staging = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        self.with_encoder(|enc| enc.copy_buffer_to_buffer(src, 0, &staging, 0, size));
-        self.flush()?;
-        let (tx, rx) = futures_channel::oneshot::channel();
-        staging.map_async(wgpu::MapMode::Read, .., move |r| {
-            let _ = tx.send(r);
-        });
-        self.ctx.poll_wait()?;
-        let mapped = rx.await;
-        self.ctx.check_lost()?;
-        mapped
-            .map_err(|_| Error::Device("readback was cancelled".into()))?
-            .map_err(|e| Error::Device(format!("readback: {e}")))?;
-        let out = {
-            let view = staging
-                .get_mapped_range(..)
-                .map_err(|e| Error::Device(format!("readback: {e:?}")))?;
-            view[..bytes as usize].to_vec()
-        };
-        staging.unmap();
-        self.ctx.take_error(self.live.get())?;
-        Ok(out)
+        self.submits.set(self.submits.get() + 1);
+        self.collect();
+        self.ctx.take_error(self.ledger.live())
     }
 
     /// Number of cached bind groups (for tests of the cache).
     pub fn cached_bind_groups(&self) -> usize {
-        self.bind_groups.borrow().len()
+        self.stats().bind_groups
     }
 }

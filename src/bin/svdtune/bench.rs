@@ -2,7 +2,9 @@
 //! per backend: model load and decomposition time, training step time and tokens/s on a fixed
 //! batch (random token ids, every token trained), the backend's matmul GFLOP/s (its practical
 //! peak) and the step's FLOP rate as a fraction of it, peak process RSS and, on the GPU, the peak
-//! bytes of GPU buffers. `--config` builds random weights from a config.json alone (for machines
+//! bytes of GPU buffers, and on the GPU what the backend holds after the last step (bind groups,
+//! pipelines, buffers and bytes, which must not grow with the step count: compare `--steps 5`
+//! with `--steps 50`). `--config` builds random weights from a config.json alone (for machines
 //! without the checkpoint). `--json FILE` writes the figures.
 use crate::backend_choice::{BackendChoice, open_gpu};
 use crate::bench_flops::{LayerShape, step_flops};
@@ -12,6 +14,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 use svdtune::backend::cpu::CpuBackend;
+use svdtune::backend::gpu::GpuCacheStats;
 use svdtune::backend::{Backend, Matmul};
 use svdtune::export::safetensors_writer::{TensorHeader, write_safetensors};
 use svdtune::model::config::ModelConfig;
@@ -69,6 +72,8 @@ struct Figures {
     fraction_of_matmul_peak: f64,
     peak_rss_bytes: Option<u64>,
     gpu_peak_bytes: Option<u64>,
+    /// What the GPU backend holds right after the last training step.
+    gpu_after_steps: Option<GpuCacheStats>,
     /// `train::memory::estimate` for this run (what the page and `train` check and show).
     memory_estimate_bytes: u64,
 }
@@ -82,11 +87,11 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     let gpu = open_gpu(args.backend)?;
     let figures = match &gpu {
         Some(g) => {
-            let mut f = pollster::block_on(bench(g, &args))?;
+            let mut f = pollster::block_on(bench(g, &args, || Some(g.cache_stats())))?;
             f.gpu_peak_bytes = Some(g.memory().peak_bytes);
             f
         }
-        None => pollster::block_on(bench(&CpuBackend, &args))?,
+        None => pollster::block_on(bench(&CpuBackend, &args, || None))?,
     };
     print(&figures);
     if let Some(path) = &args.json {
@@ -139,7 +144,13 @@ fn random_model(config: &str) -> Result<MemoryFiles> {
     Ok(files)
 }
 
-async fn bench<B: Backend>(be: &B, args: &BenchArgs) -> Result<Figures> {
+/// The figures of `args` on `be`; `after_steps` reports what the backend holds once the last
+/// step is done (the GPU's [`GpuCacheStats`]).
+async fn bench<B: Backend>(
+    be: &B,
+    args: &BenchArgs,
+    after_steps: impl Fn() -> Option<GpuCacheStats>,
+) -> Result<Figures> {
     let t = Instant::now();
     let mut model = load(be, args)?;
     be.flush()?;
@@ -196,6 +207,7 @@ async fn bench<B: Backend>(be: &B, args: &BenchArgs) -> Result<Figures> {
             times.push(t.elapsed().as_secs_f64() * 1e3);
         }
     }
+    let gpu_after_steps = after_steps();
     let mut sorted = times.clone();
     sorted.sort_by(f64::total_cmp);
     let median = sorted[sorted.len() / 2];
@@ -229,6 +241,7 @@ async fn bench<B: Backend>(be: &B, args: &BenchArgs) -> Result<Figures> {
         fraction_of_matmul_peak: step_rate / peak,
         peak_rss_bytes: peak_rss(),
         gpu_peak_bytes: None,
+        gpu_after_steps,
         memory_estimate_bytes: estimate(&cfg, &plan, b, s, be.logit_chunk_elements()).total(),
     })
 }
@@ -295,4 +308,7 @@ fn print(f: &Figures) {
         gb(f.gpu_peak_bytes),
         gb(Some(f.memory_estimate_bytes))
     );
+    if let Some(c) = &f.gpu_after_steps {
+        println!("GPU after the last step: {c}");
+    }
 }

@@ -8,13 +8,14 @@ use crate::backend::gpu::{GpuIds, GpuTensor};
 use crate::error::Result;
 use bytemuck::{Pod, Zeroable};
 
+/// The fixed part of `shaders/cross_entropy.wgsl`'s `Params`; the batch's `scale` follows it in
+/// the uniform as a per-step value (rewritten in place, not cached by value).
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct CrossEntropyParams {
     rows: u32,
     vocab: u32,
     row_offset: u32,
-    scale: f32,
 }
 
 /// One workgroup per row of the chunk (`shaders/cross_entropy.wgsl`), on a 2-D grid when the
@@ -40,16 +41,10 @@ pub fn cross_entropy(
         rows: u32_of(op, "rows", n)?,
         vocab: u32_of(op, "vocab", vocab)?,
         row_offset: u32_of(op, "row_offset", row_offset)?,
-        scale,
     };
     let bufs = [logits.bref(), targets.bref(), weights.bref(), losses.bref()];
-    rec.dispatch(
-        &kernels::CROSS_ENTROPY,
-        &[],
-        &params,
-        &bufs,
-        grid(params.rows),
-    )
+    let groups = grid(params.rows);
+    rec.dispatch_stepped(&kernels::CROSS_ENTROPY, &[], &params, &scale, &bufs, groups)
 }
 
 #[repr(C)]

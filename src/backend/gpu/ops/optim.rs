@@ -11,6 +11,7 @@ pub fn global_norm(rec: &Recorder, xs: &[&GpuTensor], out: &mut GpuTensor) -> Re
     super::loss::reduce_total(rec, "global_norm", xs, out, true)
 }
 
+/// The fixed part of `shaders/adamw.wgsl`'s `Params` (the same for every step of a run).
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct AdamWParams {
@@ -21,10 +22,17 @@ struct AdamWParams {
     beta2: f32,
     one_minus_beta1: f32,
     one_minus_beta2: f32,
+    eps: f32,
+}
+
+/// The values of one step, after [`AdamWParams`] in the uniform: they change with the step
+/// number and the learning-rate schedule, so they are rewritten in place, not cached by value.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct AdamWStep {
     decay: f32,
     step_size: f32,
     bc2: f32,
-    eps: f32,
 }
 
 /// One AdamW step; the clipping coefficient and the non-finite guard are evaluated in the kernel
@@ -56,10 +64,12 @@ pub fn adamw(
         beta2: hp.beta2,
         one_minus_beta1: 1.0 - hp.beta1,
         one_minus_beta2: 1.0 - hp.beta2,
+        eps: hp.eps,
+    };
+    let step = AdamWStep {
         decay: 1.0 - hp.lr * hp.weight_decay,
         step_size: hp.lr / bc1,
         bc2,
-        eps: hp.eps,
     };
     let bufs = [
         param.bref(),
@@ -68,5 +78,6 @@ pub fn adamw(
         v.bref(),
         grad_norm.bref(),
     ];
-    rec.dispatch(&kernels::ADAMW, &[], &params, &bufs, grid_256(op, n)?)
+    let groups = grid_256(op, n)?;
+    rec.dispatch_stepped(&kernels::ADAMW, &[], &params, &step, &bufs, groups)
 }
