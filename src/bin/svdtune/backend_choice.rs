@@ -1,6 +1,6 @@
 //! What the commands that run a model share: `--backend auto|cpu|gpu` (`auto` opens the GPU and
-//! falls back to the CPU backend with a notice when no adapter is available), loading a model
-//! folder with a progress bar, and the dataset options.
+//! falls back to the CPU backend with a notice when no adapter is available), and loading a model
+//! folder with a progress bar.
 use clap::ValueEnum;
 use svdtune::backend::gpu::GpuBackend;
 use svdtune::{Error, Result};
@@ -52,17 +52,4 @@ pub fn load_model<B: svdtune::backend::Backend>(
     })?;
     bar.finish_and_clear();
     Ok(model)
-}
-
-/// Dataset options for sequences of `seq_len` tokens, training on all tokens or the assistant's.
-pub fn dataset_options(seq_len: usize, all_tokens: bool) -> svdtune::data::DatasetOptions {
-    svdtune::data::DatasetOptions {
-        max_tokens: Some(seq_len),
-        loss: if all_tokens {
-            svdtune::data::LossMode::All
-        } else {
-            svdtune::data::LossMode::Assistant
-        },
-        ..svdtune::data::DatasetOptions::default()
-    }
 }
