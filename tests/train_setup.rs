@@ -1,8 +1,10 @@
-//! The run setup both front ends use (`train::setup`) on the tiny chat model, CPU backend: the
-//! split covers every example once, a decomposition stopped between layers starts no run, the
-//! run's cadence gives evaluations every `eval_every` steps and at the end and checkpoints every
-//! `checkpoint_every` steps before the end, and a run set up again and resumed from a checkpoint
-//! written where one was due continues with exactly the same losses.
+//! The run setup both front ends use (`train::setup`) on the tiny chat model, CPU backend
+//! (natively and in the browser): the split covers every example once, a decomposition stopped
+//! between layers starts no run, the run's cadence gives evaluations every `eval_every` steps and
+//! at the end and checkpoints every `checkpoint_every` steps before the end, and a run set up
+//! again and resumed from a checkpoint written where one was due continues with exactly the same
+//! losses.
+mod common;
 use std::ops::ControlFlow;
 use svdtune::backend::cpu::CpuBackend;
 use svdtune::data::{Dataset, ModelText};
@@ -90,47 +92,46 @@ async fn set_up(stop_after: Option<usize>) -> Option<TrainRun<CpuBackend>> {
     Some(started.run)
 }
 
-#[test]
-fn a_stopped_decomposition_starts_no_run() {
-    pollster::block_on(async {
-        assert!(set_up(Some(2)).await.is_none());
-    });
+async fn stopped() {
+    assert!(set_up(Some(2)).await.is_none());
 }
+gpu_test!(a_stopped_decomposition_starts_no_run, stopped);
 
-#[test]
-fn the_cadence_is_the_runs_and_a_resumed_run_continues_exactly() {
-    pollster::block_on(async {
-        let be = CpuBackend;
-        let mut run = set_up(None).await.unwrap();
-        assert_eq!(run.total_steps, 7);
-        let (mut evals, mut checkpoints, mut losses) = (Vec::new(), Vec::new(), Vec::new());
-        let mut saved = None;
-        while !run.done() {
-            let ev = run.step(&be).await.unwrap();
-            assert!(ev.applied, "step {}", ev.step);
-            assert_eq!(ev.due, run.due());
-            losses.push(ev.loss);
-            if ev.due.eval {
-                evals.push(ev.step);
-                assert!(run.evaluate(&be).await.unwrap().unwrap().is_finite());
-            }
-            if ev.due.checkpoint {
-                checkpoints.push(ev.step);
-                if saved.is_none() {
-                    saved = Some(run.checkpoint(&be).await.unwrap());
-                }
+async fn cadence_and_resume() {
+    let be = CpuBackend;
+    let mut run = set_up(None).await.unwrap();
+    assert_eq!(run.total_steps, 7);
+    let (mut evals, mut checkpoints, mut losses) = (Vec::new(), Vec::new(), Vec::new());
+    let mut saved = None;
+    while !run.done() {
+        let ev = run.step(&be).await.unwrap();
+        assert!(ev.applied, "step {}", ev.step);
+        assert_eq!(ev.due, run.due());
+        losses.push(ev.loss);
+        if ev.due.eval {
+            evals.push(ev.step);
+            assert!(run.evaluate(&be).await.unwrap().unwrap().is_finite());
+        }
+        if ev.due.checkpoint {
+            checkpoints.push(ev.step);
+            if saved.is_none() {
+                saved = Some(run.checkpoint(&be).await.unwrap());
             }
         }
-        assert_eq!(evals, [2, 4, 6, 7]);
-        assert_eq!(checkpoints, [3, 6]);
+    }
+    assert_eq!(evals, [2, 4, 6, 7]);
+    assert_eq!(checkpoints, [3, 6]);
 
-        let mut again = set_up(None).await.unwrap();
-        again.resume(&be, "checkpoint", &saved.unwrap()).unwrap();
-        assert_eq!(again.steps_done, 3);
-        let mut resumed = Vec::new();
-        while !again.done() {
-            resumed.push(again.step(&be).await.unwrap().loss);
-        }
-        assert_eq!(resumed, losses[3..], "the resumed run differs");
-    });
+    let mut again = set_up(None).await.unwrap();
+    again.resume(&be, "checkpoint", &saved.unwrap()).unwrap();
+    assert_eq!(again.steps_done, 3);
+    let mut resumed = Vec::new();
+    while !again.done() {
+        resumed.push(again.step(&be).await.unwrap().loss);
+    }
+    assert_eq!(resumed, losses[3..], "the resumed run differs");
 }
+gpu_test!(
+    the_cadence_is_the_runs_and_a_resumed_run_continues_exactly,
+    cadence_and_resume
+);
