@@ -5,37 +5,13 @@
 //! again and resumed from a checkpoint written where one was due continues with exactly the same
 //! losses.
 mod common;
+use common::tiny_chat;
 use std::ops::ControlFlow;
 use svdtune::backend::cpu::CpuBackend;
 use svdtune::data::{Dataset, ModelText};
-use svdtune::model::{MemoryFiles, Model};
+use svdtune::model::Model;
 use svdtune::train::run::{TrainOptions, TrainRun};
 use svdtune::train::setup::{RunBatches, RunPlan, all_batches, dataset_options};
-
-fn files() -> MemoryFiles {
-    let mut f = MemoryFiles::new();
-    for (name, bytes) in [
-        (
-            "config.json",
-            &include_bytes!("fixtures/tiny-chat/config.json")[..],
-        ),
-        (
-            "model.safetensors",
-            &include_bytes!("fixtures/tiny-chat/model.safetensors")[..],
-        ),
-        (
-            "tokenizer.json",
-            &include_bytes!("fixtures/tiny-chat/tokenizer.json")[..],
-        ),
-        (
-            "tokenizer_config.json",
-            &include_bytes!("fixtures/tiny-chat/tokenizer_config.json")[..],
-        ),
-    ] {
-        f.insert(name, bytes.to_vec());
-    }
-    f
-}
 
 fn options() -> TrainOptions {
     TrainOptions {
@@ -55,7 +31,7 @@ fn options() -> TrainOptions {
 /// stopped the decomposition.
 async fn set_up(stop_after: Option<usize>) -> Option<TrainRun<CpuBackend>> {
     let be = CpuBackend;
-    let files = files();
+    let files = tiny_chat();
     let o = options();
     let text = ModelText::from_model_files(&files).unwrap();
     let data = include_bytes!("fixtures/tiny-chat/data.jsonl");
