@@ -1,7 +1,7 @@
 //! Decomposition of every planned layer of a real model on the CPU backend: total time of
-//! `decompose_model` (the figure compared with `torch.svd_lowrank`, see `torch_svd_lowrank.py`
-//! beside this file), the same with Householder-only orthonormalization, how often CholeskyQR2
-//! fell back, Jacobi sweeps, and the rank-q approximation error of a few layers.
+//! `decompose_model` (the figure compared with `torch.svd_lowrank`, see
+//! `bench/pytorch/torch_svd_lowrank.py`), the same with Householder-only orthonormalization, how
+//! often CholeskyQR2 fell back, Jacobi sweeps, and the rank-q approximation error of a few layers.
 //! `cargo bench --bench svd_decompose -- MODEL_DIR [--rank-fraction F] [--repeats N]`
 //!
 //! With `--synthetic cpu|gpu`, only the folder's `config.json` is read: every planned layer gets

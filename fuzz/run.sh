@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Runs every fuzz target (or those named after SECONDS) for SECONDS (default 60) each from its
-# corpus (committed seeds corpus/<target>/seed-* plus whatever earlier runs kept), with the memory
+# corpus (committed seeds corpus/<target>/seed-* plus whatever earlier runs kept) and the inputs
+# that once made it fail (regressions/<target>/, read but not written), with the memory
 # and time limits of a browser tab. Prints per target: executions, final coverage, and the
 # execution and second at which coverage last grew ("nothing new" after that point).
-# Full libFuzzer logs go to logs/<target>.log, crashes to artifacts/<target>/.
+# Full libFuzzer logs go to logs/<target>.log, crashes to artifacts/<target>/; a crash, once
+# fixed, goes into regressions/<target>/ (named after what it did), which
+# tests/fuzz_regressions.rs replays in plain `cargo test` through the same body
+# (bodies/<target>.rs).
 # Needs cargo-fuzz (`cargo install cargo-fuzz`); the stable toolchain is used with
 # RUSTC_BOOTSTRAP=1 for the sanitizer flags.
 set -uo pipefail
@@ -18,8 +22,10 @@ for t in "${TARGETS[@]}"; do
   mkdir -p "corpus/$t"
   # libFuzzer's status lines carry the execution count and the elapsed seconds when -print_pcs
   # is off; -print_final_stats gives the totals.
-  cargo fuzz run -O "$t" "corpus/$t" -- -max_total_time="$SECONDS_EACH" -rss_limit_mb=4096 \
-    -timeout=20 -max_len=262144 -print_final_stats=1 >"logs/$t.log" 2>&1
+  extra=()
+  [ -d "regressions/$t" ] && extra=("regressions/$t")
+  cargo fuzz run -O "$t" "corpus/$t" "${extra[@]}" -- -max_total_time="$SECONDS_EACH" \
+    -rss_limit_mb=4096 -timeout=20 -max_len=262144 -print_final_stats=1 >"logs/$t.log" 2>&1
   status=$?
   runs=$(grep -E '^stat::number_of_executed_units' "logs/$t.log" | awk '{print $2}')
   cov=$(grep -E '^#[0-9]+' "logs/$t.log" | tail -1 | grep -oE 'cov: [0-9]+' | awk '{print $2}')

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs what is missing (scripts/setup.sh), then
-#   1. cargo fmt --check and cargo clippy -D warnings (native and wasm32),
+#   1. cargo fmt --check, vendor/minijinja = the released crate + vendor/minijinja.patch
+#      (scripts/vendor-minijinja.sh), the links of every Markdown file (scripts/check-links.py),
+#      and cargo clippy -D warnings (native and wasm32),
 #   2. native tests: CPU reference, f64 finite differences, naga shader validation, GPU ops on
 #      whatever wgpu adapter exists (lavapipe in CI),
 #   3. browser tests: the same GPU test bodies in headless Chromium and headless Firefox with WebGPU
@@ -29,6 +31,12 @@ step() { printf '\n=== %s (target/: %s, disk free: %s)\n' "$*" \
 
 step "format"
 cargo fmt --check
+
+step "vendored crates"
+scripts/vendor-minijinja.sh --check
+
+step "docs links"
+python3 scripts/check-links.py
 
 step "clippy (native, wasm32)"
 cargo clippy --all-targets -- -D warnings

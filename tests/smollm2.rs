@@ -1,5 +1,5 @@
 //! SmolLM2-135M-Instruct against transformers (opt-in: set `SVDTUNE_SMOLLM2_DIR` to the
-//! converted Hugging Face folder; see README "Real model checks"). Next-token logits of a chat
+//! converted Hugging Face folder; see docs/testing.md, "Real model check"). Next-token logits of a chat
 //! prompt within 1e-3 and the first 20 greedy tokens identical, on the CPU and GPU backends.
 //! Goldens: `tests/fixtures/smollm2/make_golden.py`.
 #![cfg(not(target_arch = "wasm32"))]

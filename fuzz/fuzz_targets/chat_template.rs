@@ -1,14 +1,8 @@
-//! A hostile chat template (from `tokenizer_config.json`) rendering a fixed conversation: it
-//! must end, within the step and output bounds, with text or an error.
+//! The libFuzzer entry of the `chat_template` target. Its body (what the input is, what is checked) is
+//! `fuzz/bodies/chat_template.rs`, which `tests/fuzz_regressions.rs` replays in plain `cargo test`.
 #![no_main]
-use libfuzzer_sys::fuzz_target;
-use svdtune::data::{ChatTemplate, Message};
 
-fuzz_target!(|data: &[u8]| {
-    let Ok(source) = std::str::from_utf8(data) else { return };
-    let cfg = r#"{"bos_token": "<s>", "eos_token": "</s>"}"#;
-    if let Ok(t) = ChatTemplate::from_files(cfg, Some(source)) {
-        let conv = [Message::user("Hi"), Message::assistant("Hello!")];
-        let _ = t.render(&conv, true);
-    }
-});
+#[path = "../bodies/chat_template.rs"]
+mod body;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| body::run(data));

@@ -1,24 +1,8 @@
-//! A dropped chat data file: format detection, records, template, tokens and masks, with the
-//! tiny chat model's tokenizer and ChatML template.
+//! The libFuzzer entry of the `dataset` target. Its body (what the input is, what is checked) is
+//! `fuzz/bodies/dataset.rs`, which `tests/fuzz_regressions.rs` replays in plain `cargo test`.
 #![no_main]
-use libfuzzer_sys::fuzz_target;
-use std::sync::OnceLock;
-use svdtune::data::{Dataset, DatasetOptions, ModelText};
 
-fn model() -> &'static ModelText {
-    static MODEL: OnceLock<ModelText> = OnceLock::new();
-    MODEL.get_or_init(|| {
-        ModelText::from_files(
-            include_bytes!("../../tests/fixtures/tiny-chat/tokenizer.json"),
-            Some(include_str!("../../tests/fixtures/tiny-chat/tokenizer_config.json")),
-            None,
-            None,
-        )
-        .expect("the fixture loads")
-    })
-}
+#[path = "../bodies/dataset.rs"]
+mod body;
 
-fuzz_target!(|data: &[u8]| {
-    let opts = DatasetOptions { max_tokens: Some(64), ..DatasetOptions::default() };
-    let _ = Dataset::from_bytes(data, model(), &opts);
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| body::run(data));

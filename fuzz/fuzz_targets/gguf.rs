@@ -1,9 +1,8 @@
-//! A dropped `.gguf`: header, metadata, tensor table, config and tokenizer, and every tensor
-//! dequantized into the Hugging Face folder in memory.
+//! The libFuzzer entry of the `gguf` target. Its body (what the input is, what is checked) is
+//! `fuzz/bodies/gguf.rs`, which `tests/fuzz_regressions.rs` replays in plain `cargo test`.
 #![no_main]
-use libfuzzer_sys::fuzz_target;
-use svdtune::model::MemorySource;
 
-fuzz_target!(|data: &[u8]| {
-    let _ = svdtune::gguf::import_to_memory(MemorySource::new("f.gguf", data.to_vec()), |_, _, _| {});
-});
+#[path = "../bodies/gguf.rs"]
+mod body;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| body::run(data));

@@ -1,16 +1,8 @@
-//! A dropped `model.safetensors`: header parsing, every tensor read and converted to f32.
+//! The libFuzzer entry of the `safetensors` target. Its body (what the input is, what is checked) is
+//! `fuzz/bodies/safetensors.rs`, which `tests/fuzz_regressions.rs` replays in plain `cargo test`.
 #![no_main]
-use libfuzzer_sys::fuzz_target;
-use svdtune::model::MemoryFiles;
-use svdtune::model::load::open_checkpoint;
 
-fuzz_target!(|data: &[u8]| {
-    let mut files = MemoryFiles::new();
-    files.insert("model.safetensors", data.to_vec());
-    if let Ok(ckpt) = open_checkpoint(&files) {
-        let names: Vec<String> = ckpt.names().map(str::to_string).collect();
-        for name in names {
-            let _ = ckpt.read_f32(&name);
-        }
-    }
-});
+#[path = "../bodies/safetensors.rs"]
+mod body;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| body::run(data));

@@ -1,27 +1,8 @@
-//! A dropped `model.safetensors.index.json` naming one small valid shard.
+//! The libFuzzer entry of the `shard_index` target. Its body (what the input is, what is checked) is
+//! `fuzz/bodies/shard_index.rs`, which `tests/fuzz_regressions.rs` replays in plain `cargo test`.
 #![no_main]
-use libfuzzer_sys::fuzz_target;
-use svdtune::model::MemoryFiles;
-use svdtune::model::load::open_checkpoint;
 
-/// A valid shard holding one f32 tensor `a` of shape [2].
-fn shard() -> Vec<u8> {
-    let header = br#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#;
-    let mut out = (header.len() as u64).to_le_bytes().to_vec();
-    out.extend_from_slice(header);
-    out.extend_from_slice(&[0; 8]);
-    out
-}
+#[path = "../bodies/shard_index.rs"]
+mod body;
 
-fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    let mut files = MemoryFiles::new();
-    files.insert("model.safetensors.index.json", text.as_bytes().to_vec());
-    files.insert("model-00001-of-00001.safetensors", shard());
-    if let Ok(ckpt) = open_checkpoint(&files) {
-        let names: Vec<String> = ckpt.names().map(str::to_string).collect();
-        for name in names {
-            let _ = ckpt.read_f32(&name);
-        }
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| body::run(data));

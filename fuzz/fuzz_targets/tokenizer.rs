@@ -1,11 +1,8 @@
-//! A dropped `tokenizer.json` (+ the tiny model's `tokenizer_config.json`), then encoding a chat.
+//! The libFuzzer entry of the `tokenizer` target. Its body (what the input is, what is checked) is
+//! `fuzz/bodies/tokenizer.rs`, which `tests/fuzz_regressions.rs` replays in plain `cargo test`.
 #![no_main]
-use libfuzzer_sys::fuzz_target;
-use svdtune::data::ModelText;
 
-fuzz_target!(|data: &[u8]| {
-    let cfg = include_str!("../../tests/fixtures/tiny-chat/tokenizer_config.json");
-    if let Ok(m) = ModelText::from_files(data, Some(cfg), None, None) {
-        let _ = m.tokenizer.encode("<|im_start|>user\nHi 123<|im_end|>\n");
-    }
-});
+#[path = "../bodies/tokenizer.rs"]
+mod body;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| body::run(data));

@@ -1,8 +1,14 @@
-//! Shape checks for every op, written once and run by both backends at op entry.
-//! Each returns the dimensions the op needs, or an `Error::Shape` naming the tensor.
+//! Shape checks for every op, written once and run at op entry by the provided methods of
+//! [`super::Backend`], before any backend kernel. Each returns the dimensions the kernel needs,
+//! or an `Error::Shape` (`Error::Param` for an index out of range) naming the tensor.
 use super::shape::{expect, expect_len, expect_numel};
 use super::{AttentionDims, CachedAttentionDims, Matmul, Shape};
 use crate::error::{Error, Result};
+
+/// Fails unless host data of `len` elements fills a tensor of `expected` elements.
+pub fn data_len(op: &'static str, len: usize, expected: usize) -> Result<()> {
+    expect_len(op, "data", len, expected)
+}
 
 /// `(m, n, k)` of `op(A)[m, k] · op(B)[k, n] = C[m, n]`.
 pub fn matmul(a: &Shape, b: &Shape, c: &Shape, spec: Matmul) -> Result<(usize, usize, usize)> {
@@ -144,6 +150,22 @@ pub fn rmsnorm(
     expect("rmsnorm", "rstd", rstd, &[rows])?;
     for (what, s) in others {
         expect("rmsnorm", what, s, &[rows, cols])?;
+    }
+    Ok((rows, cols))
+}
+
+/// `(rows, cols)` of RMSNorm backward: as [`rmsnorm`] with the `[T, C]` gradients, and dw `[C]`
+/// when given.
+pub fn rmsnorm_backward(
+    x: &Shape,
+    w: &Shape,
+    rstd: &Shape,
+    grads: [(&'static str, &Shape); 2],
+    dw: Option<&Shape>,
+) -> Result<(usize, usize)> {
+    let (rows, cols) = rmsnorm(x, w, rstd, &grads)?;
+    if let Some(dw) = dw {
+        expect("rmsnorm", "dw", dw, &[cols])?;
     }
     Ok((rows, cols))
 }

@@ -7,14 +7,18 @@
 //! - Outputs are `&mut` parameters and are preallocated by the caller; ops never allocate
 //!   tensors the caller keeps. Gradients accumulate where a flag says so; zeroing is explicit.
 //! - GPU ops only record work; `flush` submits it and `read` waits for it. CPU ops run at once.
-//! - Every op checks shapes at entry and returns `Error::Shape` rather than panicking.
+//! - Every op checks shapes at entry and returns `Error::Shape` rather than panicking: the ops
+//!   are provided methods that run the check (`checks.rs`) and then call the backend's kernel
+//!   ([`Kernels`]), so no backend can skip a check.
 
 pub mod cpu;
 pub mod gpu;
+mod kernels;
 pub mod selfcheck;
 mod shape;
 pub mod svd_linear;
 
+pub use kernels::Kernels;
 pub use shape::Shape;
 pub use svd_linear::{
     SvdLinear, SvdLinearActs, svd_linear_acts, svd_linear_backward, svd_linear_forward,
@@ -124,13 +128,12 @@ pub trait IdsInfo {
 }
 
 /// The op set. See the module docs for conventions.
+///
+/// A backend implements [`Kernels`] (each op after its shape check) and the required methods
+/// here (memory, flush, read, fill). The ops are provided: each runs its check from `checks.rs`
+/// and hands the dimensions it returned to the kernel. Backends do not override them.
 #[allow(async_fn_in_trait)]
-pub trait Backend {
-    /// An f32 tensor living on this backend.
-    type Tensor: TensorInfo;
-    /// A u32 vector (token ids, positions, targets, attention window starts).
-    type Ids: IdsInfo;
-
+pub trait Backend: Kernels {
     /// Human-readable description (`"cpu"`, or the adapter name and backend).
     fn name(&self) -> String;
 
@@ -159,15 +162,24 @@ pub trait Backend {
     // ---- memory ---------------------------------------------------------------------------
 
     /// A tensor of `shape` holding `data` (row-major, `data.len()` = product of `shape`).
-    fn tensor(&self, data: &[f32], shape: &[usize]) -> Result<Self::Tensor>;
+    fn tensor(&self, data: &[f32], shape: &[usize]) -> Result<Self::Tensor> {
+        checks::data_len("tensor", data.len(), shape.iter().product())?;
+        self.tensor_kernel(data, shape)
+    }
     /// A zero-filled tensor of `shape`.
     fn zeros(&self, shape: &[usize]) -> Result<Self::Tensor>;
     /// A u32 vector holding `data`.
     fn ids(&self, data: &[u32]) -> Result<Self::Ids>;
     /// Overwrite all of `t` with `data` (ordered after all work recorded so far).
-    fn write(&self, t: &mut Self::Tensor, data: &[f32]) -> Result<()>;
+    fn write(&self, t: &mut Self::Tensor, data: &[f32]) -> Result<()> {
+        checks::data_len("write", data.len(), t.shape().numel())?;
+        self.write_kernel(t, data)
+    }
     /// Overwrite all of `ids` with `data`; the length must match.
-    fn write_ids(&self, ids: &mut Self::Ids, data: &[u32]) -> Result<()>;
+    fn write_ids(&self, ids: &mut Self::Ids, data: &[u32]) -> Result<()> {
+        checks::data_len("write_ids", data.len(), ids.len())?;
+        self.write_ids_kernel(ids, data)
+    }
     /// Submit recorded work (no-op on the CPU).
     fn flush(&self) -> Result<()>;
     /// Copy `t` back to the host, after all work recorded so far.
@@ -186,7 +198,10 @@ pub trait Backend {
         dst: &mut Self::Tensor,
         dst_row: usize,
         rows: usize,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        let width = checks::copy_rows(src.shape(), src_row, dst.shape(), dst_row, rows)?;
+        self.copy_rows_kernel(src, src_row, dst, dst_row, rows, width)
+    }
     /// `dst[t, dst_col + j] = src[t, src_col + j]` for `j < width`, every row `t`.
     /// src `[T, Cs]`, dst `[T, Cd]`. Splits and joins fused projections (qkv, gate_up).
     fn copy_cols(
@@ -196,13 +211,25 @@ pub trait Backend {
         dst: &mut Self::Tensor,
         dst_col: usize,
         width: usize,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        let dims = checks::copy_cols(src.shape(), src_col, dst.shape(), dst_col, width)?;
+        self.copy_cols_kernel(src, src_col, dst, dst_col, width, dims)
+    }
     /// `x += y` elementwise (residual add, gradient accumulation). Same shapes.
-    fn add_assign(&self, x: &mut Self::Tensor, y: &Self::Tensor) -> Result<()>;
+    fn add_assign(&self, x: &mut Self::Tensor, y: &Self::Tensor) -> Result<()> {
+        let n = checks::same("add_assign", x.shape(), y.shape())?;
+        self.add_assign_kernel(x, y, n)
+    }
     /// `y[t, :] += b` for every row. y `[T, C]`, b `[C]`.
-    fn add_bias(&self, y: &mut Self::Tensor, b: &Self::Tensor) -> Result<()>;
+    fn add_bias(&self, y: &mut Self::Tensor, b: &Self::Tensor) -> Result<()> {
+        let dims = checks::row_broadcast("add_bias", y.shape(), b.shape())?;
+        self.add_bias_kernel(y, b, dims)
+    }
     /// `dst[t, c] = src[t, c] · s[c]`. src, dst `[T, C]`, s `[C]`.
-    fn mul_cols(&self, src: &Self::Tensor, s: &Self::Tensor, dst: &mut Self::Tensor) -> Result<()>;
+    fn mul_cols(&self, src: &Self::Tensor, s: &Self::Tensor, dst: &mut Self::Tensor) -> Result<()> {
+        let dims = checks::mul_cols(src.shape(), s.shape(), dst.shape())?;
+        self.mul_cols_kernel(src, s, dst, dims)
+    }
 
     // ---- linear algebra -------------------------------------------------------------------
 
@@ -213,7 +240,10 @@ pub trait Backend {
         b: &Self::Tensor,
         c: &mut Self::Tensor,
         spec: Matmul,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        let dims = checks::matmul(a.shape(), b.shape(), c.shape(), spec)?;
+        self.matmul_kernel(a, b, c, spec, dims)
+    }
     /// Column dot products: `out[c] (+)= Σ_t a[t, c] · b[t, c] · row_scale[t]`.
     /// a, b `[T, C]`, row_scale `[T]` (absent = 1), out `[C]`. Two-pass reduction on the GPU
     /// (per-chunk partials, then a sum): WGSL has no float atomics. Gives dΣ and RMSNorm dweight.
@@ -224,7 +254,11 @@ pub trait Backend {
         row_scale: Option<&Self::Tensor>,
         out: &mut Self::Tensor,
         accumulate: bool,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        let scale = row_scale.map(|s| s.shape());
+        let dims = checks::col_dot(a.shape(), b.shape(), scale, out.shape())?;
+        self.col_dot_kernel(a, b, row_scale, out, accumulate, dims)
+    }
     /// Merged weight of an SVD layer: `out = W' + U diag(Σ) Vᵀ`.
     /// w_res, out `[m, n]`, u `[m, q]`, sigma `[q]`, v `[n, q]`.
     fn svd_merge(
@@ -234,7 +268,11 @@ pub trait Backend {
         sigma: &Self::Tensor,
         v: &Self::Tensor,
         out: &mut Self::Tensor,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        let (w, o) = (w_res.shape(), out.shape());
+        let dims = checks::svd_merge(w, u.shape(), sigma.shape(), v.shape(), o)?;
+        self.svd_merge_kernel(w_res, u, sigma, v, out, dims)
+    }
 
     // ---- transformer ops ------------------------------------------------------------------
 
@@ -245,7 +283,10 @@ pub trait Backend {
         table: &Self::Tensor,
         ids: &Self::Ids,
         out: &mut Self::Tensor,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        let dims = checks::embedding(table.shape(), ids.len(), out.shape())?;
+        self.embedding_kernel(table, ids, out, dims)
+    }
     /// RMSNorm: `y = x · rstd · w`, `rstd[t] = 1 / sqrt(mean_c(x²) + eps)`.
     /// x, y `[T, C]`, w `[C]`, rstd `[T]` (saved for backward).
     fn rmsnorm_forward(
@@ -255,9 +296,12 @@ pub trait Backend {
         eps: f32,
         y: &mut Self::Tensor,
         rstd: &mut Self::Tensor,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        let dims = checks::rmsnorm(x.shape(), w.shape(), rstd.shape(), &[("y", y.shape())])?;
+        self.rmsnorm_forward_kernel(x, w, eps, y, rstd, dims)
+    }
     /// RMSNorm backward: `dx (+)= rstd · (w⊙dy − x̂ · mean_c(x̂ ⊙ w⊙dy))` with `x̂ = x · rstd`,
-    /// and `dw += Σ_t dy ⊙ x̂` when `dw` is given. Shapes as in forward.
+    /// and `dw += Σ_t dy ⊙ x̂` when `dw` is given. Shapes as in forward; dw `[C]`.
     #[allow(clippy::too_many_arguments)]
     fn rmsnorm_backward(
         &self,
@@ -268,7 +312,12 @@ pub trait Backend {
         dx: &mut Self::Tensor,
         accumulate_dx: bool,
         dw: Option<&mut Self::Tensor>,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        let grads = [("dy", dy.shape()), ("dx", dx.shape())];
+        let dw_shape = dw.as_ref().map(|t| t.shape());
+        let dims = checks::rmsnorm_backward(x.shape(), w.shape(), rstd.shape(), grads, dw_shape)?;
+        self.rmsnorm_backward_kernel(x, w, rstd, dy, dx, accumulate_dx, dw, dims)
+    }
     /// Rotary position embedding in place, Hugging Face `rotate_half` pairing (element `i` with
     /// `i + head_dim/2`): `x' = x·cos + rotate_half(x)·sin` with the tables at `positions[t]`.
     /// With `inverse`, rotates by the negative angle (the backward pass: `dx = Rᵀ dy`).
@@ -283,7 +332,11 @@ pub trait Backend {
         n_heads: usize,
         head_dim: usize,
         inverse: bool,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        let (xs, p) = (x.shape(), positions.len());
+        let dims = checks::rope(xs, p, cos.shape(), sin.shape(), n_heads, head_dim)?;
+        self.rope_kernel(x, positions, cos, sin, n_heads, head_dim, inverse, dims)
+    }
     /// Causal grouped-query attention. Query row `t` of sequence `b` attends to keys
     /// `window_start[b·seq + t] ..= t` of the same sequence (`window_start` = 0 for plain causal
     /// attention; packed sequences use it to keep attention inside each conversation).
@@ -299,7 +352,11 @@ pub trait Backend {
         dims: AttentionDims,
         out: &mut Self::Tensor,
         lse: &mut Self::Tensor,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        let (qs, ks, vs, ws) = (q.shape(), k.shape(), v.shape(), window_start.len());
+        checks::attention(qs, ks, vs, ws, &dims, out.shape(), lse.shape())?;
+        self.attention_forward_kernel(q, k, v, window_start, dims, out, lse)
+    }
     /// Attention backward: writes (overwrites) dq, dk, dv from dout, recomputing the probabilities
     /// from q, k and the saved lse. Shapes as in forward.
     #[allow(clippy::too_many_arguments)]
@@ -316,7 +373,12 @@ pub trait Backend {
         dq: &mut Self::Tensor,
         dk: &mut Self::Tensor,
         dv: &mut Self::Tensor,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        let (qs, ks, vs, ws) = (q.shape(), k.shape(), v.shape(), window_start.len());
+        let grads = [dq.shape(), dk.shape(), dv.shape(), dout.shape()];
+        checks::attention_backward(qs, ks, vs, ws, &dims, out.shape(), lse.shape(), grads)?;
+        self.attention_backward_kernel(q, k, v, window_start, dims, out, lse, dout, dq, dk, dv)
+    }
     /// Attention of new query rows against a key/value cache (generation with a KV cache).
     /// Query row `i` sits at position `p = q_offset + i` and attends cache rows
     /// `max(0, p + 1 − window) ..= p` (all of `0 ..= p` when `window` is 0) of its kv head.
@@ -328,14 +390,21 @@ pub trait Backend {
         v_cache: &Self::Tensor,
         dims: CachedAttentionDims,
         out: &mut Self::Tensor,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        let (ks, vs) = (k_cache.shape(), v_cache.shape());
+        checks::attention_cached(q.shape(), ks, vs, &dims, out.shape())?;
+        self.attention_cached_kernel(q, k_cache, v_cache, dims, out)
+    }
     /// SwiGLU: `out = silu(gate) ⊙ up`. All `[T, I]`.
     fn swiglu_forward(
         &self,
         gate: &Self::Tensor,
         up: &Self::Tensor,
         out: &mut Self::Tensor,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        let dims = checks::swiglu(gate.shape(), &[("up", up.shape()), ("out", out.shape())])?;
+        self.swiglu_forward_kernel(gate, up, out, dims)
+    }
     /// SwiGLU backward: `dgate = dout ⊙ up ⊙ silu'(gate)`, `dup = dout ⊙ silu(gate)` (overwrite).
     fn swiglu_backward(
         &self,
@@ -344,7 +413,16 @@ pub trait Backend {
         dout: &Self::Tensor,
         dgate: &mut Self::Tensor,
         dup: &mut Self::Tensor,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        let others = [
+            ("up", up.shape()),
+            ("dout", dout.shape()),
+            ("dgate", dgate.shape()),
+            ("dup", dup.shape()),
+        ];
+        let dims = checks::swiglu(gate.shape(), &others)?;
+        self.swiglu_backward_kernel(gate, up, dout, dgate, dup, dims)
+    }
     /// Masked cross-entropy over a chunk of rows, loss and gradient in one pass.
     /// `logits` `[N, V]` holds rows `row_offset .. row_offset + N` of the full batch; it is
     /// overwritten with dlogits = `(softmax − onehot(target)) · weight · scale`.
@@ -360,15 +438,25 @@ pub trait Backend {
         row_offset: usize,
         scale: f32,
         losses: &mut Self::Tensor,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        let (ls, ts, ws) = (logits.shape(), targets.len(), weights.shape());
+        let dims = checks::cross_entropy(ls, ts, ws, row_offset, losses.shape())?;
+        self.cross_entropy_kernel(logits, targets, weights, row_offset, scale, losses, dims)
+    }
     /// `out[0] = Σ x` over all elements (two-pass on the GPU). out `[1]`.
-    fn sum(&self, x: &Self::Tensor, out: &mut Self::Tensor) -> Result<()>;
+    fn sum(&self, x: &Self::Tensor, out: &mut Self::Tensor) -> Result<()> {
+        checks::scalar("sum", out.shape())?;
+        self.sum_kernel(x, out)
+    }
     /// Global L2 norm over several tensors: `out[0] = sqrt(Σ_i Σ x_i²)`. out `[1]`.
-    fn global_norm(&self, xs: &[&Self::Tensor], out: &mut Self::Tensor) -> Result<()>;
+    fn global_norm(&self, xs: &[&Self::Tensor], out: &mut Self::Tensor) -> Result<()> {
+        checks::scalar("global_norm", out.shape())?;
+        self.global_norm_kernel(xs, out)
+    }
     /// One AdamW step on `param` with gradient `grad`, moments `m`, `v` (all the same shape),
     /// clipping by `grad_norm[0]` (from [`Backend::global_norm`]) to `hp.max_grad_norm`.
     /// If `grad_norm[0]` is not finite, nothing is changed (the step is skipped): a non-finite
-    /// gradient never reaches the weights.
+    /// gradient never reaches the weights. grad_norm `[1]`.
     fn adamw(
         &self,
         param: &mut Self::Tensor,
@@ -377,7 +465,11 @@ pub trait Backend {
         v: &mut Self::Tensor,
         grad_norm: &Self::Tensor,
         hp: AdamW,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        let (ps, gs, ns) = (param.shape(), grad.shape(), grad_norm.shape());
+        let n = checks::adamw(ps, gs, m.shape(), v.shape(), ns)?;
+        self.adamw_kernel(param, grad, m, v, grad_norm, hp, n)
+    }
 }
 
 /// `Error::OutOfMemory` naming `what` when `bytes` exceed what `be` can hold at once (see

@@ -1,6 +1,7 @@
 //! The CPU backend: a straightforward f32 reference for every op (the oracle in tests) and the
 //! fallback where no GPU adapter exists. The math lives in per-op modules as functions generic
 //! over the float type, so tests can also run them in f64 for finite-difference checks.
+//! The shape checks run in [`Backend`]'s provided ops before any kernel here.
 pub mod attention;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod blas;
@@ -14,7 +15,7 @@ pub mod real;
 pub mod rope;
 
 use super::{
-    AdamW, AttentionDims, Backend, CachedAttentionDims, IdsInfo, Matmul, Shape, TensorInfo, checks,
+    AdamW, AttentionDims, Backend, CachedAttentionDims, IdsInfo, Kernels, Matmul, Shape, TensorInfo,
 };
 use crate::error::Result;
 pub use real::Real;
@@ -80,9 +81,6 @@ impl IdsInfo for CpuIds {
 pub struct CpuBackend;
 
 impl Backend for CpuBackend {
-    type Tensor = CpuTensor;
-    type Ids = CpuIds;
-
     fn name(&self) -> String {
         "cpu".into()
     }
@@ -98,13 +96,6 @@ impl Backend for CpuBackend {
         cfg!(target_arch = "wasm32").then_some(WASM32_MEMORY)
     }
 
-    fn tensor(&self, data: &[f32], shape: &[usize]) -> Result<CpuTensor> {
-        let shape = Shape::new(shape);
-        super::shape::expect_len("tensor", "data", data.len(), shape.numel())?;
-        let mut v = zeroed(&shape, 0)?;
-        v.extend_from_slice(data);
-        Ok(CpuTensor { data: v, shape })
-    }
     fn zeros(&self, shape: &[usize]) -> Result<CpuTensor> {
         let shape = Shape::new(shape);
         let n = shape.numel();
@@ -115,16 +106,6 @@ impl Backend for CpuBackend {
     }
     fn ids(&self, data: &[u32]) -> Result<CpuIds> {
         Ok(CpuIds(data.to_vec()))
-    }
-    fn write(&self, t: &mut CpuTensor, data: &[f32]) -> Result<()> {
-        super::shape::expect_len("write", "data", data.len(), t.data.len())?;
-        t.data.copy_from_slice(data);
-        Ok(())
-    }
-    fn write_ids(&self, ids: &mut CpuIds, data: &[u32]) -> Result<()> {
-        super::shape::expect_len("write_ids", "data", data.len(), ids.0.len())?;
-        ids.0.copy_from_slice(data);
-        Ok(())
     }
     fn flush(&self) -> Result<()> {
         Ok(())
@@ -137,65 +118,101 @@ impl Backend for CpuBackend {
         t.data.fill(value);
         Ok(())
     }
-    fn copy_rows(
+}
+
+/// The CPU kernels: the per-op modules' math on the tensors' host vectors, with the dimensions
+/// from the shape checks of [`Backend`]'s ops.
+impl Kernels for CpuBackend {
+    type Tensor = CpuTensor;
+    type Ids = CpuIds;
+
+    fn tensor_kernel(&self, data: &[f32], shape: &[usize]) -> Result<CpuTensor> {
+        let shape = Shape::new(shape);
+        let mut v = zeroed(&shape, 0)?;
+        v.extend_from_slice(data);
+        Ok(CpuTensor { data: v, shape })
+    }
+    fn write_kernel(&self, t: &mut CpuTensor, data: &[f32]) -> Result<()> {
+        t.data.copy_from_slice(data);
+        Ok(())
+    }
+    fn write_ids_kernel(&self, ids: &mut CpuIds, data: &[u32]) -> Result<()> {
+        ids.0.copy_from_slice(data);
+        Ok(())
+    }
+
+    fn copy_rows_kernel(
         &self,
         src: &CpuTensor,
         src_row: usize,
         dst: &mut CpuTensor,
         dst_row: usize,
         rows: usize,
+        w: usize,
     ) -> Result<()> {
-        let w = checks::copy_rows(&src.shape, src_row, &dst.shape, dst_row, rows)?;
         dst.data[dst_row * w..(dst_row + rows) * w]
             .copy_from_slice(&src.data[src_row * w..(src_row + rows) * w]);
         Ok(())
     }
-    fn copy_cols(
+    fn copy_cols_kernel(
         &self,
         src: &CpuTensor,
         src_col: usize,
         dst: &mut CpuTensor,
         dst_col: usize,
         width: usize,
+        (rows, cs, cd): (usize, usize, usize),
     ) -> Result<()> {
-        let (rows, cs, cd) = checks::copy_cols(&src.shape, src_col, &dst.shape, dst_col, width)?;
         for t in 0..rows {
             dst.data[t * cd + dst_col..t * cd + dst_col + width]
                 .copy_from_slice(&src.data[t * cs + src_col..t * cs + src_col + width]);
         }
         Ok(())
     }
-    fn add_assign(&self, x: &mut CpuTensor, y: &CpuTensor) -> Result<()> {
-        checks::same("add_assign", &x.shape, &y.shape)?;
+    fn add_assign_kernel(&self, x: &mut CpuTensor, y: &CpuTensor, _n: usize) -> Result<()> {
         elementwise::add_assign(&mut x.data, &y.data);
         Ok(())
     }
-    fn add_bias(&self, y: &mut CpuTensor, b: &CpuTensor) -> Result<()> {
-        let (_, cols) = checks::row_broadcast("add_bias", &y.shape, &b.shape)?;
+    fn add_bias_kernel(
+        &self,
+        y: &mut CpuTensor,
+        b: &CpuTensor,
+        (_, cols): (usize, usize),
+    ) -> Result<()> {
         elementwise::add_bias(&mut y.data, &b.data, cols);
         Ok(())
     }
-    fn mul_cols(&self, src: &CpuTensor, s: &CpuTensor, dst: &mut CpuTensor) -> Result<()> {
-        let (_, cols) = checks::mul_cols(&src.shape, &s.shape, &dst.shape)?;
+    fn mul_cols_kernel(
+        &self,
+        src: &CpuTensor,
+        s: &CpuTensor,
+        dst: &mut CpuTensor,
+        (_, cols): (usize, usize),
+    ) -> Result<()> {
         elementwise::mul_cols(&src.data, &s.data, cols, &mut dst.data);
         Ok(())
     }
 
-    fn matmul(&self, a: &CpuTensor, b: &CpuTensor, c: &mut CpuTensor, spec: Matmul) -> Result<()> {
-        let (m, n, k) = checks::matmul(&a.shape, &b.shape, &c.shape, spec)?;
+    fn matmul_kernel(
+        &self,
+        a: &CpuTensor,
+        b: &CpuTensor,
+        c: &mut CpuTensor,
+        spec: Matmul,
+        (m, n, k): (usize, usize, usize),
+    ) -> Result<()> {
         linalg::matmul(&a.data, &b.data, &mut c.data, m, n, k, spec);
         Ok(())
     }
-    fn col_dot(
+    fn col_dot_kernel(
         &self,
         a: &CpuTensor,
         b: &CpuTensor,
         row_scale: Option<&CpuTensor>,
         out: &mut CpuTensor,
         accumulate: bool,
+        (rows, cols): (usize, usize),
     ) -> Result<()> {
-        let (rows, cols) =
-            checks::col_dot(&a.shape, &b.shape, row_scale.map(|s| &s.shape), &out.shape)?;
         linalg::col_dot(
             &a.data,
             &b.data,
@@ -207,16 +224,15 @@ impl Backend for CpuBackend {
         );
         Ok(())
     }
-    fn svd_merge(
+    fn svd_merge_kernel(
         &self,
         w_res: &CpuTensor,
         u: &CpuTensor,
         sigma: &CpuTensor,
         v: &CpuTensor,
         out: &mut CpuTensor,
+        (m, n, q): (usize, usize, usize),
     ) -> Result<()> {
-        let (m, n, q) =
-            checks::svd_merge(&w_res.shape, &u.shape, &sigma.shape, &v.shape, &out.shape)?;
         linalg::svd_merge(
             &w_res.data,
             &u.data,
@@ -230,20 +246,25 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
-    fn embedding(&self, table: &CpuTensor, ids: &CpuIds, out: &mut CpuTensor) -> Result<()> {
-        let (_, vocab, cols) = checks::embedding(&table.shape, ids.len(), &out.shape)?;
+    fn embedding_kernel(
+        &self,
+        table: &CpuTensor,
+        ids: &CpuIds,
+        out: &mut CpuTensor,
+        (_, vocab, cols): (usize, usize, usize),
+    ) -> Result<()> {
         elementwise::embedding(&table.data, vocab, cols, &ids.0, &mut out.data);
         Ok(())
     }
-    fn rmsnorm_forward(
+    fn rmsnorm_forward_kernel(
         &self,
         x: &CpuTensor,
         w: &CpuTensor,
         eps: f32,
         y: &mut CpuTensor,
         rstd: &mut CpuTensor,
+        (rows, cols): (usize, usize),
     ) -> Result<()> {
-        let (rows, cols) = checks::rmsnorm(&x.shape, &w.shape, &rstd.shape, &[("y", &y.shape)])?;
         norm::rmsnorm_forward(
             &x.data,
             &w.data,
@@ -255,7 +276,7 @@ impl Backend for CpuBackend {
         );
         Ok(())
     }
-    fn rmsnorm_backward(
+    fn rmsnorm_backward_kernel(
         &self,
         x: &CpuTensor,
         w: &CpuTensor,
@@ -264,16 +285,8 @@ impl Backend for CpuBackend {
         dx: &mut CpuTensor,
         accumulate_dx: bool,
         dw: Option<&mut CpuTensor>,
+        (rows, cols): (usize, usize),
     ) -> Result<()> {
-        let (rows, cols) = checks::rmsnorm(
-            &x.shape,
-            &w.shape,
-            &rstd.shape,
-            &[("dy", &dy.shape), ("dx", &dx.shape)],
-        )?;
-        if let Some(dw) = &dw {
-            super::shape::expect("rmsnorm", "dw", &dw.shape, &[cols])?;
-        }
         norm::rmsnorm_backward(
             &x.data,
             &w.data,
@@ -287,7 +300,7 @@ impl Backend for CpuBackend {
         );
         Ok(())
     }
-    fn rope(
+    fn rope_kernel(
         &self,
         x: &mut CpuTensor,
         positions: &CpuIds,
@@ -296,15 +309,8 @@ impl Backend for CpuBackend {
         n_heads: usize,
         head_dim: usize,
         inverse: bool,
+        (_, table_rows): (usize, usize),
     ) -> Result<()> {
-        let (_, table_rows) = checks::rope(
-            &x.shape,
-            positions.len(),
-            &cos.shape,
-            &sin.shape,
-            n_heads,
-            head_dim,
-        )?;
         rope::rope(
             &mut x.data,
             &positions.0,
@@ -317,7 +323,7 @@ impl Backend for CpuBackend {
         );
         Ok(())
     }
-    fn attention_forward(
+    fn attention_forward_kernel(
         &self,
         q: &CpuTensor,
         k: &CpuTensor,
@@ -327,15 +333,6 @@ impl Backend for CpuBackend {
         out: &mut CpuTensor,
         lse: &mut CpuTensor,
     ) -> Result<()> {
-        checks::attention(
-            &q.shape,
-            &k.shape,
-            &v.shape,
-            window_start.len(),
-            &dims,
-            &out.shape,
-            &lse.shape,
-        )?;
         attention::forward(
             &q.data,
             &k.data,
@@ -347,7 +344,7 @@ impl Backend for CpuBackend {
         );
         Ok(())
     }
-    fn attention_backward(
+    fn attention_backward_kernel(
         &self,
         q: &CpuTensor,
         k: &CpuTensor,
@@ -361,16 +358,6 @@ impl Backend for CpuBackend {
         dk: &mut CpuTensor,
         dv: &mut CpuTensor,
     ) -> Result<()> {
-        checks::attention_backward(
-            &q.shape,
-            &k.shape,
-            &v.shape,
-            window_start.len(),
-            &dims,
-            &out.shape,
-            &lse.shape,
-            [&dq.shape, &dk.shape, &dv.shape, &dout.shape],
-        )?;
         attention::backward(
             &q.data,
             &k.data,
@@ -386,7 +373,7 @@ impl Backend for CpuBackend {
         );
         Ok(())
     }
-    fn attention_cached(
+    fn attention_cached_kernel(
         &self,
         q: &CpuTensor,
         k_cache: &CpuTensor,
@@ -394,32 +381,28 @@ impl Backend for CpuBackend {
         dims: CachedAttentionDims,
         out: &mut CpuTensor,
     ) -> Result<()> {
-        checks::attention_cached(&q.shape, &k_cache.shape, &v_cache.shape, &dims, &out.shape)?;
         attention::cached(&q.data, &k_cache.data, &v_cache.data, &dims, &mut out.data);
         Ok(())
     }
-    fn swiglu_forward(&self, gate: &CpuTensor, up: &CpuTensor, out: &mut CpuTensor) -> Result<()> {
-        checks::swiglu(&gate.shape, &[("up", &up.shape), ("out", &out.shape)])?;
+    fn swiglu_forward_kernel(
+        &self,
+        gate: &CpuTensor,
+        up: &CpuTensor,
+        out: &mut CpuTensor,
+        _dims: (usize, usize),
+    ) -> Result<()> {
         elementwise::swiglu_forward(&gate.data, &up.data, &mut out.data);
         Ok(())
     }
-    fn swiglu_backward(
+    fn swiglu_backward_kernel(
         &self,
         gate: &CpuTensor,
         up: &CpuTensor,
         dout: &CpuTensor,
         dgate: &mut CpuTensor,
         dup: &mut CpuTensor,
+        _dims: (usize, usize),
     ) -> Result<()> {
-        checks::swiglu(
-            &gate.shape,
-            &[
-                ("up", &up.shape),
-                ("dout", &dout.shape),
-                ("dgate", &dgate.shape),
-                ("dup", &dup.shape),
-            ],
-        )?;
         elementwise::swiglu_backward(
             &gate.data,
             &up.data,
@@ -429,7 +412,7 @@ impl Backend for CpuBackend {
         );
         Ok(())
     }
-    fn cross_entropy(
+    fn cross_entropy_kernel(
         &self,
         logits: &mut CpuTensor,
         targets: &CpuIds,
@@ -437,14 +420,8 @@ impl Backend for CpuBackend {
         row_offset: usize,
         scale: f32,
         losses: &mut CpuTensor,
+        (n, vocab, _): (usize, usize, usize),
     ) -> Result<()> {
-        let (n, vocab, _) = checks::cross_entropy(
-            &logits.shape,
-            targets.len(),
-            &weights.shape,
-            row_offset,
-            &losses.shape,
-        )?;
         let rows = row_offset..row_offset + n;
         loss::cross_entropy(
             &mut logits.data,
@@ -456,18 +433,16 @@ impl Backend for CpuBackend {
         );
         Ok(())
     }
-    fn sum(&self, x: &CpuTensor, out: &mut CpuTensor) -> Result<()> {
-        checks::scalar("sum", &out.shape)?;
+    fn sum_kernel(&self, x: &CpuTensor, out: &mut CpuTensor) -> Result<()> {
         out.data[0] = loss::sum(&x.data);
         Ok(())
     }
-    fn global_norm(&self, xs: &[&CpuTensor], out: &mut CpuTensor) -> Result<()> {
-        checks::scalar("global_norm", &out.shape)?;
+    fn global_norm_kernel(&self, xs: &[&CpuTensor], out: &mut CpuTensor) -> Result<()> {
         let slices: Vec<&[f32]> = xs.iter().map(|t| t.data.as_slice()).collect();
         out.data[0] = optim::global_norm(&slices);
         Ok(())
     }
-    fn adamw(
+    fn adamw_kernel(
         &self,
         param: &mut CpuTensor,
         grad: &CpuTensor,
@@ -475,14 +450,8 @@ impl Backend for CpuBackend {
         v: &mut CpuTensor,
         grad_norm: &CpuTensor,
         hp: AdamW,
+        _n: usize,
     ) -> Result<()> {
-        checks::adamw(
-            &param.shape,
-            &grad.shape,
-            &m.shape,
-            &v.shape,
-            &grad_norm.shape,
-        )?;
         optim::adamw(
             &mut param.data,
             &grad.data,

@@ -180,6 +180,12 @@ impl GpuContext {
         format!("{name} ({:?})", info.backend)
     }
 
+    /// Why this adapter is a GPU emulated in software (llvmpipe, SwiftShader, …), if it is one
+    /// (see [`super::software`]).
+    pub fn software_reason(&self) -> Option<String> {
+        super::software::software_reason(&self.adapter.get_info())
+    }
+
     /// Largest buffer that can be bound as one storage binding on this device.
     pub fn max_binding_bytes(&self) -> u64 {
         let l = self.device.limits();

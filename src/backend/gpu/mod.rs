@@ -1,12 +1,19 @@
 //! The GPU backend: wgpu + the WGSL kernels in `shaders/`. Ops record dispatches into one
 //! command encoder (see [`recorder`]); `flush` submits them, `read` waits and copies back.
+//!
+//! Shapes are checked once, in [`Backend`]'s provided ops, before any kernel here records work.
+//! The only checks left in this backend are limits of its own, not shapes: indices past 32 bits
+//! (`ops::u32_of`), a head dim past the attention shaders' bound (`ops/attention.rs`), a buffer
+//! or binding past the device's limits and one tensor bound twice with one side written
+//! ([`recorder`]). They return `Error::Param` or `Error::TooLarge`.
 pub mod context;
 pub mod kernels;
 mod ops;
 pub mod recorder;
+pub mod software;
 
 use super::{
-    AdamW, AttentionDims, Backend, CachedAttentionDims, IdsInfo, Matmul, Shape, TensorInfo, checks,
+    AdamW, AttentionDims, Backend, CachedAttentionDims, IdsInfo, Kernels, Matmul, Shape, TensorInfo,
 };
 use crate::error::Result;
 pub use context::{DeviceCaps, GpuContext, LossHandle};
@@ -107,9 +114,6 @@ impl GpuBackend {
     }
     fn new_tensor(&self, shape: &[usize], contents: Option<&[f32]>) -> Result<GpuTensor> {
         let shape = Shape::new(shape);
-        if let Some(data) = contents {
-            super::shape::expect_len("tensor", "data", data.len(), shape.numel())?;
-        }
         let label = format!("tensor {shape}");
         let (id, buf) = self.rec.buffer(
             &label,
@@ -126,9 +130,6 @@ impl GpuBackend {
 }
 
 impl Backend for GpuBackend {
-    type Tensor = GpuTensor;
-    type Ids = GpuIds;
-
     fn name(&self) -> String {
         self.rec.ctx.describe()
     }
@@ -143,9 +144,6 @@ impl Backend for GpuBackend {
         "GPU"
     }
 
-    fn tensor(&self, data: &[f32], shape: &[usize]) -> Result<GpuTensor> {
-        self.new_tensor(shape, Some(data))
-    }
     fn zeros(&self, shape: &[usize]) -> Result<GpuTensor> {
         // New buffers are zero-initialised by WebGPU and wgpu.
         self.new_tensor(shape, None)
@@ -163,24 +161,6 @@ impl Backend for GpuBackend {
             dead: self.rec.dead.clone(),
         })
     }
-    fn write(&self, t: &mut GpuTensor, data: &[f32]) -> Result<()> {
-        super::shape::expect_len("write", "data", data.len(), t.shape.numel())?;
-        self.rec.flush()?;
-        self.rec
-            .ctx
-            .queue
-            .write_buffer(&t.buf, 0, bytemuck::cast_slice(data));
-        Ok(())
-    }
-    fn write_ids(&self, ids: &mut GpuIds, data: &[u32]) -> Result<()> {
-        super::shape::expect_len("write_ids", "data", data.len(), ids.len)?;
-        self.rec.flush()?;
-        self.rec
-            .ctx
-            .queue
-            .write_buffer(&ids.buf, 0, bytemuck::cast_slice(data));
-        Ok(())
-    }
     fn flush(&self) -> Result<()> {
         self.rec.flush()
     }
@@ -195,15 +175,44 @@ impl Backend for GpuBackend {
     fn fill(&self, t: &mut GpuTensor, value: f32) -> Result<()> {
         ops::elementwise::fill(&self.rec, t, value)
     }
-    fn copy_rows(
+}
+
+/// The GPU kernels: each records its dispatches (see `ops/`) with the dimensions from the shape
+/// checks of [`Backend`]'s ops.
+impl Kernels for GpuBackend {
+    type Tensor = GpuTensor;
+    type Ids = GpuIds;
+
+    fn tensor_kernel(&self, data: &[f32], shape: &[usize]) -> Result<GpuTensor> {
+        self.new_tensor(shape, Some(data))
+    }
+    fn write_kernel(&self, t: &mut GpuTensor, data: &[f32]) -> Result<()> {
+        self.rec.flush()?;
+        self.rec
+            .ctx
+            .queue
+            .write_buffer(&t.buf, 0, bytemuck::cast_slice(data));
+        Ok(())
+    }
+    fn write_ids_kernel(&self, ids: &mut GpuIds, data: &[u32]) -> Result<()> {
+        self.rec.flush()?;
+        self.rec
+            .ctx
+            .queue
+            .write_buffer(&ids.buf, 0, bytemuck::cast_slice(data));
+        Ok(())
+    }
+
+    fn copy_rows_kernel(
         &self,
         src: &GpuTensor,
         src_row: usize,
         dst: &mut GpuTensor,
         dst_row: usize,
         rows: usize,
+        width: usize,
     ) -> Result<()> {
-        let w = checks::copy_rows(&src.shape, src_row, &dst.shape, dst_row, rows)? as u64 * 4;
+        let w = width as u64 * 4;
         self.rec.with_encoder(|enc| {
             enc.copy_buffer_to_buffer(
                 &src.buf,
@@ -215,73 +224,92 @@ impl Backend for GpuBackend {
         });
         Ok(())
     }
-    fn copy_cols(
+    fn copy_cols_kernel(
         &self,
         src: &GpuTensor,
         src_col: usize,
         dst: &mut GpuTensor,
         dst_col: usize,
         width: usize,
+        dims: (usize, usize, usize),
     ) -> Result<()> {
-        let dims = checks::copy_cols(&src.shape, src_col, &dst.shape, dst_col, width)?;
         ops::elementwise::copy_cols(&self.rec, src, src_col, dst, dst_col, width, dims)
     }
-    fn add_assign(&self, x: &mut GpuTensor, y: &GpuTensor) -> Result<()> {
-        let n = checks::same("add_assign", &x.shape, &y.shape)?;
+    fn add_assign_kernel(&self, x: &mut GpuTensor, y: &GpuTensor, n: usize) -> Result<()> {
         ops::elementwise::add_assign(&self.rec, x, y, n)
     }
-    fn add_bias(&self, y: &mut GpuTensor, b: &GpuTensor) -> Result<()> {
-        let dims = checks::row_broadcast("add_bias", &y.shape, &b.shape)?;
+    fn add_bias_kernel(
+        &self,
+        y: &mut GpuTensor,
+        b: &GpuTensor,
+        dims: (usize, usize),
+    ) -> Result<()> {
         ops::elementwise::add_bias(&self.rec, y, b, dims)
     }
-    fn mul_cols(&self, src: &GpuTensor, s: &GpuTensor, dst: &mut GpuTensor) -> Result<()> {
-        let dims = checks::mul_cols(&src.shape, &s.shape, &dst.shape)?;
+    fn mul_cols_kernel(
+        &self,
+        src: &GpuTensor,
+        s: &GpuTensor,
+        dst: &mut GpuTensor,
+        dims: (usize, usize),
+    ) -> Result<()> {
         ops::elementwise::mul_cols(&self.rec, src, s, dst, dims)
     }
 
-    fn matmul(&self, a: &GpuTensor, b: &GpuTensor, c: &mut GpuTensor, spec: Matmul) -> Result<()> {
-        let dims = checks::matmul(&a.shape, &b.shape, &c.shape, spec)?;
+    fn matmul_kernel(
+        &self,
+        a: &GpuTensor,
+        b: &GpuTensor,
+        c: &mut GpuTensor,
+        spec: Matmul,
+        dims: (usize, usize, usize),
+    ) -> Result<()> {
         ops::linalg::matmul(&self.rec, a, b, c, spec, dims)
     }
-    fn col_dot(
+    fn col_dot_kernel(
         &self,
         a: &GpuTensor,
         b: &GpuTensor,
         row_scale: Option<&GpuTensor>,
         out: &mut GpuTensor,
         accumulate: bool,
+        dims: (usize, usize),
     ) -> Result<()> {
-        let dims = checks::col_dot(&a.shape, &b.shape, row_scale.map(|s| &s.shape), &out.shape)?;
         ops::linalg::col_dot(&self.rec, a, b, row_scale, out, accumulate, dims)
     }
-    fn svd_merge(
+    fn svd_merge_kernel(
         &self,
         w_res: &GpuTensor,
         u: &GpuTensor,
         sigma: &GpuTensor,
         v: &GpuTensor,
         out: &mut GpuTensor,
+        dims: (usize, usize, usize),
     ) -> Result<()> {
-        let dims = checks::svd_merge(&w_res.shape, &u.shape, &sigma.shape, &v.shape, &out.shape)?;
         ops::linalg::svd_merge(&self.rec, w_res, u, sigma, v, out, dims)
     }
 
-    fn embedding(&self, table: &GpuTensor, ids: &GpuIds, out: &mut GpuTensor) -> Result<()> {
-        let dims = checks::embedding(&table.shape, ids.len, &out.shape)?;
+    fn embedding_kernel(
+        &self,
+        table: &GpuTensor,
+        ids: &GpuIds,
+        out: &mut GpuTensor,
+        dims: (usize, usize, usize),
+    ) -> Result<()> {
         ops::elementwise::embedding(&self.rec, table, ids, out, dims)
     }
-    fn rmsnorm_forward(
+    fn rmsnorm_forward_kernel(
         &self,
         x: &GpuTensor,
         w: &GpuTensor,
         eps: f32,
         y: &mut GpuTensor,
         rstd: &mut GpuTensor,
+        dims: (usize, usize),
     ) -> Result<()> {
-        let dims = checks::rmsnorm(&x.shape, &w.shape, &rstd.shape, &[("y", &y.shape)])?;
         ops::norm::rmsnorm_forward(&self.rec, x, w, eps, y, rstd, dims)
     }
-    fn rmsnorm_backward(
+    fn rmsnorm_backward_kernel(
         &self,
         x: &GpuTensor,
         w: &GpuTensor,
@@ -290,19 +318,11 @@ impl Backend for GpuBackend {
         dx: &mut GpuTensor,
         accumulate_dx: bool,
         dw: Option<&mut GpuTensor>,
+        dims: (usize, usize),
     ) -> Result<()> {
-        let dims = checks::rmsnorm(
-            &x.shape,
-            &w.shape,
-            &rstd.shape,
-            &[("dy", &dy.shape), ("dx", &dx.shape)],
-        )?;
-        if let Some(dw) = &dw {
-            super::shape::expect("rmsnorm", "dw", &dw.shape, &[dims.1])?;
-        }
         ops::norm::rmsnorm_backward(&self.rec, x, w, rstd, dy, dx, accumulate_dx, dw, dims)
     }
-    fn rope(
+    fn rope_kernel(
         &self,
         x: &mut GpuTensor,
         positions: &GpuIds,
@@ -311,20 +331,13 @@ impl Backend for GpuBackend {
         n_heads: usize,
         head_dim: usize,
         inverse: bool,
+        dims: (usize, usize),
     ) -> Result<()> {
-        let dims = checks::rope(
-            &x.shape,
-            positions.len,
-            &cos.shape,
-            &sin.shape,
-            n_heads,
-            head_dim,
-        )?;
         ops::rope::rope(
             &self.rec, x, positions, cos, sin, n_heads, head_dim, inverse, dims,
         )
     }
-    fn attention_forward(
+    fn attention_forward_kernel(
         &self,
         q: &GpuTensor,
         k: &GpuTensor,
@@ -334,18 +347,9 @@ impl Backend for GpuBackend {
         out: &mut GpuTensor,
         lse: &mut GpuTensor,
     ) -> Result<()> {
-        checks::attention(
-            &q.shape,
-            &k.shape,
-            &v.shape,
-            window_start.len,
-            &dims,
-            &out.shape,
-            &lse.shape,
-        )?;
         ops::attention::forward(&self.rec, q, k, v, window_start, &dims, out, lse)
     }
-    fn attention_backward(
+    fn attention_backward_kernel(
         &self,
         q: &GpuTensor,
         k: &GpuTensor,
@@ -359,16 +363,6 @@ impl Backend for GpuBackend {
         dk: &mut GpuTensor,
         dv: &mut GpuTensor,
     ) -> Result<()> {
-        checks::attention_backward(
-            &q.shape,
-            &k.shape,
-            &v.shape,
-            window_start.len,
-            &dims,
-            &out.shape,
-            &lse.shape,
-            [&dq.shape, &dk.shape, &dv.shape, &dout.shape],
-        )?;
         ops::attention::backward(
             &self.rec,
             q,
@@ -384,7 +378,7 @@ impl Backend for GpuBackend {
             dv,
         )
     }
-    fn attention_cached(
+    fn attention_cached_kernel(
         &self,
         q: &GpuTensor,
         k_cache: &GpuTensor,
@@ -392,33 +386,29 @@ impl Backend for GpuBackend {
         dims: CachedAttentionDims,
         out: &mut GpuTensor,
     ) -> Result<()> {
-        checks::attention_cached(&q.shape, &k_cache.shape, &v_cache.shape, &dims, &out.shape)?;
         ops::attention_cached::cached(&self.rec, q, k_cache, v_cache, &dims, out)
     }
-    fn swiglu_forward(&self, gate: &GpuTensor, up: &GpuTensor, out: &mut GpuTensor) -> Result<()> {
-        let dims = checks::swiglu(&gate.shape, &[("up", &up.shape), ("out", &out.shape)])?;
+    fn swiglu_forward_kernel(
+        &self,
+        gate: &GpuTensor,
+        up: &GpuTensor,
+        out: &mut GpuTensor,
+        dims: (usize, usize),
+    ) -> Result<()> {
         ops::elementwise::swiglu_forward(&self.rec, gate, up, out, dims)
     }
-    fn swiglu_backward(
+    fn swiglu_backward_kernel(
         &self,
         gate: &GpuTensor,
         up: &GpuTensor,
         dout: &GpuTensor,
         dgate: &mut GpuTensor,
         dup: &mut GpuTensor,
+        dims: (usize, usize),
     ) -> Result<()> {
-        let dims = checks::swiglu(
-            &gate.shape,
-            &[
-                ("up", &up.shape),
-                ("dout", &dout.shape),
-                ("dgate", &dgate.shape),
-                ("dup", &dup.shape),
-            ],
-        )?;
         ops::elementwise::swiglu_backward(&self.rec, gate, up, dout, dgate, dup, dims)
     }
-    fn cross_entropy(
+    fn cross_entropy_kernel(
         &self,
         logits: &mut GpuTensor,
         targets: &GpuIds,
@@ -426,27 +416,19 @@ impl Backend for GpuBackend {
         row_offset: usize,
         scale: f32,
         losses: &mut GpuTensor,
+        dims: (usize, usize, usize),
     ) -> Result<()> {
-        let dims = checks::cross_entropy(
-            &logits.shape,
-            targets.len,
-            &weights.shape,
-            row_offset,
-            &losses.shape,
-        )?;
         ops::loss::cross_entropy(
             &self.rec, logits, targets, weights, row_offset, scale, losses, dims,
         )
     }
-    fn sum(&self, x: &GpuTensor, out: &mut GpuTensor) -> Result<()> {
-        checks::scalar("sum", &out.shape)?;
+    fn sum_kernel(&self, x: &GpuTensor, out: &mut GpuTensor) -> Result<()> {
         ops::loss::sum(&self.rec, x, out)
     }
-    fn global_norm(&self, xs: &[&GpuTensor], out: &mut GpuTensor) -> Result<()> {
-        checks::scalar("global_norm", &out.shape)?;
+    fn global_norm_kernel(&self, xs: &[&GpuTensor], out: &mut GpuTensor) -> Result<()> {
         ops::optim::global_norm(&self.rec, xs, out)
     }
-    fn adamw(
+    fn adamw_kernel(
         &self,
         param: &mut GpuTensor,
         grad: &GpuTensor,
@@ -454,14 +436,8 @@ impl Backend for GpuBackend {
         v: &mut GpuTensor,
         grad_norm: &GpuTensor,
         hp: AdamW,
+        n: usize,
     ) -> Result<()> {
-        let n = checks::adamw(
-            &param.shape,
-            &grad.shape,
-            &m.shape,
-            &v.shape,
-            &grad_norm.shape,
-        )?;
         ops::optim::adamw(&self.rec, param, grad, m, v, grad_norm, &hp, n)
     }
 }

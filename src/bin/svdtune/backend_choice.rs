@@ -1,6 +1,8 @@
-//! What the commands that run a model share: `--backend auto|cpu|gpu` (`auto` opens the GPU and
-//! falls back to the CPU backend with a notice when no adapter is available), and loading a model
-//! folder with a progress bar.
+//! What the commands that run a model share: `--backend auto|cpu|gpu` and loading a model folder
+//! with a progress bar. `auto` takes a hardware GPU when there is one;
+//! it takes the CPU backend when there is no adapter or when the only one is a GPU emulated in
+//! software (llvmpipe, lavapipe, SwiftShader, WARP: far slower than the CPU backend), and says on
+//! stderr which backend it chose and why. `gpu` takes whatever adapter there is.
 use clap::ValueEnum;
 use svdtune::backend::gpu::GpuBackend;
 use svdtune::{Error, Result};
@@ -12,15 +14,27 @@ pub enum BackendChoice {
     Gpu,
 }
 
-/// The GPU backend, `None` for the CPU one (with a notice on stderr when `auto` fell back).
+/// The GPU backend, `None` for the CPU one; `auto` says on stderr which one it chose and why.
 pub fn open_gpu(choice: BackendChoice) -> Result<Option<GpuBackend>> {
     match choice {
         BackendChoice::Cpu => Ok(None),
         BackendChoice::Gpu => pollster::block_on(GpuBackend::new()).map(Some),
         BackendChoice::Auto => match pollster::block_on(GpuBackend::new()) {
-            Ok(g) => Ok(Some(g)),
+            Ok(g) => match g.context().software_reason() {
+                Some(why) => {
+                    eprintln!(
+                        "backend: CPU ({why}, much slower than the CPU backend; \
+                         --backend gpu uses it anyway)"
+                    );
+                    Ok(None)
+                }
+                None => {
+                    eprintln!("backend: GPU, {}", g.context().describe());
+                    Ok(Some(g))
+                }
+            },
             Err(Error::NoAdapter(why)) => {
-                eprintln!("notice: no GPU adapter ({why}); using the CPU backend");
+                eprintln!("backend: CPU (no GPU adapter: {why})");
                 Ok(None)
             }
             Err(e) => Err(e),
