@@ -1,8 +1,8 @@
 //! What the commands that run a model share: `--backend auto|cpu|gpu` and loading a model folder
-//! with a progress bar. `auto` takes a hardware GPU when there is one;
-//! it takes the CPU backend when there is no adapter or when the only one is a GPU emulated in
-//! software (llvmpipe, lavapipe, SwiftShader, WARP: far slower than the CPU backend), and says on
-//! stderr which backend it chose and why. `gpu` takes whatever adapter there is.
+//! with a progress bar. `auto` takes a hardware GPU when there is one; it takes the CPU backend
+//! when there is no adapter or when the only one is a GPU emulated in software (llvmpipe,
+//! lavapipe, SwiftShader, WARP: far slower than the CPU backend), and says on stderr which
+//! backend it chose and why. `gpu` takes whatever adapter there is.
 use clap::ValueEnum;
 use svdtune::backend::gpu::GpuBackend;
 use svdtune::{Error, Result};
