@@ -243,13 +243,19 @@ pub async fn decompose_model<B: Backend>(
     weights: &mut ModelWeights<B::Tensor>,
     plan: &SvdPlan,
     opts: &DecomposeOptions,
-    mut progress: impl FnMut(usize, usize, &str),
+    progress: impl FnMut(usize, usize, &str),
 ) -> Result<Vec<LayerInit>> {
-    let each = |done: usize, total: usize, module: &str| {
+    decompose_model_until(be, cfg, weights, plan, opts, never_stop(progress)).await
+}
+
+/// `progress` as a callback of [`decompose_model_until`] that never stops.
+pub fn never_stop(
+    mut progress: impl FnMut(usize, usize, &str),
+) -> impl FnMut(usize, usize, &str) -> ControlFlow<()> {
+    move |done, total, module| {
         progress(done, total, module);
         ControlFlow::Continue(())
-    };
-    decompose_model_until(be, cfg, weights, plan, opts, each).await
+    }
 }
 
 /// [`decompose_model`] that stops after the layer whose `progress` returns `Break`: the layers

@@ -12,7 +12,7 @@ use crate::data::{Batch, Dataset, DatasetOptions, LossMode};
 use crate::error::{Error, Result};
 use crate::model::{Model, ModelConfig};
 use crate::svd::SvdPlan;
-use crate::svd::decompose::{DecomposeOptions, LayerInit, decompose_model_until};
+use crate::svd::decompose::{DecomposeOptions, LayerInit, decompose_model_until, never_stop};
 use std::ops::ControlFlow;
 
 /// How chat data is read for sequences of `seq_len` tokens (longer examples are cut), the loss
@@ -93,12 +93,9 @@ impl RunPlan {
         batches: RunBatches,
         o: TrainOptions,
         checkpoint_every: usize,
-        mut progress: impl FnMut(usize, usize, &str),
+        progress: impl FnMut(usize, usize, &str),
     ) -> Result<Started<B>> {
-        let each = |done: usize, total: usize, module: &str| {
-            progress(done, total, module);
-            ControlFlow::Continue(())
-        };
+        let each = never_stop(progress);
         let started = self.start_until(be, model, batches, o, checkpoint_every, each);
         started
             .await?
