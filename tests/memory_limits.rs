@@ -12,6 +12,8 @@ use svdtune::svd::decompose::{DecomposeOptions, decompose_model};
 use svdtune::svd::plan::SvdPlan;
 use svdtune::train::memory::estimate;
 use svdtune::train::optim::{AdamWConfig, Decay, Schedule};
+use svdtune::train::run::TrainOptions;
+use svdtune::train::setup::RunPlan;
 use svdtune::train::step::Trainer;
 
 const FAMILIES: [(&str, &[u8], &[u8]); 2] = [
@@ -146,6 +148,18 @@ fn a_memory_budget_refuses_weights_runs_and_buffers_by_name() {
             est.check(&be, "batches of 64 × 64").is_ok(),
             "no budget, no refusal"
         );
+        // The run setup makes the same check, with the same message.
+        let options = TrainOptions {
+            rank_fraction: 0.25,
+            batch_size: 64,
+            seq_len: 64,
+            ..TrainOptions::default()
+        };
+        match RunPlan::new(&capped, &model.cfg, &options) {
+            Ok(_) => panic!("the run setup accepted a run the estimate refused"),
+            Err(e) => assert_eq!(e.to_string(), msg),
+        }
+        assert!(RunPlan::new(&be, &model.cfg, &options).is_ok());
 
         // A budget met half-way through the training buffers: the buffer and its purpose named.
         let model = Model::load(&capped, &files(config, weights), |_, _, _| {}).unwrap();

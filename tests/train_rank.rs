@@ -7,36 +7,11 @@ use svdtune::backend::Backend;
 use svdtune::backend::cpu::CpuBackend;
 use svdtune::data::{Dataset, DatasetOptions, ModelText};
 use svdtune::model::weights::Linear;
-use svdtune::model::{MemoryFiles, Model, layout};
+use svdtune::model::{Model, layout};
 use svdtune::svd::SvdPlan;
 use svdtune::svd::decompose::{DecomposeOptions, decompose_model};
 use svdtune::svd::dense::jacobi_svd;
 use svdtune::train::run::{TrainOptions, TrainRun};
-
-fn files() -> MemoryFiles {
-    let mut f = MemoryFiles::new();
-    for (name, bytes) in [
-        (
-            "config.json",
-            &include_bytes!("fixtures/tiny-chat/config.json")[..],
-        ),
-        (
-            "model.safetensors",
-            &include_bytes!("fixtures/tiny-chat/model.safetensors")[..],
-        ),
-        (
-            "tokenizer.json",
-            &include_bytes!("fixtures/tiny-chat/tokenizer.json")[..],
-        ),
-        (
-            "tokenizer_config.json",
-            &include_bytes!("fixtures/tiny-chat/tokenizer_config.json")[..],
-        ),
-    ] {
-        f.insert(name, bytes.to_vec());
-    }
-    f
-}
 
 /// Merged weights `W' + U diag(Σ) Vᵀ` of every layer, in plan order.
 async fn merged<B: Backend>(be: &B, model: &mut Model<B>) -> Vec<Vec<f32>> {
@@ -55,7 +30,7 @@ async fn merged<B: Backend>(be: &B, model: &mut Model<B>) -> Vec<Vec<f32>> {
 }
 
 async fn check_on<B: Backend>(be: &B) {
-    let files = files();
+    let files = tiny_chat();
     let mut model = Model::load(be, &files, |_, _, _| {}).unwrap();
     let originals = {
         let mut v = Vec::new();

@@ -9,7 +9,7 @@ import init, { engineCheck, Session } from './pkg/svdtune.js';
 
 let session = null;
 let tail = Promise.resolve();
-const loop = { running: false, paused: false, stop: false, wake: null, checkpointEvery: 0 };
+const loop = { running: false, paused: false, stop: false, wake: null };
 // Faults the page's test hooks (`?test`) can inject: storage that is full.
 const faults = { storageFull: false };
 
@@ -78,6 +78,8 @@ async function readCheckpoint() {
   }
 }
 
+// Steps until the run is done or stopped; stores a checkpoint whenever the engine's step says one
+// is due (the cadence is the engine's: `checkpointEvery` given to `session.start`).
 async function trainLoop(meta) {
   loop.running = true;
   postMessage({ type: 'run', state: 'training' });
@@ -94,7 +96,7 @@ async function trainLoop(meta) {
       const step = await exclusive(() => session.step());
       postMessage({ type: 'step', step });
       if (step.done) break;
-      if (loop.checkpointEvery > 0 && step.step % loop.checkpointEvery === 0) {
+      if (step.checkpoint_due) {
         try {
           const size = await saveCheckpoint({ ...meta, step: step.step });
           postMessage({ type: 'checkpoint', step: step.step, bytes: size });
@@ -167,14 +169,14 @@ const commands = {
   dataInfo: ({ options }) => exclusive(() => session.dataInfo(options)),
   async train({ options, checkpointEvery, meta, resume }) {
     if (loop.running) throw new Error('training is already running');
-    const info = await exclusive(() => session.start(options, progress('decompose')));
+    const info = await exclusive(() => session.start(options, progress('decompose'), checkpointEvery || 0));
     if (resume) {
       const saved = await readCheckpoint();
       if (!saved) throw new Error('no checkpoint in browser storage');
       const at = await exclusive(() => session.resume(saved.bytes));
       Object.assign(info, { resumed_step: at.step, eval_loss: at.eval_loss });
     }
-    Object.assign(loop, { paused: false, stop: false, checkpointEvery: checkpointEvery || 0 });
+    Object.assign(loop, { paused: false, stop: false });
     trainLoop(meta);
     return info;
   },

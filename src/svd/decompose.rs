@@ -23,6 +23,7 @@ use crate::model::weights::{Linear, ModelWeights};
 use crate::model::{ModelConfig, layout};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rand_xoshiro::rand_core::{Rng, SeedableRng};
+use std::ops::ControlFlow;
 
 /// Settings of the randomized SVD.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -242,7 +243,31 @@ pub async fn decompose_model<B: Backend>(
     weights: &mut ModelWeights<B::Tensor>,
     plan: &SvdPlan,
     opts: &DecomposeOptions,
+    progress: impl FnMut(usize, usize, &str),
+) -> Result<Vec<LayerInit>> {
+    decompose_model_until(be, cfg, weights, plan, opts, never_stop(progress)).await
+}
+
+/// `progress` as a callback of [`decompose_model_until`] that never stops.
+pub fn never_stop(
     mut progress: impl FnMut(usize, usize, &str),
+) -> impl FnMut(usize, usize, &str) -> ControlFlow<()> {
+    move |done, total, module| {
+        progress(done, total, module);
+        ControlFlow::Continue(())
+    }
+}
+
+/// [`decompose_model`] that stops after the layer whose `progress` returns `Break`: the layers
+/// before stay decomposed and the rest dense, and the result holds `Σ₀` of the decomposed ones
+/// (fewer than the plan's layers when stopped).
+pub async fn decompose_model_until<B: Backend>(
+    be: &B,
+    cfg: &ModelConfig,
+    weights: &mut ModelWeights<B::Tensor>,
+    plan: &SvdPlan,
+    opts: &DecomposeOptions,
+    mut progress: impl FnMut(usize, usize, &str) -> ControlFlow<()>,
 ) -> Result<Vec<LayerInit>> {
     let specs = layout::linear_layers(cfg);
     let mut linears = weights.linears_mut();
@@ -304,7 +329,9 @@ pub async fn decompose_model<B: Backend>(
             q: p.q,
             sigma0,
         });
-        progress(i + 1, total, &p.module);
+        if progress(i + 1, total, &p.module).is_break() {
+            break;
+        }
     }
     Ok(out)
 }

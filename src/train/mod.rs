@@ -1,10 +1,11 @@
 //! Training: gradient buffers ([`grads`]), the loss and backward pass ([`backward`]), AdamW and
-//! schedules ([`optim`]), the memory a run needs ([`memory`]), and the optimizer step with
-//! gradient accumulation ([`step`]).
+//! schedules ([`optim`]), the memory a run needs ([`memory`]), the optimizer step with gradient
+//! accumulation ([`step`]), how a run is set up ([`setup`]) and run step by step ([`run`]).
 pub mod backward;
 pub mod checkpoint;
 pub mod grads;
 pub mod memory;
 pub mod optim;
 pub mod run;
+pub mod setup;
 pub mod step;

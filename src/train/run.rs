@@ -1,7 +1,9 @@
 //! A training run over a dataset, step by step, shared by the CLI and the page's worker: batches
-//! made once, their order reshuffled per epoch from the seed, gradient accumulation, periodic
-//! evaluation, the non-finite guard (a bad step is skipped and reported; repeated failures stop
-//! the run), and checkpoints that resume the run exactly.
+//! made once, their order reshuffled per epoch from the seed, gradient accumulation, the cadence
+//! (which steps evaluate and which write a checkpoint: [`Due`], decided here for both front
+//! ends), the non-finite guard (a bad step is skipped and reported; repeated failures stop the
+//! run), and checkpoints that resume the run exactly. How a run is set up (data, plan, memory
+//! check, decomposition) is in [`super::setup`].
 use super::checkpoint::{self, RunState};
 use super::optim::{AdamWConfig, Decay, Schedule};
 use super::step::{HostBatch, StepReport, Trainer};
@@ -109,6 +111,30 @@ pub struct StepEvent {
     /// Tokens (rows × batches) processed and trained tokens in this step.
     pub tokens: usize,
     pub trained_tokens: f64,
+    /// What is due after this step: an evaluation, a checkpoint.
+    pub due: Due,
+}
+
+/// What a front end does after a step ([`TrainRun::due`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Due {
+    /// Evaluate on the eval split: every `eval_every` steps and after the last step.
+    pub eval: bool,
+    /// Write a checkpoint: every `checkpoint_every` steps before the last (the end of the run
+    /// is [`TrainRun::done`]; the CLI writes one there too, the page does not).
+    pub checkpoint: bool,
+}
+
+impl Due {
+    /// What is due after `step` of `total` steps (nothing at step 0).
+    pub fn after(step: usize, total: usize, eval_every: usize, checkpoint_every: usize) -> Due {
+        let at = |every: usize| step > 0 && every > 0 && step.is_multiple_of(every);
+        let last = step > 0 && step >= total;
+        Due {
+            eval: last || at(eval_every),
+            checkpoint: !last && at(checkpoint_every),
+        }
+    }
 }
 
 /// A run in progress.
@@ -122,6 +148,9 @@ pub struct TrainRun<B: Backend> {
     pub batch_in_epoch: usize,
     pub steps_done: usize,
     pub total_steps: usize,
+    /// Write a checkpoint every this many steps (0: never before the end). Not one of the
+    /// [`TrainOptions`]: a run resumes from a checkpoint whatever its cadence.
+    pub checkpoint_every: usize,
     bad_in_a_row: usize,
 }
 
@@ -189,12 +218,23 @@ impl<B: Backend> TrainRun<B> {
             batch_in_epoch: 0,
             steps_done: 0,
             total_steps,
+            checkpoint_every: 0,
             bad_in_a_row: 0,
         })
     }
 
     pub fn done(&self) -> bool {
         self.steps_done >= self.total_steps
+    }
+
+    /// What is due after the step just done (nothing before the first step).
+    pub fn due(&self) -> Due {
+        Due::after(
+            self.steps_done,
+            self.total_steps,
+            self.options.eval_every,
+            self.checkpoint_every,
+        )
     }
 
     pub fn has_eval(&self) -> bool {
@@ -272,6 +312,7 @@ impl<B: Backend> TrainRun<B> {
             applied: r.applied,
             tokens,
             trained_tokens: r.trained_tokens,
+            due: self.due(),
         })
     }
 
@@ -309,5 +350,27 @@ impl<B: Backend> TrainRun<B> {
         self.batch_in_epoch = state.batch_in_epoch;
         self.order = epoch_order(self.train.len(), self.options.seed, self.epoch);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Due;
+
+    /// Steps (of 10) where an evaluation and a checkpoint are due.
+    fn points(eval_every: usize, checkpoint_every: usize) -> (Vec<usize>, Vec<usize>) {
+        let due: Vec<Due> = (0..=10)
+            .map(|s| Due::after(s, 10, eval_every, checkpoint_every))
+            .collect();
+        let at = |f: fn(&Due) -> bool| (0..=10).filter(|&s| f(&due[s])).collect();
+        (at(|d| d.eval), at(|d| d.checkpoint))
+    }
+
+    #[test]
+    fn cadence_every_n_steps_and_at_the_end() {
+        assert_eq!(points(4, 3), (vec![4, 8, 10], vec![3, 6, 9]));
+        // The last step evaluates once and writes no periodic checkpoint.
+        assert_eq!(points(5, 5), (vec![5, 10], vec![5]));
+        assert_eq!(points(0, 0), (vec![10], vec![]));
     }
 }

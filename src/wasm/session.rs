@@ -190,18 +190,26 @@ impl Session {
     }
 
     /// Decomposes the model and starts a run with `options`; `progress(done, total, module)`
-    /// per decomposed layer. Resolves to `{total_steps, decomposed_layers, trainable_params,
-    /// decompose_ms, eval_loss}`.
-    pub fn start(&self, options: JsValue, progress: Option<js_sys::Function>) -> js_sys::Promise {
+    /// per decomposed layer; a checkpoint is due every `checkpoint_every` steps (none when
+    /// absent or 0; see [`Session::step`]). Resolves to `{total_steps, decomposed_layers,
+    /// trainable_params, decompose_ms, eval_loss}`.
+    pub fn start(
+        &self,
+        options: JsValue,
+        progress: Option<js_sys::Function>,
+        checkpoint_every: Option<usize>,
+    ) -> js_sys::Promise {
         promise(&self.work, async move |work| {
             let o = train_options(options)?;
             let p = progress_fn(progress);
-            on_work!(work, w => to_js(&w.start(o, p).await?))
+            let every = checkpoint_every.unwrap_or(0);
+            on_work!(work, w => to_js(&w.start(o, every, p).await?))
         })
     }
 
     /// One optimizer step. Resolves to `{step, total_steps, epoch, loss, grad_norm, lr, applied,
-    /// tokens, trained_tokens, ms, tokens_per_s, eval_loss, done}`.
+    /// tokens, trained_tokens, due: {eval, checkpoint}, ms, tokens_per_s, eval_loss,
+    /// checkpoint_due, done}`: when `checkpoint_due`, the caller stores [`Session::checkpoint`].
     pub fn step(&self) -> js_sys::Promise {
         promise(
             &self.work,

@@ -140,3 +140,29 @@ pub async fn assert_same(
     let got = gpu.read(g).await.unwrap();
     assert_close(what, &got, &c.data, atol, rtol);
 }
+
+/// The tiny chat model folder (config, weights, tokenizer) in memory, as a page or the CLI gets it.
+pub fn tiny_chat() -> svdtune::model::MemoryFiles {
+    let mut f = svdtune::model::MemoryFiles::new();
+    for (name, bytes) in [
+        (
+            "config.json",
+            &include_bytes!("../fixtures/tiny-chat/config.json")[..],
+        ),
+        (
+            "model.safetensors",
+            &include_bytes!("../fixtures/tiny-chat/model.safetensors")[..],
+        ),
+        (
+            "tokenizer.json",
+            &include_bytes!("../fixtures/tiny-chat/tokenizer.json")[..],
+        ),
+        (
+            "tokenizer_config.json",
+            &include_bytes!("../fixtures/tiny-chat/tokenizer_config.json")[..],
+        ),
+    ] {
+        f.insert(name, bytes.to_vec());
+    }
+    f
+}

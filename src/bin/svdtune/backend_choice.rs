@@ -1,8 +1,8 @@
-//! What the commands that run a model share: `--backend auto|cpu|gpu`, loading a model folder
-//! with a progress bar, and the dataset options. `auto` takes a hardware GPU when there is one;
-//! it takes the CPU backend when there is no adapter or when the only one is a GPU emulated in
-//! software (llvmpipe, lavapipe, SwiftShader, WARP: far slower than the CPU backend), and says on
-//! stderr which backend it chose and why. `gpu` takes whatever adapter there is.
+//! What the commands that run a model share: `--backend auto|cpu|gpu` and loading a model folder
+//! with a progress bar. `auto` takes a hardware GPU when there is one; it takes the CPU backend
+//! when there is no adapter or when the only one is a GPU emulated in software (llvmpipe,
+//! lavapipe, SwiftShader, WARP: far slower than the CPU backend), and says on stderr which
+//! backend it chose and why. `gpu` takes whatever adapter there is.
 use clap::ValueEnum;
 use svdtune::backend::gpu::GpuBackend;
 use svdtune::{Error, Result};
@@ -66,17 +66,4 @@ pub fn load_model<B: svdtune::backend::Backend>(
     })?;
     bar.finish_and_clear();
     Ok(model)
-}
-
-/// Dataset options for sequences of `seq_len` tokens, training on all tokens or the assistant's.
-pub fn dataset_options(seq_len: usize, all_tokens: bool) -> svdtune::data::DatasetOptions {
-    svdtune::data::DatasetOptions {
-        max_tokens: Some(seq_len),
-        loss: if all_tokens {
-            svdtune::data::LossMode::All
-        } else {
-            svdtune::data::LossMode::Assistant
-        },
-        ..svdtune::data::DatasetOptions::default()
-    }
 }

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use svdtune::data::{Dataset, DatasetOptions, LossMode, ModelText, pack};
+use svdtune::data::{Dataset, DatasetOptions, ModelText, pack};
+use svdtune::train::setup::dataset_options;
 use svdtune::{Error, Result};
 
 #[derive(Args)]
@@ -46,14 +47,8 @@ pub fn run(args: DataArgs) -> Result<ExitCode> {
         println!("notice: {n}");
     }
     let opts = DatasetOptions {
-        max_tokens: Some(args.seq_len),
-        loss: if args.all_tokens {
-            LossMode::All
-        } else {
-            LossMode::Assistant
-        },
         max_reported_skips: args.show_skips,
-        ..DatasetOptions::default()
+        ..dataset_options(args.seq_len, args.all_tokens)
     };
     let ds = Dataset::from_path(&args.data, &model, &opts)?;
     let s = &ds.stats;

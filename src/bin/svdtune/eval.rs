@@ -1,7 +1,7 @@
 //! `svdtune eval --model DIR --data FILE`: the mean loss of any model folder (as loaded, no
 //! decomposition) over a chat dataset: assistant tokens by default, every token with
 //! `--all-tokens`, so exports can be compared with other tools.
-use crate::backend_choice::{BackendChoice, dataset_options, load_model, open_gpu};
+use crate::backend_choice::{BackendChoice, load_model, open_gpu};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,6 +10,7 @@ use svdtune::backend::Backend;
 use svdtune::backend::cpu::CpuBackend;
 use svdtune::data::{Dataset, ModelText};
 use svdtune::model::load::DirFiles;
+use svdtune::train::setup::{all_batches, dataset_options};
 use svdtune::train::step::{HostBatch, eval_loss};
 
 #[derive(Args)]
@@ -41,9 +42,8 @@ async fn run_on<B: Backend>(be: &B, args: &EvalArgs) -> Result<ExitCode> {
     let text = ModelText::from_model_files(&files)?;
     let opts = dataset_options(args.seq_len, args.all_tokens);
     let ds = Dataset::from_path(&args.data, &text, &opts)?;
-    let all: Vec<usize> = (0..ds.examples.len()).collect();
     let pad = text.tokenizer.pad_token_id();
-    let batches = ds.batches(&all, args.batch_size, args.seq_len, false, pad)?;
+    let batches = all_batches(&ds, pad, args.batch_size, args.seq_len)?;
     let mut model = load_model(be, &files)?;
     let host: Vec<HostBatch> = batches.iter().map(HostBatch::from).collect();
     let loss = eval_loss(be, &mut model, &host, args.batch_size, args.seq_len).await?;

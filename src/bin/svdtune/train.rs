@@ -2,7 +2,7 @@
 //! the chat data, decomposes every planned layer, trains Σ (and the norm weights) with AdamW,
 //! evaluates before the first step, periodically and after the last, writes checkpoints that
 //! `--resume` continues from, and exports the merged model (DIR) and a PEFT adapter (DIR/adapter).
-use crate::backend_choice::{BackendChoice, dataset_options, load_bar, load_model, open_gpu};
+use crate::backend_choice::{BackendChoice, load_bar, load_model, open_gpu};
 use clap::Args;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -14,11 +14,9 @@ use svdtune::data::{Dataset, ModelText};
 use svdtune::error::human_bytes;
 use svdtune::export::{AdapterOptions, DirTarget, export_adapter, export_merged};
 use svdtune::model::load::{DirFiles, open_checkpoint};
-use svdtune::svd::SvdPlan;
-use svdtune::svd::decompose::{DecomposeOptions, decompose_model};
-use svdtune::train::memory::estimate;
 use svdtune::train::optim::Decay;
-use svdtune::train::run::{TrainOptions, TrainRun};
+use svdtune::train::run::TrainOptions;
+use svdtune::train::setup::{RunBatches, RunPlan, Started, dataset_options};
 use svdtune::{Error, Result};
 
 #[derive(Args)]
@@ -156,21 +154,19 @@ async fn run_on<B: Backend>(be: &B, args: &TrainArgs, options: TrainOptions) -> 
     for skip in ds.skips.iter().take(5) {
         eprintln!("  skipped line {}: {}", skip.line, skip.reason);
     }
-    let split = ds.split(options.eval_fraction, options.seed);
-    let pad = text.tokenizer.pad_token_id();
-    let (b, sl) = (options.batch_size, options.seq_len);
-    let train = ds.batches(&split.train, b, sl, options.pack, pad)?;
-    let eval = ds.batches(&split.eval, b, sl, options.pack, pad)?;
+    let batches = RunBatches::new(&ds, text.tokenizer.pad_token_id(), &options)?;
     eprintln!(
         "split: {} train examples in {} batches, {} eval examples in {} batches",
-        split.train.len(),
-        train.len(),
-        split.eval.len(),
-        eval.len()
+        batches.train_examples,
+        batches.train.len(),
+        batches.eval_examples,
+        batches.eval.len()
     );
 
-    let mut model = load_model(be, &files)?;
-    let plan = SvdPlan::new(&model.cfg, options.rank_fraction, !options.freeze_norms)?;
+    let model = load_model(be, &files)?;
+    let cfg = model.cfg.clone();
+    let setup = RunPlan::new(be, &cfg, &options)?;
+    let (plan, memory) = (&setup.plan, &setup.memory);
     eprintln!(
         "plan: {} layers at rank fraction {}: {} trainable parameters ({} Σ + {} norm weights)",
         plan.layers.len(),
@@ -183,9 +179,6 @@ async fn run_on<B: Backend>(be: &B, args: &TrainArgs, options: TrainOptions) -> 
             0
         }
     );
-    let (b, s) = (options.batch_size, options.seq_len);
-    let memory = estimate(&model.cfg, &plan, b, s, be.logit_chunk_elements());
-    memory.check(be, &format!("batches of {b} × {s}"))?;
     eprintln!(
         "memory ({}): {} estimated (weights {}, optimizer {}, activations {})",
         be.memory_kind(),
@@ -195,16 +188,12 @@ async fn run_on<B: Backend>(be: &B, args: &TrainArgs, options: TrainOptions) -> 
         human_bytes(memory.activations)
     );
     let started = Instant::now();
-    let bar = load_bar(plan.layers.len() as u64, "decomposing");
-    let dopts = DecomposeOptions {
-        seed: options.seed,
-        ..DecomposeOptions::default()
-    };
-    let cfg = model.cfg.clone();
-    let inits = decompose_model(be, &cfg, &mut model.weights, &plan, &dopts, |done, _, _| {
-        bar.set_position(done as u64)
-    })
-    .await?;
+    let bar = load_bar(setup.plan.layers.len() as u64, "decomposing");
+    let progress = |done, _, _: &str| bar.set_position(done as u64);
+    let every = args.checkpoint_every;
+    let Started { mut run, inits } = setup
+        .start(be, model, batches, options.clone(), every, progress)
+        .await?;
     bar.finish_and_clear();
     eprintln!(
         "decomposed {} layers in {:.1} s on {}",
@@ -220,7 +209,6 @@ async fn run_on<B: Backend>(be: &B, args: &TrainArgs, options: TrainOptions) -> 
         )
     })?;
     let ckpt_path = args.out.join("checkpoint.safetensors");
-    let mut run = TrainRun::new(be, model, train, eval, options.clone())?;
     if args.resume {
         let name = ckpt_path.display().to_string();
         let bytes = std::fs::read(&ckpt_path).map_err(|e| {
@@ -252,6 +240,7 @@ async fn run_on<B: Backend>(be: &B, args: &TrainArgs, options: TrainOptions) -> 
     );
     bar.set_position(run.steps_done as u64);
     let (mut tokens, train_start) = (0usize, Instant::now());
+    // The latest eval loss: after the loop, the one after the last step.
     let mut last_eval = first_eval;
     let mut skipped = 0usize;
     while !run.done() {
@@ -270,8 +259,12 @@ async fn run_on<B: Backend>(be: &B, args: &TrainArgs, options: TrainOptions) -> 
             "step": ev.step, "loss": ev.loss, "lr": ev.lr, "grad_norm": ev.grad_norm,
             "tokens_per_s": tps, "applied": ev.applied, "epoch": ev.epoch
         }))?;
-        let evaluate = options.eval_every > 0 && ev.step % options.eval_every == 0 && !run.done();
-        if evaluate && let Some(l) = run.evaluate(be).await? {
+        if ev.due.checkpoint {
+            write_atomically(&ckpt_path, &run.checkpoint(be).await?)?;
+        }
+        if ev.due.eval
+            && let Some(l) = run.evaluate(be).await?
+        {
             last_eval = Some(l);
             log.write(serde_json::json!({"step": ev.step, "eval_loss": l}))?;
         }
@@ -283,16 +276,10 @@ async fn run_on<B: Backend>(be: &B, args: &TrainArgs, options: TrainOptions) -> 
             ev.loss, ev.lr, tps
         ));
         bar.set_position(ev.step as u64);
-        if args.checkpoint_every > 0 && ev.step % args.checkpoint_every == 0 && !run.done() {
-            write_atomically(&ckpt_path, &run.checkpoint(be).await?)?;
-        }
     }
     bar.finish();
     write_atomically(&ckpt_path, &run.checkpoint(be).await?)?;
-    let final_eval = run.evaluate(be).await?;
-    if let Some(l) = final_eval {
-        log.write(serde_json::json!({"step": run.steps_done, "eval_loss": l}))?;
-    }
+    let final_eval = last_eval;
     let secs = train_start.elapsed().as_secs_f64();
 
     let source = open_checkpoint(&files)?;

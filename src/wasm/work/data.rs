@@ -3,11 +3,12 @@
 //! split, every example).
 use super::{Work, no_model};
 use crate::backend::Backend;
-use crate::data::{Batch as DataBatch, Dataset, DatasetOptions, LossMode};
+use crate::data::{Batch as DataBatch, Dataset};
 use crate::error::{Error, Result};
 use crate::model::ByteSource;
 use crate::model::source::BlobSource;
 use crate::train::run::TrainOptions;
+use crate::train::setup::{RunBatches, all_batches, dataset_options};
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -43,15 +44,7 @@ impl<B: Backend> Work<B> {
         })?;
         let src = BlobSource::new(name.clone(), blob.clone())?;
         let bytes = src.read_at(0, src.len() as usize)?;
-        let opts = DatasetOptions {
-            max_tokens: Some(options.seq_len),
-            loss: if options.all_tokens {
-                LossMode::All
-            } else {
-                LossMode::Assistant
-            },
-            ..DatasetOptions::default()
-        };
+        let opts = dataset_options(options.seq_len, options.all_tokens);
         let ds = Dataset::from_bytes(&bytes, &loaded.text, &opts).map_err(|e| match e {
             Error::Param { op, message } => Error::Param {
                 op,
@@ -62,29 +55,24 @@ impl<B: Backend> Work<B> {
         Ok((name.clone(), ds))
     }
 
-    /// Batches of the train split, the eval split and every example.
+    /// Batches of the run (train and eval split) and of every example.
     pub(super) fn batches(
         &self,
         ds: &Dataset,
         o: &TrainOptions,
-    ) -> Result<(Vec<DataBatch>, Vec<DataBatch>, Vec<DataBatch>)> {
+    ) -> Result<(RunBatches, Vec<DataBatch>)> {
         let loaded = self.model.as_ref().ok_or_else(no_model)?;
-        let split = ds.split(o.eval_fraction, o.seed);
         let pad = loaded.text.tokenizer.pad_token_id();
-        let (b, sl) = (o.batch_size, o.seq_len);
-        let all: Vec<usize> = (0..ds.examples.len()).collect();
         Ok((
-            ds.batches(&split.train, b, sl, o.pack, pad)?,
-            ds.batches(&split.eval, b, sl, o.pack, pad)?,
-            ds.batches(&all, b, sl, false, pad)?,
+            RunBatches::new(ds, pad, o)?,
+            all_batches(ds, pad, o.batch_size, o.seq_len)?,
         ))
     }
 
     /// Statistics and skipped records of the dataset under `options`.
     pub fn data_info(&self, options: &TrainOptions) -> Result<DataInfo> {
         let (name, ds) = self.dataset(options)?;
-        let (train, eval, _) = self.batches(&ds, options)?;
-        let split = ds.split(options.eval_fraction, options.seed);
+        let (run, _) = self.batches(&ds, options)?;
         let s = &ds.stats;
         Ok(DataInfo {
             name,
@@ -103,10 +91,10 @@ impl<B: Backend> Work<B> {
                 .iter()
                 .map(|k| (k.line, k.reason.clone()))
                 .collect(),
-            train_examples: split.train.len(),
-            eval_examples: split.eval.len(),
-            train_batches: train.len(),
-            eval_batches: eval.len(),
+            train_examples: run.train_examples,
+            eval_examples: run.eval_examples,
+            train_batches: run.train.len(),
+            eval_batches: run.eval.len(),
         })
     }
 }

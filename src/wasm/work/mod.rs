@@ -1,8 +1,9 @@
 //! What a page session does, on one backend (generic, so WebGPU and the CPU fallback share it):
 //! load a dropped model folder, read the dropped dataset, decompose and train step by step,
 //! evaluate, generate with the original or the current weights, export, checkpoint and resume.
-//! Mirrors `svdtune train` (src/bin/svdtune/train.rs), one call per step. The dataset side is in
-//! [`data`], the exports in [`export`].
+//! The run is set up as `svdtune train` sets it up ([`crate::train::setup`]) and its cadence
+//! (evaluations, checkpoints due) is the run's own; this is the page's side of it, one call per
+//! step. The dataset side is in [`data`], the exports in [`export`].
 mod data;
 mod export;
 
@@ -15,10 +16,11 @@ use crate::model::Model;
 use crate::model::generate::generate;
 use crate::model::load::{BlobFiles, open_checkpoint};
 use crate::model::sample::Sampling;
-use crate::svd::decompose::{DecomposeOptions, LayerInit, decompose_model};
-use crate::svd::{PlanSummary, SvdPlan};
-use crate::train::memory::{MemoryEstimate, estimate};
+use crate::svd::PlanSummary;
+use crate::svd::decompose::LayerInit;
+use crate::train::memory::MemoryEstimate;
 use crate::train::run::{StepEvent, TrainOptions, TrainRun};
+use crate::train::setup::{RunPlan, Started};
 use crate::train::step::HostBatch;
 use serde::Serialize;
 
@@ -85,6 +87,9 @@ pub struct StepOut {
     /// Loss on the eval split, when this step was an evaluation point (every `eval_every`
     /// steps and after the last).
     pub eval_loss: Option<f32>,
+    /// A checkpoint is due (every `checkpoint_every` steps of [`Work::start`], not after the
+    /// last): the worker asks for one and stores it.
+    pub checkpoint_due: bool,
     pub done: bool,
 }
 
@@ -93,16 +98,6 @@ pub struct GenOut {
     pub text: String,
     pub tokens: usize,
     pub ms: f64,
-}
-
-fn host(b: &DataBatch) -> HostBatch<'_> {
-    HostBatch {
-        input_ids: &b.input_ids,
-        target_ids: &b.target_ids,
-        loss_weights: &b.loss_weights,
-        position_ids: &b.position_ids,
-        window_start: &b.window_start,
-    }
 }
 
 fn no_model() -> Error {
@@ -166,30 +161,25 @@ impl<B: Backend> Work<B> {
         self.data = Some((name, blob));
     }
 
-    /// Decomposes the model (reloading it when a run already changed it) and starts a run.
+    /// Decomposes the model (reloading it when a run already changed it) and starts a run that
+    /// has a checkpoint due every `checkpoint_every` steps (0: never).
     pub async fn start(
         &mut self,
         options: TrainOptions,
+        checkpoint_every: usize,
         progress: impl FnMut(usize, usize, &str),
     ) -> Result<StartInfo> {
         let (_, ds) = self.dataset(&options)?;
-        let (train, eval, all) = self.batches(&ds, &options)?;
+        let (batches, all) = self.batches(&ds, &options)?;
         drop(ds);
         let be = &self.be;
         let loaded = self.model.as_mut().ok_or_else(no_model)?;
-        let mut model = match std::mem::replace(&mut loaded.phase, Phase::Broken) {
+        let model = match std::mem::replace(&mut loaded.phase, Phase::Broken) {
             Phase::Dense(m) => *m,
             _ => Model::load(be, &loaded.files, |_, _, _| {})?,
         };
         // A run that cannot fit is refused before the decomposition; the loaded model stays.
-        let checked = SvdPlan::new(&model.cfg, options.rank_fraction, !options.freeze_norms)
-            .and_then(|plan| {
-                let (b, s) = (options.batch_size, options.seq_len);
-                let memory = estimate(&model.cfg, &plan, b, s, be.logit_chunk_elements());
-                memory.check(be, &format!("batches of {b} × {s}"))?;
-                Ok((plan, memory))
-            });
-        let (plan, memory) = match checked {
+        let setup = match RunPlan::new(be, &model.cfg, &options) {
             Ok(x) => x,
             Err(e) => {
                 loaded.phase = Phase::Dense(Box::new(model));
@@ -197,23 +187,19 @@ impl<B: Backend> Work<B> {
             }
         };
         let started = now_ms();
-        let dopts = DecomposeOptions {
-            seed: options.seed,
-            ..DecomposeOptions::default()
-        };
-        let cfg = model.cfg.clone();
-        let inits = decompose_model(be, &cfg, &mut model.weights, &plan, &dopts, progress).await?;
+        let Started { mut run, inits } = setup
+            .start(be, model, batches, options, checkpoint_every, progress)
+            .await?;
         let decompose_ms = now_ms() - started;
-        let original = original::read(be, &mut model.weights).await?;
-        let mut run = TrainRun::new(be, model, train, eval, options)?;
+        let original = original::read(be, &mut run.trainer.model.weights).await?;
         let eval_loss = run.evaluate(be).await?;
         let info = StartInfo {
             total_steps: run.total_steps,
             decomposed_layers: inits.len(),
-            trainable_params: plan.trainable_params(),
+            trainable_params: setup.plan.trainable_params(),
             decompose_ms,
             eval_loss,
-            memory,
+            memory: setup.memory,
         };
         loaded.phase = Phase::Training(Box::new(Training {
             run,
@@ -238,11 +224,14 @@ impl<B: Backend> Work<B> {
         let t0 = now_ms();
         let event = t.run.step(be).await?;
         let ms = now_ms() - t0;
-        let every = t.run.options.eval_every;
-        let due = t.run.done() || (every > 0 && event.step.is_multiple_of(every));
-        let eval_loss = if due { t.run.evaluate(be).await? } else { None };
+        let eval_loss = if event.due.eval {
+            t.run.evaluate(be).await?
+        } else {
+            None
+        };
         Ok(StepOut {
             tokens_per_s: event.tokens as f64 / (ms / 1000.0).max(1e-9),
+            checkpoint_due: event.due.checkpoint,
             event,
             ms,
             eval_loss,
@@ -254,7 +243,7 @@ impl<B: Backend> Work<B> {
     /// the current weights: the number `svdtune eval` gives for an export of them.
     pub async fn full_loss(&mut self) -> Result<f32> {
         let (be, t) = self.training()?;
-        let batches: Vec<HostBatch> = t.all.iter().map(host).collect();
+        let batches: Vec<HostBatch> = t.all.iter().map(HostBatch::from).collect();
         t.run.trainer.eval(be, &batches).await
     }
 
