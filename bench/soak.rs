@@ -23,8 +23,15 @@ fn main() {
     let backend = value("--backend")
         .or_else(|| std::env::var("SOAK_BACKEND").ok())
         .unwrap_or_else(|| "gpu".into());
-    let steps = value("--steps").map_or(2000, |s| s.parse().expect("--steps N"));
-    let every = value("--every").map_or(200, |s| s.parse().expect("--every N"));
+    // `cargo test --all-targets` runs benchmarks without `--bench`: then a 4-step smoke run, so the
+    // test command checks that the soak still runs without taking minutes (or lavapipe's memory).
+    let full = args.iter().any(|a| a == "--bench");
+    let steps = value("--steps").map_or(if full { 2000 } else { 4 }, |s| {
+        s.parse().expect("--steps N")
+    });
+    let every = value("--every").map_or(if full { 200 } else { 2 }, |s| {
+        s.parse().expect("--every N")
+    });
     match backend.as_str() {
         "gpu" => {
             let g = pollster::block_on(svdtune::backend::gpu::GpuBackend::new())
