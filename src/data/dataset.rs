@@ -240,6 +240,13 @@ impl Dataset {
                 for s in skips.iter().take(3) {
                     msg.push_str(&format!("; {s}"));
                 }
+                let template = crate::error::TEMPLATE_OP;
+                if skips.iter().any(|s| s.reason.starts_with(template)) {
+                    msg.push_str(&format!(
+                        " (the chat template is read from {})",
+                        model.template.origin()
+                    ));
+                }
                 Err(Error::param("dataset", msg))
             }
         }
