@@ -8,7 +8,7 @@
 #   4. end-to-end: the real pages, built for release, driven in headless Chromium by Playwright:
 #      the engine check, then the training page (train, generate, download, check the download
 #      with the release CLI, reload and resume), with WebGPU and without; the training page in
-#      headless Firefox with WebGPU through geckodriver; hostile chat templates on the page.
+#      headless Firefox with WebGPU through geckodriver.
 # Any failure fails the run. A GPU test never skips: no adapter = failure.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)

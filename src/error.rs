@@ -217,7 +217,10 @@ mod tests {
         let distinct: std::collections::HashSet<&str> = kinds.iter().copied().collect();
         assert_eq!(distinct.len(), kinds.len());
         for k in kinds {
-            assert!(k.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'), "{k}");
+            assert!(
+                k.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'),
+                "{k}"
+            );
         }
     }
 

@@ -309,14 +309,22 @@ mod tests {
         let bytes = encode(&sample());
         for n in 0..bytes.len() {
             let e = decode(&bytes[..n], "data.jsonl").unwrap_err();
-            assert!(matches!(e, Error::Input { ref file, .. } if file == "data.jsonl"), "{e}");
+            assert!(
+                matches!(e, Error::Input { ref file, .. } if file == "data.jsonl"),
+                "{e}"
+            );
         }
         let mut longer = bytes.clone();
         longer.push(0);
         assert!(decode(&longer, "x").is_err());
         let mut bad = bytes.clone();
         bad[13] = 9; // the container
-        assert!(decode(&bad, "x").unwrap_err().to_string().contains("container"));
+        assert!(
+            decode(&bad, "x")
+                .unwrap_err()
+                .to_string()
+                .contains("container")
+        );
         let mut count = bytes;
         let at = count.len() - 4 * 2 - 2 - 12 - 4 * 3 - 3 - 12 - 4;
         count[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());

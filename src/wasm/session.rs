@@ -174,7 +174,11 @@ impl Session {
     /// [`super::text::encode_dataset`] made of it.
     #[wasm_bindgen(js_name = setData)]
     pub fn set_data(&self, name: String, encoded: Vec<u8>) -> std::result::Result<(), JsValue> {
-        now(&self.work, |work| on_work!(work, w => w.set_data(name, &encoded))).map_err(js_err)
+        now(
+            &self.work,
+            |work| on_work!(work, w => w.set_data(name, &encoded)),
+        )
+        .map_err(js_err)
     }
 
     /// The loaded model's tokenizer and chat template files as `[{name, file}]`, for the data

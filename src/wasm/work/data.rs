@@ -41,11 +41,14 @@ impl<B: Backend> Work<B> {
     /// The dataset, which must have been read for `options`' `seq_len` and loss mode.
     pub(super) fn dataset(&self, options: &TrainOptions) -> Result<(String, Dataset)> {
         self.model.as_ref().ok_or_else(no_model)?;
-        let (name, Encoded {
-            dataset,
-            max_tokens,
-            loss,
-        }) = self.data.as_ref().ok_or_else(|| {
+        let (
+            name,
+            Encoded {
+                dataset,
+                max_tokens,
+                loss,
+            },
+        ) = self.data.as_ref().ok_or_else(|| {
             Error::param(
                 "session",
                 "no dataset: drop a chat data file (.jsonl or .json)",

@@ -268,7 +268,12 @@ impl<B: Backend> Work<B> {
     /// A greedy answer to the prompt `ids` (one user turn rendered with the model's chat
     /// template and tokenized by the page's data worker), with the current weights or, when
     /// `original`, the weights as loaded.
-    pub async fn generate(&mut self, ids: &[u32], max_new: usize, original: bool) -> Result<GenOut> {
+    pub async fn generate(
+        &mut self,
+        ids: &[u32],
+        max_new: usize,
+        original: bool,
+    ) -> Result<GenOut> {
         let be = &self.be;
         let loaded = self.model.as_mut().ok_or_else(no_model)?;
         let mut eos = loaded.text.tokenizer.eos_token_ids();
