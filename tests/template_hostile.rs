@@ -151,3 +151,32 @@ fn hostile_templates_exit_with_a_message_naming_the_file() {
         std::fs::remove_dir_all(&model).unwrap();
     }
 }
+
+/// The recursion and nesting limits hold on a stack of [`STACK`] (WebAssembly's 1 MiB; the
+/// CLI renders on its main thread, 8 MiB on Linux): a hostile render ends in an error there, not
+/// in a stack overflow (which would abort this test process). `SVDTUNE_STACK_KIB` tries another
+/// size (measured: the debug build needs between 256 and 384 KiB for these cases).
+#[test]
+fn hostile_renders_fit_a_small_stack() {
+    const STACK: usize = 1 << 20;
+    let stack = std::env::var("SVDTUNE_STACK_KIB")
+        .ok()
+        .and_then(|k| k.parse::<usize>().ok())
+        .map_or(STACK, |k| k << 10);
+    for (name, source, reason) in CASES {
+        let msg = std::thread::Builder::new()
+            .stack_size(stack)
+            .spawn(move || {
+                let t = svdtune::data::ChatTemplate::from_source(source, Vec::new()).unwrap();
+                let conv = [
+                    svdtune::data::Message::user("hi"),
+                    svdtune::data::Message::assistant("hello"),
+                ];
+                t.render(&conv, false).unwrap_err().to_string()
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(msg.contains(reason), "{name}: {msg}");
+    }
+}
