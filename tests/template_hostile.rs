@@ -180,3 +180,21 @@ fn hostile_renders_fit_a_small_stack() {
         assert!(msg.contains(reason), "{name}: {msg}");
     }
 }
+
+/// A data file whose every record the template fails on is the template's fault (kind
+/// `"template"`, which makes the page refuse a new model folder and keep the loaded one); one
+/// the template never saw (bad JSON) is the data's (kind `"invalid"`).
+#[test]
+fn a_file_the_template_cannot_read_is_a_template_error() {
+    use svdtune::data::{Dataset, DatasetOptions, ModelText};
+    let model = hostile_model("kind", CASES[1].1, false);
+    let text = ModelText::from_dir(&model).unwrap();
+    let data = std::fs::read(Path::new(MODEL).join("data.jsonl")).unwrap();
+    let e = Dataset::from_bytes(&data, &text, &DatasetOptions::default()).unwrap_err();
+    assert_eq!(e.kind(), "template", "{e}");
+    let file = model.join("tokenizer_config.json");
+    assert!(e.to_string().contains(&file.display().to_string()), "{e}");
+    let e = Dataset::from_bytes(b"not json\n", &text, &DatasetOptions::default()).unwrap_err();
+    assert_eq!(e.kind(), "invalid", "{e}");
+    std::fs::remove_dir_all(&model).unwrap();
+}

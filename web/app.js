@@ -181,9 +181,10 @@ async function refreshPlan() {
   }
 }
 
-// Tries a new folder's chat template in the data worker before the engine takes the folder: on
-// the data file when there is one (its encoding is kept for the new model), else on a
-// one-message prompt. Throws when the template runs out of time, dies, or cannot render at all.
+// Tries a new folder's chat template in the data worker before the engine takes the folder: on a
+// one-message prompt, then on the data file when there is one (its encoding is kept for the new
+// model). Throws when the template runs out of time, dies, cannot render the prompt, or fails on
+// every record of the data file (kind 'template'); the data file's own faults do not count.
 async function tryTemplate(entries) {
   const files = entries.filter((e) => TEXT_FILES.includes(e.name));
   if (!files.some((f) => f.name === 'tokenizer.json')) return null; // GGUF, or refused by the engine
@@ -193,7 +194,7 @@ async function tryTemplate(entries) {
   try {
     return { file: state.dataFile, options: o, encoded: await encodeData(files, state.dataFile, o) };
   } catch (e) {
-    if (e.kind !== 'template' && e.kind !== 'invalid' && e.kind !== 'bad-input') throw e;
+    if (e.kind !== 'invalid' && e.kind !== 'bad-input') throw e;
     return null; // the data file's own faults are reported once the model is loaded
   }
 }

@@ -26,12 +26,16 @@ export class WorkerError extends Error {
 export const FATAL = new Set(['stack-overflow', 'wasm-abort', 'worker-died']);
 
 // {kind, message} for any thrown value: an engine Error carries its kind; a trapped wasm
-// instance throws a RangeError (stack) or a WebAssembly.RuntimeError; `memoryBytes` (the wasm
-// memory's size, when known) tells an abort for want of memory from other aborts.
+// instance throws a RangeError or InternalError (stack) or a WebAssembly.RuntimeError;
+// `memoryBytes` (the wasm memory's size, when known) tells an abort for want of memory from
+// other aborts.
 export function describeError(e, memoryBytes = 0) {
   const message = String(e?.message ?? e);
   if (typeof e?.kind === 'string') return { kind: e.kind, message };
-  if (e instanceof RangeError && /call stack/i.test(message)) {
+  // Chromium: RangeError "Maximum call stack size exceeded"; Firefox: InternalError "too much
+  // recursion" (and "out of memory").
+  const engineError = e?.name === 'RangeError' || e?.name === 'InternalError';
+  if (engineError && /call stack|too much recursion/i.test(message)) {
     return { kind: 'stack-overflow', message: 'it ran out of stack (a template that recurses too deeply?)' };
   }
   if (typeof WebAssembly !== 'undefined' && e instanceof WebAssembly.RuntimeError) {
@@ -40,7 +44,7 @@ export function describeError(e, memoryBytes = 0) {
       ? { kind: 'wasm-abort', message: `it ran out of memory (${Math.round(memoryBytes / 2 ** 20)} MiB in use)` }
       : { kind: 'wasm-abort', message: `its engine stopped (${message})` };
   }
-  if (e instanceof RangeError && /memory|allocation/i.test(message)) {
+  if (engineError && /memory|allocation/i.test(message)) {
     return { kind: 'wasm-abort', message: `it ran out of memory (${message})` };
   }
   return { kind: 'error', message };

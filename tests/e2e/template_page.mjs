@@ -1,17 +1,35 @@
 // End-to-end: hostile chat templates on the training page (headless Chromium, CPU engine). The
-// tiny chat model is loaded with its data and trained 2 steps, and Generate answers; then model
+// tiny chat model is loaded with its data and trained 2 steps, Generate answers, and a longer data
+// file (480 records) is read; then model
 // folders with hostile templates are dropped: one in tokenizer_config.json that loops (for as long
 // as its fuel lasts, on every conversation with an answer: it passes a one-message prompt, so it
 // is the data file that takes too long), one in chat_template.jinja that recurses without end.
 // For each, within the data time limit (set to 2 s here), the page names the template's file (and
 // the data file) and says why, the data worker is ended, and the session is untouched: the model
 // info, the data info and the trained run are still shown, and Generate gives the same answers
-// (from a new data worker).
+// (from a new data worker). First, in Node: client.js classifies a real stack overflow and a
+// real wasm trap (what a data worker dies of) and keeps an engine error's kind.
 // Usage: node tests/e2e/template_page.mjs   (after scripts/build-web.sh)
 import { chromium } from 'playwright-core';
 import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { fixture } from './native.mjs';
-import { artifacts, baseArgs, check, failed, prepare, serveWeb, watch } from './page.mjs';
+import { artifacts, baseArgs, check, failed, prepare, root, serveWeb, watch } from './page.mjs';
+
+const { describeError } = await import(`${root}web/client.js`);
+const thrown = (fn) => { try { fn(); } catch (e) { return e; } return null; };
+const recurse = () => recurse();
+const stack = describeError(thrown(recurse));
+check(stack.kind === 'stack-overflow' && /ran out of stack/.test(stack.message), `client.js: a stack overflow is ${JSON.stringify(stack)}`);
+// A module whose one function is `unreachable` (what a Rust abort compiles to).
+const trap = new WebAssembly.Instance(new WebAssembly.Module(new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0, 3, 2, 1, 0, 7, 5, 1, 1, 102, 0, 0, 10, 5, 1, 3, 0, 0, 11,
+]))).exports.f;
+const abort = describeError(thrown(trap));
+check(abort.kind === 'wasm-abort' && /engine stopped/.test(abort.message), `client.js: a wasm trap is ${JSON.stringify(abort)}`);
+const oom = describeError(thrown(trap), 4 * 2 ** 30);
+check(oom.kind === 'wasm-abort' && /ran out of memory \(4096 MiB/.test(oom.message), `client.js: a trap with 4 GiB of memory is ${JSON.stringify(oom)}`);
+const typed = describeError(Object.assign(new Error('the GPU device was lost (x)'), { kind: 'device-lost' }));
+check(typed.kind === 'device-lost', `client.js: an engine error keeps its kind: ${JSON.stringify(typed)}`);
 
 const BUDGET_S = 2;
 const out = `${artifacts}/template-page`;
@@ -72,6 +90,12 @@ try {
   await page.fill('#settings [name=max_steps]', '2');
   await page.click('#train');
   await page.waitForSelector('#chart[data-state=done]', { timeout: 300_000 });
+  // A longer data file (the fixture 20 times), so that the looping template's fuel-bounded
+  // renders take far longer than the budget in all.
+  const many = `${out}/many.jsonl`;
+  writeFileSync(many, readFileSync(`${fixture}/data.jsonl`, 'utf8').repeat(20));
+  await page.setInputFiles('#data-file', many);
+  await page.waitForFunction(() => /Read many\.jsonl/.test(document.querySelector('#data-status').textContent), null, { timeout: 120_000 });
   const before = {
     model: await text(page, '#model-info'),
     data: await text(page, '#data-info'),
@@ -86,11 +110,14 @@ try {
     const dir = hostileModel(c.name, c.source, c.jinja);
     const started = Date.now();
     await page.setInputFiles('#model-folder', dir);
-    await page.waitForSelector('#model-status.bad', { timeout: 120_000 });
+    await page.waitForSelector('#model-status.bad', { timeout: 120_000 }).catch(async (e) => {
+      await page.screenshot({ path: `${out}/${c.name}-stuck.png`, fullPage: true });
+      throw new Error(`${c.name}: no error shown; the model status says "${await page.textContent('#model-status')}" (${e.message})`);
+    });
     const took = (Date.now() - started) / 1000;
     const said = await page.textContent('#model-status');
     check(said.includes(c.file) && c.reason.test(said), `${c.name}: the page names ${c.file} and why: "${said}"`);
-    if (c.name === 'loop') check(said.includes('data.jsonl'), `${c.name}: and the data file`);
+    if (c.name === 'loop') check(said.includes('many.jsonl'), `${c.name}: and the data file`);
     // Worker start, the one-message probe, then the budget.
     check(took < BUDGET_S + 20, `${c.name}: reported after ${took.toFixed(1)} s`);
     check(/stays loaded, with its training/.test(said), `${c.name}: the loaded model stays`);
