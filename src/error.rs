@@ -73,7 +73,41 @@ pub fn human_bytes(b: u64) -> String {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// The `op` of [`Error::Param`]s raised by the chat template (kind `"template"`).
+pub const TEMPLATE_OP: &str = "chat template";
+
 impl Error {
+    /// A stable, machine-readable name of the error's kind, for callers that act on it rather
+    /// than show it (the page switches on it: `err.kind` in JavaScript). One per variant, and
+    /// `"template"` for a chat template that cannot be compiled or rendered:
+    ///
+    /// | kind | variant |
+    /// |---|---|
+    /// | `shape` | [`Error::Shape`] (an engine bug: an op got mismatched tensors) |
+    /// | `invalid` | [`Error::Param`] (an option out of range, a call out of order) |
+    /// | `template` | [`Error::Param`] from the chat template |
+    /// | `no-gpu` | [`Error::NoAdapter`] |
+    /// | `device-error` | [`Error::Device`] |
+    /// | `device-lost` | [`Error::DeviceLost`] |
+    /// | `bad-input` | [`Error::Input`] |
+    /// | `unsupported` | [`Error::Unsupported`] |
+    /// | `binding-too-large` | [`Error::TooLarge`] |
+    /// | `out-of-memory` | [`Error::OutOfMemory`] |
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Shape { .. } => "shape",
+            Error::Param { op, .. } if *op == TEMPLATE_OP => "template",
+            Error::Param { .. } => "invalid",
+            Error::NoAdapter(_) => "no-gpu",
+            Error::Device(_) => "device-error",
+            Error::DeviceLost(_) => "device-lost",
+            Error::Input { .. } => "bad-input",
+            Error::Unsupported(_) => "unsupported",
+            Error::TooLarge { .. } => "binding-too-large",
+            Error::OutOfMemory { .. } => "out-of-memory",
+        }
+    }
+
     /// A problem with the user file `file`.
     pub fn input(file: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Input {
@@ -108,5 +142,97 @@ impl Error {
             op,
             message: message.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One error of every variant (a new variant fails to compile here until it is listed).
+    fn one_of_each() -> Vec<Error> {
+        let all = vec![
+            Error::Shape {
+                op: "matmul",
+                what: "a",
+                expected: "[2, 3]".into(),
+                found: "[3, 2]".into(),
+            },
+            Error::param("options", "lr must be positive"),
+            Error::param(TEMPLATE_OP, "out of fuel"),
+            Error::NoAdapter("none".into()),
+            Error::Device("validation".into()),
+            Error::DeviceLost("reset".into()),
+            Error::input("config.json", "not JSON"),
+            Error::Unsupported("model_type x".into()),
+            Error::TooLarge {
+                what: "embed".into(),
+                bytes: 2,
+                limit: 1,
+                kind: "binding",
+            },
+            Error::OutOfMemory {
+                device: "GPU",
+                what: "w".into(),
+                bytes: None,
+                held: 0,
+                limit: None,
+            },
+        ];
+        for e in &all {
+            // Exhaustive: adding a variant breaks this match, and so this list.
+            match e {
+                Error::Shape { .. }
+                | Error::Param { .. }
+                | Error::NoAdapter(_)
+                | Error::Device(_)
+                | Error::DeviceLost(_)
+                | Error::Input { .. }
+                | Error::Unsupported(_)
+                | Error::TooLarge { .. }
+                | Error::OutOfMemory { .. } => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn every_variant_has_its_own_kebab_case_kind() {
+        let kinds: Vec<&str> = one_of_each().iter().map(Error::kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                "shape",
+                "invalid",
+                "template",
+                "no-gpu",
+                "device-error",
+                "device-lost",
+                "bad-input",
+                "unsupported",
+                "binding-too-large",
+                "out-of-memory"
+            ]
+        );
+        let distinct: std::collections::HashSet<&str> = kinds.iter().copied().collect();
+        assert_eq!(distinct.len(), kinds.len());
+        for k in kinds {
+            assert!(
+                k.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'),
+                "{k}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_kind_survives_the_allocating_context() {
+        let e = Error::OutOfMemory {
+            device: "host",
+            what: "x".into(),
+            bytes: Some(1),
+            held: 0,
+            limit: None,
+        };
+        assert_eq!(e.allocating(|| "the batch".into()).kind(), "out-of-memory");
     }
 }

@@ -1,7 +1,8 @@
 //! The JavaScript-facing API the page's worker calls: the plan summary from a config.json gives
-//! the numbers `svdtune inspect` prints, and a bad config is a JS error naming the option.
+//! the numbers `svdtune inspect` prints, and a bad config is a JS error naming the option, with
+//! the error's machine-readable `kind`.
 #![cfg(target_arch = "wasm32")]
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -28,8 +29,13 @@ fn plan_summary_matches_inspect() {
 #[wasm_bindgen_test]
 fn plan_summary_rejects_unsupported_models() {
     let err = svdtune::wasm::plan_summary(r#"{"model_type": "gpt2"}"#, 0.1, false).unwrap_err();
-    let msg = JsValue::from(err);
+    let msg = err;
     let text = js_sys::Reflect::get(&msg, &JsValue::from_str("message")).unwrap();
     let text = text.as_string().unwrap();
     assert!(text.contains("gpt2") && text.contains("llama"), "{text}");
+    assert!(msg.is_instance_of::<js_sys::Error>());
+    assert_eq!(
+        field(&msg, "kind").as_string().as_deref(),
+        Some("unsupported")
+    );
 }

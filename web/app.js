@@ -1,12 +1,17 @@
 // The training page: talks to the engine worker (worker.js) and renders the model, the plan, the
 // data, live training, generation and downloads. No framework; every control is a native one.
+// Chat templates and tokenizers run in a separate data worker (data_worker.js, its own wasm
+// instance): it turns the data file and Generate's prompt into token ids for the engine. The page
+// ends it after the "Data time limit" setting (plus 5 s per MB of data) or when it dies, names the
+// template's file and the data file and says why; the engine, and the run in it, are untouched.
+// A newly dropped model folder's template is tried in the data worker (on the data file, or on a
+// one-message prompt) before the engine takes the folder, so a hostile one leaves the loaded model
+// and its training as they were.
 import { drawChart } from './chart.js';
+import { connect, WorkerError } from './client.js';
 import { dropZone, fromDrop, fromInput, save } from './files.js';
 
 const $ = (id) => document.getElementById(id);
-const worker = new Worker('worker.js', { type: 'module' });
-const pending = new Map();
-let nextId = 1;
 const params = new URLSearchParams(location.search);
 // `?cpu` forces the CPU engine; `?max-binding=BYTES` makes the GPU refuse larger tensors and
 // `?max-memory=BYTES` more memory in all, as a smaller GPU would.
@@ -17,15 +22,50 @@ const engineOptions = {
 };
 
 const state = {
-  backend: null, model: null, modelInput: null, data: null, dataFile: null, run: null, saved: null,
+  backend: null, model: null, modelInput: null, textFiles: [], data: null, dataFile: null, run: null, saved: null,
   log: [], evals: [], stepTimes: [], start: null, fullLoss: null, options: null,
 };
 
-function request(cmd, args = {}) {
-  const id = nextId++;
-  worker.postMessage({ id, cmd, ...args });
-  return new Promise((resolve, reject) => pending.set(id, { resolve, reject }));
+const engine = connect('worker.js', {
+  onEvent: (data) => onEvent(data),
+  onEnd: (e) => setStatus($('engine'), `The engine stopped: ${e.message}. Reload the page.`, 'bad'),
+});
+const request = (cmd, args, opts) => engine.request(cmd, args, opts);
+
+// ---- the data worker ---------------------------------------------------------------------
+
+// The files of a model folder the data worker reads (src/data/model_files.rs TEXT_FILES).
+const TEXT_FILES = ['tokenizer.json', 'tokenizer_config.json', 'chat_template.jinja', 'generation_config.json'];
+let dataWorker = null;
+
+// Where the chat template of `files` ([{name}]) comes from, as the engine picks it.
+const templateFile = (files) => (files.some((f) => f.name === 'chat_template.jinja') ? 'chat_template.jinja' : 'tokenizer_config.json');
+
+// Runs `cmd` in the data worker (started when needed) within `seconds`; a worker that ran out of
+// time or died is ended (the next job starts a new one). Failures are WorkerErrors whose message
+// names `files`' template and `dataName` and says why.
+async function dataJob(cmd, args, files, dataName, seconds) {
+  if (!dataWorker || dataWorker.ended) dataWorker = connect('data_worker.js');
+  try {
+    return await dataWorker.request(cmd, args, { timeoutMs: seconds * 1000 });
+  } catch (e) {
+    if (e.kind === 'template' || e.kind === 'timeout' || e.kind === 'stack-overflow' || e.kind === 'wasm-abort' || e.kind === 'worker-died') {
+      const on = dataName ? ` reading ${dataName}` : '';
+      const ended = e.kind === 'template' ? '' : '; the data worker was ended';
+      throw new WorkerError(e.kind, `the chat template (${templateFile(files)})${on}: ${e.message}${ended}`);
+    }
+    throw e;
+  }
 }
+
+// The data worker's time budget for a data file of `bytes`, in seconds.
+function dataBudget(bytes = 0) {
+  const base = Number(form.elements.data_budget.value) || 60;
+  return base + 5 * (bytes / 1e6);
+}
+
+// A dataset's encoding for the engine's setData, read by the data worker.
+const encodeData = (files, file, o) => dataJob('encodeDataset', { model: files, name: file.name, file, options: o }, files, file.name, dataBudget(file.size));
 
 const fmt = (n) => Number(n).toLocaleString('en-US');
 // Bytes in decimal units, as the engine's messages write them.
@@ -141,11 +181,40 @@ async function refreshPlan() {
   }
 }
 
+// Tries a new folder's chat template in the data worker before the engine takes the folder: on a
+// one-message prompt, then on the data file when there is one (its encoding is kept for the new
+// model). Throws when the template runs out of time, dies, cannot render the prompt, or fails on
+// every record of the data file (kind 'template'); the data file's own faults do not count.
+async function tryTemplate(entries) {
+  const files = entries.filter((e) => TEXT_FILES.includes(e.name));
+  if (!files.some((f) => f.name === 'tokenizer.json')) return null; // GGUF, or refused by the engine
+  await dataJob('encodePrompt', { model: files, prompt: 'Hello' }, files, null, dataBudget());
+  const o = options();
+  if (!state.dataFile || !o) return null;
+  try {
+    return { file: state.dataFile, options: o, encoded: await encodeData(files, state.dataFile, o) };
+  } catch (e) {
+    if (e.kind !== 'invalid' && e.kind !== 'bad-input') throw e;
+    return null; // the data file's own faults are reported once the model is loaded
+  }
+}
+
 async function loadModel(input) {
   const { folder, entries } = input;
   if (entries.length === 0) return;
-  state.modelInput = input;
   const status = $('model-status');
+  setStatus(status, `Checking the chat template of ${folder}…`);
+  let pre = null;
+  try {
+    pre = await tryTemplate(entries);
+  } catch (e) {
+    const kept = state.model ? ` ${state.model.name} stays loaded${state.start ? ', with its training' : ''}.` : '';
+    setStatus(status, `Cannot load ${folder}: ${e.message}.${kept}`, 'bad');
+    status.dataset.kind = e.kind;
+    return;
+  }
+  delete status.dataset.kind;
+  state.modelInput = input;
   setStatus(status, `Loading ${folder} (${entries.length} files)…`);
   $('model-progress').hidden = false;
   state.model = null;
@@ -154,6 +223,7 @@ async function loadModel(input) {
     const info = await request('loadModel', {
       name: folder, names: entries.map((e) => e.name), files: entries.map((e) => e.file),
     });
+    state.textFiles = await request('textFiles');
     state.model = info;
     const s = info.summary;
     dl($('model-info'), [
@@ -166,9 +236,9 @@ async function loadModel(input) {
     ]);
     setStatus(status, info.template_notice ? `Loaded ${folder}. ${info.template_notice}` : `Loaded ${folder}.`, 'ok');
     await refreshPlan();
-    if (state.dataFile) await loadData(state.dataFile);
+    if (state.dataFile) await loadData(state.dataFile, pre);
   } catch (e) {
-    const hint = /this device allows/.test(e.message) && state.backend?.gpu
+    const hint = e.kind === 'binding-too-large' && state.backend?.gpu
       ? '. This GPU cannot hold that tensor in one binding; open the page with ?cpu at the end of the address to train on the CPU engine.' : '';
     setStatus(status, `Cannot load the model: ${e.message}${hint}`, 'bad');
   } finally {
@@ -179,8 +249,8 @@ async function loadModel(input) {
 
 // Reads the data file (again, when a setting it depends on changed). A click on Train while it
 // is being read waits for it (`state.dataReading`).
-async function loadData(file) {
-  const reading = readData(file);
+async function loadData(file, pre = null) {
+  const reading = readData(file, pre);
   state.dataReading = reading;
   try {
     await reading;
@@ -190,7 +260,8 @@ async function loadData(file) {
   }
 }
 
-async function readData(file) {
+// `pre`: {file, options, encoded} when the file was already read with this model's template.
+async function readData(file, pre) {
   state.dataFile = file;
   state.data = null;
   const status = $('data-status');
@@ -202,7 +273,9 @@ async function readData(file) {
   if (!o) return;
   setStatus(status, `Reading ${file.name}…`);
   try {
-    const d = await request('setData', { name: file.name, file, options: o });
+    const same = pre && pre.file === file && JSON.stringify(pre.options) === JSON.stringify(o);
+    const encoded = same ? pre.encoded : await encodeData(state.textFiles, file, o);
+    const d = await request('setData', { name: file.name, encoded, options: o }, { transfer: [encoded.buffer] });
     state.data = d;
     dl($('data-info'), [
       ['Format', `${d.format} (${d.container})`],
@@ -223,6 +296,7 @@ async function readData(file) {
     setStatus(status, `Read ${file.name}.`, 'ok');
   } catch (e) {
     setStatus(status, `Cannot use ${file.name}: ${e.message}`, 'bad');
+    status.dataset.kind = e.kind;
   }
   updateButtons();
 }
@@ -308,8 +382,8 @@ function onRun(msg) {
   else if (msg.state === 'paused') setStatus(status, 'Paused. Generate or download now, or resume.');
   else if (msg.state === 'error') {
     const saved = $('train-progress').dataset.checkpoint;
-    const lost = /device was lost/.test(msg.message);
-    const gpu = /GPU device error/.test(msg.message) ? ' The GPU stopped working (out of memory or a driver error).' : '';
+    const lost = msg.kind === 'device-lost';
+    const gpu = msg.kind === 'device-error' ? ' The GPU stopped working (out of memory or a driver error).' : '';
     const resume = saved
       ? ` The checkpoint of step ${saved} is kept in browser storage${lost ? ': continue on a new GPU device, or reload the page later' : ': reload the page and give it the same files to resume'}.`
       : (lost ? ' Continue on a new GPU device to start again.' : '');
@@ -335,7 +409,8 @@ async function generate(e) {
   $('answer-original').textContent = '…';
   $('answer-current').textContent = '…';
   try {
-    const out = await request('generate', { prompt, maxNewTokens: Number($('max-new').value) || 64 });
+    const ids = await dataJob('encodePrompt', { model: state.textFiles, prompt }, state.textFiles, null, dataBudget());
+    const out = await request('generate', { ids, maxNewTokens: Number($('max-new').value) || 64 });
     $('answer-original').textContent = out.original.text;
     $('answer-current').textContent = out.current.text;
   } catch (err) {
@@ -462,13 +537,8 @@ async function recover() {
 
 // ---- wiring ------------------------------------------------------------------------------
 
-worker.onmessage = ({ data }) => {
-  if (data.type === 'reply') {
-    const p = pending.get(data.id);
-    pending.delete(data.id);
-    if (data.ok) p?.resolve(data.result);
-    else p?.reject(new Error(data.error));
-  } else if (data.type === 'ready') {
+function onEvent(data) {
+  if (data.type === 'ready') {
     openEngine().then(() => Promise.all([offerResume(), loadDemo()]), (e) => setStatus($('engine'), `The engine failed to start: ${e.message}`, 'bad'));
   } else if (data.type === 'error') {
     setStatus($('engine'), `Error: ${data.message}`, 'bad');
@@ -485,7 +555,7 @@ worker.onmessage = ({ data }) => {
     if (data.error) setStatus($('train-status'), data.error, 'bad');
     else $('train-progress').dataset.checkpoint = data.step;
   }
-};
+}
 
 $('model-folder').addEventListener('change', (e) => loadModel(fromInput(e.target)));
 $('model-files').addEventListener('change', (e) => loadModel(fromInput(e.target)));

@@ -1,7 +1,15 @@
 // Engine-check page: starts the engine worker, asks it for the engine check and renders the report.
+import { connect } from './client.js';
+
 const status = document.getElementById('status');
 const rerun = document.getElementById('rerun');
-const worker = new Worker('worker.js', { type: 'module' });
+const worker = connect('worker.js', {
+  onEvent: (data) => {
+    if (data.type === 'ready') check();
+    else if (data.type === 'error') fail(data.message);
+  },
+  onEnd: (e) => fail(e.message),
+});
 
 function formatBytes(n) {
   return n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(1)} GiB` : `${(n / 2 ** 20).toFixed(0)} MiB`;
@@ -37,23 +45,21 @@ function render(report) {
   status.dataset.state = failed === 0 ? 'ok' : 'mismatch';
 }
 
-function check() {
-  rerun.disabled = true;
-  status.textContent = 'Checking the GPU kernels…';
-  worker.postMessage({ id: 1, cmd: 'check' });
+function fail(message) {
+  status.textContent = `Error: ${message}`;
+  status.dataset.state = 'error';
+  rerun.disabled = false;
 }
 
-worker.onmessage = ({ data }) => {
-  if (data.type === 'ready') {
-    check();
-  } else if (data.type === 'reply' && data.ok) {
-    render(data.result);
+async function check() {
+  rerun.disabled = true;
+  status.textContent = 'Checking the GPU kernels…';
+  try {
+    render(await worker.request('check'));
     rerun.disabled = false;
-  } else if (data.type === 'reply' || data.type === 'error') {
-    status.textContent = `Error: ${data.error ?? data.message}`;
-    status.dataset.state = 'error';
-    rerun.disabled = false;
+  } catch (e) {
+    fail(e.message);
   }
-};
+}
 
 rerun.addEventListener('click', check);

@@ -1,11 +1,14 @@
 // The worker owns the wasm engine; the pages only send requests and render what comes back.
-// Requests: {id, cmd, ...args} → {type: 'reply', id, ok, result | error}. Session calls run one
-// at a time (a generate request waits for the current training step, not for the whole run).
-// Events: {type: 'ready'}, {type: 'progress', what, done, total, name}, {type: 'step', step},
-// {type: 'run', state: 'training' | 'paused' | 'done' | 'stopped' | 'error', ...},
+// Protocol (requests, replies with {kind, message} errors, progress): client.js. Session calls run
+// one at a time (a generate request waits for the current training step, not for the whole run).
+// It never renders a chat template: data files and prompts arrive as token ids from the page's
+// data worker (data_worker.js).
+// Events: {type: 'ready'}, {type: 'step', step},
+// {type: 'run', state: 'training' | 'paused' | 'done' | 'stopped' | 'error', kind, message, ...},
 // The merged-model download is streamed into a file in browser storage (OPFS) and handed to the
 // page as a File, so the archive is never held in memory (in memory only where OPFS is missing).
 import init, { engineCheck, Session } from './pkg/svdtune.js';
+import { describeError, serve } from './client.js';
 
 let session = null;
 let tail = Promise.resolve();
@@ -20,7 +23,6 @@ function exclusive(fn) {
   return p;
 }
 
-const progress = (what) => (done, total, name) => postMessage({ type: 'progress', what, done, total, name });
 const yieldToMessages = () => new Promise((r) => setTimeout(r, 0));
 
 async function opfsDir() {
@@ -109,14 +111,14 @@ async function trainLoop(meta) {
     const fullLoss = await exclusive(() => session.fullLoss());
     postMessage({ type: 'run', state, fullLoss });
   } catch (e) {
-    postMessage({ type: 'run', state: 'error', message: String(e.message ?? e) });
+    postMessage({ type: 'run', state: 'error', ...describeError(e) });
   } finally {
     loop.running = false;
   }
 }
 
 // Streams the merged model into `export.zip` in browser storage and returns it as a File.
-async function exportMerged() {
+async function exportMerged(progress) {
   let access = null;
   let dir = null;
   try {
@@ -160,14 +162,15 @@ const commands = {
   },
   loseDevice: () => session.loseDevice(),
   injectFault({ storageFull }) { faults.storageFull = Boolean(storageFull); },
-  loadModel: ({ name, names, files }) => exclusive(() => session.loadModel(name, names, files, progress('load'))),
+  loadModel: ({ name, names, files }, { progress }) => exclusive(() => session.loadModel(name, names, files, progress('load'))),
+  textFiles: () => exclusive(() => session.textFiles()),
   plan: ({ rankFraction, freezeNorms }) => exclusive(() => session.plan(rankFraction, freezeNorms)),
-  setData: ({ name, file, options }) => exclusive(() => {
-    session.setData(name, file);
+  setData: ({ name, encoded, options }) => exclusive(() => {
+    session.setData(name, encoded);
     return session.dataInfo(options);
   }),
   dataInfo: ({ options }) => exclusive(() => session.dataInfo(options)),
-  async train({ options, checkpointEvery, meta, resume }) {
+  async train({ options, checkpointEvery, meta, resume }, { progress }) {
     if (loop.running) throw new Error('training is already running');
     const info = await exclusive(() => session.start(options, progress('decompose'), checkpointEvery || 0));
     if (resume) {
@@ -190,13 +193,13 @@ const commands = {
     for await (const name of dir.keys()) names.push(name);
     for (const name of names) await dir.removeEntry(name).catch(() => {});
   },
-  async generate({ prompt, maxNewTokens }) {
-    const original = await exclusive(() => session.generate(prompt, maxNewTokens, true));
-    const current = await exclusive(() => session.generate(prompt, maxNewTokens, false));
+  async generate({ ids, maxNewTokens }) {
+    const original = await exclusive(() => session.generate(ids, maxNewTokens, true));
+    const current = await exclusive(() => session.generate(ids, maxNewTokens, false));
     return { original, current };
   },
   fullLoss: () => exclusive(() => session.fullLoss()),
-  exportMerged,
+  exportMerged: (_, { progress }) => exportMerged(progress),
   exportAdapter: () => exclusive(() => session.exportAdapter()),
 };
 
@@ -205,16 +208,9 @@ const ready = init().then(
   (e) => postMessage({ type: 'error', message: `the engine failed to load: ${e}` }),
 );
 
-onmessage = async ({ data }) => {
-  await ready;
-  const { id, cmd } = data;
-  try {
-    if (!commands[cmd]) throw new Error(`unknown command ${cmd}`);
+serve(commands, {
+  ready,
+  check(cmd) {
     if (cmd !== 'check' && cmd !== 'open' && !session) throw new Error('the engine is not open yet');
-    const result = await commands[cmd](data);
-    const transfer = result instanceof Uint8Array ? [result.buffer] : [];
-    postMessage({ type: 'reply', id, ok: true, result }, transfer);
-  } catch (e) {
-    postMessage({ type: 'reply', id, ok: false, error: String(e?.message ?? e) });
-  }
-};
+  },
+});

@@ -240,7 +240,22 @@ impl Dataset {
                 for s in skips.iter().take(3) {
                     msg.push_str(&format!("; {s}"));
                 }
-                Err(Error::param("dataset", msg))
+                // When every reported skip is the chat template's, the template is at fault:
+                // the error is the template's (kind "template") and names its file.
+                let template = crate::error::TEMPLATE_OP;
+                let by_template = |s: &Skip| s.reason.starts_with(template);
+                let op = if !skips.is_empty() && skips.iter().all(by_template) {
+                    template
+                } else {
+                    "dataset"
+                };
+                if skips.iter().any(by_template) {
+                    msg.push_str(&format!(
+                        " (the chat template is read from {})",
+                        model.template.origin()
+                    ));
+                }
+                Err(Error::param(op, msg))
             }
         }
     }

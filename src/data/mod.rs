@@ -15,6 +15,7 @@
 //! - [`dataset`]: the whole file → examples, skip reports, truncation, statistics, split.
 //! - [`pack`] and [`batch`]: examples → rows of `seq_len` tokens → `[batch, seq_len]` batches.
 //! - [`model_files`]: the text side of a model folder (template + tokenizer) in one value.
+//! - [`wire`]: a read dataset as bytes (the page reads data in a worker of its own).
 
 pub mod batch;
 pub mod dataset;
@@ -25,6 +26,7 @@ pub mod pack;
 pub mod reader;
 pub mod template;
 pub mod tokenizer;
+pub mod wire;
 
 mod py_methods;
 mod pyjson;

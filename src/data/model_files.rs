@@ -4,6 +4,15 @@ use super::{ChatTemplate, TextTokenizer};
 use crate::model::{ByteSource, ModelFiles};
 use crate::{Error, Result};
 
+/// The files of a model folder that [`ModelText::from_model_files`] reads (the rest is config
+/// and weights): what the page hands its data worker.
+pub const TEXT_FILES: [&str; 4] = [
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "chat_template.jinja",
+    "generation_config.json",
+];
+
 /// Chat template + tokenizer of one model.
 #[derive(Debug)]
 pub struct ModelText {
@@ -54,12 +63,18 @@ impl ModelText {
         let config = optional("tokenizer_config.json")?;
         let jinja = optional("chat_template.jinja")?;
         let generation = optional("generation_config.json")?;
-        Self::from_files(
+        let mut text = Self::from_files(
             &tokenizer,
             config.as_deref(),
             jinja.as_deref(),
             generation.as_deref(),
-        )
+        )?;
+        let origin = text.template.origin().to_string();
+        if origin == "chat_template.jinja" || origin == "tokenizer_config.json" {
+            let named = files.describe(&origin);
+            text.template.set_origin(named);
+        }
+        Ok(text)
     }
 
     /// From a model folder on disk.

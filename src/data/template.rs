@@ -71,6 +71,9 @@ pub struct ChatTemplate {
     bos: Option<String>,
     eos: Option<String>,
     notice: Option<String>,
+    /// The file the template came from (`chat_template.jinja`, `tokenizer_config.json`, or a
+    /// path to one natively), named by errors that say the template itself is at fault.
+    origin: String,
     fixed_time: Arc<AtomicI64>,
 }
 
@@ -94,7 +97,7 @@ pub(crate) fn token_string(v: Option<&Json>) -> Option<String> {
 }
 
 fn err(message: impl Into<String>) -> Error {
-    Error::param("chat template", message)
+    Error::param(crate::error::TEMPLATE_OP, message)
 }
 
 impl ChatTemplate {
@@ -110,12 +113,17 @@ impl ChatTemplate {
             .as_object()
             .ok_or_else(|| err("tokenizer_config.json must hold a JSON object"))?;
         let mut notice = None;
+        let mut origin = "tokenizer_config.json";
         let source = match chat_template_jinja {
-            Some(s) => s.to_string(),
+            Some(s) => {
+                origin = "chat_template.jinja";
+                s.to_string()
+            }
             None => match config.get("chat_template") {
                 Some(Json::String(s)) => s.clone(),
                 Some(Json::Array(list)) => named_default(list)?,
                 Some(Json::Null) | None => {
+                    origin = "the built-in ChatML template";
                     notice = Some(
                         "the model has no chat template (no chat_template.jinja and no \
                          chat_template in tokenizer_config.json); using ChatML"
@@ -158,6 +166,7 @@ impl ChatTemplate {
         t.bos = bos;
         t.eos = eos;
         t.notice = notice;
+        t.origin = origin.to_string();
         Ok(t)
     }
 
@@ -200,6 +209,7 @@ impl ChatTemplate {
             bos: None,
             eos: None,
             notice: None,
+            origin: "the chat template".to_string(),
             fixed_time,
         })
     }
@@ -217,6 +227,17 @@ impl ChatTemplate {
     /// Set when the model had no template and ChatML is used instead.
     pub fn notice(&self) -> Option<&str> {
         self.notice.as_deref()
+    }
+
+    /// The file the template came from: `chat_template.jinja` or `tokenizer_config.json` (see
+    /// [`ChatTemplate::set_origin`]), or "the built-in ChatML template".
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Names the template's file as the user knows it (a path natively).
+    pub fn set_origin(&mut self, origin: impl Into<String>) {
+        self.origin = origin.into();
     }
 
     /// The template source as compiled.
@@ -269,11 +290,13 @@ impl ChatTemplate {
             Ok(_) => String::from_utf8(out.bytes)
                 .map_err(|_| err("the chat template rendered text that is not UTF-8")),
             Err(e) if e.kind() == ErrorKind::OutOfFuel => Err(err(format!(
-                "the chat template did not finish within {fuel} steps for one conversation \
-                 (a loop without end, or values too large?)"
+                "the chat template in {} did not finish within {fuel} steps for one conversation \
+                 (a loop without end, or values too large?)",
+                self.origin
             ))),
             Err(_) if out.overflowed => Err(err(format!(
-                "the chat template wrote more than {} MiB for one conversation",
+                "the chat template in {} wrote more than {} MiB for one conversation",
+                self.origin,
                 MAX_RENDER_BYTES >> 20
             ))),
             Err(e) => Err(err(describe(&e))),

@@ -117,6 +117,10 @@ impl BlobFiles {
     pub fn insert(&mut self, name: impl Into<String>, blob: web_sys::Blob) {
         self.files.insert(name.into(), blob);
     }
+    /// The file called `name`, if given.
+    pub fn get(&self, name: &str) -> Option<&web_sys::Blob> {
+        self.files.get(name)
+    }
 }
 
 #[cfg(target_arch = "wasm32")]

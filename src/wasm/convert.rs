@@ -1,5 +1,5 @@
-//! Conversions at the JavaScript boundary: engine errors → `JsError` (the engine's message, which
-//! names the file, tensor or option), Rust values → plain JS objects, progress callbacks, the
+//! Conversions at the JavaScript boundary: engine errors → JS `Error`s with the engine's message
+//! (which names the file, tensor or option) and its machine-readable `kind`, Rust values → plain JS objects, progress callbacks, the
 //! page's partial training options → [`TrainOptions`], and a `Write` that forwards bytes to a JS
 //! callback in chunks (streamed downloads).
 use crate::error::{Error, Result};
@@ -8,9 +8,14 @@ use serde::Serialize;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
-/// The engine's error as a JS `Error` with the same message.
-pub fn js_err(e: Error) -> JsError {
-    JsError::new(&e.to_string())
+/// The engine's error as a JS `Error` with the same `message` and a `kind` property
+/// ([`Error::kind`]: `"device-lost"`, `"binding-too-large"`, `"template"`, …) that the page
+/// switches on.
+pub fn js_err(e: Error) -> JsValue {
+    let err = js_sys::Error::new(&e.to_string());
+    // Setting a property on a fresh Error object cannot fail.
+    let _ = js_sys::Reflect::set(&err, &JsValue::from_str("kind"), &e.kind().into());
+    err.into()
 }
 
 /// A serializable value as a plain JS object (maps as objects, not `Map`s).

@@ -1,19 +1,25 @@
 //! The `#[wasm_bindgen]` facade: the only JavaScript-facing API. Runs inside the page's worker.
 //! [`Session`] is the training page's engine (model, data, decomposition, training, generation,
-//! exports, checkpoints); [`engine_check`] and [`plan_summary`] need no session.
+//! exports, checkpoints); [`engine_check`] and [`plan_summary`] need no session. [`text`] is the
+//! data worker's side: chat templates and tokenizers run there, in a wasm instance of their own,
+//! so that a hostile template can only end that worker. Errors reach JS as `Error`s with a
+//! `kind` ([`crate::Error::kind`]).
 mod blob_target;
 mod convert;
 mod engine;
 mod original;
 mod session;
+mod text;
 mod work;
 
 pub use session::Session;
+pub use text::{encode_dataset, encode_prompt};
 
 use crate::backend::Backend;
 use crate::backend::cpu::CpuBackend;
 use crate::backend::gpu::GpuBackend;
 use crate::backend::selfcheck;
+use convert::js_err;
 use wasm_bindgen::prelude::*;
 
 #[derive(serde::Serialize)]
@@ -30,13 +36,13 @@ struct EngineReport {
 /// Opens WebGPU and compares every GPU op with the CPU reference.
 /// Resolves to `{adapter, gpu_error, max_storage_binding_bytes, results: [{op, max_error, passed}], elapsed_ms}`.
 #[wasm_bindgen(js_name = engineCheck)]
-pub async fn engine_check() -> Result<JsValue, JsError> {
+pub async fn engine_check() -> Result<JsValue, JsValue> {
     let started = js_sys::Date::now();
     let report = match GpuBackend::new().await {
         Ok(gpu) => {
             let results = selfcheck::compare(&gpu, &CpuBackend)
                 .await
-                .map_err(|e| JsError::new(&e.to_string()))?;
+                .map_err(js_err)?;
             EngineReport {
                 adapter: Some(gpu.name()),
                 gpu_error: None,
@@ -53,7 +59,7 @@ pub async fn engine_check() -> Result<JsValue, JsError> {
             elapsed_ms: js_sys::Date::now() - started,
         },
     };
-    serde_wasm_bindgen::to_value(&report).map_err(|e| JsError::new(&e.to_string()))
+    convert::to_js(&report).map_err(js_err)
 }
 
 /// The model summary and SVD plan from the text of a `config.json` (no weights needed): the
@@ -63,10 +69,9 @@ pub fn plan_summary(
     config_json: &str,
     rank_fraction: f64,
     freeze_norms: bool,
-) -> Result<JsValue, JsError> {
-    let cfg = crate::model::ModelConfig::from_json("config.json", config_json)
-        .map_err(|e| JsError::new(&e.to_string()))?;
-    let summary = crate::svd::PlanSummary::new(&cfg, rank_fraction, !freeze_norms)
-        .map_err(|e| JsError::new(&e.to_string()))?;
-    serde_wasm_bindgen::to_value(&summary).map_err(|e| JsError::new(&e.to_string()))
+) -> Result<JsValue, JsValue> {
+    let cfg = crate::model::ModelConfig::from_json("config.json", config_json).map_err(js_err)?;
+    let summary =
+        crate::svd::PlanSummary::new(&cfg, rank_fraction, !freeze_norms).map_err(js_err)?;
+    convert::to_js(&summary).map_err(js_err)
 }

@@ -2,7 +2,9 @@
 //! promise and takes the engine for its duration, so the worker stays responsive between calls
 //! (training is one `step()` per call: the worker pauses, resumes or stops between steps). A
 //! call made while another runs is refused with a message, never a panic. Errors are JS `Error`s
-//! carrying the engine's message (which names the file, tensor or option at fault).
+//! carrying the engine's message (which names the file, tensor or option at fault) and its
+//! `kind` (see [`crate::Error::kind`]). The session never renders a chat template: the page's
+//! data worker ([`super::text`]) reads data files and prompts into token ids.
 use super::blob_target::BlobTarget;
 use super::convert::{JsChunks, js_err, progress_fn, to_js, train_options};
 use super::engine::{self, AnyWork, BackendInfo, on_work};
@@ -40,12 +42,12 @@ fn promise(
     let cell = cell.clone();
     future_to_promise(async move {
         let taken = cell.try_borrow_mut().ok().and_then(|mut w| w.take());
-        let mut work = taken.ok_or_else(|| JsValue::from(js_err(busy())))?;
+        let mut work = taken.ok_or_else(|| js_err(busy()))?;
         let out = f(&mut work).await;
         if let Ok(mut slot) = cell.try_borrow_mut() {
             *slot = Some(work);
         }
-        out.map_err(|e| JsValue::from(js_err(e)))
+        out.map_err(js_err)
     })
 }
 
@@ -95,7 +97,7 @@ impl Session {
     }
 
     /// `{gpu, name, gpu_error, max_binding_bytes}`: the backend in use and, on the CPU, why.
-    pub fn backend(&self) -> std::result::Result<JsValue, JsError> {
+    pub fn backend(&self) -> std::result::Result<JsValue, JsValue> {
         to_js(&self.backend).map_err(js_err)
     }
 
@@ -160,7 +162,7 @@ impl Session {
         &self,
         rank_fraction: f64,
         freeze_norms: bool,
-    ) -> std::result::Result<JsValue, JsError> {
+    ) -> std::result::Result<JsValue, JsValue> {
         now(
             &self.work,
             |work| on_work!(work, w => to_js(&w.plan(rank_fraction, freeze_norms)?)),
@@ -168,20 +170,36 @@ impl Session {
         .map_err(js_err)
     }
 
-    /// Sets the chat data file (read when needed).
+    /// Sets the chat data file `name` from the bytes the data worker's
+    /// [`super::text::encode_dataset`] made of it.
     #[wasm_bindgen(js_name = setData)]
-    pub fn set_data(&self, name: String, file: web_sys::Blob) -> std::result::Result<(), JsError> {
-        now(&self.work, |work| {
-            on_work!(work, w => w.set_data(name, file));
-            Ok(())
-        })
+    pub fn set_data(&self, name: String, encoded: Vec<u8>) -> std::result::Result<(), JsValue> {
+        now(
+            &self.work,
+            |work| on_work!(work, w => w.set_data(name, &encoded)),
+        )
         .map_err(js_err)
+    }
+
+    /// The loaded model's tokenizer and chat template files as `[{name, file}]`, for the data
+    /// worker (which renders the template and tokenizes, in its own wasm instance).
+    #[wasm_bindgen(js_name = textFiles)]
+    pub fn text_files(&self) -> std::result::Result<js_sys::Array, JsValue> {
+        let files = now(&self.work, |work| on_work!(work, w => w.text_files())).map_err(js_err)?;
+        let out = js_sys::Array::new();
+        for (name, blob) in files {
+            let entry = js_sys::Object::new();
+            js_sys::Reflect::set(&entry, &"name".into(), &name.into())?;
+            js_sys::Reflect::set(&entry, &"file".into(), &blob)?;
+            out.push(&entry);
+        }
+        Ok(out)
     }
 
     /// Dataset statistics, skipped records and the split under `options` (any subset of the
     /// training options, by name: `seq_len`, `all_tokens`, `eval_fraction`, `seed`, …).
     #[wasm_bindgen(js_name = dataInfo)]
-    pub fn data_info(&self, options: JsValue) -> std::result::Result<JsValue, JsError> {
+    pub fn data_info(&self, options: JsValue) -> std::result::Result<JsValue, JsValue> {
         now(&self.work, |work| {
             let o = train_options(options)?;
             on_work!(work, w => to_js(&w.data_info(&o)?))
@@ -226,17 +244,18 @@ impl Session {
         )
     }
 
-    /// A greedy answer to one user message, with the current weights or the `original` ones.
-    /// Resolves to `{text, tokens, ms}`.
+    /// A greedy answer to a prompt given as token ids (one user message, rendered and
+    /// tokenized by the data worker's [`super::text::encode_prompt`]), with the current weights
+    /// or the `original` ones. Resolves to `{text, tokens, ms}`.
     pub fn generate(
         &self,
-        prompt: String,
+        prompt_ids: Vec<u32>,
         max_new_tokens: usize,
         original: bool,
     ) -> js_sys::Promise {
         promise(
             &self.work,
-            async move |work| on_work!(work, w => to_js(&w.generate(&prompt, max_new_tokens, original).await?)),
+            async move |work| on_work!(work, w => to_js(&w.generate(&prompt_ids, max_new_tokens, original).await?)),
         )
     }
 

@@ -1,12 +1,12 @@
-//! The session's dataset: the dropped chat file read with the loaded model's template and
-//! tokenizer, its statistics and skipped records, and the batches of a run (train split, eval
-//! split, every example).
+//! The session's dataset: the chat file as the page's data worker read it (token ids and loss
+//! masks, [`crate::data::wire`]; the engine never renders a chat template from a data file), its
+//! statistics and skipped records, and the batches of a run (train split, eval split, every
+//! example).
 use super::{Work, no_model};
 use crate::backend::Backend;
+use crate::data::wire::{self, Encoded};
 use crate::data::{Batch as DataBatch, Dataset};
 use crate::error::{Error, Result};
-use crate::model::ByteSource;
-use crate::model::source::BlobSource;
 use crate::train::run::TrainOptions;
 use crate::train::setup::{RunBatches, all_batches, dataset_options};
 use serde::Serialize;
@@ -33,26 +33,39 @@ pub struct DataInfo {
 }
 
 impl<B: Backend> Work<B> {
-    /// The dataset read with the model's template and tokenizer, cut to `seq_len`.
+    /// Takes the data file `name` as the data worker encoded it ([`wire::encode`]).
+    pub fn set_data(&mut self, name: String, bytes: &[u8]) -> Result<()> {
+        self.data = Some((name.clone(), wire::decode(bytes, &name)?));
+        Ok(())
+    }
+
+    /// The dataset, which must have been read for `options`' `seq_len` and loss mode.
     pub(super) fn dataset(&self, options: &TrainOptions) -> Result<(String, Dataset)> {
-        let loaded = self.model.as_ref().ok_or_else(no_model)?;
-        let (name, blob) = self.data.as_ref().ok_or_else(|| {
+        self.model.as_ref().ok_or_else(no_model)?;
+        let (
+            name,
+            Encoded {
+                dataset,
+                max_tokens,
+                loss,
+            },
+        ) = self.data.as_ref().ok_or_else(|| {
             Error::param(
                 "session",
                 "no dataset: drop a chat data file (.jsonl or .json)",
             )
         })?;
-        let src = BlobSource::new(name.clone(), blob.clone())?;
-        let bytes = src.read_at(0, src.len() as usize)?;
-        let opts = dataset_options(options.seq_len, options.all_tokens);
-        let ds = Dataset::from_bytes(&bytes, &loaded.text, &opts).map_err(|e| match e {
-            Error::Param { op, message } => Error::Param {
-                op,
-                message: format!("{name}: {message}"),
-            },
-            other => other,
-        })?;
-        Ok((name.clone(), ds))
+        let want = dataset_options(options.seq_len, options.all_tokens);
+        if *max_tokens != want.max_tokens || *loss != want.loss {
+            return Err(Error::param(
+                "session",
+                format!(
+                    "{name} was read for other settings (sequence length {max_tokens:?}, \
+                     {loss:?} tokens trained); read it again"
+                ),
+            ));
+        }
+        Ok((name.clone(), dataset.clone()))
     }
 
     /// Batches of the run (train and eval split) and of every example.

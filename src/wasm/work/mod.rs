@@ -10,7 +10,7 @@ mod export;
 use super::convert::now_ms;
 use super::original::{self, Trained};
 use crate::backend::Backend;
-use crate::data::{Batch as DataBatch, Message, ModelText};
+use crate::data::{Batch as DataBatch, ModelText};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::model::generate::generate;
@@ -28,7 +28,8 @@ use serde::Serialize;
 pub struct Work<B: Backend> {
     pub be: B,
     model: Option<Loaded<B>>,
-    data: Option<(String, web_sys::Blob)>,
+    /// The data file's name and its examples, encoded by the page's data worker.
+    data: Option<(String, crate::data::wire::Encoded)>,
 }
 
 struct Loaded<B: Backend> {
@@ -146,6 +147,16 @@ impl<B: Backend> Work<B> {
         Ok(info)
     }
 
+    /// The loaded folder's tokenizer and chat template files ([`crate::data::model_files::TEXT_FILES`]
+    /// that it has; for a GGUF model, the ones made from it), for the page's data worker.
+    pub fn text_files(&self) -> Result<Vec<(String, web_sys::Blob)>> {
+        let loaded = self.model.as_ref().ok_or_else(no_model)?;
+        Ok(crate::data::model_files::TEXT_FILES
+            .iter()
+            .filter_map(|n| Some((n.to_string(), loaded.files.get(n)?.clone())))
+            .collect())
+    }
+
     /// The plan at `rank_fraction` for the loaded model.
     pub fn plan(&self, rank_fraction: f64, freeze_norms: bool) -> Result<PlanSummary> {
         let loaded = self.model.as_ref().ok_or_else(no_model)?;
@@ -155,10 +166,6 @@ impl<B: Backend> Work<B> {
             Phase::Broken => return Err(no_model()),
         };
         PlanSummary::new(cfg, rank_fraction, !freeze_norms)
-    }
-
-    pub fn set_data(&mut self, name: String, blob: web_sys::Blob) {
-        self.data = Some((name, blob));
     }
 
     /// Decomposes the model (reloading it when a run already changed it) and starts a run that
@@ -247,27 +254,23 @@ impl<B: Backend> Work<B> {
         t.run.trainer.eval(be, &batches).await
     }
 
-    /// A greedy answer to `prompt` (one user turn, the model's chat template), with the current
-    /// weights or, when `original`, the weights as loaded.
+    /// A greedy answer to the prompt `ids` (one user turn rendered with the model's chat
+    /// template and tokenized by the page's data worker), with the current weights or, when
+    /// `original`, the weights as loaded.
     pub async fn generate(
         &mut self,
-        prompt: &str,
+        ids: &[u32],
         max_new: usize,
         original: bool,
     ) -> Result<GenOut> {
         let be = &self.be;
         let loaded = self.model.as_mut().ok_or_else(no_model)?;
-        let rendered = loaded
-            .text
-            .template
-            .render(&[Message::user(prompt)], true)?;
-        let ids = loaded.text.tokenizer.encode(&rendered)?;
         let mut eos = loaded.text.tokenizer.eos_token_ids();
         let started = now_ms();
         let out = match &mut loaded.phase {
             Phase::Dense(m) => {
                 eos.extend(m.cfg.eos_token_ids.iter().copied());
-                generate(be, m, &ids, max_new, Sampling::default(), &eos, |_| {}).await?
+                generate(be, m, ids, max_new, Sampling::default(), &eos, |_| {}).await?
             }
             Phase::Training(t) => {
                 let m = &mut t.run.trainer.model;
@@ -275,12 +278,12 @@ impl<B: Backend> Work<B> {
                 if original {
                     let current = original::read(be, &mut m.weights).await?;
                     original::write(be, &mut m.weights, &t.original)?;
-                    let out = generate(be, m, &ids, max_new, Sampling::default(), &eos, |_| {});
+                    let out = generate(be, m, ids, max_new, Sampling::default(), &eos, |_| {});
                     let out = out.await;
                     original::write(be, &mut m.weights, &current)?;
                     out?
                 } else {
-                    generate(be, m, &ids, max_new, Sampling::default(), &eos, |_| {}).await?
+                    generate(be, m, ids, max_new, Sampling::default(), &eos, |_| {}).await?
                 }
             }
             Phase::Broken => return Err(no_model()),
