@@ -20,6 +20,7 @@
 import { chromium } from 'playwright-core';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { artifacts, baseArgs, freePort, serveWeb } from '../tests/e2e/page.mjs';
 
 const root = new URL('../', import.meta.url).pathname;
@@ -34,7 +35,7 @@ for (let i = 2; i < process.argv.length; i += 1) {
   }
 }
 const [B, T, N, W] = [opts.batch, opts.seq, opts.steps, opts.warmup].map(Number);
-const model = opts.model.replace(/\/$/, '');
+const model = resolve(opts.model);
 const files = readdirSync(model).filter((f) => /\.(json|safetensors|jinja)$/.test(f)).map((f) => `${model}/${f}`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
