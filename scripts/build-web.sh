@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Builds the wasm engine for the page: release, wasm-opt (binaryen 132 from node_modules), into web/pkg.
+# Compiled with simd128 (.cargo/config.toml); wasm-opt reads the enabled features from the
+# module's target_features section, so it needs no --enable-simd.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
