@@ -573,9 +573,20 @@ form.addEventListener('change', (e) => {
   if (['seq_len', 'eval_fraction', 'seed', 'batch_size'].includes(e.target.name) && state.dataFile) loadData(state.dataFile);
 });
 $('train').addEventListener('click', () => train(false));
-$('pause').addEventListener('click', () => request('pause'));
+// Pause and Stop act between steps: say so at once, since a step can take seconds (minutes on a
+// slow CPU engine); the worker's 'paused' / 'stopped' message replaces the line.
+$('pause').addEventListener('click', () => {
+  $('pause').disabled = true;
+  setStatus($('train-status'), 'Pausing after this step…');
+  request('pause');
+});
 $('resume').addEventListener('click', () => request('resume'));
-$('stop').addEventListener('click', () => request('stop'));
+$('stop').addEventListener('click', () => {
+  $('stop').disabled = true;
+  $('pause').disabled = true;
+  setStatus($('train-status'), state.run === 'paused' ? 'Stopping…' : 'Stopping after this step…');
+  request('stop');
+});
 $('resume-checkpoint').addEventListener('click', () => {
   if (state.saved) writeOptions(state.saved.options);
   $('resume-offer').hidden = true;

@@ -64,6 +64,8 @@ async function run(name, args, expectState, full) {
     await page.screenshot({ path: `${out}/training.png`, fullPage: true });
     if (full) {
       await page.click('#pause');
+      const ack = await page.textContent('#train-status');
+      check(/^(Pausing after this step|Paused)/.test(ack) && await page.isDisabled('#pause'), `${name}: Pause is acknowledged at once ("${ack}")`);
       await page.waitForFunction(() => document.querySelector('#train-status').textContent.startsWith('Paused'), null, { timeout: 60_000 });
       const at = await page.getAttribute('#chart', 'data-steps');
       await page.waitForTimeout(2500);
