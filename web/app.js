@@ -8,7 +8,8 @@
 // one-message prompt) before the engine takes the folder, so a hostile one leaves the loaded model
 // and its training as they were.
 import { drawChart } from './chart.js';
-import { connect, WorkerError } from './client.js';
+import { connect } from './client.js';
+import { TEXT_FILES, dataBudget, dataJob } from './data_client.js';
 import { dropZone, fromDrop, fromInput, save } from './files.js';
 
 const $ = (id) => document.getElementById(id);
@@ -32,40 +33,13 @@ const engine = connect('worker.js', {
 });
 const request = (cmd, args, opts) => engine.request(cmd, args, opts);
 
-// ---- the data worker ---------------------------------------------------------------------
+// ---- the data worker (data_client.js) ---------------------------------------------------
 
-// The files of a model folder the data worker reads (src/data/model_files.rs TEXT_FILES).
-const TEXT_FILES = ['tokenizer.json', 'tokenizer_config.json', 'chat_template.jinja', 'generation_config.json'];
-let dataWorker = null;
-
-// Where the chat template of `files` ([{name}]) comes from, as the engine picks it.
-const templateFile = (files) => (files.some((f) => f.name === 'chat_template.jinja') ? 'chat_template.jinja' : 'tokenizer_config.json');
-
-// Runs `cmd` in the data worker (started when needed) within `seconds`; a worker that ran out of
-// time or died is ended (the next job starts a new one). Failures are WorkerErrors whose message
-// names `files`' template and `dataName` and says why.
-async function dataJob(cmd, args, files, dataName, seconds) {
-  if (!dataWorker || dataWorker.ended) dataWorker = connect('data_worker.js');
-  try {
-    return await dataWorker.request(cmd, args, { timeoutMs: seconds * 1000 });
-  } catch (e) {
-    if (e.kind === 'template' || e.kind === 'timeout' || e.kind === 'stack-overflow' || e.kind === 'wasm-abort' || e.kind === 'worker-died') {
-      const on = dataName ? ` reading ${dataName}` : '';
-      const ended = e.kind === 'template' ? '' : '; the data worker was ended';
-      throw new WorkerError(e.kind, `the chat template (${templateFile(files)})${on}: ${e.message}${ended}`);
-    }
-    throw e;
-  }
-}
-
-// The data worker's time budget for a data file of `bytes`, in seconds.
-function dataBudget(bytes = 0) {
-  const base = Number(form.elements.data_budget.value) || 60;
-  return base + 5 * (bytes / 1e6);
-}
+// The data worker's budget in seconds for a data file of `bytes` (the "Data time limit" setting).
+const budget = (bytes = 0) => dataBudget(Number(form.elements.data_budget.value) || 60, bytes);
 
 // A dataset's encoding for the engine's setData, read by the data worker.
-const encodeData = (files, file, o) => dataJob('encodeDataset', { model: files, name: file.name, file, options: o }, files, file.name, dataBudget(file.size));
+const encodeData = (files, file, o) => dataJob('encodeDataset', { model: files, name: file.name, file, options: o }, files, file.name, budget(file.size));
 
 const fmt = (n) => Number(n).toLocaleString('en-US');
 // Bytes in decimal units, as the engine's messages write them.
@@ -188,7 +162,7 @@ async function refreshPlan() {
 async function tryTemplate(entries) {
   const files = entries.filter((e) => TEXT_FILES.includes(e.name));
   if (!files.some((f) => f.name === 'tokenizer.json')) return null; // GGUF, or refused by the engine
-  await dataJob('encodePrompt', { model: files, prompt: 'Hello' }, files, null, dataBudget());
+  await dataJob('encodePrompt', { model: files, prompt: 'Hello' }, files, null, budget());
   const o = options();
   if (!state.dataFile || !o) return null;
   try {
@@ -409,7 +383,7 @@ async function generate(e) {
   $('answer-original').textContent = '…';
   $('answer-current').textContent = '…';
   try {
-    const ids = await dataJob('encodePrompt', { model: state.textFiles, prompt }, state.textFiles, null, dataBudget());
+    const ids = await dataJob('encodePrompt', { model: state.textFiles, prompt }, state.textFiles, null, budget());
     const out = await request('generate', { ids, maxNewTokens: Number($('max-new').value) || 64 });
     $('answer-original').textContent = out.original.text;
     $('answer-current').textContent = out.current.text;
