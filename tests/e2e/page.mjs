@@ -19,11 +19,20 @@ export const freePort = () => new Promise((resolve) => {
   });
 });
 
-// Serves web/ on a free port; resolves to {origin, stop}.
+// Serves web/ with scripts/serve.py (the server scripts/run.sh uses, so the tests see the same
+// cross-origin isolation headers) on a port the system chooses; resolves to {origin, stop} once
+// it listens.
 export async function serveWeb() {
-  const port = await freePort();
-  const server = spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '--directory', `${root}web`], { stdio: 'ignore' });
-  await new Promise((r) => setTimeout(r, 800));
+  const server = spawn('python3', [`${root}scripts/serve.py`, '--port', '0', '--quiet', `${root}web`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise((resolve, reject) => {
+    let out = '';
+    server.stdout.on('data', (d) => {
+      out += d;
+      const m = /http:\/\/localhost:(\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    server.on('exit', (code) => reject(new Error(`scripts/serve.py ended (${code}) before it listened`)));
+  });
   return { origin: `http://127.0.0.1:${port}`, stop: () => server.kill() };
 }
 
