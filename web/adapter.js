@@ -15,10 +15,11 @@ const SOFTWARE = [
 ];
 
 // `info`: a GPUAdapterInfo (or any {vendor, architecture, device, description}).
-// The adapter's name: its non-empty vendor / architecture / device / description, in that order.
+// The adapter's name: its non-empty vendor / architecture / device / description, in that order
+// (null when all are empty, as Firefox reports them).
 export function adapterName(info) {
   const parts = ['vendor', 'architecture', 'device', 'description'].map((k) => String(info?.[k] ?? '').trim()).filter(Boolean);
-  return parts.length ? [...new Set(parts)].join(' / ') : 'an unnamed adapter';
+  return parts.length ? [...new Set(parts)].join(' / ') : null;
 }
 
 // The software renderer `info` names ('SwiftShader', 'llvmpipe', …), 'a fallback adapter' when
@@ -32,7 +33,7 @@ export function softwareRenderer(info, isFallback = false) {
 }
 
 // Asks the browser for its WebGPU adapter; resolves to {adapter: name or null, software: renderer
-// or null}. Never throws: no WebGPU, or a failing request, gives {adapter: null}.
+// or null}. Never throws: no WebGPU, or a failing request, gives {adapter: null, software: null}.
 export async function probeAdapter(gpu = globalThis.navigator?.gpu) {
   try {
     const adapter = await gpu?.requestAdapter();

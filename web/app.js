@@ -500,6 +500,9 @@ async function switchEngine(mode) {
   Object.assign(state, { model: null, data: null, start: null, run: null });
   delete $('engine').dataset.state;
   setStatus($('engine'), 'Reopening the engine…');
+  if (state.modelInput) setStatus($('model-status'), `${state.modelInput.folder} is loaded again on the new engine…`);
+  if (state.dataFile) setStatus($('data-status'), `${state.dataFile.name} is read again once the model is loaded…`);
+  updateButtons();
   try {
     await openEngine();
     if (state.modelInput) await loadModel(state.modelInput);

@@ -4,8 +4,9 @@
 // TensorBoard draws it), eval losses as outlined dots on a dashed line. A single step is drawn as
 // its point. Hovering shows the step, loss, smoothed loss and eval loss under the pointer.
 // For screen readers and tests: aria-label says what is drawn; data-steps, data-evals,
-// data-x-ticks, data-y-ticks (the tick labels, comma-separated) and data-hover (the values
-// shown under the pointer, empty when none).
+// data-x-ticks, data-y-ticks (the tick labels, comma-separated), data-hover (the values shown
+// under the pointer, empty when none) and data-last-point ("x,y": where the last training point
+// is drawn, in CSS pixels).
 
 // Smoothing of the moving average (0: none; the weight of the past).
 const SMOOTHING = 0.6;
@@ -34,7 +35,7 @@ export function smooth(values, s = SMOOTHING) {
 
 // Draws `train` ([{step, loss}]) and `evals` ([{step, loss}]) over steps 0..totalSteps.
 export function drawChart(canvas, train, evals, totalSteps) {
-  canvas.chart = { train: train.filter((p) => Number.isFinite(p.loss)), evals: evals.filter((p) => Number.isFinite(p.loss)), totalSteps, hover: null };
+  canvas.chart = { train: train.filter((p) => Number.isFinite(p.loss)), evals: evals.filter((p) => Number.isFinite(p.loss)), totalSteps, hover: canvas.chart?.hover ?? null };
   if (!canvas.dataset.hoverBound) {
     canvas.dataset.hoverBound = '1';
     canvas.addEventListener('pointermove', (e) => {
@@ -73,6 +74,7 @@ function render(canvas) {
   const values = [...train.map((p) => p.loss), ...evals.map((p) => p.loss)];
   canvas.dataset.hover = '';
   if (values.length === 0) {
+    canvas.dataset.lastPoint = '';
     canvas.dataset.xTicks = '';
     canvas.dataset.yTicks = '';
     canvas.setAttribute('aria-label', 'Loss chart: no steps yet');
@@ -140,6 +142,10 @@ function render(canvas) {
     ctx.fill();
     if (outline) { ctx.strokeStyle = outline; ctx.lineWidth = 1.5; ctx.stroke(); }
   };
+  // Eval loss (under the training loss): outlined dots, joined by a dashed line.
+  line(evals.map((p) => [px(p.step), py(p.loss)]), evalColour, 1.5, 0.7, [4, 3]);
+  const bg = style.backgroundColor && style.backgroundColor !== 'rgba(0, 0, 0, 0)' ? style.backgroundColor : 'Canvas';
+  for (const p of evals) dot(px(p.step), py(p.loss), 4.5, evalColour, bg);
   line(train.map((p) => [px(p.step), py(p.loss)]), trainColour, 1, 0.35);
   if (train.length <= 60 || train.length === 1) {
     ctx.globalAlpha = train.length === 1 ? 1 : 0.45;
@@ -147,22 +153,11 @@ function render(canvas) {
     ctx.globalAlpha = 1;
   }
   if (train.length > 1) line(train.map((p, i) => [px(p.step), py(smoothed[i])]), trainColour, 2, 1);
-  // Eval loss: outlined dots, joined by a dashed line.
-  line(evals.map((p) => [px(p.step), py(p.loss)]), evalColour, 1.5, 0.7, [4, 3]);
-  const bg = style.backgroundColor && style.backgroundColor !== 'rgba(0, 0, 0, 0)' ? style.backgroundColor : 'Canvas';
-  for (const p of evals) dot(px(p.step), py(p.loss), 4.5, evalColour, bg);
-
-  // Legend.
-  ctx.font = '11px system-ui, sans-serif';
-  ctx.textAlign = 'right';
-  ctx.textBaseline = 'top';
-  ctx.fillStyle = trainColour;
-  ctx.fillText(train.length > 1 ? 'training loss (smoothed; faint: raw)' : 'training loss', PAD.left + w, PAD.top);
-  if (evals.length) { ctx.fillStyle = evalColour; ctx.fillText('● eval loss', PAD.left + w, PAD.top + 14); }
 
   if (hover !== null) drawHover(ctx, canvas, { train, evals, smoothed, px, py, xMax, w, h, fg, bg });
 
   const last = train.at(-1);
+  canvas.dataset.lastPoint = last ? `${px(last.step).toFixed(1)},${py(last.loss).toFixed(1)}` : '';
   const lastEval = evals.at(-1);
   canvas.setAttribute('aria-label', `Loss chart: ${train.length} steps, latest training loss ${last ? last.loss.toFixed(4) : 'none'}` +
     (lastEval ? `, latest eval loss ${lastEval.loss.toFixed(4)} at step ${lastEval.step}` : ''));

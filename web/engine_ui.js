@@ -39,7 +39,7 @@ export function describeEngine(b, by, bytesText) {
   if (mode === 'cpu') return { text: `CPU engine: chosen by ${by}.`, kind: 'ok', state: 'chosen' };
   if (software && mode === 'auto') {
     return {
-      text: `CPU engine: this browser's WebGPU is a software renderer (${software}: ${adapter}), slower than the CPU engine. Choose WebGPU in the Engine setting to use it anyway.`,
+      text: `CPU engine: this browser's WebGPU is a software renderer (${adapter ? `${software}: ${adapter}` : software}), slower than the CPU engine. Choose WebGPU in the Engine setting to use it anyway.`,
       kind: 'ok', state: 'software',
     };
   }

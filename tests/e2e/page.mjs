@@ -68,6 +68,15 @@ export async function prepare(page, name) {
   check(plan.length === 4 && /LoRA r=8/.test(plan[1]), `${name}: plan ${plan.join(' | ')}`);
 }
 
+// Waits for a Generate to finish: neither answer still streaming (aria-busy) and the current one
+// in (an error shows there, with the original one empty).
+export async function waitForAnswers(page, timeout = 300_000) {
+  await page.waitForFunction(() => {
+    const [original, current] = ['original', 'current'].map((w) => document.querySelector(`#answer-${w}`));
+    return !original.hasAttribute('aria-busy') && !current.hasAttribute('aria-busy') && !['', '…'].includes(current.textContent);
+  }, null, { timeout });
+}
+
 // Collects page errors and requests to anything but the page's own origin.
 export function watch(context, page, origin) {
   const errors = [];
