@@ -14,7 +14,6 @@ use crate::data::{Batch as DataBatch, ModelText};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::model::generate::generate_async;
-use wasm_bindgen::{JsCast, JsValue};
 use crate::model::load::{BlobFiles, open_checkpoint};
 use crate::model::sample::Sampling;
 use crate::svd::PlanSummary;
@@ -24,6 +23,7 @@ use crate::train::run::{StepEvent, TrainOptions, TrainRun};
 use crate::train::setup::{RunPlan, Started};
 use crate::train::step::HostBatch;
 use serde::Serialize;
+use wasm_bindgen::{JsCast, JsValue};
 
 /// A session's model, data and run on backend `B`.
 pub struct Work<B: Backend> {
@@ -289,9 +289,15 @@ impl<B: Backend> Work<B> {
             let Some(f) = &on_token else { return };
             // A token that does not decode yet is shown once a later one completes it; the
             // final answer's decoding reports any real error.
-            let Ok(text) = tokenizer.decode(&kept) else { return };
+            let Ok(text) = tokenizer.decode(&kept) else {
+                return;
+            };
             let ms = now_ms() - started;
-            let args = (JsValue::from_str(&text), JsValue::from(produced as f64), JsValue::from(ms));
+            let args = (
+                JsValue::from_str(&text),
+                JsValue::from(produced as f64),
+                JsValue::from(ms),
+            );
             // A failing callback must not abort the generation (it only shows progress).
             if let Ok(v) = f.call3(&JsValue::NULL, &args.0, &args.1, &args.2)
                 && let Ok(p) = v.dyn_into::<js_sys::Promise>()
