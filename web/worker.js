@@ -30,6 +30,13 @@ function exclusive(fn) {
 
 const yieldToMessages = () => new Promise((r) => setTimeout(r, 0));
 
+// One turn of the event loop without setTimeout's 4 ms clamp on nested timers (generation
+// yields after every token, which can take a millisecond or less).
+const turn = new MessageChannel();
+const waiting = [];
+turn.port1.onmessage = () => waiting.shift()?.();
+const nextTurn = () => new Promise((r) => { waiting.push(r); turn.port2.postMessage(null); });
+
 async function opfsDir() {
   const root = await navigator.storage.getDirectory();
   return root.getDirectoryHandle('svdtune', { create: true });
@@ -203,7 +210,7 @@ const commands = {
     // Each token's update is posted, then the engine waits for the next turn of the event loop.
     const stream = (what) => (text, tokens, ms) => {
       progress(what)(tokens, maxNewTokens, text, { ms });
-      return yieldToMessages();
+      return nextTurn();
     };
     const original = await exclusive(() => session.generate(ids, maxNewTokens, true, stream('original')));
     const current = await exclusive(() => session.generate(ids, maxNewTokens, false, stream('current')));
