@@ -296,7 +296,7 @@ function updateButtons() {
   $('dl-json').disabled = state.log.length === 0;
   for (const el of form.elements) el.disabled = busy;
   $('resume-checkpoint').disabled = busy || !state.model || !state.data;
-  $('engine-choice').disabled = busy || !state.backend;
+  $('engine-choice').disabled = busy || !state.backend || !$('model-progress').hidden || Boolean(state.dataReading);
 }
 
 function redraw() {

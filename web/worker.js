@@ -166,6 +166,7 @@ const commands = {
   check: () => engineCheck(),
   async open({ mode = 'auto', bindingCap, memoryCap }) {
     if (loop.running) throw new Error('training is running');
+    await tail; // a model being loaded, a generation: the old engine finishes them first
     session?.free();
     session = null;
     tail = Promise.resolve();
