@@ -29,7 +29,9 @@ pub fn safe_file_name(name: &str) -> bool {
         && name.len() <= 512
         && !name.contains('\\')
         && !name.contains('\0')
-        && name.split('/').all(|p| !p.is_empty() && p != "." && p != "..")
+        && name
+            .split('/')
+            .all(|p| !p.is_empty() && p != "." && p != "..")
 }
 
 fn io_err(path: &Path, what: &str, e: std::io::Error) -> Error {
@@ -155,7 +157,15 @@ mod tests {
 
     #[test]
     fn unsafe_names_are_refused() {
-        for bad in ["", "../x", "a/../../x", "/etc/passwd", "a\\b", "a//b", "./a"] {
+        for bad in [
+            "",
+            "../x",
+            "a/../../x",
+            "/etc/passwd",
+            "a\\b",
+            "a//b",
+            "./a",
+        ] {
             assert!(!safe_file_name(bad), "{bad}");
         }
         assert!(safe_file_name("model-00001-of-00002.safetensors"));

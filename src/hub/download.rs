@@ -4,10 +4,10 @@
 //! sha256 (LFS files), the contents hash to it. A network error or a short body keeps the
 //! partial file for the next run to resume; a partial file is never used. A checksum mismatch
 //! deletes it.
+use super::HubId;
 use super::Progress;
 use super::cache::RepoCache;
 use super::http::{Client, FileMeta};
-use super::HubId;
 use crate::{Error, Result};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -54,7 +54,10 @@ pub fn fetch_blob(
     let name = format!("{}/{file}", id.display());
     let part = repo.incomplete(&meta.etag);
     let io = |what: &str, e: std::io::Error| {
-        Error::input(name.clone(), format!("cannot {what} {}: {e}", part.display()))
+        Error::input(
+            name.clone(),
+            format!("cannot {what} {}: {e}", part.display()),
+        )
     };
     if let Some(parent) = part.parent() {
         std::fs::create_dir_all(parent).map_err(|e| io("create the folder of", e))?;
@@ -122,13 +125,15 @@ fn receive(
         206 => {}
         416 => {
             // The server cannot serve that range: start over.
-            out.set_len(0).map_err(|e| Error::input(name.clone(), e.to_string()))?;
+            out.set_len(0)
+                .map_err(|e| Error::input(name.clone(), e.to_string()))?;
             *have = 0;
             resp = client.get(id, file, &meta.location, 0)?;
         }
         _ if *have > 0 => {
             // A full answer to a range request: start over.
-            out.set_len(0).map_err(|e| Error::input(name.clone(), e.to_string()))?;
+            out.set_len(0)
+                .map_err(|e| Error::input(name.clone(), e.to_string()))?;
             *have = 0;
         }
         _ => {}

@@ -75,7 +75,10 @@ fn join_location(base: &str, location: &str) -> String {
 fn encode_segment(s: &str, keep_slash: bool) -> String {
     let mut out = String::new();
     for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') || (keep_slash && b == b'/') {
+        if b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'_' | b'.' | b'~')
+            || (keep_slash && b == b'/')
+        {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));
@@ -170,7 +173,9 @@ impl Client {
             id.repo,
             encode_segment(&id.revision, false)
         );
-        let mut resp = self.send("GET", &url, 0).map_err(|e| self.unreachable(&url, e))?;
+        let mut resp = self
+            .send("GET", &url, 0)
+            .map_err(|e| self.unreachable(&url, e))?;
         let status = resp.status().as_u16();
         if status != 200 {
             return Err(self.status_error(id, None, status, resp.headers()));
@@ -181,7 +186,8 @@ impl Client {
             .limit(64 << 20)
             .read_to_string()
             .map_err(|e| self.unreachable(&url, e))?;
-        let bad = |m: &str| Error::input(url.clone(), format!("unexpected answer from the Hub: {m}"));
+        let bad =
+            |m: &str| Error::input(url.clone(), format!("unexpected answer from the Hub: {m}"));
         let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(&e.to_string()))?;
         let commit = v["sha"].as_str().ok_or_else(|| bad("no sha"))?.to_string();
         if !super::cache::is_commit(&commit) {
@@ -200,7 +206,9 @@ impl Client {
     pub fn file_meta(&self, id: &HubId, commit: &str, file: &str) -> Result<FileMeta> {
         let mut url = self.resolve_url(&id.repo, commit, file);
         for _ in 0..MAX_REDIRECTS {
-            let resp = self.send("HEAD", &url, 0).map_err(|e| self.unreachable(&url, e))?;
+            let resp = self
+                .send("HEAD", &url, 0)
+                .map_err(|e| self.unreachable(&url, e))?;
             let status = resp.status().as_u16();
             let h = resp.headers();
             let location = header(h, "location").map(|l| join_location(&url, &l));
@@ -225,7 +233,13 @@ impl Client {
         ))
     }
 
-    fn meta_from(&self, id: &HubId, file: &str, h: &HeaderMap, location: String) -> Result<FileMeta> {
+    fn meta_from(
+        &self,
+        id: &HubId,
+        file: &str,
+        h: &HeaderMap,
+        location: String,
+    ) -> Result<FileMeta> {
         let name = format!("{}/{file}", id.display());
         let missing = |what: &str| {
             Error::input(
@@ -256,10 +270,18 @@ impl Client {
 
     /// `GET location` from byte `from` on, following redirects (the token only to the
     /// endpoint's host). Returns the final response with a 2xx status, or the error for it.
-    pub fn get(&self, id: &HubId, file: &str, location: &str, from: u64) -> Result<Response<ureq::Body>> {
+    pub fn get(
+        &self,
+        id: &HubId,
+        file: &str,
+        location: &str,
+        from: u64,
+    ) -> Result<Response<ureq::Body>> {
         let mut url = location.to_string();
         for _ in 0..MAX_REDIRECTS {
-            let resp = self.send("GET", &url, from).map_err(|e| self.unreachable(&url, e))?;
+            let resp = self
+                .send("GET", &url, from)
+                .map_err(|e| self.unreachable(&url, e))?;
             let status = resp.status().as_u16();
             if (300..400).contains(&status)
                 && let Some(next) = header(resp.headers(), "location")
@@ -279,7 +301,13 @@ impl Client {
     }
 
     /// The message for a refused request: names the model (and the file) and what to do.
-    pub fn status_error(&self, id: &HubId, file: Option<&str>, status: u16, h: &HeaderMap) -> Error {
+    pub fn status_error(
+        &self,
+        id: &HubId,
+        file: Option<&str>,
+        status: u16,
+        h: &HeaderMap,
+    ) -> Error {
         let code = header(h, "x-error-code").unwrap_or_default();
         let endpoint = &self.env.endpoint;
         let name = match file {
@@ -299,10 +327,17 @@ impl Client {
                 m
             }
             ("RevisionNotFound", _) => {
-                format!("no revision {} in model {} on {endpoint}", id.revision, id.repo)
+                format!(
+                    "no revision {} in model {} on {endpoint}",
+                    id.revision, id.repo
+                )
             }
             ("EntryNotFound", _) | ("", 404) => {
-                format!("no file {} in model {} on {endpoint}", file.unwrap_or("?"), id.repo)
+                format!(
+                    "no file {} in model {} on {endpoint}",
+                    file.unwrap_or("?"),
+                    id.repo
+                )
             }
             ("GatedRepo", _) | (_, 401) | (_, 403) if no_token => format!(
                 "model {} on {endpoint} is gated or private and needs an access token: \

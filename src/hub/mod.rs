@@ -160,7 +160,10 @@ mod tests {
     #[test]
     fn hub_ids_and_what_is_not_one() {
         let id = HubId::parse("Qwen/Qwen3-0.6B").unwrap();
-        assert_eq!((id.repo.as_str(), id.revision.as_str()), ("Qwen/Qwen3-0.6B", "main"));
+        assert_eq!(
+            (id.repo.as_str(), id.revision.as_str()),
+            ("Qwen/Qwen3-0.6B", "main")
+        );
         let id = HubId::parse("HuggingFaceTB/SmolLM2-135M-Instruct@v1.0").unwrap();
         assert_eq!(id.revision, "v1.0");
         assert_eq!(id.display(), "HuggingFaceTB/SmolLM2-135M-Instruct@v1.0");

@@ -43,7 +43,9 @@ pub fn shards_of(index_json: &str) -> std::result::Result<Vec<String>, String> {
         .ok_or_else(|| "no weight_map object".to_string())?;
     let mut out: Vec<String> = Vec::new();
     for f in map.values() {
-        let f = f.as_str().ok_or_else(|| "a weight_map value is not a string".to_string())?;
+        let f = f
+            .as_str()
+            .ok_or_else(|| "a weight_map value is not a string".to_string())?;
         if !safe_file_name(f) {
             return Err(format!("unsafe shard name {f:?}"));
         }
@@ -70,7 +72,8 @@ pub fn missing(repo: &RepoCache, commit: &str, need: Need) -> Vec<String> {
     }
     if need == Need::All {
         if repo.has(commit, INDEX) {
-            let text = std::fs::read_to_string(repo.snapshot(commit).join(INDEX)).unwrap_or_default();
+            let text =
+                std::fs::read_to_string(repo.snapshot(commit).join(INDEX)).unwrap_or_default();
             match shards_of(&text) {
                 Ok(shards) => out.extend(shards.into_iter().filter(|s| !repo.has(commit, s))),
                 Err(_) => out.push(INDEX.to_string()),
@@ -83,7 +86,12 @@ pub fn missing(repo: &RepoCache, commit: &str, need: Need) -> Vec<String> {
 }
 
 /// The local folder of `id` holding what `need` asks for, from the cache or downloaded into it.
-pub fn resolve(id: &HubId, env: &HubEnv, need: Need, progress: &mut dyn Progress) -> Result<PathBuf> {
+pub fn resolve(
+    id: &HubId,
+    env: &HubEnv,
+    need: Need,
+    progress: &mut dyn Progress,
+) -> Result<PathBuf> {
     let repo = RepoCache::new(&env.cache, &id.repo);
     let cached = repo.commit_of(&id.revision);
     if let Some(commit) = &cached {
@@ -158,8 +166,8 @@ pub fn resolve(id: &HubId, env: &HubEnv, need: Need, progress: &mut dyn Progress
         let path = repo.snapshot(&commit).join(INDEX);
         let text = std::fs::read_to_string(&path)
             .map_err(|e| Error::input(path.display().to_string(), e.to_string()))?;
-        let shards = shards_of(&text)
-            .map_err(|m| Error::input(format!("{}/{INDEX}", id.display()), m))?;
+        let shards =
+            shards_of(&text).map_err(|m| Error::input(format!("{}/{INDEX}", id.display()), m))?;
         for s in &shards {
             if !listed(s) {
                 return Err(Error::input(
@@ -197,8 +205,16 @@ fn not_a_model(id: &HubId, files: &[String], what: &str) -> Error {
         id.display(),
         format!(
             "the model has no {what}; its files are: {}{}; {hint}",
-            if shown.is_empty() { "(none)".to_string() } else { shown.join(", ") },
-            if more > 0 { format!(" and {more} more") } else { String::new() }
+            if shown.is_empty() {
+                "(none)".to_string()
+            } else {
+                shown.join(", ")
+            },
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
         ),
     )
 }
@@ -210,7 +226,10 @@ mod tests {
     #[test]
     fn shards_of_an_index() {
         let idx = r#"{"metadata":{},"weight_map":{"a":"m-1.safetensors","b":"m-2.safetensors","c":"m-1.safetensors"}}"#;
-        assert_eq!(shards_of(idx).unwrap(), ["m-1.safetensors", "m-2.safetensors"]);
+        assert_eq!(
+            shards_of(idx).unwrap(),
+            ["m-1.safetensors", "m-2.safetensors"]
+        );
         assert!(shards_of(r#"{"weight_map":{"a":"../x"}}"#).is_err());
         assert!(shards_of("{}").is_err());
     }
