@@ -93,7 +93,10 @@ fn ok(out: &Output) -> String {
 
 fn fails(out: &Output) -> String {
     assert!(!out.status.success(), "succeeded: {out:?}");
-    String::from_utf8_lossy(&out.stderr).to_string()
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    // Shown with --nocapture: the messages as a user reads them.
+    eprintln!("{stderr}");
+    stderr
 }
 
 fn eval_args(model: &str) -> Vec<String> {

@@ -158,10 +158,11 @@ impl Client {
         req.call()
     }
 
-    fn unreachable(&self, url: &str, e: ureq::Error) -> Error {
+    /// A request that got no answer: names the model (and file) and the URL.
+    fn unreachable(&self, name: &str, url: &str, e: ureq::Error) -> Error {
         Error::input(
-            url.to_string(),
-            format!("cannot reach the Hub at {} ({e})", self.env.endpoint),
+            name.to_string(),
+            format!("cannot reach the Hub at {} ({e}; {url})", self.env.endpoint),
         )
     }
 
@@ -173,9 +174,10 @@ impl Client {
             id.repo,
             encode_segment(&id.revision, false)
         );
+        let name = id.display();
         let mut resp = self
             .send("GET", &url, 0)
-            .map_err(|e| self.unreachable(&url, e))?;
+            .map_err(|e| self.unreachable(&name, &url, e))?;
         let status = resp.status().as_u16();
         if status != 200 {
             return Err(self.status_error(id, None, status, resp.headers()));
@@ -185,7 +187,7 @@ impl Client {
             .with_config()
             .limit(64 << 20)
             .read_to_string()
-            .map_err(|e| self.unreachable(&url, e))?;
+            .map_err(|e| self.unreachable(&name, &url, e))?;
         let bad =
             |m: &str| Error::input(url.clone(), format!("unexpected answer from the Hub: {m}"));
         let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(&e.to_string()))?;
@@ -205,10 +207,11 @@ impl Client {
     /// What the Hub says about `file` of `id` at `commit` (see the module header).
     pub fn file_meta(&self, id: &HubId, commit: &str, file: &str) -> Result<FileMeta> {
         let mut url = self.resolve_url(&id.repo, commit, file);
+        let name = format!("{}/{file}", id.display());
         for _ in 0..MAX_REDIRECTS {
             let resp = self
                 .send("HEAD", &url, 0)
-                .map_err(|e| self.unreachable(&url, e))?;
+                .map_err(|e| self.unreachable(&name, &url, e))?;
             let status = resp.status().as_u16();
             let h = resp.headers();
             let location = header(h, "location").map(|l| join_location(&url, &l));
@@ -278,10 +281,11 @@ impl Client {
         from: u64,
     ) -> Result<Response<ureq::Body>> {
         let mut url = location.to_string();
+        let name = format!("{}/{file}", id.display());
         for _ in 0..MAX_REDIRECTS {
             let resp = self
                 .send("GET", &url, from)
-                .map_err(|e| self.unreachable(&url, e))?;
+                .map_err(|e| self.unreachable(&name, &url, e))?;
             let status = resp.status().as_u16();
             if (300..400).contains(&status)
                 && let Some(next) = header(resp.headers(), "location")

@@ -94,10 +94,10 @@ pub fn resolve(
 ) -> Result<PathBuf> {
     let repo = RepoCache::new(&env.cache, &id.repo);
     let cached = repo.commit_of(&id.revision);
-    if let Some(commit) = &cached {
-        if missing(&repo, commit, need).is_empty() {
-            return Ok(repo.snapshot(commit));
-        }
+    if let Some(commit) = &cached
+        && missing(&repo, commit, need).is_empty()
+    {
+        return Ok(repo.snapshot(commit));
     }
     if env.offline {
         let lacks = match &cached {
