@@ -187,7 +187,7 @@ fn downloads_into_the_cache_layout_then_runs_from_it_without_requests() {
 }
 
 #[test]
-fn a_cut_download_is_kept_never_used_and_resumed() {
+fn a_cut_or_short_download_is_kept_never_used_and_resumed() {
     let hub = server();
     let home = hf_home("resume");
     hub.state.cut_next.store(true, Ordering::SeqCst);
@@ -220,6 +220,16 @@ fn a_cut_download_is_kept_never_used_and_resumed() {
         "the ref is written once complete"
     );
 
+    // A body that ends early but whole (its Content-Length short of X-Linked-Size): kept too.
+    hub.state.short_next.store(true, Ordering::SeqCst);
+    let err = fails(&run(
+        svdtune(&home, &hub.endpoint).args(eval_args("org/tiny"))
+    ));
+    assert!(err.contains("the download ended after"), "{err}");
+    let kept2 = std::fs::metadata(&part).expect("partial file kept").len();
+    assert!(kept2 > kept && (kept2 as usize) < weights.len(), "{kept2}");
+    assert!(!dir.join("blobs").join(&sha).exists());
+
     let want = ok(&run(svdtune(&home, "x").args(eval_args(TINY))));
     let got = ok(&run(
         svdtune(&home, &hub.endpoint).args(eval_args("org/tiny"))
@@ -227,7 +237,7 @@ fn a_cut_download_is_kept_never_used_and_resumed() {
     assert_eq!(got, want);
     assert_eq!(
         hub.state.ranges.lock().unwrap().as_slice(),
-        [format!("bytes={kept}-")]
+        [format!("bytes={kept}-"), format!("bytes={kept2}-")]
     );
     assert_eq!(
         &std::fs::read(dir.join("blobs").join(&sha)).unwrap(),

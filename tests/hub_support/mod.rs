@@ -62,6 +62,9 @@ pub struct State {
     pub requests: AtomicUsize,
     /// The CDN's next body stops half-way (the connection closes).
     pub cut_next: AtomicBool,
+    /// The CDN's next body is half the blob, with a matching `Content-Length` (short of
+    /// `X-Linked-Size`).
+    pub short_next: AtomicBool,
     /// The CDN's next body has one byte changed.
     pub corrupt_next: AtomicBool,
     /// `Range` headers the CDN got.
@@ -293,7 +296,10 @@ fn cdn_answer(s: &TcpStream, req: &Request, repos: &HashMap<String, Repo>, st: &
         }
         None => ("200 OK", 0),
     };
-    let rest = &body[from..];
+    let mut rest = &body[from..];
+    if st.short_next.swap(false, Ordering::SeqCst) {
+        rest = &rest[..rest.len() / 2];
+    }
     let send = st
         .cut_next
         .swap(false, Ordering::SeqCst)
