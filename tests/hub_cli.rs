@@ -170,6 +170,15 @@ fn downloads_into_the_cache_layout_then_runs_from_it_without_requests() {
         !blobs.iter().any(|b| b.ends_with(".incomplete")),
         "{blobs:?}"
     );
+    // The lock file huggingface_hub also takes around a blob's download.
+    let weights = tiny()
+        .files
+        .into_iter()
+        .find(|(n, _)| n == "model.safetensors")
+        .unwrap()
+        .1;
+    let lock = format!("hub/.locks/models--org--tiny/{}.lock", sha256_hex(&weights));
+    assert!(home.join(lock).is_file());
 
     let before = hub.requests();
     assert!(before > 0);

@@ -7,6 +7,7 @@
 //!   blobs/{etag}.incomplete      a download under way (resumed by the next run)
 //!   snapshots/{commit}/{file}    relative symlinks to ../../blobs/{etag}
 //!   .no_exist/{commit}/{file}    empty: the file is known not to exist at that commit
+//! {cache}/.locks/models--{org}--{name}/{etag}.lock   held while the blob downloads
 //! ```
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -95,6 +96,13 @@ impl RepoCache {
     /// Where the blob with this ETag lives once complete.
     pub fn blob(&self, etag: &str) -> PathBuf {
         self.dir.join("blobs").join(etag)
+    }
+
+    /// The lock file `huggingface_hub` holds (`flock`) while it downloads that blob.
+    pub fn lock_file(&self, etag: &str) -> PathBuf {
+        let repo = self.dir.file_name().unwrap_or_default();
+        let root = self.dir.parent().unwrap_or(&self.dir);
+        root.join(".locks").join(repo).join(format!("{etag}.lock"))
     }
 
     /// Where its download under way lives.

@@ -1,7 +1,9 @@
 //! One blob from the Hub into the cache: the bytes go to `blobs/{etag}.incomplete`, appended
 //! after what an earlier run left there (a `Range: bytes=N-` request), and become
 //! `blobs/{etag}` only when the size matches what the Hub announced and, where the ETag is a
-//! sha256 (LFS files), the contents hash to it. A network error or a short body keeps the
+//! sha256 (LFS files), the contents hash to it. The download holds the blob's lock file
+//! (`.locks/…/{etag}.lock`, `flock`, as `huggingface_hub` does), so two processes, ours or
+//! Python's, never write one blob at once. A network error or a short body keeps the
 //! partial file for the next run to resume; a partial file is never used. A checksum mismatch
 //! deletes it.
 use super::HubId;
@@ -52,6 +54,11 @@ pub fn fetch_blob(
         return Ok(());
     }
     let name = format!("{}/{file}", id.display());
+    let _lock = BlobLock::take(&repo.lock_file(&meta.etag), &name, progress)?;
+    if blob.is_file() {
+        // Another process completed it while this one waited.
+        return Ok(());
+    }
     let part = repo.incomplete(&meta.etag);
     let io = |what: &str, e: std::io::Error| {
         Error::input(
@@ -104,6 +111,48 @@ pub fn fetch_blob(
         }
     }
     std::fs::rename(&part, &blob).map_err(|e| io("rename", e))
+}
+
+/// An exclusive `flock` on a lock file, released when dropped (the file is closed).
+struct BlobLock(#[allow(dead_code)] File);
+
+impl BlobLock {
+    fn take(path: &Path, name: &str, progress: &mut dyn Progress) -> Result<BlobLock> {
+        let err = |e: std::io::Error| {
+            Error::input(
+                name.to_string(),
+                format!("cannot lock {}: {e}", path.display()),
+            )
+        };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(err)?;
+        }
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(err)?;
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsRawFd;
+            let fd = f.as_raw_fd();
+            // Safety: flock on a descriptor this function owns.
+            if unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+                progress.note(&format!(
+                    "waiting for another download of {name} ({})",
+                    path.display()
+                ));
+                // Safety: as above; blocks until the other holder closes the file.
+                if unsafe { libc::flock(fd, libc::LOCK_EX) } != 0 {
+                    return Err(err(std::io::Error::last_os_error()));
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = progress;
+        Ok(BlobLock(f))
+    }
 }
 
 /// Appends the rest of the blob to `out` (`have` bytes are there already).

@@ -142,6 +142,8 @@ pub trait Progress {
     fn advance(&mut self, bytes: u64);
     /// The file is complete (or failed).
     fn finish(&mut self);
+    /// Something worth a line on its own (waiting for another process's download).
+    fn note(&mut self, text: &str);
 }
 
 /// Shows nothing.
@@ -151,6 +153,7 @@ impl Progress for Quiet {
     fn start(&mut self, _: &str, _: u64, _: u64) {}
     fn advance(&mut self, _: u64) {}
     fn finish(&mut self) {}
+    fn note(&mut self, _: &str) {}
 }
 
 #[cfg(test)]

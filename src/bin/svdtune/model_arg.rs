@@ -73,4 +73,7 @@ impl Progress for Bar {
             b.finish_and_clear();
         }
     }
+    fn note(&mut self, text: &str) {
+        eprintln!("{text}");
+    }
 }
