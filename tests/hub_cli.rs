@@ -315,6 +315,16 @@ fn bad_ids_revisions_gates_and_repos_without_weights_say_so() {
         "the token never goes to the CDN host"
     );
 
+    // The token file `huggingface-cli login` writes is read when HF_TOKEN is not set.
+    let logged_in = hf_home("token-file");
+    std::fs::write(logged_in.join("token"), format!("{TOKEN}\n")).unwrap();
+    ok(&run(svdtune(&logged_in, &hub.endpoint).args([
+        "inspect",
+        "--model",
+        "org/gated",
+    ])));
+    let _ = std::fs::remove_dir_all(&logged_in);
+
     let err = fails(&run(&mut inspect("org/ggufonly")));
     assert!(err.contains("no safetensors"), "{err}");
     assert!(
