@@ -294,6 +294,12 @@ fn bad_ids_revisions_gates_and_repos_without_weights_say_so() {
         err.contains(&format!("no model org/nothing on {}", hub.endpoint)),
         "{err}"
     );
+    // A renamed repo: the Hub's relative redirects are followed (the token would go along).
+    let renamed = ok(&run(&mut inspect("org/old")));
+    assert_eq!(
+        renamed,
+        ok(&run(svdtune(&home, "x").args(["inspect", TINY])))
+    );
     let err = fails(&run(&mut inspect("org/tiny@nope")));
     assert!(err.contains("no revision nope"), "{err}");
 

@@ -175,9 +175,8 @@ impl Client {
             encode_segment(&id.revision, false)
         );
         let name = id.display();
-        let mut resp = self
-            .send("GET", &url, 0)
-            .map_err(|e| self.unreachable(&name, &url, e))?;
+        // Redirects are followed: a renamed repo answers with one.
+        let mut resp = self.get_following(&name, &url, 0)?;
         let status = resp.status().as_u16();
         if status != 200 {
             return Err(self.status_error(id, None, status, resp.headers()));
@@ -280,12 +279,22 @@ impl Client {
         location: &str,
         from: u64,
     ) -> Result<Response<ureq::Body>> {
-        let mut url = location.to_string();
         let name = format!("{}/{file}", id.display());
+        let resp = self.get_following(&name, location, from)?;
+        let status = resp.status().as_u16();
+        if !(200..300).contains(&status) && status != 416 {
+            return Err(self.status_error(id, Some(file), status, resp.headers()));
+        }
+        Ok(resp)
+    }
+
+    /// `GET url` from byte `from` on, following redirects; the last answer, whatever its status.
+    fn get_following(&self, name: &str, url: &str, from: u64) -> Result<Response<ureq::Body>> {
+        let mut url = url.to_string();
         for _ in 0..MAX_REDIRECTS {
             let resp = self
                 .send("GET", &url, from)
-                .map_err(|e| self.unreachable(&name, &url, e))?;
+                .map_err(|e| self.unreachable(name, &url, e))?;
             let status = resp.status().as_u16();
             if (300..400).contains(&status)
                 && let Some(next) = header(resp.headers(), "location")
@@ -293,13 +302,10 @@ impl Client {
                 url = join_location(&url, &next);
                 continue;
             }
-            if !(200..300).contains(&status) && status != 416 {
-                return Err(self.status_error(id, Some(file), status, resp.headers()));
-            }
             return Ok(resp);
         }
         Err(Error::input(
-            format!("{}/{file}", id.display()),
+            name.to_string(),
             format!("more than {MAX_REDIRECTS} redirects"),
         ))
     }

@@ -2,9 +2,10 @@
 //! Hub's URL layout and headers (`/api/models/{repo}/revision/{rev}`, `HEAD`/`GET
 //! /{repo}/resolve/{rev}/{file}` with `ETag`, `X-Repo-Commit`, and for `*.safetensors` a 302 to a
 //! second server, the "CDN", with `X-Linked-Etag` (sha256) and `X-Linked-Size`), `X-Error-Code`
-//! errors (404 `RepoNotFound` / `RevisionNotFound` / `EntryNotFound`, 401 `GatedRepo`), range
-//! requests on the CDN, and switches that cut or corrupt the CDN's next body. It counts every
-//! request both servers get. Nothing here reaches past the loopback address.
+//! errors (404 `RepoNotFound` / `RevisionNotFound` / `EntryNotFound`, 401 `GatedRepo`), a renamed
+//! repo (`org/old` redirects to `org/tiny`), range requests on the CDN, and switches that cut,
+//! shorten or corrupt the CDN's next body. It counts every request both servers get. Nothing
+//! here reaches past the loopback address.
 #![allow(dead_code)]
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -197,6 +198,18 @@ fn hub_answer(s: &TcpStream, req: &Request, repos: &HashMap<String, Repo>, st: &
         req.headers.get("authorization").map(String::as_str) == Some(&format!("Bearer {TOKEN}"));
     if authorized {
         st.hub_saw_token.store(true, Ordering::SeqCst);
+    }
+    // A renamed repo: `org/old` answers with a relative redirect to `org/tiny`.
+    if path.contains("org/old/") {
+        let to = format!("/{}", path.replace("org/old/", "org/tiny/"));
+        return respond(
+            s,
+            head,
+            "307 Temporary Redirect",
+            &[("Location", to)],
+            b"",
+            None,
+        );
     }
     if let Some(rest) = path.strip_prefix("api/models/") {
         let Some((repo, rev)) = rest.split_once("/revision/") else {
