@@ -130,6 +130,19 @@ fn downloads_into_the_cache_layout_then_runs_from_it_without_requests() {
     ));
     assert_eq!(from_hub, folder);
 
+    // `data` fetches the tokenizer files, not the weights.
+    let data = |m: &str| -> Vec<String> {
+        ["data", "--seq-len", "32", "--model", m, "--data", DATA]
+            .map(String::from)
+            .to_vec()
+    };
+    let want = ok(&run(svdtune(&home, "x").args(data(TINY))));
+    let got = ok(&run(svdtune(&home, &hub.endpoint).args(data("org/tiny"))));
+    assert_eq!(got, want);
+    let snap = repo_dir(&home, "org/tiny").join("snapshots").join(COMMIT);
+    assert!(snap.join("tokenizer.json").is_file());
+    assert!(!snap.join("model.safetensors").exists());
+
     let want = ok(&run(svdtune(&home, "x").args(eval_args(TINY))));
     let got = ok(&run(
         svdtune(&home, &hub.endpoint).args(eval_args("org/tiny"))
