@@ -8,11 +8,14 @@
 //! - [`export`]: the merged Hugging Face folder and the PEFT LoRA adapter of a trained model.
 //! - [`gguf`]: GGUF files (llama.cpp) → a Hugging Face folder: metadata, dequantized weights,
 //!   tokenizer.
+//! - [`hub`] (native): models from the Hugging Face Hub, through the `huggingface_hub` cache.
 pub mod backend;
 pub mod data;
 pub mod error;
 pub mod export;
 pub mod gguf;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod hub;
 pub mod model;
 pub mod svd;
 pub mod train;

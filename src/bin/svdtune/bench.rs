@@ -8,6 +8,7 @@
 //! without the checkpoint). `--json FILE` writes the figures.
 use crate::backend_choice::{BackendChoice, open_gpu};
 use crate::bench_flops::{LayerShape, step_flops};
+use crate::model_arg::local_model;
 use clap::Args;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -17,6 +18,7 @@ use svdtune::backend::cpu::CpuBackend;
 use svdtune::backend::gpu::GpuCacheStats;
 use svdtune::backend::{Backend, Matmul};
 use svdtune::export::safetensors_writer::{TensorHeader, write_safetensors};
+use svdtune::hub::Need;
 use svdtune::model::config::ModelConfig;
 use svdtune::model::load::DirFiles;
 use svdtune::model::{MemoryFiles, Model, layout};
@@ -29,7 +31,7 @@ use svdtune::{Error, Result};
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// Model folder (config.json + safetensors).
+    /// Model folder (config.json + safetensors), or a Hugging Face Hub id (org/name[@revision]).
     #[arg(long, conflicts_with = "config", required_unless_present = "config")]
     model: Option<PathBuf>,
     /// A config.json alone: the model gets random weights (same shapes, same work).
@@ -105,7 +107,11 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
 
 fn load<B: Backend>(be: &B, args: &BenchArgs) -> Result<Model<B>> {
     match (&args.model, &args.config) {
-        (Some(dir), _) => Model::load(be, &DirFiles::new(dir)?, |_, _, _| {}),
+        (Some(dir), _) => Model::load(
+            be,
+            &DirFiles::new(local_model(dir, Need::All)?)?,
+            |_, _, _| {},
+        ),
         (None, Some(config)) => {
             let name = config.display().to_string();
             let text =

@@ -1,16 +1,23 @@
 //! `svdtune inspect MODEL_DIR`: the model's shape and its SVD plan from `config.json` alone (no
 //! weights read): layers to decompose with their ranks, trainable totals at several rank
 //! fractions, LoRA counts over the same layers, and the frozen embedding.
+use crate::model_arg::local_model;
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use svdtune::hub::Need;
 use svdtune::model::load::{DirFiles, read_config};
 use svdtune::svd::PlanSummary;
 
 #[derive(Args)]
 pub struct InspectArgs {
-    /// Model folder holding config.json (or the path of a config.json).
-    model: PathBuf,
+    /// Model folder holding config.json (or the path of a config.json), or a Hugging Face Hub id
+    /// (`org/name[@revision]`, only its config.json is fetched).
+    #[arg(required_unless_present = "model_flag", value_name = "MODEL")]
+    model: Option<PathBuf>,
+    /// The same as the positional MODEL, as the other subcommands spell it.
+    #[arg(long = "model", conflicts_with = "model", value_name = "MODEL")]
+    model_flag: Option<PathBuf>,
     /// Fraction of each layer's full rank to train: q = max(1, floor(min(m, n) · F)).
     #[arg(long, default_value_t = 0.1)]
     rank_fraction: f64,
@@ -39,10 +46,16 @@ pub fn thousands(n: impl std::fmt::Display) -> String {
 }
 
 pub fn run(args: InspectArgs) -> svdtune::Result<ExitCode> {
-    let dir = if args.model.is_file() {
-        args.model.parent().map(PathBuf::from).unwrap_or_default()
+    let given = args
+        .model
+        .as_ref()
+        .or(args.model_flag.as_ref())
+        .ok_or_else(|| svdtune::Error::Unsupported("a model is needed".into()))?;
+    let model = local_model(given, Need::Config)?;
+    let dir = if model.is_file() {
+        model.parent().map(PathBuf::from).unwrap_or_default()
     } else {
-        args.model.clone()
+        model
     };
     let cfg = read_config(&DirFiles::new(&dir)?)?;
     let s = PlanSummary::new(&cfg, args.rank_fraction, !args.freeze_norms)?;

@@ -3,6 +3,7 @@
 //! evaluates before the first step, periodically and after the last, writes checkpoints that
 //! `--resume` continues from, and exports the merged model (DIR) and a PEFT adapter (DIR/adapter).
 use crate::backend_choice::{BackendChoice, load_bar, load_model, open_gpu};
+use crate::model_arg::local_model;
 use clap::Args;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use svdtune::backend::cpu::CpuBackend;
 use svdtune::data::{Dataset, ModelText};
 use svdtune::error::human_bytes;
 use svdtune::export::{AdapterOptions, DirTarget, export_adapter, export_merged};
+use svdtune::hub::Need;
 use svdtune::model::load::{DirFiles, open_checkpoint};
 use svdtune::train::optim::Decay;
 use svdtune::train::run::TrainOptions;
@@ -21,7 +23,8 @@ use svdtune::{Error, Result};
 
 #[derive(Args)]
 pub struct TrainArgs {
-    /// Model folder (config.json, safetensors, tokenizer.json, tokenizer_config.json).
+    /// Model folder (config.json, safetensors, tokenizer.json, tokenizer_config.json), or a
+    /// Hugging Face Hub id (org/name[@revision]).
     #[arg(long)]
     model: PathBuf,
     /// Chat data: JSON Lines or a JSON array (messages, ShareGPT, Alpaca, prompt/completion, text).
@@ -139,7 +142,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 async fn run_on<B: Backend>(be: &B, args: &TrainArgs, options: TrainOptions) -> Result<ExitCode> {
-    let files = DirFiles::new(&args.model)?;
+    let files = DirFiles::new(local_model(&args.model, Need::All)?)?;
     let text = ModelText::from_model_files(&files)?;
     if let Some(n) = text.template.notice() {
         eprintln!("notice: {n}");
