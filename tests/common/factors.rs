@@ -1,7 +1,7 @@
 //! Golden-file helpers shared by the training tests: tensors from safetensors goldens, and
 //! installing the golden script's factored layers (`W'`, `U`, `V`, `Σ`) into a loaded model.
 use svdtune::backend::Backend;
-use svdtune::backend::svd_linear::SvdLinear;
+use svdtune::backend::svd_linear::svd_linear;
 use svdtune::model::MemoryFiles;
 use svdtune::model::Model;
 use svdtune::model::layout;
@@ -107,22 +107,18 @@ pub fn install_factors_where<B: Backend>(
             be.tensor(&f32s(&st, &format!("{}.{suffix}", spec.module)), shape)
                 .unwrap()
         };
-        let bias = match std::mem::replace(
+        // The delta form keeps the loaded W; the golden's residual is W − U diag(Σ₀) Vᵀ.
+        let (w, bias) = match std::mem::replace(
             lin,
             Linear::Dense {
                 w: be.zeros(&[1, 1]).unwrap(),
                 bias: None,
             },
         ) {
-            Linear::Dense { bias, .. } => bias,
-            Linear::Svd(s) => s.bias,
+            Linear::Dense { w, bias } => (w, bias),
+            Linear::Svd(s) => (s.w, s.bias),
         };
-        *lin = Linear::Svd(SvdLinear {
-            w_res: t("w_res", &[m, n]),
-            u: t("u", &[m, q]),
-            v: t("v", &[n, q]),
-            sigma: be.tensor(&sigma, &[q]).unwrap(),
-            bias,
-        });
+        *lin =
+            Linear::Svd(svd_linear(be, w, t("u", &[m, q]), t("v", &[n, q]), &sigma, bias).unwrap());
     }
 }
