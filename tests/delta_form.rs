@@ -37,7 +37,10 @@ macro_rules! fixture {
 /// Largest `|a − b|`, and the largest `|b|`.
 fn max_diff(a: &[f32], b: &[f32]) -> (f32, f32) {
     assert_eq!(a.len(), b.len());
-    let d = a.iter().zip(b).fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+    let d = a
+        .iter()
+        .zip(b)
+        .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
     (d, b.iter().fold(0.0f32, |m, y| m.max(y.abs())))
 }
 
@@ -105,4 +108,7 @@ async fn at_sigma0() {
     on(&CpuBackend, true, 0.0).await;
     on(&gpu().await, false, 1e-5).await;
 }
-gpu_test!(at_sigma0_the_decomposed_model_is_the_loaded_model, at_sigma0);
+gpu_test!(
+    at_sigma0_the_decomposed_model_is_the_loaded_model,
+    at_sigma0
+);

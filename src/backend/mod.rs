@@ -262,7 +262,7 @@ pub trait Backend: Kernels {
     }
     /// A rank-q update of a weight: `out = W + U diag(s) Vᵀ` (the SVD layer's merge passes its
     /// original `W` and `s = Σ − Σ₀`).
-    /// w_res, out `[m, n]`, u `[m, q]`, sigma `[q]`, v `[n, q]`.
+    /// w_res (the `W` added to), out `[m, n]`, u `[m, q]`, sigma (`s`) `[q]`, v `[n, q]`.
     fn svd_merge(
         &self,
         w_res: &Self::Tensor,

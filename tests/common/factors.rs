@@ -107,18 +107,22 @@ pub fn install_factors_where<B: Backend>(
             be.tensor(&f32s(&st, &format!("{}.{suffix}", spec.module)), shape)
                 .unwrap()
         };
-        // The delta form keeps the loaded W; the golden's residual is W − U diag(Σ₀) Vᵀ.
-        let (w, bias) = match std::mem::replace(
+        // The golden's layer `x W'ᵀ + ((x V) ⊙ Σ) Uᵀ` is the delta form
+        // `x Wᵀ + ((x V) ⊙ (Σ − Σ₀)) Uᵀ` with `W = W'` and `Σ₀ = 0`: the same ops, and the
+        // values the golden script used (it stores a perturbed Σ, not its Σ₀).
+        let bias = match std::mem::replace(
             lin,
             Linear::Dense {
                 w: be.zeros(&[1, 1]).unwrap(),
                 bias: None,
             },
         ) {
-            Linear::Dense { w, bias } => (w, bias),
-            Linear::Svd(s) => (s.w, s.bias),
+            Linear::Dense { bias, .. } => bias,
+            Linear::Svd(s) => s.bias,
         };
-        *lin =
-            Linear::Svd(svd_linear(be, w, t("u", &[m, q]), t("v", &[n, q]), &sigma, bias).unwrap());
+        let (w, u, v) = (t("w_res", &[m, n]), t("u", &[m, q]), t("v", &[n, q]));
+        let mut layer = svd_linear(be, w, u, v, &vec![0.0; q], bias).unwrap();
+        be.write(&mut layer.sigma, &sigma).unwrap();
+        *lin = Linear::Svd(layer);
     }
 }
