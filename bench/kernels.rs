@@ -73,10 +73,11 @@ mod bench {
         let sync = be.zeros(&[1]).unwrap();
         for &(t, m, n, q) in shapes {
             let layer = SvdLinear {
-                w_res: be.tensor(&data(m * n, 3), &[m, n]).unwrap(),
+                w: be.tensor(&data(m * n, 3), &[m, n]).unwrap(),
                 u: be.tensor(&data(m * q, 4), &[m, q]).unwrap(),
                 v: be.tensor(&data(n * q, 5), &[n, q]).unwrap(),
                 sigma: be.tensor(&data(q, 6), &[q]).unwrap(),
+                neg_sigma0: be.tensor(&data(q, 9), &[q]).unwrap(),
                 bias: None,
             };
             let x = be.tensor(&data(t * n, 7), &[t, n]).unwrap();

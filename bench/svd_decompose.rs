@@ -59,8 +59,8 @@ mod bench {
     use svdtune::model::{Model, ModelConfig};
     use svdtune::svd::SvdPlan;
     use svdtune::svd::decompose::{
-        DecomposeOptions, DecomposeTrace, decompose_layer_traced, decompose_model, gaussian,
-        layer_seed,
+        DecomposeOptions, DecomposeTrace, decompose_layer_traced, decompose_model, factors,
+        gaussian, layer_seed,
     };
     use svdtune::svd::orth::OrthStrategy;
 
@@ -149,22 +149,23 @@ mod bench {
                 seed: layer_seed(opts.seed, i),
                 ..opts
             };
-            let (svd, _, t) = pollster::block_on(decompose_layer_traced(
-                &CpuBackend,
-                w,
-                None,
-                p.q,
-                &layer_opts,
-            ))
-            .unwrap();
+            let f = pollster::block_on(factors(&CpuBackend, w, p.q, &layer_opts)).unwrap();
+            let t = f.trace;
             sum.cholesky_qr += t.cholesky_qr;
             sum.cholesky_qr2 += t.cholesky_qr2;
             sum.householder += t.householder;
             sum.jacobi_sweeps += t.jacobi_sweeps;
             max_sweeps = max_sweeps.max(t.jacobi_sweeps);
             if QUALITY_LAYERS.contains(&p.module.as_str()) {
-                let spectral = spectral_norm(&svd.w_res) / spectral_norm(w);
-                let frob = frobenius(&svd.w_res) / frobenius(w);
+                // The residual W − U diag(Σ₀) Vᵀ (built here only to measure it).
+                let neg: Vec<f32> = f.sigma0.iter().map(|s| -s).collect();
+                let mut w_res = CpuBackend.zeros(&[p.m, p.n]).unwrap();
+                let neg = CpuBackend.tensor(&neg, &[p.q]).unwrap();
+                CpuBackend
+                    .svd_merge(w, &f.u, &neg, &f.v, &mut w_res)
+                    .unwrap();
+                let spectral = spectral_norm(&w_res) / spectral_norm(w);
+                let frob = frobenius(&w_res) / frobenius(w);
                 quality.push(format!(
                     "  {} [{}x{}] q={}: {spectral:.5} / {frob:.5}",
                     p.module, p.m, p.n, p.q
@@ -214,7 +215,7 @@ mod bench {
                 };
                 let t = Instant::now();
                 let (svd, _, tr) =
-                    pollster::block_on(decompose_layer_traced(be, &w, None, p.q, &layer_opts))
+                    pollster::block_on(decompose_layer_traced(be, w, None, p.q, &layer_opts))
                         .unwrap();
                 pollster::block_on(be.read(&svd.sigma)).unwrap();
                 let dt = t.elapsed().as_secs_f64();

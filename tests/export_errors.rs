@@ -86,7 +86,7 @@ async fn non_finite() {
     assert!(out.files.is_empty());
 
     let (e, _) = export_error(&files, &files, |m| {
-        svd(&mut m.weights.layers[1].down).w_res.data[40] = f32::NAN;
+        svd(&mut m.weights.layers[1].down).w.data[40] = f32::NAN;
     })
     .await;
     assert_has(

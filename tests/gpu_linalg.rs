@@ -129,17 +129,19 @@ async fn svd_linear_layer() {
         let s = 200 + i as u64 * 10;
         let data = |shape: &[usize], k: u64| rand_vec(shape.iter().product(), s + k);
         let layer_c = SvdLinear {
-            w_res: c.tensor(&data(&[m, n], 1), &[m, n]).unwrap(),
+            w: c.tensor(&data(&[m, n], 1), &[m, n]).unwrap(),
             u: c.tensor(&data(&[m, q], 2), &[m, q]).unwrap(),
             v: c.tensor(&data(&[n, q], 3), &[n, q]).unwrap(),
             sigma: c.tensor(&data(&[q], 4), &[q]).unwrap(),
+            neg_sigma0: c.tensor(&data(&[q], 10), &[q]).unwrap(),
             bias: bias.then(|| c.tensor(&data(&[m], 5), &[m]).unwrap()),
         };
         let layer_g = SvdLinear {
-            w_res: g.tensor(&data(&[m, n], 1), &[m, n]).unwrap(),
+            w: g.tensor(&data(&[m, n], 1), &[m, n]).unwrap(),
             u: g.tensor(&data(&[m, q], 2), &[m, q]).unwrap(),
             v: g.tensor(&data(&[n, q], 3), &[n, q]).unwrap(),
             sigma: g.tensor(&data(&[q], 4), &[q]).unwrap(),
+            neg_sigma0: g.tensor(&data(&[q], 10), &[q]).unwrap(),
             bias: bias.then(|| g.tensor(&data(&[m], 5), &[m]).unwrap()),
         };
         let (xc, xg) = both_rand(&c, &g, &[t, n], s + 6);

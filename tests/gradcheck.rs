@@ -230,7 +230,8 @@ fn cross_entropy_gradient_matches_finite_differences() {
 }
 
 /// The SVD layer's backward as composed in `svd_linear_backward` (f32 CPU backend) against f64
-/// finite differences of the factored forward `y = x W'ᵀ + ((x V) ⊙ Σ) Uᵀ + b`.
+/// finite differences of the delta form's factored forward `y = x Wᵀ + ((x V) ⊙ (Σ − Σ₀)) Uᵀ + b`:
+/// dΣ and dx (`g W + ((g U) ⊙ (Σ − Σ₀)) Vᵀ`).
 #[test]
 fn svd_linear_backward_matches_finite_differences() {
     let (t, m, n, q) = (3, 5, 4, 2);
@@ -241,14 +242,17 @@ fn svd_linear_backward_matches_finite_differences() {
         f64s(q, 19),
         f64s(m, 20),
     );
+    // The delta form: y = x Wᵀ + ((x V) ⊙ (Σ − Σ₀)) Uᵀ + b, with Σ₀ frozen and W the original.
+    let s0 = f64s(q, 23);
     let (x, r) = (f64s(t * n, 21), f64s(t * m, 22));
     let fwd = |x: &[f64], s: &[f64]| {
         let mut y = vec![0.0; t * m];
         linalg::matmul(x, &w, &mut y, t, m, n, Matmul::NT);
         let mut h = vec![0.0; t * q];
         linalg::matmul(x, &v, &mut h, t, q, n, Matmul::NN);
+        let d: Vec<f64> = s.iter().zip(&s0).map(|(a, b)| a - b).collect();
         let mut hs = vec![0.0; t * q];
-        elementwise::mul_cols(&h, s, q, &mut hs);
+        elementwise::mul_cols(&h, &d, q, &mut hs);
         linalg::matmul(&hs, &u, &mut y, t, m, q, Matmul::NT.accumulate());
         elementwise::add_bias(&mut y, &b, m);
         y
@@ -258,11 +262,13 @@ fn svd_linear_backward_matches_finite_differences() {
         be.tensor(&v.iter().map(|&x| x as f32).collect::<Vec<_>>(), shape)
             .unwrap()
     };
+    let neg_s0: Vec<f64> = s0.iter().map(|x| -x).collect();
     let layer = SvdLinear {
-        w_res: f32s(&w, &[m, n]),
+        w: f32s(&w, &[m, n]),
         u: f32s(&u, &[m, q]),
         v: f32s(&v, &[n, q]),
         sigma: f32s(&s, &[q]),
+        neg_sigma0: f32s(&neg_s0, &[q]),
         bias: Some(f32s(&b, &[m])),
     };
     let mut acts = svd_linear_acts(&be, t, q).unwrap();

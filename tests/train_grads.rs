@@ -1,7 +1,8 @@
 //! The loss and the backward pass against PyTorch autograd: for tiny checkpoints (tied llama,
 //! qwen2 with biases, phi3 with fused projections and longrope, mistral with a sliding window)
 //! whose linear layers are factored as `x W'ᵀ + ((x V) ⊙ Σ) Uᵀ + b` with the same `U`, `V`, `W'`,
-//! `Σ` as the golden script (`tests/fixtures/train/make_grad_goldens.py`), the masked mean
+//! `Σ` as the golden script (`tests/fixtures/train/make_grad_goldens.py`; installed as the delta
+//! form with `W = W'` and `Σ₀ = 0`, the same ops), the masked mean
 //! cross-entropy, the logits, dΣ of every layer and d(norm weight) of every norm match within
 //! 1e-4, on both backends, natively and in browsers.
 mod common;

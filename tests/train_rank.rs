@@ -1,10 +1,12 @@
 //! The method's promises on a real run of the tiny chat model: decomposing and merging with
-//! untouched Σ gives back every original weight (max error reported, ≤ 1e-5 relative), and after
-//! training `W_new − W = U diag(Σ − Σ₀) Vᵀ` has numerical rank ≤ q for every layer. Both backends.
+//! untouched Σ gives back every original weight exactly (the delta form's merge
+//! `W + U diag(Σ − Σ₀) Vᵀ` adds zeros); after training, that merge equals the residual form's
+//! `W' + U diag(Σ) Vᵀ` with `W' = W − U diag(Σ₀) Vᵀ` (≤ 1e-5 relative, max error reported), and
+//! `W_new − W = U diag(Σ − Σ₀) Vᵀ` has numerical rank ≤ q for every layer. Both backends.
 mod common;
 use common::*;
-use svdtune::backend::Backend;
 use svdtune::backend::cpu::CpuBackend;
+use svdtune::backend::{Backend, svd_linear_delta};
 use svdtune::data::{Dataset, DatasetOptions, ModelText};
 use svdtune::model::weights::Linear;
 use svdtune::model::{Model, layout};
@@ -13,17 +15,37 @@ use svdtune::svd::decompose::{DecomposeOptions, decompose_model};
 use svdtune::svd::dense::jacobi_svd;
 use svdtune::train::run::{TrainOptions, TrainRun};
 
-/// Merged weights `W' + U diag(Σ) Vᵀ` of every layer, in plan order.
+/// Merged weights `W + U diag(Σ − Σ₀) Vᵀ` of every layer, in plan order.
 async fn merged<B: Backend>(be: &B, model: &mut Model<B>) -> Vec<Vec<f32>> {
     let mut out = Vec::new();
     for (_, _, lin) in model.weights.linears_mut() {
         let Linear::Svd(s) = lin else {
             panic!("layer not decomposed")
         };
-        let (m, n, _) = s.dims().unwrap();
+        let (m, n, q) = s.dims().unwrap();
+        let mut d = be.zeros(&[q]).unwrap();
+        svd_linear_delta(be, s, &mut d).unwrap();
         let mut w = be.zeros(&[m, n]).unwrap();
-        be.svd_merge(&s.w_res, &s.u, &s.sigma, &s.v, &mut w)
+        be.svd_merge(&s.w, &s.u, &d, &s.v, &mut w).unwrap();
+        out.push(be.read(&w).await.unwrap());
+    }
+    out
+}
+
+/// The residual form's merge of every layer, in plan order: `W' = W + U diag(−Σ₀) Vᵀ`, then
+/// `W' + U diag(Σ) Vᵀ` (what the merge was before the delta form).
+async fn residual_merged<B: Backend>(be: &B, model: &mut Model<B>) -> Vec<Vec<f32>> {
+    let mut out = Vec::new();
+    for (_, _, lin) in model.weights.linears_mut() {
+        let Linear::Svd(s) = lin else {
+            panic!("layer not decomposed")
+        };
+        let (m, n, _) = s.dims().unwrap();
+        let mut w_res = be.zeros(&[m, n]).unwrap();
+        be.svd_merge(&s.w, &s.u, &s.neg_sigma0, &s.v, &mut w_res)
             .unwrap();
+        let mut w = be.zeros(&[m, n]).unwrap();
+        be.svd_merge(&w_res, &s.u, &s.sigma, &s.v, &mut w).unwrap();
         out.push(be.read(&w).await.unwrap());
     }
     out
@@ -51,24 +73,9 @@ async fn check_on<B: Backend>(be: &B) {
 
     let specs = layout::linear_layers(&cfg);
     let untouched = merged(be, &mut model).await;
-    let mut worst = 0.0f32;
     for ((w0, w1), spec) in originals.iter().zip(&untouched).zip(&specs) {
-        let scale = w0.iter().fold(0.0f32, |a, x| a.max(x.abs()));
-        let err = w0
-            .iter()
-            .zip(w1)
-            .fold(0.0f32, |a, (x, y)| a.max((x - y).abs()));
-        assert!(
-            err <= 1e-5 * scale,
-            "{}: merge error {err} (scale {scale})",
-            spec.module
-        );
-        worst = worst.max(err / scale);
+        assert!(w0 == w1, "{}: merge with Σ₀ is not W", spec.module);
     }
-    eprintln!(
-        "{}: merge with Σ₀ gives back W within {worst:.1e} relative",
-        be.name()
-    );
 
     let text = ModelText::from_model_files(&files).unwrap();
     let data = include_bytes!("fixtures/tiny-chat/data.jsonl");
@@ -99,6 +106,30 @@ async fn check_on<B: Backend>(be: &B) {
         assert!(run.step(be).await.unwrap().applied);
     }
     let trained = merged(be, &mut run.trainer.model).await;
+    let residual = residual_merged(be, &mut run.trainer.model).await;
+    let mut worst = 0.0f32;
+    for ((w0, (w1, w2)), spec) in originals
+        .iter()
+        .zip(trained.iter().zip(&residual))
+        .zip(&specs)
+    {
+        let scale = w0.iter().fold(0.0f32, |a, x| a.max(x.abs()));
+        let err = w1
+            .iter()
+            .zip(w2)
+            .fold(0.0f32, |a, (x, y)| a.max((x - y).abs()));
+        assert!(
+            err <= 1e-5 * scale,
+            "{}: delta and residual merges differ by {err} (scale {scale})",
+            spec.module
+        );
+        worst = worst.max(err / scale);
+    }
+    eprintln!(
+        "{}: trained merge W + U diag(Σ − Σ₀) Vᵀ equals W' + U diag(Σ) Vᵀ within {worst:.1e} \
+         relative",
+        be.name()
+    );
     for ((w0, w1), (spec, layer)) in originals
         .iter()
         .zip(&trained)

@@ -21,7 +21,8 @@ pub mod svd_linear;
 pub use kernels::Kernels;
 pub use shape::Shape;
 pub use svd_linear::{
-    SvdLinear, SvdLinearActs, svd_linear_acts, svd_linear_backward, svd_linear_forward,
+    SvdLinear, SvdLinearActs, svd_linear, svd_linear_acts, svd_linear_backward, svd_linear_delta,
+    svd_linear_forward,
 };
 mod checks;
 
@@ -259,8 +260,9 @@ pub trait Backend: Kernels {
         let dims = checks::col_dot(a.shape(), b.shape(), scale, out.shape())?;
         self.col_dot_kernel(a, b, row_scale, out, accumulate, dims)
     }
-    /// Merged weight of an SVD layer: `out = W' + U diag(Σ) Vᵀ`.
-    /// w_res, out `[m, n]`, u `[m, q]`, sigma `[q]`, v `[n, q]`.
+    /// A rank-q update of a weight: `out = W + U diag(s) Vᵀ` (the SVD layer's merge passes its
+    /// original `W` and `s = Σ − Σ₀`).
+    /// w_res (the `W` added to), out `[m, n]`, u `[m, q]`, sigma (`s`) `[q]`, v `[n, q]`.
     fn svd_merge(
         &self,
         w_res: &Self::Tensor,

@@ -42,10 +42,11 @@ async fn outputs<B: Backend>(be: &B) -> Result<Vec<(&'static str, Vec<f32>)>> {
     out.push(("matmul", be.read(&y).await?));
 
     let layer = SvdLinear {
-        w_res: w,
+        w,
         u: be.tensor(&data(m * q, 3), &[m, q])?,
         v: be.tensor(&data(n * q, 4), &[n, q])?,
         sigma: be.tensor(&data(q, 5), &[q])?,
+        neg_sigma0: be.tensor(&data(q, 11), &[q])?,
         bias: Some(be.tensor(&data(m, 6), &[m])?),
     };
     let mut acts = svd_linear_acts(be, t, q)?;

@@ -1,21 +1,32 @@
-//! The SVD linear layer, composed once from backend ops so both backends share it.
+//! The SVD linear layer in its delta form, composed once from backend ops so both backends
+//! share it.
 //!
-//! `W ≈ W' + U diag(Σ) Vᵀ` with `W'`, `U`, `V` (and the bias) frozen and `Σ` trained.
-//! Forward (factored; the `[m, n]` product is never rebuilt): `h = x V`, `y = x W'ᵀ + (h ⊙ Σ) Uᵀ + b`.
-//! Backward with `g = dL/dy`: `k = g U`, `dΣ += Σ_t h_t ⊙ k_t`, `dx (+)= g W' + (k ⊙ Σ) Vᵀ`.
+//! The original `W` stays frozen and what trains is the difference along its top singular
+//! directions: `W_now = W + U diag(Σ − Σ₀) Vᵀ`, with `U`, `V`, `Σ₀` (and the bias) frozen and
+//! `Σ` trained. In real arithmetic this is the residual form `W' + U diag(Σ) Vᵀ` with
+//! `W' = W − U diag(Σ₀) Vᵀ`, but no residual is built or held, and at `Σ = Σ₀` the layer is
+//! exactly the original one (`d = 0`), however rough `U` and `V` are.
+//! Forward (factored; the `[m, n]` product is never rebuilt): `d = Σ − Σ₀` (saved for
+//! backward), `h = x V`, `y = x Wᵀ + (h ⊙ d) Uᵀ + b`.
+//! Backward with `g = dL/dy`: `k = g U`, `dΣ += Σ_t h_t ⊙ k_t`, `dx (+)= g W + (k ⊙ d) Vᵀ`.
+//!
+//! `d` is made from two existing ops (a copy of `Σ`, then `+= −Σ₀`): the layer holds `Σ₀`
+//! negated, so no subtraction kernel is needed, and `Σ + (−Σ₀)` is exactly `Σ − Σ₀` in f32.
 use super::{Backend, Matmul, TensorInfo, shape};
 use crate::error::Result;
 
 /// Frozen and trained tensors of one decomposed linear layer (`W` was `[m, n]`, rank `q`).
 pub struct SvdLinear<T> {
-    /// Residual `W' = W − U diag(s) Vᵀ`, `[m, n]`, frozen.
-    pub w_res: T,
+    /// The original weight `W`, `[m, n]`, frozen.
+    pub w: T,
     /// Left singular vectors, `[m, q]`, frozen.
     pub u: T,
     /// Right singular vectors, `[n, q]`, frozen.
     pub v: T,
-    /// Singular values, `[q]`, trained.
+    /// Singular values, `[q]`, trained; they start at `Σ₀`.
     pub sigma: T,
+    /// `−Σ₀`, `[q]`, frozen: the decomposition's singular values, negated (see the module docs).
+    pub neg_sigma0: T,
     /// Bias, `[m]`, frozen (q/k/v in Qwen2).
     pub bias: Option<T>,
 }
@@ -24,17 +35,21 @@ pub struct SvdLinear<T> {
 pub struct SvdLinearActs<T> {
     /// `h = x V`, `[T, q]`, saved by forward for dΣ.
     pub h: T,
-    /// Scratch `[T, q]`: `h ⊙ Σ` in forward, `k = g U` in backward.
+    /// Scratch `[T, q]`: `h ⊙ d` in forward, `k = g U` in backward.
     pub scratch: T,
-    /// Scratch `[T, q]`: `k ⊙ Σ` in backward.
+    /// Scratch `[T, q]`: `k ⊙ d` in backward.
     pub scratch2: T,
+    /// `d = Σ − Σ₀`, `[q]`, made by forward and used again by the matching backward.
+    pub delta: T,
 }
 
 impl<T: TensorInfo> SvdLinear<T> {
     /// `(m, n, q)`: output features, input features, rank.
     pub fn dims(&self) -> Result<(usize, usize, usize)> {
-        let (m, n) = self.w_res.shape().matrix("svd_linear", "w_res")?;
+        let (m, n) = self.w.shape().matrix("svd_linear", "w")?;
         let q = self.sigma.shape().numel();
+        shape::expect("svd_linear", "sigma", self.sigma.shape(), &[q])?;
+        shape::expect("svd_linear", "neg_sigma0", self.neg_sigma0.shape(), &[q])?;
         shape::expect("svd_linear", "u", self.u.shape(), &[m, q])?;
         shape::expect("svd_linear", "v", self.v.shape(), &[n, q])?;
         if let Some(b) = &self.bias {
@@ -58,7 +73,8 @@ impl<T: TensorInfo> SvdLinearActs<T> {
             "acts.scratch2",
             self.scratch2.shape(),
             &[rows, q],
-        )
+        )?;
+        shape::expect("svd_linear", "acts.delta", self.delta.shape(), &[q])
     }
 }
 
@@ -72,10 +88,54 @@ pub fn svd_linear_acts<B: Backend>(
         h: be.zeros(&[rows, q])?,
         scratch: be.zeros(&[rows, q])?,
         scratch2: be.zeros(&[rows, q])?,
+        delta: be.zeros(&[q])?,
     })
 }
 
-/// Forward: `y = x W'ᵀ + ((x V) ⊙ Σ) Uᵀ + b`. x `[T, n]`, y `[T, m]`; saves `h` in `acts`.
+/// An SVD layer from its parts: the original `w` `[m, n]`, `u` `[m, q]`, `v` `[n, q]`, the
+/// decomposition's singular values `sigma0` `[q]` (host), and `bias` `[m]`. `Σ` starts at
+/// `Σ₀`.
+pub fn svd_linear<B: Backend>(
+    be: &B,
+    w: B::Tensor,
+    u: B::Tensor,
+    v: B::Tensor,
+    sigma0: &[f32],
+    bias: Option<B::Tensor>,
+) -> Result<SvdLinear<B::Tensor>> {
+    let (sigma, neg_sigma0) = sigma_tensors(be, sigma0)?;
+    let layer = SvdLinear {
+        w,
+        u,
+        v,
+        sigma,
+        neg_sigma0,
+        bias,
+    };
+    layer.dims()?;
+    Ok(layer)
+}
+
+/// `(Σ, −Σ₀)` `[q]` of a new SVD layer whose singular values are `sigma0` (host).
+pub fn sigma_tensors<B: Backend>(be: &B, sigma0: &[f32]) -> Result<(B::Tensor, B::Tensor)> {
+    let q = sigma0.len();
+    let neg: Vec<f32> = sigma0.iter().map(|s| -s).collect();
+    Ok((be.tensor(sigma0, &[q])?, be.tensor(&neg, &[q])?))
+}
+
+/// `d = Σ − Σ₀` `[q]` of `layer` into `d` (a copy of `Σ`, then `+= −Σ₀`).
+pub fn svd_linear_delta<B: Backend>(
+    be: &B,
+    layer: &SvdLinear<B::Tensor>,
+    d: &mut B::Tensor,
+) -> Result<()> {
+    let (_, _, q) = layer.dims()?;
+    be.copy_rows(&layer.sigma, 0, d, 0, q)?;
+    be.add_assign(d, &layer.neg_sigma0)
+}
+
+/// Forward: `y = x Wᵀ + ((x V) ⊙ (Σ − Σ₀)) Uᵀ + b`. x `[T, n]`, y `[T, m]`; saves `h` and
+/// `d = Σ − Σ₀` in `acts`.
 pub fn svd_linear_forward<B: Backend>(
     be: &B,
     layer: &SvdLinear<B::Tensor>,
@@ -88,9 +148,10 @@ pub fn svd_linear_forward<B: Backend>(
     shape::expect("svd_linear_forward", "x", x.shape(), &[rows, n])?;
     shape::expect("svd_linear_forward", "y", y.shape(), &[rows, m])?;
     acts.check(rows, q)?;
-    be.matmul(x, &layer.w_res, y, Matmul::NT)?;
+    svd_linear_delta(be, layer, &mut acts.delta)?;
+    be.matmul(x, &layer.w, y, Matmul::NT)?;
     be.matmul(x, &layer.v, &mut acts.h, Matmul::NN)?;
-    be.mul_cols(&acts.h, &layer.sigma, &mut acts.scratch)?;
+    be.mul_cols(&acts.h, &acts.delta, &mut acts.scratch)?;
     be.matmul(&acts.scratch, &layer.u, y, Matmul::NT.accumulate())?;
     if let Some(b) = &layer.bias {
         be.add_bias(y, b)?;
@@ -98,8 +159,9 @@ pub fn svd_linear_forward<B: Backend>(
     Ok(())
 }
 
-/// Backward: `dsigma += Σ_t h ⊙ (g U)` and `dx (+)= g W' + ((g U) ⊙ Σ) Vᵀ`.
-/// g `[T, m]`, dx `[T, n]`, dsigma `[q]`. Needs `acts.h` from the matching forward.
+/// Backward: `dsigma += Σ_t h ⊙ (g U)` and `dx (+)= g W + ((g U) ⊙ (Σ − Σ₀)) Vᵀ`.
+/// g `[T, m]`, dx `[T, n]`, dsigma `[q]`. Needs `acts.h` and `acts.delta` from the matching
+/// forward (Σ must not change in between).
 pub fn svd_linear_backward<B: Backend>(
     be: &B,
     layer: &SvdLinear<B::Tensor>,
@@ -123,8 +185,8 @@ pub fn svd_linear_backward<B: Backend>(
     } else {
         Matmul::NN
     };
-    be.matmul(g, &layer.w_res, dx, first)?;
-    be.mul_cols(k, &layer.sigma, &mut acts.scratch2)?;
+    be.matmul(g, &layer.w, dx, first)?;
+    be.mul_cols(k, &acts.delta, &mut acts.scratch2)?;
     be.matmul(&acts.scratch2, &layer.v, dx, Matmul::NT.accumulate())?;
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! The merged export: a Hugging Face model folder with every tensor of the original checkpoint
-//! under its original name, shape and dtype, decomposed layers merged (`W' + U diag(Σ) Vᵀ`) on
+//! under its original name, shape and dtype, decomposed layers merged (`W + U diag(Σ − Σ₀) Vᵀ`) on
 //! the backend, laid out in the same files (one `model.safetensors`, or the same shards with a
 //! `model.safetensors.index.json`), plus `config.json` and the tokenizer files.
 //!
@@ -10,7 +10,7 @@ use super::files::{copy_passthrough, merged_config_json, to_json};
 use super::safetensors_writer::{SafetensorsWriter, TensorHeader};
 use super::target::{ExportTarget, write_file};
 use super::walk::{self, Held};
-use crate::backend::{Backend, TensorInfo};
+use crate::backend::{Backend, TensorInfo, svd_linear_delta};
 use crate::error::{Error, Result};
 use crate::model::layout::EMBED;
 use crate::model::load::{CONFIG, INDEX, SINGLE};
@@ -94,9 +94,11 @@ async fn read_held<B: Backend>(be: &B, held: &Held<'_, B::Tensor>) -> Result<Vec
     match held {
         Held::Tensor(t) => be.read(t).await,
         Held::Merge(s) => {
-            let (m, n, _) = s.dims()?;
+            let (m, n, q) = s.dims()?;
+            let mut delta = be.zeros(&[q])?;
+            svd_linear_delta(be, s, &mut delta)?;
             let mut merged = be.zeros(&[m, n])?;
-            be.svd_merge(&s.w_res, &s.u, &s.sigma, &s.v, &mut merged)?;
+            be.svd_merge(&s.w, &s.u, &delta, &s.v, &mut merged)?;
             be.flush()?;
             be.read(&merged).await
         }

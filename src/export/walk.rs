@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 pub(crate) enum Held<'a, T> {
     /// Read as it is: an RMSNorm weight, a dense weight, a bias.
     Tensor(&'a T),
-    /// A decomposed weight, merged (`W' + U diag(Σ) Vᵀ`) before it is read.
+    /// A decomposed weight, merged (`W + U diag(Σ − Σ₀) Vᵀ`) before it is read.
     Merge(&'a SvdLinear<T>),
 }
 

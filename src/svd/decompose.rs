@@ -1,5 +1,7 @@
 //! Randomized truncated SVD of every planned layer (Halko, Martinsson & Tropp 2011, Alg. 4.4 and
-//! 5.1; what `torch.svd_lowrank` does): `W ≈ U diag(Σ₀) Vᵀ`, residual `W' = W − U diag(Σ₀) Vᵀ`.
+//! 5.1; what `torch.svd_lowrank` does): `W ≈ U diag(Σ₀) Vᵀ`. The SVD layer keeps `W` itself and
+//! trains `Σ` from `Σ₀` (the delta form, see [`crate::backend::svd_linear`]): no residual
+//! `W − U diag(Σ₀) Vᵀ` is built.
 //!
 //! Per layer `W` `[m, n]`, rank `q`, the work runs on `A = W` when `m ≥ n` and on `A = Wᵀ`
 //! otherwise (no copy: the products transpose), so `A` is `[big, c]` with `c = min(m, n)`:
@@ -9,15 +11,16 @@
 //! 3. `Bᵀ = Aᵀ Q` `[c, k]` = `P R_b` (orthonormalized once more), so `A ≈ Q R_bᵀ Pᵀ`.
 //! 4. Jacobi SVD of the small `R_b = X S Wᵀ` on the host (f64): `A ≈ (Q W) S (P X)ᵀ`.
 //! 5. The top `q`: left vectors `Q W[:, :q]`, right vectors `P X[:, :q]` (backend products),
-//!    `Σ₀ = S[:q]`; `W' = W + U diag(−Σ₀) Vᵀ` with the backend's merge.
+//!    `Σ₀ = S[:q]`.
 //!
 //! Every product with `W` runs on the backend; only `k × k` matrices cross to the host (see
 //! [`super::orth`] for the orthonormalization and its fallback). With `q = min(m, n)` the range
-//! is all of `A`'s columns and the decomposition is exact (`W' ≈ 0`).
+//! is all of `A`'s columns and the decomposition is exact (`W ≈ U diag(Σ₀) Vᵀ`).
 use super::dense;
 use super::orth::{OrthMethod, OrthStrategy, Orthonormalized, basis, orthonormalize};
 use super::plan::SvdPlan;
-use crate::backend::{Backend, Matmul, SvdLinear, TensorInfo};
+use crate::backend::svd_linear::sigma_tensors;
+use crate::backend::{Backend, Matmul, SvdLinear, TensorInfo, svd_linear};
 use crate::error::{Error, Result};
 use crate::model::weights::{Linear, ModelWeights};
 use crate::model::{ModelConfig, layout};
@@ -103,12 +106,35 @@ pub fn gaussian(rows: usize, cols: usize, seed: u64) -> Vec<f32> {
     out
 }
 
+/// The top-`q` singular triplets of one weight: `W ≈ U diag(Σ₀) Vᵀ`.
+pub struct Factors<T> {
+    /// Left singular vectors, `[m, q]`.
+    pub u: T,
+    /// Right singular vectors, `[n, q]`.
+    pub v: T,
+    /// `Σ₀`, `[q]`, descending.
+    pub sigma0: Vec<f32>,
+    pub trace: DecomposeTrace,
+}
+
+impl<T> Factors<T> {
+    /// The SVD layer of `w` (moved in, frozen) with these factors and `bias`; `Σ` starts at `Σ₀`.
+    pub fn into_layer<B: Backend<Tensor = T>>(
+        self,
+        be: &B,
+        w: T,
+        bias: Option<T>,
+    ) -> Result<SvdLinear<T>> {
+        svd_linear(be, w, self.u, self.v, &self.sigma0, bias)
+    }
+}
+
 /// Decomposes `w` `[m, n]` at rank `q` (`1 ≤ q ≤ min(m, n)`) with the layer seed `opts.seed`.
-/// Returns the SVD layer (`W'`, `U` `[m, q]`, `V` `[n, q]`, `Σ = Σ₀`, and `bias` moved in) and
-/// a host copy of `Σ₀`. `w` is only read; the caller frees it.
+/// Returns the SVD layer (`w` moved in, `U` `[m, q]`, `V` `[n, q]`, `Σ = Σ₀`, and `bias`) and a
+/// host copy of `Σ₀`.
 pub async fn decompose_layer<B: Backend>(
     be: &B,
-    w: &B::Tensor,
+    w: B::Tensor,
     bias: Option<B::Tensor>,
     q: usize,
     opts: &DecomposeOptions,
@@ -121,11 +147,35 @@ pub async fn decompose_layer<B: Backend>(
 /// [`decompose_layer`], also reporting how the decomposition went.
 pub async fn decompose_layer_traced<B: Backend>(
     be: &B,
-    w: &B::Tensor,
+    w: B::Tensor,
     bias: Option<B::Tensor>,
     q: usize,
     opts: &DecomposeOptions,
 ) -> Result<(SvdLinear<B::Tensor>, Vec<f32>, DecomposeTrace)> {
+    if let Some(b) = &bias {
+        let (m, _) = w.shape().matrix("decompose", "weight")?;
+        if b.shape().dims() != [m] {
+            return Err(Error::Shape {
+                op: "decompose",
+                what: "bias",
+                expected: format!("[{m}]"),
+                found: b.shape().to_string(),
+            });
+        }
+    }
+    let f = factors(be, &w, q, opts).await?;
+    let (sigma0, trace) = (f.sigma0.clone(), f.trace);
+    Ok((f.into_layer(be, w, bias)?, sigma0, trace))
+}
+
+/// The randomized SVD of `w` `[m, n]` at rank `q` (`1 ≤ q ≤ min(m, n)`) with the layer seed
+/// `opts.seed`. `w` is only read.
+pub async fn factors<B: Backend>(
+    be: &B,
+    w: &B::Tensor,
+    q: usize,
+    opts: &DecomposeOptions,
+) -> Result<Factors<B::Tensor>> {
     let (m, n) = w.shape().matrix("decompose", "weight")?;
     let c = m.min(n);
     if q == 0 || q > c {
@@ -133,16 +183,6 @@ pub async fn decompose_layer_traced<B: Backend>(
             "decompose",
             format!("rank {q} for a [{m}, {n}] weight: it must be between 1 and {c}"),
         ));
-    }
-    if let Some(b) = &bias
-        && b.shape().dims() != [m]
-    {
-        return Err(Error::Shape {
-            op: "decompose",
-            what: "bias",
-            expected: format!("[{m}]"),
-            found: b.shape().to_string(),
-        });
     }
     let a = Oriented { w, wide: m < n };
     let big = m.max(n);
@@ -196,17 +236,12 @@ pub async fn decompose_layer_traced<B: Backend>(
     let (u, v) = if a.wide { (right, left) } else { (left, right) };
 
     let sigma0: Vec<f32> = small.s[..q].iter().map(|&s| s as f32).collect();
-    let neg: Vec<f32> = sigma0.iter().map(|s| -s).collect();
-    let mut w_res = be.zeros(&[m, n])?;
-    be.svd_merge(w, &u, &be.tensor(&neg, &[q])?, &v, &mut w_res)?;
-    let layer = SvdLinear {
-        w_res,
+    Ok(Factors {
         u,
         v,
-        sigma: be.tensor(&sigma0, &[q])?,
-        bias,
-    };
-    Ok((layer, sigma0, trace))
+        sigma0,
+        trace,
+    })
 }
 
 /// `A` = `W` (tall or square) or `Wᵀ` (wide), used through transposing products.
@@ -234,8 +269,9 @@ impl<T> Oriented<'_, T> {
 
 /// Decomposes every layer of `plan` in place (`Linear::Dense` → `Linear::Svd`, the bias moved
 /// over), in plan order, which is the order of [`ModelWeights::linears_mut`]. Layer `i` uses the
-/// seed [`layer_seed`]`(opts.seed, i)`. Each dense `W` is freed as soon as its layer is done, so
-/// memory peaks near one extra layer. `progress(done, total, module)` after each layer.
+/// seed [`layer_seed`]`(opts.seed, i)`. Each dense `W` moves into its SVD layer unchanged (no
+/// residual is built), so memory grows only by the factors and the decomposition's scratch.
+/// `progress(done, total, module)` after each layer.
 /// Returns `Σ₀` of every layer, in plan order.
 pub async fn decompose_model<B: Backend>(
     be: &B,
@@ -318,16 +354,26 @@ pub async fn decompose_model_until<B: Backend>(
             seed: layer_seed(opts.seed, i),
             ..*opts
         };
-        let (mut svd, sigma0) = decompose_layer(be, w, None, p.q, &layer_opts)
+        let f = factors(be, w, p.q, &layer_opts)
             .await
             .map_err(|e| in_module(&p.module, e))?;
-        svd.bias = bias.take();
-        // Replacing the dense layer frees its W before the next layer allocates.
-        **lin = Linear::Svd(svd);
+        let (sigma, neg_sigma0) = sigma_tensors(be, &f.sigma0)?;
+        // W moves into the SVD layer unchanged; a one-element stand-in holds its place until
+        // the dense layer is replaced below. Nothing can fail in between: on error the model
+        // keeps its dense layer.
+        let w = std::mem::replace(w, be.zeros(&[1])?);
+        **lin = Linear::Svd(SvdLinear {
+            w,
+            u: f.u,
+            v: f.v,
+            sigma,
+            neg_sigma0,
+            bias: bias.take(),
+        });
         out.push(LayerInit {
             module: p.module.clone(),
             q: p.q,
-            sigma0,
+            sigma0: f.sigma0,
         });
         if progress(i + 1, total, &p.module).is_break() {
             break;

@@ -1,5 +1,5 @@
 //! Gradient buffers of the trainable vectors (Σ of every decomposed layer, RMSNorm weights) and
-//! the scratch buffers of the backward pass. Nothing here is ever allocated for `W'`, `U`, `V`,
+//! the scratch buffers of the backward pass. Nothing here is ever allocated for `W`, `U`, `V`, `Σ₀`,
 //! biases or embeddings: they get no gradient. There is one gradient per trained entry of the
 //! [`trainables`] registry, in its order; backward finds each by its [`Key`].
 use crate::backend::{Backend, TensorInfo};

@@ -14,8 +14,8 @@ use serde::Serialize;
 /// Bytes of a training run's tensors, in three parts.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct MemoryEstimate {
-    /// The model after decomposition: `W'`, `U`, `V`, `Σ` of every planned layer, embeddings,
-    /// norms and biases.
+    /// The model after decomposition: `W` (kept as loaded), `U`, `V`, `Σ`, `−Σ₀` of every
+    /// planned layer, embeddings, norms and biases.
     pub weights: u64,
     /// Gradients and the two AdamW moments of every trained vector.
     pub optimizer: u64,
@@ -67,7 +67,7 @@ pub fn estimate(
         .iter()
         .map(|l| {
             let (m, n, q) = (u(l.m), u(l.n), u(l.q));
-            m * n + (m + n) * q + q + if l.bias { m } else { 0 }
+            m * n + (m + n) * q + 2 * q + if l.bias { m } else { 0 }
         })
         .sum();
     let norms = u(plan.norm_params);
@@ -102,7 +102,9 @@ pub fn estimate(
         .map_or(0, |l| u(l.q));
     let head = chunk * (c + 3 * head_q + v + c) + rows;
     let rope = 2 * u(seq) * u(cfg.head_dim);
-    let activations = rows * per_row + head + rope;
+
+    let deltas: u64 = plan.layers.iter().map(|l| u(l.q)).sum();
+    let activations = rows * per_row + head + rope + deltas;
 
     MemoryEstimate {
         weights: 4 * weights,

@@ -1,7 +1,10 @@
 //! The trained values of a decomposed model (every Σ and the RMSNorm weights, trained or not),
 //! read and swapped as a whole: the page generates with the original model by swapping Σ₀ and
-//! the original norms in, then swaps the current values back. Which tensors, in which order,
-//! is the [`trainables`] registry's.
+//! the original norms in, then swaps the current values back. The SVD layers are in delta form
+//! (`x Wᵀ + ((x V) ⊙ (Σ − Σ₀)) Uᵀ`, see [`crate::backend::svd_linear`]), so with Σ₀ swapped in
+//! their factored term is exactly zero and the model is the loaded one bit for bit: nothing but
+//! Σ and the norms needs to change. Which tensors, in which order, is the [`trainables`]
+//! registry's.
 use crate::backend::Backend;
 use crate::error::Result;
 use crate::model::trainables::{self, Key};

@@ -1,7 +1,7 @@
 //! Golden-file helpers shared by the training tests: tensors from safetensors goldens, and
 //! installing the golden script's factored layers (`W'`, `U`, `V`, `Σ`) into a loaded model.
 use svdtune::backend::Backend;
-use svdtune::backend::svd_linear::SvdLinear;
+use svdtune::backend::svd_linear::svd_linear;
 use svdtune::model::MemoryFiles;
 use svdtune::model::Model;
 use svdtune::model::layout;
@@ -107,6 +107,9 @@ pub fn install_factors_where<B: Backend>(
             be.tensor(&f32s(&st, &format!("{}.{suffix}", spec.module)), shape)
                 .unwrap()
         };
+        // The golden's layer `x W'ᵀ + ((x V) ⊙ Σ) Uᵀ` is the delta form
+        // `x Wᵀ + ((x V) ⊙ (Σ − Σ₀)) Uᵀ` with `W = W'` and `Σ₀ = 0`: the same ops, and the
+        // values the golden script used (it stores a perturbed Σ, not its Σ₀).
         let bias = match std::mem::replace(
             lin,
             Linear::Dense {
@@ -117,12 +120,9 @@ pub fn install_factors_where<B: Backend>(
             Linear::Dense { bias, .. } => bias,
             Linear::Svd(s) => s.bias,
         };
-        *lin = Linear::Svd(SvdLinear {
-            w_res: t("w_res", &[m, n]),
-            u: t("u", &[m, q]),
-            v: t("v", &[n, q]),
-            sigma: be.tensor(&sigma, &[q]).unwrap(),
-            bias,
-        });
+        let (w, u, v) = (t("w_res", &[m, n]), t("u", &[m, q]), t("v", &[n, q]));
+        let mut layer = svd_linear(be, w, u, v, &vec![0.0; q], bias).unwrap();
+        be.write(&mut layer.sigma, &sigma).unwrap();
+        *lin = Linear::Svd(layer);
     }
 }

@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use svdtune::backend::{Backend, SvdLinear};
+use svdtune::backend::{Backend, svd_linear};
 use svdtune::model::acts::{Activations, HeadActs};
 use svdtune::model::forward::{Batch, forward, lm_head};
 use svdtune::model::layout::{self, FINAL_NORM};
@@ -125,13 +125,11 @@ pub async fn decompose<B: Backend>(
                 .map(|k| f64::from(u[r * q + k]) * diag(k) * f64::from(v[c * q + k]))
                 .sum()
         };
-        let mut w_res = vec![0.0f32; m * n];
         let mut update = vec![0.0f64; m * n];
         let mut merged = vec![0.0f64; m * n];
         for r in 0..m {
             for c in 0..n {
                 let base = f64::from(w_host[r * n + c]);
-                w_res[r * n + c] = (base - low_rank(&|k| f64::from(sigma0[k]), r, c)) as f32;
                 update[r * n + c] = low_rank(&|k| delta_f32[k], r, c);
                 merged[r * n + c] = base + update[r * n + c];
             }
@@ -139,15 +137,14 @@ pub async fn decompose<B: Backend>(
         truth.expected.insert(spec.weight_name(), merged);
         truth.update.insert(spec.module.clone(), update);
         truth.dims.insert(spec.module.clone(), (m, n, q));
-        truth.sigma0.push((spec.module.clone(), sigma0));
+        truth.sigma0.push((spec.module.clone(), sigma0.clone()));
         let bias = bias.take();
-        *lin = Linear::Svd(SvdLinear {
-            w_res: be.tensor(&w_res, &[m, n]).unwrap(),
-            u: be.tensor(&u, &[m, q]).unwrap(),
-            v: be.tensor(&v, &[n, q]).unwrap(),
-            sigma: be.tensor(&sigma, &[q]).unwrap(),
-            bias,
-        });
+        let w = std::mem::replace(w, be.zeros(&[1]).unwrap());
+        let u = be.tensor(&u, &[m, q]).unwrap();
+        let v = be.tensor(&v, &[n, q]).unwrap();
+        let mut layer = svd_linear(be, w, u, v, &sigma0, bias).unwrap();
+        be.write(&mut layer.sigma, &sigma).unwrap();
+        *lin = Linear::Svd(layer);
     }
     // "Trained" norms: every RMSNorm weight moves.
     let c = cfg.hidden_size;

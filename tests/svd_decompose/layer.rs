@@ -6,10 +6,10 @@ use super::*;
 
 // ---- one layer ----------------------------------------------------------------------------------
 
-/// Host copies of a decomposed layer: (W', U, Σ, V).
+/// Host copies of a decomposed layer: (W, U, Σ, V).
 pub(crate) async fn host<B: Backend>(be: &B, l: &SvdLinear<B::Tensor>) -> [Vec<f64>; 4] {
     [
-        f64s(&be.read(&l.w_res).await.unwrap()),
+        f64s(&be.read(&l.w).await.unwrap()),
         f64s(&be.read(&l.u).await.unwrap()),
         f64s(&be.read(&l.sigma).await.unwrap()),
         f64s(&be.read(&l.v).await.unwrap()),
@@ -18,7 +18,7 @@ pub(crate) async fn host<B: Backend>(be: &B, l: &SvdLinear<B::Tensor>) -> [Vec<f
 
 /// Checks one decomposition of `w` `[m, n]` at rank `q` against the exact SVD `exact`:
 /// Σ₀ (relative `sigma_rtol`), orthonormal U and V, `U diag(Σ₀) Vᵀ` against the exact rank-q
-/// truncation (`product_tol`·σ₁), and the merge `W' + U diag(Σ₀) Vᵀ = W` (1e-5·max|W|).
+/// truncation (`product_tol`·σ₁), the layer keeping `W` bit for bit and `−Σ₀` beside `Σ`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn check_layer<B: Backend>(
     be: &B,
@@ -32,7 +32,7 @@ pub(crate) async fn check_layer<B: Backend>(
     sigma_rtol: f64,
     product_tol: f64,
 ) {
-    let [w_res, u, sigma, v] = host(be, layer).await;
+    let [w_kept, u, sigma, v] = host(be, layer).await;
     assert_eq!(layer.u.shape().dims(), [m, q], "{what}: U shape");
     assert_eq!(layer.v.shape().dims(), [n, q], "{what}: V shape");
     assert_eq!(sigma, f64s(sigma0), "{what}: Σ tensor vs host copy");
@@ -62,13 +62,29 @@ pub(crate) async fn check_layer<B: Backend>(
         diff <= product_tol * exact.s[0],
         "{what}: U Σ Vᵀ differs from the exact rank-{q} truncation by {diff:e}"
     );
-    let merged: Vec<f64> = w_res.iter().zip(&ours).map(|(a, b)| a + b).collect();
-    let err = max_abs(&merged.iter().zip(w).map(|(a, b)| a - b).collect::<Vec<_>>());
-    assert!(
-        err <= 1e-5 * max_abs(w),
-        "{what}: W' + U Σ Vᵀ differs from W by {err:e} (max |W| {})",
-        max_abs(w)
+    assert_eq!(
+        w_kept,
+        f64s(&f32s(w)),
+        "{what}: the layer must keep W as it was"
     );
+    let neg: Vec<f64> = sigma.iter().map(|s| -s).collect();
+    assert_eq!(
+        f64s(&be.read(&layer.neg_sigma0).await.unwrap()),
+        neg,
+        "{what}: −Σ₀"
+    );
+}
+
+/// `max |W − U diag(Σ₀) Vᵀ|` of a decomposed CPU layer `[m, n]`, rank `q`.
+fn residual(l: &SvdLinear<CpuTensor>, m: usize, n: usize, q: usize) -> f64 {
+    let (w, u, s, v) = (
+        f64s(&l.w.data),
+        f64s(&l.u.data),
+        f64s(&l.sigma.data),
+        f64s(&l.v.data),
+    );
+    let low = reconstruct(&u, &s, &v, m, n, q, q);
+    max_abs(&w.iter().zip(&low).map(|(a, b)| a - b).collect::<Vec<_>>())
 }
 
 /// Tall and wide weights with a decaying spectrum plus noise, against the exact SVD.
@@ -84,7 +100,7 @@ async fn known_spectrum_on<B: Backend>(be: &B) {
         let wt = be.tensor(&f32s(&w), &[m, n]).unwrap();
         let q = 8;
         let (layer, sigma0, trace) =
-            decompose_layer_traced(be, &wt, None, q, &DecomposeOptions::default())
+            decompose_layer_traced(be, wt, None, q, &DecomposeOptions::default())
                 .await
                 .unwrap();
         assert_eq!(trace.k, 16);
@@ -121,7 +137,7 @@ async fn flat_spectrum() {
     let w = f64s(&rand_vec(m * n, 9));
     let exact = jacobi_svd(&w, m, n);
     let wt = CpuBackend.tensor(&f32s(&w), &[m, n]).unwrap();
-    let (layer, sigma0) = decompose_layer(&CpuBackend, &wt, None, 10, &Default::default())
+    let (layer, sigma0) = decompose_layer(&CpuBackend, wt, None, 10, &Default::default())
         .await
         .unwrap();
     // Randomized SVD underestimates when the spectrum is flat: within a few percent here.
@@ -152,7 +168,7 @@ async fn full_rank() {
         let exact = jacobi_svd(&w, m, n);
         let q = m.min(n);
         let wt = CpuBackend.tensor(&f32s(&w), &[m, n]).unwrap();
-        let (layer, sigma0) = decompose_layer(&CpuBackend, &wt, None, q, &Default::default())
+        let (layer, sigma0) = decompose_layer(&CpuBackend, wt, None, q, &Default::default())
             .await
             .unwrap();
         let what = format!("full rank {m}x{n}");
@@ -169,12 +185,8 @@ async fn full_rank() {
             1e-5,
         )
         .await;
-        let w_res = f64s(&layer.w_res.data);
-        assert!(
-            max_abs(&w_res) < 1e-5,
-            "{what}: max |W'| = {:e}",
-            max_abs(&w_res)
-        );
+        let res = residual(&layer, m, n, q);
+        assert!(res < 1e-5, "{what}: max |W − U Σ₀ Vᵀ| = {res:e}");
     }
 }
 gpu_test!(full_rank_decomposition_is_exact, full_rank);
@@ -186,7 +198,7 @@ async fn rank_deficient() {
     let exact = jacobi_svd(&w, m, n);
     let wt = CpuBackend.tensor(&f32s(&w), &[m, n]).unwrap();
     let (layer, sigma0, trace) =
-        decompose_layer_traced(&CpuBackend, &wt, None, 8, &Default::default())
+        decompose_layer_traced(&CpuBackend, wt, None, 8, &Default::default())
             .await
             .unwrap();
     assert!(trace.householder > 0, "rank 3 at k = 16 needs the fallback");
@@ -204,14 +216,14 @@ async fn rank_deficient() {
     )
     .await;
     assert!(sigma0[3..].iter().all(|&s| s < 1e-5), "{sigma0:?}");
-    assert!(max_abs(&f64s(&layer.w_res.data)) < 1e-5);
+    assert!(residual(&layer, m, n, 8) < 1e-5);
 
     let zero = CpuBackend.zeros(&[20, 30]).unwrap();
-    let (layer, sigma0) = decompose_layer(&CpuBackend, &zero, None, 5, &Default::default())
+    let (layer, sigma0) = decompose_layer(&CpuBackend, zero, None, 5, &Default::default())
         .await
         .unwrap();
     assert_eq!(sigma0, vec![0.0; 5]);
-    assert!(layer.w_res.data.iter().all(|&x| x == 0.0));
+    assert!(layer.w.data.iter().all(|&x| x == 0.0));
     assert!(max_dev_from_identity(&f64s(&layer.u.data), 20, 5) < 1e-6);
     assert!(max_dev_from_identity(&f64s(&layer.v.data), 30, 5) < 1e-6);
 }
@@ -223,24 +235,24 @@ async fn bad_input() {
     let w = be.tensor(&rand_vec(12 * 8, 1), &[12, 8]).unwrap();
     let opts = DecomposeOptions::default();
     for q in [0, 9] {
-        let e = decompose_layer(&be, &w, None, q, &opts)
+        let e = decompose_layer(&be, w.clone(), None, q, &opts)
             .await
             .err()
             .unwrap();
         assert!(e.to_string().contains("between 1 and 8"), "{e}");
     }
     let bias = be.zeros(&[8]).unwrap();
-    let e = decompose_layer(&be, &w, Some(bias), 2, &opts)
+    let e = decompose_layer(&be, w, Some(bias), 2, &opts)
         .await
         .err()
         .unwrap();
     assert!(e.to_string().contains("bias"), "{e}");
     let vector = be.zeros(&[12]).unwrap();
-    assert!(decompose_layer(&be, &vector, None, 1, &opts).await.is_err());
+    assert!(decompose_layer(&be, vector, None, 1, &opts).await.is_err());
     let mut data = rand_vec(12 * 8, 1);
     data[17] = f32::NAN;
     let nan = be.tensor(&data, &[12, 8]).unwrap();
-    let e = decompose_layer(&be, &nan, None, 2, &opts)
+    let e = decompose_layer(&be, nan, None, 2, &opts)
         .await
         .err()
         .unwrap();
@@ -258,7 +270,7 @@ async fn seeding() {
             seed,
             ..Default::default()
         };
-        decompose_layer(&CpuBackend, &wt, None, 6, &opts)
+        decompose_layer(&CpuBackend, wt.clone(), None, 6, &opts)
             .await
             .unwrap()
     };
@@ -268,11 +280,7 @@ async fn seeding() {
     assert_eq!(sa, sb);
     assert_eq!(a.u.data, b.u.data);
     assert_eq!(a.v.data, b.v.data);
-    assert_eq!(a.w_res.data, b.w_res.data);
-    assert_ne!(
-        a.w_res.data, c.w_res.data,
-        "another seed, same rounding everywhere"
-    );
+    assert_ne!(a.u.data, c.u.data, "another seed, same rounding everywhere");
     assert_close("Σ₀ with another seed", &sc, &sa, 0.0, 1e-5);
 }
 gpu_test!(same_seed_same_bits_other_seed_same_values, seeding);
@@ -334,10 +342,10 @@ async fn gpu_vs_cpu() {
         let w = with_spectrum(m, n, &geometric(m.min(n), 6.0, 0.8), 1e-4, 30);
         let (wc, wg) = both(&CpuBackend, &gpu, &f32s(&w), &[m, n]);
         let opts = DecomposeOptions::default();
-        let (lc, sc) = decompose_layer(&CpuBackend, &wc, None, q, &opts)
+        let (lc, sc) = decompose_layer(&CpuBackend, wc, None, q, &opts)
             .await
             .unwrap();
-        let (lg, sg) = decompose_layer(&gpu, &wg, None, q, &opts).await.unwrap();
+        let (lg, sg) = decompose_layer(&gpu, wg, None, q, &opts).await.unwrap();
         let what = format!("{m}x{n} q={q}");
         assert_close(&format!("{what}: Σ₀ gpu vs cpu"), &sg, &sc, 1e-6, 1e-5);
         let exact = jacobi_svd(&w, m, n);

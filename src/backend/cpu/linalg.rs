@@ -1,5 +1,5 @@
 //! Matrix products and reductions on the host: matmul in all four layouts, column dot products
-//! (dΣ, RMSNorm dweight), and the SVD merge `W' + U diag(Σ) Vᵀ`.
+//! (dΣ, RMSNorm dweight), and the rank-q update `W + U diag(s) Vᵀ` (the SVD merge).
 use super::Real;
 use crate::backend::Matmul;
 

@@ -74,6 +74,9 @@ struct Figures {
     fraction_of_matmul_peak: f64,
     peak_rss_bytes: Option<u64>,
     gpu_peak_bytes: Option<u64>,
+    /// What the GPU backend holds right after the decomposition (its peak: load and
+    /// decomposition only).
+    gpu_after_decomposition: Option<GpuCacheStats>,
     /// What the GPU backend holds right after the last training step.
     gpu_after_steps: Option<GpuCacheStats>,
     /// `train::memory::estimate` for this run (what the page and `train` check and show).
@@ -150,12 +153,12 @@ fn random_model(config: &str) -> Result<MemoryFiles> {
     Ok(files)
 }
 
-/// The figures of `args` on `be`; `after_steps` reports what the backend holds once the last
-/// step is done (the GPU's [`GpuCacheStats`]).
+/// The figures of `args` on `be`; `held` reports what the backend holds at the moment (the
+/// GPU's [`GpuCacheStats`]), asked after the decomposition and after the last step.
 async fn bench<B: Backend>(
     be: &B,
     args: &BenchArgs,
-    after_steps: impl Fn() -> Option<GpuCacheStats>,
+    held: impl Fn() -> Option<GpuCacheStats>,
 ) -> Result<Figures> {
     let t = Instant::now();
     let mut model = load(be, args)?;
@@ -176,6 +179,7 @@ async fn bench<B: Backend>(
     let probe = be.zeros(&[1])?;
     be.read(&probe).await?;
     let decompose_s = t.elapsed().as_secs_f64();
+    let gpu_after_decomposition = held();
 
     let (b, s) = (args.batch_size, args.seq_len);
     let rows = b * s;
@@ -213,7 +217,7 @@ async fn bench<B: Backend>(
             times.push(t.elapsed().as_secs_f64() * 1e3);
         }
     }
-    let gpu_after_steps = after_steps();
+    let gpu_after_steps = held();
     let mut sorted = times.clone();
     sorted.sort_by(f64::total_cmp);
     let median = sorted[sorted.len() / 2];
@@ -247,6 +251,7 @@ async fn bench<B: Backend>(
         fraction_of_matmul_peak: step_rate / peak,
         peak_rss_bytes: peak_rss(),
         gpu_peak_bytes: None,
+        gpu_after_decomposition,
         gpu_after_steps,
         memory_estimate_bytes: estimate(&cfg, &plan, b, s, be.logit_chunk_elements()).total(),
     })
@@ -314,6 +319,9 @@ fn print(f: &Figures) {
         gb(f.gpu_peak_bytes),
         gb(Some(f.memory_estimate_bytes))
     );
+    if let Some(c) = &f.gpu_after_decomposition {
+        println!("GPU after the decomposition: {c}");
+    }
     if let Some(c) = &f.gpu_after_steps {
         println!("GPU after the last step: {c}");
     }

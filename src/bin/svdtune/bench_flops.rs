@@ -1,9 +1,10 @@
 //! The FLOPs of one training step of the method, for `svdtune bench`: forward, input-gradient
 //! backward and dΣ through every SVD layer, plus causal attention. Multiply-adds count 2.
 //!
-//! Per token and SVD layer `[m, n]` of rank `q`: forward `x W'ᵀ` (2mn) + `x V` (2nq) +
-//! `(h⊙Σ) Uᵀ` (2qm); backward `g W'` (2mn) + `g U` (2mq) + `(k⊙Σ) Vᵀ` (2qn); dΣ is a row sum
-//! of products already formed. Total `4mn + 4q(m + n)`.
+//! Per token and SVD layer `[m, n]` of rank `q` (delta form, `d = Σ − Σ₀`): forward `x Wᵀ`
+//! (2mn) + `x V` (2nq) + `(h⊙d) Uᵀ` (2qm); backward `g W` (2mn) + `g U` (2mq) + `(k⊙d) Vᵀ`
+//! (2qn); dΣ is a row sum of products already formed; `d` itself is `q` per layer and step,
+//! not counted. Total `4mn + 4q(m + n)`.
 //! Attention per sequence of `T` tokens and head of dim `D`: scores and values `4·D·T²/2`
 //! (causal), backward twice that plus the recomputed scores: `3 ×` the forward.
 use svdtune::model::config::ModelConfig;
