@@ -32,7 +32,7 @@ mod py_methods;
 mod pyjson;
 mod strftime;
 
-pub use batch::{Batch, make_batches};
+pub use batch::{Batch, WIDTH_STEP, Width, make_batches, make_batches_as};
 pub use dataset::{Dataset, DatasetOptions, Example, Skip, Split, Stats};
 pub use encode::{Encoded, LossMode};
 pub use formats::Format;
