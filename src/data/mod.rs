@@ -30,7 +30,7 @@ pub mod wire;
 
 mod py_methods;
 mod pyjson;
-mod strftime;
+pub(crate) mod strftime;
 
 pub use batch::{Batch, WIDTH_STEP, Width, make_batches, make_batches_as};
 pub use dataset::{Dataset, DatasetOptions, Example, Skip, Split, Stats};
