@@ -37,6 +37,8 @@ pub struct Batch {
     pub trained_tokens: usize,
     /// Tokens of the examples in the batch (its padding excluded).
     pub real_tokens: usize,
+    /// Rows holding examples (the rest, in a last partial batch, are all padding).
+    pub rows: usize,
 }
 
 /// Batch widths of [`Width::Longest`] are multiples of this (or the run's sequence length).
@@ -81,6 +83,7 @@ impl Batch {
             window_start: (0..n).map(|i| (i % seq_len) as u32).collect(),
             trained_tokens: 0,
             real_tokens: 0,
+            rows: 0,
         }
     }
 }
@@ -115,6 +118,7 @@ pub fn make_batches_as(
     for chunk in rows.chunks(batch) {
         let seq_len = width.of(chunk, max_len);
         let mut b = Batch::padding(batch, seq_len, pad_id);
+        b.rows = chunk.len();
         for (r, row) in chunk.iter().enumerate() {
             for seg in &row.segments {
                 let ex = examples.get(seg.example).ok_or_else(|| {
