@@ -9,7 +9,7 @@
 use super::backward::{LossHead, backward, loss_and_head_backward, loss_chunk};
 use super::grads::{BackScratch, Grads};
 use super::optim::{AdamWConfig, Optimizer, Schedule};
-use crate::backend::Backend;
+use crate::backend::{Backend, Kernels};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::model::acts::Activations;
@@ -48,7 +48,7 @@ impl HostBatch<'_> {
     /// The width of this batch of `batch` rows (its arrays hold `batch × width` entries).
     fn width(&self, batch: usize) -> Result<usize> {
         let n = self.input_ids.len();
-        if batch == 0 || n == 0 || n % batch != 0 {
+        if batch == 0 || n == 0 || !n.is_multiple_of(batch) {
             return Err(Error::param(
                 "train",
                 format!("{n} token ids do not make {batch} rows of equal width"),
@@ -176,6 +176,20 @@ impl<B: Backend> ShapedBuffers<B> {
     }
 }
 
+/// [`StepBuffers::fit`]'s answer: the shaped buffers, the gradients and the loss sum `[1]`.
+pub type Fitted<'a, B> = (
+    &'a mut ShapedBuffers<B>,
+    &'a mut Grads<<B as Kernels>::Tensor>,
+    &'a mut <B as Kernels>::Tensor,
+);
+
+/// Inference buffers of one batch width: inputs, activations, loss head.
+type EvalBuffers<B> = (
+    LossInputs<B>,
+    Activations<<B as Kernels>::Tensor>,
+    LossHead<<B as Kernels>::Tensor>,
+);
+
 /// Buffers for batches of `batch` rows of at most `max_seq` tokens.
 pub struct StepBuffers<B: Backend> {
     /// For the width of the last batch (`None` only while being reallocated).
@@ -275,7 +289,7 @@ impl<B: Backend> StepBuffers<B> {
         be: &B,
         model: &Model<B>,
         hb: &HostBatch,
-    ) -> Result<(&mut ShapedBuffers<B>, &mut Grads<B::Tensor>, &mut B::Tensor)> {
+    ) -> Result<Fitted<'_, B>> {
         let seq = hb.width(self.batch)?;
         if seq > self.max_seq {
             return Err(Error::param(
@@ -433,7 +447,7 @@ pub async fn eval_loss<B: Backend>(
     let cfg = model.cfg.clone();
     let mut sum = be.zeros(&[1])?;
     let scale = (1.0 / total) as f32;
-    let mut bufs: Option<(LossInputs<B>, Activations<B::Tensor>, LossHead<B::Tensor>)> = None;
+    let mut bufs: Option<EvalBuffers<B>> = None;
     for hb in batches {
         let width = hb.width(batch)?;
         if width > seq {
