@@ -11,6 +11,8 @@ import { drawChart } from './chart.js';
 import { connect } from './client.js';
 import { TEXT_FILES, dataBudget, dataJob } from './data_client.js';
 import { dropZone, fromDrop, fromInput, save } from './files.js';
+import { clearData, fitSeqLen, markSeqLenSet, plural, readOptions as dataReadOptions, renderData, showPicked, withoutName } from './data_view.js';
+import { answerColumns, clearModel, markKept, unmarkKept } from './model_view.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -39,7 +41,8 @@ const request = (cmd, args, opts) => engine.request(cmd, args, opts);
 const budget = (bytes = 0) => dataBudget(Number(form.elements.data_budget.value) || 60, bytes);
 
 // A dataset's encoding for the engine's setData, read by the data worker.
-const encodeData = (files, file, o) => dataJob('encodeDataset', { model: files, name: file.name, file, options: o }, files, file.name, budget(file.size));
+// It is read once, cut at data_view.js's READ_CAP tokens; the engine cuts it to each length tried.
+const encodeData = (files, file, o) => dataJob('encodeDataset', { model: files, name: file.name, file, options: dataReadOptions(o) }, files, file.name, budget(file.size));
 
 const fmt = (n) => Number(n).toLocaleString('en-US');
 // Bytes in decimal units, as the engine's messages write them.
@@ -102,6 +105,7 @@ function readOptions() {
     eval_fraction: num('eval_fraction'),
     eval_every: int('eval_every'),
     freeze_norms: f.freeze_norms.checked,
+    pack: f.pack.checked,
     seed: int('seed'),
   };
 }
@@ -110,6 +114,7 @@ function writeOptions(o) {
   const f = form.elements;
   for (const [k, v] of Object.entries(o)) {
     if (!f[k]) continue;
+    if (k === 'seq_len') markSeqLenSet(f[k]);
     if (f[k].type === 'checkbox') f[k].checked = Boolean(v);
     else f[k].value = v ?? '';
   }
@@ -184,14 +189,17 @@ async function loadModel(input) {
   } catch (e) {
     const kept = state.model ? ` ${state.model.name} stays loaded${state.start ? ', with its training' : ''}.` : '';
     setStatus(status, `Cannot load ${folder}: ${e.message}.${kept}`, 'bad');
+    if (state.model) markKept(state.model.name, folder);
     status.dataset.kind = e.kind;
     return;
   }
   delete status.dataset.kind;
   state.modelInput = input;
-  setStatus(status, `Loading ${folder} (${entries.length} files)…`);
+  setStatus(status, `Loading ${folder} (${plural(entries.length, 'file')})…`);
   $('model-progress').hidden = false;
   state.model = null;
+  clearModel();
+  showPicked('model-picked', null);
   updateButtons();
   try {
     const info = await request('loadModel', {
@@ -209,12 +217,17 @@ async function loadModel(input) {
       ['Context', fmt(s.max_position_embeddings)],
     ]);
     setStatus(status, info.template_notice ? `Loaded ${folder}. ${info.template_notice}` : `Loaded ${folder}.`, 'ok');
+    unmarkKept();
+    showPicked('model-picked', folder);
     await refreshPlan();
     if (state.dataFile) await loadData(state.dataFile, pre);
   } catch (e) {
     const hint = e.kind === 'binding-too-large' && state.backend?.gpu
       ? '. This GPU cannot hold that tensor in one binding; open the page with ?cpu at the end of the address to train on the CPU engine.' : '';
     setStatus(status, `Cannot load the model: ${e.message}${hint}`, 'bad');
+    clearModel();
+    state.data = null;
+    clearData();
   } finally {
     $('model-progress').hidden = true;
     updateButtons();
@@ -240,6 +253,7 @@ async function readData(file, pre) {
   state.data = null;
   const status = $('data-status');
   if (!state.model) {
+    clearData();
     setStatus(status, `${file.name} is ready; it is read once a model is loaded (its tokenizer and chat template are needed).`);
     return;
   }
@@ -249,28 +263,33 @@ async function readData(file, pre) {
   try {
     const same = pre && pre.file === file && JSON.stringify(pre.options) === JSON.stringify(o);
     const encoded = same ? pre.encoded : await encodeData(state.textFiles, file, o);
-    const d = await request('setData', { name: file.name, encoded, options: o }, { transfer: [encoded.buffer] });
+    let d = await request('setData', { name: file.name, encoded, options: o }, { transfer: [encoded.buffer] });
+    d = await fitSeqLen(d, form.elements.seq_len, state.model?.summary?.max_position_embeddings, () => request('dataInfo', { options: options() }));
     state.data = d;
-    dl($('data-info'), [
-      ['Format', `${d.format} (${d.container})`],
-      ['Examples', `${fmt(d.examples)} of ${fmt(d.records)} records (${fmt(d.skipped)} skipped, ${fmt(d.truncated)} cut to ${o.seq_len} tokens)`],
-      ['Tokens', `${fmt(d.tokens)}, ${fmt(d.trained_tokens)} trained`],
-      ['Longest', `${fmt(d.longest)} tokens (line ${d.longest_line})`],
-      ['Split', `${fmt(d.train_examples)} train (${d.train_batches} batches), ${fmt(d.eval_examples)} eval (${d.eval_batches} batches)`],
-    ]);
-    const skips = $('data-skips');
-    skips.hidden = d.skips.length === 0;
-    skips.querySelector('summary').textContent = `Skipped records (${d.skipped})`;
-    const ul = skips.querySelector('ul');
-    ul.replaceChildren(...d.skips.map(([line, reason]) => {
-      const li = document.createElement('li');
-      li.textContent = `line ${line}: ${reason}`;
-      return li;
-    }));
+    renderData(d);
+    showPicked('data-picked', file.name);
     setStatus(status, `Read ${file.name}.`, 'ok');
   } catch (e) {
-    setStatus(status, `Cannot use ${file.name}: ${e.message}`, 'bad');
+    clearData();
+    showPicked('data-picked', null);
+    setStatus(status, `Cannot use ${file.name}: ${withoutName(e.message, file.name)}`, 'bad');
     status.dataset.kind = e.kind;
+  }
+  updateButtons();
+}
+
+// The data info again after a setting it depends on changed; the file is read again only when
+// the sequence length is beyond the cut it was read with.
+async function refreshData() {
+  const o = options();
+  if (!o || !state.data || (state.data.read_len != null && o.seq_len > state.data.read_len)) return loadData(state.dataFile);
+  try {
+    state.data = await request('dataInfo', { options: o });
+    renderData(state.data);
+  } catch (e) {
+    state.data = null;
+    clearData();
+    setStatus($('data-status'), `Cannot use ${state.dataFile.name}: ${withoutName(e.message, state.dataFile.name)}`, 'bad');
   }
   updateButtons();
 }
@@ -285,14 +304,21 @@ function updateButtons() {
   $('resume').disabled = run !== 'paused';
   $('stop').disabled = !(run === 'training' || run === 'paused');
   $('generate').disabled = !state.model || run === 'starting';
-  const trained = state.start && !busy;
-  $('dl-merged').disabled = !state.model || busy;
-  $('dl-adapter').disabled = !trained;
+  // Downloads work between steps (paused, or after the run); the merged model once it differs
+  // from the one loaded (a step trained), the adapter once a run exists.
+  const stepping = run === 'starting' || run === 'training';
+  const trained = hasTrained();
+  $('dl-merged').disabled = !state.model || stepping || !trained;
+  $('dl-adapter').disabled = !state.start || stepping;
+  answerColumns(trained);
   $('dl-csv').disabled = state.log.length === 0;
   $('dl-json').disabled = state.log.length === 0;
   for (const el of form.elements) el.disabled = busy;
   $('resume-checkpoint').disabled = busy || !state.model || !state.data;
 }
+
+// Whether the run has trained at least one step (or resumed after one).
+const hasTrained = () => Boolean(state.start && (state.log.length > 0 || state.start.resumed_step > 0));
 
 function redraw() {
   const train = state.log.filter((r) => r.loss !== undefined).map((r) => ({ step: r.step, loss: r.loss }));
@@ -321,7 +347,7 @@ async function train(resume = false) {
     const from = info.resumed_step ? `, resumed after step ${info.resumed_step}` : '';
     const m = info.memory;
     const memory = m ? ` Memory: ${bytesText(m.weights + m.optimizer + m.activations)} (weights ${bytesText(m.weights)}, activations ${bytesText(m.activations)}).` : '';
-    setStatus($('train-status'), `Decomposed ${info.decomposed_layers} layers in ${(info.decompose_ms / 1000).toFixed(1)} s; training ${fmt(info.trainable_params)} parameters for ${info.total_steps} steps${from}.${memory}`);
+    setStatus($('train-status'), `Decomposed ${plural(info.decomposed_layers, 'layer')} in ${(info.decompose_ms / 1000).toFixed(1)} s; training ${fmt(info.trainable_params)} parameters for ${plural(info.total_steps, 'step')}${from}.${memory}`);
     redraw();
   } catch (e) {
     state.run = 'error';
@@ -381,15 +407,15 @@ async function generate(e) {
   if (!prompt) return;
   $('generate').disabled = true;
   $('answer-original').textContent = '…';
-  $('answer-current').textContent = '…';
+  $('answer-current').textContent = hasTrained() ? '…' : '';
   try {
     const ids = await dataJob('encodePrompt', { model: state.textFiles, prompt }, state.textFiles, null, budget());
-    const out = await request('generate', { ids, maxNewTokens: Number($('max-new').value) || 64 });
+    const out = await request('generate', { ids, maxNewTokens: Number($('max-new').value) || 64, both: hasTrained() });
     $('answer-original').textContent = out.original.text;
     $('answer-current').textContent = out.current.text;
   } catch (err) {
     $('answer-current').textContent = `Error: ${err.message}`;
-    $('answer-original').textContent = '';
+    $('answer-original').textContent = hasTrained() ? '' : `Error: ${err.message}`;
   } finally {
     updateButtons();
   }
@@ -534,6 +560,7 @@ function onEvent(data) {
 $('model-folder').addEventListener('change', (e) => loadModel(fromInput(e.target)));
 $('model-files').addEventListener('change', (e) => loadModel(fromInput(e.target)));
 dropZone($('model-drop'), async (dt) => loadModel(await fromDrop(dt)));
+form.elements.seq_len.addEventListener('input', (e) => markSeqLenSet(e.target));
 $('data-file').addEventListener('change', (e) => e.target.files[0] && loadData(e.target.files[0]));
 dropZone($('data-drop'), (dt) => dt.files[0] && loadData(dt.files[0]));
 for (const zone of [$('model-drop'), $('data-drop')]) {
@@ -544,7 +571,7 @@ for (const zone of [$('model-drop'), $('data-drop')]) {
 form.addEventListener('change', (e) => {
   if (!options()) return;
   if (['rank_fraction', 'freeze_norms'].includes(e.target.name)) refreshPlan();
-  if (['seq_len', 'eval_fraction', 'seed', 'batch_size'].includes(e.target.name) && state.dataFile) loadData(state.dataFile);
+  if (['seq_len', 'eval_fraction', 'seed', 'batch_size', 'pack'].includes(e.target.name) && state.dataFile) refreshData();
 });
 $('train').addEventListener('click', () => train(false));
 // Pause and Stop act between steps: say so at once, since a step can take seconds (minutes on a

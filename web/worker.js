@@ -193,9 +193,10 @@ const commands = {
     for await (const name of dir.keys()) names.push(name);
     for (const name of names) await dir.removeEntry(name).catch(() => {});
   },
-  async generate({ ids, maxNewTokens }) {
+  // `both`: also the current Σ (false before a run has trained: it is the model as loaded).
+  async generate({ ids, maxNewTokens, both = true }) {
     const original = await exclusive(() => session.generate(ids, maxNewTokens, true));
-    const current = await exclusive(() => session.generate(ids, maxNewTokens, false));
+    const current = both ? await exclusive(() => session.generate(ids, maxNewTokens, false)) : original;
     return { original, current };
   },
   fullLoss: () => exclusive(() => session.fullLoss()),

@@ -284,12 +284,7 @@ impl<B: Backend> StepBuffers<B> {
     /// batch's (work recorded so far is submitted and the old buffers dropped before the new
     /// ones are made).
     /// Gives the shaped buffers, the gradients and the loss sum.
-    pub fn fit(
-        &mut self,
-        be: &B,
-        model: &Model<B>,
-        hb: &HostBatch,
-    ) -> Result<Fitted<'_, B>> {
+    pub fn fit(&mut self, be: &B, model: &Model<B>, hb: &HostBatch) -> Result<Fitted<'_, B>> {
         let seq = hb.width(self.batch)?;
         if seq > self.max_seq {
             return Err(Error::param(
