@@ -69,12 +69,16 @@ try {
   const info = await text(page, '#data-info');
   check(new RegExp(`cut to ${seq} tokens`).test(info) && /95 % of the examples have at most/.test(info), `the data info is for that length: "${info}"`);
 
-  // Packing changes the rows and batches.
+  // Packing changes the rows and batches (at a length that fits several examples per row).
   const batches = (s) => Number(/train \((?:[\d,]+ packed rows?, )?(\d+) batch/.exec(s)?.[1]);
+  await page.fill('#settings [name=seq_len]', '256');
+  await page.dispatchEvent('#settings [name=seq_len]', 'change');
+  await page.waitForFunction(() => /cut to 256 tokens/.test(document.querySelector('#data-info').textContent), null, { timeout: 60_000 });
+  const wide = await text(page, '#data-info');
   await page.check('#settings [name=pack]');
   await page.waitForFunction(() => /packed row/.test(document.querySelector('#data-info').textContent), null, { timeout: 60_000 });
   const packed = await text(page, '#data-info');
-  check(batches(packed) < batches(info), `packing: ${batches(info)} → ${batches(packed)} train batches ("${/Split[^B]*/.exec(packed)?.[0]}")`);
+  check(batches(packed) < batches(wide), `packing: ${batches(wide)} → ${batches(packed)} train batches ("${/Split[^B]*/.exec(packed)?.[0]}")`);
   await page.uncheck('#settings [name=pack]');
   await page.waitForFunction(() => !/packed row/.test(document.querySelector('#data-info').textContent), null, { timeout: 60_000 });
 
