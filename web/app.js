@@ -6,7 +6,8 @@
 // template's file and the data file and says why; the engine, and the run in it, are untouched.
 // A newly dropped model folder's template is tried in the data worker (on the data file, or on a
 // one-message prompt) before the engine takes the folder, so a hostile one leaves the loaded model
-// and its training as they were.
+// and its training as they were. data_view.js renders the data info and picks the sequence length
+// from the data; model_view.js keeps the model's details true after a failed load.
 import { drawChart } from './chart.js';
 import { connect } from './client.js';
 import { TEXT_FILES, dataBudget, dataJob } from './data_client.js';
