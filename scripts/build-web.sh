@@ -1,10 +1,50 @@
 #!/usr/bin/env bash
-# Builds the wasm engine for the page: release, wasm-opt (binaryen 132 from node_modules), into web/pkg.
-# Compiled with simd128 (.cargo/config.toml); wasm-opt reads the enabled features from the
-# module's target_features section, so it needs no --enable-simd.
+# Builds the wasm engine for the page into web/pkg: cargo (release, wasm32), wasm-bindgen (the
+# pinned CLI, `--target web`) and wasm-opt -O (binaryen 132 from node_modules). These are the
+# steps `wasm-pack build --release --target web` runs, without wasm-pack's update check (it asks
+# crates.io for a newer wasm-pack on every run and, offline, printed "[WARN]: failed to get
+# wasm-pack version"). Compiled with simd128 (.cargo/config.toml); wasm-opt reads the enabled
+# features from the module's target_features section, so it needs no --enable-simd.
+#
+# Skips everything when web/pkg is up to date: web/pkg/.inputs holds a hash of every input (this
+# script, Cargo.toml, Cargo.lock, .cargo/config.toml, src/, shaders/, vendor/, the tools'
+# versions); a changed input rebuilds. `--force` rebuilds anyway; `--check` only says (exit 0: up
+# to date, 1: a build is due). SVDTUNE_ROOT replaces the repository root (for tests).
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ROOT=${SVDTUNE_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 cd "$ROOT"
 export PATH="$ROOT/node_modules/.bin:$HOME/.cargo/bin:$PATH"
-wasm-pack build --release --target web --out-dir web/pkg --no-typescript --no-pack
-ls -l web/pkg/*.wasm
+PKG=web/pkg
+STAMP=$PKG/.inputs
+
+# The hash of every input of the build (file names and contents, the tools' versions).
+inputs_hash() {
+  {
+    local dirs=()
+    for d in src shaders vendor; do [ -d "$d" ] && dirs+=("$d"); done
+    for f in scripts/build-web.sh Cargo.toml Cargo.lock .cargo/config.toml; do [ -f "$f" ] && echo "$f"; done
+    [ ${#dirs[@]} -gt 0 ] && find "${dirs[@]}" -type f | LC_ALL=C sort
+  } | while read -r f; do printf '%s %s\n' "$(sha256sum < "$f" | cut -d' ' -f1)" "$f"; done
+  for tool in rustc wasm-bindgen wasm-opt; do echo "$tool $("$tool" --version 2>/dev/null || echo none)"; done
+}
+
+up_to_date() {
+  [ -f "$PKG/svdtune_bg.wasm" ] && [ -f "$PKG/svdtune.js" ] && [ -f "$STAMP" ] \
+    && [ "$(cat "$STAMP")" = "$(inputs_hash | sha256sum | cut -d' ' -f1)" ]
+}
+
+case "${1:-}" in
+  --check) up_to_date; exit ;;
+  --force) ;;
+  '') if up_to_date; then echo "build-web: $PKG is up to date with its inputs"; exit 0; fi ;;
+  *) echo "usage: scripts/build-web.sh [--check | --force]" >&2; exit 2 ;;
+esac
+
+hash=$(inputs_hash | sha256sum | cut -d' ' -f1)
+rm -f "$STAMP"
+cargo build --lib --release --target wasm32-unknown-unknown
+wasm-bindgen target/wasm32-unknown-unknown/release/svdtune.wasm --out-dir "$PKG" --no-typescript --target web
+wasm-opt "$PKG/svdtune_bg.wasm" -o "$PKG/svdtune_bg.opt.wasm" -O
+mv "$PKG/svdtune_bg.opt.wasm" "$PKG/svdtune_bg.wasm"
+echo "$hash" > "$STAMP"
+ls -l "$PKG"/*.wasm

@@ -7,10 +7,12 @@
 #      whatever wgpu adapter exists (lavapipe in CI),
 #   3. browser tests: the same GPU test bodies in headless Chromium and headless Firefox with WebGPU
 #      (wasm-pack test --headless --chrome --firefox),
-#   4. end-to-end: the real pages, built for release, driven in headless Chromium by Playwright:
+#   4. end-to-end: the scripts (scripts/serve.py's port and headers, build-web.sh's up-to-date
+#      check), then the real pages, built for release, driven in headless Chromium by Playwright:
 #      the engine check, then the training page (train, generate, download, check the download
-#      with the release CLI, reload and resume), with WebGPU and without; the training page in
-#      headless Firefox with WebGPU through geckodriver.
+#      with the release CLI, reload and resume), with WebGPU and without; the engine choice, the
+#      loss chart and streamed generation; the training page in headless Firefox with WebGPU
+#      through geckodriver.
 # Any failure fails the run. A GPU test never skips: no adapter = failure.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -50,9 +52,11 @@ wasm-pack test --headless --chrome --firefox \
   --chromedriver "$(command -v chromedriver)" --geckodriver "$(command -v geckodriver)"
 
 step "end-to-end: the real pages in headless Chromium (WebGPU and without) and Firefox"
+node tests/e2e/scripts.mjs
 scripts/build-web.sh
 cargo build --release --bin svdtune
 node tests/e2e/engine_check.mjs
+node tests/e2e/engine_page.mjs
 node tests/e2e/train_page.mjs
 node tests/e2e/faults_page.mjs
 node tests/e2e/stale_page.mjs

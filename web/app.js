@@ -14,16 +14,20 @@ import { TEXT_FILES, dataBudget, dataJob } from './data_client.js';
 import { dropZone, fromDrop, fromInput, save } from './files.js';
 import { clearData, fitSeqLen, markSeqLenSet, plural, readOptions as dataReadOptions, renderData, showPicked, withoutName } from './data_view.js';
 import { answerColumns, clearModel, markKept, unmarkKept } from './model_view.js';
+import { describeEngine, modeFromAddress, writeModeToAddress } from './engine_ui.js';
+import { generateAnswers } from './generate.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
-// `?cpu` forces the CPU engine; `?max-binding=BYTES` makes the GPU refuse larger tensors and
-// `?max-memory=BYTES` more memory in all, as a smaller GPU would.
+// `?cpu` / `?gpu` force the CPU engine / WebGPU (engine_ui.js); `?max-binding=BYTES` makes the
+// GPU refuse larger tensors and `?max-memory=BYTES` more memory in all, as a smaller GPU would.
 const engineOptions = {
-  cpuOnly: params.has('cpu'),
+  mode: modeFromAddress(params),
   bindingCap: Number(params.get('max-binding')) || null,
   memoryCap: Number(params.get('max-memory')) || null,
 };
+// What chose the engine mode, for the engine line.
+let engineChosenBy = engineOptions.mode === 'auto' ? 'default' : `?${engineOptions.mode}`;
 
 const state = {
   backend: null, model: null, modelInput: null, textFiles: [], data: null, dataFile: null, run: null, saved: null,
@@ -316,6 +320,7 @@ function updateButtons() {
   $('dl-json').disabled = state.log.length === 0;
   for (const el of form.elements) el.disabled = busy;
   $('resume-checkpoint').disabled = busy || !state.model || !state.data;
+  $('engine-choice').disabled = busy || !state.backend || !$('model-progress').hidden || Boolean(state.dataReading);
 }
 
 // Whether the run has trained at least one step (or resumed after one).
@@ -407,19 +412,15 @@ async function generate(e) {
   const prompt = $('prompt').value.trim();
   if (!prompt) return;
   $('generate').disabled = true;
-  $('answer-original').textContent = '…';
-  $('answer-current').textContent = hasTrained() ? '…' : '';
-  try {
-    const ids = await dataJob('encodePrompt', { model: state.textFiles, prompt }, state.textFiles, null, budget());
-    const out = await request('generate', { ids, maxNewTokens: Number($('max-new').value) || 64, both: hasTrained() });
-    $('answer-original').textContent = out.original.text;
-    $('answer-current').textContent = out.current.text;
-  } catch (err) {
-    $('answer-current').textContent = `Error: ${err.message}`;
-    $('answer-original').textContent = hasTrained() ? '' : `Error: ${err.message}`;
-  } finally {
-    updateButtons();
-  }
+  const column = (what) => ({ answer: $(`answer-${what}`), rate: $(`rate-${what}`) });
+  // Before a run has trained, one answer: the model as loaded (model_view.js).
+  const both = hasTrained();
+  const columns = both ? { original: column('original'), current: column('current') } : { original: column('original') };
+  await generateAnswers({
+    prompt, maxNewTokens: Number($('max-new').value) || 64, request, columns, both,
+    encode: (p) => dataJob('encodePrompt', { model: state.textFiles, prompt: p }, state.textFiles, null, budget()),
+  });
+  updateButtons();
 }
 
 async function downloadMerged() {
@@ -506,16 +507,37 @@ async function loadDemo() {
 // ---- a lost GPU device --------------------------------------------------------------------
 
 async function openEngine() {
+  $('engine-choice').disabled = true;
   const b = await request('open', engineOptions);
   state.backend = b;
-  const el = $('engine');
-  if (b.gpu) {
-    const budget = b.max_memory_bytes ? ` Memory budget: ${bytesText(b.max_memory_bytes)}.` : '';
-    setStatus(el, `Training on WebGPU: ${b.name}.${budget}`, 'ok');
-    el.dataset.state = 'gpu';
-  } else {
-    setStatus(el, `WebGPU is not available (${b.gpu_error}): training uses the CPU engine, which is much slower.`, 'notice');
-    el.dataset.state = 'no-gpu';
+  const line = describeEngine(b, engineChosenBy, bytesText);
+  setStatus($('engine'), line.text, line.kind);
+  $('engine').dataset.state = line.state;
+  $('engine-choice').value = engineOptions.mode;
+  updateButtons();
+}
+
+// The Engine setting changed: reopens the engine in the new mode, then loads the model and data
+// again on it. A finished run is not carried over (the page asks first).
+async function switchEngine(mode) {
+  if (state.start && !confirm('Switching the engine loads the model again without its training. Download what you need first. Switch now?')) {
+    $('engine-choice').value = engineOptions.mode;
+    return;
+  }
+  Object.assign(engineOptions, { mode });
+  engineChosenBy = 'the Engine setting';
+  writeModeToAddress(mode);
+  Object.assign(state, { model: null, data: null, start: null, run: null });
+  delete $('engine').dataset.state;
+  setStatus($('engine'), 'Reopening the engine…');
+  if (state.modelInput) setStatus($('model-status'), `${state.modelInput.folder} is loaded again on the new engine…`);
+  if (state.dataFile) setStatus($('data-status'), `${state.dataFile.name} is read again once the model is loaded…`);
+  updateButtons();
+  try {
+    await openEngine();
+    if (state.modelInput) await loadModel(state.modelInput);
+  } catch (e) {
+    setStatus($('engine'), `The engine failed to start: ${e.message}`, 'bad');
   }
 }
 
@@ -599,6 +621,7 @@ $('forget-checkpoint').addEventListener('click', async () => {
   $('resume-offer').hidden = true;
 });
 $('recover').addEventListener('click', recover);
+$('engine-choice').addEventListener('change', (e) => switchEngine(e.target.value));
 $('try').addEventListener('submit', generate);
 $('dl-merged').addEventListener('click', downloadMerged);
 $('dl-adapter').addEventListener('click', downloadAdapter);

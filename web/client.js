@@ -3,7 +3,7 @@
 //
 // Page → worker: {id, cmd, ...args}. Worker → page: {type: 'reply', id, ok: true, result} or
 // {type: 'reply', id, ok: false, error: {kind, message}}; {type: 'progress', id, what, done,
-// total, name} while request `id` runs; {type: 'ready'} once the engine is loaded; any other
+// total, name, ...extra} while request `id` runs; {type: 'ready'} once the engine is loaded; any other
 // {type, ...} is an event (training steps, run states, checkpoints).
 //
 // Errors are `WorkerError`s with a machine-readable `kind`: the engine's own kinds (src/error.rs
@@ -59,7 +59,7 @@ export function serve(commands, { ready = Promise.resolve(), check = () => {}, m
       await ready;
       if (!commands[cmd]) throw new Error(`unknown command ${cmd}`);
       check(cmd);
-      const progress = (what) => (done, total, name) => postMessage({ type: 'progress', id, what, done, total, name });
+      const progress = (what) => (done, total, name, extra = {}) => postMessage({ ...extra, type: 'progress', id, what, done, total, name });
       const result = await commands[cmd](data, { progress });
       const transfer = ArrayBuffer.isView(result) ? [result.buffer] : [];
       postMessage({ type: 'reply', id, ok: true, result }, transfer);

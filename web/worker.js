@@ -3,11 +3,16 @@
 // one at a time (a generate request waits for the current training step, not for the whole run).
 // It never renders a chat template: data files and prompts arrive as token ids from the page's
 // data worker (data_worker.js).
+// The engine is chosen here, from the browser's adapter (adapter.js): `open` takes a mode ('auto',
+// 'gpu', 'cpu') and answers the backend with `{engine: {mode, adapter, software}}`.
+// `generate` streams: progress {what: 'original' | 'current', done: tokens, total: max new
+// tokens, name: the answer so far, ms} after each token.
 // Events: {type: 'ready'}, {type: 'step', step},
 // {type: 'run', state: 'training' | 'paused' | 'done' | 'stopped' | 'error', kind, message, ...},
 // The merged-model download is streamed into a file in browser storage (OPFS) and handed to the
 // page as a File, so the archive is never held in memory (in memory only where OPFS is missing).
 import init, { engineCheck, Session } from './pkg/svdtune.js';
+import { chooseEngine } from './adapter.js';
 import { describeError, serve } from './client.js';
 
 let session = null;
@@ -24,6 +29,13 @@ function exclusive(fn) {
 }
 
 const yieldToMessages = () => new Promise((r) => setTimeout(r, 0));
+
+// One turn of the event loop without setTimeout's 4 ms clamp on nested timers (generation
+// yields after every token, which can take a millisecond or less).
+const turn = new MessageChannel();
+const waiting = [];
+turn.port1.onmessage = () => waiting.shift()?.();
+const nextTurn = () => new Promise((r) => { waiting.push(r); turn.port2.postMessage(null); });
 
 async function opfsDir() {
   const root = await navigator.storage.getDirectory();
@@ -152,13 +164,15 @@ async function exportMerged(progress) {
 
 const commands = {
   check: () => engineCheck(),
-  async open({ cpuOnly, bindingCap, memoryCap }) {
+  async open({ mode = 'auto', bindingCap, memoryCap }) {
     if (loop.running) throw new Error('training is running');
+    await tail; // a model being loaded, a generation: the old engine finishes them first
     session?.free();
     session = null;
     tail = Promise.resolve();
-    session = await Session.open(Boolean(cpuOnly), bindingCap ?? undefined, memoryCap ?? undefined);
-    return session.backend();
+    const choice = await chooseEngine(mode);
+    session = await Session.open(choice.cpuOnly, bindingCap ?? undefined, memoryCap ?? undefined);
+    return { ...session.backend(), engine: { mode, adapter: choice.adapter, software: choice.software } };
   },
   loseDevice: () => session.loseDevice(),
   injectFault({ storageFull }) { faults.storageFull = Boolean(storageFull); },
@@ -194,9 +208,14 @@ const commands = {
     for (const name of names) await dir.removeEntry(name).catch(() => {});
   },
   // `both`: also the current Σ (false before a run has trained: it is the model as loaded).
-  async generate({ ids, maxNewTokens, both = true }) {
-    const original = await exclusive(() => session.generate(ids, maxNewTokens, true));
-    const current = both ? await exclusive(() => session.generate(ids, maxNewTokens, false)) : original;
+  async generate({ ids, maxNewTokens, both = true }, { progress }) {
+    // Each token's update is posted, then the engine waits for the next turn of the event loop.
+    const stream = (what) => (text, tokens, ms) => {
+      progress(what)(tokens, maxNewTokens, text, { ms });
+      return nextTurn();
+    };
+    const original = await exclusive(() => session.generate(ids, maxNewTokens, true, stream('original')));
+    const current = both ? await exclusive(() => session.generate(ids, maxNewTokens, false, stream('current'))) : original;
     return { original, current };
   },
   fullLoss: () => exclusive(() => session.fullLoss()),

@@ -112,6 +112,22 @@ pub async fn generate<B: Backend>(
     eos_ids: &[u32],
     mut on_token: impl FnMut(u32),
 ) -> Result<Generation> {
+    let each = async |t: u32| on_token(t);
+    generate_async(be, model, prompt, max_new_tokens, sampling, eos_ids, each).await
+}
+
+/// [`generate`] with an asynchronous `on_token`, awaited after each new token before the next
+/// one is computed: the page's engine hands each token to its worker and yields to the worker's
+/// event loop there, so the token's message goes out while generation continues.
+pub async fn generate_async<B: Backend>(
+    be: &B,
+    model: &mut Model<B>,
+    prompt: &[u32],
+    max_new_tokens: usize,
+    sampling: Sampling,
+    eos_ids: &[u32],
+    mut on_token: impl AsyncFnMut(u32),
+) -> Result<Generation> {
     let cfg = model.cfg.clone();
     let mut sampler = Sampler::new(sampling)?;
     check_prompt(&cfg, prompt)?;
@@ -150,7 +166,7 @@ pub async fn generate<B: Backend>(
     let mut input = StepInput::new(be, 1)?;
     loop {
         tokens.push(next);
-        on_token(next);
+        on_token(next).await;
         if eos_ids.contains(&next) {
             return Ok(Generation {
                 tokens,

@@ -246,16 +246,20 @@ impl Session {
 
     /// A greedy answer to a prompt given as token ids (one user message, rendered and
     /// tokenized by the data worker's [`super::text::encode_prompt`]), with the current weights
-    /// or the `original` ones. Resolves to `{text, tokens, ms}`.
+    /// or the `original` ones. `on_token(text, tokens, ms)`, when given, streams the answer:
+    /// it is called after each new token with the text so far, and a promise it returns is
+    /// awaited before the next token (see [`super::work::Work::generate`]). Resolves to
+    /// `{text, tokens, ms}`.
     pub fn generate(
         &self,
         prompt_ids: Vec<u32>,
         max_new_tokens: usize,
         original: bool,
+        on_token: Option<js_sys::Function>,
     ) -> js_sys::Promise {
         promise(
             &self.work,
-            async move |work| on_work!(work, w => to_js(&w.generate(&prompt_ids, max_new_tokens, original).await?)),
+            async move |work| on_work!(work, w => to_js(&w.generate(&prompt_ids, max_new_tokens, original, on_token.clone()).await?)),
         )
     }
 

@@ -9,7 +9,7 @@ import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { SETTINGS, fixture } from './native.mjs';
-import { artifacts, baseArgs, check, download, failed, root, serveWeb, watch } from './page.mjs';
+import { artifacts, baseArgs, check, download, failed, root, serveWeb, waitForAnswers, watch } from './page.mjs';
 
 const gguf = `${root}tests/fixtures/gguf/tiny_chat.gguf`;
 const demo = 'e2e-demo';
@@ -36,7 +36,7 @@ try {
   const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 900, height: 1200 } });
   const page = await context.newPage();
   const { errors, foreign } = watch(context, page, origin);
-  await page.goto(`${origin}/?demo=${demo}`);
+  await page.goto(`${origin}/?gpu&demo=${demo}`);
   await page.waitForSelector('#data-status.ok, #data-status.bad, #model-status.bad', { timeout: 180_000 });
   check(await page.isVisible('#model-status.ok'), `demo: model "${await page.textContent('#model-status')}"`);
   check(await page.isVisible('#data-status.ok'), `demo: data "${await page.textContent('#data-status')}"`);
@@ -51,7 +51,7 @@ try {
   const [head, tail] = [(losses[0] + losses[1]) / 2, (losses.at(-1) + losses.at(-2)) / 2];
   check(losses.length === 12 && tail < head - 0.5, `demo: ${losses.length} steps, training loss ${head.toFixed(3)} → ${tail.toFixed(3)}`);
   await page.click('#generate');
-  await page.waitForFunction(() => !['', '…'].includes(document.querySelector('#answer-current').textContent), null, { timeout: 120_000 });
+  await waitForAnswers(page);
   const [before, after] = [await page.textContent('#answer-original'), await page.textContent('#answer-current')];
   check(before !== after && !after.startsWith('Error'), `demo: answers before ${JSON.stringify(before)} and after ${JSON.stringify(after)}`);
   await page.screenshot({ path: `${out}/demo.png`, fullPage: true });
@@ -59,7 +59,7 @@ try {
   check(foreign.length === 0, `demo: no requests beyond the page's own files${foreign.length ? `: ${foreign.join(' ')}` : ''}`);
 
   const page2 = await context.newPage();
-  await page2.goto(`${origin}/`);
+  await page2.goto(`${origin}/?gpu`);
   await page2.waitForSelector('#engine[data-state]', { timeout: 120_000 });
   await page2.setInputFiles('#model-files', gguf);
   await page2.waitForSelector('#model-status.ok, #model-status.bad', { timeout: 120_000 });

@@ -4,24 +4,9 @@
 // shows the CPU notice.
 // Screenshots go to artifacts/. Usage: node tests/e2e/engine_check.mjs
 import { chromium } from 'playwright-core';
-import { spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { artifacts, baseArgs, serveWeb } from './page.mjs';
 
-const root = new URL('../../', import.meta.url).pathname;
-const artifacts = `${root}artifacts`;
-mkdirSync(artifacts, { recursive: true });
-
-const port = await new Promise((resolve) => {
-  const srv = createServer().listen(0, '127.0.0.1', () => {
-    const { port } = srv.address();
-    srv.close(() => resolve(port));
-  });
-});
-const server = spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '--directory', `${root}web`], { stdio: 'ignore' });
-await new Promise((r) => setTimeout(r, 800));
-
-const baseArgs = ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
+const { origin, stop } = await serveWeb();
 let failed = false;
 
 async function run(name, args, expectState) {
@@ -31,7 +16,7 @@ async function run(name, args, expectState) {
     const errors = [];
     page.on('pageerror', (e) => errors.push(String(e)));
     page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-    await page.goto(`http://127.0.0.1:${port}/check.html`);
+    await page.goto(`${origin}/check.html`);
     await page.waitForSelector('#status[data-state]', { timeout: 300_000 });
     const state = await page.getAttribute('#status', 'data-state');
     const text = await page.textContent('#status');
@@ -55,6 +40,6 @@ try {
   console.error(`FAIL: ${e}`);
   failed = true;
 } finally {
-  server.kill();
+  stop();
 }
 process.exit(failed ? 1 : 0);

@@ -26,7 +26,8 @@ async function withPage(name, query, body) {
     const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 900, height: 1200 } });
     const page = await context.newPage();
     const { foreign } = watch(context, page, origin);
-    await page.goto(`${origin}/${query}`);
+    // ?gpu: WebGPU even on a software adapter (headless Chromium has SwiftShader).
+    await page.goto(`${origin}/?gpu&${query.replace(/^\?/, '')}`);
     await page.waitForSelector('#engine[data-state]', { timeout: 120_000 });
     check(await page.getAttribute('#engine', 'data-state') === 'gpu', `${name}: WebGPU engine`);
     await body(page, out);

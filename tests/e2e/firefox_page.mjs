@@ -1,29 +1,19 @@
 // End-to-end: the training page in headless Firefox with WebGPU enabled, driven through
-// geckodriver (W3C WebDriver over HTTP; Playwright drives only its own Firefox build). Gives the
-// page the tiny chat model's files and data, trains 12 steps, generates, and checks that the
-// page's loss over the file equals what the native CLI gets by training with the same settings
-// (`svdtune train` then `svdtune eval`). Screenshot in artifacts/.
+// geckodriver (W3C WebDriver over HTTP; Playwright drives only its own Firefox build). First the
+// engine choice on Firefox's adapter (Mesa's llvmpipe/lavapipe here: by default the CPU engine,
+// naming the software renderer). Then, with `?gpu` (WebGPU anyway), gives the page the tiny chat
+// model's files and data, trains 12 steps, generates, and checks that the page's loss over the
+// file equals what the native CLI gets by training with the same settings (`svdtune train` then
+// `svdtune eval`). Screenshots in artifacts/.
 // Usage: node tests/e2e/firefox_page.mjs   (needs target/release/svdtune and geckodriver)
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { writeFileSync } from 'node:fs';
 import { SETTINGS, fixture, nativeTrainLoss } from './native.mjs';
+import { artifacts, freePort, serveWeb } from './page.mjs';
 
-const root = new URL('../../', import.meta.url).pathname;
-const artifacts = `${root}artifacts`;
-mkdirSync(artifacts, { recursive: true });
-
-const freePort = () => new Promise((resolve) => {
-  const srv = createServer().listen(0, '127.0.0.1', () => {
-    const { port } = srv.address();
-    srv.close(() => resolve(port));
-  });
-});
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const port = await freePort();
 const wdPort = await freePort();
-const origin = `http://127.0.0.1:${port}`;
-const server = spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '--directory', `${root}web`], { stdio: 'ignore' });
+const { origin, stop: stopServer } = await serveWeb();
 const gecko = spawn('geckodriver', ['--port', String(wdPort), '--host', '127.0.0.1'], { stdio: 'ignore' });
 await sleep(1500);
 
@@ -72,7 +62,17 @@ try {
     await wd('POST', `/session/${sid}/element/${Object.values(el)[0]}/value`, { text: paths.join('\n') });
   };
 
+  const screenshot = async (name) => writeFileSync(`${artifacts}/${name}`, Buffer.from(await wd('GET', `/session/${sid}/screenshot`), 'base64'));
+
+  // The automatic choice on Firefox's adapter: a software one gets the CPU engine, named.
   await wd('POST', `/session/${sid}/url`, { url: `${origin}/` });
+  const auto = await until("return document.querySelector('#engine').dataset.state", 120_000, 'the engine');
+  const autoText = await js("return document.querySelector('#engine').textContent");
+  check(auto === 'software' && /^CPU engine: this browser's WebGPU is a software renderer \((llvmpipe|lavapipe|softpipe|a fallback adapter)[:)]/.test(autoText),
+    `firefox: by default ${auto} "${autoText}"`);
+  await screenshot('engine-firefox.png');
+
+  await wd('POST', `/session/${sid}/url`, { url: `${origin}/?gpu` });
   const engine = await until("return document.querySelector('#engine').dataset.state", 120_000, 'the engine');
   check(engine === 'gpu', `firefox: engine ${engine} "${await js("return document.querySelector('#engine').textContent")}"`);
   await js(`for (const [k, v] of Object.entries(arguments[0])) {
@@ -94,16 +94,15 @@ try {
   const native = nativeTrainLoss(`${artifacts}/firefox-native`);
   check(Math.abs(pageLoss - native) < 1e-3, `firefox: page loss over the file ${pageLoss} = svdtune train + eval ${native}`);
   await js("document.querySelector('#generate').click()");
-  const answer = await until("const t = document.querySelector('#answer-current').textContent; return t !== '…' && t", 120_000, 'the answer');
+  const answer = await until("const a = document.querySelector('#answer-current'); const t = a.textContent; return !a.hasAttribute('aria-busy') && t !== '…' && t", 300_000, 'the answer');
   check(!answer.startsWith('Error'), `firefox: answer ${JSON.stringify(answer)}`);
-  const shot = await wd('GET', `/session/${sid}/screenshot`);
-  writeFileSync(`${artifacts}/train-page-firefox.png`, Buffer.from(shot, 'base64'));
+  await screenshot('train-page-firefox.png');
 } catch (e) {
   console.error(`FAIL: ${e.stack ?? e}`);
   failed = true;
 } finally {
   if (sid) await wd('DELETE', `/session/${sid}`).catch(() => {});
   gecko.kill();
-  server.kill();
+  stopServer();
 }
 process.exit(failed ? 1 : 0);

@@ -19,11 +19,20 @@ export const freePort = () => new Promise((resolve) => {
   });
 });
 
-// Serves web/ on a free port; resolves to {origin, stop}.
+// Serves web/ with scripts/serve.py (the server scripts/run.sh uses, so the tests see the same
+// cross-origin isolation headers) on a port the system chooses; resolves to {origin, stop} once
+// it listens.
 export async function serveWeb() {
-  const port = await freePort();
-  const server = spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '--directory', `${root}web`], { stdio: 'ignore' });
-  await new Promise((r) => setTimeout(r, 800));
+  const server = spawn('python3', [`${root}scripts/serve.py`, '--port', '0', '--quiet', `${root}web`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise((resolve, reject) => {
+    let out = '';
+    server.stdout.on('data', (d) => {
+      out += d;
+      const m = /http:\/\/localhost:(\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    server.on('exit', (code) => reject(new Error(`scripts/serve.py ended (${code}) before it listened`)));
+  });
   return { origin: `http://127.0.0.1:${port}`, stop: () => server.kill() };
 }
 
@@ -57,6 +66,15 @@ export async function prepare(page, name) {
   check(/24 of 24 records/.test(data), `${name}: data ${data}`);
   const plan = await page.$$eval('#plan-compare tbody tr', (trs) => trs.map((tr) => tr.innerText.replace(/\s+/g, ' ')));
   check(plan.length === 4 && /LoRA r=8/.test(plan[1]), `${name}: plan ${plan.join(' | ')}`);
+}
+
+// Waits for a Generate to finish: neither answer still streaming (aria-busy) and the current one
+// in (an error shows there, with the original one empty).
+export async function waitForAnswers(page, timeout = 300_000) {
+  await page.waitForFunction(() => {
+    const [original, current] = ['original', 'current'].map((w) => document.querySelector(`#answer-${w}`));
+    return !original.hasAttribute('aria-busy') && !current.hasAttribute('aria-busy') && !['', '…'].includes(current.textContent);
+  }, null, { timeout });
 }
 
 // Collects page errors and requests to anything but the page's own origin.

@@ -13,7 +13,7 @@
 import { chromium } from 'playwright-core';
 import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { fixture } from './native.mjs';
-import { artifacts, baseArgs, check, failed, prepare, root, serveWeb, watch } from './page.mjs';
+import { artifacts, baseArgs, check, failed, prepare, root, serveWeb, waitForAnswers, watch } from './page.mjs';
 
 const { describeError } = await import(`${root}web/client.js`);
 const thrown = (fn) => { try { fn(); } catch (e) { return e; } return null; };
@@ -73,7 +73,7 @@ async function answers(page) {
   await page.fill('#prompt', 'What is your name?');
   await page.fill('#max-new', '8');
   await page.click('#generate');
-  await page.waitForFunction(() => !['', '…'].includes(document.querySelector('#answer-current').textContent), null, { timeout: 120_000 });
+  await waitForAnswers(page);
   return [await page.textContent('#answer-original'), await page.textContent('#answer-current')];
 }
 

@@ -13,7 +13,7 @@ import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { SETTINGS, cli, evalLoss, fixture, nativeTrainLoss } from './native.mjs';
-import { artifacts, baseArgs, check, download, failed, prepare, serveWeb, watch } from './page.mjs';
+import { artifacts, baseArgs, check, download, failed, prepare, serveWeb, waitForAnswers, watch } from './page.mjs';
 import { compareMerged } from './rank.mjs';
 
 const { origin, stop } = await serveWeb();
@@ -52,7 +52,8 @@ async function run(name, args, expectState, full) {
     const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 900, height: 1200 } });
     const page = await context.newPage();
     const { errors, foreign } = watch(context, page, origin);
-    await page.goto(`${origin}/`);
+    // ?gpu: WebGPU even on headless Chromium's software adapter (SwiftShader).
+    await page.goto(`${origin}/${expectState === 'gpu' ? '?gpu' : ''}`);
     await page.waitForSelector('#engine[data-state]', { timeout: 120_000 });
     const engineState = await page.getAttribute('#engine', 'data-state');
     check(engineState === expectState, `${name}: engine ${engineState} "${await page.textContent('#engine')}"`);
@@ -92,7 +93,7 @@ async function run(name, args, expectState, full) {
     await page.fill('#prompt', PROMPT);
     await page.fill('#max-new', '64');
     await page.click('#generate');
-    await page.waitForFunction(() => !['', '…'].includes(document.querySelector('#answer-current').textContent), null, { timeout: 120_000 });
+    await waitForAnswers(page);
     const original = await page.textContent('#answer-original');
     const current = await page.textContent('#answer-current');
     const native = generate(fixture);
@@ -154,7 +155,7 @@ async function resumeRun(name, args, expectLoss) {
     const page = await context.newPage();
     const errors = [];
     page.on('pageerror', (e) => errors.push(String(e)));
-    await page.goto(`${origin}/`);
+    await page.goto(`${origin}/?gpu`);
     await page.waitForSelector('#engine[data-state]', { timeout: 120_000 });
     check(await page.isHidden('#resume-offer'), `${name}: no resume offer on a fresh profile`);
     await prepare(page, name);

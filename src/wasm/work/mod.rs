@@ -13,7 +13,7 @@ use crate::backend::Backend;
 use crate::data::{Batch as DataBatch, ModelText};
 use crate::error::{Error, Result};
 use crate::model::Model;
-use crate::model::generate::generate;
+use crate::model::generate::generate_async;
 use crate::model::load::{BlobFiles, open_checkpoint};
 use crate::model::sample::Sampling;
 use crate::svd::PlanSummary;
@@ -23,6 +23,7 @@ use crate::train::run::{StepEvent, TrainOptions, TrainRun};
 use crate::train::setup::{RunPlan, Started};
 use crate::train::step::HostBatch;
 use serde::Serialize;
+use wasm_bindgen::{JsCast, JsValue};
 
 /// A session's model, data and run on backend `B`.
 pub struct Work<B: Backend> {
@@ -256,34 +257,67 @@ impl<B: Backend> Work<B> {
 
     /// A greedy answer to the prompt `ids` (one user turn rendered with the model's chat
     /// template and tokenized by the page's data worker), with the current weights or, when
-    /// `original`, the weights as loaded.
+    /// `original`, the weights as loaded. `on_token(text, tokens, ms)` is called after each new
+    /// token with the answer so far (every token decoded again, so multi-byte characters come
+    /// out whole), the tokens so far and the milliseconds since the call began; when it returns
+    /// a promise, generation waits for it (the worker yields to its event loop there, so each
+    /// update is posted to the page as it comes).
     pub async fn generate(
         &mut self,
         ids: &[u32],
         max_new: usize,
         original: bool,
+        on_token: Option<js_sys::Function>,
     ) -> Result<GenOut> {
         let be = &self.be;
         let loaded = self.model.as_mut().ok_or_else(no_model)?;
         let mut eos = loaded.text.tokenizer.eos_token_ids();
+        match &loaded.phase {
+            Phase::Dense(m) => eos.extend(m.cfg.eos_token_ids.iter().copied()),
+            Phase::Training(t) => eos.extend(t.run.trainer.model.cfg.eos_token_ids.iter().copied()),
+            Phase::Broken => return Err(no_model()),
+        }
         let started = now_ms();
-        let out = match &mut loaded.phase {
-            Phase::Dense(m) => {
-                eos.extend(m.cfg.eos_token_ids.iter().copied());
-                generate(be, m, ids, max_new, Sampling::default(), &eos, |_| {}).await?
+        let tokenizer = &loaded.text.tokenizer;
+        let mut produced = 0usize;
+        let mut kept: Vec<u32> = Vec::new();
+        let each = async |t: u32| {
+            produced += 1;
+            if !eos.contains(&t) {
+                kept.push(t);
             }
+            let Some(f) = &on_token else { return };
+            // A token that does not decode yet is shown once a later one completes it; the
+            // final answer's decoding reports any real error.
+            let Ok(text) = tokenizer.decode(&kept) else {
+                return;
+            };
+            let ms = now_ms() - started;
+            let args = (
+                JsValue::from_str(&text),
+                JsValue::from(produced as f64),
+                JsValue::from(ms),
+            );
+            // A failing callback must not abort the generation (it only shows progress).
+            if let Ok(v) = f.call3(&JsValue::NULL, &args.0, &args.1, &args.2)
+                && let Ok(p) = v.dyn_into::<js_sys::Promise>()
+            {
+                let _ = wasm_bindgen_futures::JsFuture::from(p).await;
+            }
+        };
+        let sampling = Sampling::default();
+        let out = match &mut loaded.phase {
+            Phase::Dense(m) => generate_async(be, m, ids, max_new, sampling, &eos, each).await?,
             Phase::Training(t) => {
                 let m = &mut t.run.trainer.model;
-                eos.extend(m.cfg.eos_token_ids.iter().copied());
                 if original {
                     let current = original::read(be, &mut m.weights).await?;
                     original::write(be, &mut m.weights, &t.original)?;
-                    let out = generate(be, m, ids, max_new, Sampling::default(), &eos, |_| {});
-                    let out = out.await;
+                    let out = generate_async(be, m, ids, max_new, sampling, &eos, each).await;
                     original::write(be, &mut m.weights, &current)?;
                     out?
                 } else {
-                    generate(be, m, ids, max_new, Sampling::default(), &eos, |_| {}).await?
+                    generate_async(be, m, ids, max_new, sampling, &eos, each).await?
                 }
             }
             Phase::Broken => return Err(no_model()),

@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""Serves a folder (the page: web/) on 127.0.0.1 for scripts/run.sh and the page tests.
+
+Every response carries `Cross-Origin-Opener-Policy: same-origin` and
+`Cross-Origin-Embedder-Policy: require-corp` (cross-origin isolation: what wasm threads need) and
+`Cache-Control: no-cache` (a rebuilt web/pkg is never mixed with a stale one). The port: `--port N`
+(default 8080) or, when N is taken, the next free one up to N+50; with `--exact`, a taken port is
+an error that names it. `--port 0` lets the system choose. The URL is printed (and flushed) only
+once the server listens, as `svdtune is served at http://localhost:PORT/PATH`.
+
+Usage: scripts/serve.py [--port N] [--exact] [--path /?demo] [--quiet] [DIRECTORY]
+"""
+import argparse
+import errno
+import functools
+import http.server
+import sys
+
+HEADERS = {
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Embedder-Policy": "require-corp",
+    "Cache-Control": "no-cache",
+}
+
+
+class Handler(http.server.SimpleHTTPRequestHandler):
+    extensions_map = {
+        **http.server.SimpleHTTPRequestHandler.extensions_map,
+        ".wasm": "application/wasm",
+        ".js": "text/javascript",
+        ".mjs": "text/javascript",
+        ".json": "application/json",
+        ".jsonl": "application/jsonl",
+    }
+    quiet = False
+
+    def end_headers(self):
+        for name, value in HEADERS.items():
+            self.send_header(name, value)
+        super().end_headers()
+
+    def log_message(self, format, *args):
+        if not self.quiet:
+            super().log_message(format, *args)
+
+
+def listen(directory, port, exact, quiet):
+    """A server on the first free port from `port` (only `port` when `exact`)."""
+    handler = functools.partial(Handler, directory=directory)
+    Handler.quiet = quiet
+    last = port if exact or port == 0 else port + 50
+    for p in range(port, last + 1):
+        try:
+            return http.server.ThreadingHTTPServer(("127.0.0.1", p), handler)
+        except OSError as e:
+            if e.errno != errno.EADDRINUSE:
+                raise
+            if exact:
+                sys.exit(f"serve: port {p} is taken (by another server?); give another with PORT=, "
+                         "or leave PORT unset to take the next free port")
+            print(f"serve: port {p} is taken, trying {p + 1}", file=sys.stderr)
+    sys.exit(f"serve: ports {port} to {last} are all taken; give a free one with PORT=")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("directory", nargs="?", default="web")
+    ap.add_argument("--port", type=int, default=8080)
+    ap.add_argument("--exact", action="store_true", help="fail when the port is taken")
+    ap.add_argument("--path", default="/", help="appended to the printed URL")
+    ap.add_argument("--quiet", action="store_true", help="no line per request")
+    a = ap.parse_args()
+    if not 0 <= a.port <= 65535:
+        sys.exit(f"serve: {a.port} is not a port number (0 to 65535)")
+    server = listen(a.directory, a.port, a.exact, a.quiet)
+    port = server.server_address[1]
+    print(f"svdtune is served at http://localhost:{port}{a.path}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+// The page's engine line and the Engine setting. The worker picks the engine from the browser's
+// adapter (adapter.js): on 'auto', a hardware GPU gets WebGPU and a software WebGPU (SwiftShader,
+// llvmpipe, WARP, a fallback adapter) the CPU engine, which is about 20× faster than one. `?gpu`
+// forces WebGPU, `?cpu` the CPU engine; the select (#engine-choice) changes the mode in place
+// (the page reopens the engine and loads the model and data again; app.js) and writes it into
+// the address, so a reload keeps it. The line says which engine runs, on which adapter, and why;
+// its data-state is 'gpu', 'software' (CPU engine: the adapter is software), 'chosen' (CPU engine
+// by ?cpu or the setting) or 'no-gpu' (CPU engine: WebGPU is not available).
+
+// The mode asked for in the address: 'gpu' (?gpu), 'cpu' (?cpu) or 'auto'.
+export function modeFromAddress(params) {
+  if (params.has('cpu')) return 'cpu';
+  if (params.has('gpu')) return 'gpu';
+  return 'auto';
+}
+
+// Writes `mode` into the address (?gpu, ?cpu or neither), keeping the other parameters.
+export function writeModeToAddress(mode) {
+  const url = new URL(location.href);
+  url.searchParams.delete('cpu');
+  url.searchParams.delete('gpu');
+  if (mode !== 'auto') url.searchParams.set(mode, '');
+  history.replaceState(null, '', url.toString().replace(/([?&](?:cpu|gpu))=(?=&|$)/, '$1'));
+}
+
+// {text, kind, state} of the engine line for the backend `b` the worker opened (its `engine`:
+// {mode, adapter, software}); `by`: what chose the mode ('?gpu', 'the Engine setting', …);
+// `bytesText(n)` formats a memory budget.
+export function describeEngine(b, by, bytesText) {
+  const { mode = 'auto', adapter = null, software = null } = b.engine ?? {};
+  if (b.gpu) {
+    const name = adapter ?? b.name;
+    const budget = b.max_memory_bytes ? ` Memory budget: ${bytesText(b.max_memory_bytes)}.` : '';
+    if (software) {
+      return { text: `WebGPU: ${name}, a software renderer (${software}) chosen by ${by}: slower than the CPU engine.${budget}`, kind: 'notice', state: 'gpu' };
+    }
+    return { text: `WebGPU: ${name}.${budget}`, kind: 'ok', state: 'gpu' };
+  }
+  if (mode === 'cpu') return { text: `CPU engine: chosen by ${by}.`, kind: 'ok', state: 'chosen' };
+  if (software && mode === 'auto') {
+    return {
+      text: `CPU engine: this browser's WebGPU is a software renderer (${adapter ? `${software}: ${adapter}` : software}), slower than the CPU engine. Choose WebGPU in the Engine setting to use it anyway.`,
+      kind: 'ok', state: 'software',
+    };
+  }
+  return { text: `CPU engine: WebGPU is not available (${b.gpu_error}); the CPU engine is much slower than a GPU.`, kind: 'notice', state: 'no-gpu' };
+}
