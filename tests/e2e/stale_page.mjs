@@ -1,12 +1,12 @@
 // End-to-end: nothing stale or contradictory on the training page, and the data-driven choices
-// (headless Chromium with WebGPU). With the tiny chat model: the loaded folder and data file are
+// (headless Chromium, on the engine the page picks). With the tiny chat model: the loaded folder and data file are
 // named beside their pickers; the sequence length is chosen from the data ("Sequence length N:
 // fits …") until the user sets one; "Pack examples into rows" changes the rows and batches the
 // data info shows; before any training the merged download is disabled and Generate shows one
 // answer ("The model as loaded"); a PNG renamed .jsonl is "not a text file" and an empty file
 // names itself once, and either takes the previous file's statistics off the page; a 1-step run
 // says "1 step" and then shows both answers; a paused run's downloads work (the adapter zip is
-// dated today) and the run resumes to its last step; a model that fails to load takes its
+// dated today) and the run goes on after them; a model that fails to load takes its
 // details and plan off the page, and a folder refused for its chat template leaves the loaded
 // model's details marked as the model still loaded. Screenshots go to artifacts/stale-page/.
 // Usage: node tests/e2e/stale_page.mjs   (after scripts/build-web.sh)
@@ -127,22 +127,29 @@ try {
   await page.waitForFunction(() => !['', '…'].includes(document.querySelector('#answer-current').textContent) && !document.querySelector('#generate').disabled, null, { timeout: 120_000 });
   check(await page.isVisible('#answer-current') && (await text(page, '.answers figure figcaption')) === 'Original model', 'after training both answers show');
 
-  // Downloads while paused; the run resumes to its end.
-  await page.fill('#settings [name=max_steps]', '6');
+  // Downloads while paused; the run then goes on (a long run, so that Pause comes before its end).
+  await page.fill('#settings [name=epochs]', '50');
+  await page.fill('#settings [name=max_steps]', '300');
   await page.click('#train');
   await page.waitForFunction(() => Number(document.querySelector('#chart').dataset.steps) >= 1, null, { timeout: 300_000 });
   await page.click('#pause');
   await page.waitForFunction(() => document.querySelector('#train-status').textContent.startsWith('Paused'), null, { timeout: 120_000 });
-  check(await page.isEnabled('#dl-merged') && await page.isEnabled('#dl-adapter'), 'paused: the downloads are enabled');
+  const at = Number(await page.getAttribute('#chart', 'data-steps'));
+  check(await page.isEnabled('#dl-merged') && await page.isEnabled('#dl-adapter'), `paused after step ${at}: the downloads are enabled`);
   const adapter = await download(page, '#dl-adapter', `${out}/paused-adapter.zip`);
   const listing = execFileSync('unzip', ['-l', adapter]).toString();
   const year = new Date().getUTCFullYear();
   check(/adapter_model\.safetensors/.test(listing) && listing.includes(`${year}-`) && !/1980-/.test(listing), `paused: the adapter downloads, dated this year:\n${listing}`);
+  const merged = await download(page, '#dl-merged', `${out}/paused-merged.zip`);
+  check(/model\.safetensors/.test(execFileSync('unzip', ['-l', merged]).toString()), 'paused: the merged model downloads');
   await page.screenshot({ path: `${out}/paused.png`, fullPage: true });
+  check(Number(await page.getAttribute('#chart', 'data-steps')) === at, 'paused: the downloads ran no step');
   await page.click('#resume');
+  await page.waitForFunction((n) => Number(document.querySelector('#chart').dataset.steps) > n, at, { timeout: 300_000 });
+  await page.click('#stop');
   await untilDone(page);
   const steps = Number(await page.getAttribute('#chart', 'data-steps'));
-  check(await page.getAttribute('#chart', 'data-state') === 'done' && steps === 6, `the run resumed to step ${steps} of 6`);
+  check(await page.getAttribute('#chart', 'data-state') === 'stopped' && steps > at, `the run went on after the downloads: step ${at} → ${steps}`);
 
   // A model that fails to load takes its details off the page.
   const broken = modelCopy('broken-weights', (dir) => writeFileSync(`${dir}/model.safetensors`, 'not safetensors'));
