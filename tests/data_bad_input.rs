@@ -171,16 +171,12 @@ fn no_usable_record_is_an_error() {
         .unwrap_err()
         .to_string();
     assert_eq!(err, "dataset: no usable record (0 read, 0 skipped)");
-    let err = Dataset::from_bytes(
-        b"\xff\xfe garbage\nnot json\n",
-        &m,
-        &DatasetOptions::default(),
-    )
-    .unwrap_err()
-    .to_string();
+    let err = Dataset::from_bytes(b"{\xff garbage\nnot json\n", &m, &DatasetOptions::default())
+        .unwrap_err()
+        .to_string();
     assert!(
         err.starts_with(
-            "dataset: no usable record (2 read, 2 skipped); line 1: invalid UTF-8 at byte 1"
+            "dataset: no usable record (2 read, 2 skipped); line 1: invalid UTF-8 at byte 2"
         ),
         "{err}"
     );
@@ -207,4 +203,32 @@ fn malformed_tokenizer_json_is_an_error_not_a_panic() {
         .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(err.contains("tokenizer.json is not valid JSON"), "{err}");
+}
+
+/// A file that is not text (an image renamed `.jsonl`, UTF-16) is one error, not a bad record
+/// per line; invalid UTF-8 further in stays one bad record.
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
+fn a_binary_file_is_not_a_text_file() {
+    let m = smol();
+    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    png.extend(std::iter::repeat_n(b'\n', 30));
+    let utf16 = b"\xff\xfe{\0\"\0";
+    let latin1 = b"\xe9t\xe9\n{}\n";
+    for (bytes, why) in [
+        (&png[..], "byte 8 is a NUL byte"),
+        (&utf16[..], "byte 3 is a NUL byte"),
+        (&latin1[..], "byte 0, 0xe9, is not UTF-8"),
+    ] {
+        let err = Dataset::from_bytes(bytes, &m, &DatasetOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("dataset: not a text file ("), "{err}");
+        assert!(err.contains(why), "{err}");
+    }
+    // A NUL byte past the first 8 KiB is a bad record, not a binary file.
+    let mut late = BAD.to_vec();
+    late.extend(std::iter::repeat_n(b' ', 9000));
+    late.extend(b"\n{\"text\": \"a\0b\"}\n");
+    assert!(load(&late, &m).stats.skipped > 0);
 }

@@ -86,3 +86,25 @@ fn missing_files_fail_with_a_message() {
         "{stderr}"
     );
 }
+
+/// A data file that is not text fails with one message naming the file once.
+#[test]
+fn a_binary_data_file_is_named_once() {
+    let dir = std::env::temp_dir().join(format!("svdtune-binary-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("image.jsonl");
+    std::fs::write(&path, b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\n\n\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_svdtune"))
+        .args(["data", "--model", MODEL, "--data", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let want = format!(
+        "error: {}: not a text file (byte 8 is a NUL byte)",
+        path.display()
+    );
+    assert!(stderr.starts_with(&want), "{stderr}");
+    assert!(!stderr.contains("dataset:"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

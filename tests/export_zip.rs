@@ -139,3 +139,49 @@ fn misuse_is_an_error() {
     let entries = unzip(zip.finish_archive().unwrap());
     assert_eq!(entries, vec![("one.txt".to_string(), b"hello".to_vec())]);
 }
+
+/// The entries of `bytes` with their dates `(year, month, day, hour, minute, second)`.
+fn dates(bytes: Vec<u8>) -> Vec<(u16, u8, u8, u8, u8, u8)> {
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
+    (0..zip.len())
+        .map(|i| {
+            let d = zip.by_index(i).unwrap().last_modified().unwrap();
+            (
+                d.year(),
+                d.month(),
+                d.day(),
+                d.hour(),
+                d.minute(),
+                d.second(),
+            )
+        })
+        .collect()
+}
+
+fn one_entry(zip: ZipTarget<Vec<u8>>) -> Vec<u8> {
+    let mut zip = zip;
+    let mut f = zip.create("one.txt").unwrap();
+    f.write_all(b"hello").unwrap();
+    zip.finish(f).unwrap();
+    zip.finish_archive().unwrap()
+}
+
+/// Entries are dated when the archive is made (not zip's default, 1980-01-01).
+#[test]
+fn entries_are_dated_now() {
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let now = dates(one_entry(ZipTarget::new("a.zip", Vec::new())));
+    let want = dates(one_entry(ZipTarget::new("b.zip", Vec::new()).dated(unix)));
+    assert!(now[0].0 >= 2025, "{now:?}");
+    // Same day and hour (zip dates have 2-second steps; the two archives are seconds apart).
+    let day_hour = |d: &(u16, u8, u8, u8, u8, u8)| (d.0, d.1, d.2, d.3);
+    assert_eq!(day_hour(&now[0]), day_hour(&want[0]));
+    // 2026-12-05 01:09:58 UTC.
+    let fixed = dates(one_entry(
+        ZipTarget::new("c.zip", Vec::new()).dated(1796432998),
+    ));
+    assert_eq!(fixed, [(2026, 12, 5, 1, 9, 58)]);
+}

@@ -6,11 +6,14 @@
 // template's file and the data file and says why; the engine, and the run in it, are untouched.
 // A newly dropped model folder's template is tried in the data worker (on the data file, or on a
 // one-message prompt) before the engine takes the folder, so a hostile one leaves the loaded model
-// and its training as they were.
+// and its training as they were. data_view.js renders the data info and picks the sequence length
+// from the data; model_view.js keeps the model's details true after a failed load.
 import { drawChart } from './chart.js';
 import { connect } from './client.js';
 import { TEXT_FILES, dataBudget, dataJob } from './data_client.js';
 import { dropZone, fromDrop, fromInput, save } from './files.js';
+import { clearData, fitSeqLen, markSeqLenSet, plural, readOptions as dataReadOptions, renderData, showPicked, withoutName } from './data_view.js';
+import { answerColumns, clearModel, markKept, unmarkKept } from './model_view.js';
 import { describeEngine, modeFromAddress, writeModeToAddress } from './engine_ui.js';
 import { generateAnswers } from './generate.js';
 
@@ -43,7 +46,8 @@ const request = (cmd, args, opts) => engine.request(cmd, args, opts);
 const budget = (bytes = 0) => dataBudget(Number(form.elements.data_budget.value) || 60, bytes);
 
 // A dataset's encoding for the engine's setData, read by the data worker.
-const encodeData = (files, file, o) => dataJob('encodeDataset', { model: files, name: file.name, file, options: o }, files, file.name, budget(file.size));
+// It is read once, cut at data_view.js's READ_CAP tokens; the engine cuts it to each length tried.
+const encodeData = (files, file, o) => dataJob('encodeDataset', { model: files, name: file.name, file, options: dataReadOptions(o) }, files, file.name, budget(file.size));
 
 const fmt = (n) => Number(n).toLocaleString('en-US');
 // Bytes in decimal units, as the engine's messages write them.
@@ -106,6 +110,7 @@ function readOptions() {
     eval_fraction: num('eval_fraction'),
     eval_every: int('eval_every'),
     freeze_norms: f.freeze_norms.checked,
+    pack: f.pack.checked,
     seed: int('seed'),
   };
 }
@@ -114,6 +119,7 @@ function writeOptions(o) {
   const f = form.elements;
   for (const [k, v] of Object.entries(o)) {
     if (!f[k]) continue;
+    if (k === 'seq_len') markSeqLenSet(f[k]);
     if (f[k].type === 'checkbox') f[k].checked = Boolean(v);
     else f[k].value = v ?? '';
   }
@@ -188,14 +194,17 @@ async function loadModel(input) {
   } catch (e) {
     const kept = state.model ? ` ${state.model.name} stays loaded${state.start ? ', with its training' : ''}.` : '';
     setStatus(status, `Cannot load ${folder}: ${e.message}.${kept}`, 'bad');
+    if (state.model) markKept(state.model.name, folder);
     status.dataset.kind = e.kind;
     return;
   }
   delete status.dataset.kind;
   state.modelInput = input;
-  setStatus(status, `Loading ${folder} (${entries.length} files)…`);
+  setStatus(status, `Loading ${folder} (${plural(entries.length, 'file')})…`);
   $('model-progress').hidden = false;
   state.model = null;
+  clearModel();
+  showPicked('model-picked', null);
   updateButtons();
   try {
     const info = await request('loadModel', {
@@ -213,12 +222,17 @@ async function loadModel(input) {
       ['Context', fmt(s.max_position_embeddings)],
     ]);
     setStatus(status, info.template_notice ? `Loaded ${folder}. ${info.template_notice}` : `Loaded ${folder}.`, 'ok');
+    unmarkKept();
+    showPicked('model-picked', folder);
     await refreshPlan();
     if (state.dataFile) await loadData(state.dataFile, pre);
   } catch (e) {
     const hint = e.kind === 'binding-too-large' && state.backend?.gpu
       ? '. This GPU cannot hold that tensor in one binding; open the page with ?cpu at the end of the address to train on the CPU engine.' : '';
     setStatus(status, `Cannot load the model: ${e.message}${hint}`, 'bad');
+    clearModel();
+    state.data = null;
+    clearData();
   } finally {
     $('model-progress').hidden = true;
     updateButtons();
@@ -244,6 +258,7 @@ async function readData(file, pre) {
   state.data = null;
   const status = $('data-status');
   if (!state.model) {
+    clearData();
     setStatus(status, `${file.name} is ready; it is read once a model is loaded (its tokenizer and chat template are needed).`);
     return;
   }
@@ -253,28 +268,33 @@ async function readData(file, pre) {
   try {
     const same = pre && pre.file === file && JSON.stringify(pre.options) === JSON.stringify(o);
     const encoded = same ? pre.encoded : await encodeData(state.textFiles, file, o);
-    const d = await request('setData', { name: file.name, encoded, options: o }, { transfer: [encoded.buffer] });
+    let d = await request('setData', { name: file.name, encoded, options: o }, { transfer: [encoded.buffer] });
+    d = await fitSeqLen(d, form.elements.seq_len, state.model?.summary?.max_position_embeddings, () => request('dataInfo', { options: options() }));
     state.data = d;
-    dl($('data-info'), [
-      ['Format', `${d.format} (${d.container})`],
-      ['Examples', `${fmt(d.examples)} of ${fmt(d.records)} records (${fmt(d.skipped)} skipped, ${fmt(d.truncated)} cut to ${o.seq_len} tokens)`],
-      ['Tokens', `${fmt(d.tokens)}, ${fmt(d.trained_tokens)} trained`],
-      ['Longest', `${fmt(d.longest)} tokens (line ${d.longest_line})`],
-      ['Split', `${fmt(d.train_examples)} train (${d.train_batches} batches), ${fmt(d.eval_examples)} eval (${d.eval_batches} batches)`],
-    ]);
-    const skips = $('data-skips');
-    skips.hidden = d.skips.length === 0;
-    skips.querySelector('summary').textContent = `Skipped records (${d.skipped})`;
-    const ul = skips.querySelector('ul');
-    ul.replaceChildren(...d.skips.map(([line, reason]) => {
-      const li = document.createElement('li');
-      li.textContent = `line ${line}: ${reason}`;
-      return li;
-    }));
+    renderData(d);
+    showPicked('data-picked', file.name);
     setStatus(status, `Read ${file.name}.`, 'ok');
   } catch (e) {
-    setStatus(status, `Cannot use ${file.name}: ${e.message}`, 'bad');
+    clearData();
+    showPicked('data-picked', null);
+    setStatus(status, `Cannot use ${file.name}: ${withoutName(e.message, file.name)}`, 'bad');
     status.dataset.kind = e.kind;
+  }
+  updateButtons();
+}
+
+// The data info again after a setting it depends on changed; the file is read again only when
+// the sequence length is beyond the cut it was read with.
+async function refreshData() {
+  const o = options();
+  if (!o || !state.data || (state.data.read_len != null && o.seq_len > state.data.read_len)) return loadData(state.dataFile);
+  try {
+    state.data = await request('dataInfo', { options: o });
+    renderData(state.data);
+  } catch (e) {
+    state.data = null;
+    clearData();
+    setStatus($('data-status'), `Cannot use ${state.dataFile.name}: ${withoutName(e.message, state.dataFile.name)}`, 'bad');
   }
   updateButtons();
 }
@@ -289,15 +309,22 @@ function updateButtons() {
   $('resume').disabled = run !== 'paused';
   $('stop').disabled = !(run === 'training' || run === 'paused');
   $('generate').disabled = !state.model || run === 'starting';
-  const trained = state.start && !busy;
-  $('dl-merged').disabled = !state.model || busy;
-  $('dl-adapter').disabled = !trained;
+  // Downloads work between steps (paused, or after the run); the merged model once it differs
+  // from the one loaded (a step trained), the adapter once a run exists.
+  const stepping = run === 'starting' || run === 'training';
+  const trained = hasTrained();
+  $('dl-merged').disabled = !state.model || stepping || !trained;
+  $('dl-adapter').disabled = !state.start || stepping;
+  answerColumns(trained);
   $('dl-csv').disabled = state.log.length === 0;
   $('dl-json').disabled = state.log.length === 0;
   for (const el of form.elements) el.disabled = busy;
   $('resume-checkpoint').disabled = busy || !state.model || !state.data;
   $('engine-choice').disabled = busy || !state.backend || !$('model-progress').hidden || Boolean(state.dataReading);
 }
+
+// Whether the run has trained at least one step (or resumed after one).
+const hasTrained = () => Boolean(state.start && (state.log.length > 0 || state.start.resumed_step > 0));
 
 function redraw() {
   const train = state.log.filter((r) => r.loss !== undefined).map((r) => ({ step: r.step, loss: r.loss }));
@@ -326,7 +353,7 @@ async function train(resume = false) {
     const from = info.resumed_step ? `, resumed after step ${info.resumed_step}` : '';
     const m = info.memory;
     const memory = m ? ` Memory: ${bytesText(m.weights + m.optimizer + m.activations)} (weights ${bytesText(m.weights)}, activations ${bytesText(m.activations)}).` : '';
-    setStatus($('train-status'), `Decomposed ${info.decomposed_layers} layers in ${(info.decompose_ms / 1000).toFixed(1)} s; training ${fmt(info.trainable_params)} parameters for ${info.total_steps} steps${from}.${memory}`);
+    setStatus($('train-status'), `Decomposed ${plural(info.decomposed_layers, 'layer')} in ${(info.decompose_ms / 1000).toFixed(1)} s; training ${fmt(info.trainable_params)} parameters for ${plural(info.total_steps, 'step')}${from}.${memory}`);
     redraw();
   } catch (e) {
     state.run = 'error';
@@ -386,8 +413,11 @@ async function generate(e) {
   if (!prompt) return;
   $('generate').disabled = true;
   const column = (what) => ({ answer: $(`answer-${what}`), rate: $(`rate-${what}`) });
+  // Before a run has trained, one answer: the model as loaded (model_view.js).
+  const both = hasTrained();
+  const columns = both ? { original: column('original'), current: column('current') } : { original: column('original') };
   await generateAnswers({
-    prompt, maxNewTokens: Number($('max-new').value) || 64, request, columns: { original: column('original'), current: column('current') },
+    prompt, maxNewTokens: Number($('max-new').value) || 64, request, columns, both,
     encode: (p) => dataJob('encodePrompt', { model: state.textFiles, prompt: p }, state.textFiles, null, budget()),
   });
   updateButtons();
@@ -553,6 +583,7 @@ function onEvent(data) {
 $('model-folder').addEventListener('change', (e) => loadModel(fromInput(e.target)));
 $('model-files').addEventListener('change', (e) => loadModel(fromInput(e.target)));
 dropZone($('model-drop'), async (dt) => loadModel(await fromDrop(dt)));
+form.elements.seq_len.addEventListener('input', (e) => markSeqLenSet(e.target));
 $('data-file').addEventListener('change', (e) => e.target.files[0] && loadData(e.target.files[0]));
 dropZone($('data-drop'), (dt) => dt.files[0] && loadData(dt.files[0]));
 for (const zone of [$('model-drop'), $('data-drop')]) {
@@ -563,7 +594,7 @@ for (const zone of [$('model-drop'), $('data-drop')]) {
 form.addEventListener('change', (e) => {
   if (!options()) return;
   if (['rank_fraction', 'freeze_norms'].includes(e.target.name)) refreshPlan();
-  if (['seq_len', 'eval_fraction', 'seed', 'batch_size'].includes(e.target.name) && state.dataFile) loadData(state.dataFile);
+  if (['seq_len', 'eval_fraction', 'seed', 'batch_size', 'pack'].includes(e.target.name) && state.dataFile) refreshData();
 });
 $('train').addEventListener('click', () => train(false));
 // Pause and Stop act between steps: say so at once, since a step can take seconds (minutes on a

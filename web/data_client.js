@@ -20,7 +20,9 @@ export async function dataJob(cmd, args, files, dataName, seconds) {
     if (e.kind === 'template' || e.kind === 'timeout' || e.kind === 'stack-overflow' || e.kind === 'wasm-abort' || e.kind === 'worker-died') {
       const on = dataName ? ` reading ${dataName}` : '';
       const ended = e.kind === 'template' ? '' : '; the data worker was ended';
-      throw new WorkerError(e.kind, `the chat template (${templateFile(files)})${on}: ${e.message}${ended}`);
+      // The engine's own "chat template: " prefix would say it twice.
+      const why = e.message.replace(/^chat template: /, '');
+      throw new WorkerError(e.kind, `the chat template (${templateFile(files)})${on}: ${why}${ended}`);
     }
     throw e;
   }

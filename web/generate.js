@@ -12,8 +12,9 @@ export function rateText(tokens, ms) {
 
 // Runs one Generate. `encode(prompt)` resolves to the prompt's token ids (the data worker);
 // `request` is the engine's (client.js); `columns`: {original, current}, each {answer, rate}
-// elements. Resolves when both answers are in (errors are shown in the current column).
-export async function generateAnswers({ prompt, maxNewTokens, encode, request, columns }) {
+// elements (`current` absent with `both` false: before a run has trained only the original is
+// asked for). Resolves when the answers are in (errors are shown in the last column).
+export async function generateAnswers({ prompt, maxNewTokens, encode, request, columns, both = true }) {
   const cols = Object.values(columns);
   for (const c of cols) {
     c.answer.textContent = '…';
@@ -33,11 +34,11 @@ export async function generateAnswers({ prompt, maxNewTokens, encode, request, c
       col.answer.dataset.updates = String(Number(col.answer.dataset.updates ?? 0) + 1);
       show(col, p.name, p.done, p.ms);
     };
-    const out = await request('generate', { ids, maxNewTokens }, { onProgress });
+    const out = await request('generate', { ids, maxNewTokens, both }, { onProgress });
     for (const [what, col] of Object.entries(columns)) show(col, out[what].text, out[what].tokens, out[what].ms);
   } catch (err) {
-    columns.current.answer.textContent = `Error: ${err.message}`;
     columns.original.answer.textContent = '';
+    (columns.current ?? columns.original).answer.textContent = `Error: ${err.message}`;
     for (const c of cols) c.rate.textContent = '';
   } finally {
     for (const c of cols) c.answer.removeAttribute('aria-busy');

@@ -207,14 +207,15 @@ const commands = {
     for await (const name of dir.keys()) names.push(name);
     for (const name of names) await dir.removeEntry(name).catch(() => {});
   },
-  async generate({ ids, maxNewTokens }, { progress }) {
+  // `both`: also the current Σ (false before a run has trained: it is the model as loaded).
+  async generate({ ids, maxNewTokens, both = true }, { progress }) {
     // Each token's update is posted, then the engine waits for the next turn of the event loop.
     const stream = (what) => (text, tokens, ms) => {
       progress(what)(tokens, maxNewTokens, text, { ms });
       return nextTurn();
     };
     const original = await exclusive(() => session.generate(ids, maxNewTokens, true, stream('original')));
-    const current = await exclusive(() => session.generate(ids, maxNewTokens, false, stream('current')));
+    const current = both ? await exclusive(() => session.generate(ids, maxNewTokens, false, stream('current'))) : original;
     return { original, current };
   },
   fullLoss: () => exclusive(() => session.fullLoss()),

@@ -1,5 +1,10 @@
-//! Fixed-shape training batches. Every field is row-major `[batch, seq_len]` (index
-//! `b · seq_len + t`):
+//! Training batches. Every field is row-major `[batch, seq_len]` (index `b · seq_len + t`),
+//! where a batch's `seq_len` is its width: the run's sequence length for [`Width::Full`], or its
+//! longest row rounded up to a multiple of [`WIDTH_STEP`] (at most the run's sequence length) for
+//! [`Width::Longest`], which [`Dataset::batches`] uses. Masked padding does not count in the loss,
+//! so both widths give the same losses; the narrower one spends no work on padding, and the
+//! rounding bounds the number of distinct shapes the backends allocate buffers for.
+//!
 //!
 //! | field | type | meaning |
 //! |---|---|---|
@@ -13,7 +18,7 @@
 //! at `t` predicts the token at `t + 1`, weighted by that token's mask bit. The last token of a
 //! conversation has no target (weight 0), also inside packed rows. Padding positions hold the pad
 //! id, weight 0, position 0 and `window_start = t` (they attend only to themselves). A last
-//! partial batch is filled with all-padding rows so every batch has the same shape.
+//! partial batch is filled with all-padding rows so every batch has `batch` rows.
 use super::pack::PackedRow;
 use super::{Dataset, Example};
 use crate::{Error, Result};
@@ -30,6 +35,39 @@ pub struct Batch {
     pub window_start: Vec<u32>,
     /// Σ loss_weights.
     pub trained_tokens: usize,
+    /// Tokens of the examples in the batch (its padding excluded).
+    pub real_tokens: usize,
+    /// Rows holding examples (the rest, in a last partial batch, are all padding).
+    pub rows: usize,
+}
+
+/// Batch widths of [`Width::Longest`] are multiples of this (or the run's sequence length).
+pub const WIDTH_STEP: usize = 16;
+
+/// How wide the batches are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Width {
+    /// Every batch is the run's sequence length wide.
+    Full,
+    /// Each batch is its longest row wide, rounded up to a multiple of [`WIDTH_STEP`] and at most
+    /// the sequence length.
+    Longest,
+}
+
+impl Width {
+    /// The width of a batch of `rows` under a sequence length of `seq_len`.
+    pub fn of(self, rows: &[PackedRow], seq_len: usize) -> usize {
+        match self {
+            Width::Full => seq_len,
+            Width::Longest => {
+                let longest = rows.iter().map(PackedRow::used).max().unwrap_or(1).max(1);
+                longest
+                    .div_ceil(WIDTH_STEP)
+                    .saturating_mul(WIDTH_STEP)
+                    .min(seq_len)
+            }
+        }
+    }
 }
 
 impl Batch {
@@ -44,11 +82,13 @@ impl Batch {
             position_ids: vec![0; n],
             window_start: (0..n).map(|i| (i % seq_len) as u32).collect(),
             trained_tokens: 0,
+            real_tokens: 0,
+            rows: 0,
         }
     }
 }
 
-/// Lays `rows` (segments referring to `examples`) out as batches of `batch` rows.
+/// Lays `rows` (segments referring to `examples`) out as batches of `batch × seq_len`.
 pub fn make_batches(
     examples: &[&Example],
     rows: &[PackedRow],
@@ -56,15 +96,29 @@ pub fn make_batches(
     seq_len: usize,
     pad_id: u32,
 ) -> Result<Vec<Batch>> {
-    if batch == 0 || seq_len == 0 {
+    make_batches_as(examples, rows, batch, seq_len, pad_id, Width::Full)
+}
+
+/// [`make_batches`] with each batch as wide as `width` says (rows hold at most `seq_len`).
+pub fn make_batches_as(
+    examples: &[&Example],
+    rows: &[PackedRow],
+    batch: usize,
+    max_len: usize,
+    pad_id: u32,
+    width: Width,
+) -> Result<Vec<Batch>> {
+    if batch == 0 || max_len == 0 {
         return Err(Error::param(
             "batches",
-            format!("batch ({batch}) and seq_len ({seq_len}) must be at least 1"),
+            format!("batch ({batch}) and seq_len ({max_len}) must be at least 1"),
         ));
     }
     let mut out = Vec::with_capacity(rows.len().div_ceil(batch));
     for chunk in rows.chunks(batch) {
+        let seq_len = width.of(chunk, max_len);
         let mut b = Batch::padding(batch, seq_len, pad_id);
+        b.rows = chunk.len();
         for (r, row) in chunk.iter().enumerate() {
             for seg in &row.segments {
                 let ex = examples.get(seg.example).ok_or_else(|| {
@@ -89,6 +143,7 @@ pub fn make_batches(
                         ),
                     ));
                 }
+                b.real_tokens += seg.len;
                 for k in 0..seg.len {
                     let i = r * seq_len + seg.start + k;
                     b.input_ids[i] = ex.input_ids[k];
@@ -111,7 +166,8 @@ pub fn make_batches(
 
 impl Dataset {
     /// Batches of the examples at `indices` (e.g. [`Dataset::split`]'s train list), each example
-    /// cut to `seq_len` tokens, packed or one per row, padded with the tokenizer's pad id.
+    /// cut to `seq_len` tokens, packed or one per row, padded with the tokenizer's pad id to the
+    /// batch's longest row ([`Width::Longest`]).
     pub fn batches(
         &self,
         indices: &[usize],
@@ -119,6 +175,19 @@ impl Dataset {
         seq_len: usize,
         packing: bool,
         pad_id: u32,
+    ) -> Result<Vec<Batch>> {
+        self.batches_as(indices, batch, seq_len, packing, pad_id, Width::Longest)
+    }
+
+    /// [`Dataset::batches`] with the batch width chosen by `width`.
+    pub fn batches_as(
+        &self,
+        indices: &[usize],
+        batch: usize,
+        seq_len: usize,
+        packing: bool,
+        pad_id: u32,
+        width: Width,
     ) -> Result<Vec<Batch>> {
         let exs: Vec<&Example> = indices
             .iter()
@@ -137,6 +206,6 @@ impl Dataset {
         } else {
             super::pack::one_per_row(&lens, seq_len)?
         };
-        make_batches(&exs, &rows, batch, seq_len, pad_id)
+        make_batches_as(&exs, &rows, batch, seq_len, pad_id, width)
     }
 }

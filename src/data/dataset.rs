@@ -119,13 +119,8 @@ impl Dataset {
     ) -> Result<Self> {
         let f = std::fs::File::open(path)
             .map_err(|e| Error::param("dataset", format!("cannot open {}: {e}", path.display())))?;
-        Self::from_reader(std::io::BufReader::new(f), model, opts).map_err(|e| match e {
-            Error::Param { op, message } => Error::Param {
-                op,
-                message: format!("{}: {message}", path.display()),
-            },
-            other => other,
-        })
+        Self::from_reader(std::io::BufReader::new(f), model, opts)
+            .map_err(|e| named(e, &path.display().to_string(), true))
     }
 
     /// From any reader; records stream through one at a time.
@@ -265,6 +260,24 @@ impl Dataset {
     /// 2+ examples, never all); both lists are returned in file order.
     pub fn split(&self, eval_fraction: f64, seed: u64) -> Split {
         split_indices(self.examples.len(), eval_fraction, seed)
+    }
+}
+
+/// An error of reading the data file `name` that names it once: the file's own faults become
+/// [`Error::Input`] (`"name: no usable record …"`, not `"dataset: name: …"`); the chat
+/// template's keep their kind and get `name` in front of the message when `template_too` (the
+/// page names the data file in its own words).
+pub fn named(e: Error, name: &str, template_too: bool) -> Error {
+    match e {
+        Error::Param {
+            op: "dataset",
+            message,
+        } => Error::input(name, message),
+        Error::Param { op, message } if template_too => Error::Param {
+            op,
+            message: format!("{name}: {message}"),
+        },
+        other => other,
     }
 }
 

@@ -1,5 +1,5 @@
 //! Chat data: whatever chat file a user drops in → the exact token ids and loss masks the Hugging
-//! Face ecosystem produces for the same model → fixed-shape training batches. Pure Rust, the same
+//! Face ecosystem produces for the same model → training batches. Pure Rust, the same
 //! natively and in wasm.
 //!
 //! Pipeline (one module per step):
@@ -13,11 +13,14 @@
 //! - [`encode`]: a sample → `input_ids` + `loss_mask` (assistant turns only by default, spans
 //!   found by rendering the conversation prefix by prefix).
 //! - [`dataset`]: the whole file → examples, skip reports, truncation, statistics, split.
-//! - [`pack`] and [`batch`]: examples → rows of `seq_len` tokens → `[batch, seq_len]` batches.
+//! - [`cut`]: a read dataset cut to a shorter sequence length; the length most examples fit.
+//! - [`pack`] and [`batch`]: examples → rows of `seq_len` tokens → `[batch, width]` batches,
+//!   each as wide as its longest row.
 //! - [`model_files`]: the text side of a model folder (template + tokenizer) in one value.
 //! - [`wire`]: a read dataset as bytes (the page reads data in a worker of its own).
 
 pub mod batch;
+pub mod cut;
 pub mod dataset;
 pub mod encode;
 pub mod formats;
@@ -30,9 +33,9 @@ pub mod wire;
 
 mod py_methods;
 mod pyjson;
-mod strftime;
+pub(crate) mod strftime;
 
-pub use batch::{Batch, make_batches};
+pub use batch::{Batch, WIDTH_STEP, Width, make_batches, make_batches_as};
 pub use dataset::{Dataset, DatasetOptions, Example, Skip, Split, Stats};
 pub use encode::{Encoded, LossMode};
 pub use formats::Format;

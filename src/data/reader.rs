@@ -3,7 +3,9 @@
 //! one record (at most `max_record_bytes`) plus one read chunk in memory, so files of any size
 //! stream through. Every record carries the 1-based line it starts on. Blank lines are ignored;
 //! invalid UTF-8, invalid JSON, non-object records and oversized records become `Err(reason)`
-//! records, so one bad line never stops the file.
+//! records, so one bad line never stops the file. A file that is not text at all (a NUL byte in
+//! its first [`SNIFF_BYTES`], or a first byte that is not UTF-8: an image, an archive,
+//! UTF-16) is one error, "not a text file", rather than a record per line.
 use std::collections::VecDeque;
 use std::io::Read;
 
@@ -14,6 +16,23 @@ use crate::{Error, Result};
 /// Default cap on one record's size: larger lines are skipped without being held in memory.
 pub const DEFAULT_MAX_RECORD_BYTES: usize = 8 << 20;
 const CHUNK: usize = 64 << 10;
+/// How much of a file's start is looked at to tell text from binary content.
+pub const SNIFF_BYTES: usize = 8 << 10;
+
+/// Why `start` (a file's first bytes) is not text: a NUL byte, or a first byte that is not
+/// UTF-8. `None` for text (invalid UTF-8 later on is one bad record, not a binary file).
+pub fn binary_reason(start: &[u8]) -> Option<String> {
+    let start = &start[..start.len().min(SNIFF_BYTES)];
+    if let Some(at) = start.iter().position(|&b| b == 0) {
+        return Some(format!("byte {at} is a NUL byte"));
+    }
+    match std::str::from_utf8(start) {
+        Err(e) if e.valid_up_to() == 0 && e.error_len().is_some() => {
+            Some(format!("byte 0, 0x{:02x}, is not UTF-8", start[0]))
+        }
+        _ => None,
+    }
+}
 
 /// How the file holds its records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +64,8 @@ pub struct RecordReader<R> {
     out: VecDeque<RawRecord>,
     done: bool,
     buf: Vec<u8>,
+    /// The file's first bytes until [`SNIFF_BYTES`] were seen (then checked and dropped).
+    head: Option<Vec<u8>>,
 }
 
 impl<R: Read> RecordReader<R> {
@@ -55,12 +76,36 @@ impl<R: Read> RecordReader<R> {
             out: VecDeque::new(),
             done: false,
             buf: vec![0; CHUNK],
+            head: Some(Vec::new()),
         }
     }
 
     /// The container, known once the first non-blank byte was read (`None` for an empty file).
     pub fn container(&self) -> Option<Container> {
         self.scan.container
+    }
+}
+
+impl<R> RecordReader<R> {
+    /// Collects the file's first bytes; once [`SNIFF_BYTES`] (or the end, `end`) are there,
+    /// an error when they are not text, which ends the file.
+    fn sniff(&mut self, chunk: &[u8], end: bool) -> Option<Error> {
+        let head = self.head.as_mut()?;
+        head.extend_from_slice(&chunk[..chunk.len().min(SNIFF_BYTES - head.len())]);
+        if head.len() < SNIFF_BYTES && !end {
+            return None;
+        }
+        let reason = binary_reason(head);
+        self.head = None;
+        let reason = reason?;
+        self.done = true;
+        self.out.clear();
+        Some(Error::param(
+            "dataset",
+            format!(
+                "not a text file ({reason}); a chat data file is UTF-8 text: JSON Lines or a JSON array"
+            ),
+        ))
     }
 }
 
@@ -84,10 +129,21 @@ impl<R: Read> Iterator for RecordReader<R> {
             }
             match self.src.read(&mut self.buf) {
                 Ok(0) => {
+                    if let Some(e) = self.sniff(&[], true) {
+                        return Some(Err(e));
+                    }
                     self.done = true;
                     self.scan.finish(&mut self.out);
                 }
-                Ok(n) => self.scan.feed(&self.buf[..n], &mut self.out),
+                Ok(n) => {
+                    let chunk = std::mem::take(&mut self.buf);
+                    let bad = self.sniff(&chunk[..n], false);
+                    self.scan.feed(&chunk[..n], &mut self.out);
+                    self.buf = chunk;
+                    if let Some(e) = bad {
+                        return Some(Err(e));
+                    }
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     self.done = true;

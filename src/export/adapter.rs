@@ -33,6 +33,32 @@ pub const ADAPTER_WEIGHTS: &str = "adapter_model.safetensors";
 /// Prefix PEFT gives the base model's module names in a saved adapter.
 const PREFIX: &str = "base_model.model.";
 
+/// Whether `s` is a Hugging Face Hub id, `owner/name` (letters, digits, `-`, `_`, `.`; not a
+/// local path such as `/tmp/x/y` or `./a/b`).
+pub fn is_hub_id(s: &str) -> bool {
+    let ok = |part: &str| {
+        !part.is_empty()
+            && !part.starts_with('.')
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    match s.split_once('/') {
+        Some((owner, name)) => ok(owner) && ok(name) && s.len() <= 96,
+        None => false,
+    }
+}
+
+/// The adapter's `base_model_name_or_path`: the Hub id the model's `config.json` names in
+/// `_name_or_path` (transformers writes it on `save_pretrained`; the GGUF import writes the
+/// source repository it finds in the metadata), or else `fallback` (the model's folder).
+pub fn base_model_name(cfg: &ModelConfig, fallback: &str) -> String {
+    match cfg.raw.get("_name_or_path").and_then(Value::as_str) {
+        Some(id) if is_hub_id(id) => id.to_string(),
+        _ => fallback.to_string(),
+    }
+}
+
 /// What goes into the adapter beyond the decomposed layers.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AdapterOptions {
@@ -261,4 +287,46 @@ fn adapter_config<T: TensorInfo>(
         "layers_pattern": null,
         "revision": null,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{base_model_name, is_hub_id};
+    use crate::model::ModelConfig;
+
+    #[test]
+    fn hub_ids_and_paths() {
+        for id in [
+            "HuggingFaceTB/SmolLM2-135M-Instruct",
+            "Qwen/Qwen2.5-0.5B",
+            "a_b/c.d",
+        ] {
+            assert!(is_hub_id(id), "{id}");
+        }
+        for not in [
+            "", "model", "/tmp/x/y", "./a/b", "a/b/c", "C:\\m\\x", "a b/c", "/a",
+        ] {
+            assert!(!is_hub_id(not), "{not}");
+        }
+    }
+
+    #[test]
+    fn the_base_model_is_the_configs_hub_id_or_the_folder() {
+        let cfg = |extra: &str| {
+            let text = include_str!("../../tests/fixtures/tiny-chat/config.json").replacen(
+                '{',
+                &format!("{{{extra}"),
+                1,
+            );
+            ModelConfig::from_json("config.json", &text).unwrap()
+        };
+        let named = cfg(r#""_name_or_path": "HuggingFaceTB/SmolLM2-135M-Instruct","#);
+        assert_eq!(
+            base_model_name(&named, "smol"),
+            "HuggingFaceTB/SmolLM2-135M-Instruct"
+        );
+        let local = cfg(r#""_name_or_path": "/tmp/convert/out","#);
+        assert_eq!(base_model_name(&local, "smol"), "smol");
+        assert_eq!(base_model_name(&cfg(""), "smol"), "smol");
+    }
 }

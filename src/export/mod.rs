@@ -11,7 +11,9 @@ pub mod target;
 mod walk;
 pub mod zip_target;
 
-pub use adapter::{ADAPTER_CONFIG, ADAPTER_WEIGHTS, AdapterOptions, export_adapter};
+pub use adapter::{
+    ADAPTER_CONFIG, ADAPTER_WEIGHTS, AdapterOptions, base_model_name, export_adapter, is_hub_id,
+};
 pub use merged::{Exported, export_merged};
 pub use safetensors_writer::{SafetensorsWriter, TensorHeader, write_safetensors};
 #[cfg(not(target_arch = "wasm32"))]

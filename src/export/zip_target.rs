@@ -2,7 +2,8 @@
 //! through the zip writer into any `std::io::Write` as they are produced (the browser forwards
 //! them to the page in chunks), so no exported file is ever held whole. Entries are stored
 //! (safetensors do not compress), sizes and CRCs follow each entry in a data descriptor, and
-//! `.safetensors` entries carry zip64 sizes so shards over 4 GiB work.
+//! `.safetensors` entries carry zip64 sizes so shards over 4 GiB work. Entries are dated when the
+//! archive is made (UTC, the clock of the machine or browser; zip's own default is 1980-01-01).
 use super::target::{ByteSink, ExportTarget, check_file_name};
 use crate::error::{Error, Result};
 use std::cell::RefCell;
@@ -22,6 +23,21 @@ pub struct ZipTarget<W: Write> {
     /// The file started and not yet finished, if any.
     open: Option<String>,
     files: Vec<String>,
+    /// The date of every entry.
+    modified: zip::DateTime,
+}
+
+/// `unix` seconds (UTC) as a zip date; 1980-01-01 (zip's earliest) before 1980 or past 2107.
+pub fn zip_date(unix: i64) -> zip::DateTime {
+    let (y, m, d) = crate::data::strftime::civil(unix.div_euclid(86_400));
+    let secs = unix.rem_euclid(86_400);
+    let (h, mi, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    u16::try_from(y)
+        .ok()
+        .and_then(|y| {
+            zip::DateTime::from_date_and_time(y, m as u8, d as u8, h as u8, mi as u8, s as u8).ok()
+        })
+        .unwrap_or_default()
 }
 
 /// One entry of a [`ZipTarget`] being written.
@@ -47,7 +63,14 @@ impl<W: Write> ZipTarget<W> {
             zip: Rc::new(RefCell::new(Some(ZipWriter::new_stream(out)))),
             open: None,
             files: Vec::new(),
+            modified: zip_date(crate::data::strftime::unix_now()),
         }
+    }
+
+    /// Dates every entry at `unix` seconds (UTC) instead of now.
+    pub fn dated(mut self, unix: i64) -> Self {
+        self.modified = zip_date(unix);
+        self
     }
 
     /// Entry names, in the order they were finished.
@@ -99,7 +122,8 @@ impl<W: Write> ExportTarget for ZipTarget<W> {
         let options = SimpleFileOptions::default()
             .compression_method(CompressionMethod::Stored)
             .large_file(name.ends_with(".safetensors"))
-            .unix_permissions(0o644);
+            .unix_permissions(0o644)
+            .last_modified_time(self.modified);
         let mut zip = self.zip.borrow_mut();
         zip.as_mut()
             .ok_or_else(|| zip_error(&self.name, name, "the archive is finished"))?

@@ -13,6 +13,41 @@ use super::metadata::Metadata;
 use crate::error::{Error, Result};
 use serde_json::{Map, Value, json};
 
+/// The Hugging Face Hub id the model came from, when the metadata names one:
+/// `general.source.huggingface.repository`, a `https://huggingface.co/OWNER/NAME` in
+/// `general.source.url`, `general.base_model.0.repo_url` or `general.url`, or `general.name`
+/// when it is written as `OWNER/NAME`. `general.basename` and `general.organization` alone are
+/// not enough: a guessed id that does not exist would be worse than the folder's name.
+pub fn hub_source(meta: &Metadata) -> Result<Option<String>> {
+    use crate::export::is_hub_id;
+    if let Some(repo) = meta.str("general.source.huggingface.repository")?
+        && is_hub_id(repo)
+    {
+        return Ok(Some(repo.to_string()));
+    }
+    for key in [
+        "general.source.url",
+        "general.base_model.0.repo_url",
+        "general.url",
+    ] {
+        let Some(url) = meta.str(key)? else { continue };
+        let path = url
+            .strip_prefix("https://huggingface.co/")
+            .or_else(|| url.strip_prefix("http://huggingface.co/"));
+        if let Some(path) = path {
+            let parts: Vec<&str> = path.split('/').take(2).collect();
+            let id = parts.join("/");
+            if is_hub_id(&id) {
+                return Ok(Some(id));
+            }
+        }
+    }
+    Ok(meta
+        .str("general.name")?
+        .filter(|n| is_hub_id(n))
+        .map(str::to_string))
+}
+
 /// The `general.architecture` values this importer handles.
 pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama", "qwen2"];
 
@@ -188,6 +223,9 @@ pub fn hf_config(meta: &Metadata, arch: Arch, facts: &TensorFacts) -> Result<Map
         .f64(&key("attention.layer_norm_rms_epsilon"))?
         .ok_or_else(|| meta.missing(&key("attention.layer_norm_rms_epsilon")))?;
     let mut c = Map::new();
+    if let Some(id) = hub_source(meta)? {
+        c.insert("_name_or_path".into(), json!(id));
+    }
     c.insert("architectures".into(), json!([arch.hf_class()]));
     c.insert("model_type".into(), json!(arch.name()));
     c.insert("vocab_size".into(), json!(facts.vocab_rows));
@@ -288,4 +326,46 @@ pub fn generation_config(meta: &Metadata) -> Result<Option<Map<String, Value>>> 
         g.insert("pad_token_id".into(), json!(p));
     }
     Ok(Some(g))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hub_source;
+    use crate::gguf::metadata::{Metadata, Value};
+
+    fn meta(pairs: &[(&str, &str)]) -> Metadata {
+        Metadata {
+            file: "m.gguf".into(),
+            values: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_hub_id_comes_from_the_source_repository_or_url() {
+        let id = |pairs: &[(&str, &str)]| hub_source(&meta(pairs)).unwrap();
+        let repo = "HuggingFaceTB/SmolLM2-135M-Instruct";
+        assert_eq!(
+            id(&[("general.source.huggingface.repository", repo)]),
+            Some(repo.into())
+        );
+        let url = format!("https://huggingface.co/{repo}/tree/main");
+        assert_eq!(id(&[("general.source.url", &url)]), Some(repo.into()));
+        assert_eq!(
+            id(&[("general.name", "Qwen/Qwen2.5-0.5B")]),
+            Some("Qwen/Qwen2.5-0.5B".into())
+        );
+        // Names and basenames alone are not ids; neither are other hosts.
+        assert_eq!(
+            id(&[
+                ("general.name", "Smollm2 135M 8k Lc100K Mix1 Ep2"),
+                ("general.basename", "smollm2"),
+                ("general.organization", "HuggingFaceTB"),
+                ("general.source.url", "https://example.com/a/b"),
+            ]),
+            None
+        );
+    }
 }

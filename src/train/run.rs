@@ -108,7 +108,7 @@ pub struct StepEvent {
     pub grad_norm: f32,
     pub lr: f32,
     pub applied: bool,
-    /// Tokens (rows × batches) processed and trained tokens in this step.
+    /// Tokens of the examples processed in this step (padding excluded) and trained tokens.
     pub tokens: usize,
     pub trained_tokens: f64,
     /// What is due after this step: an evaluation, a checkpoint.
@@ -272,7 +272,7 @@ impl<B: Backend> TrainRun<B> {
             .iter()
             .map(|&i| HostBatch::from(&self.train[i]))
             .collect();
-        let tokens = batches.iter().map(|b| b.input_ids.len()).sum();
+        let tokens = picked.iter().map(|&i| self.train[i].real_tokens).sum();
         let r: StepReport = if batches
             .iter()
             .all(|b| b.loss_weights.iter().all(|&w| w == 0.0))

@@ -1,10 +1,15 @@
 //! One optimizer step over micro-batches (gradient accumulation), and evaluation, on preallocated
-//! buffers for a fixed batch shape `[B, S]`. The step is recorded as one stream of GPU work; the
-//! host reads back only the loss and the gradient norm.
+//! buffers for batches of `B` rows. A batch is as wide as its longest row (see `data::batch`), at
+//! most the run's `S`: the gradients and the optimizer are allocated once, the buffers shaped by
+//! the width (inputs, activations, backward scratch, loss head) are allocated for `[B, S]` first
+//! (so a run that cannot fit fails before it starts) and reallocated when a batch of another width
+//! comes (the old ones are dropped first, so `[B, S]` stays the peak). A step whose micro-batches
+//! all have one width is recorded as one stream of GPU work; the host reads back only the loss
+//! and the gradient norm.
 use super::backward::{LossHead, backward, loss_and_head_backward, loss_chunk};
 use super::grads::{BackScratch, Grads};
 use super::optim::{AdamWConfig, Optimizer, Schedule};
-use crate::backend::Backend;
+use crate::backend::{Backend, Kernels};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::model::acts::Activations;
@@ -38,6 +43,18 @@ impl<'a> From<&'a crate::data::Batch> for HostBatch<'a> {
 impl HostBatch<'_> {
     fn weight(&self) -> f64 {
         self.loss_weights.iter().map(|&w| w as f64).sum()
+    }
+
+    /// The width of this batch of `batch` rows (its arrays hold `batch × width` entries).
+    fn width(&self, batch: usize) -> Result<usize> {
+        let n = self.input_ids.len();
+        if batch == 0 || n == 0 || !n.is_multiple_of(batch) {
+            return Err(Error::param(
+                "train",
+                format!("{n} token ids do not make {batch} rows of equal width"),
+            ));
+        }
+        Ok(n / batch)
     }
 }
 
@@ -128,15 +145,60 @@ pub fn forward_loss<B: Backend>(
     )
 }
 
-/// Buffers for batches of `batch × seq` rows.
-pub struct StepBuffers<B: Backend> {
+/// The buffers shaped by the batch width: `[batch · seq]` rows.
+pub struct ShapedBuffers<B: Backend> {
     pub inputs: LossInputs<B>,
     pub acts: Activations<B::Tensor>,
     pub back: BackScratch<B::Tensor>,
-    pub grads: Grads<B::Tensor>,
     pub head: LossHead<B::Tensor>,
+}
+
+impl<B: Backend> ShapedBuffers<B> {
+    fn new(be: &B, model: &Model<B>, batch: usize, seq: usize) -> Result<Self> {
+        let (cfg, w, rows) = (&model.cfg, &model.weights, batch * seq);
+        let allocate = || -> Result<Self> {
+            Ok(ShapedBuffers {
+                inputs: LossInputs::new(be, model, batch, seq)?,
+                acts: Activations::new(be, cfg, w, rows, true)?,
+                back: BackScratch::new(be, cfg, w, rows)?,
+                head: LossHead::new(
+                    be,
+                    cfg,
+                    w,
+                    rows,
+                    loss_chunk(rows, cfg.vocab_size, be.logit_chunk_elements()),
+                )?,
+            })
+        };
+        allocate().map_err(|e| {
+            e.allocating(|| format!("the training buffers for batches of {batch} × {seq}"))
+        })
+    }
+}
+
+/// [`StepBuffers::fit`]'s answer: the shaped buffers, the gradients and the loss sum `[1]`.
+pub type Fitted<'a, B> = (
+    &'a mut ShapedBuffers<B>,
+    &'a mut Grads<<B as Kernels>::Tensor>,
+    &'a mut <B as Kernels>::Tensor,
+);
+
+/// Inference buffers of one batch width: inputs, activations, loss head.
+type EvalBuffers<B> = (
+    LossInputs<B>,
+    Activations<<B as Kernels>::Tensor>,
+    LossHead<<B as Kernels>::Tensor>,
+);
+
+/// Buffers for batches of `batch` rows of at most `max_seq` tokens.
+pub struct StepBuffers<B: Backend> {
+    /// For the width of the last batch (`None` only while being reallocated).
+    shaped: Option<ShapedBuffers<B>>,
+    pub grads: Grads<B::Tensor>,
     /// `[1]`: loss summed over the step's micro-batches.
     pub loss: B::Tensor,
+    pub batch: usize,
+    pub max_seq: usize,
 }
 
 /// Refuses, before any buffer is made, a batch whose widest activation (`[batch·seq, width]`
@@ -200,26 +262,49 @@ impl<B: Backend> StepBuffers<B> {
             ));
         }
         check_activation_bindings(be, cfg, w.fused_gate_up(), batch, seq)?;
-        let rows = batch * seq;
-        let allocate = || -> Result<Self> {
-            Ok(StepBuffers {
-                inputs: LossInputs::new(be, model, batch, seq)?,
-                acts: Activations::new(be, cfg, w, rows, true)?,
-                back: BackScratch::new(be, cfg, w, rows)?,
-                grads: Grads::new(be, w, train_norms)?,
-                head: LossHead::new(
-                    be,
-                    cfg,
-                    w,
-                    rows,
-                    loss_chunk(rows, cfg.vocab_size, be.logit_chunk_elements()),
-                )?,
-                loss: be.zeros(&[1])?,
-            })
-        };
-        allocate().map_err(|e| {
+        let shaped = ShapedBuffers::new(be, model, batch, seq)?;
+        let grads = Grads::new(be, w, train_norms).map_err(|e| {
             e.allocating(|| format!("the training buffers for batches of {batch} × {seq}"))
+        })?;
+        Ok(StepBuffers {
+            shaped: Some(shaped),
+            grads,
+            loss: be.zeros(&[1])?,
+            batch,
+            max_seq: seq,
         })
+    }
+
+    /// The width of the buffers now.
+    pub fn seq(&self) -> usize {
+        self.shaped.as_ref().map_or(0, |s| s.inputs.batch.seq)
+    }
+
+    /// The shaped buffers for `hb`, reallocated first when its width differs from the last
+    /// batch's (work recorded so far is submitted and the old buffers dropped before the new
+    /// ones are made).
+    /// Gives the shaped buffers, the gradients and the loss sum.
+    pub fn fit(&mut self, be: &B, model: &Model<B>, hb: &HostBatch) -> Result<Fitted<'_, B>> {
+        let seq = hb.width(self.batch)?;
+        if seq > self.max_seq {
+            return Err(Error::param(
+                "train",
+                format!(
+                    "a batch {seq} tokens wide is wider than the {} the run was set up for",
+                    self.max_seq
+                ),
+            ));
+        }
+        if self.seq() != seq {
+            be.flush()?;
+            self.shaped = None;
+            self.shaped = Some(ShapedBuffers::new(be, model, self.batch, seq)?);
+        }
+        let shaped = self
+            .shaped
+            .as_mut()
+            .ok_or_else(|| Error::param("train", "the training buffers were not allocated"))?;
+        Ok((shaped, &mut self.grads, &mut self.loss))
     }
 }
 
@@ -270,31 +355,29 @@ impl<B: Backend> Trainer<B> {
         be.fill(&mut self.bufs.loss, 0.0)?;
         let cfg = self.model.cfg.clone();
         for hb in micro {
-            let b = &mut self.bufs;
-            b.inputs.upload(be, &self.model, hb)?;
-            let grads = Some((&mut b.grads, &mut b.back.dxn));
+            let (sb, grads, loss) = self.bufs.fit(be, &self.model, hb)?;
+            sb.inputs.upload(be, &self.model, hb)?;
             forward_loss(
                 be,
                 &mut self.model,
-                &b.inputs,
-                &mut b.acts,
-                &mut b.head,
+                &sb.inputs,
+                &mut sb.acts,
+                &mut sb.head,
                 scale,
-                grads,
+                Some((&mut *grads, &mut sb.back.dxn)),
             )?;
             let w = &self.model.weights;
-            let batch = &b.inputs.batch;
             backward(
                 be,
                 &cfg,
                 w,
                 &mut self.model.rope,
-                batch,
-                &mut b.acts,
-                &mut b.back,
-                &mut b.grads,
+                &sb.inputs.batch,
+                &mut sb.acts,
+                &mut sb.back,
+                grads,
             )?;
-            be.add_assign(&mut b.loss, &b.head.total)?;
+            be.add_assign(loss, &sb.head.total)?;
         }
         let lr = self.schedule.lr(self.opt.step as usize);
         let params = trained_mut(&mut self.model.weights, self.train_norms);
@@ -324,18 +407,18 @@ impl<B: Backend> Trainer<B> {
         be.fill(&mut self.bufs.loss, 0.0)?;
         let scale = (1.0 / total) as f32;
         for hb in batches {
-            let b = &mut self.bufs;
-            b.inputs.upload(be, &self.model, hb)?;
+            let (sb, _, loss) = self.bufs.fit(be, &self.model, hb)?;
+            sb.inputs.upload(be, &self.model, hb)?;
             forward_loss(
                 be,
                 &mut self.model,
-                &b.inputs,
-                &mut b.acts,
-                &mut b.head,
+                &sb.inputs,
+                &mut sb.acts,
+                &mut sb.head,
                 scale,
                 None,
             )?;
-            be.add_assign(&mut b.loss, &b.head.total)?;
+            be.add_assign(loss, &sb.head.total)?;
         }
         be.flush()?;
         Ok(be.read(&self.bufs.loss).await?[0])
@@ -343,7 +426,8 @@ impl<B: Backend> Trainer<B> {
 }
 
 /// Mean loss of `model` as it stands (dense or decomposed) over the trained tokens of
-/// `batches`, all of one shape `[B, S]`, with inference buffers (no gradients).
+/// `batches` of `batch` rows each, at most `seq` wide, with inference buffers (no gradients),
+/// reallocated when the width changes.
 pub async fn eval_loss<B: Backend>(
     be: &B,
     model: &mut Model<B>,
@@ -356,16 +440,32 @@ pub async fn eval_loss<B: Backend>(
         return Err(Error::param("eval", "no trained tokens to evaluate"));
     }
     let cfg = model.cfg.clone();
-    let rows = batch * seq;
-    let mut inputs = LossInputs::new(be, model, batch, seq)?;
-    let mut acts = Activations::new(be, &cfg, &model.weights, rows, false)?;
-    let chunk = loss_chunk(rows, cfg.vocab_size, be.logit_chunk_elements());
-    let mut head = LossHead::new(be, &cfg, &model.weights, rows, chunk)?;
     let mut sum = be.zeros(&[1])?;
     let scale = (1.0 / total) as f32;
+    let mut bufs: Option<EvalBuffers<B>> = None;
     for hb in batches {
+        let width = hb.width(batch)?;
+        if width > seq {
+            return Err(Error::param(
+                "eval",
+                format!("a batch {width} tokens wide is wider than the sequence length {seq}"),
+            ));
+        }
+        if bufs.as_ref().map(|b| b.0.batch.seq) != Some(width) {
+            drop(bufs.take());
+            let rows = batch * width;
+            let chunk = loss_chunk(rows, cfg.vocab_size, be.logit_chunk_elements());
+            bufs = Some((
+                LossInputs::new(be, model, batch, width)?,
+                Activations::new(be, &cfg, &model.weights, rows, false)?,
+                LossHead::new(be, &cfg, &model.weights, rows, chunk)?,
+            ));
+        }
+        let Some((inputs, acts, head)) = bufs.as_mut() else {
+            return Err(Error::param("eval", "the eval buffers were not allocated"));
+        };
         inputs.upload(be, model, hb)?;
-        forward_loss(be, model, &inputs, &mut acts, &mut head, scale, None)?;
+        forward_loss(be, model, inputs, acts, head, scale, None)?;
         be.add_assign(&mut sum, &head.total)?;
         // Each batch is submitted before the next one overwrites the inputs' staging.
         be.flush()?;

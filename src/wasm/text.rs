@@ -61,13 +61,8 @@ pub fn encode_dataset(
             loss,
             ..DatasetOptions::default()
         };
-        let dataset = Dataset::from_bytes(&bytes, &text, &opts).map_err(|e| match e {
-            Error::Param { op, message } => Error::Param {
-                op,
-                message: format!("{name}: {message}"),
-            },
-            other => other,
-        })?;
+        let dataset = Dataset::from_bytes(&bytes, &text, &opts)
+            .map_err(|e| crate::data::dataset::named(e, &name, false))?;
         Ok(wire::encode(&Encoded {
             dataset,
             max_tokens: Some(o.seq_len),

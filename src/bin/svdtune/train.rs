@@ -301,7 +301,7 @@ async fn run_on<B: Backend>(be: &B, args: &TrainArgs, options: TrainOptions) -> 
     let sigma0: Vec<(String, Vec<f32>)> = inits.into_iter().map(|l| (l.module, l.sigma0)).collect();
     let mut adapter = DirTarget::new(args.out.join("adapter"))?;
     let aopts = AdapterOptions {
-        base_model: args.model.display().to_string(),
+        base_model: svdtune::export::base_model_name(&cfg, &args.model.display().to_string()),
         include_norms: !options.freeze_norms,
     };
     export_adapter(be, &cfg, weights, &sigma0, &aopts, &mut adapter).await?;

@@ -1,7 +1,9 @@
 //! The session's dataset: the chat file as the page's data worker read it (token ids and loss
 //! masks, [`crate::data::wire`]; the engine never renders a chat template from a data file), its
 //! statistics and skipped records, and the batches of a run (train split, eval split, every
-//! example).
+//! example). The file may have been read with a longer cut than the run's sequence length (the
+//! page reads it once, up to the model's context, and tries lengths here): it is then cut to
+//! `seq_len` ([`Dataset::cut`]) without reading it again.
 use super::{Work, no_model};
 use crate::backend::Backend;
 use crate::data::wire::{self, Encoded};
@@ -24,6 +26,18 @@ pub struct DataInfo {
     pub trained_tokens: usize,
     pub longest: usize,
     pub longest_line: usize,
+    /// The sequence length the statistics are for, and the cut the file was read with.
+    pub seq_len: usize,
+    pub read_len: Option<usize>,
+    /// Untruncated lengths: the one 95 % of the examples fit in, the median.
+    pub p95_len: usize,
+    pub median_len: usize,
+    /// Whether examples are packed into rows, and the train rows that makes.
+    pub pack: bool,
+    pub train_rows: usize,
+    /// Tokens of the train examples, and the tokens their batches hold with padding.
+    pub train_real_tokens: usize,
+    pub train_batch_tokens: usize,
     /// The first skipped records: `{line, reason}`.
     pub skips: Vec<(usize, String)>,
     pub train_examples: usize,
@@ -56,7 +70,8 @@ impl<B: Backend> Work<B> {
             )
         })?;
         let want = dataset_options(options.seq_len, options.all_tokens);
-        if *max_tokens != want.max_tokens || *loss != want.loss {
+        let longer = max_tokens.is_none_or(|m| m >= options.seq_len);
+        if !longer || *loss != want.loss {
             return Err(Error::param(
                 "session",
                 format!(
@@ -65,7 +80,14 @@ impl<B: Backend> Work<B> {
                 ),
             ));
         }
-        Ok((name.clone(), dataset.clone()))
+        let ds = if *max_tokens == want.max_tokens {
+            dataset.clone()
+        } else {
+            dataset
+                .cut(options.seq_len)
+                .map_err(|e| crate::data::dataset::named(e, name, false))?
+        };
+        Ok((name.clone(), ds))
     }
 
     /// Batches of the run (train and eval split) and of every example.
@@ -86,6 +108,8 @@ impl<B: Backend> Work<B> {
     pub fn data_info(&self, options: &TrainOptions) -> Result<DataInfo> {
         let (name, ds) = self.dataset(options)?;
         let (run, _) = self.batches(&ds, options)?;
+        let read_len = self.data.as_ref().and_then(|d| d.1.max_tokens);
+        let rows = run.train.iter().map(|b| b.rows).sum();
         let s = &ds.stats;
         Ok(DataInfo {
             name,
@@ -108,6 +132,14 @@ impl<B: Backend> Work<B> {
             eval_examples: run.eval_examples,
             train_batches: run.train.len(),
             eval_batches: run.eval.len(),
+            seq_len: options.seq_len,
+            read_len,
+            p95_len: ds.length_percentile(0.95),
+            median_len: ds.length_percentile(0.5),
+            pack: options.pack,
+            train_rows: rows,
+            train_real_tokens: run.train.iter().map(|b| b.real_tokens).sum(),
+            train_batch_tokens: run.train.iter().map(|b| b.batch * b.seq_len).sum(),
         })
     }
 }

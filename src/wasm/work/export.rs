@@ -3,7 +3,7 @@
 use super::{Phase, Work, no_model};
 use crate::backend::Backend;
 use crate::error::Result;
-use crate::export::{AdapterOptions, ZipTarget, export_adapter, export_merged};
+use crate::export::{AdapterOptions, ZipTarget, base_model_name, export_adapter, export_merged};
 use crate::model::load::open_checkpoint;
 
 impl<B: Backend> Work<B> {
@@ -46,7 +46,7 @@ impl<B: Backend> Work<B> {
             .map(|l| (l.module.clone(), l.sigma0.clone()))
             .collect();
         let opts = AdapterOptions {
-            base_model: name,
+            base_model: base_model_name(&t.run.trainer.model.cfg, &name),
             include_norms: !t.run.options.freeze_norms,
         };
         let model = &t.run.trainer.model;

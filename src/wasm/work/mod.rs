@@ -34,7 +34,7 @@ pub struct Work<B: Backend> {
 }
 
 struct Loaded<B: Backend> {
-    /// The folder's name (the adapter's `base_model_name_or_path`).
+    /// The folder's name (the adapter's `base_model_name_or_path` when `config.json` names no Hub id).
     name: String,
     files: BlobFiles,
     text: ModelText,
