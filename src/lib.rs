@@ -15,6 +15,7 @@ pub mod export;
 pub mod gguf;
 pub mod model;
 pub mod svd;
+pub mod task;
 pub mod train;
 
 pub use error::{Error, Result};

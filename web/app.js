@@ -11,6 +11,7 @@ import { drawChart } from './chart.js';
 import { connect } from './client.js';
 import { TEXT_FILES, dataBudget, dataJob } from './data_client.js';
 import { dropZone, fromDrop, fromInput, save } from './files.js';
+import { RunView, estimator, fullLossSetting } from './run_view.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -24,7 +25,7 @@ const engineOptions = {
 
 const state = {
   backend: null, model: null, modelInput: null, textFiles: [], data: null, dataFile: null, run: null, saved: null,
-  log: [], evals: [], stepTimes: [], start: null, fullLoss: null, options: null,
+  log: [], evals: [], start: null, fullLoss: null, options: null, view: null, estimate: null,
 };
 
 const engine = connect('worker.js', {
@@ -125,6 +126,17 @@ function options() {
     return null;
   }
 }
+
+// The estimated duration of the run the settings describe (run_view.js), shown next to Train.
+const scheduleEstimate = estimator(request, () => {
+  const busy = ['starting', 'training', 'paused', 'final'].includes(state.run);
+  const o = state.model && state.data && !busy ? options() : null;
+  const engine = state.backend?.gpu ? `WebGPU (${state.backend.name})` : 'this CPU engine';
+  return o && { options: o, finalExamples: fullLossSetting(form.elements.full_loss.value), engine };
+}, (e, text) => {
+  state.estimate = e;
+  $('estimate').textContent = text;
+});
 
 // ---- model, plan, data -------------------------------------------------------------------
 
@@ -268,6 +280,7 @@ async function readData(file, pre) {
       return li;
     }));
     setStatus(status, `Read ${file.name}.`, 'ok');
+    scheduleEstimate();
   } catch (e) {
     setStatus(status, `Cannot use ${file.name}: ${e.message}`, 'bad');
     status.dataset.kind = e.kind;
@@ -280,10 +293,10 @@ async function readData(file, pre) {
 function updateButtons() {
   const run = state.run;
   const busy = run === 'starting' || run === 'training' || run === 'paused';
-  $('train').disabled = busy || !state.model || (!state.data && !state.dataReading);
+  $('train').disabled = busy || run === 'final' || !state.model || (!state.data && !state.dataReading);
   $('pause').disabled = run !== 'training';
   $('resume').disabled = run !== 'paused';
-  $('stop').disabled = !(run === 'training' || run === 'paused');
+  $('stop').disabled = !(busy || run === 'final');
   $('generate').disabled = !state.model || run === 'starting';
   const trained = state.start && !busy;
   $('dl-merged').disabled = !state.model || busy;
@@ -304,24 +317,32 @@ async function train(resume = false) {
   const o = options();
   if (!o || !state.model || !state.data) return;
   const checkpointEvery = Number(form.elements.checkpoint_every.value) || 0;
-  Object.assign(state, { run: 'starting', log: [], evals: [], stepTimes: [], start: null, fullLoss: null, options: o });
+  const fullLoss = fullLossSetting(form.elements.full_loss.value);
+  const view = new RunView(o, state.estimate, fullLoss);
+  Object.assign(state, { run: 'starting', log: [], evals: [], start: null, fullLoss: null, options: o, view });
   delete $('train-progress').dataset.checkpoint;
   delete $('chart').dataset.state;
-  $('stat-full').textContent = '–';
+  for (const id of ['stat-full', 'stat-eval', 'stat-eta']) $(id).textContent = '–';
+  $('stat-full-of').textContent = '';
+  $('train-summary').textContent = '';
   updateButtons();
   redraw();
   setStatus($('train-status'), 'Decomposing every layer…');
   try {
     const meta = { options: o, model: state.model.name, data: state.data.name, saved: new Date().toISOString() };
-    const info = await request('train', { options: o, checkpointEvery, meta, resume });
+    const info = await request('train', { options: o, checkpointEvery, meta, resume, fullLoss });
+    if (info.stopped) {
+      state.run = 'stopped';
+      setStatus($('train-status'), `Stopped during the decomposition; ${state.model.name} is as loaded.`, 'ok');
+      updateButtons();
+      return;
+    }
     state.start = info;
-    if (info.eval_loss != null) state.evals.push({ step: info.resumed_step ?? 0, loss: info.eval_loss });
-    $('train-progress').max = info.total_steps;
-    $('train-progress').value = info.resumed_step ?? 0;
+    view.begin(info);
     const from = info.resumed_step ? `, resumed after step ${info.resumed_step}` : '';
     const m = info.memory;
     const memory = m ? ` Memory: ${bytesText(m.weights + m.optimizer + m.activations)} (weights ${bytesText(m.weights)}, activations ${bytesText(m.activations)}).` : '';
-    setStatus($('train-status'), `Decomposed ${info.decomposed_layers} layers in ${(info.decompose_ms / 1000).toFixed(1)} s; training ${fmt(info.trainable_params)} parameters for ${info.total_steps} steps${from}.${memory}`);
+    setStatus($('train-summary'), `Decomposed ${info.decomposed_layers} layers in ${(info.decompose_ms / 1000).toFixed(1)} s; training ${fmt(info.trainable_params)} parameters for ${info.total_steps} steps${from}.${memory}`);
     redraw();
   } catch (e) {
     state.run = 'error';
@@ -332,20 +353,22 @@ async function train(resume = false) {
 
 function onStep(s) {
   state.log.push({
-    step: s.step, epoch: s.epoch, loss: s.loss, eval_loss: s.eval_loss ?? null, lr: s.lr,
+    step: s.step, epoch: s.epoch, loss: s.loss, eval_loss: null, lr: s.lr,
     grad_norm: s.grad_norm, applied: s.applied, tokens: s.tokens, tokens_per_s: s.tokens_per_s, ms: s.ms,
   });
-  if (s.eval_loss != null) state.evals.push({ step: s.step, loss: s.eval_loss });
-  state.stepTimes.push(s.ms);
-  if (state.stepTimes.length > 20) state.stepTimes.shift();
-  const avg = state.stepTimes.reduce((a, b) => a + b, 0) / state.stepTimes.length;
-  const left = ((s.total_steps - s.step) * avg) / 1000;
-  $('train-progress').value = s.step;
+  state.view.step(s);
   $('stat-step').textContent = `${s.step} / ${s.total_steps} (epoch ${s.epoch + 1})`;
   $('stat-loss').textContent = s.applied ? s.loss.toFixed(4) : `${s.loss} (step skipped: not finite)`;
-  if (s.eval_loss != null) $('stat-eval').textContent = `${s.eval_loss.toFixed(4)} (step ${s.step})`;
   $('stat-tps').textContent = fmt(Math.round(s.tokens_per_s));
-  $('stat-eta').textContent = left < 60 ? `${Math.ceil(left)} s` : `${Math.floor(left / 60)} min ${Math.round(left % 60)} s`;
+  redraw();
+}
+
+// An evaluation's loss, after `step` (0: before the first step).
+function onEval({ step, loss }) {
+  state.evals.push({ step, loss });
+  const entry = state.log.findLast((r) => r.step === step);
+  if (entry) entry.eval_loss = loss;
+  $('stat-eval').textContent = `${loss.toFixed(4)} (step ${step})`;
   redraw();
 }
 
@@ -353,6 +376,7 @@ function onRun(msg) {
   state.run = msg.state;
   const status = $('train-status');
   if (msg.state === 'training') setStatus(status, 'Training…');
+  else if (msg.state === 'final') state.view.toFinal();
   else if (msg.state === 'paused') setStatus(status, 'Paused. Generate or download now, or resume.');
   else if (msg.state === 'error') {
     const saved = $('train-progress').dataset.checkpoint;
@@ -365,8 +389,8 @@ function onRun(msg) {
     $('recover-offer').hidden = !lost;
   }
   else {
-    state.fullLoss = msg.fullLoss;
-    $('stat-full').textContent = msg.fullLoss.toFixed(6);
+    state.fullLoss = msg.full?.loss ?? null;
+    state.view.finish(msg);
     setStatus(status, msg.state === 'done' ? 'Training finished.' : 'Training stopped.', 'ok');
     $('chart').dataset.state = msg.state;
   }
@@ -429,6 +453,7 @@ function downloadLog(kind) {
     const doc = {
       model: state.model?.name, data: state.data?.name, backend: state.backend?.name, options: state.options,
       start: state.start, steps: state.log, evals: state.evals, full_loss: state.fullLoss,
+      estimate: state.view?.estimate ?? null, elapsed_ms: state.view?.elapsed ?? null,
     };
     save(new Blob([JSON.stringify(doc, null, 2)], { type: 'application/json' }), 'training-log.json');
   }
@@ -516,11 +541,16 @@ function onEvent(data) {
     openEngine().then(() => Promise.all([offerResume(), loadDemo()]), (e) => setStatus($('engine'), `The engine failed to start: ${e.message}`, 'bad'));
   } else if (data.type === 'error') {
     setStatus($('engine'), `Error: ${data.message}`, 'bad');
+  } else if (data.type === 'progress' && data.what === 'decompose') {
+    state.view?.decomposing(data.done, data.total, data.name);
+  } else if (data.type === 'phase') {
+    state.view?.lossBatch(data);
+  } else if (data.type === 'eval') {
+    onEval(data);
   } else if (data.type === 'progress') {
-    const bar = { load: $('model-progress'), export: $('dl-progress'), decompose: $('train-progress') }[data.what];
+    const bar = { load: $('model-progress'), export: $('dl-progress') }[data.what];
     bar.max = data.total;
     bar.value = data.done;
-    if (data.what === 'decompose') setStatus($('train-status'), `Decomposing ${data.name} (${data.done} of ${data.total})…`);
   } else if (data.type === 'step') {
     onStep(data.step);
   } else if (data.type === 'run') {
@@ -545,6 +575,7 @@ form.addEventListener('change', (e) => {
   if (!options()) return;
   if (['rank_fraction', 'freeze_norms'].includes(e.target.name)) refreshPlan();
   if (['seq_len', 'eval_fraction', 'seed', 'batch_size'].includes(e.target.name) && state.dataFile) loadData(state.dataFile);
+  else scheduleEstimate();
 });
 $('train').addEventListener('click', () => train(false));
 // Pause and Stop act between steps: say so at once, since a step can take seconds (minutes on a
@@ -558,7 +589,9 @@ $('resume').addEventListener('click', () => request('resume'));
 $('stop').addEventListener('click', () => {
   $('stop').disabled = true;
   $('pause').disabled = true;
-  setStatus($('train-status'), state.run === 'paused' ? 'Stopping…' : 'Stopping after this step…');
+  const phase = state.run === 'starting' ? 'decompose' : state.run === 'final' ? 'file' : state.view?.phase;
+  const after = { decompose: 'after this layer', eval: 'the evaluation after this batch', file: 'the loss over the file after this batch' }[phase];
+  setStatus($('train-status'), state.run === 'paused' ? 'Stopping…' : `Stopping ${after ?? 'after this step'}…`);
   request('stop');
 });
 $('resume-checkpoint').addEventListener('click', () => {
@@ -577,11 +610,12 @@ $('dl-adapter').addEventListener('click', downloadAdapter);
 $('dl-csv').addEventListener('click', () => downloadLog('csv'));
 $('dl-json').addEventListener('click', () => downloadLog('json'));
 window.addEventListener('resize', redraw);
-// Test hooks (`?test`): end the GPU device, or make browser storage full.
+// Test hooks (`?test`): end the GPU device, make browser storage full, or the engine slow.
 if (params.has('test')) {
   window.svdtuneTest = {
     loseDevice: () => request('loseDevice'),
     storageFull: (on = true) => request('injectFault', { storageFull: on }),
+    slow: (ms) => request('injectFault', { slowMs: ms }),
   };
 }
 updateButtons();
