@@ -99,7 +99,7 @@ async fn passes_match_one_call() {
     let direct = trainer.eval(&be, &picked).await.unwrap();
     assert!((sampled.unwrap() - direct).abs() < 1e-5);
 }
-common::gpu_test!(
+gpu_test!(
     a_loss_pass_batch_by_batch_gives_the_one_call_loss,
     passes_match_one_call
 );
@@ -172,4 +172,4 @@ async fn calibration() {
     let longer = estimate(&cal, &plan, &RunShape { steps: 20, ..shape });
     assert!((longer.total_ms - e.total_ms - 10.0 * e.step_ms).abs() < 1e-6);
 }
-common::gpu_test!(the_calibration_leaves_the_model_and_the_estimate_adds_up, calibration);
+gpu_test!(the_calibration_leaves_the_model_and_the_estimate_adds_up, calibration);

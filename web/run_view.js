@@ -13,18 +13,21 @@ const $ = (id) => document.getElementById(id);
 // src/train/estimate.rs's STEP_OVER_FORWARD: a step costs this many forward passes.
 const STEP_OVER_FORWARD = 2.5;
 
-// "2 min 5 s", "40 s", "1 h 12 min".
+// "2 min 5 s", "40 s", "1 h 12 min"; "< 1 s" while anything is left, "0 s" when nothing is.
 export function duration(ms) {
+  if (ms > 0 && ms < 1000) return '< 1 s';
   const s = Math.max(0, Math.round(ms / 1000));
   if (s < 60) return `${s} s`;
   if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
   return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
 }
 
-// "about 28 min": a rough duration.
+// "28 min", "40 s", "0.02 s": a rough duration.
 function about(ms) {
   const s = ms / 1000;
-  if (s < 90) return `${Math.max(1, Math.round(s))} s`;
+  if (s < 1) return `${Number(s.toPrecision(1))} s`;
+  if (s < 10) return `${s.toFixed(1)} s`;
+  if (s < 90) return `${Math.round(s)} s`;
   if (s < 5400) return `${Math.round(s / 60)} min`;
   return `${(s / 3600).toFixed(1)} h`;
 }
@@ -73,10 +76,16 @@ export class RunView {
     this.status.className = kind;
   }
 
+  // A phase's progress line; the page's "Pausing…" / "Stopping…" acknowledgment stays until the
+  // worker acts on it.
+  progress(text) {
+    if (!/^(Pausing|Stopping)/.test(this.status.textContent)) this.line(text);
+  }
+
   decomposing(done, total, name) {
     this.bar.max = total;
     this.bar.value = done;
-    this.line(`Decomposing ${name} (${done} of ${total})…`);
+    this.progress(`Decomposing ${name} (${done} of ${total})…`);
   }
 
   // The decomposition is done: `info` is the engine's start info.
@@ -131,7 +140,7 @@ export class RunView {
     if (this.stepMs.length > 20) this.stepMs.shift();
     this.units.step = s.step;
     this.phase = 'steps';
-    if (this.status.textContent.startsWith('Training')) this.line(`Training: step ${s.step} of ${s.total_steps}…`);
+    this.progress(`Training: step ${s.step} of ${s.total_steps}…`);
     this.render();
   }
 
@@ -147,11 +156,11 @@ export class RunView {
       u.evalPass = p.done;
       if (p.done === p.total) { u.evalsLeft -= 1; u.evalPass = 0; }
       const when = p.step ? `after step ${p.step}` : 'before the first step';
-      this.line(`Evaluating ${when}: batch ${p.done} of ${p.total}`);
+      this.progress(`Evaluating ${when}: batch ${p.done} of ${p.total}`);
     } else {
       u.finalBatches = p.total;
       u.finalDone = p.done;
-      this.line(`Loss over the file: batch ${p.done} of ${p.total} (${p.examples} of ${p.of} examples)`);
+      this.progress(`Loss over the file: batch ${p.done} of ${p.total} (${p.examples} of ${p.of} examples)`);
     }
     this.phase = p.phase;
     this.render();
