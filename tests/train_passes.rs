@@ -70,7 +70,10 @@ async fn passes_match_one_call() {
     };
     assert_eq!(seen, (1..=eval.len()).collect::<Vec<_>>());
     assert!(pass.finished() && pass.next(&be, trainer, &eval).await.is_err());
-    assert!((loss - whole).abs() < 1e-5, "pass {loss} vs one call {whole}");
+    assert!(
+        (loss - whole).abs() < 1e-5,
+        "pass {loss} vs one call {whole}"
+    );
 
     let (ds, pad) = dataset(&o);
     let all = all_batches(&ds, pad, o.batch_size, o.seq_len).unwrap();
@@ -84,7 +87,10 @@ async fn passes_match_one_call() {
         out = pass.next(&be, trainer, &all).await.unwrap().loss;
     }
     let out = out.unwrap();
-    assert!((out - file).abs() < 1e-5, "file pass {out} vs one call {file}");
+    assert!(
+        (out - file).abs() < 1e-5,
+        "file pass {out} vs one call {file}"
+    );
 
     // A sample of 5 examples: 3 batches of 2 rows, spread over the file.
     let (order, covered) = file_sample(all.len(), 2, ds.examples.len(), Some(5));
@@ -118,7 +124,11 @@ fn samples_and_counts() {
             let due = (1..=total)
                 .filter(|&s| Due::after(s, total, every, 0).eval)
                 .count();
-            assert_eq!(evals_after_steps(total, every), due, "{total} steps, every {every}");
+            assert_eq!(
+                evals_after_steps(total, every),
+                due,
+                "{total} steps, every {every}"
+            );
         }
     }
     let o = TrainOptions {
@@ -146,12 +156,19 @@ async fn calibration() {
         clock.get()
     };
     let cal = calibrate(&be, &mut model, &plan, 16, now).await.unwrap();
-    assert_eq!((cal.forward_ms, cal.svd_ms, cal.forward_tokens), (5.0, 5.0, 16));
+    assert_eq!(
+        (cal.forward_ms, cal.svd_ms, cal.forward_tokens),
+        (5.0, 5.0, 16)
+    );
     let biggest = plan.layers.iter().filter(|l| l.layer == Some(0));
     let biggest = biggest.map(|l| l.m * l.n).max().unwrap();
     assert_eq!(cal.svd_m * cal.svd_n, biggest);
     let dense = model.weights.linears();
-    assert!(dense.iter().all(|(_, _, l)| matches!(l, Linear::Dense { .. })));
+    assert!(
+        dense
+            .iter()
+            .all(|(_, _, l)| matches!(l, Linear::Dense { .. }))
+    );
 
     let shape = RunShape {
         steps: 10,
@@ -172,4 +189,7 @@ async fn calibration() {
     let longer = estimate(&cal, &plan, &RunShape { steps: 20, ..shape });
     assert!((longer.total_ms - e.total_ms - 10.0 * e.step_ms).abs() < 1e-6);
 }
-gpu_test!(the_calibration_leaves_the_model_and_the_estimate_adds_up, calibration);
+gpu_test!(
+    the_calibration_leaves_the_model_and_the_estimate_adds_up,
+    calibration
+);

@@ -77,9 +77,9 @@ export class RunView {
   }
 
   // A phase's progress line; the page's "Pausing…" / "Stopping…" acknowledgment stays until the
-  // worker acts on it.
+  // worker acts on it, and a problem reported during the run (a checkpoint not saved) stays.
   progress(text) {
-    if (!/^(Pausing|Stopping)/.test(this.status.textContent)) this.line(text);
+    if (!/^(Pausing|Stopping)/.test(this.status.textContent) && this.status.className !== 'bad') this.line(text);
   }
 
   decomposing(done, total, name) {

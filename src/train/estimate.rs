@@ -77,7 +77,11 @@ pub fn svd_cost(m: usize, n: usize, q: usize, o: &DecomposeOptions) -> f64 {
 pub fn estimate(cal: &Calibration, plan: &SvdPlan, shape: &RunShape) -> RunEstimate {
     let o = DecomposeOptions::default();
     let unit = svd_cost(cal.svd_m, cal.svd_n, cal.svd_q, &o).max(1.0);
-    let all: f64 = plan.layers.iter().map(|l| svd_cost(l.m, l.n, l.q, &o)).sum();
+    let all: f64 = plan
+        .layers
+        .iter()
+        .map(|l| svd_cost(l.m, l.n, l.q, &o))
+        .sum();
     let decompose_ms = cal.svd_ms * all / unit;
     let per_token = cal.forward_ms / cal.forward_tokens.max(1) as f64;
     let step_ms = per_token * shape.step_tokens as f64 * STEP_OVER_FORWARD;

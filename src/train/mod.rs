@@ -4,9 +4,9 @@
 //! passes one batch at a time ([`pass`]) and how long a run will take ([`estimate`]).
 pub mod backward;
 pub mod checkpoint;
+pub mod estimate;
 pub mod grads;
 pub mod memory;
-pub mod estimate;
 pub mod optim;
 pub mod pass;
 pub mod run;

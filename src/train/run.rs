@@ -154,7 +154,7 @@ pub fn evals_after_steps(total: usize, eval_every: usize) -> usize {
     if total == 0 {
         return 0;
     }
-    let periodic = if eval_every > 0 { total / eval_every } else { 0 };
+    let periodic = total.checked_div(eval_every).unwrap_or(0);
     let last_extra = usize::from(eval_every == 0 || !total.is_multiple_of(eval_every));
     periodic + last_extra
 }
