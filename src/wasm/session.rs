@@ -274,7 +274,7 @@ impl Session {
     /// `final_examples` examples of the file after it (all when absent, none when 0). Resolves
     /// to `{decompose_ms, step_ms, steps, eval_batch_ms, evals, eval_batches, eval_ms,
     /// final_batches, final_ms, total_ms}`. The first call after a model is loaded measures
-    /// it (a forward pass of a short row and one layer's SVD: about a second on the demo
+    /// it (a forward pass of a short row and one layer's SVD: about 2 s on the demo
     /// model's CPU engine); later calls reuse the measurement.
     pub fn estimate(&self, options: JsValue, final_examples: Option<usize>) -> js_sys::Promise {
         promise(&self.work, async move |work| {

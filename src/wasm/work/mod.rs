@@ -359,7 +359,7 @@ impl<B: Backend> Work<B> {
     /// How long a run with options `o` will take, and a loss pass after it over about
     /// `final_examples` examples of the file (all when `None`, no pass when 0). The first call
     /// after a model is loaded calibrates on it ([`calibrate`]: a forward pass of one row of
-    /// up to 64 tokens and one layer's SVD), later calls reuse that.
+    /// up to 128 tokens and one layer's SVD), later calls reuse that.
     pub async fn estimate(
         &mut self,
         o: &TrainOptions,
@@ -380,7 +380,7 @@ impl<B: Backend> Work<B> {
         let cal = match (self.calibration, &mut loaded.phase) {
             (Some(c), _) => c,
             (None, Phase::Dense(m)) => {
-                let c = calibrate(be, m, &plan, o.seq_len.min(64), now_ms).await?;
+                let c = calibrate(be, m, &plan, o.seq_len.min(128), now_ms).await?;
                 self.calibration = Some(c);
                 c
             }
