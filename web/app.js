@@ -11,7 +11,7 @@ import { drawChart } from './chart.js';
 import { connect } from './client.js';
 import { TEXT_FILES, dataBudget, dataJob } from './data_client.js';
 import { dropZone, fromDrop, fromInput, save } from './files.js';
-import { RunView, estimator, fullLossSetting } from './run_view.js';
+import { RunView, estimator, fullLossSetting, logFile } from './run_view.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -443,22 +443,6 @@ async function downloadAdapter() {
   }
 }
 
-const COLUMNS = ['step', 'epoch', 'loss', 'eval_loss', 'lr', 'grad_norm', 'applied', 'tokens', 'tokens_per_s', 'ms'];
-
-function downloadLog(kind) {
-  if (kind === 'csv') {
-    const lines = [COLUMNS.join(','), ...state.log.map((r) => COLUMNS.map((c) => r[c] ?? '').join(','))];
-    save(new Blob([`${lines.join('\n')}\n`], { type: 'text/csv' }), 'training-log.csv');
-  } else {
-    const doc = {
-      model: state.model?.name, data: state.data?.name, backend: state.backend?.name, options: state.options,
-      start: state.start, steps: state.log, evals: state.evals, full_loss: state.fullLoss,
-      estimate: state.view?.estimate ?? null, elapsed_ms: state.view?.elapsed ?? null,
-    };
-    save(new Blob([JSON.stringify(doc, null, 2)], { type: 'application/json' }), 'training-log.json');
-  }
-}
-
 // ---- checkpoints in browser storage ------------------------------------------------------
 
 async function offerResume() {
@@ -607,8 +591,8 @@ $('recover').addEventListener('click', recover);
 $('try').addEventListener('submit', generate);
 $('dl-merged').addEventListener('click', downloadMerged);
 $('dl-adapter').addEventListener('click', downloadAdapter);
-$('dl-csv').addEventListener('click', () => downloadLog('csv'));
-$('dl-json').addEventListener('click', () => downloadLog('json'));
+$('dl-csv').addEventListener('click', () => save(...logFile('csv', state)));
+$('dl-json').addEventListener('click', () => save(...logFile('json', state)));
 window.addEventListener('resize', redraw);
 // Test hooks (`?test`): end the GPU device, make browser storage full, or the engine slow.
 if (params.has('test')) {

@@ -6,7 +6,8 @@
 // steps + loss batches left × the mean of the last loss batches (before any is measured: the
 // estimate's figures; an eval batch of a run costs about a step over STEP_OVER_FORWARD).
 // The worker's events (worker.js) come in through `RunView`'s methods; app.js keeps the log and
-// the chart.
+// the chart. `logFile` makes the training log's download (CSV, or JSON with the run's settings,
+// start info, evaluations, the estimate and the time the run took).
 
 const $ = (id) => document.getElementById(id);
 
@@ -225,4 +226,20 @@ export function estimator(request, read, show) {
       }
     }, 300);
   };
+}
+
+const COLUMNS = ['step', 'epoch', 'loss', 'eval_loss', 'lr', 'grad_norm', 'applied', 'tokens', 'tokens_per_s', 'ms'];
+
+// [Blob, file name] of the training log of the page's `state` as 'csv' or 'json'.
+export function logFile(kind, state) {
+  if (kind === 'csv') {
+    const lines = [COLUMNS.join(','), ...state.log.map((r) => COLUMNS.map((c) => r[c] ?? '').join(','))];
+    return [new Blob([`${lines.join('\n')}\n`], { type: 'text/csv' }), 'training-log.csv'];
+  }
+  const doc = {
+    model: state.model?.name, data: state.data?.name, backend: state.backend?.name, options: state.options,
+    start: state.start, steps: state.log, evals: state.evals, full_loss: state.fullLoss,
+    estimate: state.view?.estimate ?? null, elapsed_ms: state.view?.elapsed ?? null,
+  };
+  return [new Blob([JSON.stringify(doc, null, 2)], { type: 'application/json' }), 'training-log.json'];
 }

@@ -100,14 +100,19 @@ try {
 
   // How close the estimate comes on an unslowed run.
   await slow(page, 0);
+  const before = await page.textContent('#estimate');
   await page.fill('#settings [name=batch_size]', '4');
   await page.dispatchEvent('#settings [name=batch_size]', 'change');
   await page.waitForFunction(() => /\(2 batches\)/.test(document.querySelector('#data-info').textContent), null, { timeout: 60_000 });
-  await page.waitForFunction(() => document.querySelector('#estimate').textContent.startsWith('Estimated'), null, { timeout: 60_000 });
+  // The estimate for batches of 4 (asked once the data is read again).
+  await page.waitForFunction((old) => {
+    const t = document.querySelector('#estimate').textContent;
+    return t.startsWith('Estimated') && t !== old;
+  }, before, { timeout: 60_000 });
   await page.click('#train');
   await page.waitForFunction(() => document.querySelector('#chart').dataset.state === 'done', null, { timeout: 300_000 });
   const log = JSON.parse(readFileSync(await download(page, '#dl-json', `${out}/training-log.json`), 'utf8'));
-  check(log.estimate && log.elapsed_ms > 0, `estimate ${Math.round(log.estimate?.total_ms)} ms (decomposition ${Math.round(log.estimate?.decompose_ms)} ms, step ${Math.round(log.estimate?.step_ms)} ms) vs the run's ${Math.round(log.elapsed_ms)} ms (decomposition ${Math.round(log.start.decompose_ms)} ms, mean step ${Math.round(log.steps.reduce((a, s) => a + s.ms, 0) / log.steps.length)} ms)`);
+  check(log.estimate && log.elapsed_ms > 0 && log.options.batch_size === 4, `estimate ${Math.round(log.estimate?.total_ms)} ms (decomposition ${Math.round(log.estimate?.decompose_ms)} ms, step ${Math.round(log.estimate?.step_ms)} ms) vs the run's ${Math.round(log.elapsed_ms)} ms (decomposition ${Math.round(log.start.decompose_ms)} ms, mean step ${Math.round(log.steps.reduce((a, s) => a + s.ms, 0) / log.steps.length)} ms)`);
   check(errors.length === 0, `no page errors${errors.length ? `: ${errors.join(' | ')}` : ''}`);
   check(foreign.length === 0, `no requests beyond the page's own files${foreign.length ? `: ${foreign.join(' ')}` : ''}`);
 } catch (e) {
