@@ -18,6 +18,7 @@ pub mod gguf;
 pub mod hub;
 pub mod model;
 pub mod svd;
+pub mod task;
 pub mod train;
 
 pub use error::{Error, Result};

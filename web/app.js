@@ -16,6 +16,7 @@ import { clearData, fitSeqLen, markSeqLenSet, plural, readOptions as dataReadOpt
 import { answerColumns, clearModel, markKept, unmarkKept } from './model_view.js';
 import { describeEngine, modeFromAddress, writeModeToAddress } from './engine_ui.js';
 import { generateAnswers } from './generate.js';
+import { RunView, estimator, fullLossSetting, logFile } from './run_view.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -31,7 +32,7 @@ let engineChosenBy = engineOptions.mode === 'auto' ? 'default' : `?${engineOptio
 
 const state = {
   backend: null, model: null, modelInput: null, textFiles: [], data: null, dataFile: null, run: null, saved: null,
-  log: [], evals: [], stepTimes: [], start: null, fullLoss: null, options: null,
+  log: [], evals: [], start: null, fullLoss: null, options: null, view: null, estimate: null,
 };
 
 const engine = connect('worker.js', {
@@ -135,6 +136,17 @@ function options() {
     return null;
   }
 }
+
+// The estimated duration of the run the settings describe (run_view.js), shown next to Train.
+const scheduleEstimate = estimator(request, () => {
+  const busy = ['starting', 'training', 'paused', 'final'].includes(state.run);
+  const o = state.model && state.data && !busy ? options() : null;
+  const engine = state.backend?.gpu ? `WebGPU (${state.backend.name})` : 'this CPU engine';
+  return o && { options: o, finalExamples: fullLossSetting(form.elements.full_loss.value), engine };
+}, (e, text) => {
+  state.estimate = e;
+  $('estimate').textContent = text;
+});
 
 // ---- model, plan, data -------------------------------------------------------------------
 
@@ -274,6 +286,7 @@ async function readData(file, pre) {
     renderData(d);
     showPicked('data-picked', file.name);
     setStatus(status, `Read ${file.name}.`, 'ok');
+    scheduleEstimate();
   } catch (e) {
     clearData();
     showPicked('data-picked', null);
@@ -304,10 +317,10 @@ async function refreshData() {
 function updateButtons() {
   const run = state.run;
   const busy = run === 'starting' || run === 'training' || run === 'paused';
-  $('train').disabled = busy || !state.model || (!state.data && !state.dataReading);
+  $('train').disabled = busy || run === 'final' || !state.model || (!state.data && !state.dataReading);
   $('pause').disabled = run !== 'training';
   $('resume').disabled = run !== 'paused';
-  $('stop').disabled = !(run === 'training' || run === 'paused');
+  $('stop').disabled = !(busy || run === 'final');
   $('generate').disabled = !state.model || run === 'starting';
   // Downloads work between steps (paused, or after the run); the merged model once it differs
   // from the one loaded (a step trained), the adapter once a run exists.
@@ -336,24 +349,32 @@ async function train(resume = false) {
   const o = options();
   if (!o || !state.model || !state.data) return;
   const checkpointEvery = Number(form.elements.checkpoint_every.value) || 0;
-  Object.assign(state, { run: 'starting', log: [], evals: [], stepTimes: [], start: null, fullLoss: null, options: o });
+  const fullLoss = fullLossSetting(form.elements.full_loss.value);
+  const view = new RunView(o, state.estimate, fullLoss);
+  Object.assign(state, { run: 'starting', log: [], evals: [], start: null, fullLoss: null, options: o, view });
   delete $('train-progress').dataset.checkpoint;
   delete $('chart').dataset.state;
-  $('stat-full').textContent = '–';
+  for (const id of ['stat-full', 'stat-eval', 'stat-eta']) $(id).textContent = '–';
+  $('stat-full-of').textContent = '';
+  $('train-summary').textContent = '';
   updateButtons();
   redraw();
   setStatus($('train-status'), 'Decomposing every layer…');
   try {
     const meta = { options: o, model: state.model.name, data: state.data.name, saved: new Date().toISOString() };
-    const info = await request('train', { options: o, checkpointEvery, meta, resume });
+    const info = await request('train', { options: o, checkpointEvery, meta, resume, fullLoss });
+    if (info.stopped) {
+      state.run = 'stopped';
+      setStatus($('train-status'), `Stopped during the decomposition; ${state.model.name} is as loaded.`, 'ok');
+      updateButtons();
+      return;
+    }
     state.start = info;
-    if (info.eval_loss != null) state.evals.push({ step: info.resumed_step ?? 0, loss: info.eval_loss });
-    $('train-progress').max = info.total_steps;
-    $('train-progress').value = info.resumed_step ?? 0;
+    view.begin(info);
     const from = info.resumed_step ? `, resumed after step ${info.resumed_step}` : '';
     const m = info.memory;
     const memory = m ? ` Memory: ${bytesText(m.weights + m.optimizer + m.activations)} (weights ${bytesText(m.weights)}, activations ${bytesText(m.activations)}).` : '';
-    setStatus($('train-status'), `Decomposed ${plural(info.decomposed_layers, 'layer')} in ${(info.decompose_ms / 1000).toFixed(1)} s; training ${fmt(info.trainable_params)} parameters for ${plural(info.total_steps, 'step')}${from}.${memory}`);
+    setStatus($('train-summary'), `Decomposed ${plural(info.decomposed_layers, 'layer')} in ${(info.decompose_ms / 1000).toFixed(1)} s; training ${fmt(info.trainable_params)} parameters for ${plural(info.total_steps, 'step')}${from}.${memory}`);
     redraw();
   } catch (e) {
     state.run = 'error';
@@ -364,20 +385,22 @@ async function train(resume = false) {
 
 function onStep(s) {
   state.log.push({
-    step: s.step, epoch: s.epoch, loss: s.loss, eval_loss: s.eval_loss ?? null, lr: s.lr,
+    step: s.step, epoch: s.epoch, loss: s.loss, eval_loss: null, lr: s.lr,
     grad_norm: s.grad_norm, applied: s.applied, tokens: s.tokens, tokens_per_s: s.tokens_per_s, ms: s.ms,
   });
-  if (s.eval_loss != null) state.evals.push({ step: s.step, loss: s.eval_loss });
-  state.stepTimes.push(s.ms);
-  if (state.stepTimes.length > 20) state.stepTimes.shift();
-  const avg = state.stepTimes.reduce((a, b) => a + b, 0) / state.stepTimes.length;
-  const left = ((s.total_steps - s.step) * avg) / 1000;
-  $('train-progress').value = s.step;
+  state.view.step(s);
   $('stat-step').textContent = `${s.step} / ${s.total_steps} (epoch ${s.epoch + 1})`;
   $('stat-loss').textContent = s.applied ? s.loss.toFixed(4) : `${s.loss} (step skipped: not finite)`;
-  if (s.eval_loss != null) $('stat-eval').textContent = `${s.eval_loss.toFixed(4)} (step ${s.step})`;
   $('stat-tps').textContent = fmt(Math.round(s.tokens_per_s));
-  $('stat-eta').textContent = left < 60 ? `${Math.ceil(left)} s` : `${Math.floor(left / 60)} min ${Math.round(left % 60)} s`;
+  redraw();
+}
+
+// An evaluation's loss, after `step` (0: before the first step).
+function onEval({ step, loss }) {
+  state.evals.push({ step, loss });
+  const entry = state.log.findLast((r) => r.step === step);
+  if (entry) entry.eval_loss = loss;
+  $('stat-eval').textContent = `${loss.toFixed(4)} (step ${step})`;
   redraw();
 }
 
@@ -385,6 +408,7 @@ function onRun(msg) {
   state.run = msg.state;
   const status = $('train-status');
   if (msg.state === 'training') setStatus(status, 'Training…');
+  else if (msg.state === 'final') state.view.toFinal();
   else if (msg.state === 'paused') setStatus(status, 'Paused. Generate or download now, or resume.');
   else if (msg.state === 'error') {
     const saved = $('train-progress').dataset.checkpoint;
@@ -397,8 +421,8 @@ function onRun(msg) {
     $('recover-offer').hidden = !lost;
   }
   else {
-    state.fullLoss = msg.fullLoss;
-    $('stat-full').textContent = msg.fullLoss.toFixed(6);
+    state.fullLoss = msg.full?.loss ?? null;
+    state.view.finish(msg);
     setStatus(status, msg.state === 'done' ? 'Training finished.' : 'Training stopped.', 'ok');
     $('chart').dataset.state = msg.state;
   }
@@ -444,21 +468,6 @@ async function downloadAdapter() {
     setStatus($('dl-status'), `PEFT adapter (${fmt(bytes.length)} bytes).`, 'ok');
   } catch (e) {
     setStatus($('dl-status'), `Cannot export the adapter: ${e.message}`, 'bad');
-  }
-}
-
-const COLUMNS = ['step', 'epoch', 'loss', 'eval_loss', 'lr', 'grad_norm', 'applied', 'tokens', 'tokens_per_s', 'ms'];
-
-function downloadLog(kind) {
-  if (kind === 'csv') {
-    const lines = [COLUMNS.join(','), ...state.log.map((r) => COLUMNS.map((c) => r[c] ?? '').join(','))];
-    save(new Blob([`${lines.join('\n')}\n`], { type: 'text/csv' }), 'training-log.csv');
-  } else {
-    const doc = {
-      model: state.model?.name, data: state.data?.name, backend: state.backend?.name, options: state.options,
-      start: state.start, steps: state.log, evals: state.evals, full_loss: state.fullLoss,
-    };
-    save(new Blob([JSON.stringify(doc, null, 2)], { type: 'application/json' }), 'training-log.json');
   }
 }
 
@@ -565,11 +574,16 @@ function onEvent(data) {
     openEngine().then(() => Promise.all([offerResume(), loadDemo()]), (e) => setStatus($('engine'), `The engine failed to start: ${e.message}`, 'bad'));
   } else if (data.type === 'error') {
     setStatus($('engine'), `Error: ${data.message}`, 'bad');
+  } else if (data.type === 'progress' && data.what === 'decompose') {
+    state.view?.decomposing(data.done, data.total, data.name);
+  } else if (data.type === 'phase') {
+    state.view?.lossBatch(data);
+  } else if (data.type === 'eval') {
+    onEval(data);
   } else if (data.type === 'progress') {
-    const bar = { load: $('model-progress'), export: $('dl-progress'), decompose: $('train-progress') }[data.what];
+    const bar = { load: $('model-progress'), export: $('dl-progress') }[data.what];
     bar.max = data.total;
     bar.value = data.done;
-    if (data.what === 'decompose') setStatus($('train-status'), `Decomposing ${data.name} (${data.done} of ${data.total})…`);
   } else if (data.type === 'step') {
     onStep(data.step);
   } else if (data.type === 'run') {
@@ -595,6 +609,7 @@ form.addEventListener('change', (e) => {
   if (!options()) return;
   if (['rank_fraction', 'freeze_norms'].includes(e.target.name)) refreshPlan();
   if (['seq_len', 'eval_fraction', 'seed', 'batch_size', 'pack'].includes(e.target.name) && state.dataFile) refreshData();
+  else scheduleEstimate();
 });
 $('train').addEventListener('click', () => train(false));
 // Pause and Stop act between steps: say so at once, since a step can take seconds (minutes on a
@@ -608,7 +623,9 @@ $('resume').addEventListener('click', () => request('resume'));
 $('stop').addEventListener('click', () => {
   $('stop').disabled = true;
   $('pause').disabled = true;
-  setStatus($('train-status'), state.run === 'paused' ? 'Stopping…' : 'Stopping after this step…');
+  const phase = state.run === 'starting' ? 'decompose' : state.run === 'final' ? 'file' : state.view?.phase;
+  const after = { decompose: 'after this layer', eval: 'the evaluation after this batch', file: 'the loss over the file after this batch' }[phase];
+  setStatus($('train-status'), state.run === 'paused' ? 'Stopping…' : `Stopping ${after ?? 'after this step'}…`);
   request('stop');
 });
 $('resume-checkpoint').addEventListener('click', () => {
@@ -625,14 +642,15 @@ $('engine-choice').addEventListener('change', (e) => switchEngine(e.target.value
 $('try').addEventListener('submit', generate);
 $('dl-merged').addEventListener('click', downloadMerged);
 $('dl-adapter').addEventListener('click', downloadAdapter);
-$('dl-csv').addEventListener('click', () => downloadLog('csv'));
-$('dl-json').addEventListener('click', () => downloadLog('json'));
+$('dl-csv').addEventListener('click', () => save(...logFile('csv', state)));
+$('dl-json').addEventListener('click', () => save(...logFile('json', state)));
 window.addEventListener('resize', redraw);
-// Test hooks (`?test`): end the GPU device, or make browser storage full.
+// Test hooks (`?test`): end the GPU device, make browser storage full, or the engine slow.
 if (params.has('test')) {
   window.svdtuneTest = {
     loseDevice: () => request('loseDevice'),
     storageFull: (on = true) => request('injectFault', { storageFull: on }),
+    slow: (ms) => request('injectFault', { slowMs: ms }),
   };
 }
 updateButtons();

@@ -1,14 +1,23 @@
 // The worker owns the wasm engine; the pages only send requests and render what comes back.
 // Protocol (requests, replies with {kind, message} errors, progress): client.js. Session calls run
-// one at a time (a generate request waits for the current training step, not for the whole run).
-// It never renders a chat template: data files and prompts arrive as token ids from the page's
-// data worker (data_worker.js).
+// one at a time (a generate request waits for the current training step or loss batch, not for
+// the whole run). It never renders a chat template: data files and prompts arrive as token ids
+// from the page's data worker (data_worker.js).
+// A run's phases: the decomposition (the train request's progress; Stop ends it between layers
+// and the model is as loaded), the evaluation before the first step, the steps with the
+// evaluations due after them, and the loss over the whole file (or a sample of it, or none: the
+// train request's `fullLoss`) once at least one step ran. Evaluations and that final pass run one
+// batch per engine call, so Stop ends them between batches and a Generate or a download waits at
+// most one batch. Stop during the steps ends the run after that step; the final pass still runs
+// (Stop again ends it).
 // The engine is chosen here, from the browser's adapter (adapter.js): `open` takes a mode ('auto',
 // 'gpu', 'cpu') and answers the backend with `{engine: {mode, adapter, software}}`.
 // `generate` streams: progress {what: 'original' | 'current', done: tokens, total: max new
 // tokens, name: the answer so far, ms} after each token.
-// Events: {type: 'ready'}, {type: 'step', step},
-// {type: 'run', state: 'training' | 'paused' | 'done' | 'stopped' | 'error', kind, message, ...},
+// Events: {type: 'ready'}, {type: 'step', step}, {type: 'eval', step, loss},
+// {type: 'phase', phase: 'eval' | 'file', step, done, total, ms, examples, of} (a loss batch),
+// {type: 'run', state: 'training' | 'paused' | 'final' | 'done' | 'stopped' | 'error', kind,
+// message, full: {loss, examples, of} | null, steps} ('final': the loss over the file runs),
 // The merged-model download is streamed into a file in browser storage (OPFS) and handed to the
 // page as a File, so the archive is never held in memory (in memory only where OPFS is missing).
 import init, { engineCheck, Session } from './pkg/svdtune.js';
@@ -18,8 +27,10 @@ import { describeError, serve } from './client.js';
 let session = null;
 let tail = Promise.resolve();
 const loop = { running: false, paused: false, stop: false, wake: null };
-// Faults the page's test hooks (`?test`) can inject: storage that is full.
-const faults = { storageFull: false };
+let estimates = 0;
+// Faults the page's test hooks (`?test`) can inject: storage that is full; a slow engine (at
+// least `slowMs` per decomposed layer, loss batch and step, so a test can act mid-phase).
+const faults = { storageFull: false, slowMs: 0 };
 
 // Runs fn after every earlier engine call has finished.
 function exclusive(fn) {
@@ -28,7 +39,7 @@ function exclusive(fn) {
   return p;
 }
 
-const yieldToMessages = () => new Promise((r) => setTimeout(r, 0));
+const yieldToMessages = () => new Promise((r) => setTimeout(r, faults.slowMs));
 
 // One turn of the event loop without setTimeout's 4 ms clamp on nested timers (generation
 // yields after every token, which can take a millisecond or less).
@@ -92,14 +103,41 @@ async function readCheckpoint() {
   }
 }
 
-// Steps until the run is done or stopped; stores a checkpoint whenever the engine's step says one
-// is due (the cadence is the engine's: `checkpointEvery` given to `session.start`).
-async function trainLoop(meta) {
-  loop.running = true;
+// A loss pass ('eval': the eval split; 'file': the whole file, or about `examples` of it), one
+// batch per engine call with a 'phase' event after each. Resolves to {info, loss} (loss null when
+// there is nothing to evaluate) or {info, stopped: true} when Stop ended it.
+async function lossPass(kind, examples, step) {
+  const info = await exclusive(() => session.beginPass(kind, examples ?? undefined));
+  if (info.batches === 0) return { info, loss: null };
+  const phase = (r) => postMessage({ type: 'phase', phase: kind, step, examples: info.examples, of: info.of, ...r });
+  phase({ done: 0, total: info.batches });
+  for (;;) {
+    if (loop.stop) return { info, stopped: true };
+    const r = await exclusive(() => session.passBatch());
+    phase({ done: r.done, total: r.total, ms: r.ms });
+    if (r.loss != null) return { info, loss: r.loss };
+    await yieldToMessages();
+  }
+}
+
+// An evaluation after `step`: posts its loss; false when Stop ended it.
+async function evaluate(step) {
+  const e = await lossPass('eval', undefined, step);
+  if (e.loss != null) postMessage({ type: 'eval', step, loss: e.loss });
+  return !e.stopped;
+}
+
+// The run after its decomposition: the first evaluation, then steps until the run is done or
+// stopped, storing a checkpoint whenever the engine's step says one is due (the cadence is the
+// engine's: `checkpointEvery` given to `session.start`), then the loss over the file
+// (`fullLoss`: 0 none, a number of examples, null all of them) when a step ran.
+async function trainLoop(meta, from, fullLoss) {
   postMessage({ type: 'run', state: 'training' });
   let state = 'done';
+  let steps = 0;
   try {
-    for (;;) {
+    if (!(await evaluate(from))) state = 'stopped';
+    while (state !== 'stopped') {
       if (loop.stop) { state = 'stopped'; break; }
       if (loop.paused) {
         postMessage({ type: 'run', state: 'paused' });
@@ -108,7 +146,12 @@ async function trainLoop(meta) {
         continue;
       }
       const step = await exclusive(() => session.step());
+      steps += 1;
       postMessage({ type: 'step', step });
+      if (step.due.eval) {
+        await yieldToMessages();
+        if (!(await evaluate(step.step))) { state = 'stopped'; break; }
+      }
       if (step.done) break;
       if (step.checkpoint_due) {
         try {
@@ -120,12 +163,16 @@ async function trainLoop(meta) {
       }
       await yieldToMessages();
     }
-    const fullLoss = await exclusive(() => session.fullLoss());
-    postMessage({ type: 'run', state, fullLoss });
+    let full = null;
+    if (steps > 0 && fullLoss !== 0) {
+      loop.stop = false;
+      postMessage({ type: 'run', state: 'final', ended: state });
+      const f = await lossPass('file', fullLoss, null);
+      if (!f.stopped && f.loss != null) full = { loss: f.loss, examples: f.info.examples, of: f.info.of };
+    }
+    postMessage({ type: 'run', state, full, steps });
   } catch (e) {
     postMessage({ type: 'run', state: 'error', ...describeError(e) });
-  } finally {
-    loop.running = false;
   }
 }
 
@@ -175,7 +222,10 @@ const commands = {
     return { ...session.backend(), engine: { mode, adapter: choice.adapter, software: choice.software } };
   },
   loseDevice: () => session.loseDevice(),
-  injectFault({ storageFull }) { faults.storageFull = Boolean(storageFull); },
+  injectFault({ storageFull, slowMs }) {
+    if (storageFull !== undefined) faults.storageFull = Boolean(storageFull);
+    if (slowMs !== undefined) faults.slowMs = Number(slowMs) || 0;
+  },
   loadModel: ({ name, names, files }, { progress }) => exclusive(() => session.loadModel(name, names, files, progress('load'))),
   textFiles: () => exclusive(() => session.textFiles()),
   plan: ({ rankFraction, freezeNorms }) => exclusive(() => session.plan(rankFraction, freezeNorms)),
@@ -184,18 +234,41 @@ const commands = {
     return session.dataInfo(options);
   }),
   dataInfo: ({ options }) => exclusive(() => session.dataInfo(options)),
-  async train({ options, checkpointEvery, meta, resume }, { progress }) {
+  // Resolves to the engine's start info once the model is decomposed (the run goes on in
+  // trainLoop), or to {stopped: true} when Stop ended the decomposition.
+  async train({ options, checkpointEvery, meta, resume, fullLoss }, { progress }) {
     if (loop.running) throw new Error('training is already running');
-    const info = await exclusive(() => session.start(options, progress('decompose'), checkpointEvery || 0));
-    if (resume) {
-      const saved = await readCheckpoint();
-      if (!saved) throw new Error('no checkpoint in browser storage');
-      const at = await exclusive(() => session.resume(saved.bytes));
-      Object.assign(info, { resumed_step: at.step, eval_loss: at.eval_loss });
+    Object.assign(loop, { running: true, paused: false, stop: false });
+    let started = false;
+    try {
+      const report = progress('decompose');
+      const until = (done, total, name) => {
+        report(done, total, name);
+        // The engine yields to this worker's messages after each layer: Stop is seen there.
+        for (const end = performance.now() + faults.slowMs; performance.now() < end;);
+        return !loop.stop;
+      };
+      const info = await exclusive(() => session.start(options, until, checkpointEvery || 0));
+      if (!info) return { stopped: true };
+      if (resume) {
+        const saved = await readCheckpoint();
+        if (!saved) throw new Error('no checkpoint in browser storage');
+        const at = await exclusive(() => session.resume(saved.bytes));
+        info.resumed_step = at.step;
+      }
+      started = true;
+      // After the reply: the page has the start info before the run's first event.
+      setTimeout(() => trainLoop(meta, info.resumed_step ?? 0, fullLoss).finally(() => { loop.running = false; }), 0);
+      return info;
+    } finally {
+      if (!started) loop.running = false;
     }
-    Object.assign(loop, { paused: false, stop: false });
-    trainLoop(meta);
-    return info;
+  },
+  // How long a run with `options` takes (see Session.estimate); null when a newer request
+  // replaced this one before it ran.
+  estimate({ options, finalExamples }) {
+    const mine = ++estimates;
+    return exclusive(() => (mine === estimates ? session.estimate(options, finalExamples ?? undefined) : null));
   },
   pause() { loop.paused = true; },
   resume() { loop.paused = false; loop.wake?.(); },
@@ -218,7 +291,6 @@ const commands = {
     const current = both ? await exclusive(() => session.generate(ids, maxNewTokens, false, stream('current'))) : original;
     return { original, current };
   },
-  fullLoss: () => exclusive(() => session.fullLoss()),
   exportMerged: (_, { progress }) => exportMerged(progress),
   exportAdapter: () => exclusive(() => session.exportAdapter()),
 };

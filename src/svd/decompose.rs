@@ -378,6 +378,8 @@ pub async fn decompose_model_until<B: Backend>(
         if progress(i + 1, total, &p.module).is_break() {
             break;
         }
+        // The page's worker sees a Stop between layers.
+        crate::task::yield_now().await;
     }
     Ok(out)
 }

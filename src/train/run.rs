@@ -137,6 +137,28 @@ impl Due {
     }
 }
 
+/// The steps of a run over `train_batches` batches with options `o` (epochs, `max_steps`,
+/// `grad_accum`).
+pub fn planned_steps(train_batches: usize, o: &TrainOptions) -> usize {
+    let per_epoch = train_batches.div_ceil(o.grad_accum.max(1));
+    match o.max_steps {
+        Some(m) if o.epochs == 0 => m,
+        Some(m) => m.min(per_epoch * o.epochs),
+        None => per_epoch * o.epochs,
+    }
+}
+
+/// How many evaluations a run of `total` steps makes after its steps (every `eval_every` steps
+/// and after the last; see [`Due::after`]), not counting the one before the first step.
+pub fn evals_after_steps(total: usize, eval_every: usize) -> usize {
+    if total == 0 {
+        return 0;
+    }
+    let periodic = total.checked_div(eval_every).unwrap_or(0);
+    let last_extra = usize::from(eval_every == 0 || !total.is_multiple_of(eval_every));
+    periodic + last_extra
+}
+
 /// A run in progress.
 pub struct TrainRun<B: Backend> {
     pub trainer: Trainer<B>,
@@ -182,12 +204,7 @@ impl<B: Backend> TrainRun<B> {
                 "no training batch has a trained token",
             ));
         }
-        let per_epoch = train.len().div_ceil(options.grad_accum);
-        let total_steps = match options.max_steps {
-            Some(m) if options.epochs == 0 => m,
-            Some(m) => m.min(per_epoch * options.epochs),
-            None => per_epoch * options.epochs,
-        };
+        let total_steps = planned_steps(train.len(), &options);
         let schedule = Schedule {
             peak_lr: options.lr,
             warmup_steps: (total_steps as f64 * options.warmup_ratio).round() as usize,
@@ -239,6 +256,12 @@ impl<B: Backend> TrainRun<B> {
 
     pub fn has_eval(&self) -> bool {
         !self.eval.is_empty()
+    }
+
+    /// The trainer and the eval batches, for a loss pass one batch at a time
+    /// ([`super::pass::LossPass`]).
+    pub fn eval_parts(&mut self) -> (&mut Trainer<B>, &[DataBatch]) {
+        (&mut self.trainer, &self.eval)
     }
 
     /// Mean loss over the eval batches (`None` without an eval split).

@@ -45,6 +45,28 @@ pub fn progress_fn(f: Option<js_sys::Function>) -> impl FnMut(usize, usize, &str
     }
 }
 
+/// [`progress_fn`] whose JS function can stop the work: returning `false` breaks (any other
+/// value, or a throw, goes on).
+pub fn progress_until(
+    f: Option<js_sys::Function>,
+) -> impl FnMut(usize, usize, &str) -> std::ops::ControlFlow<()> {
+    move |done, total, name| {
+        let Some(f) = &f else {
+            return std::ops::ControlFlow::Continue(());
+        };
+        let went = f.call3(
+            &JsValue::NULL,
+            &JsValue::from(done as f64),
+            &JsValue::from(total as f64),
+            &JsValue::from_str(name),
+        );
+        match went {
+            Ok(v) if v == JsValue::FALSE => std::ops::ControlFlow::Break(()),
+            _ => std::ops::ControlFlow::Continue(()),
+        }
+    }
+}
+
 /// The page's options (any subset of [`TrainOptions`]'s fields, by their names) over the
 /// defaults, checked. Unknown names and mistyped values are errors naming the option.
 pub fn train_options(given: JsValue) -> Result<TrainOptions> {

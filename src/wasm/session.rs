@@ -1,13 +1,17 @@
 //! `Session`, the training page's engine object (one per worker). Every long call returns a
 //! promise and takes the engine for its duration, so the worker stays responsive between calls
-//! (training is one `step()` per call: the worker pauses, resumes or stops between steps). A
+//! (training is one `step()` per call, an evaluation or the loss over the file one `passBatch()`
+//! per batch: the worker pauses, resumes, stops or generates in between; the decomposition
+//! yields to the worker's event loop between layers and stops when its progress callback
+//! returns `false`). A
 //! call made while another runs is refused with a message, never a panic. Errors are JS `Error`s
 //! carrying the engine's message (which names the file, tensor or option at fault) and its
 //! `kind` (see [`crate::Error::kind`]). The session never renders a chat template: the page's
 //! data worker ([`super::text`]) reads data files and prompts into token ids.
 use super::blob_target::BlobTarget;
-use super::convert::{JsChunks, js_err, progress_fn, to_js, train_options};
+use super::convert::{JsChunks, js_err, progress_fn, progress_until, to_js, train_options};
 use super::engine::{self, AnyWork, BackendInfo, on_work};
+use super::work;
 use crate::backend::gpu::{DeviceCaps, LossHandle};
 use crate::error::{Error, Result};
 use crate::gguf::GgufModel;
@@ -208,9 +212,12 @@ impl Session {
     }
 
     /// Decomposes the model and starts a run with `options`; `progress(done, total, module)`
-    /// per decomposed layer; a checkpoint is due every `checkpoint_every` steps (none when
-    /// absent or 0; see [`Session::step`]). Resolves to `{total_steps, decomposed_layers,
-    /// trainable_params, decompose_ms, eval_loss}`.
+    /// per decomposed layer, which stops the decomposition by returning `false`; a checkpoint
+    /// is due every `checkpoint_every` steps (none when absent or 0; see [`Session::step`]).
+    /// Resolves to `{total_steps, decomposed_layers, trainable_params, decompose_ms,
+    /// eval_batches, file_batches, file_examples, batch_size, memory}`, or `null` when stopped
+    /// (the model is then as loaded). The first evaluation is a loss pass
+    /// ([`Session::begin_pass`]).
     pub fn start(
         &self,
         options: JsValue,
@@ -219,15 +226,16 @@ impl Session {
     ) -> js_sys::Promise {
         promise(&self.work, async move |work| {
             let o = train_options(options)?;
-            let p = progress_fn(progress);
+            let p = progress_until(progress);
             let every = checkpoint_every.unwrap_or(0);
             on_work!(work, w => to_js(&w.start(o, every, p).await?))
         })
     }
 
     /// One optimizer step. Resolves to `{step, total_steps, epoch, loss, grad_norm, lr, applied,
-    /// tokens, trained_tokens, due: {eval, checkpoint}, ms, tokens_per_s, eval_loss,
-    /// checkpoint_due, done}`: when `checkpoint_due`, the caller stores [`Session::checkpoint`].
+    /// tokens, trained_tokens, due: {eval, checkpoint}, ms, tokens_per_s, checkpoint_due,
+    /// done}`: when `due.eval`, the caller runs an evaluation ([`Session::begin_pass`]); when
+    /// `checkpoint_due`, it stores [`Session::checkpoint`].
     pub fn step(&self) -> js_sys::Promise {
         promise(
             &self.work,
@@ -235,13 +243,44 @@ impl Session {
         )
     }
 
-    /// Mean loss over every example of the data file with the current weights.
-    #[wasm_bindgen(js_name = fullLoss)]
-    pub fn full_loss(&self) -> js_sys::Promise {
+    /// Sets up a loss pass with the current weights, `kind` `"eval"` (the eval split) or
+    /// `"file"` (the whole data file; with `examples`, an evenly spread sample of about that
+    /// many). Returns `{batches, examples, of}`; [`Session::pass_batch`] runs it.
+    #[wasm_bindgen(js_name = beginPass)]
+    pub fn begin_pass(
+        &self,
+        kind: String,
+        examples: Option<usize>,
+    ) -> std::result::Result<JsValue, JsValue> {
+        now(&self.work, |work| {
+            let kind: work::PassKind = serde_json::from_value(serde_json::Value::String(kind))
+                .map_err(|_| Error::param("beginPass", "kind is \"eval\" or \"file\""))?;
+            on_work!(work, w => to_js(&w.begin_pass(kind, examples)?))
+        })
+        .map_err(js_err)
+    }
+
+    /// One batch of the loss pass under way. Resolves to `{done, total, loss, ms}`: `loss`, the
+    /// pass's mean loss, is set after the last batch.
+    #[wasm_bindgen(js_name = passBatch)]
+    pub fn pass_batch(&self) -> js_sys::Promise {
         promise(
             &self.work,
-            async move |work| on_work!(work, w => Ok(JsValue::from(w.full_loss().await?))),
+            async move |work| on_work!(work, w => to_js(&w.pass_batch().await?)),
         )
+    }
+
+    /// How long a run with `options` will take, by phase, with a loss pass over about
+    /// `final_examples` examples of the file after it (all when absent, none when 0). Resolves
+    /// to `{decompose_ms, step_ms, steps, eval_batch_ms, evals, eval_batches, eval_ms,
+    /// final_batches, final_ms, total_ms}`. The first call after a model is loaded measures
+    /// it (a forward pass of a short row and one layer's SVD: about 2 s on the demo
+    /// model's CPU engine); later calls reuse the measurement.
+    pub fn estimate(&self, options: JsValue, final_examples: Option<usize>) -> js_sys::Promise {
+        promise(&self.work, async move |work| {
+            let o = train_options(options)?;
+            on_work!(work, w => to_js(&w.estimate(&o, final_examples).await?))
+        })
     }
 
     /// A greedy answer to a prompt given as token ids (one user message, rendered and
@@ -296,12 +335,13 @@ impl Session {
         )
     }
 
-    /// Continues the started run (same files and options) from checkpoint bytes; resolves to
-    /// `{step, eval_loss}`: the step it continues after and the eval-split loss there.
-    pub fn resume(&self, checkpoint: Vec<u8>) -> js_sys::Promise {
-        promise(&self.work, async move |work| {
-            let (step, eval_loss) = on_work!(work, w => w.resume(&checkpoint).await?);
-            to_js(&serde_json::json!({"step": step, "eval_loss": eval_loss}))
+    /// Continues the started run (same files and options) from checkpoint bytes; returns
+    /// `{step}`, the step it continues after (its eval loss is a loss pass of its own).
+    pub fn resume(&self, checkpoint: Vec<u8>) -> std::result::Result<JsValue, JsValue> {
+        now(&self.work, |work| {
+            let step = on_work!(work, w => w.resume(&checkpoint)?);
+            to_js(&serde_json::json!({ "step": step }))
         })
+        .map_err(js_err)
     }
 }

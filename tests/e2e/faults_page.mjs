@@ -110,9 +110,9 @@ await withPage('small-memory', '?max-memory=1500000', async (page, out) => {
   await page.click('#train');
   await page.waitForFunction((old) => {
     const text = document.querySelector('#train-status').textContent;
-    return text !== old && /Memory:|Cannot/.test(text);
+    return (text !== old && /Cannot/.test(text)) || /Memory:/.test(document.querySelector('#train-summary').textContent);
   }, refusal, { timeout: 120_000 });
-  const status = await page.textContent('#train-status');
+  const status = await page.textContent('#train-summary');
   check(/Memory: \d+\.\d MB \(weights/.test(status), `small-memory: "${status}"`);
   await page.waitForSelector('#chart[data-state]', { timeout: 600_000 });
   check(await page.getAttribute('#chart', 'data-state') === 'done', 'small-memory: a batch of 1 × 64 trains on the same loaded model');

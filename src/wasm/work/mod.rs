@@ -3,7 +3,12 @@
 //! evaluate, generate with the original or the current weights, export, checkpoint and resume.
 //! The run is set up as `svdtune train` sets it up ([`crate::train::setup`]) and its cadence
 //! (evaluations, checkpoints due) is the run's own; this is the page's side of it, one call per
-//! step. The dataset side is in [`data`], the exports in [`export`].
+//! step. The decomposition stops between layers when the page's progress callback says so (the
+//! loaded model is then reloaded as it was). Evaluations and the loss over the whole file are
+//! loss passes of one batch per call ([`Work::begin_pass`], [`Work::pass_batch`]), so that the
+//! page shows their progress, runs a Generate between two batches and can stop them. Before a
+//! run, [`Work::estimate`] says how long it will take. The dataset side is in [`data`], the
+//! exports in [`export`].
 mod data;
 mod export;
 
@@ -17,12 +22,15 @@ use crate::model::generate::generate_async;
 use crate::model::load::{BlobFiles, open_checkpoint};
 use crate::model::sample::Sampling;
 use crate::svd::PlanSummary;
+use crate::svd::SvdPlan;
 use crate::svd::decompose::LayerInit;
+use crate::train::estimate::{Calibration, RunEstimate, RunShape, calibrate, estimate};
 use crate::train::memory::MemoryEstimate;
-use crate::train::run::{StepEvent, TrainOptions, TrainRun};
+use crate::train::pass::{LossPass, PassProgress, file_sample};
+use crate::train::run::{StepEvent, TrainOptions, TrainRun, evals_after_steps, planned_steps};
 use crate::train::setup::{RunPlan, Started};
-use crate::train::step::HostBatch;
 use serde::Serialize;
+use std::ops::ControlFlow;
 use wasm_bindgen::{JsCast, JsValue};
 
 /// A session's model, data and run on backend `B`.
@@ -31,6 +39,8 @@ pub struct Work<B: Backend> {
     model: Option<Loaded<B>>,
     /// The data file's name and its examples, encoded by the page's data worker.
     data: Option<(String, crate::data::wire::Encoded)>,
+    /// What [`Work::estimate`] measured on the loaded model (kept until another is loaded).
+    calibration: Option<Calibration>,
 }
 
 struct Loaded<B: Backend> {
@@ -56,6 +66,38 @@ struct Training<B: Backend> {
     original: Trained,
     /// Every example (train and eval) in batches, for the loss over the whole file.
     all: Vec<DataBatch>,
+    /// Examples in `all` and in the eval split.
+    all_examples: usize,
+    eval_examples: usize,
+    /// The loss pass under way, if any.
+    pass: Option<(PassKind, LossPass)>,
+}
+
+/// What a loss pass covers.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PassKind {
+    /// The eval split.
+    Eval,
+    /// The whole data file (or a sample of it).
+    File,
+}
+
+/// A loss pass as [`Work::begin_pass`] set it up.
+#[derive(Serialize)]
+pub struct PassInfo {
+    pub batches: usize,
+    /// Examples it covers, of `of` in its set (the eval split or the file).
+    pub examples: usize,
+    pub of: usize,
+}
+
+/// One batch of a loss pass ([`Work::pass_batch`]).
+#[derive(Serialize)]
+pub struct PassOut {
+    #[serde(flatten)]
+    pub progress: PassProgress,
+    pub ms: f64,
 }
 
 #[derive(Serialize)]
@@ -74,8 +116,12 @@ pub struct StartInfo {
     pub decomposed_layers: usize,
     pub trainable_params: usize,
     pub decompose_ms: f64,
-    /// Loss on the eval split before the first step (`None` without one).
-    pub eval_loss: Option<f32>,
+    /// Batches of one evaluation (0 without an eval split) and of the whole file, examples
+    /// of the file, rows per batch: what the page counts its progress and time left in.
+    pub eval_batches: usize,
+    pub file_batches: usize,
+    pub file_examples: usize,
+    pub batch_size: usize,
     /// What the run holds on its backend (estimated from the config and plan).
     pub memory: MemoryEstimate,
 }
@@ -86,9 +132,6 @@ pub struct StepOut {
     pub event: StepEvent,
     pub ms: f64,
     pub tokens_per_s: f64,
-    /// Loss on the eval split, when this step was an evaluation point (every `eval_every`
-    /// steps and after the last).
-    pub eval_loss: Option<f32>,
     /// A checkpoint is due (every `checkpoint_every` steps of [`Work::start`], not after the
     /// last): the worker asks for one and stores it.
     pub checkpoint_due: bool,
@@ -116,6 +159,7 @@ impl<B: Backend> Work<B> {
             be,
             model: None,
             data: None,
+            calibration: None,
         }
     }
 
@@ -127,6 +171,7 @@ impl<B: Backend> Work<B> {
         progress: impl FnMut(usize, usize, &str),
     ) -> Result<ModelInfo> {
         self.model = None;
+        self.calibration = None;
         let text = ModelText::from_model_files(&files)?;
         let dtype = open_checkpoint(&files)?
             .main_dtype()
@@ -170,16 +215,23 @@ impl<B: Backend> Work<B> {
     }
 
     /// Decomposes the model (reloading it when a run already changed it) and starts a run that
-    /// has a checkpoint due every `checkpoint_every` steps (0: never).
+    /// has a checkpoint due every `checkpoint_every` steps (0: never). `progress` after each
+    /// layer; its `Break` stops the decomposition there: `None`, and the model is reloaded as
+    /// it was loaded (usable for Generate and the next Train). The run's first evaluation is a
+    /// loss pass of its own ([`Work::begin_pass`]).
     pub async fn start(
         &mut self,
         options: TrainOptions,
         checkpoint_every: usize,
-        progress: impl FnMut(usize, usize, &str),
-    ) -> Result<StartInfo> {
+        progress: impl FnMut(usize, usize, &str) -> ControlFlow<()>,
+    ) -> Result<Option<StartInfo>> {
         let (_, ds) = self.dataset(&options)?;
         let (batches, all) = self.batches(&ds, &options)?;
+        let all_examples = ds.examples.len();
         drop(ds);
+        let eval_examples = batches.eval_examples;
+        let eval_batches = batches.eval.len();
+        let batch_size = options.batch_size;
         let be = &self.be;
         let loaded = self.model.as_mut().ok_or_else(no_model)?;
         let model = match std::mem::replace(&mut loaded.phase, Phase::Broken) {
@@ -195,18 +247,24 @@ impl<B: Backend> Work<B> {
             }
         };
         let started = now_ms();
-        let Started { mut run, inits } = setup
-            .start(be, model, batches, options, checkpoint_every, progress)
-            .await?;
+        let until = setup.start_until(be, model, batches, options, checkpoint_every, progress);
+        let Some(Started { mut run, inits }) = until.await? else {
+            // Stopped: the partly decomposed model is gone; the one loaded stays usable.
+            let model = Model::load(be, &loaded.files, |_, _, _| {})?;
+            loaded.phase = Phase::Dense(Box::new(model));
+            return Ok(None);
+        };
         let decompose_ms = now_ms() - started;
         let original = original::read(be, &mut run.trainer.model.weights).await?;
-        let eval_loss = run.evaluate(be).await?;
         let info = StartInfo {
             total_steps: run.total_steps,
             decomposed_layers: inits.len(),
             trainable_params: setup.plan.trainable_params(),
             decompose_ms,
-            eval_loss,
+            eval_batches,
+            file_batches: all.len(),
+            file_examples: all_examples,
+            batch_size,
             memory: setup.memory,
         };
         loaded.phase = Phase::Training(Box::new(Training {
@@ -214,8 +272,11 @@ impl<B: Backend> Work<B> {
             inits,
             original,
             all,
+            all_examples,
+            eval_examples,
+            pass: None,
         }));
-        Ok(info)
+        Ok(Some(info))
     }
 
     fn training(&mut self) -> Result<(&B, &mut Training<B>)> {
@@ -226,33 +287,127 @@ impl<B: Backend> Work<B> {
         }
     }
 
-    /// One optimizer step (and an evaluation when one is due).
+    /// One optimizer step (an evaluation due after it, `due.eval`, is the caller's loss pass).
     pub async fn step(&mut self) -> Result<StepOut> {
         let (be, t) = self.training()?;
+        t.pass = None;
         let t0 = now_ms();
         let event = t.run.step(be).await?;
         let ms = now_ms() - t0;
-        let eval_loss = if event.due.eval {
-            t.run.evaluate(be).await?
-        } else {
-            None
-        };
         Ok(StepOut {
             tokens_per_s: event.tokens as f64 / (ms / 1000.0).max(1e-9),
             checkpoint_due: event.due.checkpoint,
             event,
             ms,
-            eval_loss,
             done: t.run.done(),
         })
     }
 
-    /// Mean loss over the trained tokens of every example in the file (train and eval), with
-    /// the current weights: the number `svdtune eval` gives for an export of them.
-    pub async fn full_loss(&mut self) -> Result<f32> {
+    /// Sets up a loss pass with the current weights: over the eval split, or over the whole
+    /// file (every example, the number `svdtune eval` gives for an export of the weights) or
+    /// an evenly spread sample of about `examples` of them ([`file_sample`]). Replaces a pass
+    /// under way. [`Work::pass_batch`] runs it.
+    pub fn begin_pass(&mut self, kind: PassKind, examples: Option<usize>) -> Result<PassInfo> {
+        let (_, t) = self.training()?;
+        let (order, info) = match kind {
+            PassKind::Eval => {
+                let (_, eval) = t.run.eval_parts();
+                let info = PassInfo {
+                    batches: eval.len(),
+                    examples: t.eval_examples,
+                    of: t.eval_examples,
+                };
+                ((0..eval.len()).collect(), info)
+            }
+            PassKind::File => {
+                let b = t.run.options.batch_size;
+                let (order, covered) = file_sample(t.all.len(), b, t.all_examples, examples);
+                let info = PassInfo {
+                    batches: order.len(),
+                    examples: covered,
+                    of: t.all_examples,
+                };
+                (order, info)
+            }
+        };
+        t.pass = (info.batches > 0).then(|| (kind, LossPass::new(order)));
+        Ok(info)
+    }
+
+    /// The next batch of the pass set up by [`Work::begin_pass`]; its mean loss with the last.
+    pub async fn pass_batch(&mut self) -> Result<PassOut> {
         let (be, t) = self.training()?;
-        let batches: Vec<HostBatch> = t.all.iter().map(HostBatch::from).collect();
-        t.run.trainer.eval(be, &batches).await
+        let Some((kind, pass)) = t.pass.as_mut() else {
+            return Err(Error::param("eval", "no loss pass is under way"));
+        };
+        let t0 = now_ms();
+        let progress = match kind {
+            PassKind::Eval => {
+                let (trainer, eval) = t.run.eval_parts();
+                pass.next(be, trainer, eval).await
+            }
+            PassKind::File => pass.next(be, &mut t.run.trainer, &t.all).await,
+        };
+        if progress.is_err() || pass.finished() {
+            t.pass = None;
+        }
+        Ok(PassOut {
+            progress: progress?,
+            ms: now_ms() - t0,
+        })
+    }
+
+    /// How long a run with options `o` will take, and a loss pass after it over about
+    /// `final_examples` examples of the file (all when `None`, no pass when 0). The first call
+    /// after a model is loaded calibrates on it ([`calibrate`]: a forward pass of one row of
+    /// up to 128 tokens and one layer's SVD), later calls reuse that.
+    pub async fn estimate(
+        &mut self,
+        o: &TrainOptions,
+        final_examples: Option<usize>,
+    ) -> Result<RunEstimate> {
+        let (_, ds) = self.dataset(o)?;
+        let (batches, all) = self.batches(&ds, o)?;
+        let all_examples = ds.examples.len();
+        drop(ds);
+        let be = &self.be;
+        let loaded = self.model.as_mut().ok_or_else(no_model)?;
+        let cfg = match &loaded.phase {
+            Phase::Dense(m) => m.cfg.clone(),
+            Phase::Training(t) => t.run.trainer.model.cfg.clone(),
+            Phase::Broken => return Err(no_model()),
+        };
+        let plan = SvdPlan::new(&cfg, o.rank_fraction, !o.freeze_norms)?;
+        let cal = match (self.calibration, &mut loaded.phase) {
+            (Some(c), _) => c,
+            (None, Phase::Dense(m)) => {
+                let c = calibrate(be, m, &plan, o.seq_len.min(128), now_ms).await?;
+                self.calibration = Some(c);
+                c
+            }
+            (None, _) => {
+                return Err(Error::param(
+                    "estimate",
+                    "the model is decomposed: load it again for an estimate",
+                ));
+            }
+        };
+        let steps = planned_steps(batches.train.len(), o);
+        let has_eval = !batches.eval.is_empty();
+        let (final_order, _) = file_sample(all.len(), o.batch_size, all_examples, final_examples);
+        let shape = RunShape {
+            steps,
+            step_tokens: o.grad_accum * o.batch_size * o.seq_len,
+            batch_tokens: o.batch_size * o.seq_len,
+            evals: if has_eval {
+                1 + evals_after_steps(steps, o.eval_every)
+            } else {
+                0
+            },
+            eval_batches: batches.eval.len(),
+            final_batches: final_order.len(),
+        };
+        Ok(estimate(&cal, &plan, &shape))
     }
 
     /// A greedy answer to the prompt `ids` (one user turn rendered with the model's chat
@@ -342,11 +497,11 @@ impl<B: Backend> Work<B> {
     }
 
     /// Continues the run from a checkpoint made with the same options; returns the step it
-    /// continues after and the eval-split loss there.
-    pub async fn resume(&mut self, bytes: &[u8]) -> Result<(usize, Option<f32>)> {
+    /// continues after (the eval-split loss there is a loss pass of its own).
+    pub fn resume(&mut self, bytes: &[u8]) -> Result<usize> {
         let (be, t) = self.training()?;
+        t.pass = None;
         t.run.resume(be, "checkpoint", bytes)?;
-        let eval_loss = t.run.evaluate(be).await?;
-        Ok((t.run.steps_done, eval_loss))
+        Ok(t.run.steps_done)
     }
 }
