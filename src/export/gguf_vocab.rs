@@ -186,7 +186,10 @@ pub fn vocab_metadata<F: ModelFiles>(files: &F, cfg: &ModelConfig) -> Result<Pai
         }
     }
     m.push(("tokenizer.ggml.add_bos_token".into(), Value::Bool(add_bos)));
-    m.push(("tokenizer.ggml.add_eos_token".into(), Value::Bool(add_eos)));
+    if add_eos {
+        // llama.cpp's converter writes it only when the tokenizer adds EOS.
+        m.push(("tokenizer.ggml.add_eos_token".into(), Value::Bool(true)));
+    }
     m.extend(chat_templates(files, &tc)?);
     Ok(m)
 }

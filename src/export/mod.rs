@@ -7,7 +7,7 @@
 pub mod adapter;
 pub mod files;
 pub mod gguf_meta;
-mod gguf_vocab;
+pub mod gguf_vocab;
 pub mod gguf_writer;
 pub mod merged;
 pub mod safetensors_writer;
