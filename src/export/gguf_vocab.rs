@@ -172,9 +172,9 @@ pub fn vocab_metadata<F: ModelFiles>(files: &F, cfg: &ModelConfig) -> Result<Pai
             Value::Array(ValueType::I32, types),
         ),
     ];
-    if !merges.is_empty() {
-        m.push(("tokenizer.ggml.merges".into(), str_array(merges)));
-    }
+    // Written even when empty (a vocabulary of bytes only): llama.cpp refuses a "gpt2" tokenizer
+    // without the key.
+    m.push(("tokenizer.ggml.merges".into(), str_array(merges)));
     for (key, id) in [
         ("bos_token_id", bos),
         ("eos_token_id", eos),
