@@ -18,7 +18,11 @@ use svdtune::model::load::DirFiles;
 
 /// A folder under tests/fixtures.
 pub fn fixture_dir(rel: &str) -> DirFiles {
-    DirFiles::new(format!("{}/tests/fixtures/{rel}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    DirFiles::new(format!(
+        "{}/tests/fixtures/{rel}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 /// The export of `files` as `ty`, as a byte source.

@@ -230,10 +230,9 @@ fn chat_templates<F: ModelFiles>(files: &F, tc: &Json) -> Result<Pairs> {
                 (key, Value::String(t.to_string()))
             })
             .collect(),
-        _ if files.has(TEMPLATE_FILE) => vec![(
-            KEY.into(),
-            Value::String(files.read_text(TEMPLATE_FILE)?),
-        )],
+        _ if files.has(TEMPLATE_FILE) => {
+            vec![(KEY.into(), Value::String(files.read_text(TEMPLATE_FILE)?))]
+        }
         _ => Vec::new(),
     })
 }

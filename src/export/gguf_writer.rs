@@ -260,7 +260,10 @@ pub fn encode(name: &str, ty: GgmlType, values: &[f32]) -> Result<Vec<u8>> {
     if let Some(i) = values.iter().position(|v| !v.is_finite()) {
         return Err(Error::input(
             name,
-            format!("value {i} is {}: a model with it cannot be exported", values[i]),
+            format!(
+                "value {i} is {}: a model with it cannot be exported",
+                values[i]
+            ),
         ));
     }
     Ok(match ty {

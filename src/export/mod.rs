@@ -15,8 +15,8 @@ pub mod target;
 mod walk;
 pub mod zip_target;
 
-pub use gguf_writer::{GgufExported, GgufOutType, export_gguf};
 pub use adapter::{ADAPTER_CONFIG, ADAPTER_WEIGHTS, AdapterOptions, export_adapter};
+pub use gguf_writer::{GgufExported, GgufOutType, export_gguf};
 pub use merged::{Exported, export_merged};
 pub use safetensors_writer::{SafetensorsWriter, TensorHeader, write_safetensors};
 #[cfg(not(target_arch = "wasm32"))]

@@ -6,17 +6,30 @@ use svdtune::model::MemoryFiles;
 
 fn export_err<F: svdtune::model::ModelFiles>(files: &F) -> String {
     let mut out = MemoryTarget::new();
-    export_gguf(files, &mut out, "m.gguf", "m", GgufOutType::F16, |_, _, _| {})
-        .unwrap_err()
-        .to_string()
+    export_gguf(
+        files,
+        &mut out,
+        "m.gguf",
+        "m",
+        GgufOutType::F16,
+        |_, _, _| {},
+    )
+    .unwrap_err()
+    .to_string()
 }
 
 #[test]
 fn an_unmapped_family_names_the_supported_ones() {
     let mut f = MemoryFiles::new();
-    f.insert("config.json", r#"{"model_type": "gemma3_text", "vocab_size": 8}"#);
+    f.insert(
+        "config.json",
+        r#"{"model_type": "gemma3_text", "vocab_size": 8}"#,
+    );
     let e = export_err(&f);
-    assert!(e.contains("gemma3_text") && e.contains("llama, mistral, qwen2, phi3"), "{e}");
+    assert!(
+        e.contains("gemma3_text") && e.contains("llama, mistral, qwen2, phi3"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -49,10 +62,16 @@ fn the_command_reports_an_unwritable_path_and_a_bad_type() {
             .args(["--type", ty])
             .output()
             .unwrap();
-        (o.status.success(), String::from_utf8_lossy(&o.stderr).into_owned())
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
     };
     let (ok, err) = run(&blocker.join("m.gguf"), "f16");
-    assert!(!ok && err.starts_with("error: ") && err.contains("cannot create"), "{err}");
+    assert!(
+        !ok && err.starts_with("error: ") && err.contains("cannot create"),
+        "{err}"
+    );
     let (ok, err) = run(&dir.join("m.gguf"), "f8");
     assert!(!ok && err.contains("\"f8\" is not supported"), "{err}");
     let (ok, err) = run(&dir.join("m.gguf"), "q8_0");

@@ -51,7 +51,12 @@ fn llama_mistral_qwen2_read_back_bit_for_bit() {
             let imported = GgufModel::open(bytes).unwrap();
             let c = &imported.cfg;
             assert_eq!(
-                (c.num_layers, c.hidden_size, c.intermediate_size, c.vocab_size),
+                (
+                    c.num_layers,
+                    c.hidden_size,
+                    c.intermediate_size,
+                    c.vocab_size
+                ),
                 (
                     src_cfg.num_layers,
                     src_cfg.hidden_size,
@@ -60,7 +65,10 @@ fn llama_mistral_qwen2_read_back_bit_for_bit() {
                 ),
                 "{what}"
             );
-            assert_eq!((c.num_heads, c.num_kv_heads, c.head_dim), (src_cfg.num_heads, src_cfg.num_kv_heads, src_cfg.head_dim));
+            assert_eq!(
+                (c.num_heads, c.num_kv_heads, c.head_dim),
+                (src_cfg.num_heads, src_cfg.num_kv_heads, src_cfg.head_dim)
+            );
             assert_eq!(c.rms_norm_eps, src_cfg.rms_norm_eps, "{what}");
             assert_eq!(c.rope, src_cfg.rope, "{what}");
             assert_eq!(c.max_position_embeddings, src_cfg.max_position_embeddings);
@@ -72,10 +80,18 @@ fn llama_mistral_qwen2_read_back_bit_for_bit() {
                 let t = file
                     .tensor(&svdtune::gguf::names::gguf_name(name).unwrap())
                     .unwrap();
-                let want_ty = if t.dims.len() == 1 { GgmlType::F32 } else { ty_of(ty) };
+                let want_ty = if t.dims.len() == 1 {
+                    GgmlType::F32
+                } else {
+                    ty_of(ty)
+                };
                 assert_eq!(t.ggml_type, want_ty, "{what} {name}");
                 let want = through(want_ty, &ckpt.read_f32(name).unwrap());
-                bitwise(&format!("{what} {name}"), &imported.tensor_f32(name).unwrap(), &want);
+                bitwise(
+                    &format!("{what} {name}"),
+                    &imported.tensor_f32(name).unwrap(),
+                    &want,
+                );
             }
         }
     }
@@ -110,18 +126,36 @@ fn phi3_writes_fused_tensors_and_longrope() {
     let file = GgufFile::read(&bytes).unwrap();
     let m = &file.metadata;
     assert_eq!(m.str("general.architecture").unwrap(), Some("phi3"));
-    assert_eq!(m.usize("phi3.rope.scaling.original_context_length").unwrap(), Some(16));
+    assert_eq!(
+        m.usize("phi3.rope.scaling.original_context_length")
+            .unwrap(),
+        Some(16)
+    );
     assert_eq!(m.usize("phi3.attention.sliding_window").unwrap(), Some(0));
     // sqrt(1 + ln(64/16) / ln(16))
     let a = m.f64("phi3.rope.scaling.attn_factor").unwrap().unwrap();
     assert_eq!(a as f32, (1.0f64 + 4f64.ln() / 16f64.ln()).sqrt() as f32);
     let long = file.tensor("rope_factors_long.weight").unwrap();
-    assert_eq!(file.read_f32(&bytes, long).unwrap(), vec![1.0, 2.0, 3.0, 4.0]);
+    assert_eq!(
+        file.read_f32(&bytes, long).unwrap(),
+        vec![1.0, 2.0, 3.0, 4.0]
+    );
     let short = file.tensor("rope_factors_short.weight").unwrap();
-    assert_eq!(file.read_f32(&bytes, short).unwrap(), vec![1.0, 1.15, 1.3, 1.5]);
+    assert_eq!(
+        file.read_f32(&bytes, short).unwrap(),
+        vec![1.0, 1.15, 1.3, 1.5]
+    );
     for (gg, hf, dims) in [
-        ("blk.1.attn_qkv.weight", "model.layers.1.self_attn.qkv_proj.weight", vec![32, 64]),
-        ("blk.0.ffn_up.weight", "model.layers.0.mlp.gate_up_proj.weight", vec![32, 128]),
+        (
+            "blk.1.attn_qkv.weight",
+            "model.layers.1.self_attn.qkv_proj.weight",
+            vec![32, 64],
+        ),
+        (
+            "blk.0.ffn_up.weight",
+            "model.layers.0.mlp.gate_up_proj.weight",
+            vec![32, 128],
+        ),
         ("output.weight", "lm_head.weight", vec![32, 128]),
     ] {
         let t = file.tensor(gg).unwrap();
@@ -144,7 +178,12 @@ fn llama_q_and_k_rows_are_permuted_as_llama_cpp_does() {
     let file = GgufFile::read(&bytes).unwrap();
     let t = file.tensor("blk.0.attn_k.weight").unwrap();
     let got = file.read_f32(&bytes, t).unwrap();
-    let hf = through(GgmlType::BF16, &ckpt.read_f32("model.layers.0.self_attn.k_proj.weight").unwrap());
+    let hf = through(
+        GgmlType::BF16,
+        &ckpt
+            .read_f32("model.layers.0.self_attn.k_proj.weight")
+            .unwrap(),
+    );
     let row = |v: &[f32], r: usize| v[r * 32..(r + 1) * 32].to_vec();
     for (gg, h) in [(0, 0), (1, 4), (2, 1), (7, 7), (8 + 3, 8 + 5)] {
         assert_eq!(row(&got, gg), row(&hf, h), "GGUF row {gg}");

@@ -27,7 +27,11 @@ fn tokenizer_keys(values: impl IntoIterator<Item = (String, Value)>) -> Vec<(Str
 
 #[test]
 fn vocabulary_fixtures_give_back_their_tokenizer_keys() {
-    for file in ["vocab_smollm.gguf", "vocab_llama_bpe.gguf", "vocab_qwen2.gguf"] {
+    for file in [
+        "vocab_smollm.gguf",
+        "vocab_llama_bpe.gguf",
+        "vocab_qwen2.gguf",
+    ] {
         let src = GgufFile::read(&gguf_fixture(file)).unwrap();
         let t = tokenizer_files(&src.metadata, None).unwrap().unwrap();
         let mut folder = MemoryFiles::new();
@@ -59,19 +63,25 @@ fn tiny_chat_tokenizer_and_template_survive_export_and_import() {
     let imported = GgufModel::open(export(&folder, GgufOutType::F16)).unwrap();
     let files = imported.hf_files(|_, _, _| {}).unwrap();
     let back = ModelText::from_model_files(&files).unwrap();
-    for s in ["Hello world", "  two  spaces\nand 12345 digits!", "<|im_start|>user\nhé<|im_end|>"] {
+    for s in [
+        "Hello world",
+        "  two  spaces\nand 12345 digits!",
+        "<|im_start|>user\nhé<|im_end|>",
+    ] {
         assert_eq!(
             back.tokenizer.encode_with_special(s).unwrap(),
             src.tokenizer.encode_with_special(s).unwrap(),
             "{s:?}"
         );
     }
-    let tc: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(format!(
+    let tc: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(format!(
             "{}/tests/fixtures/tiny-chat/tokenizer_config.json",
             env!("CARGO_MANIFEST_DIR")
-        )).unwrap())
-        .unwrap();
+        ))
+        .unwrap(),
+    )
+    .unwrap();
     let t = imported.tokenizer.as_ref().unwrap();
     let back_tc: serde_json::Value = serde_json::from_str(&t.tokenizer_config_json).unwrap();
     assert_eq!(back_tc["chat_template"], tc["chat_template"]);

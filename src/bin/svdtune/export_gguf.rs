@@ -47,10 +47,17 @@ pub fn run(args: ExportGgufArgs) -> svdtune::Result<ExitCode> {
     let files = DirFiles::new(&model_dir)?;
     let mut target = DirTarget::new(&dir)?;
     let bar = load_bar(1, "writing tensors");
-    let done = export_gguf(&files, &mut target, &file_name, &name, ty, |done, total, _| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    })?;
+    let done = export_gguf(
+        &files,
+        &mut target,
+        &file_name,
+        &name,
+        ty,
+        |done, total, _| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        },
+    )?;
     bar.finish_and_clear();
     println!(
         "wrote {} ({}, {}, {} tensors, {} metadata keys{}, {}) in {:.1} s",
