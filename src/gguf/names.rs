@@ -17,6 +17,11 @@ const LAYER_PARTS: &[(&str, &str)] = &[
     ("ffn_down", "mlp.down_proj"),
     ("attn_norm", "input_layernorm"),
     ("ffn_norm", "post_attention_layernorm"),
+    // Phi-3's fused projections. Listed after the unfused ones, so reading `ffn_up` still gives
+    // `mlp.up_proj` ([`hf_name`] takes the first match) while writing `mlp.gate_up_proj` gives
+    // `ffn_up` as llama.cpp names Phi-3's fused gate/up projection ([`gguf_name`]).
+    ("attn_qkv", "self_attn.qkv_proj"),
+    ("ffn_up", "mlp.gate_up_proj"),
 ];
 
 /// The Hugging Face name of the GGUF tensor `name`, `None` for a name this importer does not map
@@ -73,7 +78,30 @@ pub fn unpermute_rows(data: &[f32], rows: usize, cols: usize, n_head: usize) -> 
     Some(out)
 }
 
-/// The GGUF name of the Hugging Face tensor `hf` (the inverse of [`hf_name`]), for messages.
+/// Applies llama.cpp's q/k row permutation (the inverse of [`unpermute_rows`]) to a row-major
+/// `[rows, cols]` tensor with `n_head` heads: GGUF row `h·D + 2j + s` takes Hugging Face row
+/// `h·D + s·D/2 + j`. `None` when `rows` is not a multiple of `2 · n_head`.
+pub fn permute_rows(data: &[f32], rows: usize, cols: usize, n_head: usize) -> Option<Vec<f32>> {
+    if n_head == 0 || !rows.is_multiple_of(2 * n_head) || data.len() != rows.checked_mul(cols)? {
+        return None;
+    }
+    let d = rows / n_head;
+    let half = d / 2;
+    let mut out = vec![0.0; data.len()];
+    for h in 0..n_head {
+        for s in 0..2 {
+            for j in 0..half {
+                let hf = h * d + s * half + j;
+                let gg = h * d + 2 * j + s;
+                out[gg * cols..(gg + 1) * cols].copy_from_slice(&data[hf * cols..(hf + 1) * cols]);
+            }
+        }
+    }
+    Some(out)
+}
+
+/// The GGUF name of the Hugging Face tensor `hf` (the inverse of [`hf_name`]; also Phi-3's fused
+/// `qkv_proj` → `attn_qkv` and `gate_up_proj` → `ffn_up`), for messages and the GGUF writer.
 pub fn gguf_name(hf: &str) -> Option<String> {
     match hf {
         "model.embed_tokens.weight" => return Some("token_embd.weight".into()),

@@ -2,7 +2,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-use crate::{bench, check, data, eval, generate, import_gguf, inspect, train};
+use crate::{bench, check, data, eval, export_gguf, generate, import_gguf, inspect, train};
 
 #[derive(Parser)]
 #[command(
@@ -25,6 +25,8 @@ enum Command {
     Data(data::DataArgs),
     /// Mean loss of a model folder on a chat dataset (assistant tokens, or all).
     Eval(eval::EvalArgs),
+    /// Write a model folder as one GGUF file for llama.cpp, Ollama, LM Studio (f16, bf16, q8_0).
+    ExportGguf(export_gguf::ExportGgufArgs),
     /// Answer a prompt with a model (its chat template applied), greedy or sampled.
     Generate(generate::GenerateArgs),
     /// Convert a GGUF model (llama.cpp) into a Hugging Face folder (f32 safetensors + tokenizer).
@@ -41,6 +43,7 @@ pub fn main() -> ExitCode {
         Command::Check => check::run(),
         Command::Data(args) => data::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::ExportGguf(args) => export_gguf::run(args),
         Command::Generate(args) => generate::run(args),
         Command::ImportGguf(args) => import_gguf::run(args),
         Command::Inspect(args) => inspect::run(args),

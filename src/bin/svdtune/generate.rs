@@ -39,6 +39,10 @@ pub struct GenerateArgs {
     seed: u64,
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
     backend: BackendChoice,
+    /// Also print, on stderr, one JSON line with the rendered prompt, its token ids and the
+    /// generated ids (`{"rendered", "prompt", "new"}`), to compare with another runtime.
+    #[arg(long)]
+    print_ids: bool,
 }
 
 pub fn run(args: GenerateArgs) -> svdtune::Result<ExitCode> {
@@ -106,6 +110,10 @@ async fn run_on<B: Backend>(be: &B, args: &GenerateArgs) -> svdtune::Result<Exit
         print!("{}", &full[shown.len()..]);
     }
     println!();
+    if args.print_ids {
+        let ids = serde_json::json!({"rendered": rendered, "prompt": prompt, "new": out.tokens});
+        eprintln!("{ids}");
+    }
     let secs = started.elapsed().as_secs_f64();
     let why = match out.stop {
         StopReason::Eos => "end of turn",

@@ -1,0 +1,114 @@
+//! Tokenizer keys: the vocabulary GGUFs gguf-py wrote give, through our importer and exporter,
+//! the same `tokenizer.*` metadata; the tiny chat model's tokenizer survives export and import
+//! (same ids, same chat template); `tiny_chat.gguf` imported and exported again has the same
+//! metadata and the same tensor bytes.
+use super::{export, fixture_dir};
+use svdtune::data::ModelText;
+use svdtune::export::GgufOutType;
+use svdtune::export::gguf_vocab::vocab_metadata;
+use svdtune::gguf::metadata::Value;
+use svdtune::gguf::tokenizer::tokenizer_files;
+use svdtune::gguf::{GgufFile, GgufModel};
+use svdtune::model::{MemoryFiles, MemorySource, ModelConfig};
+
+fn gguf_fixture(name: &str) -> MemorySource {
+    let path = format!("{}/tests/fixtures/gguf/{name}", env!("CARGO_MANIFEST_DIR"));
+    MemorySource::new(name, std::fs::read(path).unwrap())
+}
+
+fn tokenizer_keys(values: impl IntoIterator<Item = (String, Value)>) -> Vec<(String, Value)> {
+    let mut v: Vec<_> = values
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("tokenizer."))
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+#[test]
+fn vocabulary_fixtures_give_back_their_tokenizer_keys() {
+    for file in [
+        "vocab_smollm.gguf",
+        "vocab_llama_bpe.gguf",
+        "vocab_qwen2.gguf",
+    ] {
+        let src = GgufFile::read(&gguf_fixture(file)).unwrap();
+        let t = tokenizer_files(&src.metadata, None).unwrap().unwrap();
+        let mut folder = MemoryFiles::new();
+        folder.insert("tokenizer.json", t.tokenizer_json.as_bytes());
+        folder.insert("tokenizer_config.json", t.tokenizer_config_json.as_bytes());
+        let cfg = ModelConfig::from_json(
+            "config.json",
+            &format!(
+                r#"{{"model_type": "llama", "vocab_size": {}, "hidden_size": 8, "intermediate_size": 16,
+                "num_hidden_layers": 1, "num_attention_heads": 2, "max_position_embeddings": 64}}"#,
+                t.n_tokens
+            ),
+        )
+        .unwrap();
+        let got = tokenizer_keys(vocab_metadata(&folder, &cfg).unwrap());
+        let want = tokenizer_keys(src.metadata.values.clone());
+        let keys = |v: &[(String, Value)]| v.iter().map(|p| p.0.clone()).collect::<Vec<_>>();
+        assert_eq!(keys(&got), keys(&want), "{file}: keys");
+        for ((k, g), (_, w)) in got.iter().zip(&want) {
+            assert_eq!(g, w, "{file}: {k}");
+        }
+    }
+}
+
+#[test]
+fn tiny_chat_tokenizer_and_template_survive_export_and_import() {
+    let folder = fixture_dir("tiny-chat");
+    let src = ModelText::from_model_files(&folder).unwrap();
+    let imported = GgufModel::open(export(&folder, GgufOutType::F16)).unwrap();
+    let files = imported.hf_files(|_, _, _| {}).unwrap();
+    let back = ModelText::from_model_files(&files).unwrap();
+    for s in [
+        "Hello world",
+        "  two  spaces\nand 12345 digits!",
+        "<|im_start|>user\nhé<|im_end|>",
+    ] {
+        assert_eq!(
+            back.tokenizer.encode_with_special(s).unwrap(),
+            src.tokenizer.encode_with_special(s).unwrap(),
+            "{s:?}"
+        );
+    }
+    let tc: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(format!(
+            "{}/tests/fixtures/tiny-chat/tokenizer_config.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let t = imported.tokenizer.as_ref().unwrap();
+    let back_tc: serde_json::Value = serde_json::from_str(&t.tokenizer_config_json).unwrap();
+    assert_eq!(back_tc["chat_template"], tc["chat_template"]);
+    assert_eq!(back_tc["eos_token"], "<|im_end|>");
+    assert_eq!(back_tc["pad_token"], "<|endoftext|>");
+}
+
+#[test]
+fn tiny_chat_gguf_round_trips() {
+    let fixture = gguf_fixture("tiny_chat.gguf");
+    let orig = GgufFile::read(&fixture).unwrap();
+    let imported = GgufModel::open(gguf_fixture("tiny_chat.gguf")).unwrap();
+    let files = imported.hf_files(|_, _, _| {}).unwrap();
+    let again = export(&files, GgufOutType::Q8_0);
+    let out = GgufFile::read(&again).unwrap();
+    for (k, v) in &orig.metadata.values {
+        if k == "general.name" {
+            continue;
+        }
+        assert_eq!(out.metadata.get(k), Some(v), "metadata `{k}`");
+    }
+    assert_eq!(out.tensors.len(), orig.tensors.len());
+    for t in &orig.tensors {
+        let o = out.tensor(&t.name).unwrap();
+        assert_eq!((&o.dims, o.ggml_type), (&t.dims, t.ggml_type), "{}", t.name);
+        let a = svdtune::model::ByteSource::read_at(&fixture, t.start, t.n_bytes as usize).unwrap();
+        let b = svdtune::model::ByteSource::read_at(&again, o.start, o.n_bytes as usize).unwrap();
+        assert!(a == b, "{}: bytes differ", t.name);
+    }
+}
