@@ -112,8 +112,9 @@ try {
   // Every line the train status shows, kept by an observer (the start line is replaced soon).
   await page.evaluate(() => {
     window.statusLines = [];
-    const el = document.querySelector('#train-status');
-    new MutationObserver(() => window.statusLines.push(el.textContent)).observe(el, { childList: true, characterData: true, subtree: true });
+    for (const el of [document.querySelector('#train-status'), document.querySelector('#train-summary')]) {
+      new MutationObserver(() => window.statusLines.push(el.textContent)).observe(el, { childList: true, characterData: true, subtree: true });
+    }
   });
   await page.click('#train');
   await untilDone(page);
