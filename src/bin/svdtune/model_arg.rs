@@ -1,11 +1,100 @@
-//! `--model`: a local folder or file, or a Hugging Face Hub id (`org/name[@revision]`). A path
-//! that exists always wins; an id is resolved through the `huggingface_hub` cache (downloaded
-//! into it when the cache lacks files, `src/hub`), with a progress bar on a terminal and one
-//! line per downloaded file otherwise.
+//! `--model`: a local folder or file, a `.gguf` file, or a Hugging Face Hub id
+//! (`org/name[@revision]`). A path that exists always wins; an id is resolved through the
+//! `huggingface_hub` cache (downloaded into it when the cache lacks files, `src/hub`), with a
+//! progress bar on a terminal and one line per downloaded file otherwise. A `.gguf` file is
+//! imported into memory ([`GgufModel::hf_files`]: config, tokenizer files and an f32
+//! `model.safetensors`, no folder written) and then loaded like a folder; commands that need only
+//! the config or the tokenizer read its header alone.
+use crate::backend_choice::load_bar;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use svdtune::Result;
+use svdtune::gguf::GgufModel;
 use svdtune::hub::{HubEnv, HubId, Need, Progress};
+use svdtune::model::load::{DirFiles, MemoryFiles, ModelFiles};
+use svdtune::model::{ByteSource, source::FileSource};
+use svdtune::Result;
+
+/// The files of `--model`: a folder on disk, or a GGUF file's folder held in memory.
+pub enum CliFiles {
+    Dir(DirFiles),
+    Gguf { path: PathBuf, files: MemoryFiles },
+}
+
+impl ModelFiles for CliFiles {
+    type Source = Box<dyn ByteSource>;
+    fn has(&self, name: &str) -> bool {
+        match self {
+            CliFiles::Dir(d) => d.has(name),
+            CliFiles::Gguf { files, .. } => files.has(name),
+        }
+    }
+    fn describe(&self, name: &str) -> String {
+        match self {
+            CliFiles::Dir(d) => d.describe(name),
+            CliFiles::Gguf { path, .. } => format!("{name} (from {})", path.display()),
+        }
+    }
+    fn open(&self, name: &str) -> Result<Self::Source> {
+        Ok(match self {
+            CliFiles::Dir(d) => Box::new(d.open(name)?),
+            CliFiles::Gguf { files, .. } => Box::new(files.open(name)?),
+        })
+    }
+}
+
+/// `--model` opened: its files and the name exports and adapters give it.
+pub struct CliModel {
+    pub files: CliFiles,
+    /// A GGUF file's `general.name` (else `general.basename`), else the argument as given.
+    pub name: String,
+}
+
+impl CliModel {
+    /// Whether the model was imported from a GGUF file.
+    pub fn is_gguf(&self) -> bool {
+        matches!(self.files, CliFiles::Gguf { .. })
+    }
+}
+
+/// Whether `arg` names an existing `.gguf` file.
+pub fn is_gguf(arg: &Path) -> bool {
+    arg.is_file()
+        && arg
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+}
+
+/// Opens `--model` for a command that needs `need`: a `.gguf` file is imported into memory
+/// (only its header for [`Need::Config`] and [`Need::Text`]), anything else is resolved by
+/// [`local_model`] to a folder.
+pub fn open_model(arg: &Path, need: Need) -> Result<CliModel> {
+    if !is_gguf(arg) {
+        let dir = local_model(arg, need)?;
+        return Ok(CliModel {
+            files: CliFiles::Dir(DirFiles::new(dir)?),
+            name: arg.display().to_string(),
+        });
+    }
+    let src = FileSource::open(arg)?;
+    let files = if need == Need::All {
+        let model = GgufModel::open(src)?;
+        let bar = load_bar(model.tensor_names().len() as u64, "importing GGUF");
+        let files = model.hf_files(|done, _, _| bar.set_position(done as u64))?;
+        bar.finish_and_clear();
+        (model.model_name(), files)
+    } else {
+        let model = GgufModel::open_header(src)?;
+        (model.model_name(), model.header_files())
+    };
+    let (name, files) = files;
+    Ok(CliModel {
+        files: CliFiles::Gguf {
+            path: arg.to_path_buf(),
+            files,
+        },
+        name: name.unwrap_or_else(|| arg.display().to_string()),
+    })
+}
 
 /// The local folder (or file) `--model` names: `arg` itself when it exists or is not shaped
 /// like a Hub id (the loaders then say what is wrong with it), else the cache snapshot of the
