@@ -109,11 +109,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
 
 fn load<B: Backend>(be: &B, args: &BenchArgs) -> Result<Model<B>> {
     match (&args.model, &args.config) {
-        (Some(dir), _) => Model::load(
-            be,
-            &open_model(dir, Need::All)?.files,
-            |_, _, _| {},
-        ),
+        (Some(dir), _) => Model::load(be, &open_model(dir, Need::All)?.files, |_, _, _| {}),
         (None, Some(config)) => {
             let name = config.display().to_string();
             let text =

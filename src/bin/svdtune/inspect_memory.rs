@@ -83,8 +83,8 @@ impl MemoryReport {
             );
         }
         println!(
-            "  the page's CPU engine (wasm32, {}): {}",
-            human_bytes(self.wasm32_cpu_limit),
+            "  the page's CPU engine (wasm32, {} GiB): {}",
+            self.wasm32_cpu_limit >> 30,
             if self.fits_wasm32_cpu {
                 "fits"
             } else {

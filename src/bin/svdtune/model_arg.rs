@@ -8,11 +8,11 @@
 use crate::backend_choice::load_bar;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use svdtune::Result;
 use svdtune::gguf::GgufModel;
 use svdtune::hub::{HubEnv, HubId, Need, Progress};
 use svdtune::model::load::{DirFiles, MemoryFiles, ModelFiles};
 use svdtune::model::{ByteSource, source::FileSource};
-use svdtune::Result;
 
 /// The files of `--model`: a folder on disk, or a GGUF file's folder held in memory.
 pub enum CliFiles {

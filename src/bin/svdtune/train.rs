@@ -295,16 +295,7 @@ async fn run_on<B: Backend>(be: &B, args: &TrainArgs, options: TrainOptions) -> 
     let source = open_checkpoint(files)?;
     let weights = &run.trainer.model.weights;
     let mut target = DirTarget::new(&args.out)?;
-    export_merged(
-        be,
-        &cfg,
-        weights,
-        &source,
-        files,
-        &mut target,
-        |_, _, _| {},
-    )
-    .await?;
+    export_merged(be, &cfg, weights, &source, files, &mut target, |_, _, _| {}).await?;
     let sigma0: Vec<(String, Vec<f32>)> = inits.into_iter().map(|l| (l.module, l.sigma0)).collect();
     let mut adapter = DirTarget::new(args.out.join("adapter"))?;
     let aopts = AdapterOptions {
