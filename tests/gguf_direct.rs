@@ -295,7 +295,7 @@ fn inspect_memory_prints_the_estimate_from_the_config_alone() {
     ]);
     let e = want(2, 64, 0.1, true);
     for line in [
-        format!("batches of 2 × 64"),
+        "batches of 2 × 64".to_string(),
         format!("total {:>18} bytes", thousands(e.total())),
         format!("weights {:>18} bytes", thousands(e.weights)),
         "the page's CPU engine (wasm32, 4 GiB): fits".to_string(),
