@@ -1,5 +1,6 @@
 //! A `.gguf` file as `--model` (imported into memory, never written as a folder) on the tiny chat
-//! model's GGUF (`tests/fixtures/gguf/tiny_chat.gguf`, Q8_0): `train` gives per-step losses and a
+//! model's GGUF (`tests/fixtures/gguf/tiny_chat.gguf`, Q8_0): the weights made on demand by
+//! `ImportedWeights` are, over any byte range, the `model.safetensors` that the import writes; `train` gives per-step losses and a
 //! merged model equal to importing it with `import-gguf` first and training that folder, `eval`
 //! and `generate` print the same; a truncated file or an unsupported tensor type gives the
 //! importer's error naming the file. `inspect --memory` prints `MemoryEstimate`'s figures from the
@@ -92,6 +93,36 @@ fn train(model: &str, out: &Path) -> Vec<f64> {
         s(&log),
     ]);
     step_losses(&log)
+}
+
+#[test]
+fn imported_weights_read_by_ranges_are_the_written_file() {
+    use svdtune::gguf::{GgufModel, ImportedWeights};
+    use svdtune::model::{ByteSource, MemorySource};
+    let bytes = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(GGUF)).unwrap();
+    let model = GgufModel::open(MemorySource::new(GGUF, bytes)).unwrap();
+    let mut target = svdtune::export::MemoryTarget::new();
+    model.write_to(&mut target, |_, _, _| {}).unwrap();
+    let want = target.get("model.safetensors").unwrap().to_vec();
+    let lazy = ImportedWeights::new(std::rc::Rc::new(model)).unwrap();
+    assert_eq!(lazy.len(), want.len() as u64);
+    assert!(
+        lazy.read_at(0, want.len()).unwrap() == want,
+        "the whole file"
+    );
+    // Ranges of every length class at every kind of boundary, read in a scattered order.
+    let n = want.len();
+    let mut state = 12345u64;
+    for _ in 0..400 {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let start = (state >> 33) as usize % n;
+        let len = [0, 1, 3, 8, 100, 5000, n][(state >> 20) as usize % 7].min(n - start);
+        let got = lazy.read_at(start as u64, len).unwrap();
+        assert!(got == want[start..start + len], "{len} bytes at {start}");
+    }
+    assert!(lazy.read_at(n as u64 - 2, 3).is_err());
 }
 
 #[test]

@@ -243,7 +243,7 @@ impl<S: ByteSource> GgufModel<S> {
         })
     }
 
-    fn headers(&self) -> Vec<TensorHeader> {
+    pub(crate) fn headers(&self) -> Vec<TensorHeader> {
         self.planned
             .iter()
             .map(|p| TensorHeader::new(&p.hf_name, Dtype::F32, &p.shape))

@@ -2,22 +2,28 @@
 //! (`org/name[@revision]`). A path that exists always wins; an id is resolved through the
 //! `huggingface_hub` cache (downloaded into it when the cache lacks files, `src/hub`), with a
 //! progress bar on a terminal and one line per downloaded file otherwise. A `.gguf` file is
-//! imported into memory ([`GgufModel::hf_files`]: config, tokenizer files and an f32
-//! `model.safetensors`, no folder written) and then loaded like a folder; commands that need only
-//! the config or the tokenizer read its header alone.
-use crate::backend_choice::load_bar;
+//! opened as the folder `import-gguf` would write (no folder written): config and tokenizer files
+//! in memory, and an f32 `model.safetensors` made by ranges as it is read ([`ImportedWeights`]:
+//! one tensor at a time is dequantized, the f32 file is never held), loaded like any folder.
+//! Commands that need only the config or the tokenizer get no weights file.
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use svdtune::Result;
-use svdtune::gguf::GgufModel;
+use svdtune::gguf::{GgufModel, ImportedWeights, import::WEIGHTS};
 use svdtune::hub::{HubEnv, HubId, Need, Progress};
 use svdtune::model::load::{DirFiles, MemoryFiles, ModelFiles};
 use svdtune::model::{ByteSource, source::FileSource};
 
-/// The files of `--model`: a folder on disk, or a GGUF file's folder held in memory.
+/// The files of `--model`: a folder on disk, or a GGUF file's folder: the small files in
+/// memory, `model.safetensors` made from the GGUF file on demand (when the command needs it).
 pub enum CliFiles {
     Dir(DirFiles),
-    Gguf { path: PathBuf, files: MemoryFiles },
+    Gguf {
+        path: PathBuf,
+        files: MemoryFiles,
+        weights: Option<Rc<GgufModel<FileSource>>>,
+    },
 }
 
 impl ModelFiles for CliFiles {
@@ -25,7 +31,9 @@ impl ModelFiles for CliFiles {
     fn has(&self, name: &str) -> bool {
         match self {
             CliFiles::Dir(d) => d.has(name),
-            CliFiles::Gguf { files, .. } => files.has(name),
+            CliFiles::Gguf { files, weights, .. } => {
+                files.has(name) || (name == WEIGHTS && weights.is_some())
+            }
         }
     }
     fn describe(&self, name: &str) -> String {
@@ -37,6 +45,10 @@ impl ModelFiles for CliFiles {
     fn open(&self, name: &str) -> Result<Self::Source> {
         Ok(match self {
             CliFiles::Dir(d) => Box::new(d.open(name)?),
+            CliFiles::Gguf {
+                weights: Some(model),
+                ..
+            } if name == WEIGHTS => Box::new(ImportedWeights::new(model.clone())?),
             CliFiles::Gguf { files, .. } => Box::new(files.open(name)?),
         })
     }
@@ -64,9 +76,9 @@ pub fn is_gguf(arg: &Path) -> bool {
             .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
 }
 
-/// Opens `--model` for a command that needs `need`: a `.gguf` file is imported into memory
-/// (only its header for [`Need::Config`] and [`Need::Text`]), anything else is resolved by
-/// [`local_model`] to a folder.
+/// Opens `--model` for a command that needs `need`: a `.gguf` file is checked whole and its
+/// weights made on demand ([`Need::All`]), or only its header is read ([`Need::Config`],
+/// [`Need::Text`]); anything else is resolved by [`local_model`] to a folder.
 pub fn open_model(arg: &Path, need: Need) -> Result<CliModel> {
     if !is_gguf(arg) {
         let dir = local_model(arg, need)?;
@@ -76,21 +88,18 @@ pub fn open_model(arg: &Path, need: Need) -> Result<CliModel> {
         });
     }
     let src = FileSource::open(arg)?;
-    let files = if need == Need::All {
-        let model = GgufModel::open(src)?;
-        let bar = load_bar(model.tensor_names().len() as u64, "importing GGUF");
-        let files = model.hf_files(|done, _, _| bar.set_position(done as u64))?;
-        bar.finish_and_clear();
-        (model.model_name(), files)
+    let model = if need == Need::All {
+        GgufModel::open(src)?
     } else {
-        let model = GgufModel::open_header(src)?;
-        (model.model_name(), model.header_files())
+        GgufModel::open_header(src)?
     };
-    let (name, files) = files;
+    let (name, files) = (model.model_name(), model.header_files());
+    let weights = (need == Need::All).then(|| Rc::new(model));
     Ok(CliModel {
         files: CliFiles::Gguf {
             path: arg.to_path_buf(),
             files,
+            weights,
         },
         name: name.unwrap_or_else(|| arg.display().to_string()),
     })
