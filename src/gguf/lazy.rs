@@ -1,6 +1,7 @@
 //! The f32 `model.safetensors` of a GGUF import as a [`ByteSource`] computed on demand: the
 //! header is laid out once, and each byte range is made by dequantizing the tensors it covers
-//! (the last one kept for the next read). The same bytes [`GgufModel::write_to`] writes, without
+//! (a tensor read in part is kept for the next read; one read whole, as the loader reads, is
+//! not, so no tensor outlives its read). The same bytes [`GgufModel::write_to`] writes, without
 //! ever holding the whole f32 file: the command line trains a `.gguf` this way.
 use super::import::{GgufModel, WEIGHTS};
 use crate::error::{Error, Result};
@@ -25,8 +26,8 @@ pub struct ImportedWeights<S: ByteSource> {
     /// In file order.
     spans: Vec<Span>,
     len: u64,
-    /// The last tensor made: its index in `spans` and its little-endian f32 bytes.
-    last: RefCell<Option<(usize, Rc<Vec<u8>>)>>,
+    /// The last tensor read in part: its index in `spans` and its values.
+    last: RefCell<Option<(usize, Rc<Vec<f32>>)>>,
 }
 
 impl<S: ByteSource> ImportedWeights<S> {
@@ -57,18 +58,17 @@ impl<S: ByteSource> ImportedWeights<S> {
         })
     }
 
-    /// The bytes of tensor `i`, from the cache or dequantized now.
-    fn tensor_bytes(&self, i: usize) -> Result<Rc<Vec<u8>>> {
-        if let Some((j, bytes)) = &*self.last.borrow()
+    /// The values of tensor `i`, from the cache or dequantized now (and cached unless
+    /// `whole`: the read takes all of it).
+    fn values(&self, i: usize, whole: bool) -> Result<Rc<Vec<f32>>> {
+        if let Some((j, values)) = &*self.last.borrow()
             && *j == i
         {
-            return Ok(bytes.clone());
+            return Ok(values.clone());
         }
-        let values = self.model.tensor_f32(&self.spans[i].name)?;
-        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        let bytes = Rc::new(bytes);
-        *self.last.borrow_mut() = Some((i, bytes.clone()));
-        Ok(bytes)
+        let values = Rc::new(self.model.tensor_f32(&self.spans[i].name)?);
+        *self.last.borrow_mut() = (!whole).then(|| (i, values.clone()));
+        Ok(values)
     }
 }
 
@@ -102,10 +102,21 @@ impl<S: ByteSource> ByteSource for ImportedWeights<S> {
             if s.start >= end {
                 break;
             }
-            let bytes = self.tensor_bytes(i)?;
             let (a, b) = (offset.max(s.start) - s.start, end.min(s.end) - s.start);
-            out.extend_from_slice(&bytes[a as usize..b as usize]);
+            let values = self.values(i, a == 0 && b == s.end - s.start)?;
+            extend_le_bytes(&mut out, &values, a as usize, b as usize);
         }
         Ok(out)
+    }
+}
+
+/// Appends bytes `a..b` of `values` as little-endian f32s.
+fn extend_le_bytes(out: &mut Vec<u8>, values: &[f32], a: usize, b: usize) {
+    let (first, last) = (a / 4, b.div_ceil(4));
+    for (k, v) in values[first..last].iter().enumerate() {
+        let at = (first + k) * 4;
+        let bytes = v.to_le_bytes();
+        let (from, to) = (a.saturating_sub(at).min(4), (b - at).min(4));
+        out.extend_from_slice(&bytes[from..to]);
     }
 }
