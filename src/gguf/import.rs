@@ -75,6 +75,18 @@ impl<S: ByteSource> GgufModel<S> {
     /// shapes) the config implies, and a tokenizer this importer can convert (when there is one).
     pub fn open(src: S) -> Result<Self> {
         let file = GgufFile::read(&src)?;
+        Self::from_header(src, file)
+    }
+
+    /// As [`GgufModel::open`], from the header alone: the tensor data need not be present (a
+    /// file cut off after its header still gives the config and tokenizer files; reading a
+    /// tensor then fails naming the file).
+    pub fn open_header(src: S) -> Result<Self> {
+        let file = GgufFile::read_header(&src)?;
+        Self::from_header(src, file)
+    }
+
+    fn from_header(src: S, file: GgufFile) -> Result<Self> {
         let name = file.file.clone();
         let meta = &file.metadata;
         let arch = Arch::from_metadata(meta)?;
@@ -231,7 +243,7 @@ impl<S: ByteSource> GgufModel<S> {
         })
     }
 
-    fn headers(&self) -> Vec<TensorHeader> {
+    pub(crate) fn headers(&self) -> Vec<TensorHeader> {
         self.planned
             .iter()
             .map(|p| TensorHeader::new(&p.hf_name, Dtype::F32, &p.shape))
@@ -249,6 +261,24 @@ impl<S: ByteSource> GgufModel<S> {
             files.push(("tokenizer_config.json", &t.tokenizer_config_json));
         }
         files
+    }
+
+    /// The small files (config, generation config, tokenizer) in memory, without the weights:
+    /// what `inspect` and `data` read.
+    pub fn header_files(&self) -> MemoryFiles {
+        let mut files = MemoryFiles::new();
+        for (name, text) in self.small_files() {
+            files.insert(name, text.as_bytes());
+        }
+        files
+    }
+
+    /// The model's name as the file gives it: `general.name`, else `general.basename`.
+    pub fn model_name(&self) -> Option<String> {
+        ["general.name", "general.basename"].iter().find_map(|k| {
+            let v = self.file.metadata.str(k).ok().flatten()?.trim();
+            (!v.is_empty()).then(|| v.to_string())
+        })
     }
 
     /// What the import holds and will write.

@@ -10,6 +10,8 @@
 //! - [`config`]: metadata → `config.json` / `generation_config.json`.
 //! - [`tokenizer`], [`pretokenizers`]: the vocabulary → `tokenizer.json` / `tokenizer_config.json`.
 //! - [`import`]: [`GgufModel`] ties them together and streams the folder into an export target.
+//! - [`lazy`]: [`ImportedWeights`], the folder's `model.safetensors` read by ranges and made on
+//!   demand (the command line loads a `.gguf` through it, never holding the f32 file).
 //!
 //! Everything reads through [`ByteSource`], so the same code imports a native file and a browser
 //! `Blob`.
@@ -18,6 +20,7 @@ pub mod cursor;
 pub mod dequant;
 pub mod import;
 pub mod kquants;
+pub mod lazy;
 pub mod metadata;
 pub mod names;
 pub mod pretokenizers;
@@ -27,6 +30,7 @@ pub mod types;
 
 pub use config::{Arch, SUPPORTED_ARCHITECTURES};
 pub use import::{GgufModel, ImportSummary};
+pub use lazy::ImportedWeights;
 pub use pretokenizers::SUPPORTED_PRE;
 pub use reader::{GgufFile, TensorInfo};
 pub use tokenizer::SUPPORTED_TOKENIZER_MODELS;

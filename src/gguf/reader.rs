@@ -69,8 +69,19 @@ pub struct GgufFile {
 }
 
 impl GgufFile {
-    /// Reads and checks the header of `src`.
+    /// Reads and checks the header of `src`, every tensor's data range included.
     pub fn read(src: &impl ByteSource) -> Result<GgufFile> {
+        Self::parse(src, true)
+    }
+
+    /// Reads and checks the header of `src` without requiring the tensor data to be present
+    /// (metadata and shapes only: `svdtune inspect`); [`GgufFile::read_f32`] still refuses a
+    /// range past the end.
+    pub fn read_header(src: &impl ByteSource) -> Result<GgufFile> {
+        Self::parse(src, false)
+    }
+
+    fn parse(src: &impl ByteSource, check_data: bool) -> Result<GgufFile> {
         let name = src.name().to_string();
         let mut c = Cursor::new(src);
         if src.len() < 4 {
@@ -152,7 +163,9 @@ impl GgufFile {
             .ok_or_else(|| c.error("the data section offset overflows"))?;
         let tensors = infos
             .into_iter()
-            .map(|(name, dims, ty, offset)| locate(src, data_offset, name, dims, ty, offset))
+            .map(|(name, dims, ty, offset)| {
+                locate(src, check_data, data_offset, name, dims, ty, offset)
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(GgufFile {
             file: name,
@@ -263,9 +276,10 @@ fn read_tensor_info<S: ByteSource>(c: &mut Cursor<S>, i: u64) -> Result<RawInfo>
     Ok((name, dims, ty, offset))
 }
 
-/// Checks a table entry's size and byte range against the file.
+/// Checks a table entry's size and (when `check_data`) its byte range against the file.
 fn locate(
     src: &impl ByteSource,
+    check_data: bool,
     data_offset: u64,
     name: String,
     dims: Vec<u64>,
@@ -301,7 +315,7 @@ fn locate(
         .checked_add(offset)
         .and_then(|start| start.checked_add(n_bytes).map(|end| (start, end)));
     match range {
-        Some((start, end)) if end <= src.len() => Ok(TensorInfo {
+        Some((start, end)) if end <= src.len() || !check_data => Ok(TensorInfo {
             name,
             dims,
             ggml_type: ty,

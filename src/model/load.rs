@@ -34,10 +34,11 @@ pub trait ModelFiles {
     }
 }
 
-/// Files held in memory, by name (tests; the browser before streaming is wired).
+/// Files held in memory, by name (tests, a GGUF imported on the command line); opening a file
+/// shares its bytes, so a checkpoint read twice (load, then export) is held once.
 #[derive(Clone, Default)]
 pub struct MemoryFiles {
-    files: BTreeMap<String, Vec<u8>>,
+    files: BTreeMap<String, std::sync::Arc<Vec<u8>>>,
 }
 
 impl MemoryFiles {
@@ -45,7 +46,8 @@ impl MemoryFiles {
         Self::default()
     }
     pub fn insert(&mut self, name: impl Into<String>, bytes: impl Into<Vec<u8>>) {
-        self.files.insert(name.into(), bytes.into());
+        self.files
+            .insert(name.into(), std::sync::Arc::new(bytes.into()));
     }
 }
 
@@ -59,7 +61,7 @@ impl ModelFiles for MemoryFiles {
             .files
             .get(name)
             .ok_or_else(|| Error::input(name, "missing from the model files"))?;
-        Ok(MemorySource::new(name, bytes.clone()))
+        Ok(MemorySource::shared(name, bytes.clone()))
     }
 }
 

@@ -29,14 +29,33 @@ fn check_range(name: &str, size: u64, offset: u64, len: usize) -> Result<()> {
     }
 }
 
-/// Bytes held in memory (tests, small files, a browser `ArrayBuffer` already read).
+/// A boxed source (a model whose files come from different places: a folder, or a GGUF file
+/// imported into memory).
+impl ByteSource for Box<dyn ByteSource> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn len(&self) -> u64 {
+        (**self).len()
+    }
+    fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
+        (**self).read_at(offset, len)
+    }
+}
+
+/// Bytes held in memory (tests, small files, a browser `ArrayBuffer` already read, a GGUF
+/// imported on the command line), shared rather than copied when opened again.
 pub struct MemorySource {
     name: String,
-    bytes: Vec<u8>,
+    bytes: std::sync::Arc<Vec<u8>>,
 }
 
 impl MemorySource {
     pub fn new(name: impl Into<String>, bytes: Vec<u8>) -> Self {
+        Self::shared(name, std::sync::Arc::new(bytes))
+    }
+    /// A source over bytes that others hold too (no copy).
+    pub fn shared(name: impl Into<String>, bytes: std::sync::Arc<Vec<u8>>) -> Self {
         MemorySource {
             name: name.into(),
             bytes,

@@ -21,7 +21,7 @@ use crate::error::Result;
 pub use real::Real;
 
 /// The most memory a wasm32 instance can address.
-const WASM32_MEMORY: u64 = 4 << 30;
+pub const WASM32_MEMORY: u64 = 4 << 30;
 
 /// A vector with room for `shape`'s elements holding `len` zeros; running out of host memory is
 /// an error naming the tensor rather than an abort (which would end the wasm instance).

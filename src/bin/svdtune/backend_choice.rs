@@ -55,9 +55,9 @@ pub fn load_bar(total: u64, what: &str) -> indicatif::ProgressBar {
 }
 
 /// Loads the model of `files` onto `be`, with a progress bar on stderr.
-pub fn load_model<B: svdtune::backend::Backend>(
+pub fn load_model<B: svdtune::backend::Backend, F: svdtune::model::ModelFiles>(
     be: &B,
-    files: &svdtune::model::load::DirFiles,
+    files: &F,
 ) -> Result<svdtune::model::Model<B>> {
     let bar = load_bar(0, "loading weights");
     let model = svdtune::model::Model::load(be, files, |done, total, _| {

@@ -8,7 +8,7 @@
 //! without the checkpoint). `--json FILE` writes the figures.
 use crate::backend_choice::{BackendChoice, open_gpu};
 use crate::bench_flops::{LayerShape, step_flops};
-use crate::model_arg::local_model;
+use crate::model_arg::open_model;
 use clap::Args;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -20,7 +20,6 @@ use svdtune::backend::{Backend, Matmul};
 use svdtune::export::safetensors_writer::{TensorHeader, write_safetensors};
 use svdtune::hub::Need;
 use svdtune::model::config::ModelConfig;
-use svdtune::model::load::DirFiles;
 use svdtune::model::{MemoryFiles, Model, layout};
 use svdtune::svd::SvdPlan;
 use svdtune::svd::decompose::{DecomposeOptions, decompose_model};
@@ -31,7 +30,7 @@ use svdtune::{Error, Result};
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// Model folder (config.json + safetensors), or a Hugging Face Hub id (org/name[@revision]).
+    /// Model folder (config.json + safetensors), a .gguf file, or a Hugging Face Hub id.
     #[arg(long, conflicts_with = "config", required_unless_present = "config")]
     model: Option<PathBuf>,
     /// A config.json alone: the model gets random weights (same shapes, same work).
@@ -110,11 +109,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
 
 fn load<B: Backend>(be: &B, args: &BenchArgs) -> Result<Model<B>> {
     match (&args.model, &args.config) {
-        (Some(dir), _) => Model::load(
-            be,
-            &DirFiles::new(local_model(dir, Need::All)?)?,
-            |_, _, _| {},
-        ),
+        (Some(dir), _) => Model::load(be, &open_model(dir, Need::All)?.files, |_, _, _| {}),
         (None, Some(config)) => {
             let name = config.display().to_string();
             let text =

@@ -31,7 +31,7 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Convert a GGUF model (llama.cpp) into a Hugging Face folder (f32 safetensors + tokenizer).
     ImportGguf(import_gguf::ImportGgufArgs),
-    /// Show a model's SVD plan and trainable-parameter counts from its config.json.
+    /// Show a model's SVD plan and trainable-parameter counts (or --memory, a run's memory) from its config.
     Inspect(inspect::InspectArgs),
     /// Train the singular values of every linear layer on chat data; export the merged model.
     Train(Box<train::TrainArgs>),

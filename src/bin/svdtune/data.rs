@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::model_arg::local_model;
+use crate::model_arg::open_model;
 use clap::Args;
 use svdtune::data::{Dataset, DatasetOptions, ModelText, pack};
 use svdtune::hub::Need;
@@ -14,8 +14,8 @@ use svdtune::{Error, Result};
 
 #[derive(Args)]
 pub struct DataArgs {
-    /// Model folder with tokenizer.json, tokenizer_config.json (and chat_template.jinja), or a
-    /// Hugging Face Hub id (org/name[@revision]; its config and tokenizer files are fetched).
+    /// Model folder with tokenizer.json, tokenizer_config.json (and chat_template.jinja), a .gguf
+    /// file (its header's tokenizer), or a Hugging Face Hub id (org/name[@revision]; its config and tokenizer files are fetched).
     #[arg(long)]
     model: PathBuf,
     /// Data file: JSON Lines or a JSON array (messages, ShareGPT, Alpaca, prompt/completion, text).
@@ -45,7 +45,7 @@ pub struct DataArgs {
 }
 
 pub fn run(args: DataArgs) -> Result<ExitCode> {
-    let model = ModelText::from_dir(&local_model(&args.model, Need::Text)?)?;
+    let model = ModelText::from_model_files(&open_model(&args.model, Need::Text)?.files)?;
     if let Some(n) = model.template.notice() {
         println!("notice: {n}");
     }

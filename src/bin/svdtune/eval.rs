@@ -2,7 +2,7 @@
 //! decomposition) over a chat dataset: assistant tokens by default, every token with
 //! `--all-tokens`, so exports can be compared with other tools.
 use crate::backend_choice::{BackendChoice, load_model, open_gpu};
-use crate::model_arg::local_model;
+use crate::model_arg::open_model;
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,13 +11,12 @@ use svdtune::backend::Backend;
 use svdtune::backend::cpu::CpuBackend;
 use svdtune::data::{Dataset, ModelText};
 use svdtune::hub::Need;
-use svdtune::model::load::DirFiles;
 use svdtune::train::setup::{all_batches, dataset_options};
 use svdtune::train::step::{HostBatch, eval_loss};
 
 #[derive(Args)]
 pub struct EvalArgs {
-    /// Model folder, or a Hugging Face Hub id (org/name[@revision]).
+    /// Model folder, a .gguf file, or a Hugging Face Hub id (org/name[@revision]).
     #[arg(long)]
     model: PathBuf,
     #[arg(long)]
@@ -41,7 +40,7 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
 }
 
 async fn run_on<B: Backend>(be: &B, args: &EvalArgs) -> Result<ExitCode> {
-    let files = DirFiles::new(local_model(&args.model, Need::All)?)?;
+    let files = open_model(&args.model, Need::All)?.files;
     let text = ModelText::from_model_files(&files)?;
     let opts = dataset_options(args.seq_len, args.all_tokens);
     let ds = Dataset::from_path(&args.data, &text, &opts)?;

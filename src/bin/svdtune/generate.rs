@@ -2,7 +2,7 @@
 //! generation prompt), generates with a KV cache and prints the answer as it is produced.
 //! Temperature 0 (the default) is greedy decoding.
 use crate::backend_choice::{BackendChoice, load_model, open_gpu};
-use crate::model_arg::local_model;
+use crate::model_arg::open_model;
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
@@ -12,13 +12,12 @@ use svdtune::backend::cpu::CpuBackend;
 use svdtune::data::{Message, ModelText, Role};
 use svdtune::hub::Need;
 use svdtune::model::generate::{StopReason, generate};
-use svdtune::model::load::DirFiles;
 use svdtune::model::sample::Sampling;
 
 #[derive(Args)]
 pub struct GenerateArgs {
-    /// Model folder (config.json, safetensors, tokenizer.json, tokenizer_config.json), or a
-    /// Hugging Face Hub id (org/name[@revision]).
+    /// Model folder (config.json, safetensors, tokenizer.json, tokenizer_config.json), a .gguf
+    /// file (imported in memory), or a Hugging Face Hub id (org/name[@revision]).
     #[arg(long)]
     model: PathBuf,
     /// The user's message.
@@ -53,7 +52,7 @@ pub fn run(args: GenerateArgs) -> svdtune::Result<ExitCode> {
 }
 
 async fn run_on<B: Backend>(be: &B, args: &GenerateArgs) -> svdtune::Result<ExitCode> {
-    let files = DirFiles::new(local_model(&args.model, Need::All)?)?;
+    let files = open_model(&args.model, Need::All)?.files;
     let text = ModelText::from_model_files(&files)?;
     if let Some(n) = text.template.notice() {
         eprintln!("notice: {n}");

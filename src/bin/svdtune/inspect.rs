@@ -1,7 +1,9 @@
-//! `svdtune inspect MODEL_DIR`: the model's shape and its SVD plan from `config.json` alone (no
-//! weights read): layers to decompose with their ranks, trainable totals at several rank
-//! fractions, LoRA counts over the same layers, and the frozen embedding.
-use crate::model_arg::local_model;
+//! `svdtune inspect MODEL_DIR|FILE.gguf`: the model's shape and its SVD plan from `config.json`
+//! alone (a `.gguf`: from its header; no weights read): layers to decompose with their ranks,
+//! trainable totals at several rank fractions, LoRA counts over the same layers, and the frozen
+//! embedding. `--memory` prints a training run's memory instead ([`crate::inspect_memory`]).
+use crate::inspect_memory::MemoryReport;
+use crate::model_arg::{is_gguf, local_model, open_model};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,8 +13,9 @@ use svdtune::svd::PlanSummary;
 
 #[derive(Args)]
 pub struct InspectArgs {
-    /// Model folder holding config.json (or the path of a config.json), or a Hugging Face Hub id
-    /// (`org/name[@revision]`, only its config.json is fetched).
+    /// Model folder holding config.json (or the path of a config.json), a .gguf file (only its
+    /// header is read), or a Hugging Face Hub id (`org/name[@revision]`, only its config.json is
+    /// fetched).
     #[arg(required_unless_present = "model_flag", value_name = "MODEL")]
     model: Option<PathBuf>,
     /// The same as the positional MODEL, as the other subcommands spell it.
@@ -30,6 +33,16 @@ pub struct InspectArgs {
     /// Print the summary as JSON (the numbers the web page shows).
     #[arg(long)]
     json: bool,
+    /// Print the memory a training run needs (weights, optimizer, activations, total) instead of
+    /// the plan, estimated from the config alone.
+    #[arg(long)]
+    memory: bool,
+    /// Sequences per batch for --memory (as `svdtune train --batch-size`).
+    #[arg(long, default_value_t = 4, requires = "memory")]
+    batch_size: usize,
+    /// Tokens per sequence for --memory (as `svdtune train --seq-len`).
+    #[arg(long, default_value_t = 512, requires = "memory")]
+    seq_len: usize,
 }
 
 /// `1234567` → `1,234,567`.
@@ -51,18 +64,35 @@ pub fn run(args: InspectArgs) -> svdtune::Result<ExitCode> {
         .as_ref()
         .or(args.model_flag.as_ref())
         .ok_or_else(|| svdtune::Error::Unsupported("a model is needed".into()))?;
-    let model = local_model(given, Need::Config)?;
-    let dir = if model.is_file() {
-        model.parent().map(PathBuf::from).unwrap_or_default()
+    let cfg = if is_gguf(given) {
+        read_config(&open_model(given, Need::Config)?.files)?
     } else {
-        model
+        let model = local_model(given, Need::Config)?;
+        let dir = if model.is_file() {
+            model.parent().map(PathBuf::from).unwrap_or_default()
+        } else {
+            model
+        };
+        read_config(&DirFiles::new(&dir)?)?
     };
-    let cfg = read_config(&DirFiles::new(&dir)?)?;
+    if args.memory {
+        let m = MemoryReport::new(
+            &cfg,
+            args.rank_fraction,
+            !args.freeze_norms,
+            args.batch_size,
+            args.seq_len,
+        )?;
+        if args.json {
+            print_json(&m)?;
+        } else {
+            m.print();
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let s = PlanSummary::new(&cfg, args.rank_fraction, !args.freeze_norms)?;
     if args.json {
-        let text = serde_json::to_string_pretty(&s)
-            .map_err(|e| svdtune::Error::Unsupported(format!("cannot write JSON: {e}")))?;
-        println!("{text}");
+        print_json(&s)?;
         return Ok(ExitCode::SUCCESS);
     }
     println!(
@@ -152,4 +182,11 @@ pub fn run(args: InspectArgs) -> svdtune::Result<ExitCode> {
         s.hidden_size
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_json(value: &impl serde::Serialize) -> svdtune::Result<()> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| svdtune::Error::Unsupported(format!("cannot write JSON: {e}")))?;
+    println!("{text}");
+    Ok(())
 }

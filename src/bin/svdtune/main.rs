@@ -23,6 +23,8 @@ mod import_gguf;
 #[cfg(not(target_arch = "wasm32"))]
 mod inspect;
 #[cfg(not(target_arch = "wasm32"))]
+mod inspect_memory;
+#[cfg(not(target_arch = "wasm32"))]
 mod model_arg;
 #[cfg(not(target_arch = "wasm32"))]
 mod train;

@@ -3,7 +3,7 @@
 //! evaluates before the first step, periodically and after the last, writes checkpoints that
 //! `--resume` continues from, and exports the merged model (DIR) and a PEFT adapter (DIR/adapter).
 use crate::backend_choice::{BackendChoice, load_bar, load_model, open_gpu};
-use crate::model_arg::local_model;
+use crate::model_arg::open_model;
 use clap::Args;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -15,7 +15,7 @@ use svdtune::data::{Dataset, ModelText};
 use svdtune::error::human_bytes;
 use svdtune::export::{AdapterOptions, DirTarget, export_adapter, export_merged};
 use svdtune::hub::Need;
-use svdtune::model::load::{DirFiles, open_checkpoint};
+use svdtune::model::load::open_checkpoint;
 use svdtune::train::optim::Decay;
 use svdtune::train::run::TrainOptions;
 use svdtune::train::setup::{RunBatches, RunPlan, Started, dataset_options};
@@ -23,8 +23,8 @@ use svdtune::{Error, Result};
 
 #[derive(Args)]
 pub struct TrainArgs {
-    /// Model folder (config.json, safetensors, tokenizer.json, tokenizer_config.json), or a
-    /// Hugging Face Hub id (org/name[@revision]).
+    /// Model folder (config.json, safetensors, tokenizer.json, tokenizer_config.json), a .gguf
+    /// file (imported in memory), or a Hugging Face Hub id (org/name[@revision]).
     #[arg(long)]
     model: PathBuf,
     /// Chat data: JSON Lines or a JSON array (messages, ShareGPT, Alpaca, prompt/completion, text).
@@ -142,8 +142,15 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 async fn run_on<B: Backend>(be: &B, args: &TrainArgs, options: TrainOptions) -> Result<ExitCode> {
-    let files = DirFiles::new(local_model(&args.model, Need::All)?)?;
-    let text = ModelText::from_model_files(&files)?;
+    let opened = open_model(&args.model, Need::All)?;
+    if opened.is_gguf() {
+        eprintln!(
+            "model: {} imported from GGUF in memory; the merged model is written as f32 safetensors",
+            opened.name
+        );
+    }
+    let files = &opened.files;
+    let text = ModelText::from_model_files(files)?;
     if let Some(n) = text.template.notice() {
         eprintln!("notice: {n}");
     }
@@ -166,7 +173,7 @@ async fn run_on<B: Backend>(be: &B, args: &TrainArgs, options: TrainOptions) -> 
         batches.eval.len()
     );
 
-    let model = load_model(be, &files)?;
+    let model = load_model(be, files)?;
     let cfg = model.cfg.clone();
     let setup = RunPlan::new(be, &cfg, &options)?;
     let (plan, memory) = (&setup.plan, &setup.memory);
@@ -285,23 +292,14 @@ async fn run_on<B: Backend>(be: &B, args: &TrainArgs, options: TrainOptions) -> 
     let final_eval = last_eval;
     let secs = train_start.elapsed().as_secs_f64();
 
-    let source = open_checkpoint(&files)?;
+    let source = open_checkpoint(files)?;
     let weights = &run.trainer.model.weights;
     let mut target = DirTarget::new(&args.out)?;
-    export_merged(
-        be,
-        &cfg,
-        weights,
-        &source,
-        &files,
-        &mut target,
-        |_, _, _| {},
-    )
-    .await?;
+    export_merged(be, &cfg, weights, &source, files, &mut target, |_, _, _| {}).await?;
     let sigma0: Vec<(String, Vec<f32>)> = inits.into_iter().map(|l| (l.module, l.sigma0)).collect();
     let mut adapter = DirTarget::new(args.out.join("adapter"))?;
     let aopts = AdapterOptions {
-        base_model: svdtune::export::base_model_name(&cfg, &args.model.display().to_string()),
+        base_model: svdtune::export::base_model_name(&cfg, &opened.name),
         include_norms: !options.freeze_norms,
     };
     export_adapter(be, &cfg, weights, &sigma0, &aopts, &mut adapter).await?;
