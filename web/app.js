@@ -304,6 +304,7 @@ async function refreshData() {
   try {
     state.data = await request('dataInfo', { options: o });
     renderData(state.data);
+    scheduleEstimate();
   } catch (e) {
     state.data = null;
     clearData();
