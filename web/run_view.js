@@ -152,16 +152,18 @@ export class RunView {
       this.lossMs.push(p.ms);
       if (this.lossMs.length > 20) this.lossMs.shift();
     }
+    // The batch being computed (the last one's number once all are done).
+    const at = Math.min(p.done + 1, p.total);
     if (p.phase === 'eval') {
       if (p.done > 0) u.evalDone += 1;
       u.evalPass = p.done;
       if (p.done === p.total) { u.evalsLeft -= 1; u.evalPass = 0; }
       const when = p.step ? `after step ${p.step}` : 'before the first step';
-      this.progress(`Evaluating ${when}: batch ${p.done} of ${p.total}`);
+      this.progress(`Evaluating ${when}: batch ${at} of ${p.total}`);
     } else {
       u.finalBatches = p.total;
       u.finalDone = p.done;
-      this.progress(`Loss over the file: batch ${p.done} of ${p.total} (${p.examples} of ${p.of} examples)`);
+      this.progress(`Loss over the file: batch ${at} of ${p.total} (${p.examples} of ${p.of} examples)`);
     }
     this.phase = p.phase;
     this.render();

@@ -36,9 +36,10 @@ pub struct Calibration {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RunShape {
     pub steps: usize,
-    /// Tokens of one step: `grad_accum × batch_size × seq_len`.
+    /// Tokens of one step: `grad_accum ×` the mean `batch_size × width` of the train batches
+    /// (a batch is as wide as its longest row).
     pub step_tokens: usize,
-    /// Tokens of one eval (or final-pass) batch: `batch_size × seq_len`.
+    /// Tokens of one eval (or final-pass) batch: the mean `batch_size × width` of the eval batches.
     pub batch_tokens: usize,
     /// Evaluations, the one before the first step included (0 without an eval split).
     pub evals: usize,

@@ -395,10 +395,23 @@ impl<B: Backend> Work<B> {
         let steps = planned_steps(batches.train.len(), o);
         let has_eval = !batches.eval.is_empty();
         let (final_order, _) = file_sample(all.len(), o.batch_size, all_examples, final_examples);
+        // Batches are as wide as their longest row: count the widths the run will see.
+        let mean_tokens = |b: &[DataBatch]| match b.len() {
+            0 => o.batch_size * o.seq_len,
+            n => b
+                .iter()
+                .map(|x| x.batch * x.seq_len)
+                .sum::<usize>()
+                .div_ceil(n),
+        };
         let shape = RunShape {
             steps,
-            step_tokens: o.grad_accum * o.batch_size * o.seq_len,
-            batch_tokens: o.batch_size * o.seq_len,
+            step_tokens: o.grad_accum * mean_tokens(&batches.train),
+            batch_tokens: mean_tokens(if has_eval {
+                &batches.eval
+            } else {
+                &batches.train
+            }),
             evals: if has_eval {
                 1 + evals_after_steps(steps, o.eval_every)
             } else {
