@@ -13,12 +13,14 @@ import { connect } from './client.js';
 import { TEXT_FILES, dataBudget, dataJob } from './data_client.js';
 import { dropZone, fromDrop, fromInput, save } from './files.js';
 import { clearData, fitSeqLen, markSeqLenSet, plural, readOptions as dataReadOptions, renderData, showPicked, withoutName } from './data_view.js';
-import { answerColumns, clearModel, markKept, unmarkKept } from './model_view.js';
+import { answerColumns, clearModel, markKept, renderPlan, unmarkKept } from './model_view.js';
+import { $, bytesText, dl, fmt, setStatus } from './dom.js';
+import { demoFromAddress } from './demo.js';
+import { downloads } from './downloads.js';
 import { describeEngine, modeFromAddress, writeModeToAddress } from './engine_ui.js';
 import { generateAnswers } from './generate.js';
 import { RunView, estimator, fullLossSetting, logFile } from './run_view.js';
 
-const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 // `?cpu` / `?gpu` force the CPU engine / WebGPU (engine_ui.js); `?max-binding=BYTES` makes the
 // GPU refuse larger tensors and `?max-memory=BYTES` more memory in all, as a smaller GPU would.
@@ -49,37 +51,6 @@ const budget = (bytes = 0) => dataBudget(Number(form.elements.data_budget.value)
 // A dataset's encoding for the engine's setData, read by the data worker.
 // It is read once, cut at data_view.js's READ_CAP tokens; the engine cuts it to each length tried.
 const encodeData = (files, file, o) => dataJob('encodeDataset', { model: files, name: file.name, file, options: dataReadOptions(o) }, files, file.name, budget(file.size));
-
-const fmt = (n) => Number(n).toLocaleString('en-US');
-// Bytes in decimal units, as the engine's messages write them.
-const bytesText = (b) => (b >= 1e9 ? `${(b / 1e9).toFixed(2)} GB` : `${(b / 1e6).toFixed(1)} MB`);
-const pct = (n) => (n >= 10 ? `${Math.round(n)}%` : `${Number(n).toPrecision(2)}%`);
-
-function setStatus(el, text, kind = '') {
-  el.textContent = text;
-  el.className = kind;
-}
-
-function dl(el, pairs) {
-  el.replaceChildren();
-  for (const [k, v] of pairs) {
-    const dt = document.createElement('dt');
-    dt.textContent = k;
-    const dd = document.createElement('dd');
-    dd.textContent = v;
-    el.append(dt, dd);
-  }
-  el.hidden = false;
-}
-
-function row(tbody, cells) {
-  const tr = tbody.insertRow();
-  cells.forEach((c, i) => {
-    const td = tr.insertCell();
-    td.textContent = c;
-    if (i > 0) td.className = 'num';
-  });
-}
 
 // ---- settings ----------------------------------------------------------------------------
 
@@ -149,22 +120,6 @@ const scheduleEstimate = estimator(request, () => {
 });
 
 // ---- model, plan, data -------------------------------------------------------------------
-
-function renderPlan(s) {
-  const tbody = $('plan-layers').tBodies[0];
-  tbody.replaceChildren();
-  for (const g of s.groups) {
-    row(tbody, [g.count > 1 ? `${g.module} (× ${g.count})` : g.module, `${g.m} × ${g.n}`, g.q, fmt(g.sigma)]);
-  }
-  const cmp = $('plan-compare').tBodies[0];
-  cmp.replaceChildren();
-  const t = s.totals.find((x) => Math.abs(x.rank_fraction - s.rank_fraction) < 1e-12) ?? s.totals[0];
-  row(cmp, [`SVD Σ${s.train_norms ? ' + norms' : ''} at rank fraction ${s.rank_fraction}`, fmt(t.trainable), pct(t.percent_of_model)]);
-  for (const l of s.lora) {
-    row(cmp, [`LoRA r=${l.rank}`, fmt(l.params), pct((100 * l.params) / s.model_params)]);
-  }
-  $('plan').hidden = false;
-}
 
 async function refreshPlan() {
   if (!state.model) return;
@@ -448,30 +403,6 @@ async function generate(e) {
   updateButtons();
 }
 
-async function downloadMerged() {
-  $('dl-progress').hidden = false;
-  setStatus($('dl-status'), 'Writing the merged model…');
-  try {
-    const info = await request('exportMerged');
-    save(info.file, `${state.model.name}-svdtune.zip`);
-    setStatus($('dl-status'), `Merged model: ${info.files.join(', ')} (${fmt(info.bytes)} bytes).`, 'ok');
-  } catch (e) {
-    setStatus($('dl-status'), `Cannot export: ${e.message}`, 'bad');
-  } finally {
-    $('dl-progress').hidden = true;
-  }
-}
-
-async function downloadAdapter() {
-  try {
-    const bytes = await request('exportAdapter');
-    save(new Blob([bytes], { type: 'application/zip' }), `${state.model.name}-adapter.zip`);
-    setStatus($('dl-status'), `PEFT adapter (${fmt(bytes.length)} bytes).`, 'ok');
-  } catch (e) {
-    setStatus($('dl-status'), `Cannot export the adapter: ${e.message}`, 'bad');
-  }
-}
-
 // ---- checkpoints in browser storage ------------------------------------------------------
 
 async function offerResume() {
@@ -485,34 +416,11 @@ async function offerResume() {
 
 // ---- the demo ------------------------------------------------------------------------------
 
-// With `?demo` (or `?demo=FOLDER`), loads the model, data and settings that scripts/demo.sh put
-// in web/demo/ (or web/FOLDER/), so that Train works at once.
-async function loadDemo() {
-  if (!params.has('demo')) return;
-  const folder = params.get('demo') || 'demo';
-  const status = $('model-status');
-  try {
-    if (!/^[A-Za-z0-9_-]+$/.test(folder)) throw new Error(`"${folder}" is not a demo folder name`);
-    const get = async (path) => {
-      const r = await fetch(`${folder}/${path}`);
-      if (!r.ok) throw new Error(`${folder}/${path}: ${r.status} ${r.statusText} (run scripts/demo.sh first)`);
-      return r;
-    };
-    const m = await (await get('manifest.json')).json();
-    setStatus(status, `Fetching the demo model ${m.model.name}…`);
-    const entries = [];
-    for (const name of m.model.files) entries.push({ name, file: new File([await (await get(`model/${name}`)).blob()], name) });
-    const data = new File([await (await get(m.data)).blob()], m.data);
-    writeOptions(m.settings ?? {});
-    if (m.prompt) $('prompt').value = m.prompt;
-    state.dataFile = data;
-    await loadModel({ folder: m.model.name, entries });
-    $('demo-note').textContent = `Demo: ${m.model.name} and ${m.data} are loaded with their settings; press Train, then ask the prompt again.`;
-    $('demo-note').hidden = false;
-  } catch (e) {
-    setStatus(status, `Cannot load the demo: ${e.message}`, 'bad');
-  }
-}
+// With `?demo` (or `?demo=FOLDER`), the model, data and settings scripts/demo.sh prepared.
+const loadDemo = () => demoFromAddress(params, {
+  status: $('model-status'), writeOptions, loadModel,
+  setData: (file) => { state.dataFile = file; },
+});
 
 // ---- a lost GPU device --------------------------------------------------------------------
 
@@ -641,8 +549,9 @@ $('forget-checkpoint').addEventListener('click', async () => {
 $('recover').addEventListener('click', recover);
 $('engine-choice').addEventListener('change', (e) => switchEngine(e.target.value));
 $('try').addEventListener('submit', generate);
-$('dl-merged').addEventListener('click', downloadMerged);
-$('dl-adapter').addEventListener('click', downloadAdapter);
+const download = downloads(request, () => state.model.name);
+$('dl-merged').addEventListener('click', download.merged);
+$('dl-adapter').addEventListener('click', download.adapter);
 $('dl-csv').addEventListener('click', () => save(...logFile('csv', state)));
 $('dl-json').addEventListener('click', () => save(...logFile('json', state)));
 window.addEventListener('resize', redraw);

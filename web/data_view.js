@@ -6,8 +6,7 @@
 // READ_CAP tokens (or the sequence length, if longer); the engine cuts it shorter for each
 // sequence length tried (src/data/cut.rs), so changing the length or packing reads nothing again.
 
-const $ = (id) => document.getElementById(id);
-const fmt = (n) => Number(n).toLocaleString('en-US');
+import { $, dl, fmt } from './dom.js';
 
 // The cut the data worker reads a file with: long enough for any length the page picks.
 export const READ_CAP = 8192;
@@ -69,16 +68,7 @@ export function renderData(d) {
     ['Split', `${fmt(d.train_examples)} train (${rows}${plural(d.train_batches, 'batch')}), ${fmt(d.eval_examples)} eval (${plural(d.eval_batches, 'batch')})`],
     ['Batches', `${d.pack ? 'examples packed into rows' : 'one example per row'}; each batch is as wide as its longest row: ${fill} % of the train batches' tokens are the examples' (the rest is padding)`],
   ];
-  const el = $('data-info');
-  el.replaceChildren();
-  for (const [k, v] of pairs) {
-    const dt = document.createElement('dt');
-    dt.textContent = k;
-    const dd = document.createElement('dd');
-    dd.textContent = v;
-    el.append(dt, dd);
-  }
-  el.hidden = false;
+  dl($('data-info'), pairs);
   const fits = d.truncated === 0 ? 'fits every example' : `fits ${Math.floor(share)} % of the examples; ${fmt(d.truncated)} ${d.truncated === 1 ? 'is' : 'are'} cut`;
   $('seq-choice').textContent = `Sequence length ${fmt(d.seq_len)}: ${fits}.`;
   $('seq-choice').hidden = false;

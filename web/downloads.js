@@ -1,0 +1,34 @@
+// The training page's model downloads: the merged Hugging Face folder as a zip (streamed by the
+// worker into a file in browser storage, then saved) and the PEFT LoRA adapter as a zip, each
+// with its status line. The training log's downloads are run_view.js's.
+import { $, fmt, setStatus } from './dom.js';
+import { save } from './files.js';
+
+// `request(cmd)`: the engine worker; `modelName()`: the loaded model's name, for the file names.
+export function downloads(request, modelName) {
+  async function merged() {
+    $('dl-progress').hidden = false;
+    setStatus($('dl-status'), 'Writing the merged model…');
+    try {
+      const info = await request('exportMerged');
+      save(info.file, `${modelName()}-svdtune.zip`);
+      setStatus($('dl-status'), `Merged model: ${info.files.join(', ')} (${fmt(info.bytes)} bytes).`, 'ok');
+    } catch (e) {
+      setStatus($('dl-status'), `Cannot export: ${e.message}`, 'bad');
+    } finally {
+      $('dl-progress').hidden = true;
+    }
+  }
+
+  async function adapter() {
+    try {
+      const bytes = await request('exportAdapter');
+      save(new Blob([bytes], { type: 'application/zip' }), `${modelName()}-adapter.zip`);
+      setStatus($('dl-status'), `PEFT adapter (${fmt(bytes.length)} bytes).`, 'ok');
+    } catch (e) {
+      setStatus($('dl-status'), `Cannot export the adapter: ${e.message}`, 'bad');
+    }
+  }
+
+  return { merged, adapter };
+}
