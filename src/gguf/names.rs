@@ -60,28 +60,25 @@ pub fn permuted_heads(name: &str, n_head: usize, n_head_kv: usize) -> Option<usi
 /// Undoes llama.cpp's q/k row permutation of a row-major `[rows, cols]` tensor (a bias is
 /// `[rows, 1]`) with `n_head` heads. `None` when `rows` is not a multiple of `2 · n_head`.
 pub fn unpermute_rows(data: &[f32], rows: usize, cols: usize, n_head: usize) -> Option<Vec<f32>> {
-    if n_head == 0 || !rows.is_multiple_of(2 * n_head) || data.len() != rows.checked_mul(cols)? {
-        return None;
-    }
-    let d = rows / n_head;
-    let half = d / 2;
-    let mut out = vec![0.0; data.len()];
-    for h in 0..n_head {
-        for s in 0..2 {
-            for j in 0..half {
-                let hf = h * d + s * half + j;
-                let gg = h * d + 2 * j + s;
-                out[hf * cols..(hf + 1) * cols].copy_from_slice(&data[gg * cols..(gg + 1) * cols]);
-            }
-        }
-    }
-    Some(out)
+    move_qk_rows(data, rows, cols, n_head, |hf, gg| (hf, gg))
 }
 
 /// Applies llama.cpp's q/k row permutation (the inverse of [`unpermute_rows`]) to a row-major
 /// `[rows, cols]` tensor with `n_head` heads: GGUF row `h·D + 2j + s` takes Hugging Face row
 /// `h·D + s·D/2 + j`. `None` when `rows` is not a multiple of `2 · n_head`.
 pub fn permute_rows(data: &[f32], rows: usize, cols: usize, n_head: usize) -> Option<Vec<f32>> {
+    move_qk_rows(data, rows, cols, n_head, |hf, gg| (gg, hf))
+}
+
+/// Copies rows between the two q/k layouts: for each Hugging Face row `hf` and its GGUF row
+/// `gg`, `to_from(hf, gg)` names the (destination, source) rows.
+fn move_qk_rows(
+    data: &[f32],
+    rows: usize,
+    cols: usize,
+    n_head: usize,
+    to_from: impl Fn(usize, usize) -> (usize, usize),
+) -> Option<Vec<f32>> {
     if n_head == 0 || !rows.is_multiple_of(2 * n_head) || data.len() != rows.checked_mul(cols)? {
         return None;
     }
@@ -91,9 +88,9 @@ pub fn permute_rows(data: &[f32], rows: usize, cols: usize, n_head: usize) -> Op
     for h in 0..n_head {
         for s in 0..2 {
             for j in 0..half {
-                let hf = h * d + s * half + j;
-                let gg = h * d + 2 * j + s;
-                out[gg * cols..(gg + 1) * cols].copy_from_slice(&data[hf * cols..(hf + 1) * cols]);
+                let (to, from) = to_from(h * d + s * half + j, h * d + 2 * j + s);
+                out[to * cols..(to + 1) * cols]
+                    .copy_from_slice(&data[from * cols..(from + 1) * cols]);
             }
         }
     }
