@@ -8,13 +8,23 @@ Every response carries `Cross-Origin-Opener-Policy: same-origin` and
 an error that names it. `--port 0` lets the system choose. The URL is printed (and flushed) only
 once the server listens, as `svdtune is served at http://localhost:PORT/PATH`.
 
-Usage: scripts/serve.py [--port N] [--exact] [--path /?demo] [--quiet] [DIRECTORY]
+The page's Content-Security-Policy is the one in the meta tag of DIRECTORY/index.html; it is also
+sent as a header with every HTML page (the same policy: a browser enforces both). `--hub ORIGIN`
+(for tests against a local stand-in for the Hugging Face Hub, opened with `?hub=ORIGIN`; give it
+again for the stand-in's file CDN that `resolve` redirects to) adds these origins, and only them,
+to the policy's `connect-src`, in the header and in the meta tag served.
+
+Usage: scripts/serve.py [--port N] [--exact] [--path /?demo] [--quiet] [--hub ORIGIN]... [DIRECTORY]
 """
 import argparse
 import errno
 import functools
 import http.server
+import io
+import os
+import re
 import sys
+import urllib.parse
 
 HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
@@ -33,15 +43,59 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         ".jsonl": "application/jsonl",
     }
     quiet = False
+    hub = None
 
     def end_headers(self):
         for name, value in HEADERS.items():
             self.send_header(name, value)
         super().end_headers()
 
+    def send_head(self):
+        """An HTML page with its Content-Security-Policy as a header too (and --hub's origin)."""
+        path = self.translate_path(self.path)
+        if os.path.isdir(path):
+            path = os.path.join(path, "index.html")
+        if not path.endswith(".html") or not os.path.isfile(path):
+            return super().send_head()
+        with open(path, encoding="utf-8") as f:
+            html = f.read()
+        html, policy = with_hub(html, self.hub)
+        body = html.encode("utf-8")
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        if policy:
+            self.send_header("Content-Security-Policy", policy)
+        self.end_headers()
+        return io.BytesIO(body)
+
     def log_message(self, format, *args):
         if not self.quiet:
             super().log_message(format, *args)
+
+
+META = re.compile(r'(<meta http-equiv="Content-Security-Policy" content=")([^"]*)(")')
+
+
+def with_hub(html, hub):
+    """`html` with the origins `hub` (a string, or None) added to its CSP's connect-src, and that
+    policy (None without a meta tag)."""
+    m = META.search(html)
+    if not m:
+        return html, None
+    policy = m.group(2)
+    if hub:
+        policy = re.sub(r"connect-src ([^;]*)", lambda c: f"connect-src {c.group(1)} {hub}", policy)
+        html = html[:m.start(2)] + policy + html[m.end(2):]
+    return html, policy
+
+
+def origin(text):
+    """`text` as an http(s) origin (scheme://host[:port]), or exits naming it."""
+    u = urllib.parse.urlsplit(text)
+    if u.scheme not in ("http", "https") or not u.netloc or u.path not in ("", "/") or u.query or ";" in text or " " in text:
+        sys.exit(f"serve: --hub {text!r} is not an origin like http://127.0.0.1:9000")
+    return f"{u.scheme}://{u.netloc}"
 
 
 def listen(directory, port, exact, quiet):
@@ -69,9 +123,12 @@ def main():
     ap.add_argument("--exact", action="store_true", help="fail when the port is taken")
     ap.add_argument("--path", default="/", help="appended to the printed URL")
     ap.add_argument("--quiet", action="store_true", help="no line per request")
+    ap.add_argument("--hub", action="append", default=[],
+                    help="an origin the page may also connect to (a local Hub for tests); repeatable")
     a = ap.parse_args()
     if not 0 <= a.port <= 65535:
         sys.exit(f"serve: {a.port} is not a port number (0 to 65535)")
+    Handler.hub = " ".join(origin(h) for h in a.hub) or None
     server = listen(a.directory, a.port, a.exact, a.quiet)
     port = server.server_address[1]
     print(f"svdtune is served at http://localhost:{port}{a.path}", flush=True)

@@ -7,7 +7,8 @@
 // A newly dropped model folder's template is tried in the data worker (on the data file, or on a
 // one-message prompt) before the engine takes the folder, so a hostile one leaves the loaded model
 // and its training as they were. data_view.js renders the data info and picks the sequence length
-// from the data; model_view.js keeps the model's details true after a failed load.
+// from the data; model_view.js keeps the model's details true after a failed load; hub_view.js
+// gets a model id from the Hugging Face Hub (or this browser's cache of it) and loads it the same way.
 import { drawChart } from './chart.js';
 import { connect } from './client.js';
 import { TEXT_FILES, dataBudget, dataJob } from './data_client.js';
@@ -19,6 +20,7 @@ import { demoFromAddress } from './demo.js';
 import { downloads } from './downloads.js';
 import { describeEngine, modeFromAddress, writeModeToAddress } from './engine_ui.js';
 import { generateAnswers } from './generate.js';
+import { hubView } from './hub_view.js';
 import { RunView, estimator, fullLossSetting, logFile } from './run_view.js';
 
 const params = new URLSearchParams(location.search);
@@ -432,6 +434,7 @@ async function openEngine() {
   setStatus($('engine'), line.text, line.kind);
   $('engine').dataset.state = line.state;
   $('engine-choice').value = engineOptions.mode;
+  hub.ready();
   updateButtons();
 }
 
@@ -503,6 +506,8 @@ function onEvent(data) {
   }
 }
 
+// A model id from the Hub (hub_view.js): its files are loaded as if dropped.
+const hub = hubView({ params, loadModel });
 $('model-folder').addEventListener('change', (e) => loadModel(fromInput(e.target)));
 $('model-files').addEventListener('change', (e) => loadModel(fromInput(e.target)));
 dropZone($('model-drop'), async (dt) => loadModel(await fromDrop(dt)));
