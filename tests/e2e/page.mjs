@@ -21,9 +21,9 @@ export const freePort = () => new Promise((resolve) => {
 
 // Serves web/ with scripts/serve.py (the server scripts/run.sh uses, so the tests see the same
 // cross-origin isolation headers) on a port the system chooses; resolves to {origin, stop} once
-// it listens.
-export async function serveWeb() {
-  const server = spawn('python3', [`${root}scripts/serve.py`, '--port', '0', '--quiet', `${root}web`], { stdio: ['ignore', 'pipe', 'inherit'] });
+// it listens. `extra`: more arguments for serve.py (like `--hub ORIGIN`).
+export async function serveWeb(extra = []) {
+  const server = spawn('python3', [`${root}scripts/serve.py`, '--port', '0', '--quiet', ...extra, `${root}web`], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise((resolve, reject) => {
     let out = '';
     server.stdout.on('data', (d) => {
