@@ -285,6 +285,7 @@ function updateButtons() {
   const stepping = run === 'starting' || run === 'training';
   const trained = hasTrained();
   $('dl-merged').disabled = !state.model || stepping || !trained;
+  $('dl-gguf').disabled = $('dl-merged').disabled;
   $('dl-adapter').disabled = !state.start || stepping;
   answerColumns(trained);
   $('dl-csv').disabled = state.log.length === 0;
@@ -556,6 +557,7 @@ $('engine-choice').addEventListener('change', (e) => switchEngine(e.target.value
 $('try').addEventListener('submit', generate);
 const download = downloads(request, () => state.model.name);
 $('dl-merged').addEventListener('click', download.merged);
+$('dl-gguf').addEventListener('click', () => download.gguf($('gguf-type').value));
 $('dl-adapter').addEventListener('click', download.adapter);
 $('dl-csv').addEventListener('click', () => save(...logFile('csv', state)));
 $('dl-json').addEventListener('click', () => save(...logFile('json', state)));

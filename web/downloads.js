@@ -1,6 +1,6 @@
-// The training page's model downloads: the merged Hugging Face folder as a zip (streamed by the
-// worker into a file in browser storage, then saved) and the PEFT LoRA adapter as a zip, each
-// with its status line. The training log's downloads are run_view.js's.
+// The training page's model downloads: the merged Hugging Face folder as a zip and the merged
+// model as one GGUF file for llama.cpp (each streamed by the worker into a file in browser
+// storage, then saved), and the PEFT LoRA adapter as a zip, each with its status line. The training log's downloads are run_view.js's.
 import { $, fmt, setStatus } from './dom.js';
 import { save } from './files.js';
 
@@ -20,6 +20,23 @@ export function downloads(request, modelName) {
     }
   }
 
+  // `type`: the GGUF type of the matrices (f16, bf16, q8_0).
+  async function gguf(type) {
+    $('dl-progress').hidden = false;
+    setStatus($('dl-status'), `Writing the merged model as GGUF (${type.toUpperCase()})…`);
+    try {
+      const info = await request('exportGguf', { type });
+      const name = `${modelName()}-svdtune-${type}.gguf`;
+      save(info.file, name);
+      const tok = info.tokenizer ? ', with its tokenizer' : '';
+      setStatus($('dl-status'), `GGUF: ${name}, ${info.architecture}, ${fmt(info.tensors)} tensors${tok} (${fmt(info.bytes)} bytes).`, 'ok');
+    } catch (e) {
+      setStatus($('dl-status'), `Cannot export the GGUF file: ${e.message}`, 'bad');
+    } finally {
+      $('dl-progress').hidden = true;
+    }
+  }
+
   async function adapter() {
     try {
       const bytes = await request('exportAdapter');
@@ -30,5 +47,5 @@ export function downloads(request, modelName) {
     }
   }
 
-  return { merged, adapter };
+  return { merged, gguf, adapter };
 }

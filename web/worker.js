@@ -10,6 +10,8 @@
 // batch per engine call, so Stop ends them between batches and a Generate or a download waits at
 // most one batch. Stop during the steps ends the run after that step; the final pass still runs
 // (Stop again ends it).
+// Downloads (the merged zip, the GGUF file) stream out of the engine into a file in the origin's
+// private storage (exportToStorage), in memory when that storage is unavailable or full.
 // The engine is chosen here, from the browser's adapter (adapter.js): `open` takes a mode ('auto',
 // 'gpu', 'cpu') and answers the backend with `{engine: {mode, adapter, software}}`.
 // `generate` streams: progress {what: 'original' | 'current', done: tokens, total: max new
@@ -176,14 +178,15 @@ async function trainLoop(meta, from, fullLoss) {
   }
 }
 
-// Streams the merged model into `export.zip` in browser storage and returns it as a File.
-async function exportMerged(progress) {
+// Streams an export into `file` in browser storage (in memory when that storage is unavailable
+// or full) and returns it as a File: `run(onChunk)` is the engine call, `what` names it in errors.
+async function exportToStorage(file, type, what, run) {
   let access = null;
   let dir = null;
   try {
     if (faults.storageFull) throw quotaError();
     dir = await opfsDir();
-    access = await (await dir.getFileHandle('export.zip', { create: true })).createSyncAccessHandle();
+    access = await (await dir.getFileHandle(file, { create: true })).createSyncAccessHandle();
     access.truncate(0);
   } catch {
     access = null;
@@ -191,23 +194,31 @@ async function exportMerged(progress) {
   const parts = [];
   let at = 0;
   try {
-    const info = await exclusive(() => session.exportMerged((chunk) => {
+    const info = await exclusive(() => run((chunk) => {
       if (!access) { parts.push(chunk); return; }
       try {
         at += access.write(chunk, { at });
       } catch (e) {
-        throw new Error(storageMessage(e, 'the merged model'));
+        throw new Error(storageMessage(e, what));
       }
-    }, progress('export')));
-    if (!access) return { ...info, file: new Blob(parts, { type: 'application/zip' }) };
+    }));
+    if (!access) return { ...info, file: new Blob(parts, { type }) };
     access.flush();
     access.close();
     access = null;
-    return { ...info, file: await (await dir.getFileHandle('export.zip')).getFile() };
+    return { ...info, file: await (await dir.getFileHandle(file)).getFile() };
   } finally {
     access?.close();
   }
 }
+
+// The merged model as a zip, streamed into `export.zip` in browser storage.
+const exportMerged = (progress) => exportToStorage('export.zip', 'application/zip', 'the merged model',
+  (onChunk) => session.exportMerged(onChunk, progress('export')));
+
+// The merged model as one GGUF file (`ty`: f16, bf16 or q8_0), streamed into `export.gguf`.
+const exportGguf = (ty, progress) => exportToStorage('export.gguf', 'application/octet-stream', 'the GGUF file',
+  (onChunk) => session.exportGguf(ty, onChunk, progress('export')));
 
 const commands = {
   check: () => engineCheck(),
@@ -292,6 +303,7 @@ const commands = {
     return { original, current };
   },
   exportMerged: (_, { progress }) => exportMerged(progress),
+  exportGguf: ({ type }, { progress }) => exportGguf(type, progress),
   exportAdapter: () => exclusive(() => session.exportAdapter()),
 };
 

@@ -292,7 +292,7 @@ pub fn encode(name: &str, ty: GgmlType, values: &[f32]) -> Result<Vec<u8>> {
 
 /// Refuses a `config.json` whose `model_type` has no llama.cpp mapping here, naming the
 /// supported ones (before the engine's own config checks, whose message would not say GGUF).
-fn check_model_type<F: ModelFiles>(files: &F) -> Result<()> {
+pub fn check_model_type<F: ModelFiles>(files: &F) -> Result<()> {
     const CONFIG: &str = crate::model::load::CONFIG;
     if !files.has(CONFIG) {
         return Ok(());

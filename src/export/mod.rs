@@ -2,7 +2,8 @@
 //! original names, dtypes and shards, `config.json`, tokenizer files) and the trained update as a
 //! PEFT LoRA adapter ([`adapter`]). Files are streamed one tensor at a time
 //! ([`safetensors_writer`]) into an [`ExportTarget`] ([`target`]: a directory, memory, or a
-//! zip archive streamed to the page's download, [`zip_target`]); the model as one GGUF file for
+//! zip archive streamed to the page's download, [`zip_target`], or one file streamed,
+//! [`stream_target`]); the model as one GGUF file for
 //! llama.cpp ([`gguf_writer`], [`gguf_meta`], `gguf_vocab`).
 pub mod adapter;
 pub mod files;
@@ -11,6 +12,7 @@ pub mod gguf_vocab;
 pub mod gguf_writer;
 pub mod merged;
 pub mod safetensors_writer;
+pub mod stream_target;
 pub mod target;
 mod walk;
 pub mod zip_target;
@@ -21,6 +23,7 @@ pub use adapter::{
 pub use gguf_writer::{GgufExported, GgufOutType, export_gguf};
 pub use merged::{Exported, export_merged};
 pub use safetensors_writer::{SafetensorsWriter, TensorHeader, write_safetensors};
+pub use stream_target::StreamTarget;
 #[cfg(not(target_arch = "wasm32"))]
 pub use target::DirTarget;
 pub use target::{ByteSink, ExportTarget, MemoryTarget};

@@ -318,6 +318,31 @@ impl Session {
         })
     }
 
+    /// The merged model as one GGUF file for llama.cpp, streamed: `ty` is `f16`, `bf16` or
+    /// `q8_0` (the matrices' type), `on_chunk(Uint8Array)` receives the file in order,
+    /// `progress(done, total, tensor)` per tensor (the merge's, then the GGUF's). Resolves to
+    /// `{architecture, tensors, bytes, tokenizer}`.
+    #[wasm_bindgen(js_name = exportGguf)]
+    pub fn export_gguf(
+        &self,
+        ty: String,
+        on_chunk: js_sys::Function,
+        progress: Option<js_sys::Function>,
+    ) -> js_sys::Promise {
+        promise(&self.work, async move |work| {
+            let ty = crate::export::GgufOutType::parse(&ty)?;
+            let p = progress_fn(progress);
+            let (done, out) =
+                on_work!(work, w => w.export_gguf(JsChunks::new(on_chunk), ty, p).await?);
+            to_js(&serde_json::json!({
+                "architecture": done.architecture,
+                "tensors": done.tensors,
+                "bytes": out.sent,
+                "tokenizer": done.tokenizer,
+            }))
+        })
+    }
+
     /// The PEFT LoRA adapter (`adapter_config.json`, `adapter_model.safetensors`) as zip bytes.
     #[wasm_bindgen(js_name = exportAdapter)]
     pub fn export_adapter(&self) -> js_sys::Promise {

@@ -1,9 +1,15 @@
-//! The session's downloads: the merged Hugging Face folder as a zip streamed to the page, and the
-//! PEFT LoRA adapter of the run as a zip.
+//! The session's downloads: the merged Hugging Face folder as a zip streamed to the page, the
+//! merged model as one GGUF file streamed to the page (the merged folder is built in memory
+//! first, then written as GGUF one tensor at a time), and the PEFT LoRA adapter of the run as a
+//! zip.
 use super::{Phase, Work, no_model};
 use crate::backend::Backend;
 use crate::error::Result;
-use crate::export::{AdapterOptions, ZipTarget, base_model_name, export_adapter, export_merged};
+use crate::export::gguf_writer::check_model_type;
+use crate::export::{
+    AdapterOptions, GgufExported, GgufOutType, MemoryTarget, StreamTarget, ZipTarget,
+    base_model_name, export_adapter, export_gguf, export_merged,
+};
 use crate::model::load::open_checkpoint;
 
 impl<B: Backend> Work<B> {
@@ -34,6 +40,46 @@ impl<B: Backend> Work<B> {
         .await?;
         let files = zip.files().to_vec();
         Ok((files, zip.finish_archive()?))
+    }
+
+    /// The merged model as the GGUF file `{name}.gguf` streamed into `out`, its matrices as
+    /// `ty`; returns what was written and `out`. A family llama.cpp has no mapping for here is
+    /// refused before anything is merged. Holds the merged folder in memory (one copy of the
+    /// weights in their dtype) while the GGUF streams; `progress(done, total, tensor)` counts the
+    /// merge's tensors, then the GGUF's.
+    pub async fn export_gguf<W: std::io::Write>(
+        &mut self,
+        out: W,
+        ty: GgufOutType,
+        mut progress: impl FnMut(usize, usize, &str),
+    ) -> Result<(GgufExported, W)> {
+        let be = &self.be;
+        let loaded = self.model.as_ref().ok_or_else(no_model)?;
+        check_model_type(&loaded.files)?;
+        let model = match &loaded.phase {
+            Phase::Dense(m) => m,
+            Phase::Training(t) => &t.run.trainer.model,
+            Phase::Broken => return Err(no_model()),
+        };
+        let source = open_checkpoint(&loaded.files)?;
+        let mut merged = MemoryTarget::new();
+        export_merged(
+            be,
+            &model.cfg,
+            &model.weights,
+            &source,
+            &loaded.files,
+            &mut merged,
+            &mut progress,
+        )
+        .await?;
+        drop(source);
+        let files = merged.into_model_files();
+        let mut target = StreamTarget::new(out);
+        let file = format!("{}.gguf", loaded.name);
+        let done = export_gguf(&files, &mut target, &file, &loaded.name, ty, &mut progress)?;
+        let (out, _) = target.into_inner()?;
+        Ok((done, out))
     }
 
     /// The PEFT LoRA adapter of the run as a zip.
