@@ -3,10 +3,11 @@
 // internet). First, in Node, hub.js lists a sharded repo's files and a gated one's with a token.
 // Then the page: the Content-Security-Policy (header = meta tag; the Hub's hosts, the two test
 // origins and nothing else; a connection elsewhere is refused); each error names its cause and
-// file (404, 401 gated, a truncated body, a body cut every time) and keeps no partial file; Stop
-// ends a hanging download; org/tiny downloads (its cut body resumed with a Range request), loads,
-// and is listed as cached with its size; after a reload it loads again with no request to either
-// server; Delete removes it from the list and from the Cache API.
+// file (404, 401 gated, a truncated body, a body cut every time) and keeps no partial file; the
+// gated repo loads with its token; Stop ends a hanging download; org/tiny downloads through the
+// CDN redirect (its cut body resumed with a Range request), loads, and is listed as cached with
+// its size; after a reload it loads again with no request to either server; Delete removes each
+// model from the list and from the Cache API.
 // Usage: node tests/e2e/hub_page.mjs   (after scripts/build-web.sh)
 import { chromium } from 'playwright-core';
 import { baseArgs, check, failed, root, serveWeb, watch } from './page.mjs';
@@ -62,6 +63,14 @@ try {
     await page.waitForFunction(() => ['ok', 'bad', 'notice'].includes(document.querySelector('#hub-status').className));
     return { kind: await page.getAttribute('#hub-status', 'data-kind'), text: await page.textContent('#hub-status'), ok: await page.isVisible('#hub-status.ok') };
   };
+  // Waits until the model status names `name` (loaded or refused) and returns it.
+  const modelLoaded = async (name) => {
+    await page.waitForFunction((n) => {
+      const el = document.querySelector('#model-status');
+      return ['ok', 'bad'].includes(el.className) && el.textContent.includes(n);
+    }, name);
+    return page.textContent('#model-status');
+  };
   const errors = [
     ['org/missing', 'not-found', /no model org\/missing .*HTTP 404/],
     ['org/gated', 'gated', /needs a token \(HTTP 401\).*Token field/],
@@ -72,8 +81,14 @@ try {
     const got = await load(id);
     check(got.kind === kind && text.test(got.text), `${id}: [${got.kind}] ${got.text}`);
   }
-  const partial = await page.evaluate(async () => (await (await caches.open('svdtune-hub')).keys()).map((r) => r.url).filter((u) => u.endsWith('.safetensors') || u.endsWith('manifest.json')));
-  check(partial.length === 0, `no partial weights and no manifest are kept (${partial.join(', ') || 'none'})`);
+  // The gated repo with its token: the API and resolve get it, the download and load work.
+  await page.fill('#hub-token', TOKEN);
+  const n0 = hub.requests.length;
+  const opened = await load('org/gated');
+  const loaded = await modelLoaded('gated');
+  const sent = hub.requests.slice(n0).filter((r) => r.server === 'hub' && r.method === 'GET');
+  check(opened.ok && /Loaded gated/.test(loaded) && sent.length > 0 && sent.every((r) => r.auth), `org/gated with a token: ${opened.text} ${loaded} (${sent.length} requests to the Hub, all with the token)`);
+  await page.fill('#hub-token', '');
 
   // Stop during a download that hangs half-way.
   await page.fill('#hub-id', 'org/slow');
@@ -83,13 +98,19 @@ try {
   await page.waitForSelector('#hub-status.notice');
   check(/Stopped downloading org\/slow/.test(await page.textContent('#hub-status')), `Stop: ${await page.textContent('#hub-status')}`);
 
+  const partial = await page.evaluate(async () => (await (await caches.open('svdtune-hub')).keys()).map((r) => r.url).filter((u) => /org\/(short|cut|slow)@main\/(model\.safetensors|\.svdtune-manifest\.json)$/.test(u)));
+  check(partial.length === 0, `no partial weights and no manifest are kept for the failed and stopped downloads (${partial.join(', ') || 'none'})`);
+  const complete = await page.evaluate(async () => (await (await caches.open('svdtune-hub')).keys()).some((r) => r.url.endsWith('org/cut@main/config.json')));
+  check(complete, 'the files a failed download completed are kept for the next try');
+
   // The model: downloaded (the cut body resumed with a range), loaded, cached.
   const before = hub.requests.length;
   const got = await load('org/tiny');
   check(got.ok && /downloaded and kept/.test(got.text), `org/tiny: ${got.text}`);
-  await page.waitForSelector('#model-status.ok, #model-status.bad');
-  check(/Loaded tiny/.test(await page.textContent('#model-status')), `org/tiny: model "${await page.textContent('#model-status')}"`);
+  const tinyStatus = await modelLoaded('tiny');
+  check(/Loaded tiny/.test(tinyStatus), `org/tiny: model "${tinyStatus}"`);
   const mine = hub.requests.slice(before);
+  check(mine.some((r) => r.server === 'cdn' && !r.range), 'org/tiny: the weights came from the CDN after the redirect');
   const resumed = mine.find((r) => r.server === 'cdn' && r.range);
   check(Boolean(resumed) && /^bytes=\d+-$/.test(resumed.range), `org/tiny: the cut weights resumed with ${resumed?.range}`);
   check(!mine.some((r) => r.auth), 'no token is sent when none is given');
@@ -99,20 +120,24 @@ try {
   // Reload: the cached model loads with no request to either server.
   await page.reload();
   await page.waitForSelector('#hub-load:not([disabled])');
-  check(/org\/tiny@main/.test(await page.innerText('#hub-cached')), 'after a reload the cached model is listed');
+  const relisted = await page.innerText('#hub-cached');
+  check(/org\/gated@main/.test(relisted) && /org\/tiny@main/.test(relisted), `after a reload the cached models are listed: ${relisted}`);
   const n = hub.requests.length;
   const again = await load('org/tiny');
-  await page.waitForSelector('#model-status.ok, #model-status.bad');
+  await modelLoaded('tiny');
   check(again.ok && (await page.getAttribute('#hub-status', 'data-cached')) === 'true' && /no download/.test(again.text), `reload: ${again.text}`);
   check(hub.requests.length === n, `reload: ${hub.requests.length - n} requests to the Hub (0 expected)`);
   check(/Loaded tiny/.test(await page.textContent('#model-status')), `reload: model "${await page.textContent('#model-status')}"`);
 
   // Delete.
+  await page.click('#hub-cached button[aria-label="Delete org/tiny@main from this browser"]');
+  await page.waitForFunction(() => !/org\/tiny/.test(document.querySelector('#hub-cached').textContent));
+  check(/org\/gated@main/.test(await page.innerText('#hub-cached')), 'Delete removes only that model');
   await page.click('#hub-cached button');
   await page.waitForSelector('#hub-cached-box', { state: 'hidden' });
-  const left = await page.evaluate(async () => (await (await caches.open('svdtune-hub')).keys()).map((r) => r.url).filter((u) => u.includes('org/tiny')));
-  check(left.length === 0, `Delete: ${left.length} files of org/tiny left in the cache`);
-  check(/Deleted org\/tiny@main/.test(await page.textContent('#hub-status')), `Delete: ${await page.textContent('#hub-status')}`);
+  const left = await page.evaluate(async () => (await (await caches.open('svdtune-hub')).keys()).map((r) => r.url).filter((u) => /org\/(tiny|gated)@/.test(u)));
+  check(left.length === 0, `Delete: ${left.length} files of org/tiny and org/gated left in the cache`);
+  check(/Deleted org\/gated@main/.test(await page.textContent('#hub-status')), `Delete: ${await page.textContent('#hub-status')}`);
 
   const foreign = seen.foreign.filter((u) => !u.startsWith(`${hub.hub}/`) && !u.startsWith(`${hub.cdn}/`));
   check(foreign.length === 0, `no request beyond the page and the local Hub (${foreign.join(', ') || 'none'})`);
