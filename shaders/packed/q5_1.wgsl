@@ -1,0 +1,9 @@
+// packed/q5_1: element `e` of a Q5_1 tensor. Block (32 values, 24 bytes): f16 `d`, f16 `m`, 4
+// bytes of high bits and 16 bytes of nibbles as in Q5_0; `x = d · q + m` (`d · q` exact in f32).
+fn packed_value(e: u32) -> f32 {
+    let b = (e / 32u) * 24u;
+    let i = e % 32u;
+    let low = (packed_byte(b + 8u + i % 16u) >> ((i / 16u) * 4u)) & 0xFu;
+    let high = (packed_byte(b + 4u + i / 8u) >> (i % 8u)) & 1u;
+    return packed_f16(b) * f32(low | (high << 4u)) + packed_f16(b + 2u);
+}
