@@ -226,3 +226,96 @@ fn check_block_type_names_the_tensor_and_the_way_out() {
         }
     }
 }
+
+/// Every packed matrix of a GGUF file, dequantized on the GPU (all rows, then the last half in
+/// slices of at most 4096 rows), equals the CPU dequantization bitwise. Returns the element count
+/// and the types seen.
+async fn check_file(
+    g: &GpuBackend,
+    src: &impl svdtune::model::ByteSource,
+) -> (usize, Vec<GgmlType>) {
+    let file = svdtune::gguf::GgufFile::read(src).unwrap();
+    let (mut numel, mut types) = (0, Vec::new());
+    for t in &file.tensors {
+        let shape = t.shape();
+        if shape.len() != 2 || svdtune::backend::gpu::kernels::dequant_rows(t.ggml_type).is_none() {
+            continue;
+        }
+        let (rows, cols) = (shape[0], shape[1]);
+        let bytes = src.read_at(t.start, t.n_bytes as usize).unwrap();
+        let want = file.read_f32(src, t).unwrap();
+        let packed = g
+            .upload_blocks(&t.name, t.ggml_type, (rows, cols), &bytes)
+            .unwrap();
+        let mut ranges = vec![(0, rows)];
+        ranges.extend(
+            (rows / 2..rows)
+                .step_by(4096)
+                .map(|r| (r, 4096.min(rows - r))),
+        );
+        for (row0, n) in ranges {
+            let mut out = g.zeros(&[n, cols]).unwrap();
+            g.dequant_rows(&packed, row0, &mut out).unwrap();
+            let got = g.read(&out).await.unwrap();
+            let want = &want[row0 * cols..(row0 + n) * cols];
+            let first_bad = got
+                .iter()
+                .zip(want)
+                .position(|(a, b)| a.to_bits() != b.to_bits());
+            assert!(
+                first_bad.is_none(),
+                "{} ({}) rows {row0}..{}: element {first_bad:?} differs",
+                t.name,
+                t.ggml_type,
+                row0 + n
+            );
+        }
+        numel += rows * cols;
+        if !types.contains(&t.ggml_type) {
+            types.push(t.ggml_type);
+        }
+    }
+    (numel, types)
+}
+
+/// The tiny llama quantized by gguf-py (real Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, F16, BF16 matrices).
+async fn quantized_fixture() {
+    let g = gpu().await;
+    let bytes = include_bytes!("fixtures/gguf/llama_quant.gguf").to_vec();
+    let src = svdtune::model::MemorySource::new("llama_quant.gguf", bytes);
+    let (_, mut types) = check_file(&g, &src).await;
+    types.sort();
+    let want = [
+        GgmlType::F16,
+        GgmlType::Q4_0,
+        GgmlType::Q4_1,
+        GgmlType::Q5_0,
+        GgmlType::Q5_1,
+        GgmlType::Q8_0,
+        GgmlType::BF16,
+    ];
+    assert_eq!(types, want, "the fixture's matrix types");
+}
+gpu_test!(quantized_fixture_matches_the_cpu_bitwise, quantized_fixture);
+
+/// Opt-in: every packed matrix of a real GGUF file (`SVDTUNE_GGUF=FILE.gguf`, e.g.
+/// SmolLM2-135M-Instruct.Q4_1.gguf), with the time it took.
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn real_gguf_file_matches_the_cpu_bitwise() {
+    let Some(path) = std::env::var_os("SVDTUNE_GGUF") else {
+        eprintln!("SVDTUNE_GGUF not set: skipped");
+        return;
+    };
+    let src = svdtune::model::source::FileSource::open(std::path::Path::new(&path)).unwrap();
+    let g = pollster::block_on(gpu());
+    let start = std::time::Instant::now();
+    let (numel, types) = pollster::block_on(check_file(&g, &src));
+    let names: Vec<String> = types.iter().map(|t| t.name()).collect();
+    eprintln!(
+        "{numel} values ({}) bitwise equal in {:.1} s",
+        names.join(", "),
+        start.elapsed().as_secs_f64()
+    );
+    assert!(numel > 0, "no packed matrix in {path:?}");
+}

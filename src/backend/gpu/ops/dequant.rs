@@ -55,7 +55,11 @@ impl GpuBlocks {
 
 impl std::fmt::Debug for GpuBlocks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "GpuBlocks({} {} [{}, {}])", self.name, self.ty, self.rows, self.cols)
+        write!(
+            f,
+            "GpuBlocks({} {} [{}, {}])",
+            self.name, self.ty, self.rows, self.cols
+        )
     }
 }
 
