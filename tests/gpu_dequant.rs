@@ -105,24 +105,31 @@ async fn check(
         if n == 0 || row0 + n > rows {
             continue;
         }
-        let mut out = g.zeros(&[n, cols]).unwrap();
-        g.dequant_rows(&packed, row0, &mut out).unwrap();
-        let got = g.read(&out).await.unwrap();
         let want = &want[row0 * cols..(row0 + n) * cols];
-        let bad: Vec<String> = got
-            .iter()
-            .zip(want)
-            .enumerate()
-            .filter(|(_, (a, b))| a.to_bits() != b.to_bits())
-            .take(6)
-            .map(|(i, (a, b))| format!("[{}, {}] got {a:e} want {b:e}", row0 + i / cols, i % cols))
-            .collect();
-        assert!(
-            bad.is_empty(),
-            "{ty} {dims:?} rows {row0}..{} (real {real}): {}",
-            row0 + n,
-            bad.join("; ")
-        );
+        for quad in [false, true] {
+            if quad && cols % 4 != 0 {
+                continue;
+            }
+            let mut out = g.zeros(&[n, cols]).unwrap();
+            g.dequant_rows_with(&packed, row0, &mut out, quad).unwrap();
+            let got = g.read(&out).await.unwrap();
+            let bad: Vec<String> = got
+                .iter()
+                .zip(want)
+                .enumerate()
+                .filter(|(_, (a, b))| a.to_bits() != b.to_bits())
+                .take(6)
+                .map(|(i, (a, b))| {
+                    format!("[{}, {}] got {a:e} want {b:e}", row0 + i / cols, i % cols)
+                })
+                .collect();
+            assert!(
+                bad.is_empty(),
+                "{ty} {dims:?} rows {row0}..{} (real {real}, quad {quad}): {}",
+                row0 + n,
+                bad.join("; ")
+            );
+        }
     }
 }
 

@@ -140,12 +140,13 @@ fn every_packed_snippet_is_composed() {
             "shaders/packed/{stem}.wgsl has no dequant_rows kernel"
         );
     }
-    // Each snippet alone (with the byte readers and a `packed` binding) defines `packed_value`.
+    // Each snippet alone (with the byte readers and a `packed` binding) defines `packed_value`
+    // and `packed_value4`.
     for (ty, snippet) in PACKED {
         let src = format!(
             "{snippet}\n@group(0) @binding(1) var<storage, read> packed: array<u32>;\n\
              @group(0) @binding(2) var<storage, read_write> out: array<f32>;\n\
-             @compute @workgroup_size(1) fn main() {{ out[0] = packed_value(7u); }}"
+             @compute @workgroup_size(1) fn main() {{ out[0] = packed_value(7u) + packed_value4(8u).w; }}"
         );
         parse(&ty.name(), &src);
     }

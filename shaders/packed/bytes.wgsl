@@ -41,3 +41,23 @@ fn packed_f16_bits(h: u32) -> f32 {
 fn packed_f16(o: u32) -> f32 {
     return packed_f16_bits(packed_u16(o));
 }
+
+// The 4 bytes at any offset `o` as a little-endian u32 (`o + 3` inside the tensor).
+fn packed_u32_at(o: u32) -> u32 {
+    let w = o >> 2u;
+    let s = (o & 3u) << 3u;
+    if (s == 0u) {
+        return packed[w];
+    }
+    return (packed[w] >> s) | (packed[w + 1u] << (32u - s));
+}
+
+// Byte `k` (0..4) of `w` as a signed i8.
+fn packed_i8_of(w: u32, k: u32) -> i32 {
+    return (i32(w) << (24u - 8u * k)) >> 24u;
+}
+
+// Nibble or bit field of each byte of `w`: `(byte k >> shift) & mask` for k = 0..4.
+fn packed_fields(w: u32, shift: u32, mask: u32) -> vec4<u32> {
+    return (vec4<u32>(w, w >> 8u, w >> 16u, w >> 24u) >> vec4<u32>(shift)) & vec4<u32>(mask);
+}

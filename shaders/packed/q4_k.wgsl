@@ -24,3 +24,14 @@ fn packed_value(e: u32) -> f32 {
     let q = (packed_byte(b + 16u + 32u * (f / 64u) + f % 32u) >> (4u * ((f % 64u) / 32u))) & 0xFu;
     return dl * f32(q) - ml;
 }
+
+// Elements `e .. e + 4` (`e % 4 == 0`: one sub-block), as four calls of `packed_value` give them.
+fn packed_value4(e: u32) -> vec4<f32> {
+    let b = (e / 256u) * 144u;
+    let f = e % 256u;
+    let sm = packed_scale_min_k4(b + 4u, f / 32u);
+    let dl = packed_f16(b) * f32(sm.x);
+    let ml = packed_f16(b + 2u) * f32(sm.y);
+    let q = packed_fields(packed_u32_at(b + 16u + 32u * (f / 64u) + f % 32u), 4u * ((f % 64u) / 32u), 0xFu);
+    return dl * vec4<f32>(q) - vec4<f32>(ml);
+}

@@ -23,3 +23,15 @@ fn packed_value(e: u32) -> f32 {
     let high = (packed_byte(b + 16u + f % 32u) >> (f / 32u)) & 1u;
     return dl * f32(low | (high << 4u)) - ml;
 }
+
+// Elements `e .. e + 4` (`e % 4 == 0`: one sub-block), as four calls of `packed_value` give them.
+fn packed_value4(e: u32) -> vec4<f32> {
+    let b = (e / 256u) * 176u;
+    let f = e % 256u;
+    let sm = packed_scale_min_k4(b + 4u, f / 32u);
+    let dl = packed_f16(b) * f32(sm.x);
+    let ml = packed_f16(b + 2u) * f32(sm.y);
+    let low = packed_fields(packed_u32_at(b + 48u + 32u * (f / 64u) + f % 32u), 4u * ((f % 64u) / 32u), 0xFu);
+    let high = packed_fields(packed_u32_at(b + 16u + f % 32u), f / 32u, 1u);
+    return dl * vec4<f32>(low | (high << vec4<u32>(4u))) - vec4<f32>(ml);
+}

@@ -74,6 +74,7 @@ impl Drop for GpuBlocks {
 struct Params {
     n: u32,
     first: u32,
+    quad: u32,
 }
 
 impl GpuBackend {
@@ -145,8 +146,23 @@ impl GpuBackend {
     }
 
     /// `out [rows, cols] = blocks[row0 .. row0 + rows, :]` as f32, with `rows` taken from `out`.
-    /// Recorded like any op (read `out`, or `flush`, to run it).
+    /// Recorded like any op (read `out`, or `flush`, to run it). Reads 4 values per invocation
+    /// (`packed_value4`) when `cols` is a multiple of 4, which every block type's is.
     pub fn dequant_rows(&self, blocks: &GpuBlocks, row0: usize, out: &mut GpuTensor) -> Result<()> {
+        let quad = blocks.cols.is_multiple_of(4);
+        self.dequant_rows_with(blocks, row0, out, quad)
+    }
+
+    /// As [`GpuBackend::dequant_rows`], choosing the path: `quad` reads 4 values per invocation
+    /// (`cols` must then be a multiple of 4), else one (`packed_value`). The results are the
+    /// same; the tests check both paths.
+    pub fn dequant_rows_with(
+        &self,
+        blocks: &GpuBlocks,
+        row0: usize,
+        out: &mut GpuTensor,
+        quad: bool,
+    ) -> Result<()> {
         let (total, cols) = blocks.dims();
         let dims = out.shape().dims().to_vec();
         if dims.len() != 2 || dims[1] != cols {
@@ -171,18 +187,26 @@ impl GpuBackend {
         let Some(kernel) = kernels::dequant_rows(blocks.ty) else {
             return Err(Error::param(OP, format!("no kernel reads {}", blocks.ty)));
         };
+        if quad && !cols.is_multiple_of(4) {
+            return Err(Error::param(
+                OP,
+                format!("4 values at a time need a multiple of 4 columns, not {cols}"),
+            ));
+        }
         // Both fit: row0 + rows ≤ total and total · cols < 2³² (checked at upload).
         let n = rows * cols;
         let params = Params {
             n: u32_of(OP, "n", n)?,
             first: u32_of(OP, "first element", row0 * cols)?,
+            quad: u32::from(quad),
         };
+        let invocations = if quad { n / 4 } else { n };
         self.rec.dispatch(
             kernel,
             &[],
             &params,
             &[blocks.bref(), out.bref()],
-            grid_256(OP, n)?,
+            grid_256(OP, invocations)?,
         )
     }
 }
