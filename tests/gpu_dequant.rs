@@ -314,6 +314,7 @@ fn real_gguf_file_matches_the_cpu_bitwise() {
         eprintln!("SVDTUNE_GGUF not set: skipped");
         return;
     };
+    use svdtune::model::ByteSource;
     let src = svdtune::model::source::FileSource::open(std::path::Path::new(&path)).unwrap();
     let g = pollster::block_on(gpu());
     let start = std::time::Instant::now();
@@ -325,4 +326,37 @@ fn real_gguf_file_matches_the_cpu_bitwise() {
         start.elapsed().as_secs_f64()
     );
     assert!(numel > 0, "no packed matrix in {path:?}");
+    // Kernel time on the largest matrix, both paths: 6 dispatches minus 1 (the readback cancels).
+    let file = svdtune::gguf::GgufFile::read(&src).unwrap();
+    let t = file
+        .tensors
+        .iter()
+        .filter(|t| t.shape().len() == 2)
+        .max_by_key(|t| t.n_bytes)
+        .unwrap();
+    let (rows, cols) = (t.shape()[0], t.shape()[1]);
+    let bytes = src.read_at(t.start, t.n_bytes as usize).unwrap();
+    let packed = g
+        .upload_blocks(&t.name, t.ggml_type, (rows, cols), &bytes)
+        .unwrap();
+    let mut out = g.zeros(&[rows, cols]).unwrap();
+    for quad in [false, true] {
+        let mut run = |k: usize| {
+            let start = std::time::Instant::now();
+            for _ in 0..k {
+                g.dequant_rows_with(&packed, 0, &mut out, quad).unwrap();
+            }
+            pollster::block_on(g.read(&out)).unwrap();
+            start.elapsed().as_secs_f64()
+        };
+        run(1);
+        let per = (run(6) - run(1)) / 5.0;
+        eprintln!(
+            "{} ({}, [{rows}, {cols}]), 4 values per invocation {quad}: {:.1} ms, {:.2} G values/s",
+            t.name,
+            t.ggml_type,
+            per * 1e3,
+            (rows * cols) as f64 / per / 1e9
+        );
+    }
 }
