@@ -213,9 +213,7 @@ async fn bad_uploads_and_ranges() {
 }
 gpu_test!(bad_uploads_and_ranges_are_refused, bad_uploads_and_ranges);
 
-#[cfg(not(target_arch = "wasm32"))]
-#[test]
-fn check_block_type_names_the_tensor_and_the_way_out() {
+async fn check_block_type_messages() {
     for code in 0..64 {
         let ty = GgmlType(code);
         let res = check_block_type("output.weight", ty);
@@ -233,6 +231,10 @@ fn check_block_type_names_the_tensor_and_the_way_out() {
         }
     }
 }
+gpu_test!(
+    check_block_type_names_the_tensor_and_the_way_out,
+    check_block_type_messages
+);
 
 /// Every packed matrix of a GGUF file, dequantized on the GPU (all rows, then the last half in
 /// slices of at most 4096 rows), equals the CPU dequantization bitwise. Returns the element count
