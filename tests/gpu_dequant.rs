@@ -95,16 +95,10 @@ async fn check(
     let packed = g
         .upload_blocks("blk.0.ffn_up.weight", ty, dims, &bytes)
         .unwrap();
-    let ranges = [
-        (0, rows),
-        (rows / 2, rows - rows / 2),
-        (rows - 1, 1),
-        (1, rows.saturating_sub(2)),
-    ];
+    // All rows, the second half, the last row (distinct ones only: each is a readback).
+    let mut ranges = vec![(0, rows), (rows / 2, rows - rows / 2), (rows - 1, 1)];
+    ranges.dedup();
     for (row0, n) in ranges {
-        if n == 0 || row0 + n > rows {
-            continue;
-        }
         let want = &want[row0 * cols..(row0 + n) * cols];
         for quad in [false, true] {
             if quad && cols % 4 != 0 {
@@ -138,12 +132,15 @@ async fn every_type_matches_the_cpu_bitwise() {
     for (t, &(ty, halves)) in TYPES.iter().enumerate() {
         let block = ty.block_size().unwrap() as usize;
         let wide = if block == 1 { 96 } else { 3 * block };
-        // One block (the byte count padded to 4), a few rows, and more than one workgroup.
-        let shapes = [(1, block.max(3)), (5, wide), (37, 2 * block.max(64))];
+        // One block per row (the byte count padded to 4; F16 and BF16 3 wide), a few rows, and more
+        // than one workgroup.
+        let shapes = [(3, block.max(3)), (5, wide), (37, 2 * block.max(64))];
         for (s, &dims) in shapes.iter().enumerate() {
             let seed = 100 * t as u64 + 10 * s as u64;
             check(&g, ty, halves, dims, seed, false).await;
-            check(&g, ty, halves, dims, seed + 5, true).await;
+            if s < 2 {
+                check(&g, ty, halves, dims, seed + 5, true).await;
+            }
         }
     }
 }
