@@ -3,12 +3,12 @@
 //! of [`kernels::dequant_rows`] (the values are bitwise those of [`crate::gguf::dequant`]).
 //!
 //! The decomposition uses it to read one layer at a time in its stored precision. The byte
-//! upload and the dispatch are apart, so the kernel can be pointed at any buffer holding a
-//! tensor's raw bytes.
+//! upload and the dispatch are apart ([`record`] takes any buffer holding a tensor's raw bytes),
+//! so the kernel can be pointed at another holder of packed tensors.
 use super::{grid_256, u32_of};
 use crate::backend::TensorInfo;
 use crate::backend::gpu::kernels;
-use crate::backend::gpu::recorder::BufRef;
+use crate::backend::gpu::recorder::{BufRef, Recorder};
 use crate::backend::gpu::{GpuBackend, GpuTensor};
 use crate::error::{Error, Result};
 use crate::gguf::GgmlType;
@@ -184,29 +184,49 @@ impl GpuBackend {
                 ),
             ));
         }
-        let Some(kernel) = kernels::dequant_rows(blocks.ty) else {
-            return Err(Error::param(OP, format!("no kernel reads {}", blocks.ty)));
-        };
-        if quad && !cols.is_multiple_of(4) {
-            return Err(Error::param(
-                OP,
-                format!("4 values at a time need a multiple of 4 columns, not {cols}"),
-            ));
-        }
-        // Both fit: row0 + rows ≤ total and total · cols < 2³² (checked at upload).
-        let n = rows * cols;
-        let params = Params {
-            n: u32_of(OP, "n", n)?,
-            first: u32_of(OP, "first element", row0 * cols)?,
-            quad: u32::from(quad),
-        };
-        let invocations = if quad { n / 4 } else { n };
-        self.rec.dispatch(
-            kernel,
-            &[],
-            &params,
-            &[blocks.bref(), out.bref()],
-            grid_256(OP, invocations)?,
+        record(
+            &self.rec,
+            blocks.ty,
+            blocks.bref(),
+            (row0, rows, cols),
+            out,
+            quad,
         )
     }
+}
+
+/// Records `dequant_rows` for a packed tensor of type `ty` whose raw bytes are in `packed`
+/// (whatever holds them): `out [rows, cols]` = its rows `row0 .. row0 + rows`. The caller has
+/// checked the range; `quad` needs `cols % 4 == 0`.
+pub(crate) fn record(
+    rec: &Recorder,
+    ty: GgmlType,
+    packed: BufRef,
+    (row0, rows, cols): (usize, usize, usize),
+    out: &mut GpuTensor,
+    quad: bool,
+) -> Result<()> {
+    let Some(kernel) = kernels::dequant_rows(ty) else {
+        return Err(Error::param(OP, format!("no kernel reads {ty}")));
+    };
+    if quad && !cols.is_multiple_of(4) {
+        return Err(Error::param(
+            OP,
+            format!("4 values at a time need a multiple of 4 columns, not {cols}"),
+        ));
+    }
+    let n = rows * cols;
+    let params = Params {
+        n: u32_of(OP, "n", n)?,
+        first: u32_of(OP, "first element", row0 * cols)?,
+        quad: u32::from(quad),
+    };
+    let invocations = if quad { n / 4 } else { n };
+    rec.dispatch(
+        kernel,
+        &[],
+        &params,
+        &[packed, out.bref()],
+        grid_256(OP, invocations)?,
+    )
 }
