@@ -71,7 +71,7 @@ fn blocks(
                 let neg = j == 1 && block == 32;
                 put_f16(&mut b[o..], if neg { -v * 8.0 } else { v });
             } else if b[o + 1] & 0x7C == 0x7C {
-                b[o + 1] &= !0x40; // exponent 31 (Inf / NaN) → 29
+                b[o + 1] &= !0x40; // exponent 31 (Inf / NaN) → 15
             }
         }
         if ty == GgmlType::BF16 && b[1] & 0x7F == 0x7F && b[0] & 0x80 != 0 {
