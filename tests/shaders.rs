@@ -1,10 +1,17 @@
 //! Every WGSL kernel parses and validates with naga (no GPU needed), and keeps its contract:
 //! entry point named like the file, Params uniform at binding 0, storage bindings 1..=N with the
 //! access the registry declares, at most 8 storage buffers and 256 invocations per workgroup.
+//! Composed kernels (a `shaders/packed/<type>.wgsl` snippet before a kernel file) are checked as
+//! composed, and every snippet must be used by one.
 #![cfg(not(target_arch = "wasm32"))]
 
 use naga::valid::{Capabilities, ValidationFlags, Validator};
-use svdtune::backend::gpu::kernels::{ALL, Access};
+use svdtune::backend::gpu::kernels::{ALL, Access, DEQUANT_ROWS, Kernel, PACKED};
+
+/// Every kernel, plain and composed.
+fn every_kernel() -> impl Iterator<Item = &'static Kernel> {
+    ALL.iter().chain(DEQUANT_ROWS).copied()
+}
 
 fn parse(name: &str, src: &str) -> naga::Module {
     let module = naga::front::wgsl::parse_str(src)
@@ -17,14 +24,14 @@ fn parse(name: &str, src: &str) -> naga::Module {
 
 #[test]
 fn every_shader_validates_with_naga() {
-    for k in ALL {
+    for k in every_kernel() {
         parse(k.name, k.source);
     }
 }
 
 #[test]
 fn every_shader_keeps_its_binding_contract() {
-    for k in ALL {
+    for k in every_kernel() {
         let module = parse(k.name, k.source);
         assert_eq!(
             module.entry_points.len(),
@@ -34,7 +41,7 @@ fn every_shader_keeps_its_binding_contract() {
         );
         let ep = &module.entry_points[0];
         assert_eq!(
-            ep.name, k.name,
+            ep.name, k.entry,
             "{}: entry point must be named like the file",
             k.name
         );
@@ -99,8 +106,48 @@ fn every_shader_file_is_registered() {
         }
         let stem = path.file_stem().unwrap().to_string_lossy().to_string();
         assert!(
-            ALL.iter().any(|k| k.name == stem),
+            every_kernel().any(|k| k.entry == stem),
             "shaders/{stem}.wgsl is not in the kernel registry"
         );
+    }
+}
+
+#[test]
+fn every_packed_snippet_is_composed() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/shaders/packed");
+    let mut stems = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let stem = path.file_stem().unwrap().to_string_lossy().to_string();
+        assert_eq!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("wgsl"),
+            "shaders/packed/ holds only snippets"
+        );
+        if stem != "bytes" {
+            stems.push(stem);
+        }
+    }
+    assert_eq!(
+        stems.len(),
+        PACKED.len(),
+        "snippets {stems:?} vs the registry"
+    );
+    for stem in &stems {
+        let name = format!("dequant_rows_{stem}");
+        assert!(
+            DEQUANT_ROWS.iter().any(|k| k.name == name),
+            "shaders/packed/{stem}.wgsl has no dequant_rows kernel"
+        );
+    }
+    // Each snippet alone (with the byte readers and a `packed` binding) defines `packed_value`
+    // and `packed_value4`.
+    for (ty, snippet) in PACKED {
+        let src = format!(
+            "{snippet}\n@group(0) @binding(1) var<storage, read> packed: array<u32>;\n\
+             @group(0) @binding(2) var<storage, read_write> out: array<f32>;\n\
+             @compute @workgroup_size(1) fn main() {{ out[0] = packed_value(7u) + packed_value4(8u).w; }}"
+        );
+        parse(&ty.name(), &src);
     }
 }

@@ -4,7 +4,8 @@
 //! loads like any other folder.
 //!
 //! - [`reader`]: header, metadata, tensor table ([`cursor`] buffers the reads, [`metadata`] types
-//!   the values, [`types`] knows the tensor types).
+//!   the values, [`types`] knows the tensor types and [`check_block_type`] which of them train
+//!   in their stored precision).
 //! - [`dequant`], [`kquants`]: tensor data → f32, bitwise as gguf-py computes it.
 //! - [`names`]: llama.cpp names → Hugging Face names; the q/k row permutation undone.
 //! - [`config`]: metadata → `config.json` / `generation_config.json`.
@@ -34,7 +35,7 @@ pub use lazy::ImportedWeights;
 pub use pretokenizers::SUPPORTED_PRE;
 pub use reader::{GgufFile, TensorInfo};
 pub use tokenizer::SUPPORTED_TOKENIZER_MODELS;
-pub use types::GgmlType;
+pub use types::{GgmlType, check_block_type};
 
 use crate::error::Result;
 use crate::model::{ByteSource, MemoryFiles};

@@ -1,5 +1,6 @@
 //! The tensor types of GGUF files (ggml's `ggml_type`): their codes, names and block layouts, and
-//! which of them this build can dequantize.
+//! which of them this build can dequantize, and which of those the backends read in their stored
+//! precision ([`check_block_type`]).
 //!
 //! A tensor of type `t` stores its innermost dimension in blocks of `block_size(t)` values, each
 //! block `type_size(t)` bytes. Sizes of the types this build cannot dequantize are still known, so
@@ -79,6 +80,22 @@ impl GgmlType {
         Self::Q6_K,
     ];
 
+    /// The types the backends hold as stored and read directly (GPU shaders in
+    /// `shaders/packed/`): the rest must be imported to f32 first ([`check_block_type`]).
+    pub const STORED: &'static [GgmlType] = &[
+        Self::F32,
+        Self::F16,
+        Self::BF16,
+        Self::Q8_0,
+        Self::Q4_0,
+        Self::Q4_1,
+        Self::Q5_0,
+        Self::Q5_1,
+        Self::Q4_K,
+        Self::Q5_K,
+        Self::Q6_K,
+    ];
+
     fn entry(self) -> Option<&'static (u32, &'static str, u64, u64)> {
         TABLE.iter().find(|e| e.0 == self.0)
     }
@@ -119,6 +136,36 @@ impl GgmlType {
             .collect::<Vec<_>>()
             .join(", ")
     }
+}
+
+/// Accepts a tensor whose type the backends read in its stored precision ([`GgmlType::STORED`]);
+/// otherwise an `Error::Unsupported` naming the tensor and its type: for a type the importer
+/// dequantizes (Q2_K, Q3_K), it suggests `svdtune import-gguf`; for any other, it says the type
+/// cannot be read at all.
+pub fn check_block_type(tensor_name: &str, ty: GgmlType) -> crate::error::Result<()> {
+    if GgmlType::STORED.contains(&ty) {
+        return Ok(());
+    }
+    let stored = GgmlType::STORED
+        .iter()
+        .map(|t| t.name())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let message = if ty.is_supported() {
+        format!(
+            "tensor {tensor_name} is {ty}, which cannot be trained in its stored precision \
+             (types trained as stored: {stored}); convert the file to an f32 folder with \
+             `svdtune import-gguf FILE.gguf --out DIR` and train that folder"
+        )
+    } else {
+        format!(
+            "tensor {tensor_name} is {ty}, which svdtune cannot read (types trained as stored: \
+             {stored}; `svdtune import-gguf` also converts {}); re-quantize the model to one of \
+             them with llama.cpp",
+            GgmlType::supported_list()
+        )
+    };
+    Err(crate::error::Error::Unsupported(message))
 }
 
 impl std::fmt::Display for GgmlType {

@@ -20,6 +20,7 @@ use super::{
 use crate::error::Result;
 pub use context::{DeviceCaps, GpuContext, LossHandle};
 use ledger::DeadList;
+pub use ops::dequant::GpuBlocks;
 use recorder::{BufRef, Recorder};
 pub use recorder::{GpuCacheStats, GpuMemory};
 

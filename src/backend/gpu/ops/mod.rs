@@ -1,6 +1,7 @@
 //! Per-op GPU encoders: each builds its `Params`, picks the grid and records dispatches.
 pub mod attention;
 pub mod attention_cached;
+pub mod dequant;
 pub mod elementwise;
 pub mod linalg;
 pub mod loss;
