@@ -261,6 +261,9 @@ pub fn run_model<B: Backend>(
                 q_offset: *q_offset,
             },
         };
+        if let Some(input) = acts.inputs.get_mut(l) {
+            be.copy_rows(&acts.stream, 0, input, 0, acts.rows)?;
+        }
         let n = acts.layers.len();
         layer_forward(
             be,
