@@ -88,7 +88,8 @@ pub struct Activations<T> {
     /// One per layer (training) or a single shared one (inference).
     pub layers: Vec<Saved<T>>,
     /// Activations of the decomposed linear layers, one set per layer (they are small, `[T, q]`,
-    /// and their ranks may differ from layer to layer).
+    /// and their ranks may differ from layer to layer); under [`Keep::Inputs`] one set shared by
+    /// every layer when all layers have the same ranks (layer `l` uses `lin[l % lin.len()]`).
     pub lin: Vec<LinearActs<T>>,
     pub scratch: Scratch<T>,
     /// `1 / rms` of the final norm `[T]`.
@@ -103,6 +104,11 @@ impl<T> Activations<T> {
         let n = self.layers.len();
         &mut self.layers[l % n]
     }
+
+    /// Index into [`Activations::lin`] of layer `l`'s linear activations.
+    pub fn lin_index(&self, l: usize) -> usize {
+        l % self.lin.len().max(1)
+    }
 }
 
 fn svd_acts<B: Backend>(
@@ -111,6 +117,21 @@ fn svd_acts<B: Backend>(
     rows: usize,
 ) -> Result<Option<SvdLinearActs<B::Tensor>>> {
     lin.rank().map(|q| svd_linear_acts(be, rows, q)).transpose()
+}
+
+/// Whether every decoder layer's linears have the ranks of the first layer's.
+fn same_ranks<B: Backend>(w: &ModelWeights<B::Tensor>) -> Result<bool> {
+    let ranks = |l: usize| w.layers[l].per_slot(|lin| Ok(lin.rank()));
+    let first = match w.layers.first() {
+        Some(_) => ranks(0)?,
+        None => return Ok(true),
+    };
+    for l in 1..w.layers.len() {
+        if ranks(l)? != first {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 fn linear_acts<B: Backend>(
@@ -180,7 +201,12 @@ impl<T> Activations<T> {
                 up: be.zeros(&[rows, i])?,
             });
         }
-        let lin = (0..cfg.num_layers)
+        let n_lin = if keep == Keep::Inputs && same_ranks::<B>(w)? {
+            1
+        } else {
+            cfg.num_layers
+        };
+        let lin = (0..n_lin)
             .map(|l| linear_acts(be, w, l, rows))
             .collect::<Result<Vec<_>>>()?;
         let fused_qkv = w.fused_qkv();

@@ -177,6 +177,7 @@ pub fn backward<B: Backend>(
     let (cos, sin) = rope.tables(be, batch.position_span)?;
     let dims = cfg.attention_dims(batch.batch, batch.seq);
     for l in (0..w.layers.len()).rev() {
+        let li = acts.lin_index(l);
         let saved = if let (Some(x), Some(input)) = (acts.replay.as_mut(), acts.inputs.get(l)) {
             // Recompute the layer from its input into the shared activations.
             be.copy_rows(input, 0, x, 0, acts.rows)?;
@@ -195,7 +196,7 @@ pub fn backward<B: Backend>(
                 mode,
                 x,
                 s,
-                &mut acts.lin[l],
+                &mut acts.lin[li],
                 &mut acts.scratch,
             )?;
             s
@@ -211,7 +212,7 @@ pub fn backward<B: Backend>(
             batch,
             dims,
             saved,
-            &mut acts.lin[l],
+            &mut acts.lin[li],
             bs,
             grads,
         )?;

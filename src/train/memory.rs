@@ -313,12 +313,20 @@ pub fn estimate_with(cfg: &ModelConfig, plan: &SvdPlan, o: &MemoryOptions) -> Me
     } else {
         layers * saved
     };
-    let ranks: u64 = plan
-        .layers
-        .iter()
-        .filter(|l| l.layer.is_some())
-        .map(|l| 3 * u(l.q))
-        .sum();
+    // With recomputation, one set of rank-q buffers serves every layer when their ranks agree.
+    let ranks_of = |layer: usize| -> Vec<u64> {
+        plan.layers
+            .iter()
+            .filter(|l| l.layer == Some(layer))
+            .map(|l| u(l.q))
+            .collect()
+    };
+    let shared = o.recompute && (1..cfg.num_layers).all(|l| ranks_of(l) == ranks_of(0));
+    let in_buffers = |l: &&crate::svd::plan::PlannedLayer| match l.layer {
+        Some(layer) => !shared || layer == 0,
+        None => false,
+    };
+    let ranks: u64 = plan.layers.iter().filter(in_buffers).map(|l| 3 * u(l.q)).sum();
     let (fused_qkv, fused_gu) = if fused { (qw + 2 * kw, 2 * i) } else { (0, 0) };
     let scratch = 2 * c + i + fused_qkv + fused_gu;
     let stream = 2 * c + 1;
@@ -338,7 +346,8 @@ pub fn estimate_with(cfg: &ModelConfig, plan: &SvdPlan, o: &MemoryOptions) -> Me
     let head = chunk * (c + 3 * head_q + v + c) + rows;
     let rope = 2 * u(o.seq) * u(cfg.head_dim);
 
-    let deltas: u64 = plan.layers.iter().map(|l| u(l.q)).sum();
+    let head_delta = plan.layers.iter().filter(|l| l.layer.is_none()).map(|l| u(l.q)).sum::<u64>();
+    let deltas: u64 = plan.layers.iter().filter(in_buffers).map(|l| u(l.q)).sum::<u64>() + head_delta;
     let activations = rows * per_row + head + rope + deltas;
 
     MemoryEstimate {
