@@ -17,7 +17,15 @@ use svdtune::train::memory::{
 
 fn memory(args: &[&str]) -> serde_json::Value {
     let out = Command::new(env!("CARGO_BIN_EXE_svdtune"))
-        .args(["inspect", "--memory", "--json", "--batch-size", "2", "--seq-len", "32"])
+        .args([
+            "inspect",
+            "--memory",
+            "--json",
+            "--batch-size",
+            "2",
+            "--seq-len",
+            "32",
+        ])
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
@@ -51,7 +59,8 @@ fn inspect_memory_takes_stored_sizes_factor_dtype_and_recomputation() {
     let header = GgufFile::read_header(&FileSource::open(&gguf).unwrap()).unwrap();
     let sizes = StoredSizes::from_gguf(&header);
     let folder = root.join("tests/fixtures/models/llama_bf16");
-    let bf16_sizes = StoredSizes::from_checkpoint(&open_checkpoint(&DirFiles::new(&folder).unwrap()).unwrap());
+    let bf16_sizes =
+        StoredSizes::from_checkpoint(&open_checkpoint(&DirFiles::new(&folder).unwrap()).unwrap());
     let cfg_of = |m: &std::path::Path| {
         if m.extension().is_some_and(|e| e == "gguf") {
             let src = FileSource::open(m).unwrap();
@@ -75,7 +84,10 @@ fn inspect_memory_takes_stored_sizes_factor_dtype_and_recomputation() {
             ..base.clone()
         });
         check(&memory(&[m, "--weights", "stored"]), &stored);
-        assert!(stored.weights < f32_run.weights * 6 / 10, "{stored:?} vs {f32_run:?}");
+        assert!(
+            stored.weights < f32_run.weights * 6 / 10,
+            "{stored:?} vs {f32_run:?}"
+        );
         let f16 = est(MemoryOptions {
             factor_dtype: FactorDtype::F16,
             ..base.clone()

@@ -10,10 +10,10 @@
 use svdtune::Error;
 use svdtune::backend::Backend;
 use svdtune::backend::gpu::{DeviceCaps, GpuBackend};
+use svdtune::model::load::open_checkpoint;
 use svdtune::model::{MemoryFiles, Model};
 use svdtune::svd::decompose::{DecomposeOptions, decompose_model};
 use svdtune::svd::plan::SvdPlan;
-use svdtune::model::load::open_checkpoint;
 use svdtune::train::memory::{
     MemoryOptions, Recompute, StoredSizes, WeightStorage, estimate, estimate_with, plan_memory,
 };
@@ -247,7 +247,10 @@ fn the_estimate_matches_the_gpu_backend_with_and_without_recomputation() {
                      ({decomposed} after decomposition): {ratio:.4}, model {model_ratio:.4}",
                     est.total()
                 );
-                assert!((0.95..=1.05).contains(&ratio), "{name}: estimate/held = {ratio}");
+                assert!(
+                    (0.95..=1.05).contains(&ratio),
+                    "{name}: estimate/held = {ratio}"
+                );
                 assert!(
                     (0.95..=1.05).contains(&model_ratio),
                     "{name}: model estimate/held = {model_ratio}"
@@ -302,19 +305,39 @@ fn stored_weights_count_the_checkpoint_bytes_and_auto_recomputes_only_when_neede
         assert!(cfg.tie_word_embeddings);
         assert_eq!(b.weights, want, "stored {b:?}, upcast {a:?}");
         assert!(b.weights < a.weights * 6 / 10, "bf16 is about half of f32");
-        assert_eq!((a.factors, a.optimizer, a.activations), (b.factors, b.optimizer, b.activations));
+        assert_eq!(
+            (a.factors, a.optimizer, a.activations),
+            (b.factors, b.optimizer, b.activations)
+        );
         let f16 = MemoryOptions {
             factor_dtype: svdtune::train::memory::FactorDtype::F16,
             ..upcast.clone()
         };
         let c = estimate_with(&cfg, &plan, &f16);
-        assert!(c.factors < a.factors && c.factors * 2 > a.factors, "{c:?} vs {a:?}");
+        assert!(
+            c.factors < a.factors && c.factors * 2 > a.factors,
+            "{c:?} vs {a:?}"
+        );
 
         // auto: stored activations while they fit, recomputation when only that fits, and the
         // recomputing estimate's numbers when nothing fits.
         let (off, on) = (
-            estimate_with(&cfg, &plan, &MemoryOptions { recompute: false, ..upcast.clone() }),
-            estimate_with(&cfg, &plan, &MemoryOptions { recompute: true, ..upcast.clone() }),
+            estimate_with(
+                &cfg,
+                &plan,
+                &MemoryOptions {
+                    recompute: false,
+                    ..upcast.clone()
+                },
+            ),
+            estimate_with(
+                &cfg,
+                &plan,
+                &MemoryOptions {
+                    recompute: true,
+                    ..upcast.clone()
+                },
+            ),
         );
         assert!(on.total() < off.total(), "{on:?} vs {off:?}");
         let roomy = gpu(Some(off.total())).await;
@@ -326,6 +349,9 @@ fn stored_weights_count_the_checkpoint_bytes_and_auto_recomputes_only_when_neede
         assert!(pick(&roomy, Recompute::On).unwrap().recompute);
         assert!(pick(&tight, Recompute::Off).is_err());
         let msg = pick(&tiny, Recompute::Auto).unwrap_err().to_string();
-        assert!(msg.contains("factors") && msg.contains("recomputed"), "{msg}");
+        assert!(
+            msg.contains("factors") && msg.contains("recomputed"),
+            "{msg}"
+        );
     });
 }

@@ -186,11 +186,7 @@ impl MemoryEstimate {
                 human_bytes(self.factors),
                 human_bytes(self.optimizer),
                 human_bytes(self.activations),
-                if self.recompute {
-                    ", recomputed"
-                } else {
-                    ""
-                }
+                if self.recompute { ", recomputed" } else { "" }
             )
         })
     }
@@ -326,7 +322,12 @@ pub fn estimate_with(cfg: &ModelConfig, plan: &SvdPlan, o: &MemoryOptions) -> Me
         Some(layer) => !shared || layer == 0,
         None => false,
     };
-    let ranks: u64 = plan.layers.iter().filter(in_buffers).map(|l| 3 * u(l.q)).sum();
+    let ranks: u64 = plan
+        .layers
+        .iter()
+        .filter(in_buffers)
+        .map(|l| 3 * u(l.q))
+        .sum();
     let (fused_qkv, fused_gu) = if fused { (qw + 2 * kw, 2 * i) } else { (0, 0) };
     let scratch = 2 * c + i + fused_qkv + fused_gu;
     let stream = 2 * c + 1;
@@ -346,8 +347,19 @@ pub fn estimate_with(cfg: &ModelConfig, plan: &SvdPlan, o: &MemoryOptions) -> Me
     let head = chunk * (c + 3 * head_q + v + c) + rows;
     let rope = 2 * u(o.seq) * u(cfg.head_dim);
 
-    let head_delta = plan.layers.iter().filter(|l| l.layer.is_none()).map(|l| u(l.q)).sum::<u64>();
-    let deltas: u64 = plan.layers.iter().filter(in_buffers).map(|l| u(l.q)).sum::<u64>() + head_delta;
+    let head_delta = plan
+        .layers
+        .iter()
+        .filter(|l| l.layer.is_none())
+        .map(|l| u(l.q))
+        .sum::<u64>();
+    let deltas: u64 = plan
+        .layers
+        .iter()
+        .filter(in_buffers)
+        .map(|l| u(l.q))
+        .sum::<u64>()
+        + head_delta;
     let activations = rows * per_row + head + rope + deltas;
 
     MemoryEstimate {

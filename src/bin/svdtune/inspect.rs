@@ -7,12 +7,12 @@ use crate::model_arg::{is_gguf, local_model, open_model};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use svdtune::hub::Need;
 use svdtune::gguf::reader::GgufFile;
+use svdtune::hub::Need;
 use svdtune::model::load::{DirFiles, open_checkpoint, read_config};
 use svdtune::model::source::FileSource;
-use svdtune::train::memory::{FactorDtype, Recompute, StoredSizes, WeightStorage};
 use svdtune::svd::PlanSummary;
+use svdtune::train::memory::{FactorDtype, Recompute, StoredSizes, WeightStorage};
 
 #[derive(Args)]
 pub struct InspectArgs {
@@ -48,14 +48,29 @@ pub struct InspectArgs {
     seq_len: usize,
     /// Activation recomputation for --memory: `on`, `off`, or `auto` (on only when the run with
     /// stored activations does not fit --gpu-memory).
-    #[arg(long, default_value = "auto", value_name = "auto|on|off", requires = "memory")]
+    #[arg(
+        long,
+        default_value = "auto",
+        value_name = "auto|on|off",
+        requires = "memory"
+    )]
     recompute: Recompute,
     /// The dtype of the frozen factors U and V for --memory.
-    #[arg(long, default_value = "f32", value_name = "f32|f16", requires = "memory")]
+    #[arg(
+        long,
+        default_value = "f32",
+        value_name = "f32|f16",
+        requires = "memory"
+    )]
     factor_dtype: FactorDtype,
     /// How the frozen weights are held for --memory: `f32` (converted on load) or `stored` (as
     /// the file stores them; sizes from the safetensors headers or the GGUF tensor table).
-    #[arg(long, default_value = "f32", value_name = "f32|stored", requires = "memory")]
+    #[arg(
+        long,
+        default_value = "f32",
+        value_name = "f32|stored",
+        requires = "memory"
+    )]
     weights: String,
     /// GPU memory for --memory, in GB (10⁹ bytes): the run should fit it.
     #[arg(long, default_value_t = 4.0, requires = "memory")]

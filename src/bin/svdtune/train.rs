@@ -16,9 +16,9 @@ use svdtune::error::human_bytes;
 use svdtune::export::{AdapterOptions, DirTarget, export_adapter, export_merged};
 use svdtune::hub::Need;
 use svdtune::model::load::open_checkpoint;
+use svdtune::train::memory::Recompute;
 use svdtune::train::optim::Decay;
 use svdtune::train::run::TrainOptions;
-use svdtune::train::memory::Recompute;
 use svdtune::train::setup::{RunBatches, RunPlan, Started, dataset_options};
 use svdtune::{Error, Result};
 
