@@ -1,5 +1,8 @@
 //! Memory limits, checked before work starts: the estimate of a training run (from config.json
-//! and the SVD plan alone) against the GPU backend's own count of the bytes it holds; a GPU
+//! and the SVD plan alone) against the GPU backend's own count of the bytes it holds, with and
+//! without activation recomputation on every family, and the stored-precision weight sizes
+//! against a bf16 checkpoint's own tensor bytes; `auto` recomputation chosen only when the run
+//! with stored activations does not fit the budget; a GPU
 //! budget (`?max-memory=` on the page) that refuses a model's weights, a run's estimate and a
 //! single buffer as out of memory, each naming what it was for and the sizes, never an
 //! allocation failure or a panic.
@@ -7,14 +10,32 @@
 use svdtune::Error;
 use svdtune::backend::Backend;
 use svdtune::backend::gpu::{DeviceCaps, GpuBackend};
+use svdtune::model::load::open_checkpoint;
 use svdtune::model::{MemoryFiles, Model};
 use svdtune::svd::decompose::{DecomposeOptions, decompose_model};
 use svdtune::svd::plan::SvdPlan;
-use svdtune::train::memory::estimate;
+use svdtune::train::memory::{
+    MemoryOptions, Recompute, StoredSizes, WeightStorage, estimate, estimate_with, plan_memory,
+};
 use svdtune::train::optim::{AdamWConfig, Decay, Schedule};
 use svdtune::train::run::TrainOptions;
 use svdtune::train::setup::RunPlan;
 use svdtune::train::step::Trainer;
+
+const ALL_FAMILIES: [(&str, &[u8], &[u8]); 4] = [
+    (
+        "llama",
+        include_bytes!("fixtures/models/llama/config.json"),
+        include_bytes!("fixtures/models/llama/model.safetensors"),
+    ),
+    (
+        "mistral",
+        include_bytes!("fixtures/models/mistral/config.json"),
+        include_bytes!("fixtures/models/mistral/model.safetensors"),
+    ),
+    FAMILIES[0],
+    FAMILIES[1],
+];
 
 const FAMILIES: [(&str, &[u8], &[u8]); 2] = [
     (
@@ -148,11 +169,12 @@ fn a_memory_budget_refuses_weights_runs_and_buffers_by_name() {
             est.check(&be, "batches of 64 × 64").is_ok(),
             "no budget, no refusal"
         );
-        // The run setup makes the same check, with the same message.
+        // The run setup makes the same check, with the same message (stored activations).
         let options = TrainOptions {
             rank_fraction: 0.25,
             batch_size: 64,
             seq_len: 64,
+            recompute: Recompute::Off,
             ..TrainOptions::default()
         };
         match RunPlan::new(&capped, &model.cfg, &options) {
@@ -183,5 +205,153 @@ fn a_memory_budget_refuses_weights_runs_and_buffers_by_name() {
             "{msg}"
         );
         assert!(capped.memory().peak_bytes <= budget);
+    });
+}
+
+#[test]
+fn the_estimate_matches_the_gpu_backend_with_and_without_recomputation() {
+    pollster::block_on(async {
+        for (name, config, weights) in ALL_FAMILIES {
+            for recompute in [false, true] {
+                let be = gpu(None).await;
+                let mut model = Model::load(&be, &files(config, weights), |_, _, _| {}).unwrap();
+                let plan = SvdPlan::new(&model.cfg, 0.25, true).unwrap();
+                let cfg = model.cfg.clone();
+                let opts = DecomposeOptions::default();
+                decompose_model(&be, &cfg, &mut model.weights, &plan, &opts, |_, _, _| {})
+                    .await
+                    .unwrap();
+                let decomposed = be.memory().live_bytes;
+                let (batch, seq) = (4, 32);
+                let mo = MemoryOptions {
+                    recompute,
+                    ..MemoryOptions::new(batch, seq, be.logit_chunk_elements())
+                };
+                let est = estimate_with(&cfg, &plan, &mo);
+                let trainer = Trainer::with_recompute(
+                    &be,
+                    model,
+                    batch,
+                    seq,
+                    true,
+                    recompute,
+                    schedule(),
+                    AdamWConfig::default(),
+                )
+                .unwrap();
+                let held = be.memory().live_bytes;
+                let ratio = est.total() as f64 / held as f64;
+                let model_ratio = (est.weights + est.factors) as f64 / decomposed as f64;
+                println!(
+                    "{name}, recompute {recompute}: estimate {} bytes ({est:?}), held {held} \
+                     ({decomposed} after decomposition): {ratio:.4}, model {model_ratio:.4}",
+                    est.total()
+                );
+                assert!(
+                    (0.95..=1.05).contains(&ratio),
+                    "{name}: estimate/held = {ratio}"
+                );
+                assert!(
+                    (0.95..=1.05).contains(&model_ratio),
+                    "{name}: model estimate/held = {model_ratio}"
+                );
+                drop(trainer);
+            }
+        }
+    });
+}
+
+#[test]
+fn stored_weights_count_the_checkpoint_bytes_and_auto_recomputes_only_when_needed() {
+    pollster::block_on(async {
+        let mut f = MemoryFiles::new();
+        f.insert(
+            "config.json",
+            include_bytes!("fixtures/models/llama_bf16/config.json").to_vec(),
+        );
+        f.insert(
+            "model.safetensors",
+            include_bytes!("fixtures/models/llama_bf16/model.safetensors").to_vec(),
+        );
+        let cfg = svdtune::model::load::read_config(&f).unwrap();
+        let ck = open_checkpoint(&f).unwrap();
+        let sizes = StoredSizes::from_checkpoint(&ck);
+        let plan = SvdPlan::new(&cfg, 0.25, true).unwrap();
+        let upcast = MemoryOptions::new(2, 16, 1 << 20);
+        let stored = MemoryOptions {
+            storage: WeightStorage::Stored,
+            stored: Some(&sizes),
+            ..upcast.clone()
+        };
+        let (a, b) = (
+            estimate_with(&cfg, &plan, &upcast),
+            estimate_with(&cfg, &plan, &stored),
+        );
+        // Every tensor of the file as stored (bf16), norms held as f32, and the tied lm_head's
+        // copy of the embedding in the embedding's dtype.
+        let file_bytes: u64 = ck
+            .names()
+            .map(|n| {
+                let (e, _) = ck.entry(n).unwrap();
+                if n.ends_with("norm.weight") {
+                    4 * e.numel() as u64
+                } else {
+                    e.end - e.start
+                }
+            })
+            .sum();
+        let (embed, _) = ck.entry("model.embed_tokens.weight").unwrap();
+        let want = file_bytes + (embed.end - embed.start);
+        assert!(cfg.tie_word_embeddings);
+        assert_eq!(b.weights, want, "stored {b:?}, upcast {a:?}");
+        assert!(b.weights < a.weights * 6 / 10, "bf16 is about half of f32");
+        assert_eq!(
+            (a.factors, a.optimizer, a.activations),
+            (b.factors, b.optimizer, b.activations)
+        );
+        let f16 = MemoryOptions {
+            factor_dtype: svdtune::train::memory::FactorDtype::F16,
+            ..upcast.clone()
+        };
+        let c = estimate_with(&cfg, &plan, &f16);
+        assert!(
+            c.factors < a.factors && c.factors * 2 > a.factors,
+            "{c:?} vs {a:?}"
+        );
+
+        // auto: stored activations while they fit, recomputation when only that fits, and the
+        // recomputing estimate's numbers when nothing fits.
+        let (off, on) = (
+            estimate_with(
+                &cfg,
+                &plan,
+                &MemoryOptions {
+                    recompute: false,
+                    ..upcast.clone()
+                },
+            ),
+            estimate_with(
+                &cfg,
+                &plan,
+                &MemoryOptions {
+                    recompute: true,
+                    ..upcast.clone()
+                },
+            ),
+        );
+        assert!(on.total() < off.total(), "{on:?} vs {off:?}");
+        let roomy = gpu(Some(off.total())).await;
+        let tight = gpu(Some(on.total())).await;
+        let tiny = gpu(Some(on.total() - 1)).await;
+        let pick = |be: &GpuBackend, r| plan_memory(be, &cfg, &plan, r, &upcast);
+        assert!(!pick(&roomy, Recompute::Auto).unwrap().recompute);
+        assert!(pick(&tight, Recompute::Auto).unwrap().recompute);
+        assert!(pick(&roomy, Recompute::On).unwrap().recompute);
+        assert!(pick(&tight, Recompute::Off).is_err());
+        let msg = pick(&tiny, Recompute::Auto).unwrap_err().to_string();
+        assert!(
+            msg.contains("factors") && msg.contains("recomputed"),
+            "{msg}"
+        );
     });
 }

@@ -2,7 +2,9 @@
 //! rows (`C` hidden, `H`/`Hkv` heads of width `D`, `I` MLP width, `V` vocabulary).
 //!
 //! Training keeps one [`Saved`] per decoder layer (what backward reads); inference keeps one and
-//! reuses it for every layer. Buffers that no backward step reads live once in [`Scratch`].
+//! reuses it for every layer. Training with recomputation ([`Keep::Inputs`]) keeps only each
+//! layer's input `[T, C]` and one [`Saved`] that backward refills by running the layer's forward
+//! again just before its backward. Buffers that no backward step reads live once in [`Scratch`].
 use super::config::ModelConfig;
 use super::weights::{Linear, ModelWeights};
 use crate::backend::Backend;
@@ -60,15 +62,34 @@ pub struct Scratch<T> {
     pub proj: T,
 }
 
+/// What a forward pass keeps for backward.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Keep {
+    /// Nothing: one [`Saved`] shared by every layer (inference).
+    Nothing,
+    /// Every layer's [`Saved`] (training, stored activations).
+    Every,
+    /// Each layer's input `[T, C]` and one shared [`Saved`] that backward refills by
+    /// recomputing the layer (training with activation recomputation).
+    Inputs,
+}
+
 /// Everything the forward pass writes for `rows` token rows.
 pub struct Activations<T> {
     pub rows: usize,
+    pub keep: Keep,
+    /// The residual stream entering each decoder layer `[T, C]`, one per layer under
+    /// [`Keep::Inputs`] (empty otherwise).
+    pub inputs: Vec<T>,
+    /// The residual stream of the layer being recomputed `[T, C]` ([`Keep::Inputs`] only).
+    pub replay: Option<T>,
     /// The residual stream `[T, C]`; after the forward pass, the input of the final norm.
     pub stream: T,
     /// One per layer (training) or a single shared one (inference).
     pub layers: Vec<Saved<T>>,
     /// Activations of the decomposed linear layers, one set per layer (they are small, `[T, q]`,
-    /// and their ranks may differ from layer to layer).
+    /// and their ranks may differ from layer to layer); under [`Keep::Inputs`] one set shared by
+    /// every layer when all layers have the same ranks (layer `l` uses `lin[l % lin.len()]`).
     pub lin: Vec<LinearActs<T>>,
     pub scratch: Scratch<T>,
     /// `1 / rms` of the final norm `[T]`.
@@ -83,6 +104,11 @@ impl<T> Activations<T> {
         let n = self.layers.len();
         &mut self.layers[l % n]
     }
+
+    /// Index into [`Activations::lin`] of layer `l`'s linear activations.
+    pub fn lin_index(&self, l: usize) -> usize {
+        l % self.lin.len().max(1)
+    }
 }
 
 fn svd_acts<B: Backend>(
@@ -91,6 +117,21 @@ fn svd_acts<B: Backend>(
     rows: usize,
 ) -> Result<Option<SvdLinearActs<B::Tensor>>> {
     lin.rank().map(|q| svd_linear_acts(be, rows, q)).transpose()
+}
+
+/// Whether every decoder layer's linears have the ranks of the first layer's.
+fn same_ranks<B: Backend>(w: &ModelWeights<B::Tensor>) -> Result<bool> {
+    let ranks = |l: usize| w.layers[l].per_slot(|lin| Ok(lin.rank()));
+    let first = match w.layers.first() {
+        Some(_) => ranks(0)?,
+        None => return Ok(true),
+    };
+    for l in 1..w.layers.len() {
+        if ranks(l)? != first {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 fn linear_acts<B: Backend>(
@@ -121,9 +162,26 @@ impl<T> Activations<T> {
         rows: usize,
         training: bool,
     ) -> Result<Self> {
+        let keep = if training { Keep::Every } else { Keep::Nothing };
+        Self::keeping(be, cfg, w, rows, keep)
+    }
+
+    /// Allocates buffers for `rows` token rows that keep what `keep` says for backward.
+    pub fn keeping<B: Backend<Tensor = T>>(
+        be: &B,
+        cfg: &ModelConfig,
+        w: &ModelWeights<T>,
+        rows: usize,
+        keep: Keep,
+    ) -> Result<Self> {
         let (c, i) = (cfg.hidden_size, cfg.intermediate_size);
         let (qw, kw) = (cfg.q_width(), cfg.kv_width());
-        let n_saved = if training { cfg.num_layers } else { 1 };
+        let training = keep != Keep::Nothing;
+        let n_saved = if keep == Keep::Every {
+            cfg.num_layers
+        } else {
+            1
+        };
         let mut layers = Vec::with_capacity(n_saved);
         for _ in 0..n_saved {
             let keep = |be: &B| -> Result<Option<T>> {
@@ -143,7 +201,12 @@ impl<T> Activations<T> {
                 up: be.zeros(&[rows, i])?,
             });
         }
-        let lin = (0..cfg.num_layers)
+        let n_lin = if keep == Keep::Inputs && same_ranks::<B>(w)? {
+            1
+        } else {
+            cfg.num_layers
+        };
+        let lin = (0..n_lin)
             .map(|l| linear_acts(be, w, l, rows))
             .collect::<Result<Vec<_>>>()?;
         let fused_qkv = w.fused_qkv();
@@ -157,8 +220,19 @@ impl<T> Activations<T> {
             act: be.zeros(&[rows, i])?,
             proj: be.zeros(&[rows, c])?,
         };
+        let recompute = keep == Keep::Inputs;
+        let inputs = if recompute {
+            (0..cfg.num_layers)
+                .map(|_| be.zeros(&[rows, c]))
+                .collect::<Result<Vec<_>>>()?
+        } else {
+            Vec::new()
+        };
         Ok(Activations {
             rows,
+            keep,
+            inputs,
+            replay: recompute.then(|| be.zeros(&[rows, c])).transpose()?,
             stream: be.zeros(&[rows, c])?,
             layers,
             lin,

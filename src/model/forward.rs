@@ -261,7 +261,11 @@ pub fn run_model<B: Backend>(
                 q_offset: *q_offset,
             },
         };
+        if let Some(input) = acts.inputs.get_mut(l) {
+            be.copy_rows(&acts.stream, 0, input, 0, acts.rows)?;
+        }
         let n = acts.layers.len();
+        let li = acts.lin_index(l);
         layer_forward(
             be,
             cfg,
@@ -271,7 +275,7 @@ pub fn run_model<B: Backend>(
             mode,
             &mut acts.stream,
             &mut acts.layers[l % n],
-            &mut acts.lin[l],
+            &mut acts.lin[li],
             &mut acts.scratch,
         )?;
     }

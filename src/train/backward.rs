@@ -5,13 +5,16 @@
 //! the `[T, V]` logits never exist whole. Backward then walks the layers in reverse: final norm,
 //! and per layer MLP (down, SwiGLU, gate/up, norm) and attention (o, attention, inverse RoPE,
 //! q/k/v, norm), adding into the residual gradient. Only Σ and the norm weights get gradients.
+//! When the forward pass kept only each layer's input ([`Keep::Inputs`]), each layer's forward
+//! runs again from that input, into one shared set of activations, just before its backward: the
+//! same ops on the same values, so the gradients are the stored-activation path's bit for bit.
 use super::grads::{BackScratch, Grads};
 use crate::backend::svd_linear::{SvdLinearActs, svd_linear_backward};
 use crate::backend::{AttentionDims, Backend, Matmul};
 use crate::error::{Error, Result};
 use crate::model::ModelConfig;
-use crate::model::acts::{Activations, HeadActs, LinearActs, Saved};
-use crate::model::forward::{Batch, RopeCache, lm_head};
+use crate::model::acts::{Activations, HeadActs, Keep, LinearActs, Saved};
+use crate::model::forward::{AttentionMode, Batch, RopeCache, layer_forward, lm_head};
 use crate::model::layout::LinearKind;
 use crate::model::trainables::NormKind;
 use crate::model::weights::{GateUpProj, LayerWeights, Linear, ModelWeights, QkvProj};
@@ -150,10 +153,16 @@ pub fn backward<B: Backend>(
     bs: &mut BackScratch<B::Tensor>,
     grads: &mut Grads<B::Tensor>,
 ) -> Result<()> {
-    if acts.layers.len() != w.layers.len() {
+    let kept = match acts.keep {
+        Keep::Every => acts.layers.len() == w.layers.len(),
+        Keep::Inputs => acts.inputs.len() == w.layers.len() && acts.replay.is_some(),
+        Keep::Nothing => false,
+    };
+    if !kept {
         return Err(Error::param(
             "backward",
-            "the forward pass kept one activation set; training needs one per layer",
+            "the forward pass kept one activation set; training needs one per layer \
+             (or every layer's input, to recompute them)",
         ));
     }
     be.rmsnorm_backward(
@@ -168,6 +177,32 @@ pub fn backward<B: Backend>(
     let (cos, sin) = rope.tables(be, batch.position_span)?;
     let dims = cfg.attention_dims(batch.batch, batch.seq);
     for l in (0..w.layers.len()).rev() {
+        let li = acts.lin_index(l);
+        let saved = if let (Some(x), Some(input)) = (acts.replay.as_mut(), acts.inputs.get(l)) {
+            // Recompute the layer from its input into the shared activations.
+            be.copy_rows(input, 0, x, 0, acts.rows)?;
+            let mode = AttentionMode::Batch {
+                window_start: &batch.window_start,
+                batch: batch.batch,
+                seq: batch.seq,
+            };
+            let s = &mut acts.layers[0];
+            layer_forward(
+                be,
+                cfg,
+                &w.layers[l],
+                (cos, sin),
+                &batch.positions,
+                mode,
+                x,
+                s,
+                &mut acts.lin[li],
+                &mut acts.scratch,
+            )?;
+            s
+        } else {
+            &mut acts.layers[l]
+        };
         layer_backward(
             be,
             cfg,
@@ -176,8 +211,8 @@ pub fn backward<B: Backend>(
             (cos, sin),
             batch,
             dims,
-            &mut acts.layers[l],
-            &mut acts.lin[l],
+            saved,
+            &mut acts.lin[li],
             bs,
             grads,
         )?;

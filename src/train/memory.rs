@@ -1,31 +1,179 @@
 //! The memory a training run needs on its backend, estimated from `config.json` and the SVD plan
-//! alone (before any weight is read), and checked against what the backend can hold: a GPU
+//! alone (before any weight is read; per-tensor stored sizes from the checkpoint's header when
+//! weights stay in their stored precision), and checked against what the backend can hold: a GPU
 //! budget set by the user (browsers report no GPU memory size) or wasm32's 4 GiB for the page's
-//! CPU engine. Mirrors the allocations of `ModelWeights` after decomposition, `Activations`,
-//! `BackScratch`, `Grads`, `LossHead`, `LossInputs` and `Optimizer`; a test compares it with the
-//! GPU backend's own count of the bytes it holds.
+//! CPU engine. Mirrors the allocations of `ModelWeights` after decomposition, `Activations`
+//! (every layer's saved activations, or with recomputation only each layer's input and one
+//! layer's set), `BackScratch`, `Grads`, `LossHead`, `LossInputs` and `Optimizer`; a test
+//! compares it with the GPU backend's own count of the bytes it holds. [`plan_memory`] picks
+//! recomputation when the stored-activation run does not fit ([`Recompute::Auto`]).
 use super::backward::loss_chunk;
 use crate::backend::{Backend, check_budget};
-use crate::error::{Result, human_bytes};
+use crate::error::{Error, Result, human_bytes};
 use crate::model::ModelConfig;
 use crate::svd::plan::SvdPlan;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
-/// Bytes of a training run's tensors, in three parts.
+/// Bytes of a training run's tensors, in four parts.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct MemoryEstimate {
-    /// The model after decomposition: `W` (kept as loaded), `U`, `V`, `Σ`, `−Σ₀` of every
-    /// planned layer, embeddings, norms and biases.
+    /// The frozen model: `W` of every planned layer (f32 or as stored, see [`WeightStorage`]),
+    /// embeddings, norms and biases.
     pub weights: u64,
+    /// `U`, `V` (in the factor dtype), `Σ` and `−Σ₀` of every planned layer.
+    pub factors: u64,
     /// Gradients and the two AdamW moments of every trained vector.
     pub optimizer: u64,
-    /// Activations kept for backward, backward scratch, the loss head's logits, batch inputs.
+    /// Activations kept for backward (every layer's, or only each layer's input with
+    /// recomputation), backward scratch, the loss head's logits, batch inputs.
     pub activations: u64,
+    /// Whether the activations are recomputed in backward.
+    pub recompute: bool,
+}
+
+/// Whether backward recomputes each layer's activations from its saved input.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Recompute {
+    /// Only when the run with stored activations does not fit the memory limit.
+    #[default]
+    Auto,
+    On,
+    Off,
+}
+
+impl std::str::FromStr for Recompute {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "auto" => Ok(Recompute::Auto),
+            "on" => Ok(Recompute::On),
+            "off" => Ok(Recompute::Off),
+            _ => Err(Error::param(
+                "recompute",
+                format!("`{s}` is not one of auto, on, off"),
+            )),
+        }
+    }
+}
+
+/// The dtype of the frozen factors `U` and `V`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FactorDtype {
+    #[default]
+    F32,
+    F16,
+}
+
+impl FactorDtype {
+    pub fn bytes(self) -> u64 {
+        match self {
+            FactorDtype::F32 => 4,
+            FactorDtype::F16 => 2,
+        }
+    }
+}
+
+impl std::str::FromStr for FactorDtype {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "f32" => Ok(FactorDtype::F32),
+            "f16" => Ok(FactorDtype::F16),
+            _ => Err(Error::param(
+                "factor dtype",
+                format!("`{s}` is not one of f32, f16"),
+            )),
+        }
+    }
+}
+
+/// How the frozen weights (`W`, embeddings) are held on the backend.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightStorage {
+    /// Converted to f32 on load (what the backends do today).
+    #[default]
+    UpcastF32,
+    /// As the file stores them (f16/bf16 two to a u32, GGUF blocks), sizes from
+    /// [`StoredSizes`]; a tensor it does not list counts as f32.
+    Stored,
+}
+
+/// Bytes each tensor takes as its file stores it, by Hugging Face name
+/// (`model.layers.0.self_attn.q_proj.weight`), read from a safetensors header or a GGUF's
+/// tensor table; each rounded up to whole u32 words, as packed on the GPU.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StoredSizes(pub BTreeMap<String, u64>);
+
+impl StoredSizes {
+    /// From the headers of a safetensors checkpoint (F64 counts as the f32 it loads as).
+    pub fn from_checkpoint<S: crate::model::source::ByteSource>(
+        ck: &crate::model::safetensors::Checkpoint<S>,
+    ) -> Self {
+        let mut sizes = BTreeMap::new();
+        for name in ck.names() {
+            if let Some((e, _)) = ck.entry(name) {
+                let bytes = (e.end - e.start).min(4 * e.numel() as u64);
+                sizes.insert(name.to_string(), bytes.div_ceil(4) * 4);
+            }
+        }
+        StoredSizes(sizes)
+    }
+
+    /// From a GGUF header: each tensor's bytes as the file holds them (blocks, f16, f32).
+    pub fn from_gguf(file: &crate::gguf::reader::GgufFile) -> Self {
+        let mut sizes = BTreeMap::new();
+        for t in &file.tensors {
+            // Bytes of the tensor's blocks as the file holds them.
+            let bytes = t.n_bytes;
+            let name = crate::gguf::names::hf_name(&t.name).unwrap_or_else(|| t.name.clone());
+            sizes.insert(name, bytes.div_ceil(4) * 4);
+        }
+        StoredSizes(sizes)
+    }
+
+    /// Stored bytes of `name` (`numel` f32 values when not listed).
+    fn bytes(&self, name: &str, numel: u64) -> u64 {
+        self.0.get(name).copied().unwrap_or(4 * numel)
+    }
+}
+
+/// What the estimate is for: the batch shape, the backend's loss chunk, and the choices that
+/// change the bytes.
+#[derive(Clone, Debug)]
+pub struct MemoryOptions<'a> {
+    pub batch: usize,
+    pub seq: usize,
+    /// The backend's [`Backend::logit_chunk_elements`].
+    pub logit_chunk_elements: usize,
+    pub recompute: bool,
+    pub factor_dtype: FactorDtype,
+    pub storage: WeightStorage,
+    /// Per-tensor stored sizes, read for [`WeightStorage::Stored`].
+    pub stored: Option<&'a StoredSizes>,
+}
+
+impl MemoryOptions<'_> {
+    /// Today's run: stored activations, f32 factors, weights upcast to f32.
+    pub fn new(batch: usize, seq: usize, logit_chunk_elements: usize) -> Self {
+        MemoryOptions {
+            batch,
+            seq,
+            logit_chunk_elements,
+            recompute: false,
+            factor_dtype: FactorDtype::F32,
+            storage: WeightStorage::UpcastF32,
+            stored: None,
+        }
+    }
 }
 
 impl MemoryEstimate {
     pub fn total(&self) -> u64 {
-        self.weights + self.optimizer + self.activations
+        self.weights + self.factors + self.optimizer + self.activations
     }
 
     /// `Error::OutOfMemory` when the run cannot fit `be` (see [`Backend::memory_limit`]);
@@ -33,17 +181,57 @@ impl MemoryEstimate {
     pub fn check<B: Backend>(&self, be: &B, batch: &str) -> Result<()> {
         check_budget(be, self.total(), || {
             format!(
-                "training {batch} (weights {}, optimizer {}, activations {})",
+                "training {batch} (weights {}, factors {}, optimizer {}, activations {}{})",
                 human_bytes(self.weights),
+                human_bytes(self.factors),
                 human_bytes(self.optimizer),
-                human_bytes(self.activations)
+                human_bytes(self.activations),
+                if self.recompute { ", recomputed" } else { "" }
             )
         })
     }
 }
 
+/// The estimate for `o.recompute` resolved: [`Recompute::Auto`] recomputes only when the run
+/// with stored activations does not fit `be`'s memory limit. `Error::OutOfMemory` (naming the
+/// parts of the estimate) when the chosen run does not fit either.
+pub fn plan_memory<B: Backend>(
+    be: &B,
+    cfg: &ModelConfig,
+    plan: &SvdPlan,
+    recompute: Recompute,
+    o: &MemoryOptions,
+) -> Result<MemoryEstimate> {
+    let with = |on: bool| {
+        estimate_with(
+            cfg,
+            plan,
+            &MemoryOptions {
+                recompute: on,
+                ..o.clone()
+            },
+        )
+    };
+    let batch = format!("batches of {} × {}", o.batch, o.seq);
+    let chosen = match recompute {
+        Recompute::On => with(true),
+        Recompute::Off => with(false),
+        Recompute::Auto => {
+            let stored = with(false);
+            if stored.check(be, &batch).is_ok() {
+                stored
+            } else {
+                with(true)
+            }
+        }
+    };
+    chosen.check(be, &batch)?;
+    Ok(chosen)
+}
+
 /// The estimate for batches of `batch × seq` rows, the loss computed `logit_chunk_elements`
-/// logits at a time (the backend's [`Backend::logit_chunk_elements`]).
+/// logits at a time (the backend's [`Backend::logit_chunk_elements`]), for today's run (stored
+/// activations, f32 factors, f32 weights); see [`estimate_with`].
 pub fn estimate(
     cfg: &ModelConfig,
     plan: &SvdPlan,
@@ -51,6 +239,15 @@ pub fn estimate(
     seq: usize,
     logit_chunk_elements: usize,
 ) -> MemoryEstimate {
+    estimate_with(
+        cfg,
+        plan,
+        &MemoryOptions::new(batch, seq, logit_chunk_elements),
+    )
+}
+
+/// The estimate for the run `o` describes.
+pub fn estimate_with(cfg: &ModelConfig, plan: &SvdPlan, o: &MemoryOptions) -> MemoryEstimate {
     let u = |x: usize| x as u64;
     let (c, i, v) = (
         u(cfg.hidden_size),
@@ -59,29 +256,76 @@ pub fn estimate(
     );
     let (qw, kw, h) = (u(cfg.q_width()), u(cfg.kv_width()), u(cfg.num_heads));
     let layers = u(cfg.num_layers);
-    let rows = u(batch) * u(seq);
+    let rows = u(o.batch) * u(o.seq);
     let fused = cfg.family == crate::model::Family::Phi3;
 
-    let decomposed: u64 = plan
+    // Frozen tensors in bytes: f32, or as stored.
+    let embed_name = "model.embed_tokens.weight";
+    let frozen = |name: &str, numel: u64| match (o.storage, o.stored) {
+        (WeightStorage::Stored, Some(s)) => s.bytes(name, numel),
+        _ => 4 * numel,
+    };
+    let linear_w: u64 = plan
+        .layers
+        .iter()
+        .map(|l| {
+            let numel = u(l.m) * u(l.n);
+            let name = format!("{}.weight", l.module);
+            let stored = o.stored.is_some_and(|s| s.0.contains_key(&name));
+            if l.layer.is_none() && !stored {
+                // A tied lm_head is decomposed on a copy of the embedding, held alike.
+                frozen(embed_name, numel)
+            } else {
+                frozen(&name, numel)
+            }
+        })
+        .sum();
+    let biases: u64 = plan
+        .layers
+        .iter()
+        .map(|l| if l.bias { 4 * u(l.m) } else { 0 })
+        .sum();
+    let norms = u(plan.norm_params);
+    let weights = linear_w + biases + frozen(embed_name, v * c) + 4 * norms;
+
+    let fb = o.factor_dtype.bytes();
+    let factors: u64 = plan
         .layers
         .iter()
         .map(|l| {
             let (m, n, q) = (u(l.m), u(l.n), u(l.q));
-            m * n + (m + n) * q + 2 * q + if l.bias { m } else { 0 }
+            (fb * m * q).div_ceil(4) * 4 + (fb * n * q).div_ceil(4) * 4 + 4 * 2 * q
         })
         .sum();
-    let norms = u(plan.norm_params);
-    let weights = decomposed + v * c + norms;
 
     let trained = u(plan.sigma_params) + if plan.train_norms { norms } else { 0 };
     let optimizer = 3 * trained + 1;
 
-    // Per row: what every layer keeps for backward, and the rank-q products of its linears.
+    // Per row: what every layer keeps for backward (or, recomputing, each layer's input, one
+    // layer's set and the replayed stream), and the rank-q products of its linears.
     let saved = 2 * c + 2 * qw + 2 * kw + h + 2 + 2 * i;
+    let kept = if o.recompute {
+        saved + layers * c + c
+    } else {
+        layers * saved
+    };
+    // With recomputation, one set of rank-q buffers serves every layer when their ranks agree.
+    let ranks_of = |layer: usize| -> Vec<u64> {
+        plan.layers
+            .iter()
+            .filter(|l| l.layer == Some(layer))
+            .map(|l| u(l.q))
+            .collect()
+    };
+    let shared = o.recompute && (1..cfg.num_layers).all(|l| ranks_of(l) == ranks_of(0));
+    let in_buffers = |l: &&crate::svd::plan::PlannedLayer| match l.layer {
+        Some(layer) => !shared || layer == 0,
+        None => false,
+    };
     let ranks: u64 = plan
         .layers
         .iter()
-        .filter(|l| l.layer.is_some())
+        .filter(in_buffers)
         .map(|l| 3 * u(l.q))
         .sum();
     let (fused_qkv, fused_gu) = if fused { (qw + 2 * kw, 2 * i) } else { (0, 0) };
@@ -89,11 +333,11 @@ pub fn estimate(
     let stream = 2 * c + 1;
     let back = 2 * c + 2 * qw + 2 * kw + 3 * i + fused_qkv + fused_gu;
     let inputs = 5;
-    let per_row = layers * saved + ranks + scratch + stream + back + inputs;
+    let per_row = kept + ranks + scratch + stream + back + inputs;
     let chunk = u(loss_chunk(
-        batch * seq,
+        o.batch * o.seq,
         cfg.vocab_size,
-        logit_chunk_elements,
+        o.logit_chunk_elements,
     ));
     let head_q = plan
         .layers
@@ -101,14 +345,28 @@ pub fn estimate(
         .find(|l| l.layer.is_none())
         .map_or(0, |l| u(l.q));
     let head = chunk * (c + 3 * head_q + v + c) + rows;
-    let rope = 2 * u(seq) * u(cfg.head_dim);
+    let rope = 2 * u(o.seq) * u(cfg.head_dim);
 
-    let deltas: u64 = plan.layers.iter().map(|l| u(l.q)).sum();
+    let head_delta = plan
+        .layers
+        .iter()
+        .filter(|l| l.layer.is_none())
+        .map(|l| u(l.q))
+        .sum::<u64>();
+    let deltas: u64 = plan
+        .layers
+        .iter()
+        .filter(in_buffers)
+        .map(|l| u(l.q))
+        .sum::<u64>()
+        + head_delta;
     let activations = rows * per_row + head + rope + deltas;
 
     MemoryEstimate {
-        weights: 4 * weights,
+        weights,
+        factors,
         optimizer: 4 * optimizer,
         activations: 4 * activations,
+        recompute: o.recompute,
     }
 }

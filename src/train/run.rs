@@ -5,6 +5,7 @@
 //! run), and checkpoints that resume the run exactly. How a run is set up (data, plan, memory
 //! check, decomposition) is in [`super::setup`].
 use super::checkpoint::{self, RunState};
+use super::memory::Recompute;
 use super::optim::{AdamWConfig, Decay, Schedule};
 use super::step::{HostBatch, StepReport, Trainer};
 use crate::backend::Backend;
@@ -41,6 +42,11 @@ pub struct TrainOptions {
     pub weight_decay: f32,
     /// Stop after this many non-finite steps in a row.
     pub max_bad_steps: usize,
+    /// Recompute each layer's activations in backward from its saved input; `auto` (the
+    /// default) does when the run with stored activations does not fit the memory limit
+    /// (decided by [`super::setup::RunPlan::new`]; [`TrainRun::new`] takes `auto` as `off`).
+    #[serde(default)]
+    pub recompute: Recompute,
 }
 
 impl Default for TrainOptions {
@@ -64,6 +70,7 @@ impl Default for TrainOptions {
             max_grad_norm: 1.0,
             weight_decay: 0.0,
             max_bad_steps: 3,
+            recompute: Recompute::Auto,
         }
     }
 }
@@ -216,12 +223,13 @@ impl<B: Backend> TrainRun<B> {
             weight_decay: options.weight_decay,
             ..AdamWConfig::default()
         };
-        let trainer = Trainer::new(
+        let trainer = Trainer::with_recompute(
             be,
             model,
             options.batch_size,
             options.seq_len,
             !options.freeze_norms,
+            options.recompute == Recompute::On,
             schedule,
             adamw,
         )?;

@@ -2,10 +2,10 @@
 //! only read their inputs and show the outcome): the chat data read for the run's sequence length
 //! and loss mode ([`dataset_options`]), split into train and eval examples and cut into batches
 //! ([`RunBatches`]), the SVD plan with the memory check that refuses a run which cannot fit before
-//! any weight changes ([`RunPlan::new`]), then the decomposition, layer by layer with a progress
+//! any weight changes and decides whether activations are recomputed ([`RunPlan::new`]), then the decomposition, layer by layer with a progress
 //! callback that can stop between layers, and the [`TrainRun`] with its checkpoint cadence
 //! ([`RunPlan::start`]). Stepping, evaluating and checkpointing are in [`super::run`].
-use super::memory::{MemoryEstimate, estimate};
+use super::memory::{MemoryEstimate, MemoryOptions, Recompute, plan_memory};
 use super::run::{TrainOptions, TrainRun};
 use crate::backend::Backend;
 use crate::data::{Batch, Dataset, DatasetOptions, LossMode};
@@ -73,14 +73,23 @@ pub struct Started<B: Backend> {
 
 impl RunPlan {
     /// The plan at `o.rank_fraction` for `cfg`, and the memory estimate for batches of
-    /// `o.batch_size × o.seq_len`; `Error::OutOfMemory` when `be` cannot hold the run (checked
-    /// from the config alone, before the decomposition).
+    /// `o.batch_size × o.seq_len`, with activation recomputation as `o.recompute` asks (`auto`:
+    /// only when the run with stored activations does not fit); `Error::OutOfMemory` when `be`
+    /// cannot hold the run (checked from the config alone, before the decomposition).
     pub fn new<B: Backend>(be: &B, cfg: &ModelConfig, o: &TrainOptions) -> Result<Self> {
         let plan = SvdPlan::new(cfg, o.rank_fraction, !o.freeze_norms)?;
-        let (b, s) = (o.batch_size, o.seq_len);
-        let memory = estimate(cfg, &plan, b, s, be.logit_chunk_elements());
-        memory.check(be, &format!("batches of {b} × {s}"))?;
+        let mo = MemoryOptions::new(o.batch_size, o.seq_len, be.logit_chunk_elements());
+        let memory = plan_memory(be, cfg, &plan, o.recompute, &mo)?;
         Ok(RunPlan { plan, memory })
+    }
+
+    /// Whether the run recomputes activations, as decided by [`RunPlan::new`].
+    pub fn recompute(&self) -> Recompute {
+        if self.memory.recompute {
+            Recompute::On
+        } else {
+            Recompute::Off
+        }
     }
 
     /// Decomposes every planned layer of `model` (seeded from `o.seed`) and starts a run over
@@ -103,16 +112,18 @@ impl RunPlan {
     }
 
     /// [`RunPlan::start`] where `progress` returning `Break` stops after that layer and gives
-    /// `None` (the model, partly decomposed, is dropped).
+    /// `None` (the model, partly decomposed, is dropped). The run recomputes activations as
+    /// [`RunPlan::new`] decided, whatever `o.recompute` says.
     pub async fn start_until<B: Backend>(
         &self,
         be: &B,
         mut model: Model<B>,
         batches: RunBatches,
-        o: TrainOptions,
+        mut o: TrainOptions,
         checkpoint_every: usize,
         progress: impl FnMut(usize, usize, &str) -> ControlFlow<()>,
     ) -> Result<Option<Started<B>>> {
+        o.recompute = self.recompute();
         let dopts = DecomposeOptions {
             seed: o.seed,
             ..DecomposeOptions::default()

@@ -3,7 +3,8 @@
 //! most the run's `S`: the gradients and the optimizer are allocated once, the buffers shaped by
 //! the width (inputs, activations, backward scratch, loss head) are allocated for `[B, S]` first
 //! (so a run that cannot fit fails before it starts) and reallocated when a batch of another width
-//! comes (the old ones are dropped first, so `[B, S]` stays the peak). A step whose micro-batches
+//! comes (the old ones are dropped first, so `[B, S]` stays the peak). With recomputation the
+//! activations keep only each layer's input and backward recomputes the layers one at a time. A step whose micro-batches
 //! all have one width is recorded as one stream of GPU work; the host reads back only the loss
 //! and the gradient norm.
 use super::backward::{LossHead, backward, loss_and_head_backward, loss_chunk};
@@ -12,7 +13,7 @@ use super::optim::{AdamWConfig, Optimizer, Schedule};
 use crate::backend::{Backend, Kernels};
 use crate::error::{Error, Result};
 use crate::model::Model;
-use crate::model::acts::Activations;
+use crate::model::acts::{Activations, Keep};
 use crate::model::forward::{Batch, forward};
 use crate::model::trainables::trained_mut;
 
@@ -154,12 +155,13 @@ pub struct ShapedBuffers<B: Backend> {
 }
 
 impl<B: Backend> ShapedBuffers<B> {
-    fn new(be: &B, model: &Model<B>, batch: usize, seq: usize) -> Result<Self> {
+    fn new(be: &B, model: &Model<B>, batch: usize, seq: usize, recompute: bool) -> Result<Self> {
         let (cfg, w, rows) = (&model.cfg, &model.weights, batch * seq);
+        let keep = if recompute { Keep::Inputs } else { Keep::Every };
         let allocate = || -> Result<Self> {
             Ok(ShapedBuffers {
                 inputs: LossInputs::new(be, model, batch, seq)?,
-                acts: Activations::new(be, cfg, w, rows, true)?,
+                acts: Activations::keeping(be, cfg, w, rows, keep)?,
                 back: BackScratch::new(be, cfg, w, rows)?,
                 head: LossHead::new(
                     be,
@@ -199,6 +201,8 @@ pub struct StepBuffers<B: Backend> {
     pub loss: B::Tensor,
     pub batch: usize,
     pub max_seq: usize,
+    /// Whether the activations are recomputed in backward (each layer's input kept only).
+    pub recompute: bool,
 }
 
 /// Refuses, before any buffer is made, a batch whose widest activation (`[batch·seq, width]`
@@ -242,12 +246,15 @@ fn check_activation_bindings<B: Backend>(
 }
 
 impl<B: Backend> StepBuffers<B> {
+    /// Buffers for batches of `batch × seq` rows; `recompute` keeps only each layer's input
+    /// and recomputes the layer's activations in backward.
     pub fn new(
         be: &B,
         model: &Model<B>,
         batch: usize,
         seq: usize,
         train_norms: bool,
+        recompute: bool,
     ) -> Result<Self> {
         let cfg = &model.cfg;
         let w = &model.weights;
@@ -262,7 +269,7 @@ impl<B: Backend> StepBuffers<B> {
             ));
         }
         check_activation_bindings(be, cfg, w.fused_gate_up(), batch, seq)?;
-        let shaped = ShapedBuffers::new(be, model, batch, seq)?;
+        let shaped = ShapedBuffers::new(be, model, batch, seq, recompute)?;
         let grads = Grads::new(be, w, train_norms).map_err(|e| {
             e.allocating(|| format!("the training buffers for batches of {batch} × {seq}"))
         })?;
@@ -272,6 +279,7 @@ impl<B: Backend> StepBuffers<B> {
             loss: be.zeros(&[1])?,
             batch,
             max_seq: seq,
+            recompute,
         })
     }
 
@@ -298,7 +306,13 @@ impl<B: Backend> StepBuffers<B> {
         if self.seq() != seq {
             be.flush()?;
             self.shaped = None;
-            self.shaped = Some(ShapedBuffers::new(be, model, self.batch, seq)?);
+            self.shaped = Some(ShapedBuffers::new(
+                be,
+                model,
+                self.batch,
+                seq,
+                self.recompute,
+            )?);
         }
         let shaped = self
             .shaped
@@ -328,7 +342,23 @@ impl<B: Backend> Trainer<B> {
         schedule: Schedule,
         adamw: AdamWConfig,
     ) -> Result<Self> {
-        let bufs = StepBuffers::new(be, &model, batch, seq, train_norms)?;
+        Self::with_recompute(be, model, batch, seq, train_norms, false, schedule, adamw)
+    }
+
+    /// [`Trainer::new`], with `recompute`: the forward keeps only each decoder layer's input
+    /// and backward recomputes the layer from it (one layer's activations held at a time).
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_recompute(
+        be: &B,
+        model: Model<B>,
+        batch: usize,
+        seq: usize,
+        train_norms: bool,
+        recompute: bool,
+        schedule: Schedule,
+        adamw: AdamWConfig,
+    ) -> Result<Self> {
+        let bufs = StepBuffers::new(be, &model, batch, seq, train_norms, recompute)?;
         let opt = Optimizer::new(be, &bufs.grads, adamw)
             .map_err(|e| e.allocating(|| "the optimizer's moments".to_string()))?;
         Ok(Trainer {

@@ -5,7 +5,8 @@
 //! bytes of GPU buffers, and on the GPU what the backend holds after the last step (bind groups,
 //! pipelines, buffers and bytes, which must not grow with the step count: compare `--steps 5`
 //! with `--steps 50`). `--config` builds random weights from a config.json alone (for machines
-//! without the checkpoint). `--json FILE` writes the figures.
+//! without the checkpoint). `--recompute auto|on|off` chooses activation recomputation as
+//! `svdtune train` does. `--json FILE` writes the figures.
 use crate::backend_choice::{BackendChoice, open_gpu};
 use crate::bench_flops::{LayerShape, step_flops};
 use crate::model_arg::open_model;
@@ -23,7 +24,7 @@ use svdtune::model::config::ModelConfig;
 use svdtune::model::{MemoryFiles, Model, layout};
 use svdtune::svd::SvdPlan;
 use svdtune::svd::decompose::{DecomposeOptions, decompose_model};
-use svdtune::train::memory::estimate;
+use svdtune::train::memory::{MemoryOptions, Recompute, plan_memory};
 use svdtune::train::optim::{AdamWConfig, Decay, Schedule};
 use svdtune::train::step::{HostBatch, Trainer};
 use svdtune::{Error, Result};
@@ -50,6 +51,10 @@ pub struct BenchArgs {
     steps: usize,
     #[arg(long, default_value_t = 2)]
     warmup: usize,
+    /// Recompute each layer's activations in backward (`on`), keep them (`off`), or recompute
+    /// only when the stored ones do not fit the memory limit (`auto`).
+    #[arg(long, default_value = "auto", value_name = "auto|on|off")]
+    recompute: Recompute,
     /// Write the figures as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -80,6 +85,8 @@ struct Figures {
     gpu_after_steps: Option<GpuCacheStats>,
     /// `train::memory::estimate` for this run (what the page and `train` check and show).
     memory_estimate_bytes: u64,
+    /// Whether backward recomputed the activations.
+    recompute: bool,
 }
 
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
@@ -203,7 +210,18 @@ async fn bench<B: Backend>(
         total_steps: args.warmup + args.steps,
         decay: Decay::Constant,
     };
-    let mut trainer = Trainer::new(be, model, b, s, true, schedule, AdamWConfig::default())?;
+    let mo = MemoryOptions::new(b, s, be.logit_chunk_elements());
+    let memory = plan_memory(be, &cfg, &plan, args.recompute, &mo)?;
+    let mut trainer = Trainer::with_recompute(
+        be,
+        model,
+        b,
+        s,
+        true,
+        memory.recompute,
+        schedule,
+        AdamWConfig::default(),
+    )?;
     let mut times = Vec::new();
     for i in 0..args.warmup + args.steps {
         let t = Instant::now();
@@ -248,7 +266,8 @@ async fn bench<B: Backend>(
         gpu_peak_bytes: None,
         gpu_after_decomposition,
         gpu_after_steps,
-        memory_estimate_bytes: estimate(&cfg, &plan, b, s, be.logit_chunk_elements()).total(),
+        memory_estimate_bytes: memory.total(),
+        recompute: memory.recompute,
     })
 }
 
@@ -286,8 +305,16 @@ fn print(f: &Figures) {
     let gb = |b: Option<u64>| b.map_or("n/a".to_string(), |b| format!("{:.2} GB", b as f64 / 1e9));
     println!("backend: {}", f.backend);
     println!(
-        "work: batch {} × {} tokens, rank fraction {}, {} decomposed layers",
-        f.batch_size, f.seq_len, f.rank_fraction, f.decomposed_layers
+        "work: batch {} × {} tokens, rank fraction {}, {} decomposed layers{}",
+        f.batch_size,
+        f.seq_len,
+        f.rank_fraction,
+        f.decomposed_layers,
+        if f.recompute {
+            ", activations recomputed in backward"
+        } else {
+            ""
+        }
     );
     println!(
         "load: {:.2} s   decomposition: {:.2} s",

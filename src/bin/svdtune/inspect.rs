@@ -2,14 +2,17 @@
 //! alone (a `.gguf`: from its header; no weights read): layers to decompose with their ranks,
 //! trainable totals at several rank fractions, LoRA counts over the same layers, and the frozen
 //! embedding. `--memory` prints a training run's memory instead ([`crate::inspect_memory`]).
-use crate::inspect_memory::MemoryReport;
+use crate::inspect_memory::{MemoryReport, MemoryRequest};
 use crate::model_arg::{is_gguf, local_model, open_model};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use svdtune::gguf::reader::GgufFile;
 use svdtune::hub::Need;
-use svdtune::model::load::{DirFiles, read_config};
+use svdtune::model::load::{DirFiles, open_checkpoint, read_config};
+use svdtune::model::source::FileSource;
 use svdtune::svd::PlanSummary;
+use svdtune::train::memory::{FactorDtype, Recompute, StoredSizes, WeightStorage};
 
 #[derive(Args)]
 pub struct InspectArgs {
@@ -43,6 +46,35 @@ pub struct InspectArgs {
     /// Tokens per sequence for --memory (as `svdtune train --seq-len`).
     #[arg(long, default_value_t = 512, requires = "memory")]
     seq_len: usize,
+    /// Activation recomputation for --memory: `on`, `off`, or `auto` (on only when the run with
+    /// stored activations does not fit --gpu-memory).
+    #[arg(
+        long,
+        default_value = "auto",
+        value_name = "auto|on|off",
+        requires = "memory"
+    )]
+    recompute: Recompute,
+    /// The dtype of the frozen factors U and V for --memory.
+    #[arg(
+        long,
+        default_value = "f32",
+        value_name = "f32|f16",
+        requires = "memory"
+    )]
+    factor_dtype: FactorDtype,
+    /// How the frozen weights are held for --memory: `f32` (converted on load) or `stored` (as
+    /// the file stores them; sizes from the safetensors headers or the GGUF tensor table).
+    #[arg(
+        long,
+        default_value = "f32",
+        value_name = "f32|stored",
+        requires = "memory"
+    )]
+    weights: String,
+    /// GPU memory for --memory, in GB (10⁹ bytes): the run should fit it.
+    #[arg(long, default_value_t = 4.0, requires = "memory")]
+    gpu_memory: f64,
 }
 
 /// `1234567` → `1,234,567`.
@@ -76,12 +108,37 @@ pub fn run(args: InspectArgs) -> svdtune::Result<ExitCode> {
         read_config(&DirFiles::new(&dir)?)?
     };
     if args.memory {
+        let storage = match args.weights.as_str() {
+            "f32" => WeightStorage::UpcastF32,
+            "stored" => WeightStorage::Stored,
+            w => {
+                return Err(svdtune::Error::Unsupported(format!(
+                    "--weights {w}: expected f32 or stored"
+                )));
+            }
+        };
+        if !(args.gpu_memory.is_finite() && args.gpu_memory > 0.0) {
+            return Err(svdtune::Error::Unsupported(
+                "--gpu-memory must be a positive number of GB".into(),
+            ));
+        }
+        let stored = match storage {
+            WeightStorage::Stored => Some(stored_sizes(given)?),
+            WeightStorage::UpcastF32 => None,
+        };
         let m = MemoryReport::new(
             &cfg,
-            args.rank_fraction,
-            !args.freeze_norms,
-            args.batch_size,
-            args.seq_len,
+            &MemoryRequest {
+                rank_fraction: args.rank_fraction,
+                train_norms: !args.freeze_norms,
+                batch: args.batch_size,
+                seq: args.seq_len,
+                recompute: args.recompute,
+                factor_dtype: args.factor_dtype,
+                storage,
+                stored: stored.as_ref(),
+                gpu_memory: (args.gpu_memory * 1e9) as u64,
+            },
         )?;
         if args.json {
             print_json(&m)?;
@@ -182,6 +239,24 @@ pub fn run(args: InspectArgs) -> svdtune::Result<ExitCode> {
         s.hidden_size
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Each tensor's stored size, from the safetensors headers of a local folder or the tensor
+/// table of a `.gguf` (no tensor data read).
+fn stored_sizes(given: &std::path::Path) -> svdtune::Result<StoredSizes> {
+    if is_gguf(given) {
+        let src = FileSource::open(given)?;
+        return Ok(StoredSizes::from_gguf(&GgufFile::read_header(&src)?));
+    }
+    let model = local_model(given, Need::Config)?;
+    let dir = if model.is_file() {
+        model.parent().map(PathBuf::from).unwrap_or_default()
+    } else {
+        model
+    };
+    Ok(StoredSizes::from_checkpoint(&open_checkpoint(
+        &DirFiles::new(&dir)?,
+    )?))
 }
 
 fn print_json(value: &impl serde::Serialize) -> svdtune::Result<()> {

@@ -16,6 +16,7 @@ use svdtune::error::human_bytes;
 use svdtune::export::{AdapterOptions, DirTarget, export_adapter, export_merged};
 use svdtune::hub::Need;
 use svdtune::model::load::open_checkpoint;
+use svdtune::train::memory::Recompute;
 use svdtune::train::optim::Decay;
 use svdtune::train::run::TrainOptions;
 use svdtune::train::setup::{RunBatches, RunPlan, Started, dataset_options};
@@ -81,6 +82,11 @@ pub struct TrainArgs {
     resume: bool,
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
     backend: BackendChoice,
+    /// Recompute each layer's activations in backward from its saved input (`on`), keep every
+    /// layer's (`off`), or recompute only when the stored ones do not fit the memory limit
+    /// (`auto`).
+    #[arg(long, default_value = "auto", value_name = "auto|on|off")]
+    recompute: Recompute,
     /// One JSON object per step and per evaluation.
     #[arg(long)]
     log: Option<PathBuf>,
@@ -104,6 +110,7 @@ impl TrainArgs {
             warmup_ratio: self.warmup_ratio,
             pack: self.pack,
             all_tokens: self.all_tokens,
+            recompute: self.recompute,
             ..TrainOptions::default()
         };
         o.check()?;
@@ -190,12 +197,18 @@ async fn run_on<B: Backend>(be: &B, args: &TrainArgs, options: TrainOptions) -> 
         }
     );
     eprintln!(
-        "memory ({}): {} estimated (weights {}, optimizer {}, activations {})",
+        "memory ({}): {} estimated (weights {}, factors {}, optimizer {}, activations {}{})",
         be.memory_kind(),
         human_bytes(memory.total()),
         human_bytes(memory.weights),
+        human_bytes(memory.factors),
         human_bytes(memory.optimizer),
-        human_bytes(memory.activations)
+        human_bytes(memory.activations),
+        if memory.recompute {
+            ", recomputed in backward"
+        } else {
+            ""
+        }
     );
     let started = Instant::now();
     let bar = load_bar(setup.plan.layers.len() as u64, "decomposing");
