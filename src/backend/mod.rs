@@ -118,6 +118,9 @@ pub struct AdamW {
 /// Shape access for backend tensors.
 pub trait TensorInfo {
     fn shape(&self) -> &Shape;
+    /// Replaces the shape metadata (same element count; see [`Backend::reshape`], the checked
+    /// way to call it). The data is not touched.
+    fn set_shape(&mut self, shape: Shape);
 }
 
 /// Length access for backend id vectors.
@@ -180,6 +183,15 @@ pub trait Backend: Kernels {
     fn write_ids(&self, ids: &mut Self::Ids, data: &[u32]) -> Result<()> {
         checks::data_len("write_ids", data.len(), ids.len())?;
         self.write_ids_kernel(ids, data)
+    }
+    /// Views `t` with new dimensions of the same element count (row-major data unchanged, no
+    /// copy, no kernel): e.g. queries `[T, H·D]` as `[T·H, D]` so that RMSNorm normalises each
+    /// head (Qwen3's and Gemma 3's q/k norms).
+    fn reshape(&self, t: &mut Self::Tensor, dims: &[usize]) -> Result<()> {
+        let shape = Shape::new(dims);
+        checks::data_len("reshape", shape.numel(), t.shape().numel())?;
+        t.set_shape(shape);
+        Ok(())
     }
     /// Submit recorded work (no-op on the CPU).
     fn flush(&self) -> Result<()>;

@@ -1,6 +1,6 @@
 //! The key/value metadata of an exported GGUF file, as llama.cpp's `convert_hf_to_gguf.py` writes
 //! it: `general.*`, the architecture's hyperparameters under its prefix (`llama` for the llama
-//! and mistral families, `qwen2`, `phi3`), and the tokenizer ([`super::gguf_vocab`]).
+//! and mistral families, `qwen2`, `qwen3`, `phi3`), and the tokenizer ([`super::gguf_vocab`]).
 //!
 //! The keys are the ones [`crate::gguf::config`] reads back, so an export imports to the same
 //! config. What llama.cpp would compute differently from this engine is refused: a sliding
@@ -17,13 +17,14 @@ use crate::model::{ModelConfig, ModelFiles};
 pub const ALIGNMENT: u64 = 32;
 
 /// The model families the GGUF export maps to llama.cpp architectures.
-pub const GGUF_MODEL_TYPES: &[&str] = &["llama", "mistral", "qwen2", "phi3"];
+pub const GGUF_MODEL_TYPES: &[&str] = &["llama", "mistral", "qwen2", "qwen3", "phi3"];
 
 /// llama.cpp's architecture name for `family` (Mistral runs as `llama` there).
 pub fn gguf_arch(family: Family) -> &'static str {
     match family {
         Family::Llama | Family::Mistral => "llama",
         Family::Qwen2 => "qwen2",
+        Family::Qwen3 => "qwen3",
         Family::Phi3 => "phi3",
     }
 }

@@ -1,6 +1,6 @@
 //! GGUF metadata → Hugging Face `config.json` and `generation_config.json`, for the
 //! architectures this importer handles (`general.architecture`): `llama` (which llama.cpp also
-//! uses for Mistral-style and SmolLM models) and `qwen2`.
+//! uses for Mistral-style and SmolLM models), `qwen2` and `qwen3`.
 //!
 //! Keys read (prefixed by the architecture): `block_count`, `embedding_length`,
 //! `feed_forward_length`, `attention.head_count`, `attention.head_count_kv`,
@@ -49,13 +49,15 @@ pub fn hub_source(meta: &Metadata) -> Result<Option<String>> {
 }
 
 /// The `general.architecture` values this importer handles.
-pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama", "qwen2"];
+pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3"];
 
 /// A supported architecture.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Arch {
     Llama,
     Qwen2,
+    /// Qwen2 without q/k/v biases, with per-head `attn_q_norm`/`attn_k_norm`.
+    Qwen3,
 }
 
 impl Arch {
@@ -67,6 +69,7 @@ impl Arch {
         match name {
             "llama" => Ok(Arch::Llama),
             "qwen2" => Ok(Arch::Qwen2),
+            "qwen3" => Ok(Arch::Qwen3),
             other => Err(Error::input(
                 &meta.file,
                 format!(
@@ -82,6 +85,7 @@ impl Arch {
         match self {
             Arch::Llama => "llama",
             Arch::Qwen2 => "qwen2",
+            Arch::Qwen3 => "qwen3",
         }
     }
 
@@ -94,6 +98,7 @@ impl Arch {
         match self {
             Arch::Llama => "LlamaForCausalLM",
             Arch::Qwen2 => "Qwen2ForCausalLM",
+            Arch::Qwen3 => "Qwen3ForCausalLM",
         }
     }
 }
@@ -256,6 +261,11 @@ pub fn hf_config(meta: &Metadata, arch: Arch, facts: &TensorFacts) -> Result<Map
             c.insert("mlp_bias".into(), json!(facts.mlp_bias));
         }
         Arch::Qwen2 => {
+            c.insert("use_sliding_window".into(), json!(false));
+            c.insert("sliding_window".into(), Value::Null);
+        }
+        Arch::Qwen3 => {
+            c.insert("attention_bias".into(), json!(facts.attention_bias));
             c.insert("use_sliding_window".into(), json!(false));
             c.insert("sliding_window".into(), Value::Null);
         }

@@ -4,7 +4,8 @@
 //! `convert_hf_to_gguf.py` reorders the rows of each head of `q_proj` (and `k_proj`, with the KV
 //! head count) from the rotate-half layout transformers uses to the interleaved pairs ggml's RoPE
 //! uses: `reshape(n_head, 2, D/2, n_in).swapaxes(1, 2)`. So GGUF row `h·D + 2j + s` holds
-//! Hugging Face row `h·D + s·D/2 + j` (`j < D/2`, `s ∈ {0, 1}`). Qwen2 files are not permuted.
+//! Hugging Face row `h·D + s·D/2 + j` (`j < D/2`, `s ∈ {0, 1}`). Qwen2 and Qwen3 files are not
+//! permuted (and Qwen3's per-head `attn_q_norm`/`attn_k_norm` weights keep their order).
 
 /// Which layer projection or norm a per-layer GGUF name is.
 const LAYER_PARTS: &[(&str, &str)] = &[
@@ -17,6 +18,8 @@ const LAYER_PARTS: &[(&str, &str)] = &[
     ("ffn_down", "mlp.down_proj"),
     ("attn_norm", "input_layernorm"),
     ("ffn_norm", "post_attention_layernorm"),
+    ("attn_q_norm", "self_attn.q_norm"),
+    ("attn_k_norm", "self_attn.k_norm"),
     // Phi-3's fused projections. Listed after the unfused ones, so reading `ffn_up` still gives
     // `mlp.up_proj` ([`hf_name`] takes the first match) while writing `mlp.gate_up_proj` gives
     // `ffn_up` as llama.cpp names Phi-3's fused gate/up projection ([`gguf_name`]).

@@ -29,6 +29,13 @@ pub struct Saved<T> {
     pub x_mid: Option<T>,
     /// `1 / rms` of the input norm `[T]`.
     pub rstd_attn: T,
+    /// Queries and keys as projected, before their per-head norm `[T, H·D]`, `[T, Hkv·D]`
+    /// (families with q/k norms).
+    pub q_raw: Option<T>,
+    pub k_raw: Option<T>,
+    /// `1 / rms` of each query head and key head `[T·H]`, `[T·Hkv]` (q/k norms).
+    pub rstd_q: Option<T>,
+    pub rstd_k: Option<T>,
     /// Queries after RoPE `[T, H·D]`.
     pub q: T,
     /// Keys after RoPE `[T, Hkv·D]`.
@@ -124,6 +131,8 @@ impl<T> Activations<T> {
         let (c, i) = (cfg.hidden_size, cfg.intermediate_size);
         let (qw, kw) = (cfg.q_width(), cfg.kv_width());
         let n_saved = if training { cfg.num_layers } else { 1 };
+        let (h, hkv) = (cfg.num_heads, cfg.num_kv_heads);
+        let qk_norm = cfg.family.has_qk_norm();
         let mut layers = Vec::with_capacity(n_saved);
         for _ in 0..n_saved {
             let keep = |be: &B| -> Result<Option<T>> {
@@ -133,6 +142,10 @@ impl<T> Activations<T> {
                 x_in: keep(be)?,
                 x_mid: keep(be)?,
                 rstd_attn: be.zeros(&[rows])?,
+                q_raw: qk_norm.then(|| be.zeros(&[rows, qw])).transpose()?,
+                k_raw: qk_norm.then(|| be.zeros(&[rows, kw])).transpose()?,
+                rstd_q: qk_norm.then(|| be.zeros(&[rows * h])).transpose()?,
+                rstd_k: qk_norm.then(|| be.zeros(&[rows * hkv])).transpose()?,
                 q: be.zeros(&[rows, qw])?,
                 k: be.zeros(&[rows, kw])?,
                 v: be.zeros(&[rows, kw])?,

@@ -1,5 +1,6 @@
 //! `config.json` → [`ModelConfig`]: the decoder families that share the Llama recipe (RMSNorm,
-//! rotary attention with grouped KV heads, SwiGLU MLP): `llama`, `mistral`, `qwen2`, `phi3`.
+//! rotary attention with grouped KV heads, SwiGLU MLP): `llama`, `mistral`, `qwen2`, `phi3`,
+//! `qwen3` (Qwen2 without q/k/v biases, plus a per-head RMSNorm of queries and keys before RoPE).
 //!
 //! Fields are read as transformers reads them, with the same defaults per family. Both the
 //! classic keys (`rope_theta`, `rope_scaling`) and the newer `rope_parameters` object are read.
@@ -10,7 +11,7 @@ use crate::model::rope::{RopeConfig, RopeScaling, RopeScalingFields};
 use serde_json::{Map, Value};
 
 /// The `model_type` values this build loads.
-pub const SUPPORTED_MODEL_TYPES: &[&str] = &["llama", "mistral", "qwen2", "phi3"];
+pub const SUPPORTED_MODEL_TYPES: &[&str] = &["llama", "mistral", "qwen2", "qwen3", "phi3"];
 
 /// A model family: decides the tensor names, which projections are fused and which carry biases.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,6 +19,8 @@ pub enum Family {
     Llama,
     Mistral,
     Qwen2,
+    /// `q_norm` / `k_norm`: RMSNorm over each head of the queries and keys, before RoPE.
+    Qwen3,
     /// Fused `qkv_proj` and `gate_up_proj`.
     Phi3,
 }
@@ -28,8 +31,14 @@ impl Family {
             Family::Llama => "llama",
             Family::Mistral => "mistral",
             Family::Qwen2 => "qwen2",
+            Family::Qwen3 => "qwen3",
             Family::Phi3 => "phi3",
         }
+    }
+
+    /// Whether each layer normalises every query and key head (`q_norm`, `k_norm` `[D]`).
+    pub fn has_qk_norm(self) -> bool {
+        self == Family::Qwen3
     }
 }
 
@@ -179,6 +188,7 @@ impl ModelConfig {
             Some("llama") => Family::Llama,
             Some("mistral") => Family::Mistral,
             Some("qwen2") => Family::Qwen2,
+            Some("qwen3") => Family::Qwen3,
             Some("phi3") => Family::Phi3,
             Some(other) => {
                 return Err(Error::Unsupported(format!(
@@ -209,6 +219,8 @@ impl ModelConfig {
         }
         let head_dim = match f.usize_opt("head_dim")? {
             Some(d) => d,
+            // Qwen3Config's default, whatever hidden_size / heads gives.
+            None if family == Family::Qwen3 => 128,
             None if hidden_size.is_multiple_of(num_heads) => hidden_size / num_heads,
             None => {
                 return Err(Error::input(
@@ -240,13 +252,13 @@ impl ModelConfig {
             // MistralConfig defaults to 4096 when the key is absent; null turns it off.
             Family::Mistral if !map.contains_key("sliding_window") => Some(4096),
             Family::Mistral | Family::Phi3 => f.usize_opt("sliding_window")?,
-            Family::Llama | Family::Qwen2 => None,
+            Family::Llama | Family::Qwen2 | Family::Qwen3 => None,
         };
         if sliding_window == Some(0) {
             return Err(Error::input(file, "sliding_window must be > 0 or null"));
         }
         let biases = match family {
-            Family::Llama => {
+            Family::Llama | Family::Qwen3 => {
                 let attn = f.bool_or("attention_bias", false)?;
                 Biases {
                     qkv: attn,
@@ -349,10 +361,11 @@ fn refuse_unsupported(f: &Fields, family: Family) -> Result<()> {
             "partial_rotary_factor {p} is not supported (supported: 1.0, the whole head rotated)"
         ));
     }
-    if family == Family::Qwen2 && f.bool_or("use_sliding_window", false)? {
-        return unsupported(
-            "use_sliding_window true is not supported for qwen2 (per-layer sliding windows)".into(),
-        );
+    if matches!(family, Family::Qwen2 | Family::Qwen3) && f.bool_or("use_sliding_window", false)? {
+        return unsupported(format!(
+            "use_sliding_window true is not supported for {} (per-layer sliding windows)",
+            family.model_type()
+        ));
     }
     if let Some(Value::Array(types)) = f.get("layer_types") {
         let mut kinds: Vec<&str> = types.iter().filter_map(Value::as_str).collect();

@@ -2,6 +2,12 @@
 //! (RMSNorm → q/k/v → RoPE → attention → o_proj → residual; RMSNorm → gate/up → SwiGLU → down →
 //! residual), final norm, and `lm_head` over chunks of rows.
 //!
+//! Qwen3's q/k norms normalise each head of the projected queries and keys before RoPE. That is
+//! the plain RMSNorm op over the `[T·H, D]` view of `[T, H·D]` ([`Backend::reshape`], no copy), so
+//! no kernel of its own: [`head_norm_forward`], and its backward in `train::backward`. The
+//! projections then land in `Saved::q_raw`/`k_raw` (kept for backward) and the normed heads in
+//! `Saved::q`/`k`, where RoPE and attention find them as in the other families.
+//!
 //! Attention runs either over whole sequences ([`AttentionMode::Batch`], training and eval; rows
 //! `b·S + t`) or against a key/value cache ([`AttentionMode::Cached`], generation).
 use super::acts::{Activations, HeadActs, LinearActs, Saved, Scratch};
@@ -309,20 +315,42 @@ pub fn layer_forward<B: Backend>(
         &mut sc.xn,
         &mut s.rstd_attn,
     )?;
+    // Projected queries and keys go to q_raw/k_raw where a per-head norm follows.
+    let qk_norm = lw.q_norm.is_some() || lw.k_norm.is_some();
+    let (q_dst, k_dst) = match (&mut s.q_raw, &mut s.k_raw) {
+        (Some(qr), Some(kr)) if qk_norm => (qr, kr),
+        _ if qk_norm => return Err(missing_qk_buffers()),
+        _ => (&mut s.q, &mut s.k),
+    };
     match &lw.qkv {
         QkvProj::Separate { q, k, v } => {
-            linear_forward(be, q, &sc.xn, lin.q.as_mut(), &mut s.q)?;
-            linear_forward(be, k, &sc.xn, lin.k.as_mut(), &mut s.k)?;
+            linear_forward(be, q, &sc.xn, lin.q.as_mut(), q_dst)?;
+            linear_forward(be, k, &sc.xn, lin.k.as_mut(), k_dst)?;
             linear_forward(be, v, &sc.xn, lin.v.as_mut(), &mut s.v)?;
         }
         QkvProj::Fused(f) => {
             let qkv = fused(&mut sc.qkv, "qkv")?;
             linear_forward(be, f, &sc.xn, lin.q.as_mut(), qkv)?;
             let (qw, kw) = (h * d, hkv * d);
-            be.copy_cols(qkv, 0, &mut s.q, 0, qw)?;
-            be.copy_cols(qkv, qw, &mut s.k, 0, kw)?;
+            be.copy_cols(qkv, 0, q_dst, 0, qw)?;
+            be.copy_cols(qkv, qw, k_dst, 0, kw)?;
             be.copy_cols(qkv, qw + kw, &mut s.v, 0, kw)?;
         }
+    }
+    if qk_norm {
+        let eps = cfg.rms_norm_eps;
+        let (Some(qn), Some(kn), Some(qr), Some(kr), Some(rq), Some(rk)) = (
+            &lw.q_norm,
+            &lw.k_norm,
+            &mut s.q_raw,
+            &mut s.k_raw,
+            &mut s.rstd_q,
+            &mut s.rstd_k,
+        ) else {
+            return Err(missing_qk_buffers());
+        };
+        head_norm_forward(be, qr, qn, eps, h, &mut s.q, rq)?;
+        head_norm_forward(be, kr, kn, eps, hkv, &mut s.k, rk)?;
     }
     be.rope(&mut s.q, positions, cos, sin, h, d, false)?;
     be.rope(&mut s.k, positions, cos, sin, hkv, d, false)?;
@@ -391,6 +419,68 @@ pub fn layer_forward<B: Backend>(
     be.swiglu_forward(&s.gate, &s.up, &mut sc.act)?;
     linear_forward(be, &lw.down, &sc.act, lin.down.as_mut(), &mut sc.proj)?;
     be.add_assign(x, &sc.proj)
+}
+
+fn missing_qk_buffers() -> Error {
+    Error::param(
+        "forward",
+        "q/k norms need both weights and their q_raw, k_raw, rstd_q, rstd_k buffers",
+    )
+}
+
+/// Runs `f` with each of `ts` viewed as `[rows·heads, width / heads]` (rows and width from the
+/// first; the others must hold as many elements), then restores their shapes, also when `f`
+/// fails.
+pub fn with_heads<B: Backend, R>(
+    be: &B,
+    ts: &mut [&mut B::Tensor],
+    heads: usize,
+    f: impl FnOnce(&B, &mut [&mut B::Tensor]) -> Result<R>,
+) -> Result<R> {
+    let Some(first) = ts.first() else {
+        return Err(Error::param("head norm", "no tensor"));
+    };
+    let (rows, width) = first.shape().matrix("head norm", "x")?;
+    if heads == 0 || !width.is_multiple_of(heads) {
+        return Err(Error::param(
+            "head norm",
+            format!("a width of {width} does not split into {heads} heads"),
+        ));
+    }
+    let mut shapes = Vec::with_capacity(ts.len());
+    let mut res = Ok(());
+    for t in ts.iter_mut() {
+        let shape = t.shape().dims().to_vec();
+        res = be.reshape(t, &[rows * heads, width / heads]);
+        if res.is_err() {
+            break;
+        }
+        shapes.push(shape);
+    }
+    let out = res.and_then(|()| f(be, ts));
+    for (t, shape) in ts.iter_mut().zip(&shapes) {
+        be.reshape(t, shape)?;
+    }
+    out
+}
+
+/// RMSNorm of every head: `y[t, h·D + i] = x[t, h·D + i] · rstd[t·H + h] · w[i]`, the RMSNorm op
+/// on the `[T·H, D]` view. x, y `[T, H·D]`, w `[D]`, rstd `[T·H]`.
+pub fn head_norm_forward<B: Backend>(
+    be: &B,
+    x: &mut B::Tensor,
+    w: &B::Tensor,
+    eps: f32,
+    heads: usize,
+    y: &mut B::Tensor,
+    rstd: &mut B::Tensor,
+) -> Result<()> {
+    with_heads(be, &mut [x, y], heads, |be, t| {
+        let [x, y] = t else {
+            return Err(Error::param("head norm", "two tensors"));
+        };
+        be.rmsnorm_forward(x, w, eps, y, rstd)
+    })
 }
 
 fn fused<'a, T>(buf: &'a mut Option<T>, what: &str) -> Result<&'a mut T> {

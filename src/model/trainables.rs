@@ -8,10 +8,11 @@
 //! (via [`ModelWeights::linears_mut`]) — derives it from here.
 //!
 //! The order, per decoder layer: q, k, v (or fused qkv), o, gate, up (or fused gate_up), down,
-//! the input norm, the post-attention norm; then the final norm and `lm_head`. It is the order
-//! in which checkpoints of format 1 stored their positional `param.NNNNN` tensors.
+//! the input norm, the post-attention norm, then Qwen3's `q_norm` and `k_norm` where present;
+//! then the final norm and `lm_head`. Without q/k norms it is the order in which checkpoints of
+//! format 1 stored their positional `param.NNNNN` tensors.
 //!
-//! Adding a new kind of trained tensor (e.g. Qwen3's per-layer `q_norm`/`k_norm`) is one change
+//! Adding a new kind of trained tensor (as Qwen3's per-layer `q_norm`/`k_norm` were) is one change
 //! here: a [`NormKind`] variant with its name in [`Key::name`], and one line in the `walk!`
 //! macro below that visits the new field of [`LayerWeights`]. Gradients, moments, the gradient
 //! norm, checkpoints, the page's swap and the exports follow; none of them enumerates the
@@ -31,6 +32,10 @@ pub enum NormKind {
     Input,
     /// Before the MLP (`post_attention_layernorm`).
     PostAttention,
+    /// Each query head before RoPE (`self_attn.q_norm`, `[D]`; Qwen3).
+    Query,
+    /// Each key head before RoPE (`self_attn.k_norm`, `[D]`; Qwen3).
+    Key,
     /// After the last layer (`model.norm`).
     Final,
 }
@@ -62,8 +67,16 @@ impl Key {
                 ..
             } => FINAL_NORM.to_string(),
             Key::Norm { layer, kind } => {
-                let [input, post] = layout::layer_norms(layer.unwrap_or_default());
-                if kind == NormKind::Input { input } else { post }
+                let l = layer.unwrap_or_default();
+                let [input, post] = layout::layer_norms(l);
+                let [q, k] = layout::qk_norms(l);
+                match kind {
+                    NormKind::Input => input,
+                    NormKind::PostAttention => post,
+                    NormKind::Query => q,
+                    NormKind::Key => k,
+                    NormKind::Final => FINAL_NORM.to_string(),
+                }
             }
         }
     }
@@ -139,6 +152,12 @@ macro_rules! walk {
             out.push(linear(l, LinearKind::Down, & $($m)? lw.down));
             out.push(norm(l, NormKind::Input, & $($m)? lw.input_norm));
             out.push(norm(l, NormKind::PostAttention, & $($m)? lw.post_attention_norm));
+            if let Some(t) = & $($m)? lw.q_norm {
+                out.push(norm(l, NormKind::Query, t));
+            }
+            if let Some(t) = & $($m)? lw.k_norm {
+                out.push(norm(l, NormKind::Key, t));
+            }
         }
 
         /// Every linear layer and norm weight of the model, in registry order.
@@ -273,6 +292,16 @@ mod tests {
                 norm(Some(2), NormKind::PostAttention),
                 "model.layers.2.post_attention_layernorm.weight",
                 "norm:model.layers.2.post_attention_layernorm.weight",
+            ),
+            (
+                norm(Some(1), NormKind::Query),
+                "model.layers.1.self_attn.q_norm.weight",
+                "norm:model.layers.1.self_attn.q_norm.weight",
+            ),
+            (
+                norm(Some(1), NormKind::Key),
+                "model.layers.1.self_attn.k_norm.weight",
+                "norm:model.layers.1.self_attn.k_norm.weight",
             ),
             (
                 norm(None, NormKind::Final),

@@ -80,6 +80,9 @@ pub struct LayerWeights<T> {
     pub input_norm: T,
     /// RMSNorm before the MLP, `[C]`.
     pub post_attention_norm: T,
+    /// RMSNorm of each query head and each key head before RoPE, `[D]` each (Qwen3).
+    pub q_norm: Option<T>,
+    pub k_norm: Option<T>,
     pub qkv: QkvProj<T>,
     pub o: Linear<T>,
     pub gate_up: GateUpProj<T>,
@@ -236,6 +239,13 @@ pub fn load_weights<B: Backend, S: ByteSource>(
         let [n1, n2] = layout::layer_norms(l);
         let input_norm = ld.tensor(&n1, &[c])?;
         let post_attention_norm = ld.tensor(&n2, &[c])?;
+        let (q_norm, k_norm) = if cfg.family.has_qk_norm() {
+            let [nq, nk] = layout::qk_norms(l);
+            let d = cfg.head_dim;
+            (Some(ld.tensor(&nq, &[d])?), Some(ld.tensor(&nk, &[d])?))
+        } else {
+            (None, None)
+        };
         let qkv = if cfg.family == Family::Phi3 {
             let s = next(LinearKind::Qkv)?;
             QkvProj::Fused(ld.linear(&s, &s.weight_name())?)
@@ -268,6 +278,8 @@ pub fn load_weights<B: Backend, S: ByteSource>(
         layers.push(LayerWeights {
             input_norm,
             post_attention_norm,
+            q_norm,
+            k_norm,
             qkv,
             o,
             gate_up,

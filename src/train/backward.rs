@@ -4,14 +4,17 @@
 //! become dlogits in place (masked cross-entropy), then go back through `lm_head` at once, so
 //! the `[T, V]` logits never exist whole. Backward then walks the layers in reverse: final norm,
 //! and per layer MLP (down, SwiGLU, gate/up, norm) and attention (o, attention, inverse RoPE,
-//! q/k/v, norm), adding into the residual gradient. Only Σ and the norm weights get gradients.
+//! q/k norms where present, q/k/v, norm), adding into the residual gradient. Only Σ and the norm
+//! weights get gradients. A q/k norm's backward is the RMSNorm backward on the `[T·H, D]` view
+//! (see `model::forward::head_norm_forward`): its weight gradient `Σ_{t,h} dy ⊙ x̂` sums over
+//! rows and heads alike, which is what the column reduction over `T·H` rows computes.
 use super::grads::{BackScratch, Grads};
 use crate::backend::svd_linear::{SvdLinearActs, svd_linear_backward};
 use crate::backend::{AttentionDims, Backend, Matmul};
 use crate::error::{Error, Result};
 use crate::model::ModelConfig;
 use crate::model::acts::{Activations, HeadActs, LinearActs, Saved};
-use crate::model::forward::{Batch, RopeCache, lm_head};
+use crate::model::forward::{Batch, RopeCache, lm_head, with_heads};
 use crate::model::layout::LinearKind;
 use crate::model::trainables::NormKind;
 use crate::model::weights::{GateUpProj, LayerWeights, Linear, ModelWeights, QkvProj};
@@ -299,12 +302,38 @@ fn layer_backward<B: Backend>(
     )?;
     be.rope(&mut bs.dq, &batch.positions, cos, sin, h, d, true)?;
     be.rope(&mut bs.dk, &batch.positions, cos, sin, hkv, d, true)?;
+    // Per-head q/k norms: dq, dk are gradients of the normed heads; dq_raw, dk_raw of the
+    // projections.
+    let (dq, dk) = if lw.q_norm.is_some() || lw.k_norm.is_some() {
+        let (Some(qn), Some(kn), Some(qr), Some(kr), Some(rq), Some(rk), Some(dqr), Some(dkr)) = (
+            &lw.q_norm,
+            &lw.k_norm,
+            &mut s.q_raw,
+            &mut s.k_raw,
+            &s.rstd_q,
+            &s.rstd_k,
+            &mut bs.dq_raw,
+            &mut bs.dk_raw,
+        ) else {
+            return Err(Error::param(
+                "backward",
+                "q/k norms need their saved inputs and gradient buffers",
+            ));
+        };
+        let dqn = g.norm_mut(l, NormKind::Query);
+        head_norm_backward(be, qr, qn, rq, h, &mut bs.dq, dqr, dqn)?;
+        let dkn = g.norm_mut(l, NormKind::Key);
+        head_norm_backward(be, kr, kn, rk, hkv, &mut bs.dk, dkr, dkn)?;
+        (&*dqr, &*dkr)
+    } else {
+        (&bs.dq, &bs.dk)
+    };
     match &lw.qkv {
         QkvProj::Separate { q, k, v } => {
             linear_backward(
                 be,
                 q,
-                &bs.dq,
+                dq,
                 lin.q.as_mut(),
                 &mut bs.dxn,
                 false,
@@ -313,7 +342,7 @@ fn layer_backward<B: Backend>(
             linear_backward(
                 be,
                 k,
-                &bs.dk,
+                dk,
                 lin.k.as_mut(),
                 &mut bs.dxn,
                 true,
@@ -332,8 +361,8 @@ fn layer_backward<B: Backend>(
         QkvProj::Fused(f) => {
             let (qw, kw) = (h * d, hkv * d);
             let dqkv = fused(&mut bs.dqkv, "qkv")?;
-            be.copy_cols(&bs.dq, 0, dqkv, 0, qw)?;
-            be.copy_cols(&bs.dk, 0, dqkv, qw, kw)?;
+            be.copy_cols(dq, 0, dqkv, 0, qw)?;
+            be.copy_cols(dk, 0, dqkv, qw, kw)?;
             be.copy_cols(&bs.dv, 0, dqkv, qw + kw, kw)?;
             linear_backward(
                 be,
@@ -356,4 +385,25 @@ fn layer_backward<B: Backend>(
         g.norm_mut(l, NormKind::Input),
     )?;
     Ok(())
+}
+
+/// Backward of [`crate::model::forward::head_norm_forward`]: `dx = ` RMSNorm backward of each
+/// head, `dw += Σ_{t,h} dy ⊙ x̂`. x, dy, dx `[T, H·D]`, w `[D]`, rstd `[T·H]`, dw `[D]`.
+#[allow(clippy::too_many_arguments)]
+pub fn head_norm_backward<B: Backend>(
+    be: &B,
+    x: &mut B::Tensor,
+    w: &B::Tensor,
+    rstd: &B::Tensor,
+    heads: usize,
+    dy: &mut B::Tensor,
+    dx: &mut B::Tensor,
+    dw: Option<&mut B::Tensor>,
+) -> Result<()> {
+    with_heads(be, &mut [x, dy, dx], heads, |be, t| {
+        let [x, dy, dx] = t else {
+            return Err(Error::param("head norm", "three tensors"));
+        };
+        be.rmsnorm_backward(x, w, rstd, dy, dx, false, dw)
+    })
 }

@@ -97,6 +97,10 @@ pub struct BackScratch<T> {
     /// `[T, H·D]`.
     pub dattn: T,
     pub dq: T,
+    /// Gradients of the projected queries and keys before their per-head norms
+    /// `[T, H·D]`, `[T, Hkv·D]` (q/k norms).
+    pub dq_raw: Option<T>,
+    pub dk_raw: Option<T>,
     /// `[T, Hkv·D]`.
     pub dk: T,
     pub dv: T,
@@ -121,11 +125,14 @@ impl<T> BackScratch<T> {
         let (qw, kw) = (cfg.q_width(), cfg.kv_width());
         let fused_qkv = w.fused_qkv();
         let fused_gu = w.fused_gate_up();
+        let qk_norm = cfg.family.has_qk_norm();
         Ok(BackScratch {
             dstream: be.zeros(&[rows, c])?,
             dxn: be.zeros(&[rows, c])?,
             dattn: be.zeros(&[rows, qw])?,
             dq: be.zeros(&[rows, qw])?,
+            dq_raw: qk_norm.then(|| be.zeros(&[rows, qw])).transpose()?,
+            dk_raw: qk_norm.then(|| be.zeros(&[rows, kw])).transpose()?,
             dk: be.zeros(&[rows, kw])?,
             dv: be.zeros(&[rows, kw])?,
             dact: be.zeros(&[rows, i])?,

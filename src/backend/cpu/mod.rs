@@ -64,6 +64,9 @@ impl TensorInfo for CpuTensor {
     fn shape(&self) -> &Shape {
         &self.shape
     }
+    fn set_shape(&mut self, shape: Shape) {
+        self.shape = shape;
+    }
 }
 
 /// A host u32 vector.

@@ -44,6 +44,9 @@ impl TensorInfo for GpuTensor {
     fn shape(&self) -> &Shape {
         &self.shape
     }
+    fn set_shape(&mut self, shape: Shape) {
+        self.shape = shape;
+    }
 }
 
 impl Drop for GpuTensor {
