@@ -225,3 +225,8 @@ gpu_test!(
     adapter_refuses_bad_sigma0_with_the_module_named,
     sigma0_errors
 );
+
+async fn qwen3_qk_norms() {
+    check("qwen3", export_fixture!("qwen3")).await;
+}
+gpu_test!(adapter_of_qwen3_carries_its_qk_norms, qwen3_qk_norms);
