@@ -32,8 +32,8 @@ fn bitwise(what: &str, got: &[f32], want: &[f32]) {
 }
 
 #[test]
-fn llama_mistral_qwen2_read_back_bit_for_bit() {
-    for model in ["llama", "mistral", "qwen2", "llama_bf16"] {
+fn llama_mistral_qwen2_qwen3_read_back_bit_for_bit() {
+    for model in ["llama", "mistral", "qwen2", "qwen3", "llama_bf16"] {
         let files = fixture_dir(&format!("models/{model}"));
         let src_cfg = read_config(&files).unwrap();
         let ckpt = open_checkpoint(&files).unwrap();
@@ -43,7 +43,10 @@ fn llama_mistral_qwen2_read_back_bit_for_bit() {
             let file = GgufFile::read(&bytes).unwrap();
             assert_eq!(file.version, 3);
             assert_eq!(file.alignment, 32);
-            let arch = if model == "qwen2" { "qwen2" } else { "llama" };
+            let arch = match model {
+                "qwen2" | "qwen3" => model,
+                _ => "llama",
+            };
             assert_eq!(
                 file.metadata.get("general.architecture"),
                 Some(&Value::String(arch.into()))
