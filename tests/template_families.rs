@@ -16,8 +16,16 @@ macro_rules! family {
     ($name:literal) => {
         (
             $name,
-            include_str!(concat!("fixtures/data/templates/", $name, "/tokenizer_config.json")),
-            include_str!(concat!("fixtures/data/templates/", $name, "/chat_template.jinja")),
+            include_str!(concat!(
+                "fixtures/data/templates/",
+                $name,
+                "/tokenizer_config.json"
+            )),
+            include_str!(concat!(
+                "fixtures/data/templates/",
+                $name,
+                "/chat_template.jinja"
+            )),
             include_str!(concat!("fixtures/data/templates/", $name, "/golden.json")),
         )
     };
