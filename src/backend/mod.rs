@@ -437,6 +437,36 @@ pub trait Backend: Kernels {
         let dims = checks::swiglu(gate.shape(), &others)?;
         self.swiglu_backward_kernel(gate, up, dout, dgate, dup, dims)
     }
+    /// GeGLU (Gemma): `out = gelu_tanh(gate) ⊙ up`, `gelu_tanh(x) = 0.5 · x · (1 + tanh(√(2/π) ·
+    /// (x + 0.044715 · x³)))` (transformers' `gelu_pytorch_tanh`). All `[T, I]`.
+    fn geglu_forward(
+        &self,
+        gate: &Self::Tensor,
+        up: &Self::Tensor,
+        out: &mut Self::Tensor,
+    ) -> Result<()> {
+        let dims = checks::swiglu(gate.shape(), &[("up", up.shape()), ("out", out.shape())])?;
+        self.geglu_forward_kernel(gate, up, out, dims)
+    }
+    /// GeGLU backward: `dgate = dout ⊙ up ⊙ gelu_tanh'(gate)`, `dup = dout ⊙ gelu_tanh(gate)`
+    /// (overwrite).
+    fn geglu_backward(
+        &self,
+        gate: &Self::Tensor,
+        up: &Self::Tensor,
+        dout: &Self::Tensor,
+        dgate: &mut Self::Tensor,
+        dup: &mut Self::Tensor,
+    ) -> Result<()> {
+        let others = [
+            ("up", up.shape()),
+            ("dout", dout.shape()),
+            ("dgate", dgate.shape()),
+            ("dup", dup.shape()),
+        ];
+        let dims = checks::swiglu(gate.shape(), &others)?;
+        self.geglu_backward_kernel(gate, up, dout, dgate, dup, dims)
+    }
     /// Masked cross-entropy over a chunk of rows, loss and gradient in one pass.
     /// `logits` `[N, V]` holds rows `row_offset .. row_offset + N` of the full batch; it is
     /// overwritten with dlogits = `(softmax − onehot(target)) · weight · scale`.
