@@ -26,6 +26,8 @@ pub fn gguf_arch(family: Family) -> &'static str {
         Family::Qwen2 => "qwen2",
         Family::Qwen3 => "qwen3",
         Family::Phi3 => "phi3",
+        // Not exported yet (not in GGUF_MODEL_TYPES): llama.cpp's name, for messages.
+        Family::Gemma3 => "gemma3",
     }
 }
 

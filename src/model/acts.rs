@@ -48,6 +48,12 @@ pub struct Saved<T> {
     pub lse: T,
     /// `1 / rms` of the post-attention norm `[T]`.
     pub rstd_mlp: T,
+    /// Gemma: the o_proj and down_proj outputs before their norms `[T, C]`, and those norms'
+    /// `1 / rms` `[T]`.
+    pub attn_proj: Option<T>,
+    pub rstd_attn_out: Option<T>,
+    pub mlp_proj: Option<T>,
+    pub rstd_mlp_out: Option<T>,
     /// MLP gate and up projections `[T, I]`.
     pub gate: T,
     pub up: T,
@@ -133,6 +139,7 @@ impl<T> Activations<T> {
         let n_saved = if training { cfg.num_layers } else { 1 };
         let (h, hkv) = (cfg.num_heads, cfg.num_kv_heads);
         let qk_norm = cfg.family.has_qk_norm();
+        let sandwich = cfg.family.has_sandwich_norms();
         let mut layers = Vec::with_capacity(n_saved);
         for _ in 0..n_saved {
             let keep = |be: &B| -> Result<Option<T>> {
@@ -152,6 +159,10 @@ impl<T> Activations<T> {
                 attn: be.zeros(&[rows, qw])?,
                 lse: be.zeros(&[rows, cfg.num_heads])?,
                 rstd_mlp: be.zeros(&[rows])?,
+                attn_proj: sandwich.then(|| be.zeros(&[rows, c])).transpose()?,
+                rstd_attn_out: sandwich.then(|| be.zeros(&[rows])).transpose()?,
+                mlp_proj: sandwich.then(|| be.zeros(&[rows, c])).transpose()?,
+                rstd_mlp_out: sandwich.then(|| be.zeros(&[rows])).transpose()?,
                 gate: be.zeros(&[rows, i])?,
                 up: be.zeros(&[rows, i])?,
             });

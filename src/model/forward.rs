@@ -8,10 +8,15 @@
 //! projections then land in `Saved::q_raw`/`k_raw` (kept for backward) and the normed heads in
 //! `Saved::q`/`k`, where RoPE and attention find them as in the other families.
 //!
+//! Gemma 3 adds: embeddings times √C (`mul_cols` by a `[C]` vector of √C), norms of the attention
+//! and MLP outputs before each residual add (their inputs kept in `Saved::attn_proj`/`mlp_proj`),
+//! GeGLU, and sliding-window layers with their own window starts (`Batch::window_start_local`)
+//! and RoPE tables ([`RopeCache`]'s local half) beside the global ones.
+//!
 //! Attention runs either over whole sequences ([`AttentionMode::Batch`], training and eval; rows
 //! `b·S + t`) or against a key/value cache ([`AttentionMode::Cached`], generation).
 use super::acts::{Activations, HeadActs, LinearActs, Saved, Scratch};
-use super::config::ModelConfig;
+use super::config::{Activation, ModelConfig};
 use super::weights::{GateUpProj, LayerWeights, ModelWeights, QkvProj, linear_forward};
 use crate::backend::{Backend, CachedAttentionDims, TensorInfo};
 use crate::error::{Error, Result};
@@ -28,6 +33,8 @@ pub struct Batch<I> {
     /// First visible key row (within its sequence) of each row `[B·S]`: the start of its
     /// conversation, moved up by the sliding window where the model has one.
     pub window_start: I,
+    /// The same for the sliding-window layers of a model that also has global ones (Gemma 3).
+    pub window_start_local: Option<I>,
     /// `max(positions) + 1`: picks longrope's factors and sizes the tables.
     pub position_span: usize,
 }
@@ -40,7 +47,7 @@ fn batch_rows(
     segment_starts: Option<&[u32]>,
     batch: usize,
     seq: usize,
-) -> Result<(Vec<u32>, Vec<u32>, usize)> {
+) -> Result<(Vec<u32>, Vec<u32>, Option<Vec<u32>>, usize)> {
     let rows = batch * seq;
     let op = "batch";
     if ids.len() != rows || seq == 0 {
@@ -74,18 +81,25 @@ fn batch_rows(
             "positions and segment starts need one entry per row",
         ));
     }
-    let window: Vec<u32> = (0..rows)
-        .map(|r| {
-            let t = (r % seq) as u32;
-            let start = starts[r].min(t);
-            match cfg.sliding_window {
-                Some(w) => start.max((t + 1).saturating_sub(w as u32)),
-                None => start,
-            }
-        })
-        .collect();
+    let windowed = |window: Option<usize>| -> Vec<u32> {
+        (0..rows)
+            .map(|r| {
+                let t = (r % seq) as u32;
+                let start = starts[r].min(t);
+                match window {
+                    Some(w) => start.max((t + 1).saturating_sub(w as u32)),
+                    None => start,
+                }
+            })
+            .collect()
+    };
+    let window = windowed(cfg.sliding_window);
+    let local = cfg
+        .local_attention
+        .as_ref()
+        .map(|a| windowed(Some(a.window)));
     let span = positions.iter().copied().max().unwrap_or(0) as usize + 1;
-    Ok((positions, window, span))
+    Ok((positions, window, local, span))
 }
 
 impl<I> Batch<I> {
@@ -101,7 +115,7 @@ impl<I> Batch<I> {
         batch: usize,
         seq: usize,
     ) -> Result<Self> {
-        let (positions, window, span) =
+        let (positions, window, local, span) =
             batch_rows(cfg, ids, positions, segment_starts, batch, seq)?;
         Ok(Batch {
             batch,
@@ -109,6 +123,7 @@ impl<I> Batch<I> {
             ids: be.ids(ids)?,
             positions: be.ids(&positions)?,
             window_start: be.ids(&window)?,
+            window_start_local: local.map(|w| be.ids(&w)).transpose()?,
             position_span: span,
         })
     }
@@ -122,21 +137,44 @@ impl<I> Batch<I> {
         positions: Option<&[u32]>,
         segment_starts: Option<&[u32]>,
     ) -> Result<()> {
-        let (positions, window, span) =
+        let (positions, window, local, span) =
             batch_rows(cfg, ids, positions, segment_starts, self.batch, self.seq)?;
         be.write_ids(&mut self.ids, ids)?;
         be.write_ids(&mut self.positions, &positions)?;
         be.write_ids(&mut self.window_start, &window)?;
+        match (&mut self.window_start_local, local) {
+            (Some(dst), Some(w)) => be.write_ids(dst, &w)?,
+            (None, None) => {}
+            _ => return Err(Error::param("batch", "made for another model's layers")),
+        }
         self.position_span = span;
         Ok(())
     }
 }
 
 /// cos/sin tables on the device, grown on demand; longrope keeps its short and long tables apart.
+/// A model with sliding-window layers of their own RoPE (Gemma 3) has a second cache, `local`.
 pub struct RopeCache<T> {
     cfg: RopeConfig,
     short: Option<(T, T, usize)>,
     long: Option<(T, T, usize)>,
+    local: Option<Box<RopeCache<T>>>,
+}
+
+/// `(cos, sin)` `[P, D/2]` of the global layers and, where they differ, of the local ones.
+pub struct RopeTables<'a, T> {
+    pub global: (&'a T, &'a T),
+    pub local: Option<(&'a T, &'a T)>,
+}
+
+impl<T> RopeTables<'_, T> {
+    /// The tables of decoder layer `l`.
+    pub fn layer(&self, cfg: &ModelConfig, l: usize) -> (&T, &T) {
+        match self.local {
+            Some(t) if cfg.is_local_layer(l) => t,
+            _ => self.global,
+        }
+    }
 }
 
 impl<T> RopeCache<T> {
@@ -145,7 +183,51 @@ impl<T> RopeCache<T> {
             cfg,
             short: None,
             long: None,
+            local: None,
         }
+    }
+
+    /// The caches a model needs: its RoPE and, for sliding layers with their own, the local one.
+    pub fn for_model(cfg: &ModelConfig) -> Self {
+        let mut c = RopeCache::new(cfg.rope.clone());
+        c.local = cfg
+            .local_attention
+            .as_ref()
+            .map(|a| Box::new(RopeCache::new(a.rope.clone())));
+        c
+    }
+
+    /// The global and local tables for positions below `span`.
+    pub fn all_tables<B: Backend<Tensor = T>>(
+        &mut self,
+        be: &B,
+        span: usize,
+    ) -> Result<RopeTables<'_, T>> {
+        self.tables(be, span)?;
+        if let Some(l) = &mut self.local {
+            l.tables(be, span)?;
+        }
+        let local = match &self.local {
+            Some(l) => Some(l.get(span)?),
+            None => None,
+        };
+        Ok(RopeTables {
+            global: self.get(span)?,
+            local,
+        })
+    }
+
+    /// The tables already grown for `span` (see [`RopeCache::tables`]).
+    fn get(&self, span: usize) -> Result<(&T, &T)> {
+        let slot = if rope::uses_long_factors(&self.cfg, span) {
+            &self.long
+        } else {
+            &self.short
+        };
+        let (cos, sin, _) = slot
+            .as_ref()
+            .ok_or_else(|| Error::param("rope", "no table"))?;
+        Ok((cos, sin))
     }
 
     /// `(cos, sin)` for sequences whose positions are below `span` (the factors are chosen by
@@ -211,9 +293,10 @@ pub fn forward<B: Backend>(
             ),
         ));
     }
-    let tables = rope.tables(be, batch.position_span)?;
+    let tables = rope.all_tables(be, batch.position_span)?;
     let keys = Keys::Batch {
         window_start: &batch.window_start,
+        window_start_local: batch.window_start_local.as_ref(),
         batch: batch.batch,
         seq: batch.seq,
     };
@@ -222,9 +305,11 @@ pub fn forward<B: Backend>(
 
 /// Where every layer's attention finds its keys.
 pub enum Keys<'a, B: Backend> {
-    /// In the batch itself (see [`AttentionMode::Batch`]).
+    /// In the batch itself (see [`AttentionMode::Batch`]); sliding-window layers of a model with
+    /// both kinds use `window_start_local`.
     Batch {
         window_start: &'a B::Ids,
+        window_start_local: Option<&'a B::Ids>,
         batch: usize,
         seq: usize,
     },
@@ -243,21 +328,32 @@ pub fn run_model<B: Backend>(
     be: &B,
     cfg: &ModelConfig,
     w: &ModelWeights<B::Tensor>,
-    (cos, sin): (&B::Tensor, &B::Tensor),
+    tables: RopeTables<'_, B::Tensor>,
     ids: &B::Ids,
     positions: &B::Ids,
     mut keys: Keys<'_, B>,
     acts: &mut Activations<B::Tensor>,
 ) -> Result<()> {
-    be.embedding(&w.embed, ids, &mut acts.stream)?;
+    match &w.embed_scale {
+        Some(scale) => {
+            be.embedding(&w.embed, ids, &mut acts.scratch.xn)?;
+            be.mul_cols(&acts.scratch.xn, scale, &mut acts.stream)?;
+        }
+        None => be.embedding(&w.embed, ids, &mut acts.stream)?,
+    }
     for (l, lw) in w.layers.iter().enumerate() {
+        let local = cfg.is_local_layer(l);
         let mode: AttentionMode<'_, B> = match &mut keys {
             Keys::Batch {
                 window_start,
+                window_start_local,
                 batch,
                 seq,
             } => AttentionMode::Batch {
-                window_start,
+                window_start: match window_start_local {
+                    Some(w) if local => w,
+                    _ => window_start,
+                },
                 batch: *batch,
                 seq: *seq,
             },
@@ -271,8 +367,9 @@ pub fn run_model<B: Backend>(
         layer_forward(
             be,
             cfg,
+            l,
             lw,
-            (cos, sin),
+            tables.layer(cfg, l),
             positions,
             mode,
             &mut acts.stream,
@@ -295,8 +392,9 @@ pub fn run_model<B: Backend>(
 pub fn layer_forward<B: Backend>(
     be: &B,
     cfg: &ModelConfig,
+    l: usize,
     lw: &LayerWeights<B::Tensor>,
-    (cos, sin): (&B::Tensor, &B::Tensor),
+    rope_tables: (&B::Tensor, &B::Tensor),
     positions: &B::Ids,
     mode: AttentionMode<'_, B>,
     x: &mut B::Tensor,
@@ -352,6 +450,7 @@ pub fn layer_forward<B: Backend>(
         head_norm_forward(be, qr, qn, eps, h, &mut s.q, rq)?;
         head_norm_forward(be, kr, kn, eps, hkv, &mut s.k, rk)?;
     }
+    let (cos, sin) = rope_tables;
     be.rope(&mut s.q, positions, cos, sin, h, d, false)?;
     be.rope(&mut s.k, positions, cos, sin, hkv, d, false)?;
     match mode {
@@ -385,13 +484,20 @@ pub fn layer_forward<B: Backend>(
                 n_heads: h,
                 n_kv_heads: hkv,
                 head_dim: d,
-                window: cfg.sliding_window.unwrap_or(0),
+                window: cfg.layer_window(l).unwrap_or(0),
                 scale: cfg.attention_scale(),
             };
             be.attention_cached(&s.q, k_cache, v_cache, dims, &mut s.attn)?;
         }
     }
-    linear_forward(be, &lw.o, &s.attn, lin.o.as_mut(), &mut sc.proj)?;
+    match (&lw.sandwich, &mut s.attn_proj, &mut s.rstd_attn_out) {
+        (None, ..) => linear_forward(be, &lw.o, &s.attn, lin.o.as_mut(), &mut sc.proj)?,
+        (Some(sw), Some(p), Some(r)) => {
+            linear_forward(be, &lw.o, &s.attn, lin.o.as_mut(), p)?;
+            be.rmsnorm_forward(p, &sw.attn_out, cfg.rms_norm_eps, &mut sc.proj, r)?;
+        }
+        _ => return Err(missing_sandwich_buffers()),
+    }
     be.add_assign(x, &sc.proj)?;
     if let Some(x_mid) = &mut s.x_mid {
         be.copy_rows(x, 0, x_mid, 0, x.shape().rows())?;
@@ -416,9 +522,26 @@ pub fn layer_forward<B: Backend>(
             be.copy_cols(gu, i, &mut s.up, 0, i)?;
         }
     }
-    be.swiglu_forward(&s.gate, &s.up, &mut sc.act)?;
-    linear_forward(be, &lw.down, &sc.act, lin.down.as_mut(), &mut sc.proj)?;
+    match cfg.activation {
+        Activation::Silu => be.swiglu_forward(&s.gate, &s.up, &mut sc.act)?,
+        Activation::GeluTanh => be.geglu_forward(&s.gate, &s.up, &mut sc.act)?,
+    }
+    match (&lw.sandwich, &mut s.mlp_proj, &mut s.rstd_mlp_out) {
+        (None, ..) => linear_forward(be, &lw.down, &sc.act, lin.down.as_mut(), &mut sc.proj)?,
+        (Some(sw), Some(p), Some(r)) => {
+            linear_forward(be, &lw.down, &sc.act, lin.down.as_mut(), p)?;
+            be.rmsnorm_forward(p, &sw.mlp_out, cfg.rms_norm_eps, &mut sc.proj, r)?;
+        }
+        _ => return Err(missing_sandwich_buffers()),
+    }
     be.add_assign(x, &sc.proj)
+}
+
+fn missing_sandwich_buffers() -> Error {
+    Error::param(
+        "forward",
+        "output norms need their attn_proj, mlp_proj and rstd buffers",
+    )
 }
 
 fn missing_qk_buffers() -> Error {

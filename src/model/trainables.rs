@@ -8,7 +8,8 @@
 //! (via [`ModelWeights::linears_mut`]) — derives it from here.
 //!
 //! The order, per decoder layer: q, k, v (or fused qkv), o, gate, up (or fused gate_up), down,
-//! the input norm, the post-attention norm, then Qwen3's `q_norm` and `k_norm` where present;
+//! the input norm, the post-attention norm (Gemma: the attention-output norm, then the pre- and
+//! post-feedforward norms), then `q_norm` and `k_norm` where present;
 //! then the final norm and `lm_head`. Without q/k norms it is the order in which checkpoints of
 //! format 1 stored their positional `param.NNNNN` tensors.
 //!
@@ -30,9 +31,14 @@ use crate::error::{Error, Result};
 pub enum NormKind {
     /// Before attention (`input_layernorm`).
     Input,
-    /// Before the MLP (`post_attention_layernorm`).
+    /// Before the MLP (`post_attention_layernorm`); Gemma: of the attention output.
     PostAttention,
-    /// Each query head before RoPE (`self_attn.q_norm`, `[D]`; Qwen3).
+    /// Before the MLP where the post-attention norm norms the attention output
+    /// (`pre_feedforward_layernorm`; Gemma).
+    PreFeedforward,
+    /// Of the MLP output (`post_feedforward_layernorm`; Gemma).
+    PostFeedforward,
+    /// Each query head before RoPE (`self_attn.q_norm`, `[D]`; Qwen3, Gemma 3).
     Query,
     /// Each key head before RoPE (`self_attn.k_norm`, `[D]`; Qwen3).
     Key,
@@ -70,9 +76,12 @@ impl Key {
                 let l = layer.unwrap_or_default();
                 let [input, post] = layout::layer_norms(l);
                 let [q, k] = layout::qk_norms(l);
+                let [pre_ff, post_ff] = layout::feedforward_norms(l);
                 match kind {
                     NormKind::Input => input,
                     NormKind::PostAttention => post,
+                    NormKind::PreFeedforward => pre_ff,
+                    NormKind::PostFeedforward => post_ff,
                     NormKind::Query => q,
                     NormKind::Key => k,
                     NormKind::Final => FINAL_NORM.to_string(),
@@ -151,7 +160,14 @@ macro_rules! walk {
             }
             out.push(linear(l, LinearKind::Down, & $($m)? lw.down));
             out.push(norm(l, NormKind::Input, & $($m)? lw.input_norm));
-            out.push(norm(l, NormKind::PostAttention, & $($m)? lw.post_attention_norm));
+            match & $($m)? lw.sandwich {
+                None => out.push(norm(l, NormKind::PostAttention, & $($m)? lw.post_attention_norm)),
+                Some(s) => {
+                    out.push(norm(l, NormKind::PostAttention, & $($m)? s.attn_out));
+                    out.push(norm(l, NormKind::PreFeedforward, & $($m)? lw.post_attention_norm));
+                    out.push(norm(l, NormKind::PostFeedforward, & $($m)? s.mlp_out));
+                }
+            }
             if let Some(t) = & $($m)? lw.q_norm {
                 out.push(norm(l, NormKind::Query, t));
             }
