@@ -1,6 +1,7 @@
 //! The loss and the backward pass against PyTorch autograd: for tiny checkpoints (tied llama,
 //! qwen2 with biases, phi3 with fused projections and longrope, mistral with a sliding window,
-//! qwen3 with per-head q/k norms)
+//! qwen3 with per-head q/k norms, gemma3 with `1 + w` norms, output norms, GeGLU, scaled
+//! embeddings and a sliding layer beside a global one)
 //! whose linear layers are factored as `x W'ᵀ + ((x V) ⊙ Σ) Uᵀ + b` with the same `U`, `V`, `W'`,
 //! `Σ` as the golden script (`tests/fixtures/train/make_grad_goldens.py`; installed as the delta
 //! form with `W = W'` and `Σ₀ = 0`, the same ops), the masked mean
@@ -148,6 +149,11 @@ async fn qwen3() {
 }
 gpu_test!(qwen3_gradients_match_pytorch, qwen3);
 
+async fn gemma3() {
+    check("gemma3", fixture!("gemma3")).await;
+}
+gpu_test!(gemma3_gradients_match_pytorch, gemma3);
+
 /// Logits `[T, V]` of the golden batch, with activations for inference or for training.
 async fn logits_with<B: Backend>(
     be: &B,
@@ -241,6 +247,7 @@ async fn trajectories() {
         ("phi3", fixture!("phi3")),
         ("mistral_swa", fixture!("mistral_swa")),
         ("qwen3", fixture!("qwen3")),
+        ("gemma3", fixture!("gemma3")),
     ] {
         trajectory_on(&CpuBackend, what, &fx).await;
         trajectory_on(&g, what, &fx).await;

@@ -13,6 +13,7 @@ use crate::backend::svd_linear::{SvdLinearActs, svd_linear_backward};
 use crate::backend::{AttentionDims, Backend, Matmul};
 use crate::error::{Error, Result};
 use crate::model::ModelConfig;
+use crate::model::config::Activation;
 use crate::model::acts::{Activations, HeadActs, LinearActs, Saved};
 use crate::model::forward::{Batch, RopeCache, lm_head, with_heads};
 use crate::model::layout::LinearKind;
@@ -168,7 +169,7 @@ pub fn backward<B: Backend>(
         false,
         grads.norm_mut(None, NormKind::Final),
     )?;
-    let (cos, sin) = rope.tables(be, batch.position_span)?;
+    let tables = rope.all_tables(be, batch.position_span)?;
     let dims = cfg.attention_dims(batch.batch, batch.seq);
     for l in (0..w.layers.len()).rev() {
         layer_backward(
@@ -176,7 +177,7 @@ pub fn backward<B: Backend>(
             cfg,
             l,
             &w.layers[l],
-            (cos, sin),
+            tables.layer(cfg, l),
             batch,
             dims,
             &mut acts.layers[l],
@@ -218,19 +219,42 @@ fn layer_backward<B: Backend>(
     bs: &mut BackScratch<B::Tensor>,
     g: &mut Grads<B::Tensor>,
 ) -> Result<()> {
+    let window_start = match &batch.window_start_local {
+        Some(w) if cfg.is_local_layer(l) => w,
+        _ => &batch.window_start,
+    };
     let l = Some(l);
     let (h, hkv, d) = (cfg.num_heads, cfg.num_kv_heads, cfg.head_dim);
-    // MLP: x_out = x_mid + down(silu(gate(xn)) ⊙ up(xn)), xn = norm(x_mid).
+    let missing = || Error::param("backward", "output norms need their saved inputs");
+    // MLP: x_out = x_mid + [N_out](down(act(gate(xn)) ⊙ up(xn))), xn = norm(x_mid).
+    let g_down = match &lw.sandwich {
+        None => &bs.dstream,
+        Some(sw) => {
+            let (Some(p), Some(r), Some(dp)) = (&s.mlp_proj, &s.rstd_mlp_out, &mut bs.dproj) else {
+                return Err(missing());
+            };
+            let dw = g.norm_mut(l, NormKind::PostFeedforward);
+            be.rmsnorm_backward(p, &sw.mlp_out, r, &bs.dstream, dp, false, dw)?;
+            &*dp
+        }
+    };
     linear_backward(
         be,
         &lw.down,
-        &bs.dstream,
+        g_down,
         lin.down.as_mut(),
         &mut bs.dact,
         false,
         g.sigma_mut(l, LinearKind::Down),
     )?;
-    be.swiglu_backward(&s.gate, &s.up, &bs.dact, &mut bs.dgate, &mut bs.dup)?;
+    match cfg.activation {
+        Activation::Silu => {
+            be.swiglu_backward(&s.gate, &s.up, &bs.dact, &mut bs.dgate, &mut bs.dup)?
+        }
+        Activation::GeluTanh => {
+            be.geglu_backward(&s.gate, &s.up, &bs.dact, &mut bs.dgate, &mut bs.dup)?
+        }
+    }
     match &lw.gate_up {
         GateUpProj::Separate { gate, up } => {
             linear_backward(
@@ -275,13 +299,33 @@ fn layer_backward<B: Backend>(
         &bs.dxn,
         &mut bs.dstream,
         true,
-        g.norm_mut(l, NormKind::PostAttention),
+        g.norm_mut(
+            l,
+            if lw.sandwich.is_some() {
+                NormKind::PreFeedforward
+            } else {
+                NormKind::PostAttention
+            },
+        ),
     )?;
-    // Attention: x_mid = x_in + o(attn(rope(q(xn)), rope(k(xn)), v(xn))), xn = norm(x_in).
+    // Attention: x_mid = x_in + [N_out](o(attn(rope(q(xn)), rope(k(xn)), v(xn)))),
+    // xn = norm(x_in).
+    let g_o = match &lw.sandwich {
+        None => &bs.dstream,
+        Some(sw) => {
+            let (Some(p), Some(r), Some(dp)) = (&s.attn_proj, &s.rstd_attn_out, &mut bs.dproj)
+            else {
+                return Err(missing());
+            };
+            let dw = g.norm_mut(l, NormKind::PostAttention);
+            be.rmsnorm_backward(p, &sw.attn_out, r, &bs.dstream, dp, false, dw)?;
+            &*dp
+        }
+    };
     linear_backward(
         be,
         &lw.o,
-        &bs.dstream,
+        g_o,
         lin.o.as_mut(),
         &mut bs.dattn,
         false,
@@ -291,7 +335,7 @@ fn layer_backward<B: Backend>(
         &s.q,
         &s.k,
         &s.v,
-        &batch.window_start,
+        window_start,
         dims,
         &s.attn,
         &s.lse,

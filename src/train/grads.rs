@@ -104,6 +104,8 @@ pub struct BackScratch<T> {
     /// `[T, Hkv·D]`.
     pub dk: T,
     pub dv: T,
+    /// Gradient of o_proj's / down_proj's output through Gemma's output norms `[T, C]`.
+    pub dproj: Option<T>,
     /// `[T, I]`.
     pub dact: T,
     pub dgate: T,
@@ -135,6 +137,11 @@ impl<T> BackScratch<T> {
             dk_raw: qk_norm.then(|| be.zeros(&[rows, kw])).transpose()?,
             dk: be.zeros(&[rows, kw])?,
             dv: be.zeros(&[rows, kw])?,
+            dproj: cfg
+                .family
+                .has_sandwich_norms()
+                .then(|| be.zeros(&[rows, c]))
+                .transpose()?,
             dact: be.zeros(&[rows, i])?,
             dgate: be.zeros(&[rows, i])?,
             dup: be.zeros(&[rows, i])?,
