@@ -15,7 +15,7 @@
 //! too; untie the base first (load it with `tie_word_embeddings=False` and give `lm_head` a copy
 //! of the embedding), or use the merged export.
 use super::files::to_json;
-use super::merged::{Exported, check_finite, preflight};
+use super::merged::{Exported, check_finite, preflight, without_offset};
 use super::safetensors_writer::{SafetensorsWriter, TensorHeader};
 use super::target::{ExportTarget, write_file};
 use super::walk;
@@ -122,7 +122,7 @@ pub async fn export_adapter<B: Backend>(
     w.write_header(&mut file)?;
     for t in w.order().to_vec() {
         let data = match (norm_of.get(&t.name), lora_of.get(&t.name)) {
-            (Some(norm), _) => be.read(norm).await?,
+            (Some(norm), _) => without_offset(be.read(norm).await?, cfg.family.norm_offset()),
             (None, Some(&(m, is_b))) => lora_tensor(be, m, is_b).await?,
             (None, None) => {
                 return Err(Error::param(

@@ -149,6 +149,8 @@ pub async fn decompose<B: Backend>(
     // "Trained" norms: every RMSNorm weight moves (registry order: per layer input,
     // post-attention, q/k norms where present; then the final norm).
     let mut k = 0u64;
+    // Gemma holds `1 + w`; the export writes `w`.
+    let offset = f64::from(cfg.family.norm_offset());
     for e in svdtune::model::trainables::entries_mut(&mut model.weights) {
         let svdtune::model::trainables::Part::Norm(t) = e.part else {
             continue;
@@ -159,9 +161,10 @@ pub async fn decompose<B: Backend>(
             .collect();
         k += 1;
         be.write(t, &new).unwrap();
-        truth
-            .expected
-            .insert(e.key.name(), new.iter().map(|&x| f64::from(x)).collect());
+        truth.expected.insert(
+            e.key.name(),
+            new.iter().map(|&x| f64::from(x) - offset).collect(),
+        );
     }
     truth
 }
