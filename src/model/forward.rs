@@ -39,6 +39,10 @@ pub struct Batch<I> {
     pub position_span: usize,
 }
 
+/// Positions, window starts (all layers; sliding layers of a model with both kinds) and the
+/// position span of a batch's rows.
+type BatchRows = (Vec<u32>, Vec<u32>, Option<Vec<u32>>, usize);
+
 /// The per-row host arrays of a batch: checked ids, positions and attention window starts.
 fn batch_rows(
     cfg: &ModelConfig,
@@ -47,7 +51,7 @@ fn batch_rows(
     segment_starts: Option<&[u32]>,
     batch: usize,
     seq: usize,
-) -> Result<(Vec<u32>, Vec<u32>, Option<Vec<u32>>, usize)> {
+) -> Result<BatchRows> {
     let rows = batch * seq;
     let op = "batch";
     if ids.len() != rows || seq == 0 {
