@@ -76,13 +76,3 @@ fn the_command_reports_an_unwritable_path_and_a_bad_type() {
     assert!(std::fs::metadata(dir.join("m.gguf")).unwrap().len() > 1000);
     std::fs::remove_dir_all(&dir).unwrap();
 }
-
-#[test]
-fn gemma3_is_refused_with_the_supported_families() {
-    let files = fixture_dir("models/gemma3");
-    let e = export_err(&files);
-    assert!(
-        e.contains("gemma3_text") && e.contains("cannot be exported as GGUF"),
-        "{e}"
-    );
-}
