@@ -16,7 +16,7 @@ use svdtune::train::run::TrainOptions;
 use svdtune::train::setup::RunPlan;
 use svdtune::train::step::Trainer;
 
-const FAMILIES: [(&str, &[u8], &[u8]); 2] = [
+const FAMILIES: [(&str, &[u8], &[u8]); 4] = [
     (
         "qwen2",
         include_bytes!("fixtures/models/qwen2/config.json"),
@@ -26,6 +26,16 @@ const FAMILIES: [(&str, &[u8], &[u8]); 2] = [
         "phi3",
         include_bytes!("fixtures/models/phi3/config.json"),
         include_bytes!("fixtures/models/phi3/model.safetensors"),
+    ),
+    (
+        "qwen3",
+        include_bytes!("fixtures/models/qwen3/config.json"),
+        include_bytes!("fixtures/models/qwen3/model.safetensors"),
+    ),
+    (
+        "gemma3",
+        include_bytes!("fixtures/models/gemma3/config.json"),
+        include_bytes!("fixtures/models/gemma3/model.safetensors"),
     ),
 ];
 

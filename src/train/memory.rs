@@ -71,13 +71,28 @@ pub fn estimate(
         })
         .sum();
     let norms = u(plan.norm_params);
-    let weights = decomposed + v * c + norms;
+    // Gemma's √C embedding scale vector.
+    let embed_scale = if cfg.scale_embeddings { c } else { 0 };
+    let weights = decomposed + v * c + norms + embed_scale;
 
     let trained = u(plan.sigma_params) + if plan.train_norms { norms } else { 0 };
     let optimizer = 3 * trained + 1;
 
     // Per row: what every layer keeps for backward, and the rank-q products of its linears.
-    let saved = 2 * c + 2 * qw + 2 * kw + h + 2 + 2 * i;
+    let hkv = u(cfg.num_kv_heads);
+    // q/k norms keep the projections before their norm and one rstd per head; Gemma's output
+    // norms keep o_proj's and down_proj's outputs and their rstd.
+    let qk = if cfg.family.has_qk_norm() {
+        qw + kw + h + hkv
+    } else {
+        0
+    };
+    let sandwich = if cfg.family.has_sandwich_norms() {
+        2 * c + 2
+    } else {
+        0
+    };
+    let saved = 2 * c + 2 * qw + 2 * kw + h + 2 + 2 * i + qk + sandwich;
     let ranks: u64 = plan
         .layers
         .iter()
@@ -87,8 +102,15 @@ pub fn estimate(
     let (fused_qkv, fused_gu) = if fused { (qw + 2 * kw, 2 * i) } else { (0, 0) };
     let scratch = 2 * c + i + fused_qkv + fused_gu;
     let stream = 2 * c + 1;
-    let back = 2 * c + 2 * qw + 2 * kw + 3 * i + fused_qkv + fused_gu;
-    let inputs = 5;
+    let back_qk = if cfg.family.has_qk_norm() { qw + kw } else { 0 };
+    let back_sandwich = if cfg.family.has_sandwich_norms() {
+        c
+    } else {
+        0
+    };
+    let back = 2 * c + 2 * qw + 2 * kw + 3 * i + fused_qkv + fused_gu + back_qk + back_sandwich;
+    // ids, positions, window starts, targets, weights; Gemma's local window starts.
+    let inputs = 5 + u64::from(cfg.local_attention.is_some());
     let per_row = layers * saved + ranks + scratch + stream + back + inputs;
     let chunk = u(loss_chunk(
         batch * seq,
@@ -101,7 +123,9 @@ pub fn estimate(
         .find(|l| l.layer.is_none())
         .map_or(0, |l| u(l.q));
     let head = chunk * (c + 3 * head_q + v + c) + rows;
-    let rope = 2 * u(seq) * u(cfg.head_dim);
+    // cos and sin tables; twice with Gemma's local RoPE.
+    let rope_sets = 1 + u64::from(cfg.local_attention.is_some());
+    let rope = rope_sets * 2 * u(seq) * u(cfg.head_dim);
 
     let deltas: u64 = plan.layers.iter().map(|l| u(l.q)).sum();
     let activations = rows * per_row + head + rope + deltas;
