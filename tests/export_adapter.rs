@@ -225,3 +225,13 @@ gpu_test!(
     adapter_refuses_bad_sigma0_with_the_module_named,
     sigma0_errors
 );
+
+async fn qwen3_qk_norms() {
+    check("qwen3", export_fixture!("qwen3")).await;
+}
+gpu_test!(adapter_of_qwen3_carries_its_qk_norms, qwen3_qk_norms);
+
+async fn gemma3_offset_norms() {
+    check("gemma3", export_fixture!("gemma3")).await;
+}
+gpu_test!(adapter_of_gemma3_holds_the_update, gemma3_offset_norms);

@@ -242,3 +242,16 @@ async fn gpu_matches_cpu() {
     assert_eq!(on_gpu.get("config.json"), on_cpu.get("config.json"));
 }
 gpu_test!(gpu_export_matches_cpu_export, gpu_matches_cpu);
+
+async fn qwen3_qk_norms() {
+    check("qwen3", export_fixture!("qwen3"), Some(1e-4)).await;
+}
+gpu_test!(qwen3_export_reloads_with_its_qk_norms, qwen3_qk_norms);
+
+async fn gemma3_offset_norms() {
+    check("gemma3", export_fixture!("gemma3"), Some(1e-4)).await;
+}
+gpu_test!(
+    gemma3_export_writes_w_of_its_1_plus_w_norms,
+    gemma3_offset_norms
+);

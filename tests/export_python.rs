@@ -89,6 +89,8 @@ fn write_exports_for_python() {
         write_case(&root, "mistral", export_fixture!("mistral")).await;
         write_case(&root, "qwen2", export_fixture!("qwen2")).await;
         write_case(&root, "phi3", export_fixture!("phi3")).await;
+        write_case(&root, "qwen3", export_fixture!("qwen3")).await;
+        write_case(&root, "gemma3", export_fixture!("gemma3")).await;
         write_case(&root, "llama_bf16", export_fixture!("llama_bf16")).await;
         let sharded = export_fixture!(
             "llama_sharded",

@@ -114,3 +114,29 @@ async fn swiglu() {
     }
 }
 gpu_test!(swiglu_matches_cpu, swiglu);
+
+async fn geglu() {
+    let g = gpu().await;
+    let c = CpuBackend;
+    for (i, &(rows, cols)) in SHAPES.iter().enumerate() {
+        let s = 300 + 10 * i as u64;
+        let n = rows * cols;
+        // Gates from −30 to 30: tanh saturates at both ends (x³ reaches 27 000).
+        let gate = rand_range(n, s, -30.0, 30.0);
+        let (gc, gg) = both(&c, &g, &gate, &[rows, cols]);
+        let (uc, ug) = both_rand(&c, &g, &[rows, cols], s + 1);
+        let (dc, dg) = both_rand(&c, &g, &[rows, cols], s + 2);
+        let (mut oc, mut og) = both_rand(&c, &g, &[rows, cols], s + 3);
+        c.geglu_forward(&gc, &uc, &mut oc).unwrap();
+        g.geglu_forward(&gg, &ug, &mut og).unwrap();
+        assert!(oc.data.iter().all(|v| v.is_finite()));
+        assert_same("geglu_forward", &g, &og, &oc, 1e-6, 1e-5).await;
+        let (mut dgc, mut dgg) = both_rand(&c, &g, &[rows, cols], s + 4);
+        let (mut duc, mut dug) = both_rand(&c, &g, &[rows, cols], s + 5);
+        c.geglu_backward(&gc, &uc, &dc, &mut dgc, &mut duc).unwrap();
+        g.geglu_backward(&gg, &ug, &dg, &mut dgg, &mut dug).unwrap();
+        assert_same("geglu dgate", &g, &dgg, &dgc, 1e-6, 1e-5).await;
+        assert_same("geglu dup", &g, &dug, &duc, 1e-6, 1e-5).await;
+    }
+}
+gpu_test!(geglu_matches_cpu, geglu);

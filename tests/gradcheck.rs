@@ -205,6 +205,44 @@ fn swiglu_backward_matches_finite_differences() {
 }
 
 #[test]
+fn geglu_backward_matches_finite_differences() {
+    let n = 11;
+    let (gate, up, r) = (
+        f64s(n, 15).iter().map(|g| g * 4.0).collect::<Vec<_>>(),
+        f64s(n, 16),
+        f64s(n, 17),
+    );
+    let fwd = |g: &[f64], u: &[f64]| {
+        let mut out = vec![0.0; n];
+        elementwise::geglu_forward(g, u, &mut out);
+        out
+    };
+    // PyTorch's gelu(approximate="tanh") at a few points (f64).
+    let mut at = vec![0.0_f64; 3];
+    elementwise::geglu_forward(&[-1.0, 0.5, 3.0], &[1.0; 3], &mut at);
+    for (got, want) in at
+        .iter()
+        .zip([-0.158_808_009_4, 0.345_714_009_8, 2.996_362_607_9])
+    {
+        assert!((got - want).abs() < 1e-9_f64, "gelu_tanh: {got} vs {want}");
+    }
+    let (mut dg, mut du) = (vec![0.0; n], vec![0.0; n]);
+    elementwise::geglu_backward(&gate, &up, &r, &mut dg, &mut du);
+    check(
+        "geglu dgate",
+        &dg,
+        &numeric(&gate, |g| dot(&fwd(g, &up), &r)),
+        1e-7,
+    );
+    check(
+        "geglu dup",
+        &du,
+        &numeric(&up, |u| dot(&fwd(&gate, u), &r)),
+        1e-7,
+    );
+}
+
+#[test]
 fn cross_entropy_gradient_matches_finite_differences() {
     let (rows, vocab) = (4, 9);
     let logits: Vec<f64> = f64s(rows * vocab, 15).iter().map(|z| z * 3.0).collect();

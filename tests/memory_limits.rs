@@ -22,7 +22,7 @@ use svdtune::train::run::TrainOptions;
 use svdtune::train::setup::RunPlan;
 use svdtune::train::step::Trainer;
 
-const ALL_FAMILIES: [(&str, &[u8], &[u8]); 4] = [
+const ALL_FAMILIES: [(&str, &[u8], &[u8]); 6] = [
     (
         "llama",
         include_bytes!("fixtures/models/llama/config.json"),
@@ -35,9 +35,11 @@ const ALL_FAMILIES: [(&str, &[u8], &[u8]); 4] = [
     ),
     FAMILIES[0],
     FAMILIES[1],
+    FAMILIES[2],
+    FAMILIES[3],
 ];
 
-const FAMILIES: [(&str, &[u8], &[u8]); 2] = [
+const FAMILIES: [(&str, &[u8], &[u8]); 4] = [
     (
         "qwen2",
         include_bytes!("fixtures/models/qwen2/config.json"),
@@ -47,6 +49,16 @@ const FAMILIES: [(&str, &[u8], &[u8]); 2] = [
         "phi3",
         include_bytes!("fixtures/models/phi3/config.json"),
         include_bytes!("fixtures/models/phi3/model.safetensors"),
+    ),
+    (
+        "qwen3",
+        include_bytes!("fixtures/models/qwen3/config.json"),
+        include_bytes!("fixtures/models/qwen3/model.safetensors"),
+    ),
+    (
+        "gemma3",
+        include_bytes!("fixtures/models/gemma3/config.json"),
+        include_bytes!("fixtures/models/gemma3/model.safetensors"),
     ),
 ];
 

@@ -249,7 +249,7 @@ async fn config_errors() {
         &[
             "config.json",
             "\"gpt2\" is not supported",
-            "llama, mistral, qwen2, phi3",
+            "llama, mistral, qwen2, qwen3, phi3",
         ],
     );
     let err = config_error(|c| {

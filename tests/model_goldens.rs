@@ -1,7 +1,9 @@
 //! Whole-model forward passes against transformers: tiny random checkpoints of every supported
 //! family (llama, Llama 3 rope scaling with its own head_dim, mistral with and without a sliding
 //! window, qwen2 with q/k/v biases, phi3 with fused projections and longrope short and long
-//! factors), bf16/f16 checkpoints against their f32 upcast, a sharded checkpoint, and greedy
+//! factors, qwen3 with per-head q/k norms and its own head_dim, gemma3 with `1 + w` norms,
+//! output norms, GeGLU, scaled embeddings, `query_pre_attn_scalar` and a sliding layer with
+//! its own RoPE base beside a global one), bf16/f16 checkpoints against their f32 upcast, a sharded checkpoint, and greedy
 //! generation with the KV cache, on the CPU and GPU backends, natively and in browsers.
 //! The fixtures and goldens come from `tests/fixtures/models/make_models.py`.
 mod common;
@@ -146,6 +148,16 @@ async fn phi3() {
     check("phi3", fixture!("phi3")).await;
 }
 gpu_test!(phi3_fused_longrope_matches_transformers, phi3);
+
+async fn qwen3() {
+    check("qwen3", fixture!("qwen3")).await;
+}
+gpu_test!(qwen3_qk_norms_match_transformers, qwen3);
+
+async fn gemma3() {
+    check("gemma3", fixture!("gemma3")).await;
+}
+gpu_test!(gemma3_matches_transformers, gemma3);
 
 async fn half_precision() {
     check("llama_bf16", fixture!("llama_bf16")).await;

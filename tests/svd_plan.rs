@@ -17,6 +17,8 @@ fn config(name: &str) -> &'static str {
         "mistral_swa" => include_str!("fixtures/models/mistral_swa/config.json"),
         "qwen2" => include_str!("fixtures/models/qwen2/config.json"),
         "phi3" => include_str!("fixtures/models/phi3/config.json"),
+        "qwen3" => include_str!("fixtures/models/qwen3/config.json"),
+        "gemma3" => include_str!("fixtures/models/gemma3/config.json"),
         "llama_bf16" => include_str!("fixtures/models/llama_bf16/config.json"),
         "llama_f16" => include_str!("fixtures/models/llama_f16/config.json"),
         "llama_sharded" => include_str!("fixtures/models/llama_sharded/config.json"),
@@ -29,7 +31,7 @@ fn config(name: &str) -> &'static str {
 fn plan_matches_reference_library_counts() {
     let counts: Value = serde_json::from_str(COUNTS).unwrap();
     let models = counts["models"].as_object().unwrap();
-    assert!(models.len() >= 10);
+    assert!(models.len() >= 12);
     for (name, m) in models {
         let cfg = ModelConfig::from_json("config.json", config(name)).unwrap();
         for (fraction, lib) in m["svd_training"].as_object().unwrap() {

@@ -1,5 +1,7 @@
 //! The loss and the backward pass against PyTorch autograd: for tiny checkpoints (tied llama,
-//! qwen2 with biases, phi3 with fused projections and longrope, mistral with a sliding window)
+//! qwen2 with biases, phi3 with fused projections and longrope, mistral with a sliding window,
+//! qwen3 with per-head q/k norms, gemma3 with `1 + w` norms, output norms, GeGLU, scaled
+//! embeddings and a sliding layer beside a global one)
 //! whose linear layers are factored as `x W'ᵀ + ((x V) ⊙ Σ) Uᵀ + b` with the same `U`, `V`, `W'`,
 //! `Σ` as the golden script (`tests/fixtures/train/make_grad_goldens.py`; installed as the delta
 //! form with `W = W'` and `Σ₀ = 0`, the same ops), the masked mean
@@ -111,7 +113,10 @@ async fn check_on<B: Backend>(be: &B, what: &str, fx: &Fixture) {
         assert_close(&label(&golden), &got, &want, 1e-4, 1e-3);
     }
     assert_eq!(sigmas, specs.len());
-    assert_eq!(grads.keys().len(), specs.len() + 2 * cfg.num_layers + 1);
+    assert_eq!(
+        grads.keys().len(),
+        specs.len() + layout::norm_tensors(&cfg).len()
+    );
 }
 
 async fn check(what: &str, fx: Fixture) {
@@ -138,6 +143,16 @@ async fn mistral_swa() {
     check("mistral (sliding window)", fixture!("mistral_swa")).await;
 }
 gpu_test!(mistral_sliding_window_gradients_match_pytorch, mistral_swa);
+
+async fn qwen3() {
+    check("qwen3 (q/k norms)", fixture!("qwen3")).await;
+}
+gpu_test!(qwen3_gradients_match_pytorch, qwen3);
+
+async fn gemma3() {
+    check("gemma3", fixture!("gemma3")).await;
+}
+gpu_test!(gemma3_gradients_match_pytorch, gemma3);
 
 /// Logits `[T, V]` of the golden batch, with activations for inference or for training.
 async fn logits_with<B: Backend>(
@@ -231,6 +246,8 @@ async fn trajectories() {
         ("qwen2", fixture!("qwen2")),
         ("phi3", fixture!("phi3")),
         ("mistral_swa", fixture!("mistral_swa")),
+        ("qwen3", fixture!("qwen3")),
+        ("gemma3", fixture!("gemma3")),
     ] {
         trajectory_on(&CpuBackend, what, &fx).await;
         trajectory_on(&g, what, &fx).await;

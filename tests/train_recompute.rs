@@ -2,7 +2,8 @@
 //! the layer in backward gives the same losses, gradient norms, dΣ of every layer and norm
 //! gradients as the one that stores every layer's activations, bit for bit (the same ops on the
 //! same values), over several AdamW steps, on every family (tied llama, qwen2 with biases, phi3
-//! with fused projections, mistral with a sliding window) and both backends; on the GPU it holds
+//! with fused projections, mistral with a sliding window, qwen3 with q/k norms, gemma3 with its
+//! output norms and local/global layers) and both backends; on the GPU it holds
 //! fewer bytes.
 mod common;
 use common::factors::{GoldenBatch, install_factors};
@@ -118,3 +119,17 @@ async fn mistral_swa() {
     check("mistral (sliding window)", fixture!("mistral_swa")).await;
 }
 gpu_test!(mistral_recomputed_gradients_equal_stored, mistral_swa);
+
+async fn qwen3() {
+    check("qwen3 (q/k norms)", fixture!("qwen3")).await;
+}
+gpu_test!(qwen3_recomputed_gradients_equal_stored, qwen3);
+
+async fn gemma3() {
+    check(
+        "gemma3 (output norms, GeGLU, local and global layers)",
+        fixture!("gemma3"),
+    )
+    .await;
+}
+gpu_test!(gemma3_recomputed_gradients_equal_stored, gemma3);

@@ -190,6 +190,24 @@ pub trait Kernels {
         out: &mut Self::Tensor,
         dims: (usize, usize),
     ) -> Result<()>;
+    /// Called after the shape check of [`Backend::geglu_forward`]; `dims` = `(rows, cols)`.
+    fn geglu_forward_kernel(
+        &self,
+        gate: &Self::Tensor,
+        up: &Self::Tensor,
+        out: &mut Self::Tensor,
+        dims: (usize, usize),
+    ) -> Result<()>;
+    /// Called after the shape check of [`Backend::geglu_backward`]; `dims` = `(rows, cols)`.
+    fn geglu_backward_kernel(
+        &self,
+        gate: &Self::Tensor,
+        up: &Self::Tensor,
+        dout: &Self::Tensor,
+        dgate: &mut Self::Tensor,
+        dup: &mut Self::Tensor,
+        dims: (usize, usize),
+    ) -> Result<()>;
     /// Called after the shape check of [`Backend::swiglu_backward`]; `dims` = `(rows, cols)`.
     fn swiglu_backward_kernel(
         &self,

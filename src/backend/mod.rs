@@ -118,6 +118,9 @@ pub struct AdamW {
 /// Shape access for backend tensors.
 pub trait TensorInfo {
     fn shape(&self) -> &Shape;
+    /// Replaces the shape metadata (same element count; see [`Backend::reshape`], the checked
+    /// way to call it). The data is not touched.
+    fn set_shape(&mut self, shape: Shape);
 }
 
 /// Length access for backend id vectors.
@@ -180,6 +183,15 @@ pub trait Backend: Kernels {
     fn write_ids(&self, ids: &mut Self::Ids, data: &[u32]) -> Result<()> {
         checks::data_len("write_ids", data.len(), ids.len())?;
         self.write_ids_kernel(ids, data)
+    }
+    /// Views `t` with new dimensions of the same element count (row-major data unchanged, no
+    /// copy, no kernel): e.g. queries `[T, H·D]` as `[T·H, D]` so that RMSNorm normalises each
+    /// head (Qwen3's and Gemma 3's q/k norms).
+    fn reshape(&self, t: &mut Self::Tensor, dims: &[usize]) -> Result<()> {
+        let shape = Shape::new(dims);
+        checks::data_len("reshape", shape.numel(), t.shape().numel())?;
+        t.set_shape(shape);
+        Ok(())
     }
     /// Submit recorded work (no-op on the CPU).
     fn flush(&self) -> Result<()>;
@@ -424,6 +436,36 @@ pub trait Backend: Kernels {
         ];
         let dims = checks::swiglu(gate.shape(), &others)?;
         self.swiglu_backward_kernel(gate, up, dout, dgate, dup, dims)
+    }
+    /// GeGLU (Gemma): `out = gelu_tanh(gate) ⊙ up`, `gelu_tanh(x) = 0.5 · x · (1 + tanh(√(2/π) ·
+    /// (x + 0.044715 · x³)))` (transformers' `gelu_pytorch_tanh`). All `[T, I]`.
+    fn geglu_forward(
+        &self,
+        gate: &Self::Tensor,
+        up: &Self::Tensor,
+        out: &mut Self::Tensor,
+    ) -> Result<()> {
+        let dims = checks::swiglu(gate.shape(), &[("up", up.shape()), ("out", out.shape())])?;
+        self.geglu_forward_kernel(gate, up, out, dims)
+    }
+    /// GeGLU backward: `dgate = dout ⊙ up ⊙ gelu_tanh'(gate)`, `dup = dout ⊙ gelu_tanh(gate)`
+    /// (overwrite).
+    fn geglu_backward(
+        &self,
+        gate: &Self::Tensor,
+        up: &Self::Tensor,
+        dout: &Self::Tensor,
+        dgate: &mut Self::Tensor,
+        dup: &mut Self::Tensor,
+    ) -> Result<()> {
+        let others = [
+            ("up", up.shape()),
+            ("dout", dout.shape()),
+            ("dgate", dgate.shape()),
+            ("dup", dup.shape()),
+        ];
+        let dims = checks::swiglu(gate.shape(), &others)?;
+        self.geglu_backward_kernel(gate, up, dout, dgate, dup, dims)
     }
     /// Masked cross-entropy over a chunk of rows, loss and gradient in one pass.
     /// `logits` `[N, V]` holds rows `row_offset .. row_offset + N` of the full batch; it is

@@ -15,7 +15,7 @@
 //! too; untie the base first (load it with `tie_word_embeddings=False` and give `lm_head` a copy
 //! of the embedding), or use the merged export.
 use super::files::to_json;
-use super::merged::{Exported, check_finite, preflight};
+use super::merged::{Exported, check_finite, preflight, without_offset};
 use super::safetensors_writer::{SafetensorsWriter, TensorHeader};
 use super::target::{ExportTarget, write_file};
 use super::walk;
@@ -122,7 +122,7 @@ pub async fn export_adapter<B: Backend>(
     w.write_header(&mut file)?;
     for t in w.order().to_vec() {
         let data = match (norm_of.get(&t.name), lora_of.get(&t.name)) {
-            (Some(norm), _) => be.read(norm).await?,
+            (Some(norm), _) => without_offset(be.read(norm).await?, cfg.family.norm_offset()),
             (None, Some(&(m, is_b))) => lora_tensor(be, m, is_b).await?,
             (None, None) => {
                 return Err(Error::param(
@@ -136,7 +136,8 @@ pub async fn export_adapter<B: Backend>(
     let count = w.order().len();
     w.finish()?;
     out.finish(file)?;
-    let config = adapter_config(&modules, opts)?;
+    let norm_names: Vec<String> = norms.iter().map(|(n, _)| n.clone()).collect();
+    let config = adapter_config(&modules, &norm_names, opts)?;
     write_file(out, ADAPTER_CONFIG, config.as_bytes())?;
     Ok(Exported {
         files: vec![ADAPTER_WEIGHTS.into(), ADAPTER_CONFIG.into()],
@@ -250,6 +251,7 @@ async fn lora_tensor<B: Backend>(
 /// alpha equal to it (scaling 1), no dropout, no bias.
 fn adapter_config<T: TensorInfo>(
     modules: &[(String, Module<'_, T>)],
+    norms: &[String],
     opts: &AdapterOptions,
 ) -> Result<String> {
     let mut ranks = Map::new();
@@ -262,7 +264,7 @@ fn adapter_config<T: TensorInfo>(
         targets.push(Value::String(name.clone()));
     }
     let modules_to_save = if opts.include_norms {
-        json!(["input_layernorm", "post_attention_layernorm", "model.norm"])
+        json!(norm_modules(norms))
     } else {
         Value::Null
     };
@@ -289,9 +291,26 @@ fn adapter_config<T: TensorInfo>(
     }))
 }
 
+/// PEFT's `modules_to_save` for the norm weights `norms` (checkpoint names): the module name of
+/// each per-layer norm (`input_layernorm`, …, Qwen3's `q_norm`), and `model.norm`, each once.
+fn norm_modules(norms: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for name in norms {
+        let module = name.strip_suffix(".weight").unwrap_or(name);
+        let short = match module.strip_prefix("model.layers.") {
+            Some(rest) => rest.rsplit('.').next().unwrap_or(rest),
+            None => module,
+        };
+        if !out.iter().any(|m| m == short) {
+            out.push(short.to_string());
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{base_model_name, is_hub_id};
+    use super::{base_model_name, is_hub_id, norm_modules};
     use crate::model::ModelConfig;
 
     #[test]
@@ -328,5 +347,29 @@ mod tests {
         let local = cfg(r#""_name_or_path": "/tmp/convert/out","#);
         assert_eq!(base_model_name(&local, "smol"), "smol");
         assert_eq!(base_model_name(&cfg(""), "smol"), "smol");
+    }
+
+    #[test]
+    fn modules_to_save_name_each_kind_of_norm_once() {
+        let names: Vec<String> = [
+            "model.layers.0.input_layernorm.weight",
+            "model.layers.0.post_attention_layernorm.weight",
+            "model.layers.0.self_attn.q_norm.weight",
+            "model.layers.0.self_attn.k_norm.weight",
+            "model.layers.1.input_layernorm.weight",
+            "model.norm.weight",
+        ]
+        .map(String::from)
+        .into();
+        assert_eq!(
+            norm_modules(&names),
+            [
+                "input_layernorm",
+                "post_attention_layernorm",
+                "q_norm",
+                "k_norm",
+                "model.norm"
+            ]
+        );
     }
 }

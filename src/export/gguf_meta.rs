@@ -1,6 +1,6 @@
 //! The key/value metadata of an exported GGUF file, as llama.cpp's `convert_hf_to_gguf.py` writes
 //! it: `general.*`, the architecture's hyperparameters under its prefix (`llama` for the llama
-//! and mistral families, `qwen2`, `phi3`), and the tokenizer ([`super::gguf_vocab`]).
+//! and mistral families, `qwen2`, `qwen3`, `phi3`), and the tokenizer ([`super::gguf_vocab`]).
 //!
 //! The keys are the ones [`crate::gguf::config`] reads back, so an export imports to the same
 //! config. What llama.cpp would compute differently from this engine is refused: a sliding
@@ -17,14 +17,17 @@ use crate::model::{ModelConfig, ModelFiles};
 pub const ALIGNMENT: u64 = 32;
 
 /// The model families the GGUF export maps to llama.cpp architectures.
-pub const GGUF_MODEL_TYPES: &[&str] = &["llama", "mistral", "qwen2", "phi3"];
+pub const GGUF_MODEL_TYPES: &[&str] =
+    &["llama", "mistral", "qwen2", "qwen3", "phi3", "gemma3_text"];
 
 /// llama.cpp's architecture name for `family` (Mistral runs as `llama` there).
 pub fn gguf_arch(family: Family) -> &'static str {
     match family {
         Family::Llama | Family::Mistral => "llama",
         Family::Qwen2 => "qwen2",
+        Family::Qwen3 => "qwen3",
         Family::Phi3 => "phi3",
+        Family::Gemma3 => "gemma3",
     }
 }
 
@@ -105,6 +108,9 @@ pub fn model_metadata(cfg: &ModelConfig, name: &str, file_type: u32) -> Result<P
             )));
         }
     }
+    if cfg.family == Family::Gemma3 {
+        put(&k("attention.sliding_window"), u32v(gemma3_window(cfg)?)?);
+    }
     match (cfg.family, cfg.sliding_window) {
         (Family::Phi3, w) => put(&k("attention.sliding_window"), u32v(w.unwrap_or(0))?),
         (_, Some(w)) if w < cfg.max_position_embeddings => {
@@ -116,6 +122,40 @@ pub fn model_metadata(cfg: &ModelConfig, name: &str, file_type: u32) -> Result<P
         _ => {}
     }
     Ok(m)
+}
+
+/// The sliding window of a Gemma 3 model that llama.cpp's `gemma3` computes as transformers
+/// does: llama.cpp fixes what the config may vary (every 6th layer global, the others sliding
+/// with RoPE base 10000, the softmax scale `1 / sqrt(head_dim)`), so anything else is refused.
+fn gemma3_window(cfg: &ModelConfig) -> Result<usize> {
+    let refuse = |what: String| {
+        Err(Error::Unsupported(format!(
+            "{what} is not supported for GGUF export: llama.cpp's gemma3 architecture fixes it"
+        )))
+    };
+    let Some(local) = &cfg.local_attention else {
+        return refuse("a Gemma 3 model without sliding-window layers".into());
+    };
+    let pattern: Vec<bool> = (0..cfg.num_layers).map(|i| (i + 1) % 6 != 0).collect();
+    if local.layers != pattern {
+        return refuse(format!(
+            "the layer pattern {:?} (sliding = true; llama.cpp: every 6th layer global)",
+            local.layers
+        ));
+    }
+    if local.rope.theta != 10000.0 || local.rope.scaling != RopeScaling::None {
+        return refuse(format!(
+            "a local RoPE base of {} (llama.cpp: 10000, unscaled)",
+            local.rope.theta
+        ));
+    }
+    if cfg.query_pre_attn_scalar != Some(cfg.head_dim as f64) {
+        return refuse(format!(
+            "query_pre_attn_scalar {:?} other than head_dim {} (llama.cpp scales by head_dim)",
+            cfg.query_pre_attn_scalar, cfg.head_dim
+        ));
+    }
+    Ok(local.window)
 }
 
 fn scaling_name(s: &RopeScaling) -> &'static str {

@@ -19,7 +19,7 @@ use super::gguf_meta::{
 use super::target::{ByteSink, ExportTarget};
 use crate::error::{Error, Result};
 use crate::gguf::metadata::Value;
-use crate::gguf::names::{gguf_name, permute_rows, permuted_heads};
+use crate::gguf::names::{gguf_name_for, norm_shift, permute_rows, permuted_heads};
 use crate::gguf::types::GgmlType;
 use crate::model::config::Family;
 use crate::model::layout::{check_checkpoint, expected_tensors};
@@ -73,7 +73,12 @@ impl GgufOutType {
 #[derive(Clone, Debug)]
 enum Source {
     /// A checkpoint tensor, with the head count to permute its rows with.
-    Checkpoint { hf: String, permute: Option<usize> },
+    /// `shift` is added (Gemma's norms: llama.cpp stores `1 + w`).
+    Checkpoint {
+        hf: String,
+        permute: Option<usize>,
+        shift: f32,
+    },
     /// Values computed here (Phi-3's rope factors).
     Values(Vec<f32>),
 }
@@ -111,7 +116,7 @@ pub fn plan_tensors(cfg: &ModelConfig, ty: GgufOutType) -> Result<Vec<GgufTensor
     let permutes = gguf_arch(cfg.family) == "llama";
     let mut out = Vec::new();
     for (hf, shape) in expected_tensors(cfg) {
-        let name = gguf_name(&hf).ok_or_else(|| {
+        let name = gguf_name_for(gguf_arch(cfg.family), &hf).ok_or_else(|| {
             Error::Unsupported(format!(
                 "tensor `{hf}` has no llama.cpp name for GGUF export"
             ))
@@ -133,7 +138,15 @@ pub fn plan_tensors(cfg: &ModelConfig, ty: GgufOutType) -> Result<Vec<GgufTensor
             shape,
             ty: ggml,
             offset: 0,
-            source: Source::Checkpoint { hf, permute },
+            source: Source::Checkpoint {
+                shift: if hf.ends_with("norm.weight") {
+                    norm_shift(gguf_arch(cfg.family))
+                } else {
+                    0.0
+                },
+                hf,
+                permute,
+            },
         });
     }
     if let (
@@ -341,8 +354,11 @@ pub fn export_gguf<F: ModelFiles, T: ExportTarget>(
     for (i, t) in tensors.iter().enumerate() {
         let values = match &t.source {
             Source::Values(v) => v.clone(),
-            Source::Checkpoint { hf, permute } => {
-                let v = ckpt.read_f32(hf)?;
+            Source::Checkpoint { hf, permute, shift } => {
+                let mut v = ckpt.read_f32(hf)?;
+                if *shift != 0.0 {
+                    v.iter_mut().for_each(|x| *x += *shift);
+                }
                 match permute {
                     None => v,
                     Some(n_head) => {

@@ -89,10 +89,20 @@ pub async fn export_merged<B: Backend, F: ModelFiles>(
     Ok(done)
 }
 
+/// A norm weight as the checkpoint stores it: the engine's `offset + w` less `offset` (Gemma's
+/// `1 + w`; exact for trained values, within one f32 rounding of `1 + w` for untouched ones).
+pub(crate) fn without_offset(mut data: Vec<f32>, offset: f32) -> Vec<f32> {
+    if offset != 0.0 {
+        data.iter_mut().for_each(|x| *x -= offset);
+    }
+    data
+}
+
 /// A tensor from the backend, merged first when decomposed.
 async fn read_held<B: Backend>(be: &B, held: &Held<'_, B::Tensor>) -> Result<Vec<f32>> {
     match held {
         Held::Tensor(t) => be.read(t).await,
+        Held::Norm(t, offset) => Ok(without_offset(be.read(t).await?, *offset)),
         Held::Merge(s) => {
             let (m, n, q) = s.dims()?;
             let mut delta = be.zeros(&[q])?;
@@ -230,7 +240,7 @@ fn check_shape<T: TensorInfo>(
     held: &Held<'_, T>,
 ) -> Result<()> {
     let found = match held {
-        Held::Tensor(t) => t.shape().dims().to_vec(),
+        Held::Tensor(t) | Held::Norm(t, _) => t.shape().dims().to_vec(),
         Held::Merge(s) => {
             let (m, n, _) = s.dims()?;
             vec![m, n]

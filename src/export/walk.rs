@@ -11,8 +11,10 @@ use std::collections::BTreeMap;
 
 /// A tensor the export reads from the backend.
 pub(crate) enum Held<'a, T> {
-    /// Read as it is: an RMSNorm weight, a dense weight, a bias.
+    /// Read as it is: a dense weight, a bias, an RMSNorm weight of most families.
     Tensor(&'a T),
+    /// An RMSNorm weight held as `offset + w` (Gemma's `1 + w`): `offset` is subtracted.
+    Norm(&'a T, f32),
     /// A decomposed weight, merged (`W + U diag(Σ − Σ₀) Vᵀ`) before it is read.
     Merge(&'a SvdLinear<T>),
 }
@@ -73,8 +75,9 @@ pub(crate) fn backend_tensors<'a, T>(
     weights: &'a ModelWeights<T>,
 ) -> Result<BTreeMap<String, Held<'a, T>>> {
     let mut out = BTreeMap::new();
+    let offset = cfg.family.norm_offset();
     for (name, t) in norms(weights) {
-        out.insert(name, Held::Tensor(t));
+        out.insert(name, Held::Norm(t, offset));
     }
     for (spec, lin) in linears(cfg, weights)? {
         let (weight, bias) = match lin {

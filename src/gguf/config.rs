@@ -1,6 +1,8 @@
 //! GGUF metadata → Hugging Face `config.json` and `generation_config.json`, for the
 //! architectures this importer handles (`general.architecture`): `llama` (which llama.cpp also
-//! uses for Mistral-style and SmolLM models) and `qwen2`.
+//! uses for Mistral-style and SmolLM models), `qwen2`, `qwen3` and `gemma3` (as llama.cpp runs
+//! it: every 6th layer global, the others sliding with RoPE base 10000, softmax scale
+//! `1 / sqrt(head_dim)`).
 //!
 //! Keys read (prefixed by the architecture): `block_count`, `embedding_length`,
 //! `feed_forward_length`, `attention.head_count`, `attention.head_count_kv`,
@@ -49,13 +51,17 @@ pub fn hub_source(meta: &Metadata) -> Result<Option<String>> {
 }
 
 /// The `general.architecture` values this importer handles.
-pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama", "qwen2"];
+pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3", "gemma3"];
 
 /// A supported architecture.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Arch {
     Llama,
     Qwen2,
+    /// Qwen2 without q/k/v biases, with per-head `attn_q_norm`/`attn_k_norm`.
+    Qwen3,
+    /// Gemma 3's text model.
+    Gemma3,
 }
 
 impl Arch {
@@ -67,6 +73,8 @@ impl Arch {
         match name {
             "llama" => Ok(Arch::Llama),
             "qwen2" => Ok(Arch::Qwen2),
+            "qwen3" => Ok(Arch::Qwen3),
+            "gemma3" => Ok(Arch::Gemma3),
             other => Err(Error::input(
                 &meta.file,
                 format!(
@@ -82,6 +90,8 @@ impl Arch {
         match self {
             Arch::Llama => "llama",
             Arch::Qwen2 => "qwen2",
+            Arch::Qwen3 => "qwen3",
+            Arch::Gemma3 => "gemma3",
         }
     }
 
@@ -94,6 +104,8 @@ impl Arch {
         match self {
             Arch::Llama => "LlamaForCausalLM",
             Arch::Qwen2 => "Qwen2ForCausalLM",
+            Arch::Qwen3 => "Qwen3ForCausalLM",
+            Arch::Gemma3 => "Gemma3ForCausalLM",
         }
     }
 }
@@ -204,7 +216,7 @@ pub fn hf_config(meta: &Metadata, arch: Arch, facts: &TensorFacts) -> Result<Map
     if meta.usize(&key("expert_count"))?.unwrap_or(0) > 0 {
         return unsupported("mixture-of-experts models are not supported".into());
     }
-    if meta.get(&key("attention.sliding_window")).is_some() {
+    if arch != Arch::Gemma3 && meta.get(&key("attention.sliding_window")).is_some() {
         return unsupported("sliding-window attention is not supported for GGUF import".into());
     }
     if let Some(n) = meta.usize(&key("vocab_size"))?
@@ -227,7 +239,14 @@ pub fn hf_config(meta: &Metadata, arch: Arch, facts: &TensorFacts) -> Result<Map
         c.insert("_name_or_path".into(), json!(id));
     }
     c.insert("architectures".into(), json!([arch.hf_class()]));
-    c.insert("model_type".into(), json!(arch.name()));
+    c.insert(
+        "model_type".into(),
+        json!(if arch == Arch::Gemma3 {
+            "gemma3_text"
+        } else {
+            arch.name()
+        }),
+    );
     c.insert("vocab_size".into(), json!(facts.vocab_rows));
     c.insert("hidden_size".into(), json!(hidden));
     c.insert(
@@ -238,7 +257,9 @@ pub fn hf_config(meta: &Metadata, arch: Arch, facts: &TensorFacts) -> Result<Map
     c.insert("num_attention_heads".into(), json!(n_head));
     c.insert("num_key_value_heads".into(), json!(n_head_kv));
     c.insert("head_dim".into(), json!(head_dim));
-    c.insert("hidden_act".into(), json!("silu"));
+    if arch != Arch::Gemma3 {
+        c.insert("hidden_act".into(), json!("silu"));
+    }
     c.insert(
         "max_position_embeddings".into(),
         json!(require_size(meta, &key("context_length"))?),
@@ -258,6 +279,26 @@ pub fn hf_config(meta: &Metadata, arch: Arch, facts: &TensorFacts) -> Result<Map
         Arch::Qwen2 => {
             c.insert("use_sliding_window".into(), json!(false));
             c.insert("sliding_window".into(), Value::Null);
+        }
+        Arch::Qwen3 => {
+            c.insert("attention_bias".into(), json!(facts.attention_bias));
+            c.insert("use_sliding_window".into(), json!(false));
+            c.insert("sliding_window".into(), Value::Null);
+        }
+        Arch::Gemma3 => {
+            // What llama.cpp's gemma3 computes (see the module docs).
+            c.insert("hidden_activation".into(), json!("gelu_pytorch_tanh"));
+            c.insert("query_pre_attn_scalar".into(), json!(head_dim));
+            c.insert("rope_local_base_freq".into(), json!(10000.0));
+            let window = size(meta, &key("attention.sliding_window"))?.unwrap_or(0);
+            if window == 0 {
+                return unsupported(
+                    "a gemma3 file without attention.sliding_window is not supported".into(),
+                );
+            }
+            c.insert("sliding_window".into(), json!(window));
+            c.insert("sliding_window_pattern".into(), json!(6));
+            c.insert("attention_bias".into(), json!(facts.attention_bias));
         }
     }
     for (hf, gguf) in [

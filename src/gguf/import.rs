@@ -3,7 +3,7 @@
 //! files; [`GgufModel::write_to`] then streams `model.safetensors` (f32, Hugging Face names and
 //! layout) into an [`ExportTarget`] one tensor at a time, so the model is never held twice.
 use super::config::{Arch, TensorFacts, generation_config, heads, hf_config};
-use super::names::{gguf_name, hf_name, permuted_heads, unpermute_rows};
+use super::names::{gguf_name_for, hf_name_for, norm_shift, permuted_heads, unpermute_rows};
 use super::reader::GgufFile;
 use super::tokenizer::{TokenizerFiles, tokenizer_files};
 use super::types::GgmlType;
@@ -29,6 +29,8 @@ struct Planned {
     shape: Vec<usize>,
     /// Head count to undo llama.cpp's q/k row permutation with.
     unpermute: Option<usize>,
+    /// Subtracted from the values (Gemma's norms, stored by llama.cpp as `1 + w`).
+    shift: f32,
 }
 
 /// What an import holds and writes (the CLI prints it, the page shows it).
@@ -103,7 +105,8 @@ impl<S: ByteSource> GgufModel<S> {
         }
         let mut by_hf = BTreeMap::new();
         for (index, t) in file.tensors.iter().enumerate() {
-            let hf = hf_name(&t.name).ok_or_else(|| unknown_tensor(&name, &t.name, arch))?;
+            let hf = hf_name_for(arch.name(), &t.name)
+                .ok_or_else(|| unknown_tensor(&name, &t.name, arch))?;
             by_hf.insert(hf, index);
         }
         let embed = by_hf
@@ -128,7 +131,7 @@ impl<S: ByteSource> GgufModel<S> {
         let h = heads(meta, arch)?;
         let mut planned = Vec::new();
         for (hf, shape) in expected_tensors(&cfg) {
-            let gguf = gguf_name(&hf).unwrap_or_else(|| hf.clone());
+            let gguf = gguf_name_for(arch.name(), &hf).unwrap_or_else(|| hf.clone());
             let Some(index) = by_hf.remove(&hf) else {
                 return Err(Error::input(
                     &name,
@@ -155,7 +158,13 @@ impl<S: ByteSource> GgufModel<S> {
             } else {
                 None
             };
+            let shift = if hf.ends_with("norm.weight") {
+                norm_shift(arch.name())
+            } else {
+                0.0
+            };
             planned.push(Planned {
+                shift,
                 hf_name: hf,
                 index,
                 shape,
@@ -226,7 +235,10 @@ impl<S: ByteSource> GgufModel<S> {
 
     fn values(&self, p: &Planned) -> Result<Vec<f32>> {
         let t = &self.file.tensors[p.index];
-        let data = self.file.read_f32(&self.src, t)?;
+        let mut data = self.file.read_f32(&self.src, t)?;
+        if p.shift != 0.0 {
+            data.iter_mut().for_each(|x| *x -= p.shift);
+        }
         let Some(n_head) = p.unpermute else {
             return Ok(data);
         };

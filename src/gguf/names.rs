@@ -4,7 +4,8 @@
 //! `convert_hf_to_gguf.py` reorders the rows of each head of `q_proj` (and `k_proj`, with the KV
 //! head count) from the rotate-half layout transformers uses to the interleaved pairs ggml's RoPE
 //! uses: `reshape(n_head, 2, D/2, n_in).swapaxes(1, 2)`. So GGUF row `h·D + 2j + s` holds
-//! Hugging Face row `h·D + s·D/2 + j` (`j < D/2`, `s ∈ {0, 1}`). Qwen2 files are not permuted.
+//! Hugging Face row `h·D + s·D/2 + j` (`j < D/2`, `s ∈ {0, 1}`). Qwen2 and Qwen3 files are not
+//! permuted (and Qwen3's per-head `attn_q_norm`/`attn_k_norm` weights keep their order).
 
 /// Which layer projection or norm a per-layer GGUF name is.
 const LAYER_PARTS: &[(&str, &str)] = &[
@@ -17,12 +18,66 @@ const LAYER_PARTS: &[(&str, &str)] = &[
     ("ffn_down", "mlp.down_proj"),
     ("attn_norm", "input_layernorm"),
     ("ffn_norm", "post_attention_layernorm"),
+    ("attn_q_norm", "self_attn.q_norm"),
+    ("attn_k_norm", "self_attn.k_norm"),
     // Phi-3's fused projections. Listed after the unfused ones, so reading `ffn_up` still gives
     // `mlp.up_proj` ([`hf_name`] takes the first match) while writing `mlp.gate_up_proj` gives
     // `ffn_up` as llama.cpp names Phi-3's fused gate/up projection ([`gguf_name`]).
     ("attn_qkv", "self_attn.qkv_proj"),
     ("ffn_up", "mlp.gate_up_proj"),
 ];
+
+/// Gemma 3's norms, where llama.cpp's names mean other modules than in the table above:
+/// `ffn_norm` is the MLP's input norm (`pre_feedforward_layernorm`), and the attention and MLP
+/// outputs have norms of their own.
+const GEMMA3_NORMS: &[(&str, &str)] = &[
+    ("attn_norm", "input_layernorm"),
+    ("post_attention_norm", "post_attention_layernorm"),
+    ("ffn_norm", "pre_feedforward_layernorm"),
+    ("post_ffw_norm", "post_feedforward_layernorm"),
+];
+
+/// Whether llama.cpp stores the norm weights of architecture `arch` with Gemma's `+ 1` (its
+/// converter adds 1 to every `norm.weight` of Gemma models): the offset to subtract on import
+/// and add on export.
+pub fn norm_shift(arch: &str) -> f32 {
+    if arch == "gemma3" { 1.0 } else { 0.0 }
+}
+
+/// [`hf_name`] for a file of architecture `arch` (Gemma 3's norms differ).
+pub fn hf_name_for(arch: &str, name: &str) -> Option<String> {
+    if arch == "gemma3"
+        && let Some((layer, part, kind)) = split_block(name)
+        && let Some((_, hf)) = GEMMA3_NORMS.iter().find(|(g, _)| *g == part)
+    {
+        return Some(format!("model.layers.{layer}.{hf}.{kind}"));
+    }
+    hf_name(name)
+}
+
+/// [`gguf_name`] for an export to architecture `arch` (Gemma 3's norms differ).
+pub fn gguf_name_for(arch: &str, hf: &str) -> Option<String> {
+    if arch == "gemma3"
+        && let Some(rest) = hf.strip_prefix("model.layers.")
+        && let Some((layer, rest)) = rest.split_once('.')
+        && let Some((part, kind)) = rest.rsplit_once('.')
+        && let Some((g, _)) = GEMMA3_NORMS.iter().find(|(_, h)| *h == part)
+    {
+        return Some(format!("blk.{layer}.{g}.{kind}"));
+    }
+    gguf_name(hf)
+}
+
+/// `blk.N.PART.KIND` → `(N, PART, KIND)`.
+fn split_block(name: &str) -> Option<(usize, &str, &str)> {
+    let rest = name.strip_prefix("blk.")?;
+    let (layer, rest) = rest.split_once('.')?;
+    if layer.is_empty() || !layer.bytes().all(|b| b.is_ascii_digit()) || layer.len() > 9 {
+        return None;
+    }
+    let (part, kind) = rest.rsplit_once('.')?;
+    Some((layer.parse().ok()?, part, kind))
+}
 
 /// The Hugging Face name of the GGUF tensor `name`, `None` for a name this importer does not map
 /// (another architecture's tensors, `rope_freqs`, …).

@@ -31,6 +31,13 @@ pub struct Saved<T> {
     pub x_mid: Option<T>,
     /// `1 / rms` of the input norm `[T]`.
     pub rstd_attn: T,
+    /// Queries and keys as projected, before their per-head norm `[T, H·D]`, `[T, Hkv·D]`
+    /// (families with q/k norms).
+    pub q_raw: Option<T>,
+    pub k_raw: Option<T>,
+    /// `1 / rms` of each query head and key head `[T·H]`, `[T·Hkv]` (q/k norms).
+    pub rstd_q: Option<T>,
+    pub rstd_k: Option<T>,
     /// Queries after RoPE `[T, H·D]`.
     pub q: T,
     /// Keys after RoPE `[T, Hkv·D]`.
@@ -43,6 +50,12 @@ pub struct Saved<T> {
     pub lse: T,
     /// `1 / rms` of the post-attention norm `[T]`.
     pub rstd_mlp: T,
+    /// Gemma: the o_proj and down_proj outputs before their norms `[T, C]`, and those norms'
+    /// `1 / rms` `[T]`.
+    pub attn_proj: Option<T>,
+    pub rstd_attn_out: Option<T>,
+    pub mlp_proj: Option<T>,
+    pub rstd_mlp_out: Option<T>,
     /// MLP gate and up projections `[T, I]`.
     pub gate: T,
     pub up: T,
@@ -182,6 +195,9 @@ impl<T> Activations<T> {
         } else {
             1
         };
+        let (h, hkv) = (cfg.num_heads, cfg.num_kv_heads);
+        let qk_norm = cfg.family.has_qk_norm();
+        let sandwich = cfg.family.has_sandwich_norms();
         let mut layers = Vec::with_capacity(n_saved);
         for _ in 0..n_saved {
             let keep = |be: &B| -> Result<Option<T>> {
@@ -191,12 +207,20 @@ impl<T> Activations<T> {
                 x_in: keep(be)?,
                 x_mid: keep(be)?,
                 rstd_attn: be.zeros(&[rows])?,
+                q_raw: qk_norm.then(|| be.zeros(&[rows, qw])).transpose()?,
+                k_raw: qk_norm.then(|| be.zeros(&[rows, kw])).transpose()?,
+                rstd_q: qk_norm.then(|| be.zeros(&[rows * h])).transpose()?,
+                rstd_k: qk_norm.then(|| be.zeros(&[rows * hkv])).transpose()?,
                 q: be.zeros(&[rows, qw])?,
                 k: be.zeros(&[rows, kw])?,
                 v: be.zeros(&[rows, kw])?,
                 attn: be.zeros(&[rows, qw])?,
                 lse: be.zeros(&[rows, cfg.num_heads])?,
                 rstd_mlp: be.zeros(&[rows])?,
+                attn_proj: sandwich.then(|| be.zeros(&[rows, c])).transpose()?,
+                rstd_attn_out: sandwich.then(|| be.zeros(&[rows])).transpose()?,
+                mlp_proj: sandwich.then(|| be.zeros(&[rows, c])).transpose()?,
+                rstd_mlp_out: sandwich.then(|| be.zeros(&[rows])).transpose()?,
                 gate: be.zeros(&[rows, i])?,
                 up: be.zeros(&[rows, i])?,
             });

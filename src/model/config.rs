@@ -1,5 +1,9 @@
 //! `config.json` → [`ModelConfig`]: the decoder families that share the Llama recipe (RMSNorm,
-//! rotary attention with grouped KV heads, SwiGLU MLP): `llama`, `mistral`, `qwen2`, `phi3`.
+//! rotary attention with grouped KV heads, SwiGLU MLP): `llama`, `mistral`, `qwen2`, `phi3`,
+//! `qwen3` (Qwen2 without q/k/v biases, plus a per-head RMSNorm of queries and keys before RoPE),
+//! and `gemma3_text` (Gemma 3: RMSNorm as `x̂ · (1 + w)`, four norms per layer and q/k norms,
+//! GeGLU with the tanh GELU, embeddings scaled by √C, `query_pre_attn_scalar` as the softmax
+//! scale, sliding-window layers with their own RoPE base beside global ones: [`LocalAttention`]).
 //!
 //! Fields are read as transformers reads them, with the same defaults per family. Both the
 //! classic keys (`rope_theta`, `rope_scaling`) and the newer `rope_parameters` object are read.
@@ -10,7 +14,8 @@ use crate::model::rope::{RopeConfig, RopeScaling, RopeScalingFields};
 use serde_json::{Map, Value};
 
 /// The `model_type` values this build loads.
-pub const SUPPORTED_MODEL_TYPES: &[&str] = &["llama", "mistral", "qwen2", "phi3"];
+pub const SUPPORTED_MODEL_TYPES: &[&str] =
+    &["llama", "mistral", "qwen2", "qwen3", "phi3", "gemma3_text"];
 
 /// A model family: decides the tensor names, which projections are fused and which carry biases.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,8 +23,12 @@ pub enum Family {
     Llama,
     Mistral,
     Qwen2,
+    /// `q_norm` / `k_norm`: RMSNorm over each head of the queries and keys, before RoPE.
+    Qwen3,
     /// Fused `qkv_proj` and `gate_up_proj`.
     Phi3,
+    /// Gemma 3's text model (`gemma3_text`).
+    Gemma3,
 }
 
 impl Family {
@@ -28,9 +37,52 @@ impl Family {
             Family::Llama => "llama",
             Family::Mistral => "mistral",
             Family::Qwen2 => "qwen2",
+            Family::Qwen3 => "qwen3",
             Family::Phi3 => "phi3",
+            Family::Gemma3 => "gemma3_text",
         }
     }
+
+    /// What the checkpoint's RMSNorm weights are offset by in the product: Gemma computes
+    /// `x̂ · (1 + w)`. The engine holds `1 + w` (so every norm kernel stays `x̂ · w`; the
+    /// gradient with respect to `1 + w` is the gradient with respect to `w`) and the exports
+    /// subtract the offset again.
+    pub fn norm_offset(self) -> f32 {
+        if self == Family::Gemma3 { 1.0 } else { 0.0 }
+    }
+
+    /// Whether the attention and MLP outputs are normed before the residual add (Gemma's
+    /// `post_attention_layernorm` and `post_feedforward_layernorm`; the MLP's input norm is
+    /// then `pre_feedforward_layernorm`).
+    pub fn has_sandwich_norms(self) -> bool {
+        self == Family::Gemma3
+    }
+
+    /// Whether each layer normalises every query and key head (`q_norm`, `k_norm` `[D]`).
+    pub fn has_qk_norm(self) -> bool {
+        matches!(self, Family::Qwen3 | Family::Gemma3)
+    }
+}
+
+/// The MLP's gate activation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Activation {
+    /// SwiGLU: `silu(gate) ⊙ up`.
+    #[default]
+    Silu,
+    /// GeGLU with the tanh-approximated GELU (`gelu_pytorch_tanh`, Gemma).
+    GeluTanh,
+}
+
+/// Gemma 3's sliding-window layers: which layers attend locally, how far, with which RoPE.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LocalAttention {
+    /// Keys visible to a query: the current one and `window − 1` before it.
+    pub window: usize,
+    /// Per decoder layer: `true` for a sliding-window layer.
+    pub layers: Vec<bool>,
+    /// RoPE of the sliding layers (`rope_local_base_freq`, no scaling).
+    pub rope: RopeConfig,
 }
 
 /// Which linear layers carry a bias.
@@ -68,6 +120,13 @@ pub struct ModelConfig {
     /// Attention sees at most this many keys (Mistral, Phi-3); `None` = full causal.
     pub sliding_window: Option<usize>,
     pub biases: Biases,
+    pub activation: Activation,
+    /// Softmax scale `1 / sqrt(query_pre_attn_scalar)` instead of `1 / sqrt(D)` (Gemma).
+    pub query_pre_attn_scalar: Option<f64>,
+    /// Per-layer sliding windows with their own RoPE (Gemma 3); `None` for the others.
+    pub local_attention: Option<LocalAttention>,
+    /// Multiply the token embeddings by `sqrt(hidden_size)` (Gemma), rounded to f32.
+    pub scale_embeddings: bool,
     pub bos_token_id: Option<u32>,
     pub eos_token_ids: Vec<u32>,
     /// `torch_dtype` / `dtype` as written (informational; weights carry their own dtype).
@@ -179,6 +238,8 @@ impl ModelConfig {
             Some("llama") => Family::Llama,
             Some("mistral") => Family::Mistral,
             Some("qwen2") => Family::Qwen2,
+            Some("qwen3") => Family::Qwen3,
+            Some("gemma3_text") => Family::Gemma3,
             Some("phi3") => Family::Phi3,
             Some(other) => {
                 return Err(Error::Unsupported(format!(
@@ -209,6 +270,9 @@ impl ModelConfig {
         }
         let head_dim = match f.usize_opt("head_dim")? {
             Some(d) => d,
+            // Qwen3Config's and Gemma3TextConfig's defaults, whatever hidden_size / heads gives.
+            None if family == Family::Qwen3 => 128,
+            None if family == Family::Gemma3 => 256,
             None if hidden_size.is_multiple_of(num_heads) => hidden_size / num_heads,
             None => {
                 return Err(Error::input(
@@ -227,7 +291,11 @@ impl ModelConfig {
         }
         refuse_unsupported(&f, family)?;
         let max_position_embeddings = f.positive("max_position_embeddings")?;
-        let rope = rope_config(&f, head_dim, max_position_embeddings)?;
+        let (rope, local_rope) = if family == Family::Gemma3 {
+            gemma_ropes(&f, head_dim, max_position_embeddings)?
+        } else {
+            (rope_config(&f, head_dim, max_position_embeddings)?, None)
+        };
         let eps_default = if family == Family::Phi3 { 1e-5 } else { 1e-6 };
         let rms_norm_eps = f.f64_opt("rms_norm_eps")?.unwrap_or(eps_default) as f32;
         if !(rms_norm_eps.is_finite() && rms_norm_eps >= 0.0) {
@@ -240,13 +308,13 @@ impl ModelConfig {
             // MistralConfig defaults to 4096 when the key is absent; null turns it off.
             Family::Mistral if !map.contains_key("sliding_window") => Some(4096),
             Family::Mistral | Family::Phi3 => f.usize_opt("sliding_window")?,
-            Family::Llama | Family::Qwen2 => None,
+            Family::Llama | Family::Qwen2 | Family::Qwen3 | Family::Gemma3 => None,
         };
         if sliding_window == Some(0) {
             return Err(Error::input(file, "sliding_window must be > 0 or null"));
         }
         let biases = match family {
-            Family::Llama => {
+            Family::Llama | Family::Qwen3 | Family::Gemma3 => {
                 let attn = f.bool_or("attention_bias", false)?;
                 Biases {
                     qkv: attn,
@@ -267,6 +335,22 @@ impl ModelConfig {
         let vocab_size = f.positive("vocab_size")?;
         let intermediate_size = f.positive("intermediate_size")?;
         let num_layers = f.positive("num_hidden_layers")?;
+        let local_attention = match local_rope {
+            Some(rope) => gemma_local(&f, num_layers, rope)?,
+            None => None,
+        };
+        let query_pre_attn_scalar = match family {
+            Family::Gemma3 => Some(f.f64_opt("query_pre_attn_scalar")?.unwrap_or(256.0)),
+            _ => None,
+        };
+        if let Some(s) = query_pre_attn_scalar
+            && !(s.is_finite() && s > 0.0)
+        {
+            return Err(Error::input(
+                file,
+                format!("query_pre_attn_scalar must be a number > 0, found {s}"),
+            ));
+        }
         super::size_limits::check(
             file,
             &super::size_limits::Dims {
@@ -292,9 +376,17 @@ impl ModelConfig {
             rms_norm_eps,
             rope,
             max_position_embeddings,
-            tie_word_embeddings: f.bool_or("tie_word_embeddings", false)?,
+            tie_word_embeddings: f.bool_or("tie_word_embeddings", family == Family::Gemma3)?,
             sliding_window,
             biases,
+            activation: if family == Family::Gemma3 {
+                Activation::GeluTanh
+            } else {
+                Activation::Silu
+            },
+            query_pre_attn_scalar,
+            local_attention,
+            scale_embeddings: family == Family::Gemma3,
             bos_token_id: f.ids("bos_token_id")?.first().copied(),
             eos_token_ids: f.ids("eos_token_id")?,
             torch_dtype,
@@ -324,22 +416,62 @@ impl ModelConfig {
         }
     }
 
-    /// Softmax scale `1 / sqrt(D)`.
+    /// Softmax scale `1 / sqrt(D)`, or `1 / sqrt(query_pre_attn_scalar)` (Gemma), computed as
+    /// transformers does (`scalar ** -0.5` in f64, then f32).
     pub fn attention_scale(&self) -> f32 {
-        1.0 / (self.head_dim as f32).sqrt()
+        match self.query_pre_attn_scalar {
+            Some(s) => s.powf(-0.5) as f32,
+            None => 1.0 / (self.head_dim as f32).sqrt(),
+        }
+    }
+
+    /// Whether decoder layer `l` attends through a sliding window of its own (Gemma 3).
+    pub fn is_local_layer(&self, l: usize) -> bool {
+        self.local_attention
+            .as_ref()
+            .is_some_and(|a| a.layers.get(l).copied().unwrap_or(false))
+    }
+
+    /// The sliding window of layer `l`: the model's, or the local one of a sliding layer.
+    pub fn layer_window(&self, l: usize) -> Option<usize> {
+        match &self.local_attention {
+            Some(a) if self.is_local_layer(l) => Some(a.window),
+            _ => self.sliding_window,
+        }
     }
 }
 
 /// Options that would change the computation in ways this engine does not implement.
 fn refuse_unsupported(f: &Fields, family: Family) -> Result<()> {
     let unsupported = |what: String| Err(Error::Unsupported(format!("{}: {what}", f.file)));
+    let supported_act = if family == Family::Gemma3 {
+        "gelu_pytorch_tanh"
+    } else {
+        "silu"
+    };
     for key in ["hidden_act", "hidden_activation"] {
         if let Some(act) = f.str_opt(key)?
-            && act != "silu"
+            && act != supported_act
         {
             return unsupported(format!(
-                "{key} \"{act}\" is not supported (supported: silu)"
+                "{key} \"{act}\" is not supported for {} (supported: {supported_act})",
+                family.model_type()
             ));
+        }
+    }
+    if family == Family::Gemma3 {
+        for key in ["final_logit_softcapping", "attn_logit_softcapping"] {
+            if let Some(v) = f.f64_opt(key)? {
+                return unsupported(format!(
+                    "{key} {v} is not supported (supported: null, no soft-capping)"
+                ));
+            }
+        }
+        if f.bool_or("use_bidirectional_attention", false)? {
+            return unsupported(
+                "use_bidirectional_attention true is not supported (supported: causal attention)"
+                    .into(),
+            );
         }
     }
     if let Some(p) = f.f64_opt("partial_rotary_factor")?
@@ -349,12 +481,15 @@ fn refuse_unsupported(f: &Fields, family: Family) -> Result<()> {
             "partial_rotary_factor {p} is not supported (supported: 1.0, the whole head rotated)"
         ));
     }
-    if family == Family::Qwen2 && f.bool_or("use_sliding_window", false)? {
-        return unsupported(
-            "use_sliding_window true is not supported for qwen2 (per-layer sliding windows)".into(),
-        );
+    if matches!(family, Family::Qwen2 | Family::Qwen3) && f.bool_or("use_sliding_window", false)? {
+        return unsupported(format!(
+            "use_sliding_window true is not supported for {} (per-layer sliding windows)",
+            family.model_type()
+        ));
     }
-    if let Some(Value::Array(types)) = f.get("layer_types") {
+    if let Some(Value::Array(types)) = f.get("layer_types")
+        && family != Family::Gemma3
+    {
         let mut kinds: Vec<&str> = types.iter().filter_map(Value::as_str).collect();
         kinds.sort_unstable();
         kinds.dedup();
@@ -455,4 +590,108 @@ fn rope_config(f: &Fields, head_dim: usize, max_position_embeddings: usize) -> R
         max_position_embeddings,
         scaling,
     })
+}
+
+/// Gemma 3's two RoPEs, global and local: transformers 5's `rope_parameters` keyed by layer type
+/// (`full_attention`, `sliding_attention`), or the 4.x keys (`rope_theta` + `rope_scaling` for
+/// the global layers, `rope_local_base_freq` for the sliding ones). Defaults as
+/// `Gemma3TextConfig`: 1e6 global, 1e4 local.
+fn gemma_ropes(
+    f: &Fields,
+    head_dim: usize,
+    max_position_embeddings: usize,
+) -> Result<(RopeConfig, Option<RopeConfig>)> {
+    let by_type = match f.get("rope_parameters") {
+        Some(Value::Object(m))
+            if m.contains_key("full_attention") || m.contains_key("sliding_attention") =>
+        {
+            Some(m)
+        }
+        _ => None,
+    };
+    let sub = |key: &str, default_theta: f64| -> Result<RopeConfig> {
+        let mut map = Map::new();
+        if let Some(obj) = by_type.and_then(|m| m.get(key)) {
+            map.insert("rope_parameters".into(), obj.clone());
+        }
+        if !matches!(map.get("rope_parameters"), Some(Value::Object(o)) if o.contains_key("rope_theta"))
+        {
+            map.insert("rope_theta".into(), Value::from(default_theta));
+        }
+        let fields = Fields {
+            file: f.file,
+            map: &map,
+        };
+        rope_config(&fields, head_dim, max_position_embeddings)
+    };
+    if by_type.is_some() {
+        return Ok((
+            sub("full_attention", 1e6)?,
+            Some(sub("sliding_attention", 1e4)?),
+        ));
+    }
+    let mut global = rope_config(f, head_dim, max_position_embeddings)?;
+    if f.f64_opt("rope_theta")?.is_none() && f.get("rope_parameters").is_none() {
+        global.theta = 1e6;
+    }
+    let local = RopeConfig {
+        head_dim,
+        theta: f.f64_opt("rope_local_base_freq")?.unwrap_or(1e4),
+        max_position_embeddings,
+        scaling: RopeScaling::None,
+    };
+    Ok((global, Some(local)))
+}
+
+/// Gemma 3's sliding-window layers: `layer_types`, else every `sliding_window_pattern`-th layer
+/// (default 6) is global and the others slide; `sliding_window` defaults to 4096. `None` when no
+/// layer slides.
+fn gemma_local(f: &Fields, layers: usize, rope: RopeConfig) -> Result<Option<LocalAttention>> {
+    let kinds: Vec<bool> = match f.get("layer_types") {
+        Some(Value::Array(types)) => {
+            if types.len() != layers {
+                return Err(Error::input(
+                    f.file,
+                    format!(
+                        "layer_types has {} entries for {layers} layers",
+                        types.len()
+                    ),
+                ));
+            }
+            types
+                .iter()
+                .map(|t| match t.as_str() {
+                    Some("sliding_attention") => Ok(true),
+                    Some("full_attention") => Ok(false),
+                    _ => Err(Error::Unsupported(format!(
+                        "{}: layer type {t} is not supported (supported: \"full_attention\", \"sliding_attention\")",
+                        f.file
+                    ))),
+                })
+                .collect::<Result<_>>()?
+        }
+        Some(v) => return Err(f.bad("layer_types", "a list of layer types", v)),
+        None => {
+            let pattern = match f.usize_opt("sliding_window_pattern")? {
+                Some(p) => p,
+                None => f.usize_opt("_sliding_window_pattern")?.unwrap_or(6),
+            };
+            if pattern == 0 {
+                return Err(Error::input(f.file, "sliding_window_pattern must be > 0"));
+            }
+            (0..layers).map(|i| (i + 1) % pattern != 0).collect()
+        }
+    };
+    if !kinds.iter().any(|&k| k) {
+        return Ok(None);
+    }
+    let window = f.usize_opt("sliding_window")?.unwrap_or(4096);
+    if window == 0 {
+        return Err(Error::input(f.file, "sliding_window must be > 0"));
+    }
+    Ok(Some(LocalAttention {
+        window,
+        layers: kinds,
+        rope,
+    }))
 }

@@ -2,10 +2,21 @@
 //! (RMSNorm → q/k/v → RoPE → attention → o_proj → residual; RMSNorm → gate/up → SwiGLU → down →
 //! residual), final norm, and `lm_head` over chunks of rows.
 //!
+//! Qwen3's q/k norms normalise each head of the projected queries and keys before RoPE. That is
+//! the plain RMSNorm op over the `[T·H, D]` view of `[T, H·D]` ([`Backend::reshape`], no copy), so
+//! no kernel of its own: [`head_norm_forward`], and its backward in `train::backward`. The
+//! projections then land in `Saved::q_raw`/`k_raw` (kept for backward) and the normed heads in
+//! `Saved::q`/`k`, where RoPE and attention find them as in the other families.
+//!
+//! Gemma 3 adds: embeddings times √C (`mul_cols` by a `[C]` vector of √C), norms of the attention
+//! and MLP outputs before each residual add (their inputs kept in `Saved::attn_proj`/`mlp_proj`),
+//! GeGLU, and sliding-window layers with their own window starts (`Batch::window_start_local`)
+//! and RoPE tables ([`RopeCache`]'s local half) beside the global ones.
+//!
 //! Attention runs either over whole sequences ([`AttentionMode::Batch`], training and eval; rows
 //! `b·S + t`) or against a key/value cache ([`AttentionMode::Cached`], generation).
 use super::acts::{Activations, HeadActs, LinearActs, Saved, Scratch};
-use super::config::ModelConfig;
+use super::config::{Activation, ModelConfig};
 use super::weights::{GateUpProj, LayerWeights, ModelWeights, QkvProj, linear_forward};
 use crate::backend::{Backend, CachedAttentionDims, TensorInfo};
 use crate::error::{Error, Result};
@@ -22,9 +33,15 @@ pub struct Batch<I> {
     /// First visible key row (within its sequence) of each row `[B·S]`: the start of its
     /// conversation, moved up by the sliding window where the model has one.
     pub window_start: I,
+    /// The same for the sliding-window layers of a model that also has global ones (Gemma 3).
+    pub window_start_local: Option<I>,
     /// `max(positions) + 1`: picks longrope's factors and sizes the tables.
     pub position_span: usize,
 }
+
+/// Positions, window starts (all layers; sliding layers of a model with both kinds) and the
+/// position span of a batch's rows.
+type BatchRows = (Vec<u32>, Vec<u32>, Option<Vec<u32>>, usize);
 
 /// The per-row host arrays of a batch: checked ids, positions and attention window starts.
 fn batch_rows(
@@ -34,7 +51,7 @@ fn batch_rows(
     segment_starts: Option<&[u32]>,
     batch: usize,
     seq: usize,
-) -> Result<(Vec<u32>, Vec<u32>, usize)> {
+) -> Result<BatchRows> {
     let rows = batch * seq;
     let op = "batch";
     if ids.len() != rows || seq == 0 {
@@ -68,18 +85,25 @@ fn batch_rows(
             "positions and segment starts need one entry per row",
         ));
     }
-    let window: Vec<u32> = (0..rows)
-        .map(|r| {
-            let t = (r % seq) as u32;
-            let start = starts[r].min(t);
-            match cfg.sliding_window {
-                Some(w) => start.max((t + 1).saturating_sub(w as u32)),
-                None => start,
-            }
-        })
-        .collect();
+    let windowed = |window: Option<usize>| -> Vec<u32> {
+        (0..rows)
+            .map(|r| {
+                let t = (r % seq) as u32;
+                let start = starts[r].min(t);
+                match window {
+                    Some(w) => start.max((t + 1).saturating_sub(w as u32)),
+                    None => start,
+                }
+            })
+            .collect()
+    };
+    let window = windowed(cfg.sliding_window);
+    let local = cfg
+        .local_attention
+        .as_ref()
+        .map(|a| windowed(Some(a.window)));
     let span = positions.iter().copied().max().unwrap_or(0) as usize + 1;
-    Ok((positions, window, span))
+    Ok((positions, window, local, span))
 }
 
 impl<I> Batch<I> {
@@ -95,7 +119,7 @@ impl<I> Batch<I> {
         batch: usize,
         seq: usize,
     ) -> Result<Self> {
-        let (positions, window, span) =
+        let (positions, window, local, span) =
             batch_rows(cfg, ids, positions, segment_starts, batch, seq)?;
         Ok(Batch {
             batch,
@@ -103,6 +127,7 @@ impl<I> Batch<I> {
             ids: be.ids(ids)?,
             positions: be.ids(&positions)?,
             window_start: be.ids(&window)?,
+            window_start_local: local.map(|w| be.ids(&w)).transpose()?,
             position_span: span,
         })
     }
@@ -116,21 +141,44 @@ impl<I> Batch<I> {
         positions: Option<&[u32]>,
         segment_starts: Option<&[u32]>,
     ) -> Result<()> {
-        let (positions, window, span) =
+        let (positions, window, local, span) =
             batch_rows(cfg, ids, positions, segment_starts, self.batch, self.seq)?;
         be.write_ids(&mut self.ids, ids)?;
         be.write_ids(&mut self.positions, &positions)?;
         be.write_ids(&mut self.window_start, &window)?;
+        match (&mut self.window_start_local, local) {
+            (Some(dst), Some(w)) => be.write_ids(dst, &w)?,
+            (None, None) => {}
+            _ => return Err(Error::param("batch", "made for another model's layers")),
+        }
         self.position_span = span;
         Ok(())
     }
 }
 
 /// cos/sin tables on the device, grown on demand; longrope keeps its short and long tables apart.
+/// A model with sliding-window layers of their own RoPE (Gemma 3) has a second cache, `local`.
 pub struct RopeCache<T> {
     cfg: RopeConfig,
     short: Option<(T, T, usize)>,
     long: Option<(T, T, usize)>,
+    local: Option<Box<RopeCache<T>>>,
+}
+
+/// `(cos, sin)` `[P, D/2]` of the global layers and, where they differ, of the local ones.
+pub struct RopeTables<'a, T> {
+    pub global: (&'a T, &'a T),
+    pub local: Option<(&'a T, &'a T)>,
+}
+
+impl<T> RopeTables<'_, T> {
+    /// The tables of decoder layer `l`.
+    pub fn layer(&self, cfg: &ModelConfig, l: usize) -> (&T, &T) {
+        match self.local {
+            Some(t) if cfg.is_local_layer(l) => t,
+            _ => self.global,
+        }
+    }
 }
 
 impl<T> RopeCache<T> {
@@ -139,7 +187,51 @@ impl<T> RopeCache<T> {
             cfg,
             short: None,
             long: None,
+            local: None,
         }
+    }
+
+    /// The caches a model needs: its RoPE and, for sliding layers with their own, the local one.
+    pub fn for_model(cfg: &ModelConfig) -> Self {
+        let mut c = RopeCache::new(cfg.rope.clone());
+        c.local = cfg
+            .local_attention
+            .as_ref()
+            .map(|a| Box::new(RopeCache::new(a.rope.clone())));
+        c
+    }
+
+    /// The global and local tables for positions below `span`.
+    pub fn all_tables<B: Backend<Tensor = T>>(
+        &mut self,
+        be: &B,
+        span: usize,
+    ) -> Result<RopeTables<'_, T>> {
+        self.tables(be, span)?;
+        if let Some(l) = &mut self.local {
+            l.tables(be, span)?;
+        }
+        let local = match &self.local {
+            Some(l) => Some(l.get(span)?),
+            None => None,
+        };
+        Ok(RopeTables {
+            global: self.get(span)?,
+            local,
+        })
+    }
+
+    /// The tables already grown for `span` (see [`RopeCache::tables`]).
+    fn get(&self, span: usize) -> Result<(&T, &T)> {
+        let slot = if rope::uses_long_factors(&self.cfg, span) {
+            &self.long
+        } else {
+            &self.short
+        };
+        let (cos, sin, _) = slot
+            .as_ref()
+            .ok_or_else(|| Error::param("rope", "no table"))?;
+        Ok((cos, sin))
     }
 
     /// `(cos, sin)` for sequences whose positions are below `span` (the factors are chosen by
@@ -205,9 +297,10 @@ pub fn forward<B: Backend>(
             ),
         ));
     }
-    let tables = rope.tables(be, batch.position_span)?;
+    let tables = rope.all_tables(be, batch.position_span)?;
     let keys = Keys::Batch {
         window_start: &batch.window_start,
+        window_start_local: batch.window_start_local.as_ref(),
         batch: batch.batch,
         seq: batch.seq,
     };
@@ -216,9 +309,11 @@ pub fn forward<B: Backend>(
 
 /// Where every layer's attention finds its keys.
 pub enum Keys<'a, B: Backend> {
-    /// In the batch itself (see [`AttentionMode::Batch`]).
+    /// In the batch itself (see [`AttentionMode::Batch`]); sliding-window layers of a model with
+    /// both kinds use `window_start_local`.
     Batch {
         window_start: &'a B::Ids,
+        window_start_local: Option<&'a B::Ids>,
         batch: usize,
         seq: usize,
     },
@@ -237,21 +332,32 @@ pub fn run_model<B: Backend>(
     be: &B,
     cfg: &ModelConfig,
     w: &ModelWeights<B::Tensor>,
-    (cos, sin): (&B::Tensor, &B::Tensor),
+    tables: RopeTables<'_, B::Tensor>,
     ids: &B::Ids,
     positions: &B::Ids,
     mut keys: Keys<'_, B>,
     acts: &mut Activations<B::Tensor>,
 ) -> Result<()> {
-    be.embedding(&w.embed, ids, &mut acts.stream)?;
+    match &w.embed_scale {
+        Some(scale) => {
+            be.embedding(&w.embed, ids, &mut acts.scratch.xn)?;
+            be.mul_cols(&acts.scratch.xn, scale, &mut acts.stream)?;
+        }
+        None => be.embedding(&w.embed, ids, &mut acts.stream)?,
+    }
     for (l, lw) in w.layers.iter().enumerate() {
+        let local = cfg.is_local_layer(l);
         let mode: AttentionMode<'_, B> = match &mut keys {
             Keys::Batch {
                 window_start,
+                window_start_local,
                 batch,
                 seq,
             } => AttentionMode::Batch {
-                window_start,
+                window_start: match window_start_local {
+                    Some(w) if local => w,
+                    _ => window_start,
+                },
                 batch: *batch,
                 seq: *seq,
             },
@@ -269,8 +375,9 @@ pub fn run_model<B: Backend>(
         layer_forward(
             be,
             cfg,
+            l,
             lw,
-            (cos, sin),
+            tables.layer(cfg, l),
             positions,
             mode,
             &mut acts.stream,
@@ -293,8 +400,9 @@ pub fn run_model<B: Backend>(
 pub fn layer_forward<B: Backend>(
     be: &B,
     cfg: &ModelConfig,
+    l: usize,
     lw: &LayerWeights<B::Tensor>,
-    (cos, sin): (&B::Tensor, &B::Tensor),
+    rope_tables: (&B::Tensor, &B::Tensor),
     positions: &B::Ids,
     mode: AttentionMode<'_, B>,
     x: &mut B::Tensor,
@@ -313,21 +421,44 @@ pub fn layer_forward<B: Backend>(
         &mut sc.xn,
         &mut s.rstd_attn,
     )?;
+    // Projected queries and keys go to q_raw/k_raw where a per-head norm follows.
+    let qk_norm = lw.q_norm.is_some() || lw.k_norm.is_some();
+    let (q_dst, k_dst) = match (&mut s.q_raw, &mut s.k_raw) {
+        (Some(qr), Some(kr)) if qk_norm => (qr, kr),
+        _ if qk_norm => return Err(missing_qk_buffers()),
+        _ => (&mut s.q, &mut s.k),
+    };
     match &lw.qkv {
         QkvProj::Separate { q, k, v } => {
-            linear_forward(be, q, &sc.xn, lin.q.as_mut(), &mut s.q)?;
-            linear_forward(be, k, &sc.xn, lin.k.as_mut(), &mut s.k)?;
+            linear_forward(be, q, &sc.xn, lin.q.as_mut(), q_dst)?;
+            linear_forward(be, k, &sc.xn, lin.k.as_mut(), k_dst)?;
             linear_forward(be, v, &sc.xn, lin.v.as_mut(), &mut s.v)?;
         }
         QkvProj::Fused(f) => {
             let qkv = fused(&mut sc.qkv, "qkv")?;
             linear_forward(be, f, &sc.xn, lin.q.as_mut(), qkv)?;
             let (qw, kw) = (h * d, hkv * d);
-            be.copy_cols(qkv, 0, &mut s.q, 0, qw)?;
-            be.copy_cols(qkv, qw, &mut s.k, 0, kw)?;
+            be.copy_cols(qkv, 0, q_dst, 0, qw)?;
+            be.copy_cols(qkv, qw, k_dst, 0, kw)?;
             be.copy_cols(qkv, qw + kw, &mut s.v, 0, kw)?;
         }
     }
+    if qk_norm {
+        let eps = cfg.rms_norm_eps;
+        let (Some(qn), Some(kn), Some(qr), Some(kr), Some(rq), Some(rk)) = (
+            &lw.q_norm,
+            &lw.k_norm,
+            &mut s.q_raw,
+            &mut s.k_raw,
+            &mut s.rstd_q,
+            &mut s.rstd_k,
+        ) else {
+            return Err(missing_qk_buffers());
+        };
+        head_norm_forward(be, qr, qn, eps, h, &mut s.q, rq)?;
+        head_norm_forward(be, kr, kn, eps, hkv, &mut s.k, rk)?;
+    }
+    let (cos, sin) = rope_tables;
     be.rope(&mut s.q, positions, cos, sin, h, d, false)?;
     be.rope(&mut s.k, positions, cos, sin, hkv, d, false)?;
     match mode {
@@ -361,13 +492,20 @@ pub fn layer_forward<B: Backend>(
                 n_heads: h,
                 n_kv_heads: hkv,
                 head_dim: d,
-                window: cfg.sliding_window.unwrap_or(0),
+                window: cfg.layer_window(l).unwrap_or(0),
                 scale: cfg.attention_scale(),
             };
             be.attention_cached(&s.q, k_cache, v_cache, dims, &mut s.attn)?;
         }
     }
-    linear_forward(be, &lw.o, &s.attn, lin.o.as_mut(), &mut sc.proj)?;
+    match (&lw.sandwich, &mut s.attn_proj, &mut s.rstd_attn_out) {
+        (None, ..) => linear_forward(be, &lw.o, &s.attn, lin.o.as_mut(), &mut sc.proj)?,
+        (Some(sw), Some(p), Some(r)) => {
+            linear_forward(be, &lw.o, &s.attn, lin.o.as_mut(), p)?;
+            be.rmsnorm_forward(p, &sw.attn_out, cfg.rms_norm_eps, &mut sc.proj, r)?;
+        }
+        _ => return Err(missing_sandwich_buffers()),
+    }
     be.add_assign(x, &sc.proj)?;
     if let Some(x_mid) = &mut s.x_mid {
         be.copy_rows(x, 0, x_mid, 0, x.shape().rows())?;
@@ -392,9 +530,88 @@ pub fn layer_forward<B: Backend>(
             be.copy_cols(gu, i, &mut s.up, 0, i)?;
         }
     }
-    be.swiglu_forward(&s.gate, &s.up, &mut sc.act)?;
-    linear_forward(be, &lw.down, &sc.act, lin.down.as_mut(), &mut sc.proj)?;
+    match cfg.activation {
+        Activation::Silu => be.swiglu_forward(&s.gate, &s.up, &mut sc.act)?,
+        Activation::GeluTanh => be.geglu_forward(&s.gate, &s.up, &mut sc.act)?,
+    }
+    match (&lw.sandwich, &mut s.mlp_proj, &mut s.rstd_mlp_out) {
+        (None, ..) => linear_forward(be, &lw.down, &sc.act, lin.down.as_mut(), &mut sc.proj)?,
+        (Some(sw), Some(p), Some(r)) => {
+            linear_forward(be, &lw.down, &sc.act, lin.down.as_mut(), p)?;
+            be.rmsnorm_forward(p, &sw.mlp_out, cfg.rms_norm_eps, &mut sc.proj, r)?;
+        }
+        _ => return Err(missing_sandwich_buffers()),
+    }
     be.add_assign(x, &sc.proj)
+}
+
+fn missing_sandwich_buffers() -> Error {
+    Error::param(
+        "forward",
+        "output norms need their attn_proj, mlp_proj and rstd buffers",
+    )
+}
+
+fn missing_qk_buffers() -> Error {
+    Error::param(
+        "forward",
+        "q/k norms need both weights and their q_raw, k_raw, rstd_q, rstd_k buffers",
+    )
+}
+
+/// Runs `f` with each of `ts` viewed as `[rows·heads, width / heads]` (rows and width from the
+/// first; the others must hold as many elements), then restores their shapes, also when `f`
+/// fails.
+pub fn with_heads<B: Backend, R>(
+    be: &B,
+    ts: &mut [&mut B::Tensor],
+    heads: usize,
+    f: impl FnOnce(&B, &mut [&mut B::Tensor]) -> Result<R>,
+) -> Result<R> {
+    let Some(first) = ts.first() else {
+        return Err(Error::param("head norm", "no tensor"));
+    };
+    let (rows, width) = first.shape().matrix("head norm", "x")?;
+    if heads == 0 || !width.is_multiple_of(heads) {
+        return Err(Error::param(
+            "head norm",
+            format!("a width of {width} does not split into {heads} heads"),
+        ));
+    }
+    let mut shapes = Vec::with_capacity(ts.len());
+    let mut res = Ok(());
+    for t in ts.iter_mut() {
+        let shape = t.shape().dims().to_vec();
+        res = be.reshape(t, &[rows * heads, width / heads]);
+        if res.is_err() {
+            break;
+        }
+        shapes.push(shape);
+    }
+    let out = res.and_then(|()| f(be, ts));
+    for (t, shape) in ts.iter_mut().zip(&shapes) {
+        be.reshape(t, shape)?;
+    }
+    out
+}
+
+/// RMSNorm of every head: `y[t, h·D + i] = x[t, h·D + i] · rstd[t·H + h] · w[i]`, the RMSNorm op
+/// on the `[T·H, D]` view. x, y `[T, H·D]`, w `[D]`, rstd `[T·H]`.
+pub fn head_norm_forward<B: Backend>(
+    be: &B,
+    x: &mut B::Tensor,
+    w: &B::Tensor,
+    eps: f32,
+    heads: usize,
+    y: &mut B::Tensor,
+    rstd: &mut B::Tensor,
+) -> Result<()> {
+    with_heads(be, &mut [x, y], heads, |be, t| {
+        let [x, y] = t else {
+            return Err(Error::param("head norm", "two tensors"));
+        };
+        be.rmsnorm_forward(x, w, eps, y, rstd)
+    })
 }
 
 fn fused<'a, T>(buf: &'a mut Option<T>, what: &str) -> Result<&'a mut T> {

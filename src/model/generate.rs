@@ -237,7 +237,7 @@ async fn step<B: Backend>(
     let positions: Vec<u32> = (q_offset..q_offset + rows).map(|p| p as u32).collect();
     be.write_ids(&mut input.ids, ids)?;
     be.write_ids(&mut input.positions, &positions)?;
-    let tables = model.rope.tables(be, q_offset + rows)?;
+    let tables = model.rope.all_tables(be, q_offset + rows)?;
     let keys = Keys::Cached {
         k: &mut cache.k,
         v: &mut cache.v,

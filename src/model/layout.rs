@@ -139,17 +139,58 @@ pub fn layer_norms(l: usize) -> [String; 2] {
     ]
 }
 
+/// Gemma's norms around the MLP of layer `l`: `pre_feedforward_layernorm` (its input norm;
+/// Gemma's `post_attention_layernorm` norms the attention output instead) and
+/// `post_feedforward_layernorm` (its output, before the residual add).
+pub fn feedforward_norms(l: usize) -> [String; 2] {
+    [
+        format!("model.layers.{l}.pre_feedforward_layernorm.weight"),
+        format!("model.layers.{l}.post_feedforward_layernorm.weight"),
+    ]
+}
+
+/// The per-head query and key RMSNorm weights of layer `l` (Qwen3): `q_norm`, `k_norm`, `[D]`.
+pub fn qk_norms(l: usize) -> [String; 2] {
+    [
+        format!("model.layers.{l}.self_attn.q_norm.weight"),
+        format!("model.layers.{l}.self_attn.k_norm.weight"),
+    ]
+}
+
+/// Every norm weight with its length, in registry order (`trainables`): per layer the two block
+/// norms `[C]` (Gemma: four, see [`feedforward_norms`]), `q_norm`, `k_norm` `[D]` where the family
+/// has them, then the final norm `[C]`. Their total is the norm part of the trainable parameter
+/// count.
+pub fn norm_tensors(cfg: &ModelConfig) -> Vec<(String, usize)> {
+    let c = cfg.hidden_size;
+    let mut out = Vec::new();
+    for l in 0..cfg.num_layers {
+        for n in layer_norms(l) {
+            out.push((n, c));
+        }
+        if cfg.family.has_sandwich_norms() {
+            for n in feedforward_norms(l) {
+                out.push((n, c));
+            }
+        }
+        if cfg.family.has_qk_norm() {
+            for n in qk_norms(l) {
+                out.push((n, cfg.head_dim));
+            }
+        }
+    }
+    out.push((FINAL_NORM.to_string(), c));
+    out
+}
+
 /// Every tensor the checkpoint must hold, with its shape. With tied embeddings `lm_head.weight`
 /// is not required (the embedding serves as its weight).
 pub fn expected_tensors(cfg: &ModelConfig) -> Vec<(String, Vec<usize>)> {
     let c = cfg.hidden_size;
     let mut out = vec![(EMBED.to_string(), vec![cfg.vocab_size, c])];
-    for l in 0..cfg.num_layers {
-        for n in layer_norms(l) {
-            out.push((n, vec![c]));
-        }
+    for (n, len) in norm_tensors(cfg) {
+        out.push((n, vec![len]));
     }
-    out.push((FINAL_NORM.to_string(), vec![c]));
     for lin in linear_layers(cfg) {
         if lin.kind == LinearKind::LmHead && cfg.tie_word_embeddings {
             continue;

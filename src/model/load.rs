@@ -185,7 +185,7 @@ impl<B: Backend> Model<B> {
         let ckpt = open_checkpoint(files)?;
         let weights = load_weights(be, &cfg, &ckpt, progress)?;
         Ok(Model {
-            rope: RopeCache::new(cfg.rope.clone()),
+            rope: RopeCache::for_model(&cfg),
             cfg,
             weights,
         })

@@ -8,10 +8,12 @@
 //! (via [`ModelWeights::linears_mut`]) — derives it from here.
 //!
 //! The order, per decoder layer: q, k, v (or fused qkv), o, gate, up (or fused gate_up), down,
-//! the input norm, the post-attention norm; then the final norm and `lm_head`. It is the order
-//! in which checkpoints of format 1 stored their positional `param.NNNNN` tensors.
+//! the input norm, the post-attention norm (Gemma: the attention-output norm, then the pre- and
+//! post-feedforward norms), then `q_norm` and `k_norm` where present;
+//! then the final norm and `lm_head`. Without q/k norms it is the order in which checkpoints of
+//! format 1 stored their positional `param.NNNNN` tensors.
 //!
-//! Adding a new kind of trained tensor (e.g. Qwen3's per-layer `q_norm`/`k_norm`) is one change
+//! Adding a new kind of trained tensor (as Qwen3's per-layer `q_norm`/`k_norm` were) is one change
 //! here: a [`NormKind`] variant with its name in [`Key::name`], and one line in the `walk!`
 //! macro below that visits the new field of [`LayerWeights`]. Gradients, moments, the gradient
 //! norm, checkpoints, the page's swap and the exports follow; none of them enumerates the
@@ -29,8 +31,17 @@ use crate::error::{Error, Result};
 pub enum NormKind {
     /// Before attention (`input_layernorm`).
     Input,
-    /// Before the MLP (`post_attention_layernorm`).
+    /// Before the MLP (`post_attention_layernorm`); Gemma: of the attention output.
     PostAttention,
+    /// Before the MLP where the post-attention norm norms the attention output
+    /// (`pre_feedforward_layernorm`; Gemma).
+    PreFeedforward,
+    /// Of the MLP output (`post_feedforward_layernorm`; Gemma).
+    PostFeedforward,
+    /// Each query head before RoPE (`self_attn.q_norm`, `[D]`; Qwen3, Gemma 3).
+    Query,
+    /// Each key head before RoPE (`self_attn.k_norm`, `[D]`; Qwen3).
+    Key,
     /// After the last layer (`model.norm`).
     Final,
 }
@@ -62,8 +73,19 @@ impl Key {
                 ..
             } => FINAL_NORM.to_string(),
             Key::Norm { layer, kind } => {
-                let [input, post] = layout::layer_norms(layer.unwrap_or_default());
-                if kind == NormKind::Input { input } else { post }
+                let l = layer.unwrap_or_default();
+                let [input, post] = layout::layer_norms(l);
+                let [q, k] = layout::qk_norms(l);
+                let [pre_ff, post_ff] = layout::feedforward_norms(l);
+                match kind {
+                    NormKind::Input => input,
+                    NormKind::PostAttention => post,
+                    NormKind::PreFeedforward => pre_ff,
+                    NormKind::PostFeedforward => post_ff,
+                    NormKind::Query => q,
+                    NormKind::Key => k,
+                    NormKind::Final => FINAL_NORM.to_string(),
+                }
             }
         }
     }
@@ -138,7 +160,20 @@ macro_rules! walk {
             }
             out.push(linear(l, LinearKind::Down, & $($m)? lw.down));
             out.push(norm(l, NormKind::Input, & $($m)? lw.input_norm));
-            out.push(norm(l, NormKind::PostAttention, & $($m)? lw.post_attention_norm));
+            match & $($m)? lw.sandwich {
+                None => out.push(norm(l, NormKind::PostAttention, & $($m)? lw.post_attention_norm)),
+                Some(s) => {
+                    out.push(norm(l, NormKind::PostAttention, & $($m)? s.attn_out));
+                    out.push(norm(l, NormKind::PreFeedforward, & $($m)? lw.post_attention_norm));
+                    out.push(norm(l, NormKind::PostFeedforward, & $($m)? s.mlp_out));
+                }
+            }
+            if let Some(t) = & $($m)? lw.q_norm {
+                out.push(norm(l, NormKind::Query, t));
+            }
+            if let Some(t) = & $($m)? lw.k_norm {
+                out.push(norm(l, NormKind::Key, t));
+            }
         }
 
         /// Every linear layer and norm weight of the model, in registry order.
@@ -273,6 +308,16 @@ mod tests {
                 norm(Some(2), NormKind::PostAttention),
                 "model.layers.2.post_attention_layernorm.weight",
                 "norm:model.layers.2.post_attention_layernorm.weight",
+            ),
+            (
+                norm(Some(1), NormKind::Query),
+                "model.layers.1.self_attn.q_norm.weight",
+                "norm:model.layers.1.self_attn.q_norm.weight",
+            ),
+            (
+                norm(Some(1), NormKind::Key),
+                "model.layers.1.self_attn.k_norm.weight",
+                "norm:model.layers.1.self_attn.k_norm.weight",
             ),
             (
                 norm(None, NormKind::Final),

@@ -74,12 +74,27 @@ pub enum GateUpProj<T> {
     Fused(Linear<T>),
 }
 
-/// One decoder layer.
+/// Gemma's norms of the sublayer outputs, before each residual add, `[C]` each.
+pub struct SandwichNorms<T> {
+    /// Of the attention output (Gemma's `post_attention_layernorm`).
+    pub attn_out: T,
+    /// Of the MLP output (`post_feedforward_layernorm`).
+    pub mlp_out: T,
+}
+
+/// One decoder layer. Norm weights are held as the kernels use them: `1 + w` for Gemma
+/// (see [`Family::norm_offset`]).
 pub struct LayerWeights<T> {
     /// RMSNorm before attention, `[C]`.
     pub input_norm: T,
-    /// RMSNorm before the MLP, `[C]`.
+    /// RMSNorm before the MLP, `[C]` (`post_attention_layernorm`; Gemma's
+    /// `pre_feedforward_layernorm`).
     pub post_attention_norm: T,
+    /// Gemma's output norms.
+    pub sandwich: Option<SandwichNorms<T>>,
+    /// RMSNorm of each query head and each key head before RoPE, `[D]` each (Qwen3).
+    pub q_norm: Option<T>,
+    pub k_norm: Option<T>,
     pub qkv: QkvProj<T>,
     pub o: Linear<T>,
     pub gate_up: GateUpProj<T>,
@@ -113,6 +128,8 @@ impl<T> LayerWeights<T> {
 pub struct ModelWeights<T> {
     /// Token embedding `[V, C]` (frozen).
     pub embed: T,
+    /// `sqrt(C)` in every entry `[C]` when the embeddings are scaled (Gemma).
+    pub embed_scale: Option<T>,
     pub layers: Vec<LayerWeights<T>>,
     /// Final RMSNorm `[C]`.
     pub final_norm: T,
@@ -155,11 +172,24 @@ struct Loader<'a, B: Backend, S, P> {
 }
 
 impl<B: Backend, S: ByteSource, P: FnMut(usize, usize, &str)> Loader<'_, B, S, P> {
+    /// A norm weight, plus the family's offset (Gemma's `1 + w`).
+    fn norm(&mut self, name: &str, len: usize, offset: f32) -> Result<B::Tensor> {
+        let mut data = self.ckpt.read_f32(name)?;
+        if offset != 0.0 {
+            data.iter_mut().for_each(|x| *x += offset);
+        }
+        self.upload(name, &[len], &data)
+    }
+
     fn tensor(&mut self, name: &str, shape: &[usize]) -> Result<B::Tensor> {
         let data = self.ckpt.read_f32(name)?;
+        self.upload(name, shape, &data)
+    }
+
+    fn upload(&mut self, name: &str, shape: &[usize], data: &[f32]) -> Result<B::Tensor> {
         let t = self
             .be
-            .tensor(&data, shape)
+            .tensor(data, shape)
             .map_err(|e| e.allocating(|| name.to_string()))?;
         self.done += 1;
         (self.progress)(self.done, self.total, name);
@@ -231,11 +261,27 @@ pub fn load_weights<B: Backend, S: ByteSource>(
     };
     let c = cfg.hidden_size;
     let embed = ld.tensor(EMBED, &[cfg.vocab_size, c])?;
+    let off = cfg.family.norm_offset();
     let mut layers = Vec::with_capacity(cfg.num_layers);
     for l in 0..cfg.num_layers {
         let [n1, n2] = layout::layer_norms(l);
-        let input_norm = ld.tensor(&n1, &[c])?;
-        let post_attention_norm = ld.tensor(&n2, &[c])?;
+        let input_norm = ld.norm(&n1, c, off)?;
+        let (post_attention_norm, sandwich) = if cfg.family.has_sandwich_norms() {
+            let attn_out = ld.norm(&n2, c, off)?;
+            let [pre, post] = layout::feedforward_norms(l);
+            let pre = ld.norm(&pre, c, off)?;
+            let mlp_out = ld.norm(&post, c, off)?;
+            (pre, Some(SandwichNorms { attn_out, mlp_out }))
+        } else {
+            (ld.norm(&n2, c, off)?, None)
+        };
+        let (q_norm, k_norm) = if cfg.family.has_qk_norm() {
+            let [nq, nk] = layout::qk_norms(l);
+            let d = cfg.head_dim;
+            (Some(ld.norm(&nq, d, off)?), Some(ld.norm(&nk, d, off)?))
+        } else {
+            (None, None)
+        };
         let qkv = if cfg.family == Family::Phi3 {
             let s = next(LinearKind::Qkv)?;
             QkvProj::Fused(ld.linear(&s, &s.weight_name())?)
@@ -268,13 +314,23 @@ pub fn load_weights<B: Backend, S: ByteSource>(
         layers.push(LayerWeights {
             input_norm,
             post_attention_norm,
+            sandwich,
+            q_norm,
+            k_norm,
             qkv,
             o,
             gate_up,
             down,
         });
     }
-    let final_norm = ld.tensor(FINAL_NORM, &[c])?;
+    let final_norm = ld.norm(FINAL_NORM, c, off)?;
+    let embed_scale = if cfg.scale_embeddings {
+        // transformers: `torch.tensor(hidden_size ** 0.5)`, an f32 scalar.
+        let s = (cfg.hidden_size as f64).sqrt() as f32;
+        Some(be.tensor(&vec![s; c], &[c])?)
+    } else {
+        None
+    };
     let head = next(LinearKind::LmHead)?;
     let head_weight = if cfg.tie_word_embeddings {
         EMBED.to_string()
@@ -284,6 +340,7 @@ pub fn load_weights<B: Backend, S: ByteSource>(
     let lm_head = ld.linear(&head, &head_weight)?;
     Ok(ModelWeights {
         embed,
+        embed_scale,
         layers,
         final_norm,
         lm_head,

@@ -24,7 +24,8 @@ pub struct SvdPlan {
     pub layers: Vec<PlannedLayer>,
     /// Σ entries over all layers (trainable).
     pub sigma_params: usize,
-    /// RMSNorm weights, `(2·layers + 1) · hidden` (trainable unless frozen).
+    /// RMSNorm weights, `(2·layers + 1) · hidden` (+ `2·layers·head_dim` for q/k norms;
+    /// trainable unless frozen).
     pub norm_params: usize,
     /// Whether the norm weights train.
     pub train_norms: bool,
@@ -72,7 +73,7 @@ impl SvdPlan {
         Ok(SvdPlan {
             rank_fraction,
             sigma_params: layers.iter().map(|l| l.q).sum(),
-            norm_params: (2 * cfg.num_layers + 1) * cfg.hidden_size,
+            norm_params: layout::norm_tensors(cfg).iter().map(|(_, n)| n).sum(),
             train_norms,
             embedding_params: cfg.vocab_size * cfg.hidden_size,
             linear_params: layers.iter().map(|l| l.m as u64 * l.n as u64).sum(),

@@ -4,7 +4,10 @@
 //! become dlogits in place (masked cross-entropy), then go back through `lm_head` at once, so
 //! the `[T, V]` logits never exist whole. Backward then walks the layers in reverse: final norm,
 //! and per layer MLP (down, SwiGLU, gate/up, norm) and attention (o, attention, inverse RoPE,
-//! q/k/v, norm), adding into the residual gradient. Only Σ and the norm weights get gradients.
+//! q/k norms where present, q/k/v, norm), adding into the residual gradient. Only Σ and the norm
+//! weights get gradients. A q/k norm's backward is the RMSNorm backward on the `[T·H, D]` view
+//! (see `model::forward::head_norm_forward`): its weight gradient `Σ_{t,h} dy ⊙ x̂` sums over
+//! rows and heads alike, which is what the column reduction over `T·H` rows computes.
 //! When the forward pass kept only each layer's input ([`Keep::Inputs`]), each layer's forward
 //! runs again from that input, into one shared set of activations, just before its backward: the
 //! same ops on the same values, so the gradients are the stored-activation path's bit for bit.
@@ -14,7 +17,8 @@ use crate::backend::{AttentionDims, Backend, Matmul};
 use crate::error::{Error, Result};
 use crate::model::ModelConfig;
 use crate::model::acts::{Activations, HeadActs, Keep, LinearActs, Saved};
-use crate::model::forward::{AttentionMode, Batch, RopeCache, layer_forward, lm_head};
+use crate::model::config::Activation;
+use crate::model::forward::{AttentionMode, Batch, RopeCache, layer_forward, lm_head, with_heads};
 use crate::model::layout::LinearKind;
 use crate::model::trainables::NormKind;
 use crate::model::weights::{GateUpProj, LayerWeights, Linear, ModelWeights, QkvProj};
@@ -174,7 +178,7 @@ pub fn backward<B: Backend>(
         false,
         grads.norm_mut(None, NormKind::Final),
     )?;
-    let (cos, sin) = rope.tables(be, batch.position_span)?;
+    let tables = rope.all_tables(be, batch.position_span)?;
     let dims = cfg.attention_dims(batch.batch, batch.seq);
     for l in (0..w.layers.len()).rev() {
         let li = acts.lin_index(l);
@@ -182,7 +186,10 @@ pub fn backward<B: Backend>(
             // Recompute the layer from its input into the shared activations.
             be.copy_rows(input, 0, x, 0, acts.rows)?;
             let mode = AttentionMode::Batch {
-                window_start: &batch.window_start,
+                window_start: match &batch.window_start_local {
+                    Some(local) if cfg.is_local_layer(l) => local,
+                    _ => &batch.window_start,
+                },
                 batch: batch.batch,
                 seq: batch.seq,
             };
@@ -190,8 +197,9 @@ pub fn backward<B: Backend>(
             layer_forward(
                 be,
                 cfg,
+                l,
                 &w.layers[l],
-                (cos, sin),
+                tables.layer(cfg, l),
                 &batch.positions,
                 mode,
                 x,
@@ -208,7 +216,7 @@ pub fn backward<B: Backend>(
             cfg,
             l,
             &w.layers[l],
-            (cos, sin),
+            tables.layer(cfg, l),
             batch,
             dims,
             saved,
@@ -250,19 +258,42 @@ fn layer_backward<B: Backend>(
     bs: &mut BackScratch<B::Tensor>,
     g: &mut Grads<B::Tensor>,
 ) -> Result<()> {
+    let window_start = match &batch.window_start_local {
+        Some(w) if cfg.is_local_layer(l) => w,
+        _ => &batch.window_start,
+    };
     let l = Some(l);
     let (h, hkv, d) = (cfg.num_heads, cfg.num_kv_heads, cfg.head_dim);
-    // MLP: x_out = x_mid + down(silu(gate(xn)) ⊙ up(xn)), xn = norm(x_mid).
+    let missing = || Error::param("backward", "output norms need their saved inputs");
+    // MLP: x_out = x_mid + [N_out](down(act(gate(xn)) ⊙ up(xn))), xn = norm(x_mid).
+    let g_down = match &lw.sandwich {
+        None => &bs.dstream,
+        Some(sw) => {
+            let (Some(p), Some(r), Some(dp)) = (&s.mlp_proj, &s.rstd_mlp_out, &mut bs.dproj) else {
+                return Err(missing());
+            };
+            let dw = g.norm_mut(l, NormKind::PostFeedforward);
+            be.rmsnorm_backward(p, &sw.mlp_out, r, &bs.dstream, dp, false, dw)?;
+            &*dp
+        }
+    };
     linear_backward(
         be,
         &lw.down,
-        &bs.dstream,
+        g_down,
         lin.down.as_mut(),
         &mut bs.dact,
         false,
         g.sigma_mut(l, LinearKind::Down),
     )?;
-    be.swiglu_backward(&s.gate, &s.up, &bs.dact, &mut bs.dgate, &mut bs.dup)?;
+    match cfg.activation {
+        Activation::Silu => {
+            be.swiglu_backward(&s.gate, &s.up, &bs.dact, &mut bs.dgate, &mut bs.dup)?
+        }
+        Activation::GeluTanh => {
+            be.geglu_backward(&s.gate, &s.up, &bs.dact, &mut bs.dgate, &mut bs.dup)?
+        }
+    }
     match &lw.gate_up {
         GateUpProj::Separate { gate, up } => {
             linear_backward(
@@ -307,13 +338,33 @@ fn layer_backward<B: Backend>(
         &bs.dxn,
         &mut bs.dstream,
         true,
-        g.norm_mut(l, NormKind::PostAttention),
+        g.norm_mut(
+            l,
+            if lw.sandwich.is_some() {
+                NormKind::PreFeedforward
+            } else {
+                NormKind::PostAttention
+            },
+        ),
     )?;
-    // Attention: x_mid = x_in + o(attn(rope(q(xn)), rope(k(xn)), v(xn))), xn = norm(x_in).
+    // Attention: x_mid = x_in + [N_out](o(attn(rope(q(xn)), rope(k(xn)), v(xn)))),
+    // xn = norm(x_in).
+    let g_o = match &lw.sandwich {
+        None => &bs.dstream,
+        Some(sw) => {
+            let (Some(p), Some(r), Some(dp)) = (&s.attn_proj, &s.rstd_attn_out, &mut bs.dproj)
+            else {
+                return Err(missing());
+            };
+            let dw = g.norm_mut(l, NormKind::PostAttention);
+            be.rmsnorm_backward(p, &sw.attn_out, r, &bs.dstream, dp, false, dw)?;
+            &*dp
+        }
+    };
     linear_backward(
         be,
         &lw.o,
-        &bs.dstream,
+        g_o,
         lin.o.as_mut(),
         &mut bs.dattn,
         false,
@@ -323,7 +374,7 @@ fn layer_backward<B: Backend>(
         &s.q,
         &s.k,
         &s.v,
-        &batch.window_start,
+        window_start,
         dims,
         &s.attn,
         &s.lse,
@@ -334,12 +385,38 @@ fn layer_backward<B: Backend>(
     )?;
     be.rope(&mut bs.dq, &batch.positions, cos, sin, h, d, true)?;
     be.rope(&mut bs.dk, &batch.positions, cos, sin, hkv, d, true)?;
+    // Per-head q/k norms: dq, dk are gradients of the normed heads; dq_raw, dk_raw of the
+    // projections.
+    let (dq, dk) = if lw.q_norm.is_some() || lw.k_norm.is_some() {
+        let (Some(qn), Some(kn), Some(qr), Some(kr), Some(rq), Some(rk), Some(dqr), Some(dkr)) = (
+            &lw.q_norm,
+            &lw.k_norm,
+            &mut s.q_raw,
+            &mut s.k_raw,
+            &s.rstd_q,
+            &s.rstd_k,
+            &mut bs.dq_raw,
+            &mut bs.dk_raw,
+        ) else {
+            return Err(Error::param(
+                "backward",
+                "q/k norms need their saved inputs and gradient buffers",
+            ));
+        };
+        let dqn = g.norm_mut(l, NormKind::Query);
+        head_norm_backward(be, qr, qn, rq, h, &mut bs.dq, dqr, dqn)?;
+        let dkn = g.norm_mut(l, NormKind::Key);
+        head_norm_backward(be, kr, kn, rk, hkv, &mut bs.dk, dkr, dkn)?;
+        (&*dqr, &*dkr)
+    } else {
+        (&bs.dq, &bs.dk)
+    };
     match &lw.qkv {
         QkvProj::Separate { q, k, v } => {
             linear_backward(
                 be,
                 q,
-                &bs.dq,
+                dq,
                 lin.q.as_mut(),
                 &mut bs.dxn,
                 false,
@@ -348,7 +425,7 @@ fn layer_backward<B: Backend>(
             linear_backward(
                 be,
                 k,
-                &bs.dk,
+                dk,
                 lin.k.as_mut(),
                 &mut bs.dxn,
                 true,
@@ -367,8 +444,8 @@ fn layer_backward<B: Backend>(
         QkvProj::Fused(f) => {
             let (qw, kw) = (h * d, hkv * d);
             let dqkv = fused(&mut bs.dqkv, "qkv")?;
-            be.copy_cols(&bs.dq, 0, dqkv, 0, qw)?;
-            be.copy_cols(&bs.dk, 0, dqkv, qw, kw)?;
+            be.copy_cols(dq, 0, dqkv, 0, qw)?;
+            be.copy_cols(dk, 0, dqkv, qw, kw)?;
             be.copy_cols(&bs.dv, 0, dqkv, qw + kw, kw)?;
             linear_backward(
                 be,
@@ -391,4 +468,25 @@ fn layer_backward<B: Backend>(
         g.norm_mut(l, NormKind::Input),
     )?;
     Ok(())
+}
+
+/// Backward of [`crate::model::forward::head_norm_forward`]: `dx = ` RMSNorm backward of each
+/// head, `dw += Σ_{t,h} dy ⊙ x̂`. x, dy, dx `[T, H·D]`, w `[D]`, rstd `[T·H]`, dw `[D]`.
+#[allow(clippy::too_many_arguments)]
+pub fn head_norm_backward<B: Backend>(
+    be: &B,
+    x: &mut B::Tensor,
+    w: &B::Tensor,
+    rstd: &B::Tensor,
+    heads: usize,
+    dy: &mut B::Tensor,
+    dx: &mut B::Tensor,
+    dw: Option<&mut B::Tensor>,
+) -> Result<()> {
+    with_heads(be, &mut [x, dy, dx], heads, |be, t| {
+        let [x, dy, dx] = t else {
+            return Err(Error::param("head norm", "three tensors"));
+        };
+        be.rmsnorm_backward(x, w, rstd, dy, dx, false, dw)
+    })
 }

@@ -97,9 +97,15 @@ pub struct BackScratch<T> {
     /// `[T, H·D]`.
     pub dattn: T,
     pub dq: T,
+    /// Gradients of the projected queries and keys before their per-head norms
+    /// `[T, H·D]`, `[T, Hkv·D]` (q/k norms).
+    pub dq_raw: Option<T>,
+    pub dk_raw: Option<T>,
     /// `[T, Hkv·D]`.
     pub dk: T,
     pub dv: T,
+    /// Gradient of o_proj's / down_proj's output through Gemma's output norms `[T, C]`.
+    pub dproj: Option<T>,
     /// `[T, I]`.
     pub dact: T,
     pub dgate: T,
@@ -121,13 +127,21 @@ impl<T> BackScratch<T> {
         let (qw, kw) = (cfg.q_width(), cfg.kv_width());
         let fused_qkv = w.fused_qkv();
         let fused_gu = w.fused_gate_up();
+        let qk_norm = cfg.family.has_qk_norm();
         Ok(BackScratch {
             dstream: be.zeros(&[rows, c])?,
             dxn: be.zeros(&[rows, c])?,
             dattn: be.zeros(&[rows, qw])?,
             dq: be.zeros(&[rows, qw])?,
+            dq_raw: qk_norm.then(|| be.zeros(&[rows, qw])).transpose()?,
+            dk_raw: qk_norm.then(|| be.zeros(&[rows, kw])).transpose()?,
             dk: be.zeros(&[rows, kw])?,
             dv: be.zeros(&[rows, kw])?,
+            dproj: cfg
+                .family
+                .has_sandwich_norms()
+                .then(|| be.zeros(&[rows, c]))
+                .transpose()?,
             dact: be.zeros(&[rows, i])?,
             dgate: be.zeros(&[rows, i])?,
             dup: be.zeros(&[rows, i])?,

@@ -286,7 +286,9 @@ pub fn estimate_with(cfg: &ModelConfig, plan: &SvdPlan, o: &MemoryOptions) -> Me
         .map(|l| if l.bias { 4 * u(l.m) } else { 0 })
         .sum();
     let norms = u(plan.norm_params);
-    let weights = linear_w + biases + frozen(embed_name, v * c) + 4 * norms;
+    // Gemma's √C embedding scale vector.
+    let embed_scale = if cfg.scale_embeddings { c } else { 0 };
+    let weights = linear_w + biases + frozen(embed_name, v * c) + 4 * (norms + embed_scale);
 
     let fb = o.factor_dtype.bytes();
     let factors: u64 = plan
@@ -303,7 +305,20 @@ pub fn estimate_with(cfg: &ModelConfig, plan: &SvdPlan, o: &MemoryOptions) -> Me
 
     // Per row: what every layer keeps for backward (or, recomputing, each layer's input, one
     // layer's set and the replayed stream), and the rank-q products of its linears.
-    let saved = 2 * c + 2 * qw + 2 * kw + h + 2 + 2 * i;
+    let hkv = u(cfg.num_kv_heads);
+    // q/k norms keep the projections before their norm and one rstd per head; Gemma's output
+    // norms keep o_proj's and down_proj's outputs and their rstd.
+    let qk = if cfg.family.has_qk_norm() {
+        qw + kw + h + hkv
+    } else {
+        0
+    };
+    let sandwich = if cfg.family.has_sandwich_norms() {
+        2 * c + 2
+    } else {
+        0
+    };
+    let saved = 2 * c + 2 * qw + 2 * kw + h + 2 + 2 * i + qk + sandwich;
     let kept = if o.recompute {
         saved + layers * c + c
     } else {
@@ -331,8 +346,15 @@ pub fn estimate_with(cfg: &ModelConfig, plan: &SvdPlan, o: &MemoryOptions) -> Me
     let (fused_qkv, fused_gu) = if fused { (qw + 2 * kw, 2 * i) } else { (0, 0) };
     let scratch = 2 * c + i + fused_qkv + fused_gu;
     let stream = 2 * c + 1;
-    let back = 2 * c + 2 * qw + 2 * kw + 3 * i + fused_qkv + fused_gu;
-    let inputs = 5;
+    let back_qk = if cfg.family.has_qk_norm() { qw + kw } else { 0 };
+    let back_sandwich = if cfg.family.has_sandwich_norms() {
+        c
+    } else {
+        0
+    };
+    let back = 2 * c + 2 * qw + 2 * kw + 3 * i + fused_qkv + fused_gu + back_qk + back_sandwich;
+    // ids, positions, window starts, targets, weights; Gemma's local window starts.
+    let inputs = 5 + u64::from(cfg.local_attention.is_some());
     let per_row = kept + ranks + scratch + stream + back + inputs;
     let chunk = u(loss_chunk(
         o.batch * o.seq,
@@ -345,7 +367,9 @@ pub fn estimate_with(cfg: &ModelConfig, plan: &SvdPlan, o: &MemoryOptions) -> Me
         .find(|l| l.layer.is_none())
         .map_or(0, |l| u(l.q));
     let head = chunk * (c + 3 * head_q + v + c) + rows;
-    let rope = 2 * u(o.seq) * u(cfg.head_dim);
+    // cos and sin tables; twice with Gemma's local RoPE.
+    let rope_sets = 1 + u64::from(cfg.local_attention.is_some());
+    let rope = rope_sets * 2 * u(o.seq) * u(cfg.head_dim);
 
     let head_delta = plan
         .layers

@@ -211,6 +211,20 @@ impl<B: Backend> TrainRun<B> {
                 "no training batch has a trained token",
             ));
         }
+        if options.weight_decay != 0.0
+            && !options.freeze_norms
+            && model.cfg.family.norm_offset() != 0.0
+        {
+            // The engine trains Gemma's norm weights as `1 + w`; decay would pull them to 0
+            // instead of pulling `w` to 0 as PyTorch's AdamW does.
+            return Err(Error::param(
+                "train",
+                format!(
+                    "weight decay with trained norms is not supported for {} (its norm weights are held as 1 + w): set weight decay 0 or freeze the norms",
+                    model.cfg.family.model_type()
+                ),
+            ));
+        }
         let total_steps = planned_steps(train.len(), &options);
         let schedule = Schedule {
             peak_lr: options.lr,

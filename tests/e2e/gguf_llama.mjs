@@ -1,6 +1,7 @@
 // A real client for `svdtune export-gguf`: llama.cpp (through the npm package node-llama-cpp,
-// which ships prebuilt llama.cpp binaries) loads the exported F16 file of the tiny chat model,
-// and of SmolLM2-135M-Instruct when ~/.cache/svdtune/SmolLM2-135M-Instruct.Q4_1.gguf is there
+// which ships prebuilt llama.cpp binaries) loads the exported F16 file of the tiny chat model
+// (as llama, as qwen3 — tests/fixtures/tiny-chat-qwen3: per-head q/k norms — and as gemma3 —
+// tests/fixtures/tiny-chat-gemma3: 1 + w norms, GeGLU, sliding window 4), and of SmolLM2-135M-Instruct when ~/.cache/svdtune/SmolLM2-135M-Instruct.Q4_1.gguf is there
 // (imported with `svdtune import-gguf` first), tokenizes the chat prompt `svdtune generate`
 // rendered into the same ids and generates greedily the same tokens.
 //
@@ -98,6 +99,8 @@ async function check(name, folder, exact) {
 
 try {
   await check('tiny-chat', `${root}tests/fixtures/tiny-chat`, false);
+  await check('tiny-chat-qwen3', `${root}tests/fixtures/tiny-chat-qwen3`, false);
+  await check('tiny-chat-gemma3', `${root}tests/fixtures/tiny-chat-gemma3`, false);
   const smol = join(homedir(), '.cache/svdtune/SmolLM2-135M-Instruct.Q4_1.gguf');
   if (existsSync(smol)) {
     const folder = join(work, 'smollm2');

@@ -5,10 +5,10 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use svdtune::backend::{Backend, svd_linear};
+use svdtune::backend::{Backend, TensorInfo, svd_linear};
 use svdtune::model::acts::{Activations, HeadActs};
 use svdtune::model::forward::{Batch, forward, lm_head};
-use svdtune::model::layout::{self, FINAL_NORM};
+use svdtune::model::layout;
 use svdtune::model::weights::Linear;
 use svdtune::model::{MemoryFiles, Model};
 
@@ -146,24 +146,25 @@ pub async fn decompose<B: Backend>(
         be.write(&mut layer.sigma, &sigma).unwrap();
         *lin = Linear::Svd(layer);
     }
-    // "Trained" norms: every RMSNorm weight moves.
-    let c = cfg.hidden_size;
-    let mut norms: Vec<(String, &mut B::Tensor)> = Vec::new();
-    for (l, layer) in model.weights.layers.iter_mut().enumerate() {
-        let [n1, n2] = layout::layer_norms(l);
-        norms.push((n1, &mut layer.input_norm));
-        norms.push((n2, &mut layer.post_attention_norm));
-    }
-    norms.push((FINAL_NORM.to_string(), &mut model.weights.final_norm));
-    for (k, (name, t)) in norms.into_iter().enumerate() {
-        let new: Vec<f32> = rand_vec(c, seed + 77 + k as u64)
+    // "Trained" norms: every RMSNorm weight moves (registry order: per layer input,
+    // post-attention, q/k norms where present; then the final norm).
+    let mut k = 0u64;
+    // Gemma holds `1 + w`; the export writes `w`.
+    let offset = f64::from(cfg.family.norm_offset());
+    for e in svdtune::model::trainables::entries_mut(&mut model.weights) {
+        let svdtune::model::trainables::Part::Norm(t) = e.part else {
+            continue;
+        };
+        let new: Vec<f32> = rand_vec(t.shape().numel(), seed + 77 + k)
             .iter()
             .map(|x| 1.0 + 0.3 * x)
             .collect();
+        k += 1;
         be.write(t, &new).unwrap();
-        truth
-            .expected
-            .insert(name, new.iter().map(|&x| f64::from(x)).collect());
+        truth.expected.insert(
+            e.key.name(),
+            new.iter().map(|&x| f64::from(x) - offset).collect(),
+        );
     }
     truth
 }

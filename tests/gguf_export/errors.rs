@@ -21,13 +21,10 @@ fn export_err<F: svdtune::model::ModelFiles>(files: &F) -> String {
 #[test]
 fn an_unmapped_family_names_the_supported_ones() {
     let mut f = MemoryFiles::new();
-    f.insert(
-        "config.json",
-        r#"{"model_type": "gemma3_text", "vocab_size": 8}"#,
-    );
+    f.insert("config.json", r#"{"model_type": "gpt2", "vocab_size": 8}"#);
     let e = export_err(&f);
     assert!(
-        e.contains("gemma3_text") && e.contains("llama, mistral, qwen2, phi3"),
+        e.contains("gpt2") && e.contains("llama, mistral, qwen2, qwen3, phi3"),
         "{e}"
     );
 }

@@ -32,8 +32,8 @@ fn bitwise(what: &str, got: &[f32], want: &[f32]) {
 }
 
 #[test]
-fn llama_mistral_qwen2_read_back_bit_for_bit() {
-    for model in ["llama", "mistral", "qwen2", "llama_bf16"] {
+fn llama_mistral_qwen2_qwen3_read_back_bit_for_bit() {
+    for model in ["llama", "mistral", "qwen2", "qwen3", "llama_bf16"] {
         let files = fixture_dir(&format!("models/{model}"));
         let src_cfg = read_config(&files).unwrap();
         let ckpt = open_checkpoint(&files).unwrap();
@@ -43,7 +43,10 @@ fn llama_mistral_qwen2_read_back_bit_for_bit() {
             let file = GgufFile::read(&bytes).unwrap();
             assert_eq!(file.version, 3);
             assert_eq!(file.alignment, 32);
-            let arch = if model == "qwen2" { "qwen2" } else { "llama" };
+            let arch = match model {
+                "qwen2" | "qwen3" => model,
+                _ => "llama",
+            };
             assert_eq!(
                 file.metadata.get("general.architecture"),
                 Some(&Value::String(arch.into()))
@@ -188,4 +191,88 @@ fn llama_q_and_k_rows_are_permuted_as_llama_cpp_does() {
     for (gg, h) in [(0, 0), (1, 4), (2, 1), (7, 7), (8 + 3, 8 + 5)] {
         assert_eq!(row(&got, gg), row(&hf, h), "GGUF row {gg}");
     }
+}
+
+/// Gemma 3 as llama.cpp's converter writes it: architecture `gemma3`, the sliding window in the
+/// metadata, Gemma's norms under llama.cpp's names (`post_attention_norm`, `ffn_norm` for the
+/// MLP's input norm, `post_ffw_norm`) and stored as `1 + w`; the import gives back the config
+/// and `w` (through `1 + w` in f32), the matrices as F16 bit for bit.
+#[test]
+fn gemma3_exports_shifted_norms_and_imports_back() {
+    let files = fixture_dir("tiny-chat-gemma3");
+    let src_cfg = read_config(&files).unwrap();
+    let ckpt = open_checkpoint(&files).unwrap();
+    let src = export(&files, GgufOutType::F16);
+    let file = GgufFile::read(&src).unwrap();
+    let m = &file.metadata;
+    assert_eq!(m.str("general.architecture").unwrap(), Some("gemma3"));
+    assert_eq!(m.usize("gemma3.attention.sliding_window").unwrap(), Some(4));
+    assert_eq!(m.usize("gemma3.attention.key_length").unwrap(), Some(8));
+    let w = ckpt
+        .read_f32("model.layers.1.pre_feedforward_layernorm.weight")
+        .unwrap();
+    let t = file.tensor("blk.1.ffn_norm.weight").unwrap();
+    let stored = file.read_f32(&src, t).unwrap();
+    let shifted: Vec<f32> = w.iter().map(|x| x + 1.0).collect();
+    bitwise("blk.1.ffn_norm (1 + w)", &stored, &shifted);
+    for name in [
+        "blk.0.post_attention_norm.weight",
+        "blk.0.post_ffw_norm.weight",
+    ] {
+        assert!(file.tensor(name).is_some(), "{name}");
+    }
+
+    let imported = GgufModel::open(src).unwrap();
+    let c = &imported.cfg;
+    assert_eq!(c.family, src_cfg.family);
+    assert_eq!(c.local_attention, src_cfg.local_attention);
+    assert_eq!(c.query_pre_attn_scalar, src_cfg.query_pre_attn_scalar);
+    assert_eq!(c.activation, src_cfg.activation);
+    assert_eq!(
+        (c.head_dim, c.rope.theta),
+        (src_cfg.head_dim, src_cfg.rope.theta)
+    );
+    assert_eq!(c.tie_word_embeddings, src_cfg.tie_word_embeddings);
+    let mut names = imported.tensor_names();
+    names.sort();
+    let mut want_names: Vec<String> = ckpt.names().map(String::from).collect();
+    want_names.sort();
+    assert_eq!(
+        names,
+        want_names.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    for name in names {
+        let v = ckpt.read_f32(name).unwrap();
+        let want: Vec<f32> = if name.ends_with("norm.weight") {
+            v.iter().map(|x| (x + 1.0) - 1.0).collect()
+        } else if v.len() == ckpt.entry(name).unwrap().0.shape[0] {
+            v
+        } else {
+            through(GgmlType::F16, &v)
+        };
+        bitwise(name, &imported.tensor_f32(name).unwrap(), &want);
+    }
+}
+
+/// What llama.cpp's gemma3 fixes (every 6th layer global, local RoPE base 10000, scale by
+/// head_dim) is refused when the model differs: the gemma3 fixture has a global layer 1 and
+/// `query_pre_attn_scalar` 24.
+#[test]
+fn gemma3_that_llama_cpp_would_compute_differently_is_refused() {
+    let files = fixture_dir("models/gemma3");
+    let mut out = svdtune::export::MemoryTarget::new();
+    let e = svdtune::export::export_gguf(
+        &files,
+        &mut out,
+        "m.gguf",
+        "m",
+        GgufOutType::F16,
+        |_, _, _| {},
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("layer pattern") && e.contains("llama.cpp"),
+        "{e}"
+    );
 }

@@ -209,7 +209,7 @@ fn model_errors_name_what_is_supported() {
     g.set("general.architecture", kv_str("gemma"));
     assert_error(
         g.bytes(),
-        &["architecture \"gemma\" is not supported (supported: llama, qwen2)"],
+        &["architecture \"gemma\" is not supported (supported: llama, qwen2, qwen3, gemma3)"],
     );
     let mut g = tiny_llama();
     g.tensors.retain(|t| t.name != "blk.0.ffn_down.weight");

@@ -129,6 +129,11 @@ fn qwen2_f32_gives_back_the_exact_weights_and_logits() {
 }
 
 #[test]
+fn qwen3_f32_gives_back_the_exact_weights_and_logits() {
+    round_trip("qwen3_f32.gguf", "qwen3");
+}
+
+#[test]
 fn quantized_llama_equals_what_transformers_loads() {
     let imported = GgufModel::open(source("llama_quant.gguf")).unwrap();
     let s = imported.summary().unwrap();

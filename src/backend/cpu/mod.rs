@@ -64,6 +64,9 @@ impl TensorInfo for CpuTensor {
     fn shape(&self) -> &Shape {
         &self.shape
     }
+    fn set_shape(&mut self, shape: Shape) {
+        self.shape = shape;
+    }
 }
 
 /// A host u32 vector.
@@ -392,6 +395,34 @@ impl Kernels for CpuBackend {
         _dims: (usize, usize),
     ) -> Result<()> {
         elementwise::swiglu_forward(&gate.data, &up.data, &mut out.data);
+        Ok(())
+    }
+    fn geglu_forward_kernel(
+        &self,
+        gate: &CpuTensor,
+        up: &CpuTensor,
+        out: &mut CpuTensor,
+        _dims: (usize, usize),
+    ) -> Result<()> {
+        elementwise::geglu_forward(&gate.data, &up.data, &mut out.data);
+        Ok(())
+    }
+    fn geglu_backward_kernel(
+        &self,
+        gate: &CpuTensor,
+        up: &CpuTensor,
+        dout: &CpuTensor,
+        dgate: &mut CpuTensor,
+        dup: &mut CpuTensor,
+        _dims: (usize, usize),
+    ) -> Result<()> {
+        elementwise::geglu_backward(
+            &gate.data,
+            &up.data,
+            &dout.data,
+            &mut dgate.data,
+            &mut dup.data,
+        );
         Ok(())
     }
     fn swiglu_backward_kernel(

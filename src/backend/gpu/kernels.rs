@@ -71,6 +71,8 @@ kernels! {
     ATTENTION_CACHED = "attention_cached" [R, R, R, RW, RW];
     SWIGLU_FORWARD = "swiglu_forward" [R, R, RW];
     SWIGLU_BACKWARD = "swiglu_backward" [R, R, R, RW, RW];
+    GEGLU_FORWARD = "geglu_forward" [R, R, RW];
+    GEGLU_BACKWARD = "geglu_backward" [R, R, R, RW, RW];
     CROSS_ENTROPY = "cross_entropy" [RW, R, R, RW];
     REDUCE_PARTIAL = "reduce_partial" [R, RW];
     ADAMW = "adamw" [RW, R, RW, RW, R];

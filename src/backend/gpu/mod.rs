@@ -45,6 +45,9 @@ impl TensorInfo for GpuTensor {
     fn shape(&self) -> &Shape {
         &self.shape
     }
+    fn set_shape(&mut self, shape: Shape) {
+        self.shape = shape;
+    }
 }
 
 impl Drop for GpuTensor {
@@ -406,6 +409,27 @@ impl Kernels for GpuBackend {
         dims: (usize, usize),
     ) -> Result<()> {
         ops::elementwise::swiglu_forward(&self.rec, gate, up, out, dims)
+    }
+    fn geglu_forward_kernel(
+        &self,
+        gate: &GpuTensor,
+        up: &GpuTensor,
+        out: &mut GpuTensor,
+        dims: (usize, usize),
+    ) -> Result<()> {
+        ops::elementwise::gated(&self.rec, &kernels::GEGLU_FORWARD, gate, up, out, dims)
+    }
+    fn geglu_backward_kernel(
+        &self,
+        gate: &GpuTensor,
+        up: &GpuTensor,
+        dout: &GpuTensor,
+        dgate: &mut GpuTensor,
+        dup: &mut GpuTensor,
+        dims: (usize, usize),
+    ) -> Result<()> {
+        let k = &kernels::GEGLU_BACKWARD;
+        ops::elementwise::gated_backward(&self.rec, k, gate, up, dout, dgate, dup, dims)
     }
     fn swiglu_backward_kernel(
         &self,

@@ -1,5 +1,6 @@
 //! GPU encoders for elementwise and gather ops: fill, column copy, residual add, bias,
-//! column scaling, embedding lookup, SwiGLU.
+//! column scaling, embedding lookup, SwiGLU and GeGLU (gated activations: one encoder pair
+//! shared by every kernel with the swiglu binding contract).
 use super::{grid_256, u32_of};
 use crate::backend::TensorInfo;
 use crate::backend::gpu::kernels;
@@ -203,4 +204,49 @@ pub fn swiglu_backward(
         &bufs,
         grid_256("swiglu_backward", n)?,
     )
+}
+
+/// A gated activation `out = act(gate) ⊙ up` with `kernel` (GeGLU; SwiGLU has its own encoder
+/// above), bindings `[gate, up, out]`.
+pub fn gated(
+    rec: &Recorder,
+    kernel: &'static kernels::Kernel,
+    gate: &GpuTensor,
+    up: &GpuTensor,
+    out: &mut GpuTensor,
+    (rows, cols): (usize, usize),
+) -> Result<()> {
+    let n = rows * cols;
+    let params = [u32_of(kernel.name, "n", n)?];
+    rec.dispatch(
+        kernel,
+        &[],
+        &params,
+        &[gate.bref(), up.bref(), out.bref()],
+        grid_256(kernel.name, n)?,
+    )
+}
+
+/// The backward of [`gated`]: bindings `[gate, up, dout, dgate, dup]`.
+#[allow(clippy::too_many_arguments)]
+pub fn gated_backward(
+    rec: &Recorder,
+    kernel: &'static kernels::Kernel,
+    gate: &GpuTensor,
+    up: &GpuTensor,
+    dout: &GpuTensor,
+    dgate: &mut GpuTensor,
+    dup: &mut GpuTensor,
+    (rows, cols): (usize, usize),
+) -> Result<()> {
+    let n = rows * cols;
+    let params = [u32_of(kernel.name, "n", n)?];
+    let bufs = [
+        gate.bref(),
+        up.bref(),
+        dout.bref(),
+        dgate.bref(),
+        dup.bref(),
+    ];
+    rec.dispatch(kernel, &[], &params, &bufs, grid_256(kernel.name, n)?)
 }
