@@ -34,8 +34,8 @@ fn every_shader_keeps_its_binding_contract() {
         );
         let ep = &module.entry_points[0];
         assert_eq!(
-            ep.name, k.name,
-            "{}: entry point must be named like the file",
+            ep.name, k.entry,
+            "{}: entry point must be named like the op's file",
             k.name
         );
         assert_eq!(ep.stage, naga::ShaderStage::Compute);
@@ -99,7 +99,7 @@ fn every_shader_file_is_registered() {
         }
         let stem = path.file_stem().unwrap().to_string_lossy().to_string();
         assert!(
-            ALL.iter().any(|k| k.name == stem),
+            ALL.iter().any(|k| k.entry == stem),
             "shaders/{stem}.wgsl is not in the kernel registry"
         );
     }

@@ -3,7 +3,10 @@
 //!
 //! Conventions:
 //! - Tensors are row-major f32; shapes are given as `[rows, cols]` etc. in each doc comment.
-//!   `T` is the number of token rows (batch × sequence), `C` a channel width.
+//!   `T` is the number of token rows (batch × sequence), `C` a channel width. A frozen weight
+//!   may instead be packed in its stored precision ([`Format`]: f16, bf16), made with
+//!   [`Backend::packed_tensor`]; it is accepted only as the B operand of `matmul` and as the
+//!   `embedding` table, and every other op refuses it with `Error::Packed`.
 //! - Outputs are `&mut` parameters and are preallocated by the caller; ops never allocate
 //!   tensors the caller keeps. Gradients accumulate where a flag says so; zeroing is explicit.
 //! - GPU ops only record work; `flush` submits it and `read` waits for it. CPU ops run at once.
@@ -25,6 +28,8 @@ pub use svd_linear::{
     svd_linear_forward,
 };
 mod checks;
+mod format;
+pub use format::Format;
 
 use crate::error::Result;
 
@@ -118,6 +123,8 @@ pub struct AdamW {
 /// Shape access for backend tensors.
 pub trait TensorInfo {
     fn shape(&self) -> &Shape;
+    /// How the elements are stored: f32, or packed (a frozen weight; see [`Format`]).
+    fn format(&self) -> Format;
 }
 
 /// Length access for backend id vectors.
@@ -167,12 +174,27 @@ pub trait Backend: Kernels {
         checks::data_len("tensor", data.len(), shape.iter().product())?;
         self.tensor_kernel(data, shape)
     }
+    /// A frozen tensor of `shape` kept in `format` (the checkpoint's own bytes, little-endian,
+    /// row-major: `bytes.len()` = `format.bytes_for(numel)`). An f32 one is an ordinary tensor;
+    /// a packed one is accepted only as the B operand of [`Backend::matmul`] and as the
+    /// [`Backend::embedding`] table (see [`Format`]).
+    fn packed_tensor(&self, format: Format, bytes: &[u8], shape: &[usize]) -> Result<Self::Tensor> {
+        let numel: usize = shape.iter().product();
+        checks::data_len("packed_tensor", bytes.len(), format.bytes_for(numel))?;
+        if !format.is_packed() {
+            let mut data = vec![0.0; numel];
+            format.decode(bytes, 0, &mut data);
+            return self.tensor_kernel(&data, shape);
+        }
+        self.packed_tensor_kernel(format, bytes, shape)
+    }
     /// A zero-filled tensor of `shape`.
     fn zeros(&self, shape: &[usize]) -> Result<Self::Tensor>;
     /// A u32 vector holding `data`.
     fn ids(&self, data: &[u32]) -> Result<Self::Ids>;
     /// Overwrite all of `t` with `data` (ordered after all work recorded so far).
     fn write(&self, t: &mut Self::Tensor, data: &[f32]) -> Result<()> {
+        format::expect_f32("write", &[("t", t.format())])?;
         checks::data_len("write", data.len(), t.shape().numel())?;
         self.write_kernel(t, data)
     }
@@ -183,13 +205,19 @@ pub trait Backend: Kernels {
     }
     /// Submit recorded work (no-op on the CPU).
     fn flush(&self) -> Result<()>;
-    /// Copy `t` back to the host, after all work recorded so far.
-    async fn read(&self, t: &Self::Tensor) -> Result<Vec<f32>>;
+    /// Copy `t` back to the host, after all work recorded so far (f32 tensors only).
+    async fn read(&self, t: &Self::Tensor) -> Result<Vec<f32>> {
+        format::expect_f32("read", &[("t", t.format())])?;
+        self.read_kernel(t).await
+    }
 
     // ---- elementwise and copies -----------------------------------------------------------
 
     /// Every element of `t` = `value`.
-    fn fill(&self, t: &mut Self::Tensor, value: f32) -> Result<()>;
+    fn fill(&self, t: &mut Self::Tensor, value: f32) -> Result<()> {
+        format::expect_f32("fill", &[("t", t.format())])?;
+        self.fill_kernel(t, value)
+    }
     /// `dst[dst_row + i, :] = src[src_row + i, :]` for `i < rows`; both tensors have the same
     /// row width (elements after the first dimension).
     fn copy_rows(
@@ -200,6 +228,7 @@ pub trait Backend: Kernels {
         dst_row: usize,
         rows: usize,
     ) -> Result<()> {
+        format::expect_f32("copy_rows", &[("src", src.format()), ("dst", dst.format())])?;
         let width = checks::copy_rows(src.shape(), src_row, dst.shape(), dst_row, rows)?;
         self.copy_rows_kernel(src, src_row, dst, dst_row, rows, width)
     }
@@ -213,28 +242,38 @@ pub trait Backend: Kernels {
         dst_col: usize,
         width: usize,
     ) -> Result<()> {
+        format::expect_f32("copy_cols", &[("src", src.format()), ("dst", dst.format())])?;
         let dims = checks::copy_cols(src.shape(), src_col, dst.shape(), dst_col, width)?;
         self.copy_cols_kernel(src, src_col, dst, dst_col, width, dims)
     }
     /// `x += y` elementwise (residual add, gradient accumulation). Same shapes.
     fn add_assign(&self, x: &mut Self::Tensor, y: &Self::Tensor) -> Result<()> {
+        format::expect_f32("add_assign", &[("x", x.format()), ("y", y.format())])?;
         let n = checks::same("add_assign", x.shape(), y.shape())?;
         self.add_assign_kernel(x, y, n)
     }
     /// `y[t, :] += b` for every row. y `[T, C]`, b `[C]`.
     fn add_bias(&self, y: &mut Self::Tensor, b: &Self::Tensor) -> Result<()> {
+        format::expect_f32("add_bias", &[("y", y.format()), ("b", b.format())])?;
         let dims = checks::row_broadcast("add_bias", y.shape(), b.shape())?;
         self.add_bias_kernel(y, b, dims)
     }
     /// `dst[t, c] = src[t, c] · s[c]`. src, dst `[T, C]`, s `[C]`.
     fn mul_cols(&self, src: &Self::Tensor, s: &Self::Tensor, dst: &mut Self::Tensor) -> Result<()> {
+        let f = [
+            ("src", src.format()),
+            ("s", s.format()),
+            ("dst", dst.format()),
+        ];
+        format::expect_f32("mul_cols", &f)?;
         let dims = checks::mul_cols(src.shape(), s.shape(), dst.shape())?;
         self.mul_cols_kernel(src, s, dst, dims)
     }
 
     // ---- linear algebra -------------------------------------------------------------------
 
-    /// `c = alpha · op(a) · op(b) (+ c)`; see [`Matmul`] for the layouts.
+    /// `c = alpha · op(a) · op(b) (+ c)`; see [`Matmul`] for the layouts. `b` may be packed
+    /// (a frozen weight in its stored precision, any layout); `a` and `c` are f32.
     fn matmul(
         &self,
         a: &Self::Tensor,
@@ -242,6 +281,7 @@ pub trait Backend: Kernels {
         c: &mut Self::Tensor,
         spec: Matmul,
     ) -> Result<()> {
+        format::expect_f32("matmul", &[("a", a.format()), ("c", c.format())])?;
         let dims = checks::matmul(a.shape(), b.shape(), c.shape(), spec)?;
         self.matmul_kernel(a, b, c, spec, dims)
     }
@@ -256,6 +296,14 @@ pub trait Backend: Kernels {
         out: &mut Self::Tensor,
         accumulate: bool,
     ) -> Result<()> {
+        let scale_format = row_scale.map_or(Format::F32, |s| s.format());
+        let f = [
+            ("a", a.format()),
+            ("b", b.format()),
+            ("row_scale", scale_format),
+        ];
+        format::expect_f32("col_dot", &f)?;
+        format::expect_f32("col_dot", &[("out", out.format())])?;
         let scale = row_scale.map(|s| s.shape());
         let dims = checks::col_dot(a.shape(), b.shape(), scale, out.shape())?;
         self.col_dot_kernel(a, b, row_scale, out, accumulate, dims)
@@ -271,6 +319,14 @@ pub trait Backend: Kernels {
         v: &Self::Tensor,
         out: &mut Self::Tensor,
     ) -> Result<()> {
+        let f = [
+            ("w_res", w_res.format()),
+            ("u", u.format()),
+            ("sigma", sigma.format()),
+            ("v", v.format()),
+            ("out", out.format()),
+        ];
+        format::expect_f32("svd_merge", &f)?;
         let (w, o) = (w_res.shape(), out.shape());
         let dims = checks::svd_merge(w, u.shape(), sigma.shape(), v.shape(), o)?;
         self.svd_merge_kernel(w_res, u, sigma, v, out, dims)
@@ -280,12 +336,14 @@ pub trait Backend: Kernels {
 
     /// `out[t, :] = table[ids[t], :]`. table `[V, C]`, ids `[T]`, out `[T, C]`.
     /// An id ≥ V gives a zero row (ids are validated on the host before they get here).
+    /// `table` may be packed (a frozen embedding in its stored precision).
     fn embedding(
         &self,
         table: &Self::Tensor,
         ids: &Self::Ids,
         out: &mut Self::Tensor,
     ) -> Result<()> {
+        format::expect_f32("embedding", &[("out", out.format())])?;
         let dims = checks::embedding(table.shape(), ids.len(), out.shape())?;
         self.embedding_kernel(table, ids, out, dims)
     }
@@ -299,6 +357,9 @@ pub trait Backend: Kernels {
         y: &mut Self::Tensor,
         rstd: &mut Self::Tensor,
     ) -> Result<()> {
+        let f = [("x", x.format()), ("w", w.format()), ("y", y.format())];
+        format::expect_f32("rmsnorm_forward", &f)?;
+        format::expect_f32("rmsnorm_forward", &[("rstd", rstd.format())])?;
         let dims = checks::rmsnorm(x.shape(), w.shape(), rstd.shape(), &[("y", y.shape())])?;
         self.rmsnorm_forward_kernel(x, w, eps, y, rstd, dims)
     }
@@ -315,6 +376,15 @@ pub trait Backend: Kernels {
         accumulate_dx: bool,
         dw: Option<&mut Self::Tensor>,
     ) -> Result<()> {
+        let f = [
+            ("x", x.format()),
+            ("w", w.format()),
+            ("rstd", rstd.format()),
+            ("dy", dy.format()),
+            ("dx", dx.format()),
+            ("dw", dw.as_ref().map_or(Format::F32, |t| t.format())),
+        ];
+        format::expect_f32("rmsnorm_backward", &f)?;
         let grads = [("dy", dy.shape()), ("dx", dx.shape())];
         let dw_shape = dw.as_ref().map(|t| t.shape());
         let dims = checks::rmsnorm_backward(x.shape(), w.shape(), rstd.shape(), grads, dw_shape)?;
@@ -335,6 +405,12 @@ pub trait Backend: Kernels {
         head_dim: usize,
         inverse: bool,
     ) -> Result<()> {
+        let f = [
+            ("x", x.format()),
+            ("cos", cos.format()),
+            ("sin", sin.format()),
+        ];
+        format::expect_f32("rope", &f)?;
         let (xs, p) = (x.shape(), positions.len());
         let dims = checks::rope(xs, p, cos.shape(), sin.shape(), n_heads, head_dim)?;
         self.rope_kernel(x, positions, cos, sin, n_heads, head_dim, inverse, dims)
@@ -355,6 +431,14 @@ pub trait Backend: Kernels {
         out: &mut Self::Tensor,
         lse: &mut Self::Tensor,
     ) -> Result<()> {
+        let f = [
+            ("q", q.format()),
+            ("k", k.format()),
+            ("v", v.format()),
+            ("out", out.format()),
+            ("lse", lse.format()),
+        ];
+        format::expect_f32("attention_forward", &f)?;
         let (qs, ks, vs, ws) = (q.shape(), k.shape(), v.shape(), window_start.len());
         checks::attention(qs, ks, vs, ws, &dims, out.shape(), lse.shape())?;
         self.attention_forward_kernel(q, k, v, window_start, dims, out, lse)
@@ -377,6 +461,18 @@ pub trait Backend: Kernels {
         dv: &mut Self::Tensor,
     ) -> Result<()> {
         let (qs, ks, vs, ws) = (q.shape(), k.shape(), v.shape(), window_start.len());
+        let f = [
+            ("q", q.format()),
+            ("k", k.format()),
+            ("v", v.format()),
+            ("out", out.format()),
+            ("lse", lse.format()),
+            ("dout", dout.format()),
+            ("dq", dq.format()),
+            ("dk", dk.format()),
+            ("dv", dv.format()),
+        ];
+        format::expect_f32("attention_backward", &f)?;
         let grads = [dq.shape(), dk.shape(), dv.shape(), dout.shape()];
         checks::attention_backward(qs, ks, vs, ws, &dims, out.shape(), lse.shape(), grads)?;
         self.attention_backward_kernel(q, k, v, window_start, dims, out, lse, dout, dq, dk, dv)
@@ -393,6 +489,13 @@ pub trait Backend: Kernels {
         dims: CachedAttentionDims,
         out: &mut Self::Tensor,
     ) -> Result<()> {
+        let f = [
+            ("q", q.format()),
+            ("k_cache", k_cache.format()),
+            ("v_cache", v_cache.format()),
+            ("out", out.format()),
+        ];
+        format::expect_f32("attention_cached", &f)?;
         let (ks, vs) = (k_cache.shape(), v_cache.shape());
         checks::attention_cached(q.shape(), ks, vs, &dims, out.shape())?;
         self.attention_cached_kernel(q, k_cache, v_cache, dims, out)
@@ -404,6 +507,12 @@ pub trait Backend: Kernels {
         up: &Self::Tensor,
         out: &mut Self::Tensor,
     ) -> Result<()> {
+        let f = [
+            ("gate", gate.format()),
+            ("up", up.format()),
+            ("out", out.format()),
+        ];
+        format::expect_f32("swiglu_forward", &f)?;
         let dims = checks::swiglu(gate.shape(), &[("up", up.shape()), ("out", out.shape())])?;
         self.swiglu_forward_kernel(gate, up, out, dims)
     }
@@ -416,6 +525,14 @@ pub trait Backend: Kernels {
         dgate: &mut Self::Tensor,
         dup: &mut Self::Tensor,
     ) -> Result<()> {
+        let f = [
+            ("gate", gate.format()),
+            ("up", up.format()),
+            ("dout", dout.format()),
+            ("dgate", dgate.format()),
+            ("dup", dup.format()),
+        ];
+        format::expect_f32("swiglu_backward", &f)?;
         let others = [
             ("up", up.shape()),
             ("dout", dout.shape()),
@@ -441,17 +558,28 @@ pub trait Backend: Kernels {
         scale: f32,
         losses: &mut Self::Tensor,
     ) -> Result<()> {
+        let f = [
+            ("logits", logits.format()),
+            ("weights", weights.format()),
+            ("losses", losses.format()),
+        ];
+        format::expect_f32("cross_entropy", &f)?;
         let (ls, ts, ws) = (logits.shape(), targets.len(), weights.shape());
         let dims = checks::cross_entropy(ls, ts, ws, row_offset, losses.shape())?;
         self.cross_entropy_kernel(logits, targets, weights, row_offset, scale, losses, dims)
     }
     /// `out[0] = Σ x` over all elements (two-pass on the GPU). out `[1]`.
     fn sum(&self, x: &Self::Tensor, out: &mut Self::Tensor) -> Result<()> {
+        format::expect_f32("sum", &[("x", x.format()), ("out", out.format())])?;
         checks::scalar("sum", out.shape())?;
         self.sum_kernel(x, out)
     }
     /// Global L2 norm over several tensors: `out[0] = sqrt(Σ_i Σ x_i²)`. out `[1]`.
     fn global_norm(&self, xs: &[&Self::Tensor], out: &mut Self::Tensor) -> Result<()> {
+        format::expect_f32("global_norm", &[("out", out.format())])?;
+        for x in xs {
+            format::expect_f32("global_norm", &[("xs", x.format())])?;
+        }
         checks::scalar("global_norm", out.shape())?;
         self.global_norm_kernel(xs, out)
     }
@@ -468,6 +596,14 @@ pub trait Backend: Kernels {
         grad_norm: &Self::Tensor,
         hp: AdamW,
     ) -> Result<()> {
+        let f = [
+            ("param", param.format()),
+            ("grad", grad.format()),
+            ("m", m.format()),
+            ("v", v.format()),
+            ("grad_norm", grad_norm.format()),
+        ];
+        format::expect_f32("adamw", &f)?;
         let (ps, gs, ns) = (param.shape(), grad.shape(), grad_norm.shape());
         let n = checks::adamw(ps, gs, m.shape(), v.shape(), ns)?;
         self.adamw_kernel(param, grad, m, v, grad_norm, hp, n)

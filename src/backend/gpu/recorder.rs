@@ -303,7 +303,7 @@ impl Recorder {
                 label: Some(k.name),
                 layout: Some(&layout.1),
                 module: &module,
-                entry_point: Some(k.name),
+                entry_point: Some(k.entry),
                 compilation_options: wgpu::PipelineCompilationOptions {
                     constants,
                     zero_initialize_workgroup_memory: false,
