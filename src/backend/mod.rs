@@ -20,6 +20,7 @@ mod kernels;
 pub mod selfcheck;
 mod shape;
 pub mod svd_linear;
+mod unpack;
 
 pub use kernels::Kernels;
 pub use shape::Shape;
@@ -27,6 +28,7 @@ pub use svd_linear::{
     SvdLinear, SvdLinearActs, svd_linear, svd_linear_acts, svd_linear_backward, svd_linear_delta,
     svd_linear_forward,
 };
+pub use unpack::unpacked;
 mod checks;
 mod format;
 pub use format::Format;

@@ -163,7 +163,9 @@ pub async fn decompose_layer_traced<B: Backend>(
             });
         }
     }
-    let f = factors(be, &w, q, opts).await?;
+    let w32 = crate::backend::unpacked(be, &w)?;
+    let f = factors(be, w32.as_ref().unwrap_or(&w), q, opts).await?;
+    drop(w32);
     let (sigma0, trace) = (f.sigma0.clone(), f.trace);
     Ok((f.into_layer(be, w, bias)?, sigma0, trace))
 }
@@ -354,9 +356,12 @@ pub async fn decompose_model_until<B: Backend>(
             seed: layer_seed(opts.seed, i),
             ..*opts
         };
-        let f = factors(be, w, p.q, &layer_opts)
+        // A packed W is read through an f32 copy of this one layer, dropped right after.
+        let w32 = crate::backend::unpacked(be, w).map_err(|e| in_module(&p.module, e))?;
+        let f = factors(be, w32.as_ref().unwrap_or(w), p.q, &layer_opts)
             .await
             .map_err(|e| in_module(&p.module, e))?;
+        drop(w32);
         let (sigma, neg_sigma0) = sigma_tensors(be, &f.sigma0)?;
         // W moves into the SVD layer unchanged; a one-element stand-in holds its place until
         // the dense layer is replaced below. Nothing can fail in between: on error the model

@@ -1,0 +1,274 @@
+//! A bf16 (and f16) checkpoint trained with its frozen weights kept packed in their stored
+//! precision gives, step by step, the losses of the same checkpoint upcast to f32 at load (the
+//! path every earlier version took): the tiny models of every family, made bf16 here from their
+//! f32 fixtures, decomposed and trained 10 steps both ways, on the CPU backend and on the GPU.
+//! The merged export keeps the checkpoint's dtype: untrained, it gives back the bf16 tensors
+//! byte for byte; trained, it equals the upcast model's export.
+mod common;
+use common::*;
+use safetensors::Dtype;
+use safetensors::tensor::TensorView;
+use svdtune::backend::cpu::CpuBackend;
+use svdtune::backend::{Backend, Format, TensorInfo};
+use svdtune::export::export_merged;
+use svdtune::export::target::MemoryTarget;
+use svdtune::model::load::open_checkpoint;
+use svdtune::model::weights::{Linear, WeightPrecision};
+use svdtune::model::{MemoryFiles, Model};
+use svdtune::svd::decompose::{DecomposeOptions, decompose_model};
+use svdtune::svd::plan::SvdPlan;
+use svdtune::train::optim::{AdamWConfig, Decay, Schedule};
+use svdtune::train::step::{HostBatch, Trainer};
+
+const FAMILIES: &[(&str, &[u8], &[u8])] = &[
+    (
+        "llama",
+        include_bytes!("fixtures/models/llama/config.json"),
+        include_bytes!("fixtures/models/llama/model.safetensors"),
+    ),
+    (
+        "mistral",
+        include_bytes!("fixtures/models/mistral/config.json"),
+        include_bytes!("fixtures/models/mistral/model.safetensors"),
+    ),
+    (
+        "phi3",
+        include_bytes!("fixtures/models/phi3/config.json"),
+        include_bytes!("fixtures/models/phi3/model.safetensors"),
+    ),
+    (
+        "qwen2",
+        include_bytes!("fixtures/models/qwen2/config.json"),
+        include_bytes!("fixtures/models/qwen2/model.safetensors"),
+    ),
+];
+
+const STEPS: usize = 10;
+const BATCH: usize = 2;
+const SEQ: usize = 12;
+
+/// The f32 checkpoint with every tensor rounded to `dtype` (F16 or BF16).
+fn convert(weights: &[u8], dtype: Dtype) -> Vec<u8> {
+    let st = safetensors::SafeTensors::deserialize(weights).unwrap();
+    let format = if dtype == Dtype::F16 {
+        Format::F16
+    } else {
+        Format::Bf16
+    };
+    let tensors: Vec<(String, Vec<usize>, Vec<u8>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            assert_eq!(view.dtype(), Dtype::F32, "{name}");
+            let values: Vec<f32> = view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            (name, view.shape().to_vec(), format.encode(&values))
+        })
+        .collect();
+    let views: Vec<(String, TensorView)> = tensors
+        .iter()
+        .map(|(n, s, b)| (n.clone(), TensorView::new(dtype, s.clone(), b).unwrap()))
+        .collect();
+    safetensors::serialize(views, None).unwrap()
+}
+
+fn files(config: &[u8], weights: Vec<u8>) -> MemoryFiles {
+    let mut files = MemoryFiles::new();
+    files.insert("config.json", config.to_vec());
+    files.insert("model.safetensors", weights);
+    files
+}
+
+/// A decomposed model (rank fraction 0.25, norms trained) ready to train `[BATCH, SEQ]`.
+async fn trainer<B: Backend>(be: &B, f: &MemoryFiles, precision: WeightPrecision) -> Trainer<B> {
+    let mut model = Model::load_with(be, f, precision, |_, _, _| {}).unwrap();
+    let plan = SvdPlan::new(&model.cfg, 0.25, true).unwrap();
+    let opts = DecomposeOptions::default();
+    decompose_model(
+        be,
+        &model.cfg,
+        &mut model.weights,
+        &plan,
+        &opts,
+        |_, _, _| {},
+    )
+    .await
+    .unwrap();
+    let schedule = Schedule {
+        peak_lr: 1e-2,
+        warmup_steps: 0,
+        total_steps: 100,
+        decay: Decay::Constant,
+    };
+    Trainer::new(
+        be,
+        model,
+        BATCH,
+        SEQ,
+        true,
+        schedule,
+        AdamWConfig::default(),
+    )
+    .unwrap()
+}
+
+/// The formats of the embedding and of every linear weight.
+fn formats<B: Backend>(t: &Trainer<B>) -> Vec<Format> {
+    let w = &t.model.weights;
+    let mut out = vec![w.embed.format()];
+    for (_, _, lin) in w.linears() {
+        out.push(match lin {
+            Linear::Dense { w, .. } => w.format(),
+            Linear::Svd(s) => s.w.format(),
+        });
+    }
+    out
+}
+
+async fn losses<B: Backend>(be: &B, t: &mut Trainer<B>, vocab: usize) -> Vec<f32> {
+    let rows = BATCH * SEQ;
+    let ids: Vec<u32> = (0..rows).map(|i| ((i * 7 + 3) % vocab) as u32).collect();
+    let targets: Vec<u32> = (0..rows).map(|i| ((i * 5 + 1) % vocab) as u32).collect();
+    let weights = vec![1.0; rows];
+    let positions: Vec<u32> = (0..rows).map(|r| (r % SEQ) as u32).collect();
+    let starts = vec![0; rows];
+    let hb = HostBatch {
+        input_ids: &ids,
+        target_ids: &targets,
+        loss_weights: &weights,
+        position_ids: &positions,
+        window_start: &starts,
+    };
+    let mut out = Vec::new();
+    for _ in 0..STEPS {
+        let r = t.step(be, std::slice::from_ref(&hb)).await.unwrap();
+        assert!(r.applied);
+        out.push(r.loss);
+    }
+    out
+}
+
+/// Every family: bf16 (and f16 for llama) packed vs upcast, 10 steps, losses within 1e-4.
+async fn packed_trains_like_upcast<B: Backend>(be: &B, name: &str) {
+    for &(family, config, weights) in FAMILIES {
+        let dtypes: &[Dtype] = if family == "llama" {
+            &[Dtype::BF16, Dtype::F16]
+        } else {
+            &[Dtype::BF16]
+        };
+        for &dtype in dtypes {
+            let f = files(config, convert(weights, dtype));
+            let mut packed = trainer(be, &f, WeightPrecision::Stored).await;
+            let mut upcast = trainer(be, &f, WeightPrecision::F32).await;
+            let want = if dtype == Dtype::F16 {
+                Format::F16
+            } else {
+                Format::Bf16
+            };
+            assert!(formats(&packed).iter().all(|&f| f == want), "{family}");
+            assert!(
+                formats(&upcast).iter().all(|&f| f == Format::F32),
+                "{family}"
+            );
+            let vocab = packed.model.cfg.vocab_size;
+            let got = losses(be, &mut packed, vocab).await;
+            let expected = losses(be, &mut upcast, vocab).await;
+            assert!(expected[STEPS - 1] < expected[0], "{family}: {expected:?}");
+            let what = format!("{name} {family} {dtype:?}: loss per step, packed vs upcast");
+            assert_close(&what, &got, &expected, 1e-4, 0.0);
+        }
+    }
+}
+
+/// The merged folder of `t`'s model as `(name, dtype, bytes)` per tensor.
+async fn export<B: Backend>(
+    be: &B,
+    t: &Trainer<B>,
+    f: &MemoryFiles,
+) -> Vec<(String, Dtype, Vec<u8>)> {
+    let ckpt = open_checkpoint(f).unwrap();
+    let mut out = MemoryTarget::new();
+    let m = &t.model;
+    export_merged(be, &m.cfg, &m.weights, &ckpt, f, &mut out, |_, _, _| {})
+        .await
+        .unwrap();
+    let bytes = out.get("model.safetensors").unwrap();
+    let st = safetensors::SafeTensors::deserialize(bytes).unwrap();
+    let mut tensors: Vec<_> = st
+        .tensors()
+        .into_iter()
+        .map(|(n, v)| (n, v.dtype(), v.data().to_vec()))
+        .collect();
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    tensors
+}
+
+/// bf16 in, bf16 out: at Σ = Σ₀ the merged folder holds the checkpoint's own bytes (and an
+/// explicit head, the embedding's, when tied); after training it equals the upcast model's.
+async fn export_keeps_bf16<B: Backend>(be: &B, name: &str) {
+    for &(family, config, weights) in FAMILIES {
+        let source = convert(weights, Dtype::BF16);
+        let f = files(config, source.clone());
+        let mut packed = trainer(be, &f, WeightPrecision::Stored).await;
+        let src = safetensors::SafeTensors::deserialize(&source).unwrap();
+        for (tensor, dtype, bytes) in export(be, &packed, &f).await {
+            let from = if tensor == "lm_head.weight" && src.tensor(&tensor).is_err() {
+                "model.embed_tokens.weight"
+            } else {
+                &tensor
+            };
+            assert_eq!(dtype, Dtype::BF16, "{name} {family} {tensor}");
+            let want = src.tensor(from).unwrap();
+            assert!(
+                bytes == want.data(),
+                "{name} {family}: {tensor} changed at Σ = Σ₀"
+            );
+        }
+        let mut upcast = trainer(be, &f, WeightPrecision::F32).await;
+        let vocab = packed.model.cfg.vocab_size;
+        losses(be, &mut packed, vocab).await;
+        losses(be, &mut upcast, vocab).await;
+        let (got, want) = (export(be, &packed, &f).await, export(be, &upcast, &f).await);
+        assert_eq!(got.len(), want.len());
+        let mut changed = 0;
+        for ((tensor, dtype, g), (_, _, w)) in got.iter().zip(&want) {
+            assert_eq!(*dtype, Dtype::BF16);
+            let decode = |b: &[u8]| {
+                let mut v = vec![0.0; b.len() / 2];
+                Format::Bf16.decode(b, 0, &mut v);
+                v
+            };
+            let what = format!("{name} {family} {tensor}: trained export, packed vs upcast");
+            // One bf16 step apart at most, where a value sits on a rounding boundary.
+            assert_close(&what, &decode(g), &decode(w), 1e-6, 8e-3);
+            changed += usize::from(src.tensor(tensor).is_ok_and(|s| s.data() != g.as_slice()));
+        }
+        assert!(
+            changed > 0,
+            "{name} {family}: training changed no exported tensor"
+        );
+    }
+}
+
+#[test]
+fn cpu_export_keeps_bf16() {
+    pollster::block_on(export_keeps_bf16(&CpuBackend, "cpu"));
+}
+
+async fn gpu_export() {
+    export_keeps_bf16(&gpu().await, "gpu").await;
+}
+gpu_test!(gpu_export_keeps_bf16, gpu_export);
+
+#[test]
+fn cpu_packed_trains_like_upcast() {
+    pollster::block_on(packed_trains_like_upcast(&CpuBackend, "cpu"));
+}
+
+async fn gpu_packed() {
+    packed_trains_like_upcast(&gpu().await, "gpu").await;
+}
+gpu_test!(gpu_packed_trains_like_upcast, gpu_packed);
