@@ -135,20 +135,29 @@ async fn other_ops_refuse_packed<B: Backend>(be: &B) {
     assert!(matches!(err, Error::Shape { .. }), "{err}");
 }
 
-#[test]
-fn cpu_packed_matmul_matches_f32() {
-    pollster::block_on(matmul_matches_f32(&CpuBackend, "cpu", 1e-5));
+async fn cpu_packed_matmul_matches_f32_body() {
+    matmul_matches_f32(&CpuBackend, "cpu", 1e-5).await;
 }
+gpu_test!(
+    cpu_packed_matmul_matches_f32,
+    cpu_packed_matmul_matches_f32_body
+);
 
-#[test]
-fn cpu_packed_embedding_matches_f32() {
-    pollster::block_on(embedding_matches_f32(&CpuBackend, "cpu"));
+async fn cpu_packed_embedding_matches_f32_body() {
+    embedding_matches_f32(&CpuBackend, "cpu").await;
 }
+gpu_test!(
+    cpu_packed_embedding_matches_f32,
+    cpu_packed_embedding_matches_f32_body
+);
 
-#[test]
-fn cpu_other_ops_refuse_packed() {
-    pollster::block_on(other_ops_refuse_packed(&CpuBackend));
+async fn cpu_other_ops_refuse_packed_body() {
+    other_ops_refuse_packed(&CpuBackend).await;
 }
+gpu_test!(
+    cpu_other_ops_refuse_packed,
+    cpu_other_ops_refuse_packed_body
+);
 
 async fn gpu_matmul() {
     // The same kernel on the same values: equal to rounding of the accumulation order only.
