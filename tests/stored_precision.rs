@@ -87,9 +87,22 @@ fn files(config: &[u8], weights: Vec<u8>) -> MemoryFiles {
 
 /// A decomposed model (rank fraction 0.25, norms trained) ready to train `[BATCH, SEQ]`.
 async fn trainer<B: Backend>(be: &B, f: &MemoryFiles, precision: WeightPrecision) -> Trainer<B> {
+    trainer_with(be, f, precision, Format::F32).await
+}
+
+/// [`trainer`] with the factors U, V held in `factors`.
+async fn trainer_with<B: Backend>(
+    be: &B,
+    f: &MemoryFiles,
+    precision: WeightPrecision,
+    factors: Format,
+) -> Trainer<B> {
     let mut model = Model::load_with(be, f, precision, |_, _, _| {}).unwrap();
     let plan = SvdPlan::new(&model.cfg, 0.25, true).unwrap();
-    let opts = DecomposeOptions::default();
+    let opts = DecomposeOptions {
+        factor_format: factors,
+        ..DecomposeOptions::default()
+    };
     decompose_model(
         be,
         &model.cfg,
@@ -278,3 +291,47 @@ async fn gpu_packed() {
     packed_trains_like_upcast(&gpu().await, "gpu").await;
 }
 gpu_test!(gpu_packed_trains_like_upcast, gpu_packed);
+
+/// U and V in f16: the first step (Σ = Σ₀, where the factors do not enter the output) has the
+/// loss of f32 factors, later steps stay close, and the merged export at Σ₀ gives the
+/// checkpoint back.
+async fn f16_factors<B: Backend>(be: &B, name: &str) {
+    for &(family, config, weights) in FAMILIES {
+        let source = convert(weights, Dtype::BF16);
+        let f = files(config, source.clone());
+        let mut half = trainer_with(be, &f, WeightPrecision::Stored, Format::F16).await;
+        for (_, _, lin) in half.model.weights.linears() {
+            let Linear::Svd(s) = lin else {
+                panic!("{family}: a dense layer")
+            };
+            assert_eq!((s.u.format(), s.v.format()), (Format::F16, Format::F16));
+        }
+        let src = safetensors::SafeTensors::deserialize(&source).unwrap();
+        for (tensor, _, bytes) in export(be, &half, &f).await {
+            if let Ok(want) = src.tensor(&tensor) {
+                assert!(
+                    bytes == want.data(),
+                    "{name} {family}: {tensor} changed at Σ = Σ₀"
+                );
+            }
+        }
+        let mut full = trainer(be, &f, WeightPrecision::Stored).await;
+        let vocab = half.model.cfg.vocab_size;
+        let got = losses(be, &mut half, vocab).await;
+        let want = losses(be, &mut full, vocab).await;
+        let what = format!("{name} {family}: first loss, f16 vs f32 factors");
+        assert_close(&what, &got[..1], &want[..1], 1e-6, 1e-6);
+        let what = format!("{name} {family}: losses, f16 vs f32 factors");
+        assert_close(&what, &got, &want, 1e-2, 1e-2);
+    }
+}
+
+async fn cpu_f16_factors_body() {
+    f16_factors(&CpuBackend, "cpu").await;
+}
+gpu_test!(cpu_f16_factors, cpu_f16_factors_body);
+
+async fn gpu_f16_factors_body() {
+    f16_factors(&gpu().await, "gpu").await;
+}
+gpu_test!(gpu_f16_factors, gpu_f16_factors_body);

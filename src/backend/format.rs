@@ -9,8 +9,11 @@
 //! `e / 2` when `e` is even), unpacked by the shader snippets in `shaders/packed/`.
 use crate::error::{Error, Result};
 
-/// Storage format of a tensor's elements.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+/// Storage format of a tensor's elements (`"f32"`, `"f16"`, `"bf16"` in options and JSON).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Format {
     /// 32-bit IEEE float: every tensor ops compute with.
     #[default]

@@ -28,7 +28,7 @@ pub use svd_linear::{
     SvdLinear, SvdLinearActs, svd_linear, svd_linear_acts, svd_linear_backward, svd_linear_delta,
     svd_linear_forward,
 };
-pub use unpack::unpacked;
+pub use unpack::{read_f32, unpacked};
 mod checks;
 mod format;
 pub use format::Format;

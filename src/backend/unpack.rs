@@ -24,3 +24,14 @@ pub fn unpacked<B: Backend>(be: &B, t: &B::Tensor) -> Result<Option<B::Tensor>> 
     be.embedding(t, &ids, &mut out)?;
     Ok(Some(out))
 }
+
+/// `t`'s values as f32 on the host, whether it is f32 or packed (through [`unpacked`]).
+pub async fn read_f32<B: Backend>(be: &B, t: &B::Tensor) -> Result<Vec<f32>> {
+    match unpacked(be, t)? {
+        Some(t32) => {
+            be.flush()?;
+            be.read(&t32).await
+        }
+        None => be.read(t).await,
+    }
+}

@@ -41,6 +41,9 @@ pub struct TrainOptions {
     pub weight_decay: f32,
     /// Stop after this many non-finite steps in a row.
     pub max_bad_steps: usize,
+    /// How the frozen factors U and V are held: f32, or packed f16 (`--factor-dtype`).
+    #[serde(default)]
+    pub factor_format: crate::backend::Format,
 }
 
 impl Default for TrainOptions {
@@ -64,6 +67,7 @@ impl Default for TrainOptions {
             max_grad_norm: 1.0,
             weight_decay: 0.0,
             max_bad_steps: 3,
+            factor_format: crate::backend::Format::F32,
         }
     }
 }

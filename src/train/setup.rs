@@ -115,6 +115,7 @@ impl RunPlan {
     ) -> Result<Option<Started<B>>> {
         let dopts = DecomposeOptions {
             seed: o.seed,
+            factor_format: o.factor_format,
             ..DecomposeOptions::default()
         };
         let cfg = model.cfg.clone();
