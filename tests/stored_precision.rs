@@ -335,3 +335,49 @@ async fn gpu_f16_factors_body() {
     f16_factors(&gpu().await, "gpu").await;
 }
 gpu_test!(gpu_f16_factors, gpu_f16_factors_body);
+
+/// Opt-in (`SVDTUNE_STORED_F32_DIR` and `SVDTUNE_STORED_BF16_DIR`: a model folder and its bf16
+/// copy, e.g. SmolLM2-135M and `bench/to_bf16.py`'s output): the backend's own count of weight
+/// bytes, f32 checkpoint vs bf16 checkpoint, on the CPU (tensor bytes) and the GPU (buffer
+/// bytes), printed for bench/README.md. The bf16 weights must take at most 55 % of the f32's.
+#[test]
+fn weight_bytes_f32_vs_bf16() {
+    let (Ok(f32_dir), Ok(bf16_dir)) = (
+        std::env::var("SVDTUNE_STORED_F32_DIR"),
+        std::env::var("SVDTUNE_STORED_BF16_DIR"),
+    ) else {
+        eprintln!("SVDTUNE_STORED_F32_DIR / SVDTUNE_STORED_BF16_DIR not set: not run (opt-in)");
+        return;
+    };
+    let cpu_bytes = |dir: &str| {
+        let files = svdtune::model::load::DirFiles::new(dir).unwrap();
+        let m = Model::load(&CpuBackend, &files, |_, _, _| {}).unwrap();
+        let w = &m.weights;
+        let size = |t: &svdtune::backend::cpu::CpuTensor| {
+            t.data.len() * 4 + t.packed.as_ref().map_or(0, |p| p.bytes.len())
+        };
+        let mut total = size(&w.embed) + size(&w.final_norm);
+        for l in &w.layers {
+            total += size(&l.input_norm) + size(&l.post_attention_norm);
+        }
+        for (_, _, lin) in w.linears() {
+            if let Linear::Dense { w, bias } = lin {
+                total += size(w) + bias.as_ref().map_or(0, size);
+            }
+        }
+        total as u64
+    };
+    let gpu_bytes = |dir: &str| {
+        let g = pollster::block_on(gpu());
+        let files = svdtune::model::load::DirFiles::new(dir).unwrap();
+        let m = Model::load(&g, &files, |_, _, _| {}).unwrap();
+        let live = g.memory().live_bytes;
+        drop(m);
+        live
+    };
+    let (c32, c16) = (cpu_bytes(&f32_dir), cpu_bytes(&bf16_dir));
+    let (g32, g16) = (gpu_bytes(&f32_dir), gpu_bytes(&bf16_dir));
+    println!("weights, CPU backend: f32 {c32} bytes, bf16 {c16} bytes");
+    println!("weights, GPU backend: f32 {g32} bytes, bf16 {g16} bytes");
+    assert!(c16 * 100 <= c32 * 55 && g16 * 100 <= g32 * 55);
+}

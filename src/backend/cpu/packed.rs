@@ -3,7 +3,7 @@
 //! same f32 GEMM as every other product, so the weight never exists in f32 as a whole.
 //! For `NT` (`x · Wᵀ`, B stored `[N, K]`) a block of rows is a block of output columns; for
 //! `NN` (`g · W`, B stored `[K, N]`) it is a block of K, accumulated into C.
-use super::Real;
+use super::{Real, parallel};
 use crate::backend::{Format, Matmul};
 
 /// A packed tensor's storage: the file's little-endian bytes in `format`.
@@ -43,7 +43,11 @@ pub fn matmul(a: &[f32], b: &Packed, c: &mut [f32], m: usize, n: usize, k: usize
     for r0 in (0..rows).step_by(block) {
         let r1 = (r0 + block).min(rows);
         let bs = &mut scratch[..(r1 - r0) * width];
-        b.format.decode(&b.bytes, r0 * width, bs);
+        // Converted on the pool natively (a whole head is tens of millions of values).
+        let first = r0 * width;
+        parallel::blocks(bs, parallel::ELEMENTS, |i, x| {
+            b.format.decode(&b.bytes, first + i * parallel::ELEMENTS, x)
+        });
         if spec.trans_b {
             // Output columns r0..r1: C[:, r0..r1] = A · B[r0..r1, :]ᵀ.
             let beta = if spec.accumulate { 1.0 } else { 0.0 };
