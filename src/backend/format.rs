@@ -99,6 +99,14 @@ impl std::fmt::Display for Format {
     }
 }
 
+/// `f32_only!("op"; a, b)`: [`expect_f32`] on the named tensors (each tensor's variable name is
+/// the name the error reports).
+macro_rules! f32_only {
+    ($op:literal; $($t:ident),+) => {
+        $crate::backend::format::expect_f32($op, &[$((stringify!($t), $t.format())),+])
+    };
+}
+
 /// Fails with `Error::Packed` unless every named tensor is f32 (the check every op but the B
 /// operand of `matmul` and the `embedding` table runs).
 pub(crate) fn expect_f32(op: &'static str, tensors: &[(&'static str, Format)]) -> Result<()> {

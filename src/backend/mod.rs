@@ -30,6 +30,7 @@ pub use svd_linear::{
 };
 pub use unpack::{read_f32, unpacked};
 mod checks;
+#[macro_use]
 mod format;
 pub use format::Format;
 
@@ -196,7 +197,7 @@ pub trait Backend: Kernels {
     fn ids(&self, data: &[u32]) -> Result<Self::Ids>;
     /// Overwrite all of `t` with `data` (ordered after all work recorded so far).
     fn write(&self, t: &mut Self::Tensor, data: &[f32]) -> Result<()> {
-        format::expect_f32("write", &[("t", t.format())])?;
+        f32_only!("write"; t)?;
         checks::data_len("write", data.len(), t.shape().numel())?;
         self.write_kernel(t, data)
     }
@@ -209,7 +210,7 @@ pub trait Backend: Kernels {
     fn flush(&self) -> Result<()>;
     /// Copy `t` back to the host, after all work recorded so far (f32 tensors only).
     async fn read(&self, t: &Self::Tensor) -> Result<Vec<f32>> {
-        format::expect_f32("read", &[("t", t.format())])?;
+        f32_only!("read"; t)?;
         self.read_kernel(t).await
     }
 
@@ -217,7 +218,7 @@ pub trait Backend: Kernels {
 
     /// Every element of `t` = `value`.
     fn fill(&self, t: &mut Self::Tensor, value: f32) -> Result<()> {
-        format::expect_f32("fill", &[("t", t.format())])?;
+        f32_only!("fill"; t)?;
         self.fill_kernel(t, value)
     }
     /// `dst[dst_row + i, :] = src[src_row + i, :]` for `i < rows`; both tensors have the same
@@ -230,7 +231,7 @@ pub trait Backend: Kernels {
         dst_row: usize,
         rows: usize,
     ) -> Result<()> {
-        format::expect_f32("copy_rows", &[("src", src.format()), ("dst", dst.format())])?;
+        f32_only!("copy_rows"; src, dst)?;
         let width = checks::copy_rows(src.shape(), src_row, dst.shape(), dst_row, rows)?;
         self.copy_rows_kernel(src, src_row, dst, dst_row, rows, width)
     }
@@ -244,30 +245,25 @@ pub trait Backend: Kernels {
         dst_col: usize,
         width: usize,
     ) -> Result<()> {
-        format::expect_f32("copy_cols", &[("src", src.format()), ("dst", dst.format())])?;
+        f32_only!("copy_cols"; src, dst)?;
         let dims = checks::copy_cols(src.shape(), src_col, dst.shape(), dst_col, width)?;
         self.copy_cols_kernel(src, src_col, dst, dst_col, width, dims)
     }
     /// `x += y` elementwise (residual add, gradient accumulation). Same shapes.
     fn add_assign(&self, x: &mut Self::Tensor, y: &Self::Tensor) -> Result<()> {
-        format::expect_f32("add_assign", &[("x", x.format()), ("y", y.format())])?;
+        f32_only!("add_assign"; x, y)?;
         let n = checks::same("add_assign", x.shape(), y.shape())?;
         self.add_assign_kernel(x, y, n)
     }
     /// `y[t, :] += b` for every row. y `[T, C]`, b `[C]`.
     fn add_bias(&self, y: &mut Self::Tensor, b: &Self::Tensor) -> Result<()> {
-        format::expect_f32("add_bias", &[("y", y.format()), ("b", b.format())])?;
+        f32_only!("add_bias"; y, b)?;
         let dims = checks::row_broadcast("add_bias", y.shape(), b.shape())?;
         self.add_bias_kernel(y, b, dims)
     }
     /// `dst[t, c] = src[t, c] · s[c]`. src, dst `[T, C]`, s `[C]`.
     fn mul_cols(&self, src: &Self::Tensor, s: &Self::Tensor, dst: &mut Self::Tensor) -> Result<()> {
-        let f = [
-            ("src", src.format()),
-            ("s", s.format()),
-            ("dst", dst.format()),
-        ];
-        format::expect_f32("mul_cols", &f)?;
+        f32_only!("mul_cols"; src, s, dst)?;
         let dims = checks::mul_cols(src.shape(), s.shape(), dst.shape())?;
         self.mul_cols_kernel(src, s, dst, dims)
     }
@@ -283,7 +279,7 @@ pub trait Backend: Kernels {
         c: &mut Self::Tensor,
         spec: Matmul,
     ) -> Result<()> {
-        format::expect_f32("matmul", &[("a", a.format()), ("c", c.format())])?;
+        f32_only!("matmul"; a, c)?;
         let dims = checks::matmul(a.shape(), b.shape(), c.shape(), spec)?;
         self.matmul_kernel(a, b, c, spec, dims)
     }
@@ -298,14 +294,10 @@ pub trait Backend: Kernels {
         out: &mut Self::Tensor,
         accumulate: bool,
     ) -> Result<()> {
-        let scale_format = row_scale.map_or(Format::F32, |s| s.format());
-        let f = [
-            ("a", a.format()),
-            ("b", b.format()),
-            ("row_scale", scale_format),
-        ];
-        format::expect_f32("col_dot", &f)?;
-        format::expect_f32("col_dot", &[("out", out.format())])?;
+        f32_only!("col_dot"; a, b, out)?;
+        if let Some(row_scale) = row_scale {
+            f32_only!("col_dot"; row_scale)?;
+        }
         let scale = row_scale.map(|s| s.shape());
         let dims = checks::col_dot(a.shape(), b.shape(), scale, out.shape())?;
         self.col_dot_kernel(a, b, row_scale, out, accumulate, dims)
@@ -321,14 +313,7 @@ pub trait Backend: Kernels {
         v: &Self::Tensor,
         out: &mut Self::Tensor,
     ) -> Result<()> {
-        let f = [
-            ("w_res", w_res.format()),
-            ("u", u.format()),
-            ("sigma", sigma.format()),
-            ("v", v.format()),
-            ("out", out.format()),
-        ];
-        format::expect_f32("svd_merge", &f)?;
+        f32_only!("svd_merge"; w_res, u, sigma, v, out)?;
         let (w, o) = (w_res.shape(), out.shape());
         let dims = checks::svd_merge(w, u.shape(), sigma.shape(), v.shape(), o)?;
         self.svd_merge_kernel(w_res, u, sigma, v, out, dims)
@@ -345,7 +330,7 @@ pub trait Backend: Kernels {
         ids: &Self::Ids,
         out: &mut Self::Tensor,
     ) -> Result<()> {
-        format::expect_f32("embedding", &[("out", out.format())])?;
+        f32_only!("embedding"; out)?;
         let dims = checks::embedding(table.shape(), ids.len(), out.shape())?;
         self.embedding_kernel(table, ids, out, dims)
     }
@@ -359,9 +344,7 @@ pub trait Backend: Kernels {
         y: &mut Self::Tensor,
         rstd: &mut Self::Tensor,
     ) -> Result<()> {
-        let f = [("x", x.format()), ("w", w.format()), ("y", y.format())];
-        format::expect_f32("rmsnorm_forward", &f)?;
-        format::expect_f32("rmsnorm_forward", &[("rstd", rstd.format())])?;
+        f32_only!("rmsnorm_forward"; x, w, y, rstd)?;
         let dims = checks::rmsnorm(x.shape(), w.shape(), rstd.shape(), &[("y", y.shape())])?;
         self.rmsnorm_forward_kernel(x, w, eps, y, rstd, dims)
     }
@@ -378,15 +361,10 @@ pub trait Backend: Kernels {
         accumulate_dx: bool,
         dw: Option<&mut Self::Tensor>,
     ) -> Result<()> {
-        let f = [
-            ("x", x.format()),
-            ("w", w.format()),
-            ("rstd", rstd.format()),
-            ("dy", dy.format()),
-            ("dx", dx.format()),
-            ("dw", dw.as_ref().map_or(Format::F32, |t| t.format())),
-        ];
-        format::expect_f32("rmsnorm_backward", &f)?;
+        f32_only!("rmsnorm_backward"; x, w, rstd, dy, dx)?;
+        if let Some(dw) = &dw {
+            f32_only!("rmsnorm_backward"; dw)?;
+        }
         let grads = [("dy", dy.shape()), ("dx", dx.shape())];
         let dw_shape = dw.as_ref().map(|t| t.shape());
         let dims = checks::rmsnorm_backward(x.shape(), w.shape(), rstd.shape(), grads, dw_shape)?;
@@ -407,12 +385,7 @@ pub trait Backend: Kernels {
         head_dim: usize,
         inverse: bool,
     ) -> Result<()> {
-        let f = [
-            ("x", x.format()),
-            ("cos", cos.format()),
-            ("sin", sin.format()),
-        ];
-        format::expect_f32("rope", &f)?;
+        f32_only!("rope"; x, cos, sin)?;
         let (xs, p) = (x.shape(), positions.len());
         let dims = checks::rope(xs, p, cos.shape(), sin.shape(), n_heads, head_dim)?;
         self.rope_kernel(x, positions, cos, sin, n_heads, head_dim, inverse, dims)
@@ -433,14 +406,7 @@ pub trait Backend: Kernels {
         out: &mut Self::Tensor,
         lse: &mut Self::Tensor,
     ) -> Result<()> {
-        let f = [
-            ("q", q.format()),
-            ("k", k.format()),
-            ("v", v.format()),
-            ("out", out.format()),
-            ("lse", lse.format()),
-        ];
-        format::expect_f32("attention_forward", &f)?;
+        f32_only!("attention_forward"; q, k, v, out, lse)?;
         let (qs, ks, vs, ws) = (q.shape(), k.shape(), v.shape(), window_start.len());
         checks::attention(qs, ks, vs, ws, &dims, out.shape(), lse.shape())?;
         self.attention_forward_kernel(q, k, v, window_start, dims, out, lse)
@@ -463,18 +429,7 @@ pub trait Backend: Kernels {
         dv: &mut Self::Tensor,
     ) -> Result<()> {
         let (qs, ks, vs, ws) = (q.shape(), k.shape(), v.shape(), window_start.len());
-        let f = [
-            ("q", q.format()),
-            ("k", k.format()),
-            ("v", v.format()),
-            ("out", out.format()),
-            ("lse", lse.format()),
-            ("dout", dout.format()),
-            ("dq", dq.format()),
-            ("dk", dk.format()),
-            ("dv", dv.format()),
-        ];
-        format::expect_f32("attention_backward", &f)?;
+        f32_only!("attention_backward"; q, k, v, out, lse, dout, dq, dk, dv)?;
         let grads = [dq.shape(), dk.shape(), dv.shape(), dout.shape()];
         checks::attention_backward(qs, ks, vs, ws, &dims, out.shape(), lse.shape(), grads)?;
         self.attention_backward_kernel(q, k, v, window_start, dims, out, lse, dout, dq, dk, dv)
@@ -491,13 +446,7 @@ pub trait Backend: Kernels {
         dims: CachedAttentionDims,
         out: &mut Self::Tensor,
     ) -> Result<()> {
-        let f = [
-            ("q", q.format()),
-            ("k_cache", k_cache.format()),
-            ("v_cache", v_cache.format()),
-            ("out", out.format()),
-        ];
-        format::expect_f32("attention_cached", &f)?;
+        f32_only!("attention_cached"; q, k_cache, v_cache, out)?;
         let (ks, vs) = (k_cache.shape(), v_cache.shape());
         checks::attention_cached(q.shape(), ks, vs, &dims, out.shape())?;
         self.attention_cached_kernel(q, k_cache, v_cache, dims, out)
@@ -509,12 +458,7 @@ pub trait Backend: Kernels {
         up: &Self::Tensor,
         out: &mut Self::Tensor,
     ) -> Result<()> {
-        let f = [
-            ("gate", gate.format()),
-            ("up", up.format()),
-            ("out", out.format()),
-        ];
-        format::expect_f32("swiglu_forward", &f)?;
+        f32_only!("swiglu_forward"; gate, up, out)?;
         let dims = checks::swiglu(gate.shape(), &[("up", up.shape()), ("out", out.shape())])?;
         self.swiglu_forward_kernel(gate, up, out, dims)
     }
@@ -527,14 +471,7 @@ pub trait Backend: Kernels {
         dgate: &mut Self::Tensor,
         dup: &mut Self::Tensor,
     ) -> Result<()> {
-        let f = [
-            ("gate", gate.format()),
-            ("up", up.format()),
-            ("dout", dout.format()),
-            ("dgate", dgate.format()),
-            ("dup", dup.format()),
-        ];
-        format::expect_f32("swiglu_backward", &f)?;
+        f32_only!("swiglu_backward"; gate, up, dout, dgate, dup)?;
         let others = [
             ("up", up.shape()),
             ("dout", dout.shape()),
@@ -560,27 +497,22 @@ pub trait Backend: Kernels {
         scale: f32,
         losses: &mut Self::Tensor,
     ) -> Result<()> {
-        let f = [
-            ("logits", logits.format()),
-            ("weights", weights.format()),
-            ("losses", losses.format()),
-        ];
-        format::expect_f32("cross_entropy", &f)?;
+        f32_only!("cross_entropy"; logits, weights, losses)?;
         let (ls, ts, ws) = (logits.shape(), targets.len(), weights.shape());
         let dims = checks::cross_entropy(ls, ts, ws, row_offset, losses.shape())?;
         self.cross_entropy_kernel(logits, targets, weights, row_offset, scale, losses, dims)
     }
     /// `out[0] = Σ x` over all elements (two-pass on the GPU). out `[1]`.
     fn sum(&self, x: &Self::Tensor, out: &mut Self::Tensor) -> Result<()> {
-        format::expect_f32("sum", &[("x", x.format()), ("out", out.format())])?;
+        f32_only!("sum"; x, out)?;
         checks::scalar("sum", out.shape())?;
         self.sum_kernel(x, out)
     }
     /// Global L2 norm over several tensors: `out[0] = sqrt(Σ_i Σ x_i²)`. out `[1]`.
     fn global_norm(&self, xs: &[&Self::Tensor], out: &mut Self::Tensor) -> Result<()> {
-        format::expect_f32("global_norm", &[("out", out.format())])?;
-        for x in xs {
-            format::expect_f32("global_norm", &[("xs", x.format())])?;
+        f32_only!("global_norm"; out)?;
+        for xs in xs {
+            f32_only!("global_norm"; xs)?;
         }
         checks::scalar("global_norm", out.shape())?;
         self.global_norm_kernel(xs, out)
@@ -598,14 +530,7 @@ pub trait Backend: Kernels {
         grad_norm: &Self::Tensor,
         hp: AdamW,
     ) -> Result<()> {
-        let f = [
-            ("param", param.format()),
-            ("grad", grad.format()),
-            ("m", m.format()),
-            ("v", v.format()),
-            ("grad_norm", grad_norm.format()),
-        ];
-        format::expect_f32("adamw", &f)?;
+        f32_only!("adamw"; param, grad, m, v, grad_norm)?;
         let (ps, gs, ns) = (param.shape(), grad.shape(), grad_norm.shape());
         let n = checks::adamw(ps, gs, m.shape(), v.shape(), ns)?;
         self.adamw_kernel(param, grad, m, v, grad_norm, hp, n)
