@@ -381,3 +381,53 @@ fn weight_bytes_f32_vs_bf16() {
     println!("weights, GPU backend: f32 {g32} bytes, bf16 {g16} bytes");
     assert!(c16 * 100 <= c32 * 55 && g16 * 100 <= g32 * 55);
 }
+
+/// Opt-in (`SVDTUNE_STORED_TIMING=1`): milliseconds of SmolLM2-sized products on the GPU with
+/// an f32 and a bf16 weight as B (`x Wᵀ` and `g W`, W `[1536, 576]`, 512 rows), for
+/// bench/README.md; the median of 5 after one warm-up.
+#[test]
+fn gpu_matmul_time_f32_vs_bf16() {
+    if std::env::var("SVDTUNE_STORED_TIMING").is_err() {
+        eprintln!("SVDTUNE_STORED_TIMING not set: not run (opt-in)");
+        return;
+    }
+    use svdtune::backend::Matmul;
+    let g = pollster::block_on(gpu());
+    let (t, m, n) = (512, 1536, 576);
+    let w = rand_vec(m * n, 3);
+    let w32 = g.tensor(&Format::Bf16.round(&w), &[m, n]).unwrap();
+    let w16 = g
+        .packed_tensor(Format::Bf16, &Format::Bf16.encode(&w), &[m, n])
+        .unwrap();
+    let x = g.tensor(&rand_vec(t * n, 4), &[t, n]).unwrap();
+    let gy = g.tensor(&rand_vec(t * m, 5), &[t, m]).unwrap();
+    let mut y = g.zeros(&[t, m]).unwrap();
+    let mut dx = g.zeros(&[t, n]).unwrap();
+    for (name, b) in [("f32", &w32), ("bf16", &w16)] {
+        let mut times = [Vec::new(), Vec::new()];
+        for rep in 0..6 {
+            for (i, times) in times.iter_mut().enumerate() {
+                let start = std::time::Instant::now();
+                if i == 0 {
+                    g.matmul(&x, b, &mut y, Matmul::NT).unwrap();
+                    pollster::block_on(g.read(&y)).unwrap();
+                } else {
+                    g.matmul(&gy, b, &mut dx, Matmul::NN).unwrap();
+                    pollster::block_on(g.read(&dx)).unwrap();
+                }
+                if rep > 0 {
+                    times.push(start.elapsed().as_secs_f64() * 1e3);
+                }
+            }
+        }
+        for t in &mut times {
+            t.sort_by(f64::total_cmp);
+        }
+        println!(
+            "{}: B {name}: x·Wᵀ {:.1} ms, g·W {:.1} ms",
+            g.name(),
+            times[0][2],
+            times[1][2]
+        );
+    }
+}
