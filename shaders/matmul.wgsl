@@ -6,6 +6,9 @@
 // Split-K (k_chunk > 0): workgroup z sums only K range [z·k_chunk, (z+1)·k_chunk) and writes
 // alpha · its partial product to slice z of C ([splits, M, N]); a second pass adds the slices.
 // It keeps a GPU busy when C has few tiles but K is long (Gram matrices of tall factors).
+// B is read through `frozen_value(e)` (element e of B, row-major) from the piece composed
+// before this file: shaders/frozen/f32.wgsl (f32 B at binding 2), or shaders/frozen/packed.wgsl
+// after a shaders/packed/ snippet (a frozen weight kept in its stored precision).
 struct Params {
     m: u32,
     n: u32,
@@ -16,7 +19,7 @@ struct Params {
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;       // [M, K] or [K, M]
-@group(0) @binding(2) var<storage, read> b: array<f32>;       // [K, N] or [N, K]
+// binding 2: B, [K, N] or [N, K] (declared by the frozen/ piece)
 @group(0) @binding(3) var<storage, read_write> c: array<f32>; // [M, N]
 
 override TRANS_A: bool = false;
@@ -36,8 +39,8 @@ fn load_a(row: u32, kk: u32, k_end: u32) -> f32 {
 
 fn load_b(kk: u32, col: u32, k_end: u32) -> f32 {
     if (kk >= k_end || col >= p.n) { return 0.0; }
-    if (TRANS_B) { return b[col * p.k + kk]; }
-    return b[kk * p.n + col];
+    if (TRANS_B) { return frozen_value(col * p.k + kk); }
+    return frozen_value(kk * p.n + col);
 }
 
 @compute @workgroup_size(16, 16, 1)

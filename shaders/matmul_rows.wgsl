@@ -5,6 +5,7 @@
 // lanes (every row's partial sum kept in registers), then the lanes' partials are added through
 // workgroup memory. Lanes are adjacent for TRANS_B (consecutive k of one B row: coalesced) and
 // columns are adjacent otherwise (consecutive n of one B row: coalesced).
+// B is read through `frozen_value(e)` from the piece composed before this file (see matmul.wgsl).
 struct Params {
     m: u32,
     n: u32,
@@ -14,7 +15,7 @@ struct Params {
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;       // [M, K]
-@group(0) @binding(2) var<storage, read> b: array<f32>;       // [K, N] or [N, K]
+// binding 2: B, [K, N] or [N, K] (declared by the frozen/ piece)
 @group(0) @binding(3) var<storage, read_write> c: array<f32>; // [M, N]
 
 override TRANS_B: bool = false;
@@ -47,7 +48,7 @@ fn matmul_rows(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id)
     if (j < p.n) {
         for (var kk = lane; kk < p.k; kk += LANES) {
             var bv: f32;
-            if (TRANS_B) { bv = b[j * p.k + kk]; } else { bv = b[kk * p.n + j]; }
+            if (TRANS_B) { bv = frozen_value(j * p.k + kk); } else { bv = frozen_value(kk * p.n + j); }
             for (var r = 0u; r < p.m; r++) {
                 acc[r] += a[r * p.k + kk] * bv;
             }

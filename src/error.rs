@@ -11,6 +11,17 @@ pub enum Error {
         expected: String,
         found: String,
     },
+    /// A packed frozen tensor (f16, bf16) was passed where an op needs f32: packed tensors are
+    /// accepted only as the B operand of `matmul` and as the `embedding` table.
+    #[error(
+        "{op}: {what} is stored as {format}; packed tensors are accepted only as the B operand \
+         of matmul and as the embedding table"
+    )]
+    Packed {
+        op: &'static str,
+        what: &'static str,
+        format: crate::backend::Format,
+    },
     /// An op parameter is out of range (e.g. a column window past the end of a row).
     #[error("{op}: {message}")]
     Param { op: &'static str, message: String },
@@ -84,6 +95,7 @@ impl Error {
     /// | kind | variant |
     /// |---|---|
     /// | `shape` | [`Error::Shape`] (an engine bug: an op got mismatched tensors) |
+    /// | `packed` | [`Error::Packed`] (an engine bug: a packed weight reached an f32-only op) |
     /// | `invalid` | [`Error::Param`] (an option out of range, a call out of order) |
     /// | `template` | [`Error::Param`] from the chat template |
     /// | `no-gpu` | [`Error::NoAdapter`] |
@@ -96,6 +108,7 @@ impl Error {
     pub fn kind(&self) -> &'static str {
         match self {
             Error::Shape { .. } => "shape",
+            Error::Packed { .. } => "packed",
             Error::Param { op, .. } if *op == TEMPLATE_OP => "template",
             Error::Param { .. } => "invalid",
             Error::NoAdapter(_) => "no-gpu",
@@ -158,6 +171,11 @@ mod tests {
                 expected: "[2, 3]".into(),
                 found: "[3, 2]".into(),
             },
+            Error::Packed {
+                op: "add_assign",
+                what: "y",
+                format: crate::backend::Format::Bf16,
+            },
             Error::param("options", "lr must be positive"),
             Error::param(TEMPLATE_OP, "out of fuel"),
             Error::NoAdapter("none".into()),
@@ -183,6 +201,7 @@ mod tests {
             // Exhaustive: adding a variant breaks this match, and so this list.
             match e {
                 Error::Shape { .. }
+                | Error::Packed { .. }
                 | Error::Param { .. }
                 | Error::NoAdapter(_)
                 | Error::Device(_)
@@ -203,6 +222,7 @@ mod tests {
             kinds,
             [
                 "shape",
+                "packed",
                 "invalid",
                 "template",
                 "no-gpu",

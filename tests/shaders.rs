@@ -42,7 +42,7 @@ fn every_shader_keeps_its_binding_contract() {
         let ep = &module.entry_points[0];
         assert_eq!(
             ep.name, k.entry,
-            "{}: entry point must be named like the file",
+            "{}: entry point must be named like the op's file",
             k.name
         );
         assert_eq!(ep.stage, naga::ShaderStage::Compute);

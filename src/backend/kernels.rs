@@ -8,7 +8,7 @@
 //! Shapes are documented once, on the op.
 #[cfg(doc)]
 use super::Backend;
-use super::{AdamW, AttentionDims, CachedAttentionDims, IdsInfo, Matmul, TensorInfo};
+use super::{AdamW, AttentionDims, CachedAttentionDims, Format, IdsInfo, Matmul, TensorInfo};
 use crate::error::Result;
 
 /// The checked kernels of a backend (see the module docs); [`Backend`] builds on it.
@@ -21,6 +21,18 @@ pub trait Kernels {
 
     /// Called after the length check of [`Backend::tensor`]: `data` has `shape`'s element count.
     fn tensor_kernel(&self, data: &[f32], shape: &[usize]) -> Result<Self::Tensor>;
+    /// Called by [`Backend::packed_tensor`] for a packed `format` (not f32), after the length
+    /// check: `bytes` holds `shape`'s elements.
+    fn packed_tensor_kernel(
+        &self,
+        format: Format,
+        bytes: &[u8],
+        shape: &[usize],
+    ) -> Result<Self::Tensor>;
+    /// Called by [`Backend::read`] for an f32 tensor.
+    async fn read_kernel(&self, t: &Self::Tensor) -> Result<Vec<f32>>;
+    /// Called by [`Backend::fill`] for an f32 tensor.
+    fn fill_kernel(&self, t: &mut Self::Tensor, value: f32) -> Result<()>;
     /// Called after the length check of [`Backend::write`].
     fn write_kernel(&self, t: &mut Self::Tensor, data: &[f32]) -> Result<()>;
     /// Called after the length check of [`Backend::write_ids`].
@@ -67,7 +79,8 @@ pub trait Kernels {
         dims: (usize, usize),
     ) -> Result<()>;
 
-    /// Called after the shape check of [`Backend::matmul`]; `dims` = `(m, n, k)`.
+    /// Called after the shape check of [`Backend::matmul`]; `dims` = `(m, n, k)`. `b` may be
+    /// packed (any [`Format`]); `a` and `c` are f32.
     fn matmul_kernel(
         &self,
         a: &Self::Tensor,
@@ -98,6 +111,7 @@ pub trait Kernels {
     ) -> Result<()>;
 
     /// Called after the shape check of [`Backend::embedding`]; `dims` = `(rows, vocab, cols)`.
+    /// `table` may be packed (any [`Format`]).
     fn embedding_kernel(
         &self,
         table: &Self::Tensor,

@@ -3,7 +3,10 @@
 //!
 //! Conventions:
 //! - Tensors are row-major f32; shapes are given as `[rows, cols]` etc. in each doc comment.
-//!   `T` is the number of token rows (batch × sequence), `C` a channel width.
+//!   `T` is the number of token rows (batch × sequence), `C` a channel width. A frozen weight
+//!   may instead be packed in its stored precision ([`Format`]: f16, bf16), made with
+//!   [`Backend::packed_tensor`]; it is accepted only as the B operand of `matmul` and as the
+//!   `embedding` table, and every other op refuses it with `Error::Packed`.
 //! - Outputs are `&mut` parameters and are preallocated by the caller; ops never allocate
 //!   tensors the caller keeps. Gradients accumulate where a flag says so; zeroing is explicit.
 //! - GPU ops only record work; `flush` submits it and `read` waits for it. CPU ops run at once.
@@ -17,6 +20,7 @@ mod kernels;
 pub mod selfcheck;
 mod shape;
 pub mod svd_linear;
+mod unpack;
 
 pub use kernels::Kernels;
 pub use shape::Shape;
@@ -24,7 +28,11 @@ pub use svd_linear::{
     SvdLinear, SvdLinearActs, svd_linear, svd_linear_acts, svd_linear_backward, svd_linear_delta,
     svd_linear_forward,
 };
+pub use unpack::{read_f32, unpacked};
 mod checks;
+#[macro_use]
+mod format;
+pub use format::Format;
 
 use crate::error::Result;
 
@@ -121,6 +129,8 @@ pub trait TensorInfo {
     /// Replaces the shape metadata (same element count; see [`Backend::reshape`], the checked
     /// way to call it). The data is not touched.
     fn set_shape(&mut self, shape: Shape);
+    /// How the elements are stored: f32, or packed (a frozen weight; see [`Format`]).
+    fn format(&self) -> Format;
 }
 
 /// Length access for backend id vectors.
@@ -170,12 +180,27 @@ pub trait Backend: Kernels {
         checks::data_len("tensor", data.len(), shape.iter().product())?;
         self.tensor_kernel(data, shape)
     }
+    /// A frozen tensor of `shape` kept in `format` (the checkpoint's own bytes, little-endian,
+    /// row-major: `bytes.len()` = `format.bytes_for(numel)`). An f32 one is an ordinary tensor;
+    /// a packed one is accepted only as the B operand of [`Backend::matmul`] and as the
+    /// [`Backend::embedding`] table (see [`Format`]).
+    fn packed_tensor(&self, format: Format, bytes: &[u8], shape: &[usize]) -> Result<Self::Tensor> {
+        let numel: usize = shape.iter().product();
+        checks::data_len("packed_tensor", bytes.len(), format.bytes_for(numel))?;
+        if !format.is_packed() {
+            let mut data = vec![0.0; numel];
+            format.decode(bytes, 0, &mut data);
+            return self.tensor_kernel(&data, shape);
+        }
+        self.packed_tensor_kernel(format, bytes, shape)
+    }
     /// A zero-filled tensor of `shape`.
     fn zeros(&self, shape: &[usize]) -> Result<Self::Tensor>;
     /// A u32 vector holding `data`.
     fn ids(&self, data: &[u32]) -> Result<Self::Ids>;
     /// Overwrite all of `t` with `data` (ordered after all work recorded so far).
     fn write(&self, t: &mut Self::Tensor, data: &[f32]) -> Result<()> {
+        f32_only!("write"; t)?;
         checks::data_len("write", data.len(), t.shape().numel())?;
         self.write_kernel(t, data)
     }
@@ -195,13 +220,19 @@ pub trait Backend: Kernels {
     }
     /// Submit recorded work (no-op on the CPU).
     fn flush(&self) -> Result<()>;
-    /// Copy `t` back to the host, after all work recorded so far.
-    async fn read(&self, t: &Self::Tensor) -> Result<Vec<f32>>;
+    /// Copy `t` back to the host, after all work recorded so far (f32 tensors only).
+    async fn read(&self, t: &Self::Tensor) -> Result<Vec<f32>> {
+        f32_only!("read"; t)?;
+        self.read_kernel(t).await
+    }
 
     // ---- elementwise and copies -----------------------------------------------------------
 
     /// Every element of `t` = `value`.
-    fn fill(&self, t: &mut Self::Tensor, value: f32) -> Result<()>;
+    fn fill(&self, t: &mut Self::Tensor, value: f32) -> Result<()> {
+        f32_only!("fill"; t)?;
+        self.fill_kernel(t, value)
+    }
     /// `dst[dst_row + i, :] = src[src_row + i, :]` for `i < rows`; both tensors have the same
     /// row width (elements after the first dimension).
     fn copy_rows(
@@ -212,6 +243,7 @@ pub trait Backend: Kernels {
         dst_row: usize,
         rows: usize,
     ) -> Result<()> {
+        f32_only!("copy_rows"; src, dst)?;
         let width = checks::copy_rows(src.shape(), src_row, dst.shape(), dst_row, rows)?;
         self.copy_rows_kernel(src, src_row, dst, dst_row, rows, width)
     }
@@ -225,28 +257,33 @@ pub trait Backend: Kernels {
         dst_col: usize,
         width: usize,
     ) -> Result<()> {
+        f32_only!("copy_cols"; src, dst)?;
         let dims = checks::copy_cols(src.shape(), src_col, dst.shape(), dst_col, width)?;
         self.copy_cols_kernel(src, src_col, dst, dst_col, width, dims)
     }
     /// `x += y` elementwise (residual add, gradient accumulation). Same shapes.
     fn add_assign(&self, x: &mut Self::Tensor, y: &Self::Tensor) -> Result<()> {
+        f32_only!("add_assign"; x, y)?;
         let n = checks::same("add_assign", x.shape(), y.shape())?;
         self.add_assign_kernel(x, y, n)
     }
     /// `y[t, :] += b` for every row. y `[T, C]`, b `[C]`.
     fn add_bias(&self, y: &mut Self::Tensor, b: &Self::Tensor) -> Result<()> {
+        f32_only!("add_bias"; y, b)?;
         let dims = checks::row_broadcast("add_bias", y.shape(), b.shape())?;
         self.add_bias_kernel(y, b, dims)
     }
     /// `dst[t, c] = src[t, c] · s[c]`. src, dst `[T, C]`, s `[C]`.
     fn mul_cols(&self, src: &Self::Tensor, s: &Self::Tensor, dst: &mut Self::Tensor) -> Result<()> {
+        f32_only!("mul_cols"; src, s, dst)?;
         let dims = checks::mul_cols(src.shape(), s.shape(), dst.shape())?;
         self.mul_cols_kernel(src, s, dst, dims)
     }
 
     // ---- linear algebra -------------------------------------------------------------------
 
-    /// `c = alpha · op(a) · op(b) (+ c)`; see [`Matmul`] for the layouts.
+    /// `c = alpha · op(a) · op(b) (+ c)`; see [`Matmul`] for the layouts. `b` may be packed
+    /// (a frozen weight in its stored precision, any layout); `a` and `c` are f32.
     fn matmul(
         &self,
         a: &Self::Tensor,
@@ -254,6 +291,7 @@ pub trait Backend: Kernels {
         c: &mut Self::Tensor,
         spec: Matmul,
     ) -> Result<()> {
+        f32_only!("matmul"; a, c)?;
         let dims = checks::matmul(a.shape(), b.shape(), c.shape(), spec)?;
         self.matmul_kernel(a, b, c, spec, dims)
     }
@@ -268,6 +306,10 @@ pub trait Backend: Kernels {
         out: &mut Self::Tensor,
         accumulate: bool,
     ) -> Result<()> {
+        f32_only!("col_dot"; a, b, out)?;
+        if let Some(row_scale) = row_scale {
+            f32_only!("col_dot"; row_scale)?;
+        }
         let scale = row_scale.map(|s| s.shape());
         let dims = checks::col_dot(a.shape(), b.shape(), scale, out.shape())?;
         self.col_dot_kernel(a, b, row_scale, out, accumulate, dims)
@@ -283,6 +325,7 @@ pub trait Backend: Kernels {
         v: &Self::Tensor,
         out: &mut Self::Tensor,
     ) -> Result<()> {
+        f32_only!("svd_merge"; w_res, u, sigma, v, out)?;
         let (w, o) = (w_res.shape(), out.shape());
         let dims = checks::svd_merge(w, u.shape(), sigma.shape(), v.shape(), o)?;
         self.svd_merge_kernel(w_res, u, sigma, v, out, dims)
@@ -292,12 +335,14 @@ pub trait Backend: Kernels {
 
     /// `out[t, :] = table[ids[t], :]`. table `[V, C]`, ids `[T]`, out `[T, C]`.
     /// An id ≥ V gives a zero row (ids are validated on the host before they get here).
+    /// `table` may be packed (a frozen embedding in its stored precision).
     fn embedding(
         &self,
         table: &Self::Tensor,
         ids: &Self::Ids,
         out: &mut Self::Tensor,
     ) -> Result<()> {
+        f32_only!("embedding"; out)?;
         let dims = checks::embedding(table.shape(), ids.len(), out.shape())?;
         self.embedding_kernel(table, ids, out, dims)
     }
@@ -311,6 +356,7 @@ pub trait Backend: Kernels {
         y: &mut Self::Tensor,
         rstd: &mut Self::Tensor,
     ) -> Result<()> {
+        f32_only!("rmsnorm_forward"; x, w, y, rstd)?;
         let dims = checks::rmsnorm(x.shape(), w.shape(), rstd.shape(), &[("y", y.shape())])?;
         self.rmsnorm_forward_kernel(x, w, eps, y, rstd, dims)
     }
@@ -327,6 +373,10 @@ pub trait Backend: Kernels {
         accumulate_dx: bool,
         dw: Option<&mut Self::Tensor>,
     ) -> Result<()> {
+        f32_only!("rmsnorm_backward"; x, w, rstd, dy, dx)?;
+        if let Some(dw) = &dw {
+            f32_only!("rmsnorm_backward"; dw)?;
+        }
         let grads = [("dy", dy.shape()), ("dx", dx.shape())];
         let dw_shape = dw.as_ref().map(|t| t.shape());
         let dims = checks::rmsnorm_backward(x.shape(), w.shape(), rstd.shape(), grads, dw_shape)?;
@@ -347,6 +397,7 @@ pub trait Backend: Kernels {
         head_dim: usize,
         inverse: bool,
     ) -> Result<()> {
+        f32_only!("rope"; x, cos, sin)?;
         let (xs, p) = (x.shape(), positions.len());
         let dims = checks::rope(xs, p, cos.shape(), sin.shape(), n_heads, head_dim)?;
         self.rope_kernel(x, positions, cos, sin, n_heads, head_dim, inverse, dims)
@@ -367,6 +418,7 @@ pub trait Backend: Kernels {
         out: &mut Self::Tensor,
         lse: &mut Self::Tensor,
     ) -> Result<()> {
+        f32_only!("attention_forward"; q, k, v, out, lse)?;
         let (qs, ks, vs, ws) = (q.shape(), k.shape(), v.shape(), window_start.len());
         checks::attention(qs, ks, vs, ws, &dims, out.shape(), lse.shape())?;
         self.attention_forward_kernel(q, k, v, window_start, dims, out, lse)
@@ -389,6 +441,7 @@ pub trait Backend: Kernels {
         dv: &mut Self::Tensor,
     ) -> Result<()> {
         let (qs, ks, vs, ws) = (q.shape(), k.shape(), v.shape(), window_start.len());
+        f32_only!("attention_backward"; q, k, v, out, lse, dout, dq, dk, dv)?;
         let grads = [dq.shape(), dk.shape(), dv.shape(), dout.shape()];
         checks::attention_backward(qs, ks, vs, ws, &dims, out.shape(), lse.shape(), grads)?;
         self.attention_backward_kernel(q, k, v, window_start, dims, out, lse, dout, dq, dk, dv)
@@ -405,6 +458,7 @@ pub trait Backend: Kernels {
         dims: CachedAttentionDims,
         out: &mut Self::Tensor,
     ) -> Result<()> {
+        f32_only!("attention_cached"; q, k_cache, v_cache, out)?;
         let (ks, vs) = (k_cache.shape(), v_cache.shape());
         checks::attention_cached(q.shape(), ks, vs, &dims, out.shape())?;
         self.attention_cached_kernel(q, k_cache, v_cache, dims, out)
@@ -416,6 +470,7 @@ pub trait Backend: Kernels {
         up: &Self::Tensor,
         out: &mut Self::Tensor,
     ) -> Result<()> {
+        f32_only!("swiglu_forward"; gate, up, out)?;
         let dims = checks::swiglu(gate.shape(), &[("up", up.shape()), ("out", out.shape())])?;
         self.swiglu_forward_kernel(gate, up, out, dims)
     }
@@ -428,6 +483,7 @@ pub trait Backend: Kernels {
         dgate: &mut Self::Tensor,
         dup: &mut Self::Tensor,
     ) -> Result<()> {
+        f32_only!("swiglu_backward"; gate, up, dout, dgate, dup)?;
         let others = [
             ("up", up.shape()),
             ("dout", dout.shape()),
@@ -483,17 +539,23 @@ pub trait Backend: Kernels {
         scale: f32,
         losses: &mut Self::Tensor,
     ) -> Result<()> {
+        f32_only!("cross_entropy"; logits, weights, losses)?;
         let (ls, ts, ws) = (logits.shape(), targets.len(), weights.shape());
         let dims = checks::cross_entropy(ls, ts, ws, row_offset, losses.shape())?;
         self.cross_entropy_kernel(logits, targets, weights, row_offset, scale, losses, dims)
     }
     /// `out[0] = Σ x` over all elements (two-pass on the GPU). out `[1]`.
     fn sum(&self, x: &Self::Tensor, out: &mut Self::Tensor) -> Result<()> {
+        f32_only!("sum"; x, out)?;
         checks::scalar("sum", out.shape())?;
         self.sum_kernel(x, out)
     }
     /// Global L2 norm over several tensors: `out[0] = sqrt(Σ_i Σ x_i²)`. out `[1]`.
     fn global_norm(&self, xs: &[&Self::Tensor], out: &mut Self::Tensor) -> Result<()> {
+        f32_only!("global_norm"; out)?;
+        for xs in xs {
+            f32_only!("global_norm"; xs)?;
+        }
         checks::scalar("global_norm", out.shape())?;
         self.global_norm_kernel(xs, out)
     }
@@ -510,6 +572,7 @@ pub trait Backend: Kernels {
         grad_norm: &Self::Tensor,
         hp: AdamW,
     ) -> Result<()> {
+        f32_only!("adamw"; param, grad, m, v, grad_norm)?;
         let (ps, gs, ns) = (param.shape(), grad.shape(), grad_norm.shape());
         let n = checks::adamw(ps, gs, m.shape(), v.shape(), ns)?;
         self.adamw_kernel(param, grad, m, v, grad_norm, hp, n)

@@ -19,7 +19,7 @@ use super::merged::{Exported, check_finite, preflight, without_offset};
 use super::safetensors_writer::{SafetensorsWriter, TensorHeader};
 use super::target::{ExportTarget, write_file};
 use super::walk;
-use crate::backend::{Backend, SvdLinear, TensorInfo};
+use crate::backend::{Backend, SvdLinear, TensorInfo, read_f32};
 use crate::error::{Error, Result};
 use crate::model::ModelConfig;
 use crate::model::weights::{Linear, ModelWeights};
@@ -228,7 +228,7 @@ async fn lora_tensor<B: Backend>(
 ) -> Result<Vec<f32>> {
     let (rows, cols, q) = m.layer.dims()?;
     if !is_b {
-        let v = be.read(&m.layer.v).await?;
+        let v = read_f32(be, &m.layer.v).await?;
         let mut a = vec![0.0f32; q * cols];
         for i in 0..cols {
             for j in 0..q {
@@ -239,7 +239,7 @@ async fn lora_tensor<B: Backend>(
     } else {
         let sigma = be.read(&m.layer.sigma).await?;
         let delta: Vec<f32> = sigma.iter().zip(m.sigma0).map(|(s, s0)| s - s0).collect();
-        let mut u = be.read(&m.layer.u).await?;
+        let mut u = read_f32(be, &m.layer.u).await?;
         for row in u.chunks_exact_mut(q).take(rows) {
             row.iter_mut().zip(&delta).for_each(|(x, d)| *x *= d);
         }

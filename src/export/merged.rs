@@ -10,7 +10,7 @@ use super::files::{copy_passthrough, merged_config_json, to_json};
 use super::safetensors_writer::{SafetensorsWriter, TensorHeader};
 use super::target::{ExportTarget, write_file};
 use super::walk::{self, Held};
-use crate::backend::{Backend, TensorInfo, svd_linear_delta};
+use crate::backend::{Backend, TensorInfo, read_f32, svd_linear_delta, unpacked};
 use crate::error::{Error, Result};
 use crate::model::layout::EMBED;
 use crate::model::load::{CONFIG, INDEX, SINGLE};
@@ -101,14 +101,25 @@ pub(crate) fn without_offset(mut data: Vec<f32>, offset: f32) -> Vec<f32> {
 /// A tensor from the backend, merged first when decomposed.
 async fn read_held<B: Backend>(be: &B, held: &Held<'_, B::Tensor>) -> Result<Vec<f32>> {
     match held {
-        Held::Tensor(t) => be.read(t).await,
+        Held::Tensor(t) => read_f32(be, t).await,
         Held::Norm(t, offset) => Ok(without_offset(be.read(t).await?, *offset)),
         Held::Merge(s) => {
             let (m, n, q) = s.dims()?;
             let mut delta = be.zeros(&[q])?;
             svd_linear_delta(be, s, &mut delta)?;
+            // Packed W, U, V are merged through f32 copies of this one layer's.
+            let (w32, u_32, v_32) = (
+                unpacked(be, &s.w)?,
+                unpacked(be, &s.u)?,
+                unpacked(be, &s.v)?,
+            );
             let mut merged = be.zeros(&[m, n])?;
-            be.svd_merge(&s.w, &s.u, &delta, &s.v, &mut merged)?;
+            let (w, u, v) = (
+                w32.as_ref().unwrap_or(&s.w),
+                u_32.as_ref().unwrap_or(&s.u),
+                v_32.as_ref().unwrap_or(&s.v),
+            );
+            be.svd_merge(w, u, &delta, v, &mut merged)?;
             be.flush()?;
             be.read(&merged).await
         }

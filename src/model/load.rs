@@ -5,7 +5,7 @@ use super::config::ModelConfig;
 use super::forward::RopeCache;
 use super::safetensors::Checkpoint;
 use super::source::{ByteSource, MemorySource};
-use super::weights::{ModelWeights, load_weights};
+use super::weights::{ModelWeights, WeightPrecision, load_weights_with};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
@@ -176,14 +176,26 @@ pub struct Model<B: Backend> {
 impl<B: Backend> Model<B> {
     /// Loads `config.json` and the checkpoint, checks them against each other and uploads the
     /// weights one tensor at a time; `progress(done, total, tensor)` after each.
+    /// Frozen f16/bf16 weights stay packed in their stored precision ([`WeightPrecision`]).
     pub fn load<F: ModelFiles>(
         be: &B,
         files: &F,
         progress: impl FnMut(usize, usize, &str),
     ) -> Result<Self> {
+        Self::load_with(be, files, WeightPrecision::Stored, progress)
+    }
+
+    /// [`Model::load`], holding frozen weights in `precision` ([`WeightPrecision::F32`]: the
+    /// f32-upcast path, for comparisons).
+    pub fn load_with<F: ModelFiles>(
+        be: &B,
+        files: &F,
+        precision: WeightPrecision,
+        progress: impl FnMut(usize, usize, &str),
+    ) -> Result<Self> {
         let cfg = read_config(files)?;
         let ckpt = open_checkpoint(files)?;
-        let weights = load_weights(be, &cfg, &ckpt, progress)?;
+        let weights = load_weights_with(be, &cfg, &ckpt, precision, progress)?;
         Ok(Model {
             rope: RopeCache::for_model(&cfg),
             cfg,

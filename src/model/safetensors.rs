@@ -96,6 +96,13 @@ impl<S: ByteSource> SafetensorsFile<S> {
 
     /// The tensor `name` converted to f32 (row-major, `entry.numel()` values).
     pub fn read_f32(&self, name: &str) -> Result<Vec<f32>> {
+        let (dtype, bytes) = self.read_raw(name)?;
+        Ok(to_f32(dtype, &bytes))
+    }
+
+    /// The tensor `name` as stored: its dtype and little-endian bytes (row-major; the length
+    /// was checked against the shape when the header was read).
+    pub fn read_raw(&self, name: &str) -> Result<(Dtype, Vec<u8>)> {
         let entry = self.tensors.get(name).ok_or_else(|| {
             Error::input(
                 self.name(),
@@ -105,7 +112,7 @@ impl<S: ByteSource> SafetensorsFile<S> {
         let bytes = self
             .source
             .read_at(entry.start, (entry.end - entry.start) as usize)?;
-        Ok(to_f32(entry.dtype, &bytes))
+        Ok((entry.dtype, bytes))
     }
 }
 
@@ -298,6 +305,17 @@ impl<S: ByteSource> Checkpoint<S> {
     pub fn read_f32(&self, name: &str) -> Result<Vec<f32>> {
         match self.index.get(name) {
             Some(&i) => self.files[i].read_f32(name),
+            None => Err(Error::input(
+                "checkpoint",
+                format!("no tensor named `{name}`"),
+            )),
+        }
+    }
+
+    /// The tensor `name` as stored (see [`SafetensorsFile::read_raw`]).
+    pub fn read_raw(&self, name: &str) -> Result<(Dtype, Vec<u8>)> {
+        match self.index.get(name) {
+            Some(&i) => self.files[i].read_raw(name),
             None => Err(Error::input(
                 "checkpoint",
                 format!("no tensor named `{name}`"),

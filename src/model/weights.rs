@@ -1,12 +1,40 @@
 //! A model's weights on a backend, loaded one tensor at a time from a checkpoint, and the linear
 //! layer forward shared by dense (as loaded) and decomposed (SVD) layers.
+//!
+//! Frozen weights (the embedding and every linear weight, `lm_head` included) stay in the
+//! precision the checkpoint stores them in when that is f16 or bf16 ([`WeightPrecision::Stored`],
+//! the default): packed tensors the backends read only as matmul B operands and embedding
+//! tables (see [`crate::backend::Format`]). Norm weights and biases are always f32.
+//! [`WeightPrecision::F32`] upcasts everything, as every version before this one did.
 use super::config::{Family, ModelConfig};
 use super::layout::{self, EMBED, FINAL_NORM, LinearKind, LinearSpec};
 use super::safetensors::Checkpoint;
 use super::source::ByteSource;
 use super::trainables::{self, Key, Part};
 use crate::backend::svd_linear::{SvdLinear, SvdLinearActs, svd_linear_forward};
-use crate::backend::{Backend, Matmul, TensorInfo, check_budget};
+use crate::backend::{Backend, Format, Matmul, TensorInfo, check_budget};
+use safetensors::Dtype;
+
+/// How frozen weights are held on the backend.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WeightPrecision {
+    /// In the checkpoint's precision when it is f16 or bf16 (packed), else f32.
+    #[default]
+    Stored,
+    /// Everything upcast to f32.
+    F32,
+}
+
+impl WeightPrecision {
+    /// The format a frozen weight of `dtype` is held in.
+    pub fn format_of(self, dtype: Dtype) -> Format {
+        match (self, dtype) {
+            (WeightPrecision::Stored, Dtype::F16) => Format::F16,
+            (WeightPrecision::Stored, Dtype::BF16) => Format::Bf16,
+            _ => Format::F32,
+        }
+    }
+}
 use crate::error::{Error, Result};
 
 /// A linear layer `y = x Wᵀ + b`, `W` `[m, n]`: as loaded, or decomposed for SVD-training.
@@ -166,6 +194,7 @@ impl<T> ModelWeights<T> {
 struct Loader<'a, B: Backend, S, P> {
     be: &'a B,
     ckpt: &'a Checkpoint<S>,
+    precision: WeightPrecision,
     done: usize,
     total: usize,
     progress: P,
@@ -196,8 +225,25 @@ impl<B: Backend, S: ByteSource, P: FnMut(usize, usize, &str)> Loader<'_, B, S, P
         Ok(t)
     }
 
+    /// A frozen weight: packed in its stored precision when [`WeightPrecision`] says so.
+    fn frozen(&mut self, name: &str, shape: &[usize]) -> Result<B::Tensor> {
+        let dtype = self.ckpt.entry(name).map(|(e, _)| e.dtype);
+        let format = dtype.map_or(Format::F32, |d| self.precision.format_of(d));
+        if !format.is_packed() {
+            return self.tensor(name, shape);
+        }
+        let (_, bytes) = self.ckpt.read_raw(name)?;
+        let t = self
+            .be
+            .packed_tensor(format, &bytes, shape)
+            .map_err(|e| e.allocating(|| name.to_string()))?;
+        self.done += 1;
+        (self.progress)(self.done, self.total, name);
+        Ok(t)
+    }
+
     fn linear(&mut self, spec: &LinearSpec, weight_name: &str) -> Result<Linear<B::Tensor>> {
-        let w = self.tensor(weight_name, &[spec.out_features, spec.in_features])?;
+        let w = self.frozen(weight_name, &[spec.out_features, spec.in_features])?;
         let bias = if spec.bias {
             Some(self.tensor(&spec.bias_name(), &[spec.out_features])?)
         } else {
@@ -210,15 +256,29 @@ impl<B: Backend, S: ByteSource, P: FnMut(usize, usize, &str)> Loader<'_, B, S, P
 /// Refuses, before anything is uploaded, a model with a tensor larger than one binding of the
 /// device (the error names the tensor, its size and the device's limit), or whose weights
 /// together exceed the memory the backend can hold (see [`Backend::memory_limit`]).
-fn check_limits<B: Backend>(be: &B, cfg: &ModelConfig) -> Result<()> {
+fn check_limits<B: Backend, S: ByteSource>(
+    be: &B,
+    cfg: &ModelConfig,
+    ckpt: &Checkpoint<S>,
+    precision: WeightPrecision,
+) -> Result<()> {
     let tensors = layout::expected_tensors(cfg);
-    let bytes_of = |shape: &[usize]| shape.iter().map(|&d| d as u64).product::<u64>() * 4;
+    // Norms and biases (1-D) are always f32; matrices as the precision holds them.
+    let format_of = |name: &str, shape: &[usize]| match ckpt.entry(name) {
+        Some((e, _)) if shape.len() == 2 => precision.format_of(e.dtype),
+        _ => Format::F32,
+    };
+    let bytes_of = |name: &str, shape: &[usize]| {
+        let n = shape.iter().map(|&d| d as u64).product::<u64>();
+        n * format_of(name, shape).bytes_for(1) as u64
+    };
     if let Some(limit) = be.max_binding_bytes() {
         for (name, shape) in &tensors {
-            let bytes = bytes_of(shape);
+            let bytes = bytes_of(name, shape);
             if bytes > limit {
+                let f = format_of(name, shape);
                 return Err(Error::TooLarge {
-                    what: format!("{name} {shape:?} (f32 on the device)"),
+                    what: format!("{name} {shape:?} ({f} on the device)"),
                     bytes,
                     limit,
                     kind: "storage binding",
@@ -226,9 +286,12 @@ fn check_limits<B: Backend>(be: &B, cfg: &ModelConfig) -> Result<()> {
             }
         }
     }
-    let total: u64 = tensors.iter().map(|(_, shape)| bytes_of(shape)).sum();
+    let total: u64 = tensors
+        .iter()
+        .map(|(name, shape)| bytes_of(name, shape))
+        .sum();
     check_budget(be, total, || {
-        format!("the model's {} tensors (f32)", tensors.len())
+        format!("the model's {} tensors", tensors.len())
     })
 }
 
@@ -241,11 +304,23 @@ pub fn load_weights<B: Backend, S: ByteSource>(
     ckpt: &Checkpoint<S>,
     progress: impl FnMut(usize, usize, &str),
 ) -> Result<ModelWeights<B::Tensor>> {
+    load_weights_with(be, cfg, ckpt, WeightPrecision::Stored, progress)
+}
+
+/// [`load_weights`], holding frozen weights in `precision`.
+pub fn load_weights_with<B: Backend, S: ByteSource>(
+    be: &B,
+    cfg: &ModelConfig,
+    ckpt: &Checkpoint<S>,
+    precision: WeightPrecision,
+    progress: impl FnMut(usize, usize, &str),
+) -> Result<ModelWeights<B::Tensor>> {
     layout::check_checkpoint(cfg, ckpt)?;
-    check_limits(be, cfg)?;
+    check_limits(be, cfg, ckpt, precision)?;
     let mut ld = Loader {
         be,
         ckpt,
+        precision,
         done: 0,
         total: layout::expected_tensors(cfg).len() + usize::from(cfg.tie_word_embeddings),
         progress,
@@ -260,7 +335,7 @@ pub fn load_weights<B: Backend, S: ByteSource>(
             .ok_or_else(|| Error::param("load", format!("layer plan out of order at {kind:?}")))
     };
     let c = cfg.hidden_size;
-    let embed = ld.tensor(EMBED, &[cfg.vocab_size, c])?;
+    let embed = ld.frozen(EMBED, &[cfg.vocab_size, c])?;
     let off = cfg.family.norm_offset();
     let mut layers = Vec::with_capacity(cfg.num_layers);
     for l in 0..cfg.num_layers {

@@ -20,7 +20,7 @@ use super::dense;
 use super::orth::{OrthMethod, OrthStrategy, Orthonormalized, basis, orthonormalize};
 use super::plan::SvdPlan;
 use crate::backend::svd_linear::sigma_tensors;
-use crate::backend::{Backend, Matmul, SvdLinear, TensorInfo, svd_linear};
+use crate::backend::{Backend, Format, Matmul, SvdLinear, TensorInfo, svd_linear};
 use crate::error::{Error, Result};
 use crate::model::weights::{Linear, ModelWeights};
 use crate::model::{ModelConfig, layout};
@@ -39,6 +39,9 @@ pub struct DecomposeOptions {
     pub seed: u64,
     /// How the tall matrices are orthonormalized.
     pub orth: OrthStrategy,
+    /// How the frozen factors `U` and `V` are held: f32, or packed f16 (half their memory;
+    /// they are only ever B operands of the layer's products).
+    pub factor_format: Format,
 }
 
 impl Default for DecomposeOptions {
@@ -48,6 +51,7 @@ impl Default for DecomposeOptions {
             niter: 2,
             seed: 0,
             orth: OrthStrategy::Auto,
+            factor_format: Format::F32,
         }
     }
 }
@@ -163,7 +167,9 @@ pub async fn decompose_layer_traced<B: Backend>(
             });
         }
     }
-    let f = factors(be, &w, q, opts).await?;
+    let w32 = crate::backend::unpacked(be, &w)?;
+    let f = factors(be, w32.as_ref().unwrap_or(&w), q, opts).await?;
+    drop(w32);
     let (sigma0, trace) = (f.sigma0.clone(), f.trace);
     Ok((f.into_layer(be, w, bias)?, sigma0, trace))
 }
@@ -354,9 +360,16 @@ pub async fn decompose_model_until<B: Backend>(
             seed: layer_seed(opts.seed, i),
             ..*opts
         };
-        let f = factors(be, w, p.q, &layer_opts)
+        // A packed W is read through an f32 copy of this one layer, dropped right after.
+        let w32 = crate::backend::unpacked(be, w).map_err(|e| in_module(&p.module, e))?;
+        let f = factors(be, w32.as_ref().unwrap_or(w), p.q, &layer_opts)
             .await
             .map_err(|e| in_module(&p.module, e))?;
+        drop(w32);
+        let (u, v) = (
+            in_format(be, f.u, opts.factor_format).await?,
+            in_format(be, f.v, opts.factor_format).await?,
+        );
         let (sigma, neg_sigma0) = sigma_tensors(be, &f.sigma0)?;
         // W moves into the SVD layer unchanged; a one-element stand-in holds its place until
         // the dense layer is replaced below. Nothing can fail in between: on error the model
@@ -364,8 +377,8 @@ pub async fn decompose_model_until<B: Backend>(
         let w = std::mem::replace(w, be.zeros(&[1])?);
         **lin = Linear::Svd(SvdLinear {
             w,
-            u: f.u,
-            v: f.v,
+            u,
+            v,
             sigma,
             neg_sigma0,
             bias: bias.take(),
@@ -382,6 +395,18 @@ pub async fn decompose_model_until<B: Backend>(
         crate::task::yield_now().await;
     }
     Ok(out)
+}
+
+/// `t` (f32) held in `format`: itself, or a packed copy made through the host.
+async fn in_format<B: Backend>(be: &B, t: B::Tensor, format: Format) -> Result<B::Tensor> {
+    if !format.is_packed() {
+        return Ok(t);
+    }
+    be.flush()?;
+    let values = be.read(&t).await?;
+    let shape = t.shape().dims().to_vec();
+    drop(t);
+    be.packed_tensor(format, &format.encode(&values), &shape)
 }
 
 /// Names the layer in an error (device errors and size limits speak for themselves).

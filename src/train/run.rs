@@ -47,6 +47,9 @@ pub struct TrainOptions {
     /// (decided by [`super::setup::RunPlan::new`]; [`TrainRun::new`] takes `auto` as `off`).
     #[serde(default)]
     pub recompute: Recompute,
+    /// How the frozen factors U and V are held: f32, or packed f16 (`--factor-dtype`).
+    #[serde(default)]
+    pub factor_format: crate::backend::Format,
 }
 
 impl Default for TrainOptions {
@@ -71,6 +74,7 @@ impl Default for TrainOptions {
             weight_decay: 0.0,
             max_bad_steps: 3,
             recompute: Recompute::Auto,
+            factor_format: crate::backend::Format::F32,
         }
     }
 }

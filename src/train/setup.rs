@@ -126,6 +126,7 @@ impl RunPlan {
         o.recompute = self.recompute();
         let dopts = DecomposeOptions {
             seed: o.seed,
+            factor_format: o.factor_format,
             ..DecomposeOptions::default()
         };
         let cfg = model.cfg.clone();

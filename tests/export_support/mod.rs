@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use svdtune::backend::{Backend, TensorInfo, svd_linear};
+use svdtune::backend::{Backend, TensorInfo, svd_linear, unpacked};
 use svdtune::model::acts::{Activations, HeadActs};
 use svdtune::model::forward::{Batch, forward, lm_head};
 use svdtune::model::layout;
@@ -57,6 +57,14 @@ pub struct Truth {
     pub dims: BTreeMap<String, (usize, usize, usize)>,
 }
 
+/// `t` as f32 values, whether it is held f32 or packed (an f16/bf16 weight).
+pub async fn read_f32<B: Backend>(be: &B, t: &B::Tensor) -> Vec<f32> {
+    match unpacked(be, t).unwrap() {
+        Some(t32) => be.read(&t32).await.unwrap(),
+        None => be.read(t).await.unwrap(),
+    }
+}
+
 /// Replaces every dense linear layer whose module `keep_dense` rejects by a decomposition of
 /// rank `max(1, min(m, n) / 3)` with `Σ ≠ Σ₀`, and sets every RMSNorm weight to a new
 /// ("trained") value.
@@ -74,7 +82,7 @@ pub async fn decompose<B: Backend>(
         update: BTreeMap::new(),
         dims: BTreeMap::new(),
     };
-    let embed = be.read(&model.weights.embed).await.unwrap();
+    let embed = read_f32(be, &model.weights.embed).await;
     truth.expected.insert(
         layout::EMBED.into(),
         embed.iter().map(|&x| f64::from(x)).collect(),
@@ -87,7 +95,7 @@ pub async fn decompose<B: Backend>(
         let Linear::Dense { w, bias } = &mut *lin else {
             panic!("{} is already decomposed", spec.module)
         };
-        let w_host = be.read(w).await.unwrap();
+        let w_host = read_f32(be, w).await;
         if let Some(b) = bias {
             let b = be.read(b).await.unwrap();
             truth

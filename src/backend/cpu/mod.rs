@@ -10,12 +10,14 @@ pub mod linalg;
 pub mod loss;
 pub mod norm;
 pub mod optim;
+pub mod packed;
 pub mod parallel;
 pub mod real;
 pub mod rope;
 
 use super::{
-    AdamW, AttentionDims, Backend, CachedAttentionDims, IdsInfo, Kernels, Matmul, Shape, TensorInfo,
+    AdamW, AttentionDims, Backend, CachedAttentionDims, Format, IdsInfo, Kernels, Matmul, Shape,
+    TensorInfo,
 };
 use crate::error::Result;
 pub use real::Real;
@@ -53,11 +55,13 @@ fn host_memory_in_use() -> u64 {
     0
 }
 
-/// A host tensor.
+/// A host tensor: f32 elements in `data`, or (a frozen weight) packed bytes in `packed` with
+/// `data` empty.
 #[derive(Clone, Debug)]
 pub struct CpuTensor {
     pub data: Vec<f32>,
     pub shape: Shape,
+    pub packed: Option<packed::Packed>,
 }
 
 impl TensorInfo for CpuTensor {
@@ -66,6 +70,9 @@ impl TensorInfo for CpuTensor {
     }
     fn set_shape(&mut self, shape: Shape) {
         self.shape = shape;
+    }
+    fn format(&self) -> Format {
+        self.packed.as_ref().map_or(Format::F32, |p| p.format)
     }
 }
 
@@ -105,20 +112,13 @@ impl Backend for CpuBackend {
         Ok(CpuTensor {
             data: zeroed(&shape, n)?,
             shape,
+            packed: None,
         })
     }
     fn ids(&self, data: &[u32]) -> Result<CpuIds> {
         Ok(CpuIds(data.to_vec()))
     }
     fn flush(&self) -> Result<()> {
-        Ok(())
-    }
-    async fn read(&self, t: &CpuTensor) -> Result<Vec<f32>> {
-        Ok(t.data.clone())
-    }
-
-    fn fill(&self, t: &mut CpuTensor, value: f32) -> Result<()> {
-        t.data.fill(value);
         Ok(())
     }
 }
@@ -133,7 +133,41 @@ impl Kernels for CpuBackend {
         let shape = Shape::new(shape);
         let mut v = zeroed(&shape, 0)?;
         v.extend_from_slice(data);
-        Ok(CpuTensor { data: v, shape })
+        Ok(CpuTensor {
+            data: v,
+            shape,
+            packed: None,
+        })
+    }
+    fn packed_tensor_kernel(
+        &self,
+        format: Format,
+        bytes: &[u8],
+        shape: &[usize],
+    ) -> Result<CpuTensor> {
+        let shape = Shape::new(shape);
+        let mut v = Vec::new();
+        v.try_reserve_exact(bytes.len())
+            .map_err(|_| crate::error::Error::OutOfMemory {
+                device: "host",
+                what: format!("{format} tensor {shape}"),
+                bytes: Some(bytes.len() as u64),
+                held: host_memory_in_use(),
+                limit: cfg!(target_arch = "wasm32").then_some(WASM32_MEMORY),
+            })?;
+        v.extend_from_slice(bytes);
+        Ok(CpuTensor {
+            data: Vec::new(),
+            shape,
+            packed: Some(packed::Packed { format, bytes: v }),
+        })
+    }
+    async fn read_kernel(&self, t: &CpuTensor) -> Result<Vec<f32>> {
+        Ok(t.data.clone())
+    }
+    fn fill_kernel(&self, t: &mut CpuTensor, value: f32) -> Result<()> {
+        t.data.fill(value);
+        Ok(())
     }
     fn write_kernel(&self, t: &mut CpuTensor, data: &[f32]) -> Result<()> {
         t.data.copy_from_slice(data);
@@ -204,7 +238,10 @@ impl Kernels for CpuBackend {
         spec: Matmul,
         (m, n, k): (usize, usize, usize),
     ) -> Result<()> {
-        linalg::matmul(&a.data, &b.data, &mut c.data, m, n, k, spec);
+        match &b.packed {
+            Some(p) => packed::matmul(&a.data, p, &mut c.data, m, n, k, spec),
+            None => linalg::matmul(&a.data, &b.data, &mut c.data, m, n, k, spec),
+        }
         Ok(())
     }
     fn col_dot_kernel(
@@ -256,7 +293,10 @@ impl Kernels for CpuBackend {
         out: &mut CpuTensor,
         (_, vocab, cols): (usize, usize, usize),
     ) -> Result<()> {
-        elementwise::embedding(&table.data, vocab, cols, &ids.0, &mut out.data);
+        match &table.packed {
+            Some(p) => packed::embedding(p, vocab, cols, &ids.0, &mut out.data),
+            None => elementwise::embedding(&table.data, vocab, cols, &ids.0, &mut out.data),
+        }
         Ok(())
     }
     fn rmsnorm_forward_kernel(

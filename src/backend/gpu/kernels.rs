@@ -1,14 +1,17 @@
 //! The kernel registry: one WGSL file per op and direction in `shaders/`, compiled in with
-//! `include_str!`. File stem = entry point = kernel name. Every shader binds its `Params` uniform
-//! at binding 0 and its storage buffers at bindings 1..=N in the order of `storage` below. Fields
-//! of `Params` that change every step come last and are written in place (see
-//! `Recorder::dispatch_stepped`).
+//! `include_str!`. File stem = entry point = kernel name for a plain kernel. Every shader binds
+//! its `Params` uniform at binding 0 and its storage buffers at bindings 1..=N in the order of
+//! `storage` below. Fields of `Params` that change every step come last and are written in place
+//! (see `Recorder::dispatch_stepped`).
 //!
-//! Kernels that read a packed tensor (GGUF blocks, f16, bf16) are composed: the byte readers of
-//! `shaders/packed/bytes.wgsl`, then the snippet `shaders/packed/<type>.wgsl` defining
-//! `fn packed_value(e: u32) -> f32` (element `e` in row-major order, read from the kernel's
-//! `packed: array<u32>` binding), then the kernel's own file. One kernel per type, named
-//! `<file>_<type>`, with the file's entry point ([`packed_snippet`], [`dequant_rows`]).
+//! Kernels that read a packed tensor are composed from pieces: the byte readers of
+//! `shaders/packed/bytes.wgsl`, the snippet `shaders/packed/<type>.wgsl` defining
+//! `fn packed_value(e: u32) -> f32` (element `e` in row-major order, read from the storage
+//! binding `packed: array<u32>`), and the kernel's own file. The ops with a frozen operand (B of
+//! matmul, the embedding table) also take a `shaders/frozen/` piece declaring that operand's
+//! binding and `frozen_value(e)`; their variants are named after the format (`matmul_bf16`,
+//! [`Variants`]). `dequant_rows` exists for every GGUF type the shaders read
+//! ([`packed_snippet`], [`dequant_rows`]). A composed kernel keeps its file's entry point.
 use crate::gguf::GgmlType;
 
 /// How a kernel accesses one storage binding.
@@ -21,25 +24,31 @@ pub enum Access {
 /// A compute kernel: its WGSL source and its binding contract.
 #[derive(Debug)]
 pub struct Kernel {
-    /// Unique name (pipeline and layout caches); the file stem in `shaders/` for a plain kernel,
-    /// `<file>_<type>` for a composed one.
+    /// File stem in `shaders/` (for a composed variant, the op's stem and its format).
     pub name: &'static str,
-    /// Entry point: the file stem in `shaders/` (equal to `name` for a plain kernel).
+    /// Entry point: the op's file stem.
     pub entry: &'static str,
     pub source: &'static str,
     /// Storage bindings 1..=N, in order.
     pub storage: &'static [Access],
 }
 
+use crate::backend::Format;
 use Access::{Read as R, ReadWrite as RW};
 
 macro_rules! kernels {
-    ($($id:ident = $name:literal [$($acc:expr),*];)*) => {
+    (@entry $name:literal) => { $name };
+    (@entry $name:literal, $entry:literal) => { $entry };
+    (@source $name:literal) => { include_str!(concat!("../../../shaders/", $name, ".wgsl")) };
+    (@source $name:literal; $($part:literal),+) => {
+        concat!($(include_str!(concat!("../../../shaders/", $part, ".wgsl"))),+)
+    };
+    ($($id:ident = $name:literal $(: $entry:literal from [$($part:literal),+])? [$($acc:expr),*];)*) => {
         $(
             pub const $id: Kernel = Kernel {
                 name: $name,
-                entry: $name,
-                source: include_str!(concat!("../../../shaders/", $name, ".wgsl")),
+                entry: kernels!(@entry $name $(, $entry)?),
+                source: kernels!(@source $name $(; $($part),+)?),
                 storage: &[$($acc),*],
             };
         )*
@@ -55,12 +64,22 @@ kernels! {
     ADD_ASSIGN = "add_assign" [RW, R];
     ADD_BIAS = "add_bias" [RW, R];
     MUL_COLS = "mul_cols" [R, R, RW];
-    MATMUL = "matmul" [R, R, RW];
-    MATMUL_ROWS = "matmul_rows" [R, R, RW];
+    MATMUL = "matmul": "matmul" from ["frozen/f32", "matmul"] [R, R, RW];
+    MATMUL_F16 = "matmul_f16": "matmul" from ["packed/bytes", "packed/f16", "frozen/packed", "matmul"] [R, R, RW];
+    MATMUL_BF16 = "matmul_bf16": "matmul" from ["packed/bytes", "packed/bf16", "frozen/packed", "matmul"] [R, R, RW];
+    MATMUL_ROWS = "matmul_rows": "matmul_rows" from ["frozen/f32", "matmul_rows"] [R, R, RW];
+    MATMUL_ROWS_F16 = "matmul_rows_f16": "matmul_rows"
+        from ["packed/bytes", "packed/f16", "frozen/packed", "matmul_rows"] [R, R, RW];
+    MATMUL_ROWS_BF16 = "matmul_rows_bf16": "matmul_rows"
+        from ["packed/bytes", "packed/bf16", "frozen/packed", "matmul_rows"] [R, R, RW];
     COL_DOT_PARTIAL = "col_dot_partial" [R, R, R, RW];
     SUM_PARTIALS = "sum_partials" [R, RW];
     SVD_MERGE = "svd_merge" [R, R, R, R, RW];
-    EMBEDDING = "embedding" [R, R, RW];
+    EMBEDDING = "embedding": "embedding" from ["frozen/f32", "embedding"] [R, R, RW];
+    EMBEDDING_F16 = "embedding_f16": "embedding"
+        from ["packed/bytes", "packed/f16", "frozen/packed", "embedding"] [R, R, RW];
+    EMBEDDING_BF16 = "embedding_bf16": "embedding"
+        from ["packed/bytes", "packed/bf16", "frozen/packed", "embedding"] [R, R, RW];
     RMSNORM_FORWARD = "rmsnorm_forward" [R, R, RW, RW];
     RMSNORM_BACKWARD = "rmsnorm_backward" [R, R, R, R, RW];
     ROPE = "rope" [RW, R, R, R];
@@ -132,3 +151,39 @@ pub fn dequant_rows(ty: GgmlType) -> Option<&'static Kernel> {
         .position(|(t, _)| *t == ty)
         .map(|i| DEQUANT_ROWS[i])
 }
+/// The variants of one op that reads a frozen operand, one per storage [`Format`].
+pub struct Variants {
+    pub f32: &'static Kernel,
+    pub f16: &'static Kernel,
+    pub bf16: &'static Kernel,
+}
+
+impl Variants {
+    /// The kernel reading its frozen operand in `format`.
+    pub fn get(&self, format: Format) -> &'static Kernel {
+        match format {
+            Format::F32 => self.f32,
+            Format::F16 => self.f16,
+            Format::Bf16 => self.bf16,
+        }
+    }
+}
+
+/// `matmul` by the format of B.
+pub const MATMUL_BY_B: Variants = Variants {
+    f32: &MATMUL,
+    f16: &MATMUL_F16,
+    bf16: &MATMUL_BF16,
+};
+/// `matmul_rows` by the format of B.
+pub const MATMUL_ROWS_BY_B: Variants = Variants {
+    f32: &MATMUL_ROWS,
+    f16: &MATMUL_ROWS_F16,
+    bf16: &MATMUL_ROWS_BF16,
+};
+/// `embedding` by the format of the table.
+pub const EMBEDDING_BY_TABLE: Variants = Variants {
+    f32: &EMBEDDING,
+    f16: &EMBEDDING_F16,
+    bf16: &EMBEDDING_BF16,
+};

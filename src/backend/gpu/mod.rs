@@ -15,7 +15,8 @@ pub mod recorder;
 pub mod software;
 
 use super::{
-    AdamW, AttentionDims, Backend, CachedAttentionDims, IdsInfo, Kernels, Matmul, Shape, TensorInfo,
+    AdamW, AttentionDims, Backend, CachedAttentionDims, Format, IdsInfo, Kernels, Matmul, Shape,
+    TensorInfo,
 };
 use crate::error::Result;
 pub use context::{DeviceCaps, GpuContext, LossHandle};
@@ -24,11 +25,13 @@ pub use ops::dequant::GpuBlocks;
 use recorder::{BufRef, Recorder};
 pub use recorder::{GpuCacheStats, GpuMemory};
 
-/// An f32 tensor in a GPU storage buffer.
+/// A tensor in a GPU storage buffer: f32, or a frozen weight packed in its stored format (two
+/// f16/bf16 values per u32, unpacked by the kernels that accept it).
 pub struct GpuTensor {
     buf: wgpu::Buffer,
     id: u64,
     shape: Shape,
+    format: Format,
     dead: DeadList,
 }
 
@@ -47,6 +50,9 @@ impl TensorInfo for GpuTensor {
     }
     fn set_shape(&mut self, shape: Shape) {
         self.shape = shape;
+    }
+    fn format(&self) -> Format {
+        self.format
     }
 }
 
@@ -137,6 +143,7 @@ impl GpuBackend {
             buf,
             id,
             shape,
+            format: Format::F32,
             dead: self.rec.dead.clone(),
         })
     }
@@ -177,17 +184,6 @@ impl Backend for GpuBackend {
     fn flush(&self) -> Result<()> {
         self.rec.flush()
     }
-    async fn read(&self, t: &GpuTensor) -> Result<Vec<f32>> {
-        let bytes = self
-            .rec
-            .read_bytes(&t.buf, t.shape.numel() as u64 * 4)
-            .await?;
-        Ok(bytemuck::pod_collect_to_vec(&bytes))
-    }
-
-    fn fill(&self, t: &mut GpuTensor, value: f32) -> Result<()> {
-        ops::elementwise::fill(&self.rec, t, value)
-    }
 }
 
 /// The GPU kernels: each records its dispatches (see `ops/`) with the dimensions from the shape
@@ -198,6 +194,45 @@ impl Kernels for GpuBackend {
 
     fn tensor_kernel(&self, data: &[f32], shape: &[usize]) -> Result<GpuTensor> {
         self.new_tensor(shape, Some(data))
+    }
+    fn packed_tensor_kernel(
+        &self,
+        format: Format,
+        bytes: &[u8],
+        shape: &[usize],
+    ) -> Result<GpuTensor> {
+        let shape = Shape::new(shape);
+        let label = format!("{format} tensor {shape}");
+        // The buffer is rounded up to whole u32 words; a last odd half stays zero.
+        let mut padded;
+        let contents = if bytes.len().is_multiple_of(4) {
+            bytes
+        } else {
+            padded = Vec::with_capacity(bytes.len().next_multiple_of(4));
+            padded.extend_from_slice(bytes);
+            padded.resize(bytes.len().next_multiple_of(4), 0);
+            &padded
+        };
+        let (id, buf) = self
+            .rec
+            .buffer(&label, contents.len() as u64, Some(contents))?;
+        Ok(GpuTensor {
+            buf,
+            id,
+            shape,
+            format,
+            dead: self.rec.dead.clone(),
+        })
+    }
+    async fn read_kernel(&self, t: &GpuTensor) -> Result<Vec<f32>> {
+        let bytes = self
+            .rec
+            .read_bytes(&t.buf, t.shape.numel() as u64 * 4)
+            .await?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+    fn fill_kernel(&self, t: &mut GpuTensor, value: f32) -> Result<()> {
+        ops::elementwise::fill(&self.rec, t, value)
     }
     fn write_kernel(&self, t: &mut GpuTensor, data: &[f32]) -> Result<()> {
         self.rec.flush()?;

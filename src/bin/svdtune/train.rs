@@ -9,8 +9,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
-use svdtune::backend::Backend;
 use svdtune::backend::cpu::CpuBackend;
+use svdtune::backend::{Backend, Format};
 use svdtune::data::{Dataset, ModelText};
 use svdtune::error::human_bytes;
 use svdtune::export::{AdapterOptions, DirTarget, export_adapter, export_merged};
@@ -61,6 +61,9 @@ pub struct TrainArgs {
     /// Keep the RMSNorm weights frozen (train Σ only).
     #[arg(long)]
     freeze_norms: bool,
+    /// Precision the frozen factors U and V are held in: f32, or f16 (half their memory).
+    #[arg(long, default_value = "f32")]
+    factor_dtype: String,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Learning-rate decay after warmup: cosine, linear or constant.
@@ -111,6 +114,16 @@ impl TrainArgs {
             pack: self.pack,
             all_tokens: self.all_tokens,
             recompute: self.recompute,
+            factor_format: match self.factor_dtype.as_str() {
+                "f32" => Format::F32,
+                "f16" => Format::F16,
+                other => {
+                    return Err(Error::Param {
+                        op: "options",
+                        message: format!("--factor-dtype {other}: use f32 or f16"),
+                    });
+                }
+            },
             ..TrainOptions::default()
         };
         o.check()?;

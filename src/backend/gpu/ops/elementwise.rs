@@ -153,10 +153,10 @@ pub fn embedding(
         vocab: u32_of(op, "vocab", vocab)?,
     };
     rec.dispatch(
-        &kernels::EMBEDDING,
+        kernels::EMBEDDING_BY_TABLE.get(table.format()),
         &[],
         &params,
-        &[table.bref(), ids.bref(), out.bref()],
+        &[ids.bref(), table.bref(), out.bref()],
         grid_256(op, n)?,
     )
 }

@@ -1,8 +1,8 @@
 //! GPU encoders for matmul, column dot products (two-pass) and the SVD merge.
 use super::u32_of;
-use crate::backend::Matmul;
 use crate::backend::gpu::recorder::{BufRef, Recorder, grid};
 use crate::backend::gpu::{GpuTensor, kernels};
+use crate::backend::{Matmul, TensorInfo};
 use crate::error::Result;
 use bytemuck::{Pod, Zeroable};
 
@@ -53,7 +53,7 @@ pub fn matmul(
     if !spec.trans_a && m <= ROWS_KERNEL_MAX_M {
         let groups = grid(u32_of(op, "workgroups", n.div_ceil(ROWS_KERNEL_COLS))?);
         return rec.dispatch(
-            &kernels::MATMUL_ROWS,
+            kernels::MATMUL_ROWS_BY_B.get(b.format()),
             &[("TRANS_B", spec.trans_b as u32 as f64)],
             &params,
             &[a.bref(), b.bref(), c.bref()],
@@ -72,7 +72,7 @@ pub fn matmul(
         return split_k(rec, a, b, c, params, &constants, tiles);
     }
     rec.dispatch(
-        &kernels::MATMUL,
+        kernels::MATMUL_BY_B.get(b.format()),
         &constants,
         &params,
         &[a.bref(), b.bref(), c.bref()],
@@ -112,7 +112,7 @@ fn split_k(
         ..params
     };
     rec.dispatch(
-        &kernels::MATMUL,
+        kernels::MATMUL_BY_B.get(b.format()),
         constants,
         &sliced,
         &[a.bref(), b.bref(), partial],
