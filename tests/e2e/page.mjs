@@ -20,10 +20,12 @@ export const freePort = () => new Promise((resolve) => {
 });
 
 // Serves web/ with scripts/serve.py (the server scripts/run.sh uses, so the tests see the same
-// cross-origin isolation headers) on a port the system chooses; resolves to {origin, stop} once
-// it listens.
-export async function serveWeb() {
-  const server = spawn('python3', [`${root}scripts/serve.py`, '--port', '0', '--quiet', `${root}web`], { stdio: ['ignore', 'pipe', 'inherit'] });
+// cross-origin isolation headers, so the page runs its threaded engine) on a port the system
+// chooses; resolves to {origin, stop} once it listens. `isolated: false` leaves the COOP/COEP
+// headers out (the page then falls back to its single-threaded engine).
+export async function serveWeb({ isolated = true } = {}) {
+  const flags = isolated ? [] : ['--no-isolation'];
+  const server = spawn('python3', [`${root}scripts/serve.py`, '--port', '0', '--quiet', ...flags, `${root}web`], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise((resolve, reject) => {
     let out = '';
     server.stdout.on('data', (d) => {
