@@ -11,7 +11,8 @@
 #   rebuilt with them (`-Z build-std`: the stable toolchain with RUSTC_BOOTSTRAP=1, needs the
 #   rust-src component that scripts/setup.sh installs), shared memory up to 4 GiB (rustc's
 #   default maximum for shared memory is 1 GiB). Its own target dir (target/wasm-threads) so
-#   the two builds do not rebuild each other's dependencies.
+#   the two builds do not rebuild each other's dependencies. Its memory is shared and imported
+#   (link flags below).
 # - web/pkg/single: one thread, simd128 (.cargo/config.toml), for pages that are not
 #   cross-origin isolated (no SharedArrayBuffer there, so no shared memory); web/engine_pkg.js
 #   picks between them.
@@ -59,10 +60,16 @@ bindgen() {
   wasm-opt "$2/svdtune_bg.wasm" -o "$2/svdtune_bg.opt.wasm" -O
   mv "$2/svdtune_bg.opt.wasm" "$2/svdtune_bg.wasm"
 }
+# The link of the threaded module (cargo rustc: flags for this crate only, so changing them
+# relinks without rebuilding the dependencies): a shared memory, imported (wasm-bindgen's JS
+# creates it and hands it to every worker), and the thread-local-storage symbols wasm-bindgen's
+# threads transform looks for. wasm-ld no longer implies --shared-memory from +atomics.
+LINK="--shared-memory --import-memory --export=__wasm_init_tls --export=__tls_size --export=__tls_align --export=__tls_base"
 RUSTC_BOOTSTRAP=1 \
 RUSTFLAGS="-C target-feature=+atomics,+bulk-memory,+simd128 -C link-arg=--max-memory=4294967296" \
-  cargo build --lib --release --target wasm32-unknown-unknown --features threads \
-    -Z build-std=panic_abort,std --target-dir target/wasm-threads
+  cargo rustc --lib --release --target wasm32-unknown-unknown --features threads \
+    -Z build-std=panic_abort,std --target-dir target/wasm-threads \
+    -- $(for a in $LINK; do printf -- '-C link-arg=%s ' "$a"; done)
 cargo build --lib --release --target wasm32-unknown-unknown
 bindgen target/wasm-threads/wasm32-unknown-unknown/release/svdtune.wasm "$PKG"
 bindgen target/wasm32-unknown-unknown/release/svdtune.wasm "$PKG/single"
