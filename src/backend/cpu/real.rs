@@ -3,7 +3,15 @@ use num_traits::Float;
 
 /// f32 or f64, with a BLAS-like matrix product (`blas`: split over the pool, one kernel per block).
 pub trait Real:
-    Float + Copy + Default + std::fmt::Debug + Send + Sync + std::iter::Sum + 'static + super::blas::Kernel
+    Float
+    + Copy
+    + Default
+    + std::fmt::Debug
+    + Send
+    + Sync
+    + std::iter::Sum
+    + 'static
+    + super::blas::Kernel
 {
     /// `C = alpha · A · B + beta · C` with element strides (row stride, column stride) per matrix.
     #[allow(clippy::too_many_arguments)]
