@@ -91,7 +91,9 @@ async function measure(name, js, setFiles) {
       .observe(document.querySelector('#train-status'), { childList: true, characterData: true, subtree: true });
     document.querySelector('#train').click();`);
   const state = await until("return document.querySelector('#chart').dataset.state", 3_600_000, 'the run');
-  const decomposed = (await js('return window.__status')).find((t) => /Decomposed/.test(t)) ?? '(no decomposition message)';
+  // The run's summary line ("Decomposed 211 layers in 7.3 s; …"; older pages: the status line).
+  const summary = await js("return document.querySelector('#train-summary')?.textContent ?? ''");
+  const decomposed = [summary, ...(await js('return window.__status'))].find((t) => /Decomposed/.test(t)) ?? '(no decomposition message)';
   const status = await js("return document.querySelector('#train-status').textContent");
   if (state !== 'done') throw new Error(`${name}: run ${state}: ${status}`);
   const marks = (await js('return window.__bench')).filter(([, s]) => /^\d+ \//.test(s));
