@@ -1,6 +1,8 @@
-// Benchmark of the page's CPU engine (`?cpu`, the wasm build in web/pkg from scripts/build-web.sh)
-// in headless Chromium (Playwright) and headless Firefox (geckodriver), beside the native CPU
-// backend (`svdtune bench --backend cpu`) on the same model and batch.
+// Benchmark of the page's CPU engine (`?cpu`, the threaded wasm build in web/pkg from
+// scripts/build-web.sh: the page is served cross-origin isolated; `--threads N` sets its pool,
+// default navigator.hardwareConcurrency) in headless Chromium (Playwright) and headless Firefox
+// (geckodriver), beside the native CPU backend (`svdtune bench --backend cpu`) on the same model
+// and batch, with the same number of threads.
 //
 // The page gets the model folder's files, a generated data file whose every record fills a
 // sequence of T tokens, and settings for W + N steps of batch B × T (no eval split, no eval, no
@@ -8,11 +10,12 @@
 // page with performance.now(). Printed per browser: the decomposition time the page reports, the
 // median wall time of the N timed steps (after the W warm-up ones), tokens/s as B·T over that
 // median (the native bench's definition), and the page's own tokens/s of the last step (tokens
-// that are not padding). Then the native bench's lines with all cores and with one thread
-// (RAYON_NUM_THREADS=1: the same thread count as the page's single-threaded engine).
+// that are not padding). Then the native bench's lines with the page's thread count
+// (RAYON_NUM_THREADS=N) and with one thread. `--single` serves the page without COOP/COEP, so it
+// runs its single-threaded build (the native lines then still show both counts).
 //
 // Usage: node bench/page_cpu.mjs [--model DIR] [--batch 4] [--seq 128] [--steps 3] [--warmup 1]
-//          [--rank-fraction 0.1] [--browsers chromium,firefox] [--no-native]
+//          [--rank-fraction 0.1] [--browsers chromium,firefox] [--threads N] [--single] [--no-native]
 // Defaults: the tiny chat fixture (a quick run); for figures, a SmolLM2 folder (scripts/demo.sh
 // writes web/demo/model). Needs web/pkg (scripts/build-web.sh), target/release/svdtune
 // (cargo build --release) unless --no-native, /usr/bin/chromium, and for Firefox geckodriver
@@ -20,14 +23,16 @@
 import { chromium } from 'playwright-core';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { artifacts, baseArgs, freePort, serveWeb } from '../tests/e2e/page.mjs';
 
 const root = new URL('../', import.meta.url).pathname;
-const opts = { model: `${root}tests/fixtures/tiny-chat`, batch: 4, seq: 128, steps: 3, warmup: 1, 'rank-fraction': 0.1, browsers: 'chromium,firefox', native: true };
+const opts = { model: `${root}tests/fixtures/tiny-chat`, batch: 4, seq: 128, steps: 3, warmup: 1, 'rank-fraction': 0.1, browsers: 'chromium,firefox', native: true, threads: String(availableParallelism()), single: false };
 for (let i = 2; i < process.argv.length; i += 1) {
   const a = process.argv[i];
   if (a === '--no-native') opts.native = false;
+  else if (a === '--single') opts.single = true;
   else if (a.startsWith('--') && a.slice(2) in opts && i + 1 < process.argv.length) opts[a.slice(2)] = process.argv[++i];
   else {
     console.error(`page_cpu.mjs: unknown argument ${a} (see the header of bench/page_cpu.mjs)`);
@@ -63,7 +68,7 @@ async function measure(name, js, setFiles) {
   };
   const engine = await until("return document.querySelector('#engine').dataset.state", 120_000, 'the engine');
   const engineText = await js("return document.querySelector('#engine').textContent");
-  if (engine !== 'no-gpu') throw new Error(`${name}: engine ${engine}, not the CPU engine: ${engineText}`);
+  if (engine === 'gpu') throw new Error(`${name}: engine ${engine}, not the CPU engine: ${engineText}`);
   const t0 = Date.now();
   await setFiles('#model-files', files);
   const loaded = await until("const s = document.querySelector('#model-status'); return s.className && s.textContent", 600_000, 'the model');
@@ -86,7 +91,9 @@ async function measure(name, js, setFiles) {
       .observe(document.querySelector('#train-status'), { childList: true, characterData: true, subtree: true });
     document.querySelector('#train').click();`);
   const state = await until("return document.querySelector('#chart').dataset.state", 3_600_000, 'the run');
-  const decomposed = (await js('return window.__status')).find((t) => /Decomposed/.test(t)) ?? '(no decomposition message)';
+  // The run's summary line ("Decomposed 211 layers in 7.3 s; …"; older pages: the status line).
+  const summary = await js("return document.querySelector('#train-summary')?.textContent ?? ''");
+  const decomposed = [summary, ...(await js('return window.__status'))].find((t) => /Decomposed/.test(t)) ?? '(no decomposition message)';
   const status = await js("return document.querySelector('#train-status').textContent");
   if (state !== 'done') throw new Error(`${name}: run ${state}: ${status}`);
   const marks = (await js('return window.__bench')).filter(([, s]) => /^\d+ \//.test(s));
@@ -105,7 +112,7 @@ async function chromiumRun(origin) {
   try {
     const page = await browser.newPage();
     page.on('pageerror', (e) => console.error(`chromium page error: ${e}`));
-    await page.goto(`${origin}/?cpu`);
+    await page.goto(`${origin}/${query}`);
     await measure('chromium', (script, arg) => page.evaluate(([s, a]) => new Function(s).call(null, a), [script, arg]), (css, paths) => page.setInputFiles(css, paths));
   } finally {
     await browser.close();
@@ -125,7 +132,7 @@ async function firefoxRun(origin) {
   let sid = null;
   try {
     sid = (await wd('POST', '/session', { capabilities: { alwaysMatch: { browserName: 'firefox', 'moz:firefoxOptions': { binary: '/usr/bin/firefox-esr', args: ['-headless'] }, timeouts: { script: 600_000 } } } })).sessionId;
-    await wd('POST', `/session/${sid}/url`, { url: `${origin}/?cpu` });
+    await wd('POST', `/session/${sid}/url`, { url: `${origin}/${query}` });
     const js = (script, arg) => wd('POST', `/session/${sid}/execute/sync`, { script, args: arg === undefined ? [] : [arg] });
     const setFiles = async (css, paths) => {
       const el = await wd('POST', `/session/${sid}/element`, { using: 'css selector', value: css });
@@ -138,9 +145,10 @@ async function firefoxRun(origin) {
   }
 }
 
+const query = `?cpu&threads=${opts.threads}`;
 console.log(`model ${model}: batch ${B} × ${T} tokens, rank fraction ${opts['rank-fraction']}, ${W} warm-up + ${N} timed steps`);
 let failed = false;
-const { origin, stop } = await serveWeb();
+const { origin, stop } = await serveWeb({ isolated: !opts.single });
 try {
   for (const b of opts.browsers.split(',')) {
     try {
@@ -163,7 +171,7 @@ if (opts.native) {
     failed = true;
   } else {
     const args = ['bench', '--model', model, '--backend', 'cpu', '--batch-size', String(B), '--seq-len', String(T), '--steps', String(N), '--warmup', String(W), '--rank-fraction', String(opts['rank-fraction'])];
-    for (const [label, env] of [['all cores', {}], ['one thread', { RAYON_NUM_THREADS: '1' }]]) {
+    for (const [label, env] of [[`${opts.threads} threads`, { RAYON_NUM_THREADS: opts.threads }], ['one thread', { RAYON_NUM_THREADS: '1' }]]) {
       const out = execFileSync(cli, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'ignore'] }).toString();
       console.log(`native svdtune bench --backend cpu (${label})`);
       for (const line of out.split('\n').filter((l) => /^(load|training step)/.test(l))) console.log(`  ${line}`);

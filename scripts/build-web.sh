@@ -1,10 +1,21 @@
 #!/usr/bin/env bash
-# Builds the wasm engine for the page into web/pkg: cargo (release, wasm32), wasm-bindgen (the
-# pinned CLI, `--target web`) and wasm-opt -O (binaryen 132 from node_modules). These are the
-# steps `wasm-pack build --release --target web` runs, without wasm-pack's update check (it asks
+# Builds the wasm engine for the page, twice: cargo (release, wasm32), wasm-bindgen (the pinned
+# CLI, `--target web`) and wasm-opt -O (binaryen 132 from node_modules). These are the steps
+# `wasm-pack build --release --target web` runs, without wasm-pack's update check (it asks
 # crates.io for a newer wasm-pack on every run and, offline, printed "[WARN]: failed to get
-# wasm-pack version"). Compiled with simd128 (.cargo/config.toml); wasm-opt reads the enabled
-# features from the module's target_features section, so it needs no --enable-simd.
+# wasm-pack version"). wasm-opt reads the enabled features from the module's target_features
+# section, so it needs no --enable-* flags.
+#
+# - web/pkg: the threaded build (feature `threads`: the CPU engine's splits on a pool of Web
+#   Workers sharing the memory, wasm-bindgen-rayon). simd128 + atomics + bulk-memory, a std
+#   rebuilt with them (`-Z build-std`: the stable toolchain with RUSTC_BOOTSTRAP=1, needs the
+#   rust-src component that scripts/setup.sh installs), shared memory up to 4 GiB (rustc's
+#   default maximum for shared memory is 1 GiB). Its own target dir (target/wasm-threads) so
+#   the two builds do not rebuild each other's dependencies. Its memory is shared and imported
+#   (link flags below).
+# - web/pkg/single: one thread, simd128 (.cargo/config.toml), for pages that are not
+#   cross-origin isolated (no SharedArrayBuffer there, so no shared memory); web/engine_pkg.js
+#   picks between them.
 #
 # Skips everything when web/pkg is up to date: web/pkg/.inputs holds a hash of every input (this
 # script, Cargo.toml, Cargo.lock, .cargo/config.toml, src/, shaders/, vendor/, the tools'
@@ -30,6 +41,7 @@ inputs_hash() {
 
 up_to_date() {
   [ -f "$PKG/svdtune_bg.wasm" ] && [ -f "$PKG/svdtune.js" ] && [ -f "$STAMP" ] \
+    && [ -f "$PKG/single/svdtune_bg.wasm" ] && [ -f "$PKG/single/svdtune.js" ] \
     && [ "$(cat "$STAMP")" = "$(inputs_hash | sha256sum | cut -d' ' -f1)" ]
 }
 
@@ -42,9 +54,24 @@ esac
 
 hash=$(inputs_hash | sha256sum | cut -d' ' -f1)
 rm -f "$STAMP"
+# bindgen WASM OUT_DIR: the JS glue and the optimised module in OUT_DIR.
+bindgen() {
+  wasm-bindgen "$1" --out-dir "$2" --no-typescript --target web
+  wasm-opt "$2/svdtune_bg.wasm" -o "$2/svdtune_bg.opt.wasm" -O
+  mv "$2/svdtune_bg.opt.wasm" "$2/svdtune_bg.wasm"
+}
+# The link of the threaded module (cargo rustc: flags for this crate only, so changing them
+# relinks without rebuilding the dependencies): a shared memory, imported (wasm-bindgen's JS
+# creates it and hands it to every worker), and the thread-local-storage symbols wasm-bindgen's
+# threads transform looks for. wasm-ld no longer implies --shared-memory from +atomics.
+LINK="--shared-memory --import-memory --export=__wasm_init_tls --export=__tls_size --export=__tls_align --export=__tls_base"
+RUSTC_BOOTSTRAP=1 \
+RUSTFLAGS="-C target-feature=+atomics,+bulk-memory,+simd128 -C link-arg=--max-memory=4294967296" \
+  cargo rustc --lib --release --target wasm32-unknown-unknown --features threads \
+    -Z build-std=panic_abort,std --target-dir target/wasm-threads \
+    -- $(for a in $LINK; do printf -- '-C link-arg=%s ' "$a"; done)
 cargo build --lib --release --target wasm32-unknown-unknown
-wasm-bindgen target/wasm32-unknown-unknown/release/svdtune.wasm --out-dir "$PKG" --no-typescript --target web
-wasm-opt "$PKG/svdtune_bg.wasm" -o "$PKG/svdtune_bg.opt.wasm" -O
-mv "$PKG/svdtune_bg.opt.wasm" "$PKG/svdtune_bg.wasm"
+bindgen target/wasm-threads/wasm32-unknown-unknown/release/svdtune.wasm "$PKG"
+bindgen target/wasm32-unknown-unknown/release/svdtune.wasm "$PKG/single"
 echo "$hash" > "$STAMP"
-ls -l "$PKG"/*.wasm
+ls -l "$PKG"/*.wasm "$PKG"/single/*.wasm

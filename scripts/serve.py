@@ -3,7 +3,9 @@
 
 Every response carries `Cross-Origin-Opener-Policy: same-origin` and
 `Cross-Origin-Embedder-Policy: require-corp` (cross-origin isolation: what wasm threads need) and
-`Cache-Control: no-cache` (a rebuilt web/pkg is never mixed with a stale one). The port: `--port N`
+`Cache-Control: no-cache` (a rebuilt web/pkg is never mixed with a stale one); `--no-isolation`
+leaves the two cross-origin headers out (the page then runs its single-threaded engine: the
+fallback test, or a look at what a plain static host gives). The port: `--port N`
 (default 8080) or, when N is taken, the next free one up to N+50; with `--exact`, a taken port is
 an error that names it. `--port 0` lets the system choose. The URL is printed (and flushed) only
 once the server listens, as `svdtune is served at http://localhost:PORT/PATH`.
@@ -14,7 +16,7 @@ sent as a header with every HTML page (the same policy: a browser enforces both)
 again for the stand-in's file CDN that `resolve` redirects to) adds these origins, and only them,
 to the policy's `connect-src`, in the header and in the meta tag served.
 
-Usage: scripts/serve.py [--port N] [--exact] [--path /?demo] [--quiet] [--hub ORIGIN]... [DIRECTORY]
+Usage: scripts/serve.py [--port N] [--exact] [--path /?demo] [--quiet] [--no-isolation] [--hub ORIGIN]... [DIRECTORY]
 """
 import argparse
 import errno
@@ -26,11 +28,11 @@ import re
 import sys
 import urllib.parse
 
-HEADERS = {
+ISOLATION = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Embedder-Policy": "require-corp",
-    "Cache-Control": "no-cache",
 }
+HEADERS = {"Cache-Control": "no-cache"}
 
 
 class Handler(http.server.SimpleHTTPRequestHandler):
@@ -44,9 +46,10 @@ class Handler(http.server.SimpleHTTPRequestHandler):
     }
     quiet = False
     hub = None
+    isolated = True
 
     def end_headers(self):
-        for name, value in HEADERS.items():
+        for name, value in {**(ISOLATION if self.isolated else {}), **HEADERS}.items():
             self.send_header(name, value)
         super().end_headers()
 
@@ -98,10 +101,11 @@ def origin(text):
     return f"{u.scheme}://{u.netloc}"
 
 
-def listen(directory, port, exact, quiet):
+def listen(directory, port, exact, quiet, isolated=True):
     """A server on the first free port from `port` (only `port` when `exact`)."""
     handler = functools.partial(Handler, directory=directory)
     Handler.quiet = quiet
+    Handler.isolated = isolated
     last = port if exact or port == 0 else port + 50
     for p in range(port, last + 1):
         try:
@@ -125,11 +129,13 @@ def main():
     ap.add_argument("--quiet", action="store_true", help="no line per request")
     ap.add_argument("--hub", action="append", default=[],
                     help="an origin the page may also connect to (a local Hub for tests); repeatable")
+    ap.add_argument("--no-isolation", action="store_true",
+                    help="no COOP/COEP headers (the page runs on one thread)")
     a = ap.parse_args()
     if not 0 <= a.port <= 65535:
         sys.exit(f"serve: {a.port} is not a port number (0 to 65535)")
     Handler.hub = " ".join(origin(h) for h in a.hub) or None
-    server = listen(a.directory, a.port, a.exact, a.quiet)
+    server = listen(a.directory, a.port, a.exact, a.quiet, not a.no_isolation)
     port = server.server_address[1]
     print(f"svdtune is served at http://localhost:{port}{a.path}", flush=True)
     try:

@@ -26,8 +26,10 @@ if [ "$need_apt" = 1 ]; then
     mesa-vulkan-drivers libvulkan1 chromium chromium-driver firefox-esr
 fi
 
-# 2. Rust wasm target.
+# 2. Rust wasm target, and the standard library's source: the page's threaded build rebuilds std
+#    with atomics (`-Z build-std`, scripts/build-web.sh).
 rustup target list --installed | grep -q '^wasm32-unknown-unknown$' || rustup target add wasm32-unknown-unknown
+rustup component list --installed | grep -q '^rust-src' || rustup component add rust-src
 
 # 3. wasm-bindgen-cli at exactly the pinned version (the locked build wants a crate the mirror lacks,
 #    so fall back to a fresh resolve).

@@ -57,6 +57,7 @@ scripts/build-web.sh
 cargo build --release --bin svdtune
 node tests/e2e/engine_check.mjs
 node tests/e2e/engine_page.mjs
+node tests/e2e/threads_page.mjs
 node tests/e2e/train_page.mjs
 node tests/e2e/faults_page.mjs
 node tests/e2e/stale_page.mjs

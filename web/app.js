@@ -18,7 +18,7 @@ import { answerColumns, clearModel, markKept, renderPlan, unmarkKept } from './m
 import { $, bytesText, dl, fmt, setStatus } from './dom.js';
 import { demoFromAddress } from './demo.js';
 import { downloads } from './downloads.js';
-import { describeEngine, modeFromAddress, writeModeToAddress } from './engine_ui.js';
+import { describeEngine, modeFromAddress, setupThreadsSetting, threadsQuery, writeModeToAddress } from './engine_ui.js';
 import { generateAnswers } from './generate.js';
 import { hubView } from './hub_view.js';
 import { RunView, estimator, fullLossSetting, logFile } from './run_view.js';
@@ -39,7 +39,7 @@ const state = {
   log: [], evals: [], start: null, fullLoss: null, options: null, view: null, estimate: null,
 };
 
-const engine = connect('worker.js', {
+const engine = connect(`worker.js${threadsQuery(params)}`, {
   onEvent: (data) => onEvent(data),
   onEnd: (e) => setStatus($('engine'), `The engine stopped: ${e.message}. Reload the page.`, 'bad'),
 });
@@ -554,6 +554,7 @@ $('forget-checkpoint').addEventListener('click', async () => {
 });
 $('recover').addEventListener('click', recover);
 $('engine-choice').addEventListener('change', (e) => switchEngine(e.target.value));
+setupThreadsSetting($('threads-choice'), params);
 $('try').addEventListener('submit', generate);
 const download = downloads(request, () => state.model.name);
 $('dl-merged').addEventListener('click', download.merged);

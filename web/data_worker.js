@@ -4,8 +4,9 @@
 // The page ends it after a time budget or when it dies, and starts a new one for the next job.
 // Commands (protocol in client.js): encodeDataset {model, name, file, options} → Uint8Array for
 // the engine's setData; encodePrompt {model, prompt} → Uint32Array of prompt ids for generate.
-// `model` is [{name, file}]: the model's tokenizer and template files.
-import init, { encodeDataset, encodePrompt } from './pkg/svdtune.js';
+// `model` is [{name, file}]: the model's tokenizer and template files. It loads the
+// single-threaded build (web/pkg/single): tokenizing needs no pool, and its memory is not shared.
+import init, { encodeDataset, encodePrompt } from './pkg/single/svdtune.js';
 import { serve } from './client.js';
 
 let wasm = null;

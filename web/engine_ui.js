@@ -6,6 +6,9 @@
 // the address, so a reload keeps it. The line says which engine runs, on which adapter, and why;
 // its data-state is 'gpu', 'software' (CPU engine: the adapter is software), 'chosen' (CPU engine
 // by ?cpu or the setting) or 'no-gpu' (CPU engine: WebGPU is not available).
+// On the CPU engine the line also says how many threads it runs on (engine_pkg.js): one where
+// the page is not cross-origin isolated, and why. The Threads setting (#threads-choice) writes
+// `?threads=N` into the address and reloads the page: a pool's size is fixed for a worker's life.
 
 // The mode asked for in the address: 'gpu' (?gpu), 'cpu' (?cpu) or 'auto'.
 export function modeFromAddress(params) {
@@ -27,6 +30,40 @@ export function writeModeToAddress(mode) {
 // {mode, adapter, software}); `by`: what chose the mode ('?gpu', 'the Engine setting', …);
 // `bytesText(n)` formats a memory budget.
 export function describeEngine(b, by, bytesText) {
+  const line = describeBackend(b, by, bytesText);
+  if (!b.gpu) line.text += threadsText(b.threads);
+  return line;
+}
+
+// The CPU engine's threads (the worker's `threads`: {threaded, threads, isolated}) in words.
+export function threadsText(t) {
+  if (!t) return '';
+  if (!t.isolated || !t.threaded) {
+    return ' One thread: this page is not cross-origin isolated (its server sends no COOP/COEP headers), so the browser allows no threads.';
+  }
+  return t.threads > 1 ? ` ${t.threads} threads.` : ' One thread (the Threads setting).';
+}
+
+// `?threads=N` for the engine worker's address when the page's address has one, else ''.
+export function threadsQuery(params) {
+  const v = params.get('threads');
+  return v === null ? '' : `?threads=${encodeURIComponent(v)}`;
+}
+
+// The Threads setting: shows the pool's size the page asked for (or the browser's core count);
+// a change writes `?threads=N` into the address and reloads the page.
+export function setupThreadsSetting(input, params) {
+  input.value = params.get('threads') ?? String(navigator.hardwareConcurrency || 1);
+  input.addEventListener('change', () => {
+    const n = Number(input.value);
+    if (!Number.isInteger(n) || n < 1 || n > Number(input.max)) return;
+    const url = new URL(location.href);
+    url.searchParams.set('threads', String(n));
+    location.assign(url.toString());
+  });
+}
+
+function describeBackend(b, by, bytesText) {
   const { mode = 'auto', adapter = null, software = null } = b.engine ?? {};
   if (b.gpu) {
     const name = adapter ?? b.name;

@@ -22,11 +22,14 @@
 // message, full: {loss, examples, of} | null, steps} ('final': the loss over the file runs),
 // The merged-model download is streamed into a file in browser storage (OPFS) and handed to the
 // page as a File, so the archive is never held in memory (in memory only where OPFS is missing).
-import init, { engineCheck, Session } from './pkg/svdtune.js';
+// The build (threaded where the page is cross-origin isolated, else single-threaded) and the
+// pool's size: engine_pkg.js; `open` answers them as `threads` {threaded, threads, isolated, asked}.
+import { loadEngine } from './engine_pkg.js';
 import { chooseEngine } from './adapter.js';
 import { describeError, serve } from './client.js';
 
 let session = null;
+let engine = null; // {pkg, threads} once loaded (engine_pkg.js)
 let tail = Promise.resolve();
 const loop = { running: false, paused: false, stop: false, wake: null };
 let estimates = 0;
@@ -221,7 +224,7 @@ const exportGguf = (ty, progress) => exportToStorage('export.gguf', 'application
   (onChunk) => session.exportGguf(ty, onChunk, progress('export')));
 
 const commands = {
-  check: () => engineCheck(),
+  check: () => engine.pkg.engineCheck(),
   async open({ mode = 'auto', bindingCap, memoryCap }) {
     if (loop.running) throw new Error('training is running');
     await tail; // a model being loaded, a generation: the old engine finishes them first
@@ -229,8 +232,12 @@ const commands = {
     session = null;
     tail = Promise.resolve();
     const choice = await chooseEngine(mode);
-    session = await Session.open(choice.cpuOnly, bindingCap ?? undefined, memoryCap ?? undefined);
-    return { ...session.backend(), engine: { mode, adapter: choice.adapter, software: choice.software } };
+    session = await engine.pkg.Session.open(choice.cpuOnly, bindingCap ?? undefined, memoryCap ?? undefined);
+    return {
+      ...session.backend(),
+      engine: { mode, adapter: choice.adapter, software: choice.software },
+      threads: engine.threads,
+    };
   },
   loseDevice: () => session.loseDevice(),
   injectFault({ storageFull, slowMs }) {
@@ -307,8 +314,8 @@ const commands = {
   exportAdapter: () => exclusive(() => session.exportAdapter()),
 };
 
-const ready = init().then(
-  () => postMessage({ type: 'ready' }),
+const ready = loadEngine().then(
+  (e) => { engine = e; postMessage({ type: 'ready' }); },
   (e) => postMessage({ type: 'error', message: `the engine failed to load: ${e}` }),
 );
 

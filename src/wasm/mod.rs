@@ -14,6 +14,12 @@ mod work;
 
 pub use session::Session;
 pub use text::{encode_dataset, encode_prompt};
+/// `initThreadPool(n)` in JS (threaded build only): starts `n` Web Workers that share this
+/// instance's memory and makes them rayon's global pool, which the CPU engine's splits use. Call
+/// it once, right after `init()` and before any engine call (the first use of the pool without it
+/// fixes the pool at one thread, the calling one).
+#[cfg(feature = "threads")]
+pub use wasm_bindgen_rayon::init_thread_pool;
 
 use crate::backend::Backend;
 use crate::backend::cpu::CpuBackend;
@@ -58,6 +64,22 @@ pub async fn engine_check() -> Result<JsValue, JsValue> {
             results: Vec::new(),
             elapsed_ms: js_sys::Date::now() - started,
         },
+    };
+    convert::to_js(&report).map_err(js_err)
+}
+
+/// `{threaded, threads}`: whether this build can run threads (feature `threads`: shared memory,
+/// atomics) and how many threads the CPU engine's splits run on (rayon's pool; 1 without one).
+#[wasm_bindgen(js_name = engineThreads)]
+pub fn engine_threads() -> Result<JsValue, JsValue> {
+    #[derive(serde::Serialize)]
+    struct Threads {
+        threaded: bool,
+        threads: usize,
+    }
+    let report = Threads {
+        threaded: cfg!(feature = "threads"),
+        threads: rayon::current_num_threads(),
     };
     convert::to_js(&report).map_err(js_err)
 }

@@ -36,7 +36,9 @@ try {
   check(gpu.state === 'gpu' && /^WebGPU: .*software renderer \(SwiftShader\) chosen by \?gpu/.test(gpu.text), `?gpu: ${gpu.state} "${gpu.text}"`);
   await gpu.page.close();
   const cpu = await open(context, '?cpu');
-  check(cpu.state === 'chosen' && cpu.text === 'CPU engine: chosen by ?cpu.', `?cpu: ${cpu.state} "${cpu.text}"`);
+  const cores = await cpu.page.evaluate(() => navigator.hardwareConcurrency);
+  const threads = cores > 1 ? `${cores} threads.` : 'One thread (the Threads setting).';
+  check(cpu.state === 'chosen' && cpu.text === `CPU engine: chosen by ?cpu. ${threads}`, `?cpu: ${cpu.state} "${cpu.text}"`);
   check(await cpu.page.inputValue('#engine-choice') === 'cpu', '?cpu: the Engine setting shows CPU');
   await cpu.page.close();
 

@@ -20,10 +20,14 @@ export const freePort = () => new Promise((resolve) => {
 });
 
 // Serves web/ with scripts/serve.py (the server scripts/run.sh uses, so the tests see the same
-// cross-origin isolation headers) on a port the system chooses; resolves to {origin, stop} once
-// it listens. `extra`: more arguments for serve.py (like `--hub ORIGIN`).
-export async function serveWeb(extra = []) {
-  const server = spawn('python3', [`${root}scripts/serve.py`, '--port', '0', '--quiet', ...extra, `${root}web`], { stdio: ['ignore', 'pipe', 'inherit'] });
+// cross-origin isolation headers, so the page runs its threaded engine) on a port the system
+// chooses; resolves to {origin, stop} once it listens. `options`: `{isolated: false}` leaves the
+// COOP/COEP headers out (the page then falls back to its single-threaded engine); `extra` (or an
+// array given directly) holds more arguments for serve.py (like `--hub ORIGIN`).
+export async function serveWeb(options = {}) {
+  const { extra = [], isolated = true } = Array.isArray(options) ? { extra: options } : options;
+  const flags = [...(isolated ? [] : ['--no-isolation']), ...extra];
+  const server = spawn('python3', [`${root}scripts/serve.py`, '--port', '0', '--quiet', ...flags, `${root}web`], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise((resolve, reject) => {
     let out = '';
     server.stdout.on('data', (d) => {

@@ -6,7 +6,7 @@
 // builds, a second one skips (web/pkg is up to date), and a changed or new input rebuilds.
 // Usage: node tests/e2e/scripts.mjs
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { check, failed, root } from './page.mjs';
@@ -56,9 +56,10 @@ try {
   for (const f of ['Cargo.toml', 'Cargo.lock', '.cargo/config.toml']) copyFileSync(`${root}${f}`, `${dir}/${f}`);
   writeFileSync(`${dir}/src/lib.rs`, 'pub fn f() {}\n');
   writeFileSync(`${dir}/shaders/a.wgsl`, '// a\n');
-  // Stand-ins: each logs its name; cargo makes the module, wasm-bindgen the package, wasm-opt -o.
+  // Stand-ins: each logs its name; cargo makes the module (in its --target-dir), wasm-bindgen the
+  // package, wasm-opt -o. Two builds: the threaded one (web/pkg) and the single-threaded one.
   const tools = {
-    cargo: 'mkdir -p target/wasm32-unknown-unknown/release && echo wasm > target/wasm32-unknown-unknown/release/svdtune.wasm',
+    cargo: 'td=target; prev=; for a in "$@"; do [ "$prev" = --target-dir ] && td=$a; prev=$a; done; mkdir -p "$td/wasm32-unknown-unknown/release" && echo wasm > "$td/wasm32-unknown-unknown/release/svdtune.wasm"',
     'wasm-bindgen': 'out=$3; mkdir -p "$out"; cp "$1" "$out/svdtune_bg.wasm"; echo js > "$out/svdtune.js"',
     'wasm-opt': 'cp "$1" "$3"',
     rustc: 'echo "rustc stand-in"; exit 0',
@@ -80,15 +81,20 @@ try {
 
   check(!upToDate(), 'build-web.sh --check: a fresh tree needs a build');
   const first = build();
-  check(first.calls === 'cargo wasm-bindgen wasm-opt', `build-web.sh: the first run builds (${first.calls})`);
+  const both = 'cargo cargo wasm-bindgen wasm-opt wasm-bindgen wasm-opt';
+  check(first.calls === both, `build-web.sh: the first run builds both engines (${first.calls})`);
+  check(existsSync(`${dir}/web/pkg/svdtune.js`) && existsSync(`${dir}/web/pkg/single/svdtune.js`), 'build-web.sh: web/pkg and web/pkg/single');
   check(upToDate(), 'build-web.sh --check: up to date after the build');
   const second = build();
   check(second.calls === '' && /up to date/.test(second.said), `build-web.sh: the second run skips ("${second.said}", calls: "${second.calls}")`);
   writeFileSync(`${dir}/src/lib.rs`, 'pub fn g() {}\n');
   check(!upToDate(), 'build-web.sh --check: an edited source file needs a build');
-  check(build().calls === 'cargo wasm-bindgen wasm-opt', 'build-web.sh: an edited source file rebuilds');
+  check(build().calls === both, 'build-web.sh: an edited source file rebuilds');
   writeFileSync(`${dir}/shaders/b.wgsl`, '// b\n');
   check(!upToDate(), 'build-web.sh --check: a new shader needs a build');
+  build();
+  rmSync(`${dir}/web/pkg/single/svdtune_bg.wasm`);
+  check(!upToDate(), 'build-web.sh --check: a missing single-threaded module needs a build');
   build();
   rmSync(`${dir}/web/pkg/svdtune_bg.wasm`);
   check(!upToDate(), 'build-web.sh --check: a missing module needs a build');

@@ -52,22 +52,19 @@ fn dot<F: Real>(a: &[F], b: &[F]) -> F {
 }
 
 /// Runs `f(first_sequence, sequences)` over the batch's sequences split into contiguous groups,
-/// one per pool thread (natively; a single call in wasm or for one sequence). Sequences are
+/// one per pool thread (a single call for one sequence or a pool of one thread). Sequences are
 /// independent: every output row depends only on its own sequence's rows.
 fn per_sequences(batch: usize, f: impl Fn(usize, usize) + Sync) {
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        let threads = rayon::current_num_threads().min(batch);
-        if threads > 1 {
-            let per = batch.div_ceil(threads);
-            rayon::scope(|s| {
-                for first in (0..batch).step_by(per) {
-                    let f = &f;
-                    s.spawn(move |_| f(first, per.min(batch - first)));
-                }
-            });
-            return;
-        }
+    let threads = rayon::current_num_threads().min(batch);
+    if threads > 1 {
+        let per = batch.div_ceil(threads);
+        rayon::scope(|s| {
+            for first in (0..batch).step_by(per) {
+                let f = &f;
+                s.spawn(move |_| f(first, per.min(batch - first)));
+            }
+        });
+        return;
     }
     f(0, batch);
 }

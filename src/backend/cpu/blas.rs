@@ -1,7 +1,14 @@
-//! The native matrix product: the `gemm` crate's kernels (AVX-512, AVX2+FMA or NEON, chosen at
-//! run time), single-threaded per call, with large products split into blocks of output columns
-//! or rows that run on rayon's pool. Splitting ourselves keeps each block's packing private and
-//! lets small products (one attention head, a rank-q factor) skip the pool entirely.
+//! The CPU backend's matrix product: a single-threaded kernel per block, with large products
+//! split into blocks of output columns or rows that run on rayon's pool. Splitting ourselves
+//! keeps each block's packing private and lets small products (one attention head, a rank-q
+//! factor) skip the pool entirely.
+//!
+//! The kernel natively: the `gemm` crate's (AVX-512, AVX2+FMA or NEON, chosen at run time). In
+//! wasm: `matrixmultiply`'s (cache blocking and packing like BLIS, an 8×8 f32x4 simd128
+//! micro-kernel; `relaxed-simd` FMA only where the build enables it, which ours does not: Safari
+//! and older Firefox lack it). The pool in wasm is the page's Web Workers (feature `threads`,
+//! wasm-bindgen-rayon) or, in a build without threads, rayon's fallback: the calling thread
+//! alone, where every product runs as one block.
 
 /// Products below this many multiply-adds run on the calling thread (≈ 10 µs of work).
 const PARALLEL_MIN_MACS: usize = 1 << 21;
@@ -23,7 +30,7 @@ struct Ptr(usize);
 /// Every element reachable through the dimensions and strides lies inside its allocation, and C
 /// overlaps neither A nor B.
 #[allow(clippy::too_many_arguments)]
-pub unsafe fn gemm<T: Copy + Send + Sync + 'static>(
+pub unsafe fn gemm<T: Kernel>(
     (m, k, n): (usize, usize, usize),
     alpha: T,
     (a, sa): (*const T, Strides),
@@ -64,7 +71,7 @@ struct Job<T> {
     k: usize,
 }
 
-impl<T: Copy + Send + Sync + 'static> Job<T> {
+impl<T: Kernel> Job<T> {
     /// Computes the `[m, n]` block of C at `c` from A's rows at `a` and B's columns at `b`,
     /// halving the longer side across `threads` pool threads while the halves are big enough.
     fn run(self, m: usize, n: usize, a: Ptr, b: Ptr, c: Ptr, threads: usize) {
@@ -96,30 +103,88 @@ impl<T: Copy + Send + Sync + 'static> Job<T> {
 
     fn kernel(self, m: usize, n: usize, a: Ptr, b: Ptr, c: Ptr) {
         // Safety: the block lies inside the caller's matrices (see `gemm`), and concurrent
-        // blocks write disjoint parts of C. The crate's `alpha` scales the old C, its `beta`
-        // the product.
+        // blocks write disjoint parts of C.
         unsafe {
-            gemm::gemm(
-                m,
-                n,
-                self.k,
-                c.0 as *mut T,
-                self.sc.col,
-                self.sc.row,
-                self.read_c,
-                a.0 as *const T,
-                self.sa.col,
-                self.sa.row,
-                b.0 as *const T,
-                self.sb.col,
-                self.sb.row,
-                self.beta,
+            T::block(
+                (m, self.k, n),
                 self.alpha,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
+                (a.0 as *const T, self.sa),
+                (b.0 as *const T, self.sb),
+                self.beta,
+                self.read_c,
+                (c.0 as *mut T, self.sc),
             )
         }
     }
 }
+
+/// A float with a single-threaded matrix-product kernel (f32 and f64).
+pub trait Kernel: Copy + Send + Sync + 'static {
+    /// `C = alpha · A · B + beta · C` on the calling thread (C is not read unless `read_c`).
+    ///
+    /// # Safety
+    /// As for [`gemm`].
+    unsafe fn block(
+        mkn: (usize, usize, usize),
+        alpha: Self,
+        a: (*const Self, Strides),
+        b: (*const Self, Strides),
+        beta: Self,
+        read_c: bool,
+        c: (*mut Self, Strides),
+    );
+}
+
+macro_rules! impl_kernel {
+    ($t:ty, $wasm:path) => {
+        impl Kernel for $t {
+            unsafe fn block(
+                (m, k, n): (usize, usize, usize),
+                alpha: Self,
+                (a, sa): (*const Self, Strides),
+                (b, sb): (*const Self, Strides),
+                beta: Self,
+                read_c: bool,
+                (c, sc): (*mut Self, Strides),
+            ) {
+                // The crate's `alpha` scales the old C, its `beta` the product.
+                #[cfg(not(target_arch = "wasm32"))]
+                unsafe {
+                    gemm::gemm(
+                        m,
+                        n,
+                        k,
+                        c,
+                        sc.col,
+                        sc.row,
+                        read_c,
+                        a,
+                        sa.col,
+                        sa.row,
+                        b,
+                        sb.col,
+                        sb.row,
+                        beta,
+                        alpha,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    )
+                }
+                // matrixmultiply never reads C when beta is zero.
+                #[cfg(target_arch = "wasm32")]
+                unsafe {
+                    let beta = if read_c { beta } else { 0.0 };
+                    $wasm(
+                        m, k, n, alpha, a, sa.row, sa.col, b, sb.row, sb.col, beta, c, sc.row,
+                        sc.col,
+                    )
+                }
+            }
+        }
+    };
+}
+
+impl_kernel!(f32, matrixmultiply::sgemm);
+impl_kernel!(f64, matrixmultiply::dgemm);

@@ -3,7 +3,6 @@
 //! over the float type, so tests can also run them in f64 for finite-difference checks.
 //! The shape checks run in [`Backend`]'s provided ops before any kernel here.
 pub mod attention;
-#[cfg(not(target_arch = "wasm32"))]
 pub mod blas;
 pub mod elementwise;
 pub mod linalg;

@@ -1,9 +1,17 @@
 //! The float type the CPU kernels are generic over: f32 in the backend, f64 in gradient checks.
 use num_traits::Float;
 
-/// f32 or f64, with a BLAS-like matrix product (`blas` natively, `matrixmultiply` in wasm).
+/// f32 or f64, with a BLAS-like matrix product (`blas`: split over the pool, one kernel per block).
 pub trait Real:
-    Float + Copy + Default + std::fmt::Debug + Send + Sync + std::iter::Sum + 'static
+    Float
+    + Copy
+    + Default
+    + std::fmt::Debug
+    + Send
+    + Sync
+    + std::iter::Sum
+    + 'static
+    + super::blas::Kernel
 {
     /// `C = alpha · A · B + beta · C` with element strides (row stride, column stride) per matrix.
     #[allow(clippy::too_many_arguments)]
@@ -25,7 +33,7 @@ pub trait Real:
 }
 
 macro_rules! impl_real {
-    ($t:ty, $wasm_gemm:path) => {
+    ($t:ty) => {
         impl Real for $t {
             fn gemm(
                 m: usize,
@@ -45,7 +53,6 @@ macro_rules! impl_real {
                 }
                 // Safety: callers (checked shapes in `linalg::matmul`) guarantee that every
                 // index reachable through the given dimensions and strides is inside its slice.
-                #[cfg(not(target_arch = "wasm32"))]
                 unsafe {
                     use super::blas::{Strides, gemm};
                     let s = |(row, col): (isize, isize)| Strides { row, col };
@@ -59,25 +66,6 @@ macro_rules! impl_real {
                         (c.as_mut_ptr(), s(c_strides)),
                     );
                 }
-                #[cfg(target_arch = "wasm32")]
-                unsafe {
-                    $wasm_gemm(
-                        m,
-                        k,
-                        n,
-                        alpha,
-                        a.as_ptr(),
-                        a_strides.0,
-                        a_strides.1,
-                        b.as_ptr(),
-                        b_strides.0,
-                        b_strides.1,
-                        beta,
-                        c.as_mut_ptr(),
-                        c_strides.0,
-                        c_strides.1,
-                    );
-                }
             }
             fn from_f32(x: f32) -> Self {
                 x as $t
@@ -89,5 +77,5 @@ macro_rules! impl_real {
     };
 }
 
-impl_real!(f32, matrixmultiply::sgemm);
-impl_real!(f64, matrixmultiply::dgemm);
+impl_real!(f32);
+impl_real!(f64);
