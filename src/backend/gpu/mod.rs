@@ -121,6 +121,11 @@ impl GpuBackend {
     pub fn cache_stats(&self) -> GpuCacheStats {
         self.rec.stats()
     }
+    /// Dispatches recorded per kernel (shader name) since the last call, largest count first;
+    /// the counts start again from zero (`svdtune bench` reads them around one step).
+    pub fn take_dispatch_counts(&self) -> Vec<(&'static str, u64)> {
+        self.rec.take_dispatch_counts()
+    }
     fn new_tensor(&self, shape: &[usize], contents: Option<&[f32]>) -> Result<GpuTensor> {
         let shape = Shape::new(shape);
         let label = format!("tensor {shape}");

@@ -62,6 +62,8 @@ pub struct Recorder {
     submits: Cell<u64>,
     pipelines_created: Cell<u64>,
     bind_groups_created: Cell<u64>,
+    /// Dispatches recorded per kernel since the last [`Recorder::take_dispatch_counts`].
+    dispatches: RefCell<HashMap<&'static str, u64>>,
 }
 
 /// Usage of every tensor buffer: bound as storage, copied in and out.
@@ -98,6 +100,7 @@ impl Recorder {
             submits: Cell::new(0),
             pipelines_created: Cell::new(0),
             bind_groups_created: Cell::new(0),
+            dispatches: RefCell::default(),
         }
     }
 
@@ -391,6 +394,7 @@ impl Recorder {
         pass.set_pipeline(&pipeline);
         pass.set_bind_group(0, &bg, &[]);
         pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        *self.dispatches.borrow_mut().entry(k.name).or_default() += 1;
         Ok(())
     }
 
@@ -494,6 +498,14 @@ impl Recorder {
         self.submits.set(self.submits.get() + 1);
         self.collect();
         self.ctx.take_error(self.ledger.live())
+    }
+
+    /// The dispatches recorded per kernel since the last call (or since the start), largest
+    /// count first; the counts start again from zero.
+    pub fn take_dispatch_counts(&self) -> Vec<(&'static str, u64)> {
+        let mut v: Vec<_> = self.dispatches.borrow_mut().drain().collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        v
     }
 
     /// Number of cached bind groups (for tests of the cache).

@@ -80,6 +80,10 @@ struct Figures {
     gpu_after_steps: Option<GpuCacheStats>,
     /// `train::memory::estimate` for this run (what the page and `train` check and show).
     memory_estimate_bytes: u64,
+    /// GPU: the dispatches of the last training step per kernel, largest first.
+    dispatches_per_step: Option<Vec<(String, u64)>>,
+    /// GPU: their total.
+    dispatches_per_step_total: Option<u64>,
 }
 
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
@@ -91,11 +95,21 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     let gpu = open_gpu(args.backend)?;
     let figures = match &gpu {
         Some(g) => {
-            let mut f = pollster::block_on(bench(g, &args, || Some(g.cache_stats())))?;
+            let probes = Probes {
+                held: || Some(g.cache_stats()),
+                dispatches: || Some(g.take_dispatch_counts()),
+            };
+            let mut f = pollster::block_on(bench(g, &args, probes))?;
             f.gpu_peak_bytes = Some(g.memory().peak_bytes);
             f
         }
-        None => pollster::block_on(bench(&CpuBackend, &args, || None))?,
+        None => {
+            let probes = Probes {
+                held: || None,
+                dispatches: || None,
+            };
+            pollster::block_on(bench(&CpuBackend, &args, probes))?
+        }
     };
     print(&figures);
     if let Some(path) = &args.json {
@@ -148,13 +162,22 @@ fn random_model(config: &str) -> Result<MemoryFiles> {
     Ok(files)
 }
 
-/// The figures of `args` on `be`; `held` reports what the backend holds at the moment (the
-/// GPU's [`GpuCacheStats`]), asked after the decomposition and after the last step.
-async fn bench<B: Backend>(
-    be: &B,
-    args: &BenchArgs,
-    held: impl Fn() -> Option<GpuCacheStats>,
-) -> Result<Figures> {
+/// What `bench` asks the backend besides the trait (`None` on the CPU).
+struct Probes<H, D> {
+    /// What the backend holds at the moment (the GPU's [`GpuCacheStats`]), asked after the
+    /// decomposition and after the last step.
+    held: H,
+    /// The dispatches per kernel since the last call (it restarts the count).
+    dispatches: D,
+}
+
+/// The figures of `args` on `be`.
+async fn bench<B: Backend, H, D>(be: &B, args: &BenchArgs, probes: Probes<H, D>) -> Result<Figures>
+where
+    H: Fn() -> Option<GpuCacheStats>,
+    D: Fn() -> Option<Vec<(&'static str, u64)>>,
+{
+    let held = probes.held;
     let t = Instant::now();
     let mut model = load(be, args)?;
     be.flush()?;
@@ -205,13 +228,18 @@ async fn bench<B: Backend>(
     };
     let mut trainer = Trainer::new(be, model, b, s, true, schedule, AdamWConfig::default())?;
     let mut times = Vec::new();
+    let mut dispatches = None;
     for i in 0..args.warmup + args.steps {
+        (probes.dispatches)();
         let t = Instant::now();
         trainer.step(be, &[batch]).await?;
         if i >= args.warmup {
             times.push(t.elapsed().as_secs_f64() * 1e3);
         }
+        dispatches = (probes.dispatches)();
     }
+    let dispatches_per_step: Option<Vec<(String, u64)>> =
+        dispatches.map(|d| d.into_iter().map(|(k, n)| (k.to_string(), n)).collect());
     let gpu_after_steps = held();
     let mut sorted = times.clone();
     sorted.sort_by(f64::total_cmp);
@@ -249,6 +277,10 @@ async fn bench<B: Backend>(
         gpu_after_decomposition,
         gpu_after_steps,
         memory_estimate_bytes: estimate(&cfg, &plan, b, s, be.logit_chunk_elements()).total(),
+        dispatches_per_step_total: dispatches_per_step
+            .as_ref()
+            .map(|d| d.iter().map(|(_, n)| n).sum()),
+        dispatches_per_step,
     })
 }
 
@@ -319,5 +351,11 @@ fn print(f: &Figures) {
     }
     if let Some(c) = &f.gpu_after_steps {
         println!("GPU after the last step: {c}");
+    }
+    if let (Some(d), Some(total)) = (&f.dispatches_per_step, f.dispatches_per_step_total) {
+        println!("dispatches per step: {total}");
+        for (kernel, n) in d {
+            println!("  {n:>6}  {kernel}");
+        }
     }
 }
