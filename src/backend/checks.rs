@@ -91,9 +91,17 @@ pub fn row_broadcast(op: &'static str, y: &Shape, v: &Shape) -> Result<(usize, u
     Ok((rows, cols))
 }
 
-/// `(rows, cols)` of `dst = src ⊙ s`.
-pub fn mul_cols(src: &Shape, s: &Shape, dst: &Shape) -> Result<(usize, usize)> {
+/// `(rows, cols)` of `dst = src ⊙ (s + s_add)`.
+pub fn mul_cols(
+    src: &Shape,
+    s: &Shape,
+    s_add: Option<&Shape>,
+    dst: &Shape,
+) -> Result<(usize, usize)> {
     let rc = row_broadcast("mul_cols", src, s)?;
+    if let Some(a) = s_add {
+        expect("mul_cols", "s_add", a, s.dims())?;
+    }
     expect("mul_cols", "dst", dst, src.dims())?;
     Ok(rc)
 }

@@ -63,6 +63,7 @@ pub trait Kernels {
         &self,
         src: &Self::Tensor,
         s: &Self::Tensor,
+        s_add: Option<&Self::Tensor>,
         dst: &mut Self::Tensor,
         dims: (usize, usize),
     ) -> Result<()>;

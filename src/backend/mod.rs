@@ -226,10 +226,22 @@ pub trait Backend: Kernels {
         let dims = checks::row_broadcast("add_bias", y.shape(), b.shape())?;
         self.add_bias_kernel(y, b, dims)
     }
-    /// `dst[t, c] = src[t, c] · s[c]`. src, dst `[T, C]`, s `[C]`.
-    fn mul_cols(&self, src: &Self::Tensor, s: &Self::Tensor, dst: &mut Self::Tensor) -> Result<()> {
-        let dims = checks::mul_cols(src.shape(), s.shape(), dst.shape())?;
-        self.mul_cols_kernel(src, s, dst, dims)
+    /// `dst[t, c] = src[t, c] · (s[c] + s_add[c])` (the sum in f32, as an `add_assign` would
+    /// form it), or `src[t, c] · s[c]` without `s_add`. src, dst `[T, C]`, s, s_add `[C]`.
+    fn mul_cols(
+        &self,
+        src: &Self::Tensor,
+        s: &Self::Tensor,
+        s_add: Option<&Self::Tensor>,
+        dst: &mut Self::Tensor,
+    ) -> Result<()> {
+        let dims = checks::mul_cols(
+            src.shape(),
+            s.shape(),
+            s_add.map(|a| a.shape()),
+            dst.shape(),
+        )?;
+        self.mul_cols_kernel(src, s, s_add, dst, dims)
     }
 
     // ---- linear algebra -------------------------------------------------------------------

@@ -103,8 +103,7 @@ pub fn estimate(
     let head = chunk * (c + 3 * head_q + v + c) + rows;
     let rope = 2 * u(seq) * u(cfg.head_dim);
 
-    let deltas: u64 = plan.layers.iter().map(|l| u(l.q)).sum();
-    let activations = rows * per_row + head + rope + deltas;
+    let activations = rows * per_row + head + rope;
 
     MemoryEstimate {
         weights: 4 * weights,

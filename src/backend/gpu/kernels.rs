@@ -42,9 +42,10 @@ kernels! {
     COPY_COLS = "copy_cols" [R, RW];
     ADD_ASSIGN = "add_assign" [RW, R];
     ADD_BIAS = "add_bias" [RW, R];
-    MUL_COLS = "mul_cols" [R, R, RW];
+    MUL_COLS = "mul_cols" [R, R, R, RW];
     MATMUL = "matmul" [R, R, RW];
     MATMUL_ROWS = "matmul_rows" [R, R, RW];
+    COL_DOT = "col_dot" [R, R, R, RW];
     COL_DOT_PARTIAL = "col_dot_partial" [R, R, R, RW];
     SUM_PARTIALS = "sum_partials" [R, RW];
     SVD_MERGE = "svd_merge" [R, R, R, R, RW];
@@ -60,6 +61,6 @@ kernels! {
     SWIGLU_FORWARD = "swiglu_forward" [R, R, RW];
     SWIGLU_BACKWARD = "swiglu_backward" [R, R, R, RW, RW];
     CROSS_ENTROPY = "cross_entropy" [RW, R, R, RW];
-    REDUCE_PARTIAL = "reduce_partial" [R, RW];
+    REDUCE_PARTIAL = "reduce_partial" [R, R, R, R, R, R, R, RW];
     ADAMW = "adamw" [RW, R, RW, RW, R];
 }

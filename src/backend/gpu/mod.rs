@@ -13,6 +13,7 @@ mod ops;
 mod readback;
 pub mod recorder;
 pub mod software;
+pub mod tuning;
 
 use super::{
     AdamW, AttentionDims, Backend, CachedAttentionDims, IdsInfo, Kernels, Matmul, Shape, TensorInfo,
@@ -22,6 +23,7 @@ pub use context::{DeviceCaps, GpuContext, LossHandle};
 use ledger::DeadList;
 use recorder::{BufRef, Recorder};
 pub use recorder::{GpuCacheStats, GpuMemory};
+pub use tuning::GpuTuning;
 
 /// An f32 tensor in a GPU storage buffer.
 pub struct GpuTensor {
@@ -121,10 +123,24 @@ impl GpuBackend {
     pub fn cache_stats(&self) -> GpuCacheStats {
         self.rec.stats()
     }
+    /// The kernel variants in use.
+    pub fn tuning(&self) -> GpuTuning {
+        self.rec.tuning.get()
+    }
+    /// Chooses the kernel variants of the work recorded from now on (checked first).
+    pub fn set_tuning(&self, tuning: GpuTuning) -> Result<()> {
+        tuning.check()?;
+        self.rec.tuning.set(tuning);
+        Ok(())
+    }
     /// Dispatches recorded per kernel (shader name) since the last call, largest count first;
     /// the counts start again from zero (`svdtune bench` reads them around one step).
     pub fn take_dispatch_counts(&self) -> Vec<(&'static str, u64)> {
         self.rec.take_dispatch_counts()
+    }
+    /// Buffer copies and clears recorded since the last call (they are not dispatches).
+    pub fn take_transfer_count(&self) -> u64 {
+        self.rec.take_transfer_count()
     }
     fn new_tensor(&self, shape: &[usize], contents: Option<&[f32]>) -> Result<GpuTensor> {
         let shape = Shape::new(shape);
@@ -264,10 +280,11 @@ impl Kernels for GpuBackend {
         &self,
         src: &GpuTensor,
         s: &GpuTensor,
+        s_add: Option<&GpuTensor>,
         dst: &mut GpuTensor,
         dims: (usize, usize),
     ) -> Result<()> {
-        ops::elementwise::mul_cols(&self.rec, src, s, dst, dims)
+        ops::elementwise::mul_cols(&self.rec, src, s, s_add, dst, dims)
     }
 
     fn matmul_kernel(

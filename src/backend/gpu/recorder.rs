@@ -16,6 +16,7 @@ use super::context::GpuContext;
 use super::kernels::{Access, Kernel};
 use super::ledger::{DeadList, Ledger};
 pub use super::ledger::{GpuCacheStats, GpuMemory};
+use super::tuning::GpuTuning;
 use crate::error::{Error, Result};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -48,6 +49,8 @@ struct BindEntry {
 
 pub struct Recorder {
     pub ctx: GpuContext,
+    /// The kernel variants and workgroup shapes in use (see [`GpuTuning`]).
+    pub tuning: Cell<GpuTuning>,
     pub(super) ledger: Ledger,
     pub(crate) dead: DeadList,
     layouts: RefCell<HashMap<&'static str, Rc<(wgpu::BindGroupLayout, wgpu::PipelineLayout)>>>,
@@ -64,6 +67,8 @@ pub struct Recorder {
     bind_groups_created: Cell<u64>,
     /// Dispatches recorded per kernel since the last [`Recorder::take_dispatch_counts`].
     dispatches: RefCell<HashMap<&'static str, u64>>,
+    /// Transfer commands (copies, clears) recorded since then.
+    transfers: Cell<u64>,
 }
 
 /// Usage of every tensor buffer: bound as storage, copied in and out.
@@ -88,6 +93,7 @@ impl Recorder {
         let dead = ledger.dead.clone();
         Recorder {
             ctx,
+            tuning: Cell::new(GpuTuning::default()),
             ledger,
             dead,
             layouts: RefCell::default(),
@@ -101,6 +107,7 @@ impl Recorder {
             pipelines_created: Cell::new(0),
             bind_groups_created: Cell::new(0),
             dispatches: RefCell::default(),
+            transfers: Cell::new(0),
         }
     }
 
@@ -481,7 +488,9 @@ impl Recorder {
     }
 
     /// Runs `f` on the open command encoder (ending the compute pass first), for copies.
+    /// Each call counts as one transfer command.
     pub fn with_encoder(&self, f: impl FnOnce(&mut wgpu::CommandEncoder)) {
+        self.transfers.set(self.transfers.get() + 1);
         self.pass.borrow_mut().take();
         let mut enc_slot = self.encoder.borrow_mut();
         let enc = enc_slot
@@ -506,6 +515,12 @@ impl Recorder {
         let mut v: Vec<_> = self.dispatches.borrow_mut().drain().collect();
         v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
         v
+    }
+
+    /// The transfer commands (buffer copies and clears, not dispatches) recorded since the last
+    /// call; the count starts again from zero.
+    pub fn take_transfer_count(&self) -> u64 {
+        self.transfers.replace(0)
     }
 
     /// Number of cached bind groups (for tests of the cache).

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 use svdtune::backend::cpu::CpuBackend;
-use svdtune::backend::gpu::GpuCacheStats;
+use svdtune::backend::gpu::{GpuCacheStats, GpuTuning};
 use svdtune::backend::{Backend, Matmul};
 use svdtune::export::safetensors_writer::{TensorHeader, write_safetensors};
 use svdtune::hub::Need;
@@ -50,6 +50,10 @@ pub struct BenchArgs {
     steps: usize,
     #[arg(long, default_value_t = 2)]
     warmup: usize,
+    /// GPU kernel variants, `KEY=VALUE,…` over the defaults (keys: col_dot_rows, col_dot_lanes,
+    /// reduce_tensors; see `GpuTuning`).
+    #[arg(long, default_value = "")]
+    gpu_tuning: String,
     /// Write the figures as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -84,6 +88,10 @@ struct Figures {
     dispatches_per_step: Option<Vec<(String, u64)>>,
     /// GPU: their total.
     dispatches_per_step_total: Option<u64>,
+    /// GPU: buffer copies and clears of the last step (transfer commands, not dispatches).
+    transfers_per_step: Option<u64>,
+    /// GPU: the kernel variants used (`--gpu-tuning`).
+    gpu_tuning: Option<String>,
 }
 
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
@@ -95,12 +103,14 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     let gpu = open_gpu(args.backend)?;
     let figures = match &gpu {
         Some(g) => {
+            g.set_tuning(GpuTuning::parse(&args.gpu_tuning)?)?;
             let probes = Probes {
                 held: || Some(g.cache_stats()),
-                dispatches: || Some(g.take_dispatch_counts()),
+                dispatches: || Some((g.take_dispatch_counts(), g.take_transfer_count())),
             };
             let mut f = pollster::block_on(bench(g, &args, probes))?;
             f.gpu_peak_bytes = Some(g.memory().peak_bytes);
+            f.gpu_tuning = Some(g.tuning().describe());
             f
         }
         None => {
@@ -167,7 +177,8 @@ struct Probes<H, D> {
     /// What the backend holds at the moment (the GPU's [`GpuCacheStats`]), asked after the
     /// decomposition and after the last step.
     held: H,
-    /// The dispatches per kernel since the last call (it restarts the count).
+    /// The dispatches per kernel and the transfer commands since the last call (it restarts
+    /// the counts).
     dispatches: D,
 }
 
@@ -175,7 +186,7 @@ struct Probes<H, D> {
 async fn bench<B: Backend, H, D>(be: &B, args: &BenchArgs, probes: Probes<H, D>) -> Result<Figures>
 where
     H: Fn() -> Option<GpuCacheStats>,
-    D: Fn() -> Option<Vec<(&'static str, u64)>>,
+    D: Fn() -> Option<(Vec<(&'static str, u64)>, u64)>,
 {
     let held = probes.held;
     let t = Instant::now();
@@ -238,8 +249,9 @@ where
         }
         dispatches = (probes.dispatches)();
     }
+    let transfers_per_step = dispatches.as_ref().map(|d| d.1);
     let dispatches_per_step: Option<Vec<(String, u64)>> =
-        dispatches.map(|d| d.into_iter().map(|(k, n)| (k.to_string(), n)).collect());
+        dispatches.map(|d| d.0.into_iter().map(|(k, n)| (k.to_string(), n)).collect());
     let gpu_after_steps = held();
     let mut sorted = times.clone();
     sorted.sort_by(f64::total_cmp);
@@ -281,6 +293,8 @@ where
             .as_ref()
             .map(|d| d.iter().map(|(_, n)| n).sum()),
         dispatches_per_step,
+        transfers_per_step,
+        gpu_tuning: None,
     })
 }
 
@@ -352,8 +366,14 @@ fn print(f: &Figures) {
     if let Some(c) = &f.gpu_after_steps {
         println!("GPU after the last step: {c}");
     }
+    if let Some(t) = &f.gpu_tuning {
+        println!("GPU kernel variants: {t}");
+    }
     if let (Some(d), Some(total)) = (&f.dispatches_per_step, f.dispatches_per_step_total) {
-        println!("dispatches per step: {total}");
+        println!(
+            "dispatches per step: {total} (and {} buffer copies and clears)",
+            f.transfers_per_step.unwrap_or(0)
+        );
         for (kernel, n) in d {
             println!("  {n:>6}  {kernel}");
         }

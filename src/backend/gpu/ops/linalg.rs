@@ -152,6 +152,16 @@ pub(crate) struct SumPartialsParams {
     pub sqrt_out: u32,
 }
 
+/// `shaders/col_dot.wgsl`'s `Params` (the one-pass variant).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct ColDotOneParams {
+    rows: u32,
+    cols: u32,
+    has_scale: u32,
+    accumulate: u32,
+}
+
 /// Rows summed by one partial of `col_dot` (more when the rows would need over 65535 chunks).
 const COL_DOT_CHUNK: usize = 64;
 
@@ -172,6 +182,8 @@ pub(crate) fn sum_partials(
     )
 }
 
+/// `out[c] (+)= Σ_t a[t, c] · b[t, c] · row_scale[t]`; a `[T, C]`, b `[T, C]`, row_scale `[T]`,
+/// out `[C]`. One dispatch up to `GpuTuning::col_dot_single_pass_rows` rows, two past it.
 #[allow(clippy::too_many_arguments)]
 pub fn col_dot(
     rec: &Recorder,
@@ -183,6 +195,27 @@ pub fn col_dot(
     (rows, cols): (usize, usize),
 ) -> Result<()> {
     let op = "col_dot";
+    // Without a row scale, `a` stands in for the unused binding (read-only, so aliasing is fine).
+    let scale = row_scale.map_or(a.bref(), |s| s.bref());
+    let tuning = rec.tuning.get();
+    if rows <= tuning.col_dot_single_pass_rows {
+        let lanes = tuning.col_dot_lanes(cols);
+        let params = ColDotOneParams {
+            rows: u32_of(op, "rows", rows)?,
+            cols: u32_of(op, "cols", cols)?,
+            has_scale: row_scale.is_some() as u32,
+            accumulate: accumulate as u32,
+        };
+        let per = (256 / lanes) as usize;
+        let groups = [u32_of(op, "workgroups", cols.div_ceil(per).max(1))?, 1, 1];
+        return rec.dispatch(
+            &kernels::COL_DOT,
+            &[("LANES", lanes as f64)],
+            &params,
+            &[a.bref(), b.bref(), scale, out.bref()],
+            groups,
+        );
+    }
     let chunk = COL_DOT_CHUNK.max(rows.div_ceil(65535));
     let chunks = rows.div_ceil(chunk).max(1);
     let (pid, pbuf) = rec.scratch("partials", (chunks * cols * 4) as u64)?;
@@ -196,8 +229,6 @@ pub fn col_dot(
         chunk: u32_of(op, "chunk", chunk)?,
         has_scale: row_scale.is_some() as u32,
     };
-    // Without a row scale, `a` stands in for the unused binding (read-only, so aliasing is fine).
-    let scale = row_scale.map_or(a.bref(), |s| s.bref());
     let groups = [
         params.cols.div_ceil(256).max(1),
         u32_of(op, "chunks", chunks)?,
