@@ -10,6 +10,7 @@ pub mod context;
 pub mod kernels;
 mod ledger;
 mod ops;
+mod profile;
 mod readback;
 pub mod recorder;
 pub mod software;
@@ -21,6 +22,7 @@ use super::{
 use crate::error::Result;
 pub use context::{DeviceCaps, GpuContext, LossHandle};
 use ledger::DeadList;
+pub use profile::KernelTime;
 use recorder::{BufRef, Recorder};
 pub use recorder::{GpuCacheStats, GpuMemory};
 pub use tuning::GpuTuning;
@@ -137,6 +139,15 @@ impl GpuBackend {
     /// the counts start again from zero (`svdtune bench` reads them around one step).
     pub fn take_dispatch_counts(&self) -> Vec<(&'static str, u64)> {
         self.rec.take_dispatch_counts()
+    }
+    /// Starts timing every dispatch (up to `max_dispatches`) with GPU timestamps; false when
+    /// the adapter has no timestamp queries (see `profile.rs`).
+    pub fn start_profile(&self, max_dispatches: usize) -> bool {
+        self.rec.start_profile(max_dispatches)
+    }
+    /// GPU time per kernel since [`GpuBackend::start_profile`], longest first.
+    pub async fn take_profile(&self) -> Result<Option<Vec<KernelTime>>> {
+        self.rec.take_profile().await
     }
     /// Buffer copies and clears recorded since the last call (they are not dispatches).
     pub fn take_transfer_count(&self) -> u64 {

@@ -69,6 +69,8 @@ pub struct Recorder {
     dispatches: RefCell<HashMap<&'static str, u64>>,
     /// Transfer commands (copies, clears) recorded since then.
     transfers: Cell<u64>,
+    /// Timestamps per dispatch while a profile is open (see `profile.rs`).
+    pub(super) profile: RefCell<Option<super::profile::Profile>>,
 }
 
 /// Usage of every tensor buffer: bound as storage, copied in and out.
@@ -108,6 +110,7 @@ impl Recorder {
             bind_groups_created: Cell::new(0),
             dispatches: RefCell::default(),
             transfers: Cell::new(0),
+            profile: RefCell::new(None),
         }
     }
 
@@ -387,20 +390,36 @@ impl Recorder {
             Some(bg) => bg,
             None => self.bind(k, key, step, bufs)?,
         };
+        // A profiled dispatch runs in a pass of its own, timed at both ends.
+        let timed = self.profile_slot(k.name);
         let mut pass_slot = self.pass.borrow_mut();
+        if timed.is_some() {
+            pass_slot.take();
+        }
         let pass = pass_slot.get_or_insert_with(|| {
             let mut enc_slot = self.encoder.borrow_mut();
             let enc = enc_slot
                 .get_or_insert_with(|| self.ctx.device.create_command_encoder(&Default::default()));
+            let timestamp_writes =
+                timed
+                    .as_ref()
+                    .map(|(set, i)| wgpu::ComputePassTimestampWrites {
+                        query_set: set,
+                        beginning_of_pass_write_index: Some(*i),
+                        end_of_pass_write_index: Some(*i + 1),
+                    });
             enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("svdtune"),
-                timestamp_writes: None,
+                timestamp_writes,
             })
             .forget_lifetime()
         });
         pass.set_pipeline(&pipeline);
         pass.set_bind_group(0, &bg, &[]);
         pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        if timed.is_some() {
+            pass_slot.take();
+        }
         *self.dispatches.borrow_mut().entry(k.name).or_default() += 1;
         Ok(())
     }

@@ -11,11 +11,13 @@ use crate::bench_flops::{LayerShape, step_flops};
 use crate::model_arg::open_model;
 use clap::Args;
 use serde::Serialize;
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::process::ExitCode;
 use std::time::Instant;
 use svdtune::backend::cpu::CpuBackend;
-use svdtune::backend::gpu::{GpuCacheStats, GpuTuning};
+use svdtune::backend::gpu::{GpuCacheStats, GpuTuning, KernelTime};
 use svdtune::backend::{Backend, Matmul};
 use svdtune::export::safetensors_writer::{TensorHeader, write_safetensors};
 use svdtune::hub::Need;
@@ -92,6 +94,11 @@ struct Figures {
     transfers_per_step: Option<u64>,
     /// GPU: the kernel variants used (`--gpu-tuning`).
     gpu_tuning: Option<String>,
+    /// GPU: whether the adapter has timestamp queries.
+    timestamp_queries: Option<bool>,
+    /// GPU, with timestamp queries: time per kernel over one more step, every dispatch in a
+    /// pass of its own (so the shares, not the sum, are the figure).
+    kernel_times: Option<Vec<KernelTime>>,
 }
 
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
@@ -107,6 +114,8 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
             let probes = Probes {
                 held: || Some(g.cache_stats()),
                 dispatches: || Some((g.take_dispatch_counts(), g.take_transfer_count())),
+                start_profile: |n| Some(g.start_profile(n)),
+                take_profile: || Box::pin(g.take_profile()) as ProfileFuture<'_>,
             };
             let mut f = pollster::block_on(bench(g, &args, probes))?;
             f.gpu_peak_bytes = Some(g.memory().peak_bytes);
@@ -117,6 +126,8 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
             let probes = Probes {
                 held: || None,
                 dispatches: || None,
+                start_profile: |_| None,
+                take_profile: || Box::pin(async { Ok(None) }) as ProfileFuture<'_>,
             };
             pollster::block_on(bench(&CpuBackend, &args, probes))?
         }
@@ -172,21 +183,35 @@ fn random_model(config: &str) -> Result<MemoryFiles> {
     Ok(files)
 }
 
+/// The GPU time per kernel of the profiled step, when it was profiled.
+type ProfileFuture<'a> = Pin<Box<dyn Future<Output = Result<Option<Vec<KernelTime>>>> + 'a>>;
+
 /// What `bench` asks the backend besides the trait (`None` on the CPU).
-struct Probes<H, D> {
+struct Probes<H, D, S, P> {
     /// What the backend holds at the moment (the GPU's [`GpuCacheStats`]), asked after the
     /// decomposition and after the last step.
     held: H,
     /// The dispatches per kernel and the transfer commands since the last call (it restarts
     /// the counts).
     dispatches: D,
+    /// Opens a timestamp profile for this many dispatches: `Some(false)` when the adapter
+    /// has no timestamp queries.
+    start_profile: S,
+    /// Closes it.
+    take_profile: P,
 }
 
 /// The figures of `args` on `be`.
-async fn bench<B: Backend, H, D>(be: &B, args: &BenchArgs, probes: Probes<H, D>) -> Result<Figures>
+async fn bench<'a, B: Backend, H, D, S, P>(
+    be: &B,
+    args: &BenchArgs,
+    probes: Probes<H, D, S, P>,
+) -> Result<Figures>
 where
     H: Fn() -> Option<GpuCacheStats>,
     D: Fn() -> Option<(Vec<(&'static str, u64)>, u64)>,
+    S: Fn(usize) -> Option<bool>,
+    P: Fn() -> ProfileFuture<'a>,
 {
     let held = probes.held;
     let t = Instant::now();
@@ -249,6 +274,17 @@ where
         }
         dispatches = (probes.dispatches)();
     }
+    // One more step with every dispatch timed (slower: a pass per dispatch), after the timed ones.
+    let step_dispatches = dispatches
+        .as_ref()
+        .map_or(0, |d| d.0.iter().map(|k| k.1 as usize).sum());
+    let timestamp_queries = (probes.start_profile)(step_dispatches + 16);
+    let kernel_times = if timestamp_queries == Some(true) {
+        trainer.step(be, &[batch]).await?;
+        (probes.take_profile)().await?
+    } else {
+        None
+    };
     let transfers_per_step = dispatches.as_ref().map(|d| d.1);
     let dispatches_per_step: Option<Vec<(String, u64)>> =
         dispatches.map(|d| d.0.into_iter().map(|(k, n)| (k.to_string(), n)).collect());
@@ -295,6 +331,8 @@ where
         dispatches_per_step,
         transfers_per_step,
         gpu_tuning: None,
+        timestamp_queries,
+        kernel_times,
     })
 }
 
@@ -374,8 +412,24 @@ fn print(f: &Figures) {
             "dispatches per step: {total} (and {} buffer copies and clears)",
             f.transfers_per_step.unwrap_or(0)
         );
+        let times = f.kernel_times.as_deref().unwrap_or_default();
+        let total_ms: f64 = times.iter().map(|t| t.ms).sum();
+        match f.timestamp_queries {
+            Some(true) => println!(
+                "GPU time per kernel (timestamp queries, one more step with a pass per dispatch): \
+                 {total_ms:.1} ms in all"
+            ),
+            _ => println!("GPU time per kernel: n/a (the adapter has no timestamp queries)"),
+        }
         for (kernel, n) in d {
-            println!("  {n:>6}  {kernel}");
+            match times.iter().find(|t| t.kernel == kernel) {
+                Some(t) => println!(
+                    "  {n:>6}  {kernel:<26} {:>9.2} ms  {:>5.1}%",
+                    t.ms,
+                    100.0 * t.ms / total_ms.max(1e-9)
+                ),
+                None => println!("  {n:>6}  {kernel}"),
+            }
         }
     }
 }
