@@ -87,6 +87,22 @@ pub trait Kernels {
         accumulate: bool,
         dims: (usize, usize),
     ) -> Result<()>;
+    /// Called after the shape check of [`Backend::sigma_backward`]; `dims` = `(rows, q)`. The
+    /// provided kernel is the two ops it stands for; a backend may fuse them.
+    #[allow(clippy::too_many_arguments)]
+    fn sigma_backward_kernel(
+        &self,
+        h: &Self::Tensor,
+        k: &Self::Tensor,
+        sigma: &Self::Tensor,
+        neg_sigma0: &Self::Tensor,
+        dsigma: &mut Self::Tensor,
+        k_scaled: &mut Self::Tensor,
+        dims: (usize, usize),
+    ) -> Result<()> {
+        self.col_dot_kernel(h, k, None, dsigma, true, dims)?;
+        self.mul_cols_kernel(k, sigma, Some(neg_sigma0), k_scaled, dims)
+    }
     /// Called after the shape check of [`Backend::svd_merge`]; `dims` = `(m, n, q)`.
     fn svd_merge_kernel(
         &self,

@@ -244,6 +244,31 @@ pub trait Backend: Kernels {
         self.mul_cols_kernel(src, s, s_add, dst, dims)
     }
 
+    /// The Σ part of an SVD layer's backward: `dsigma[c] += Σ_t h[t, c] · k[t, c]` and
+    /// `k_scaled = k ⊙ (sigma + neg_sigma0)` (`k ⊙ (Σ − Σ₀)`), as [`Backend::col_dot`] then
+    /// [`Backend::mul_cols`] compute them (one pass over `k` on the GPU). h, k, k_scaled
+    /// `[T, q]`, sigma, neg_sigma0, dsigma `[q]`.
+    #[allow(clippy::too_many_arguments)]
+    fn sigma_backward(
+        &self,
+        h: &Self::Tensor,
+        k: &Self::Tensor,
+        sigma: &Self::Tensor,
+        neg_sigma0: &Self::Tensor,
+        dsigma: &mut Self::Tensor,
+        k_scaled: &mut Self::Tensor,
+    ) -> Result<()> {
+        let dims = checks::sigma_backward(
+            h.shape(),
+            k.shape(),
+            sigma.shape(),
+            neg_sigma0.shape(),
+            dsigma.shape(),
+            k_scaled.shape(),
+        )?;
+        self.sigma_backward_kernel(h, k, sigma, neg_sigma0, dsigma, k_scaled, dims)
+    }
+
     // ---- linear algebra -------------------------------------------------------------------
 
     /// `c = alpha · op(a) · op(b) (+ c)`; see [`Matmul`] for the layouts.

@@ -177,14 +177,14 @@ pub fn svd_linear_backward<B: Backend>(
     acts.check(rows, q)?;
     let k = &mut acts.scratch;
     be.matmul(g, &layer.u, k, Matmul::NN)?;
-    be.col_dot(&acts.h, k, None, dsigma, true)?;
+    let (sigma, neg_sigma0) = (&layer.sigma, &layer.neg_sigma0);
+    be.sigma_backward(&acts.h, k, sigma, neg_sigma0, dsigma, &mut acts.scratch2)?;
     let first = if accumulate_dx {
         Matmul::NN.accumulate()
     } else {
         Matmul::NN
     };
     be.matmul(g, &layer.w, dx, first)?;
-    be.mul_cols(k, &layer.sigma, Some(&layer.neg_sigma0), &mut acts.scratch2)?;
     be.matmul(&acts.scratch2, &layer.v, dx, Matmul::NT.accumulate())?;
     Ok(())
 }

@@ -48,6 +48,7 @@ kernels! {
     COL_DOT = "col_dot" [R, R, R, RW];
     COL_DOT_PARTIAL = "col_dot_partial" [R, R, R, RW];
     SUM_PARTIALS = "sum_partials" [R, RW];
+    SIGMA_BACKWARD = "sigma_backward" [R, R, R, R, RW, RW];
     SVD_MERGE = "svd_merge" [R, R, R, R, RW];
     EMBEDDING = "embedding" [R, R, RW];
     RMSNORM_FORWARD = "rmsnorm_forward" [R, R, RW, RW];

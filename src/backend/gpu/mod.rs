@@ -319,6 +319,24 @@ impl Kernels for GpuBackend {
     ) -> Result<()> {
         ops::linalg::col_dot(&self.rec, a, b, row_scale, out, accumulate, dims)
     }
+    fn sigma_backward_kernel(
+        &self,
+        h: &GpuTensor,
+        k: &GpuTensor,
+        sigma: &GpuTensor,
+        neg_sigma0: &GpuTensor,
+        dsigma: &mut GpuTensor,
+        k_scaled: &mut GpuTensor,
+        dims: (usize, usize),
+    ) -> Result<()> {
+        let rec = &self.rec;
+        if dims.0 > rec.tuning.get().col_dot_single_pass_rows {
+            ops::linalg::col_dot(rec, h, k, None, dsigma, true, dims)?;
+            return ops::elementwise::mul_cols(rec, k, sigma, Some(neg_sigma0), k_scaled, dims);
+        }
+        let bufs = [h, k, sigma, neg_sigma0];
+        ops::linalg::sigma_backward(rec, bufs, dsigma, k_scaled, dims)
+    }
     fn svd_merge_kernel(
         &self,
         w_res: &GpuTensor,

@@ -252,6 +252,48 @@ pub fn col_dot(
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
+struct SigmaBackwardParams {
+    rows: u32,
+    cols: u32,
+}
+
+/// `shaders/sigma_backward.wgsl`: `dsigma += Σ_t h ⊙ k` and `k_scaled = k ⊙ (Σ + (−Σ₀))` in one
+/// dispatch; `[h, k, sigma, neg_sigma0]` as in `Backend::sigma_backward`, `(rows, q)`.
+pub fn sigma_backward(
+    rec: &Recorder,
+    [h, k, sigma, neg_sigma0]: [&GpuTensor; 4],
+    dsigma: &mut GpuTensor,
+    k_scaled: &mut GpuTensor,
+    (rows, q): (usize, usize),
+) -> Result<()> {
+    let op = "sigma_backward";
+    u32_of(op, "element count", rows * q)?;
+    let lanes = rec.tuning.get().col_dot_lanes(q);
+    let per = (256 / lanes) as usize;
+    let params = SigmaBackwardParams {
+        rows: u32_of(op, "rows", rows)?,
+        cols: u32_of(op, "q", q)?,
+    };
+    let bufs = [
+        h.bref(),
+        k.bref(),
+        sigma.bref(),
+        neg_sigma0.bref(),
+        dsigma.bref(),
+        k_scaled.bref(),
+    ];
+    let groups = [u32_of(op, "workgroups", q.div_ceil(per).max(1))?, 1, 1];
+    rec.dispatch(
+        &kernels::SIGMA_BACKWARD,
+        &[("LANES", lanes as f64)],
+        &params,
+        &bufs,
+        groups,
+    )
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
 struct MergeParams {
     m: u32,
     n: u32,
