@@ -160,6 +160,24 @@ pub trait Kernels {
         inverse: bool,
         dims: (usize, usize),
     ) -> Result<()>;
+    /// Called after the shape checks of [`Backend::rope_qk`] (both tensors pass `rope`'s). The
+    /// provided kernel rotates q, then k; a backend may do both in one dispatch.
+    #[allow(clippy::too_many_arguments)]
+    fn rope_qk_kernel(
+        &self,
+        q: &mut Self::Tensor,
+        k: &mut Self::Tensor,
+        positions: &Self::Ids,
+        cos: &Self::Tensor,
+        sin: &Self::Tensor,
+        (q_heads, k_heads): (usize, usize),
+        head_dim: usize,
+        inverse: bool,
+        dims: (usize, usize),
+    ) -> Result<()> {
+        self.rope_kernel(q, positions, cos, sin, q_heads, head_dim, inverse, dims)?;
+        self.rope_kernel(k, positions, cos, sin, k_heads, head_dim, inverse, dims)
+    }
     /// Called after the shape check of [`Backend::attention_forward`] (the heads divide and
     /// every tensor fits `dims`).
     #[allow(clippy::too_many_arguments)]

@@ -376,6 +376,26 @@ pub trait Backend: Kernels {
         let dims = checks::rope(xs, p, cos.shape(), sin.shape(), n_heads, head_dim)?;
         self.rope_kernel(x, positions, cos, sin, n_heads, head_dim, inverse, dims)
     }
+    /// [`Backend::rope`] on q `[T, H·head_dim]` and k `[T, Hkv·head_dim]` (same rows, one
+    /// dispatch on the GPU).
+    #[allow(clippy::too_many_arguments)]
+    fn rope_qk(
+        &self,
+        q: &mut Self::Tensor,
+        k: &mut Self::Tensor,
+        positions: &Self::Ids,
+        cos: &Self::Tensor,
+        sin: &Self::Tensor,
+        (q_heads, k_heads): (usize, usize),
+        head_dim: usize,
+        inverse: bool,
+    ) -> Result<()> {
+        let p = positions.len();
+        let dims = checks::rope(q.shape(), p, cos.shape(), sin.shape(), q_heads, head_dim)?;
+        checks::rope(k.shape(), p, cos.shape(), sin.shape(), k_heads, head_dim)?;
+        let heads = (q_heads, k_heads);
+        self.rope_qk_kernel(q, k, positions, cos, sin, heads, head_dim, inverse, dims)
+    }
     /// Causal grouped-query attention. Query row `t` of sequence `b` attends to keys
     /// `window_start[b·seq + t] ..= t` of the same sequence (`window_start` = 0 for plain causal
     /// attention; packed sequences use it to keep attention inside each conversation).

@@ -324,8 +324,7 @@ pub fn layer_forward<B: Backend>(
             be.copy_cols(qkv, qw + kw, &mut s.v, 0, kw)?;
         }
     }
-    be.rope(&mut s.q, positions, cos, sin, h, d, false)?;
-    be.rope(&mut s.k, positions, cos, sin, hkv, d, false)?;
+    be.rope_qk(&mut s.q, &mut s.k, positions, cos, sin, (h, hkv), d, false)?;
     match mode {
         AttentionMode::Batch {
             window_start,

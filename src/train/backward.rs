@@ -297,8 +297,8 @@ fn layer_backward<B: Backend>(
         &mut bs.dk,
         &mut bs.dv,
     )?;
-    be.rope(&mut bs.dq, &batch.positions, cos, sin, h, d, true)?;
-    be.rope(&mut bs.dk, &batch.positions, cos, sin, hkv, d, true)?;
+    let pos = &batch.positions;
+    be.rope_qk(&mut bs.dq, &mut bs.dk, pos, cos, sin, (h, hkv), d, true)?;
     match &lw.qkv {
         QkvProj::Separate { q, k, v } => {
             linear_backward(

@@ -54,6 +54,7 @@ kernels! {
     RMSNORM_FORWARD = "rmsnorm_forward" [R, R, RW, RW];
     RMSNORM_BACKWARD = "rmsnorm_backward" [R, R, R, R, RW];
     ROPE = "rope" [RW, R, R, R];
+    ROPE_QK = "rope_qk" [RW, RW, R, R, R];
     ATTENTION_FORWARD = "attention_forward" [R, R, R, R, RW, RW];
     ATTENTION_BACKWARD_DELTA = "attention_backward_delta" [R, R, R, RW];
     ATTENTION_BACKWARD_DQ = "attention_backward_dq" [R, R, R, R, R, R, RW];

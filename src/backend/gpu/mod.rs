@@ -382,6 +382,21 @@ impl Kernels for GpuBackend {
     ) -> Result<()> {
         ops::norm::rmsnorm_backward(&self.rec, x, w, rstd, dy, dx, accumulate_dx, dw, dims)
     }
+    fn rope_qk_kernel(
+        &self,
+        q: &mut GpuTensor,
+        k: &mut GpuTensor,
+        positions: &GpuIds,
+        cos: &GpuTensor,
+        sin: &GpuTensor,
+        heads: (usize, usize),
+        head_dim: usize,
+        inverse: bool,
+        dims: (usize, usize),
+    ) -> Result<()> {
+        let tables = (positions, cos, sin);
+        ops::rope::rope_qk(&self.rec, q, k, tables, heads, head_dim, inverse, dims)
+    }
     fn rope_kernel(
         &self,
         x: &mut GpuTensor,
