@@ -105,9 +105,10 @@ impl GpuBackend {
         Ok(Self::from_context(GpuContext::with_caps(caps).await?))
     }
     pub fn from_context(ctx: GpuContext) -> Self {
-        GpuBackend {
-            rec: Recorder::new(ctx),
-        }
+        let tuning = GpuTuning::for_adapter(ctx.software_reason().is_some());
+        let rec = Recorder::new(ctx);
+        rec.tuning.set(tuning);
+        GpuBackend { rec }
     }
     pub fn context(&self) -> &GpuContext {
         &self.rec.ctx

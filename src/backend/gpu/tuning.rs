@@ -30,10 +30,27 @@ impl Default for GpuTuning {
 }
 
 impl GpuTuning {
-    /// Parses `key=value` pairs separated by commas over the defaults (`""` gives the defaults).
-    /// Keys: `col_dot_rows`, `col_dot_lanes`, `reduce_tensors`.
-    pub fn parse(text: &str) -> Result<Self> {
+    /// The defaults for an adapter: on a GPU emulated in software (lavapipe, SwiftShader) the
+    /// column dots run in two passes, since their workgroup barrier is slow there (on lavapipe a
+    /// SmolLM2-shaped step took 31 s with one pass and 21 s with two, `bench/README.md`); real
+    /// GPUs start from [`GpuTuning::default`] until `bench/device.sh` measures them.
+    pub fn for_adapter(software: bool) -> Self {
         let mut t = GpuTuning::default();
+        if software {
+            t.col_dot_single_pass_rows = 0;
+        }
+        t
+    }
+
+    /// Parses `key=value` pairs separated by commas over [`GpuTuning::default`] (`""` gives
+    /// the defaults). Keys: `col_dot_rows`, `col_dot_lanes`, `reduce_tensors`.
+    pub fn parse(text: &str) -> Result<Self> {
+        GpuTuning::default().apply(text)
+    }
+
+    /// As [`GpuTuning::parse`], over these settings (`""` leaves them as they are).
+    pub fn apply(self, text: &str) -> Result<Self> {
+        let mut t = self;
         for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let bad = |why: &str| Error::param("gpu tuning", format!("\"{item}\": {why}"));
             let (key, value) = item

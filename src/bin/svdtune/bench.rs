@@ -17,7 +17,7 @@ use std::pin::Pin;
 use std::process::ExitCode;
 use std::time::Instant;
 use svdtune::backend::cpu::CpuBackend;
-use svdtune::backend::gpu::{GpuCacheStats, GpuTuning, KernelTime};
+use svdtune::backend::gpu::{GpuCacheStats, KernelTime};
 use svdtune::backend::{Backend, Matmul};
 use svdtune::export::safetensors_writer::{TensorHeader, write_safetensors};
 use svdtune::hub::Need;
@@ -52,8 +52,8 @@ pub struct BenchArgs {
     steps: usize,
     #[arg(long, default_value_t = 2)]
     warmup: usize,
-    /// GPU kernel variants, `KEY=VALUE,…` over the defaults (keys: col_dot_rows, col_dot_lanes,
-    /// reduce_tensors; see `GpuTuning`).
+    /// GPU kernel variants, `KEY=VALUE,…` over the adapter's defaults (keys: col_dot_rows,
+    /// col_dot_lanes, reduce_tensors; see `GpuTuning`).
     #[arg(long, default_value = "")]
     gpu_tuning: String,
     /// Write the figures as JSON.
@@ -110,7 +110,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     let gpu = open_gpu(args.backend)?;
     let figures = match &gpu {
         Some(g) => {
-            g.set_tuning(GpuTuning::parse(&args.gpu_tuning)?)?;
+            g.set_tuning(g.tuning().apply(&args.gpu_tuning)?)?;
             let probes = Probes {
                 held: || Some(g.cache_stats()),
                 dispatches: || Some((g.take_dispatch_counts(), g.take_transfer_count())),
