@@ -5,7 +5,10 @@
 //! bytes of GPU buffers, and on the GPU what the backend holds after the last step (bind groups,
 //! pipelines, buffers and bytes, which must not grow with the step count: compare `--steps 5`
 //! with `--steps 50`). `--config` builds random weights from a config.json alone (for machines
-//! without the checkpoint). `--json FILE` writes the figures.
+//! without the checkpoint). `--json FILE` writes the figures. On the GPU it also prints the
+//! dispatches of one step per kernel (and the buffer copies and clears), the GPU time per kernel
+//! over one more step where the adapter has timestamp queries, and runs the kernel variants
+//! `--gpu-tuning KEY=VALUE,…` chooses (`GpuTuning`).
 use crate::backend_choice::{BackendChoice, open_gpu};
 use crate::bench_flops::{LayerShape, step_flops};
 use crate::model_arg::open_model;
