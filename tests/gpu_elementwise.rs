@@ -22,12 +22,21 @@ async fn fill_add_bias_mul_cols() {
         g.add_bias(&mut xg, &bg).unwrap();
         assert_same("add_bias", &g, &xg, &xc, 0.0, 0.0).await;
         let (mut dc, mut dg) = both_rand(&c, &g, &[rows, cols], s + 3);
-        c.mul_cols(&xc, &bc, &mut dc).unwrap();
-        g.mul_cols(&xg, &bg, &mut dg).unwrap();
+        c.mul_cols(&xc, &bc, None, &mut dc).unwrap();
+        g.mul_cols(&xg, &bg, None, &mut dg).unwrap();
         assert_same("mul_cols", &g, &dg, &dc, 0.0, 0.0).await;
+        // With a second vector (the SVD layer's Σ + (−Σ₀)): the sum is formed in f32 first.
+        let (ac, ag) = both_rand(&c, &g, &[cols], s + 4);
+        c.mul_cols(&xc, &bc, Some(&ac), &mut dc).unwrap();
+        g.mul_cols(&xg, &bg, Some(&ag), &mut dg).unwrap();
+        assert_same("mul_cols with s_add", &g, &dg, &dc, 0.0, 0.0).await;
         c.fill(&mut dc, -2.5).unwrap();
         g.fill(&mut dg, -2.5).unwrap();
         assert_same("fill", &g, &dg, &dc, 0.0, 0.0).await;
+        // Zero is a buffer clear on the GPU.
+        c.fill(&mut dc, 0.0).unwrap();
+        g.fill(&mut dg, 0.0).unwrap();
+        assert_same("fill 0", &g, &dg, &dc, 0.0, 0.0).await;
     }
 }
 gpu_test!(fill_add_bias_mul_cols_match_cpu, fill_add_bias_mul_cols);

@@ -3,6 +3,7 @@
 mod common;
 use common::*;
 use svdtune::backend::cpu::CpuBackend;
+use svdtune::backend::gpu::GpuTuning;
 use svdtune::backend::{
     Backend, Matmul, SvdLinear, svd_linear_acts, svd_linear_backward, svd_linear_forward,
 };
@@ -114,6 +115,115 @@ async fn col_dot_and_merge() {
     }
 }
 gpu_test!(col_dot_and_merge_match_cpu, col_dot_and_merge);
+
+/// Both `col_dot` variants (one pass, and partials + sum) and several lane counts, at the edges:
+/// one row, one column, columns that do not fill a workgroup, rows that do not divide by the
+/// lanes, more columns than one workgroup covers.
+async fn col_dot_variants() {
+    let g = gpu().await;
+    let c = CpuBackend;
+    let tunings = [
+        "",
+        "col_dot_rows=0",
+        "col_dot_lanes=1",
+        "col_dot_lanes=64",
+        "col_dot_rows=100",
+    ];
+    let shapes = [
+        (1, 1),
+        (7, 1),
+        (3, 19),
+        (130, 57),
+        (513, 64),
+        (65, 65),
+        (200, 576),
+    ];
+    for (ti, text) in tunings.iter().enumerate() {
+        g.set_tuning(GpuTuning::parse(text).unwrap()).unwrap();
+        for (i, &(rows, cols)) in shapes.iter().enumerate() {
+            let s = 1000 + 50 * ti as u64 + 5 * i as u64;
+            let (ac, ag) = both_rand(&c, &g, &[rows, cols], s);
+            let (bc, bg) = both_rand(&c, &g, &[rows, cols], s + 1);
+            let (sc, sg) = both_rand(&c, &g, &[rows], s + 2);
+            let (mut oc, mut og) = both_rand(&c, &g, &[cols], s + 3);
+            let what = format!("col_dot [{rows}, {cols}] tuning \"{text}\"");
+            c.col_dot(&ac, &bc, Some(&sc), &mut oc, true).unwrap();
+            g.col_dot(&ag, &bg, Some(&sg), &mut og, true).unwrap();
+            assert_same(&format!("{what} accumulate"), &g, &og, &oc, 1e-4, 1e-4).await;
+            c.col_dot(&ac, &bc, None, &mut oc, false).unwrap();
+            g.col_dot(&ag, &bg, None, &mut og, false).unwrap();
+            assert_same(&what, &g, &og, &oc, 1e-4, 1e-4).await;
+        }
+    }
+    // One pass is one dispatch; past the row threshold it is two.
+    g.set_tuning(GpuTuning::parse("col_dot_rows=10").unwrap())
+        .unwrap();
+    let (a, _) = both_rand(&c, &g, &[11, 4], 7);
+    let a = g.tensor(&a.data, &[11, 4]).unwrap();
+    let mut o = g.zeros(&[4]).unwrap();
+    g.take_dispatch_counts();
+    g.col_dot(&a, &a, None, &mut o, false).unwrap();
+    assert_eq!(g.take_dispatch_counts().iter().map(|d| d.1).sum::<u64>(), 2);
+    let a1 = g.tensor(&[1.0; 40], &[10, 4]).unwrap();
+    g.col_dot(&a1, &a1, None, &mut o, false).unwrap();
+    assert_eq!(g.take_dispatch_counts(), [("col_dot", 1)]);
+    assert_eq!(g.read(&o).await.unwrap(), [10.0; 4]);
+}
+gpu_test!(col_dot_variants_match_cpu, col_dot_variants);
+
+/// The fused Σ backward (one pass, and its two-op fallback past the row threshold) against the
+/// CPU's col_dot + mul_cols, at the edges of its workgroups; one dispatch when fused.
+async fn sigma_backward_variants() {
+    let g = gpu().await;
+    let c = CpuBackend;
+    let shapes = [
+        (1, 1),
+        (5, 1),
+        (3, 19),
+        (129, 57),
+        (64, 65),
+        (300, 256),
+        (17, 310),
+    ];
+    for (ti, text) in ["", "col_dot_rows=0", "col_dot_lanes=32"]
+        .iter()
+        .enumerate()
+    {
+        g.set_tuning(GpuTuning::parse(text).unwrap()).unwrap();
+        for (i, &(rows, q)) in shapes.iter().enumerate() {
+            let s = 3000 + 40 * ti as u64 + 6 * i as u64;
+            let (hc, hg) = both_rand(&c, &g, &[rows, q], s);
+            let (kc, kg) = both_rand(&c, &g, &[rows, q], s + 1);
+            let (sc, sg) = both_rand(&c, &g, &[q], s + 2);
+            let (nc, ng) = both_rand(&c, &g, &[q], s + 3);
+            let (mut dc, mut dg) = both_rand(&c, &g, &[q], s + 4);
+            let (mut oc, mut og) = both_rand(&c, &g, &[rows, q], s + 5);
+            c.sigma_backward(&hc, &kc, &sc, &nc, &mut dc, &mut oc)
+                .unwrap();
+            g.take_dispatch_counts();
+            g.sigma_backward(&hg, &kg, &sg, &ng, &mut dg, &mut og)
+                .unwrap();
+            let n: u64 = g.take_dispatch_counts().iter().map(|d| d.1).sum();
+            // Fallback: col_dot_partial, sum_partials, mul_cols.
+            assert_eq!(n, if ti == 1 { 3 } else { 1 }, "tuning \"{text}\"");
+            let what = format!("sigma_backward [{rows}, {q}] tuning \"{text}\"");
+            assert_same(&format!("{what} dsigma"), &g, &dg, &dc, 1e-4, 1e-4).await;
+            assert_same(&format!("{what} k_scaled"), &g, &og, &oc, 0.0, 0.0).await;
+        }
+    }
+    let (hg, kg) = (g.zeros(&[4, 3]).unwrap(), g.zeros(&[4, 2]).unwrap());
+    let (sg, mut dg, mut og) = (
+        g.zeros(&[3]).unwrap(),
+        g.zeros(&[3]).unwrap(),
+        g.zeros(&[4, 3]).unwrap(),
+    );
+    let err = g
+        .sigma_backward(&hg, &kg, &sg, &sg, &mut dg, &mut og)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("sigma_backward") && err.contains("k"), "{err}");
+}
+gpu_test!(sigma_backward_variants_match_cpu, sigma_backward_variants);
 
 async fn svd_linear_layer() {
     let g = gpu().await;

@@ -232,6 +232,57 @@ async fn rope_case() {
 }
 gpu_test!(rope_matches_cpu, rope_case);
 
+/// q and k rotated in one dispatch equal the CPU's rope of each (grouped-query head counts,
+/// positions past the table, both directions).
+async fn rope_qk_case() {
+    let g = gpu().await;
+    let c = CpuBackend;
+    let positions: Vec<u32> = vec![0, 3, 11, 12, 5, 1000, 7];
+    let rows = positions.len();
+    let (pc, pg) = (c.ids(&positions).unwrap(), g.ids(&positions).unwrap());
+    for (i, &(hq, hk, head_dim)) in [(1, 1, 2), (3, 1, 8), (9, 3, 64), (4, 4, 6)]
+        .iter()
+        .enumerate()
+    {
+        let cfg = &rope_configs(head_dim)[0].1;
+        let t = tables(cfg, TABLE_ROWS).unwrap();
+        let half = head_dim / 2;
+        let (cc, cg) = both(&c, &g, &t.cos, &[TABLE_ROWS, half]);
+        let (sc, sg) = both(&c, &g, &t.sin, &[TABLE_ROWS, half]);
+        for inverse in [false, true] {
+            let s = 500 + 10 * i as u64 + inverse as u64;
+            let q = rand_vec(rows * hq * head_dim, s);
+            let k = rand_vec(rows * hk * head_dim, s + 5);
+            let (mut qc, mut qg) = both(&c, &g, &q, &[rows, hq * head_dim]);
+            let (mut kc, mut kg) = both(&c, &g, &k, &[rows, hk * head_dim]);
+            c.rope(&mut qc, &pc, &cc, &sc, hq, head_dim, inverse)
+                .unwrap();
+            c.rope(&mut kc, &pc, &cc, &sc, hk, head_dim, inverse)
+                .unwrap();
+            g.take_dispatch_counts();
+            g.rope_qk(&mut qg, &mut kg, &pg, &cg, &sg, (hq, hk), head_dim, inverse)
+                .unwrap();
+            assert_eq!(g.take_dispatch_counts(), [("rope_qk", 1)]);
+            let what = format!("rope_qk H={hq} Hkv={hk} head_dim={head_dim} inverse={inverse}");
+            assert_same(&format!("{what} q"), &g, &qg, &qc, 1e-5, 1e-5).await;
+            assert_same(&format!("{what} k"), &g, &kg, &kc, 1e-5, 1e-5).await;
+        }
+    }
+    // k with the wrong width is refused by name.
+    let (cg, sg) = (
+        g.zeros(&[TABLE_ROWS, 4]).unwrap(),
+        g.zeros(&[TABLE_ROWS, 4]).unwrap(),
+    );
+    let mut q = g.zeros(&[rows, 16]).unwrap();
+    let mut k = g.zeros(&[rows, 12]).unwrap();
+    let err = g
+        .rope_qk(&mut q, &mut k, &pg, &cg, &sg, (2, 1), 8, false)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("rope") && err.contains("x"), "{err}");
+}
+gpu_test!(rope_qk_matches_cpu, rope_qk_case);
+
 async fn rope_inverse_round_trip() {
     let g = gpu().await;
     let positions: Vec<u32> = vec![11, 0, 4, 9, 2, 30];

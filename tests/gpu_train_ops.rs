@@ -4,6 +4,7 @@
 mod common;
 use common::*;
 use svdtune::backend::cpu::CpuBackend;
+use svdtune::backend::gpu::GpuTuning;
 use svdtune::backend::{AdamW, Backend};
 
 /// Targets in `0..vocab` with some masked rows (≥ vocab), and weights in `[0, 2)` with zeros.
@@ -180,6 +181,51 @@ gpu_test!(
     global_norm_matches_cpu_over_several_tensors,
     global_norm_matches_cpu
 );
+
+/// The norm over more tensors than one dispatch binds (empty ones among them), with every
+/// grouping from one tensor per dispatch to seven; seven per dispatch takes ceil(n / 7) + 1.
+async fn global_norm_groups() {
+    let g = gpu().await;
+    let c = CpuBackend;
+    let sizes = [3, 0, 2048, 2049, 1, 0, 57, 5000, 19, 576, 0, 1, 4097, 64, 9];
+    let ts: Vec<_> = sizes
+        .iter()
+        .enumerate()
+        .map(|(j, &n)| both_rand(&c, &g, &[n], 900 + j as u64))
+        .collect();
+    let xc: Vec<_> = ts.iter().map(|t| &t.0).collect();
+    let xg: Vec<_> = ts.iter().map(|t| &t.1).collect();
+    let (mut oc, mut og) = both(&c, &g, &[-3.0], &[1]);
+    c.global_norm(&xc, &mut oc).unwrap();
+    for per in 1..=7 {
+        g.set_tuning(GpuTuning {
+            reduce_tensors_per_dispatch: per,
+            ..GpuTuning::default()
+        })
+        .unwrap();
+        g.take_dispatch_counts();
+        g.global_norm(&xg, &mut og).unwrap();
+        let nonempty = sizes.iter().filter(|&&n| n > 0).count() as u64;
+        let counts = g.take_dispatch_counts();
+        let reduce = counts.iter().find(|d| d.0 == "reduce_partial").unwrap().1;
+        assert_eq!(reduce, nonempty.div_ceil(per as u64), "{per} per dispatch");
+        assert_same(
+            &format!("global_norm, {per} per dispatch"),
+            &g,
+            &og,
+            &oc,
+            1e-6,
+            1e-5,
+        )
+        .await;
+    }
+    let bad = GpuTuning {
+        reduce_tensors_per_dispatch: 8,
+        ..GpuTuning::default()
+    };
+    assert!(g.set_tuning(bad).is_err());
+}
+gpu_test!(global_norm_over_groups_of_tensors, global_norm_groups);
 
 /// A norm and a sum recorded back to back share the partial scratch buffer; the second must see
 /// the first finished, and a smaller second call must not read stale partials.

@@ -91,9 +91,37 @@ pub fn row_broadcast(op: &'static str, y: &Shape, v: &Shape) -> Result<(usize, u
     Ok((rows, cols))
 }
 
-/// `(rows, cols)` of `dst = src ⊙ s`.
-pub fn mul_cols(src: &Shape, s: &Shape, dst: &Shape) -> Result<(usize, usize)> {
+/// `(rows, q)` of [`Backend::sigma_backward`](super::Backend::sigma_backward): h, k, k_scaled
+/// `[T, q]`, sigma, neg_sigma0, dsigma `[q]`.
+pub fn sigma_backward(
+    h: &Shape,
+    k: &Shape,
+    sigma: &Shape,
+    neg_sigma0: &Shape,
+    dsigma: &Shape,
+    k_scaled: &Shape,
+) -> Result<(usize, usize)> {
+    let op = "sigma_backward";
+    let (rows, q) = h.matrix(op, "h")?;
+    expect(op, "k", k, &[rows, q])?;
+    expect(op, "sigma", sigma, &[q])?;
+    expect(op, "neg_sigma0", neg_sigma0, &[q])?;
+    expect(op, "dsigma", dsigma, &[q])?;
+    expect(op, "k_scaled", k_scaled, &[rows, q])?;
+    Ok((rows, q))
+}
+
+/// `(rows, cols)` of `dst = src ⊙ (s + s_add)`.
+pub fn mul_cols(
+    src: &Shape,
+    s: &Shape,
+    s_add: Option<&Shape>,
+    dst: &Shape,
+) -> Result<(usize, usize)> {
     let rc = row_broadcast("mul_cols", src, s)?;
+    if let Some(a) = s_add {
+        expect("mul_cols", "s_add", a, s.dims())?;
+    }
     expect("mul_cols", "dst", dst, src.dims())?;
     Ok(rc)
 }

@@ -75,6 +75,7 @@ pub trait Kernels {
         &self,
         src: &Self::Tensor,
         s: &Self::Tensor,
+        s_add: Option<&Self::Tensor>,
         dst: &mut Self::Tensor,
         dims: (usize, usize),
     ) -> Result<()>;
@@ -99,6 +100,22 @@ pub trait Kernels {
         accumulate: bool,
         dims: (usize, usize),
     ) -> Result<()>;
+    /// Called after the shape check of [`Backend::sigma_backward`]; `dims` = `(rows, q)`. The
+    /// provided kernel is the two ops it stands for; a backend may fuse them.
+    #[allow(clippy::too_many_arguments)]
+    fn sigma_backward_kernel(
+        &self,
+        h: &Self::Tensor,
+        k: &Self::Tensor,
+        sigma: &Self::Tensor,
+        neg_sigma0: &Self::Tensor,
+        dsigma: &mut Self::Tensor,
+        k_scaled: &mut Self::Tensor,
+        dims: (usize, usize),
+    ) -> Result<()> {
+        self.col_dot_kernel(h, k, None, dsigma, true, dims)?;
+        self.mul_cols_kernel(k, sigma, Some(neg_sigma0), k_scaled, dims)
+    }
     /// Called after the shape check of [`Backend::svd_merge`]; `dims` = `(m, n, q)`.
     fn svd_merge_kernel(
         &self,
@@ -157,6 +174,24 @@ pub trait Kernels {
         inverse: bool,
         dims: (usize, usize),
     ) -> Result<()>;
+    /// Called after the shape checks of [`Backend::rope_qk`] (both tensors pass `rope`'s). The
+    /// provided kernel rotates q, then k; a backend may do both in one dispatch.
+    #[allow(clippy::too_many_arguments)]
+    fn rope_qk_kernel(
+        &self,
+        q: &mut Self::Tensor,
+        k: &mut Self::Tensor,
+        positions: &Self::Ids,
+        cos: &Self::Tensor,
+        sin: &Self::Tensor,
+        (q_heads, k_heads): (usize, usize),
+        head_dim: usize,
+        inverse: bool,
+        dims: (usize, usize),
+    ) -> Result<()> {
+        self.rope_kernel(q, positions, cos, sin, q_heads, head_dim, inverse, dims)?;
+        self.rope_kernel(k, positions, cos, sin, k_heads, head_dim, inverse, dims)
+    }
     /// Called after the shape check of [`Backend::attention_forward`] (the heads divide and
     /// every tensor fits `dims`).
     #[allow(clippy::too_many_arguments)]

@@ -273,11 +273,52 @@ pub trait Backend: Kernels {
         let dims = checks::row_broadcast("add_bias", y.shape(), b.shape())?;
         self.add_bias_kernel(y, b, dims)
     }
-    /// `dst[t, c] = src[t, c] · s[c]`. src, dst `[T, C]`, s `[C]`.
-    fn mul_cols(&self, src: &Self::Tensor, s: &Self::Tensor, dst: &mut Self::Tensor) -> Result<()> {
+    /// `dst[t, c] = src[t, c] · (s[c] + s_add[c])` (the sum in f32, as an `add_assign` would
+    /// form it), or `src[t, c] · s[c]` without `s_add`. src, dst `[T, C]`, s, s_add `[C]`.
+    fn mul_cols(
+        &self,
+        src: &Self::Tensor,
+        s: &Self::Tensor,
+        s_add: Option<&Self::Tensor>,
+        dst: &mut Self::Tensor,
+    ) -> Result<()> {
         f32_only!("mul_cols"; src, s, dst)?;
-        let dims = checks::mul_cols(src.shape(), s.shape(), dst.shape())?;
-        self.mul_cols_kernel(src, s, dst, dims)
+        if let Some(s_add) = s_add {
+            f32_only!("mul_cols"; s_add)?;
+        }
+        let dims = checks::mul_cols(
+            src.shape(),
+            s.shape(),
+            s_add.map(|a| a.shape()),
+            dst.shape(),
+        )?;
+        self.mul_cols_kernel(src, s, s_add, dst, dims)
+    }
+
+    /// The Σ part of an SVD layer's backward: `dsigma[c] += Σ_t h[t, c] · k[t, c]` and
+    /// `k_scaled = k ⊙ (sigma + neg_sigma0)` (`k ⊙ (Σ − Σ₀)`), as [`Backend::col_dot`] then
+    /// [`Backend::mul_cols`] compute them (one pass over `k` on the GPU). h, k, k_scaled
+    /// `[T, q]`, sigma, neg_sigma0, dsigma `[q]`.
+    #[allow(clippy::too_many_arguments)]
+    fn sigma_backward(
+        &self,
+        h: &Self::Tensor,
+        k: &Self::Tensor,
+        sigma: &Self::Tensor,
+        neg_sigma0: &Self::Tensor,
+        dsigma: &mut Self::Tensor,
+        k_scaled: &mut Self::Tensor,
+    ) -> Result<()> {
+        f32_only!("sigma_backward"; h, k, sigma, neg_sigma0, dsigma, k_scaled)?;
+        let dims = checks::sigma_backward(
+            h.shape(),
+            k.shape(),
+            sigma.shape(),
+            neg_sigma0.shape(),
+            dsigma.shape(),
+            k_scaled.shape(),
+        )?;
+        self.sigma_backward_kernel(h, k, sigma, neg_sigma0, dsigma, k_scaled, dims)
     }
 
     // ---- linear algebra -------------------------------------------------------------------
@@ -401,6 +442,26 @@ pub trait Backend: Kernels {
         let (xs, p) = (x.shape(), positions.len());
         let dims = checks::rope(xs, p, cos.shape(), sin.shape(), n_heads, head_dim)?;
         self.rope_kernel(x, positions, cos, sin, n_heads, head_dim, inverse, dims)
+    }
+    /// [`Backend::rope`] on q `[T, H·head_dim]` and k `[T, Hkv·head_dim]` (same rows, one
+    /// dispatch on the GPU).
+    #[allow(clippy::too_many_arguments)]
+    fn rope_qk(
+        &self,
+        q: &mut Self::Tensor,
+        k: &mut Self::Tensor,
+        positions: &Self::Ids,
+        cos: &Self::Tensor,
+        sin: &Self::Tensor,
+        (q_heads, k_heads): (usize, usize),
+        head_dim: usize,
+        inverse: bool,
+    ) -> Result<()> {
+        let p = positions.len();
+        let dims = checks::rope(q.shape(), p, cos.shape(), sin.shape(), q_heads, head_dim)?;
+        checks::rope(k.shape(), p, cos.shape(), sin.shape(), k_heads, head_dim)?;
+        let heads = (q_heads, k_heads);
+        self.rope_qk_kernel(q, k, positions, cos, sin, heads, head_dim, inverse, dims)
     }
     /// Causal grouped-query attention. Query row `t` of sequence `b` attends to keys
     /// `window_start[b·seq + t] ..= t` of the same sequence (`window_start` = 0 for plain causal

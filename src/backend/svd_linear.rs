@@ -6,12 +6,14 @@
 //! `Σ` trained. In real arithmetic this is the residual form `W' + U diag(Σ) Vᵀ` with
 //! `W' = W − U diag(Σ₀) Vᵀ`, but no residual is built or held, and at `Σ = Σ₀` the layer is
 //! exactly the original one (`d = 0`), however rough `U` and `V` are.
-//! Forward (factored; the `[m, n]` product is never rebuilt): `d = Σ − Σ₀` (saved for
-//! backward), `h = x V`, `y = x Wᵀ + (h ⊙ d) Uᵀ + b`.
+//! Forward (factored; the `[m, n]` product is never rebuilt): `h = x V`,
+//! `y = x Wᵀ + (h ⊙ d) Uᵀ + b` with `d = Σ − Σ₀`.
 //! Backward with `g = dL/dy`: `k = g U`, `dΣ += Σ_t h_t ⊙ k_t`, `dx (+)= g W + (k ⊙ d) Vᵀ`.
 //!
-//! `d` is made from two existing ops (a copy of `Σ`, then `+= −Σ₀`): the layer holds `Σ₀`
-//! negated, so no subtraction kernel is needed, and `Σ + (−Σ₀)` is exactly `Σ − Σ₀` in f32.
+//! The layer holds `Σ₀` negated, and `d` is formed inside the column scaling
+//! (`mul_cols(h, Σ, −Σ₀)`: `h · (Σ + (−Σ₀))`, exactly `Σ − Σ₀` in f32), so the training step
+//! spends no dispatch and no buffer on it; [`svd_linear_delta`] (the export, tests) makes it
+//! from a copy of `Σ`, then `+= −Σ₀`, to the same bits.
 use super::{Backend, Matmul, TensorInfo, shape};
 use crate::error::Result;
 
@@ -39,8 +41,6 @@ pub struct SvdLinearActs<T> {
     pub scratch: T,
     /// Scratch `[T, q]`: `k ⊙ d` in backward.
     pub scratch2: T,
-    /// `d = Σ − Σ₀`, `[q]`, made by forward and used again by the matching backward.
-    pub delta: T,
 }
 
 impl<T: TensorInfo> SvdLinear<T> {
@@ -73,8 +73,7 @@ impl<T: TensorInfo> SvdLinearActs<T> {
             "acts.scratch2",
             self.scratch2.shape(),
             &[rows, q],
-        )?;
-        shape::expect("svd_linear", "acts.delta", self.delta.shape(), &[q])
+        )
     }
 }
 
@@ -88,7 +87,6 @@ pub fn svd_linear_acts<B: Backend>(
         h: be.zeros(&[rows, q])?,
         scratch: be.zeros(&[rows, q])?,
         scratch2: be.zeros(&[rows, q])?,
-        delta: be.zeros(&[q])?,
     })
 }
 
@@ -148,10 +146,10 @@ pub fn svd_linear_forward<B: Backend>(
     shape::expect("svd_linear_forward", "x", x.shape(), &[rows, n])?;
     shape::expect("svd_linear_forward", "y", y.shape(), &[rows, m])?;
     acts.check(rows, q)?;
-    svd_linear_delta(be, layer, &mut acts.delta)?;
     be.matmul(x, &layer.w, y, Matmul::NT)?;
     be.matmul(x, &layer.v, &mut acts.h, Matmul::NN)?;
-    be.mul_cols(&acts.h, &acts.delta, &mut acts.scratch)?;
+    let (sigma, neg_sigma0) = (&layer.sigma, Some(&layer.neg_sigma0));
+    be.mul_cols(&acts.h, sigma, neg_sigma0, &mut acts.scratch)?;
     be.matmul(&acts.scratch, &layer.u, y, Matmul::NT.accumulate())?;
     if let Some(b) = &layer.bias {
         be.add_bias(y, b)?;
@@ -160,8 +158,8 @@ pub fn svd_linear_forward<B: Backend>(
 }
 
 /// Backward: `dsigma += Σ_t h ⊙ (g U)` and `dx (+)= g W + ((g U) ⊙ (Σ − Σ₀)) Vᵀ`.
-/// g `[T, m]`, dx `[T, n]`, dsigma `[q]`. Needs `acts.h` and `acts.delta` from the matching
-/// forward (Σ must not change in between).
+/// g `[T, m]`, dx `[T, n]`, dsigma `[q]`. Needs `acts.h` from the matching forward (Σ must
+/// not change in between).
 pub fn svd_linear_backward<B: Backend>(
     be: &B,
     layer: &SvdLinear<B::Tensor>,
@@ -179,14 +177,14 @@ pub fn svd_linear_backward<B: Backend>(
     acts.check(rows, q)?;
     let k = &mut acts.scratch;
     be.matmul(g, &layer.u, k, Matmul::NN)?;
-    be.col_dot(&acts.h, k, None, dsigma, true)?;
+    let (sigma, neg_sigma0) = (&layer.sigma, &layer.neg_sigma0);
+    be.sigma_backward(&acts.h, k, sigma, neg_sigma0, dsigma, &mut acts.scratch2)?;
     let first = if accumulate_dx {
         Matmul::NN.accumulate()
     } else {
         Matmul::NN
     };
     be.matmul(g, &layer.w, dx, first)?;
-    be.mul_cols(k, &acts.delta, &mut acts.scratch2)?;
     be.matmul(&acts.scratch2, &layer.v, dx, Matmul::NT.accumulate())?;
     Ok(())
 }

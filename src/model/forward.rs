@@ -341,7 +341,7 @@ pub fn run_model<B: Backend>(
     match &w.embed_scale {
         Some(scale) => {
             be.embedding(&w.embed, ids, &mut acts.scratch.xn)?;
-            be.mul_cols(&acts.scratch.xn, scale, &mut acts.stream)?;
+            be.mul_cols(&acts.scratch.xn, scale, None, &mut acts.stream)?;
         }
         None => be.embedding(&w.embed, ids, &mut acts.stream)?,
     }
@@ -459,8 +459,7 @@ pub fn layer_forward<B: Backend>(
         head_norm_forward(be, kr, kn, eps, hkv, &mut s.k, rk)?;
     }
     let (cos, sin) = rope_tables;
-    be.rope(&mut s.q, positions, cos, sin, h, d, false)?;
-    be.rope(&mut s.k, positions, cos, sin, hkv, d, false)?;
+    be.rope_qk(&mut s.q, &mut s.k, positions, cos, sin, (h, hkv), d, false)?;
     match mode {
         AttentionMode::Batch {
             window_start,

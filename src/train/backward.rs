@@ -383,8 +383,8 @@ fn layer_backward<B: Backend>(
         &mut bs.dk,
         &mut bs.dv,
     )?;
-    be.rope(&mut bs.dq, &batch.positions, cos, sin, h, d, true)?;
-    be.rope(&mut bs.dk, &batch.positions, cos, sin, hkv, d, true)?;
+    let pos = &batch.positions;
+    be.rope_qk(&mut bs.dq, &mut bs.dk, pos, cos, sin, (h, hkv), d, true)?;
     // Per-head q/k norms: dq, dk are gradients of the normed heads; dq_raw, dk_raw of the
     // projections.
     let (dq, dk) = if lw.q_norm.is_some() || lw.k_norm.is_some() {

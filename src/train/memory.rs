@@ -371,20 +371,7 @@ pub fn estimate_with(cfg: &ModelConfig, plan: &SvdPlan, o: &MemoryOptions) -> Me
     let rope_sets = 1 + u64::from(cfg.local_attention.is_some());
     let rope = rope_sets * 2 * u(o.seq) * u(cfg.head_dim);
 
-    let head_delta = plan
-        .layers
-        .iter()
-        .filter(|l| l.layer.is_none())
-        .map(|l| u(l.q))
-        .sum::<u64>();
-    let deltas: u64 = plan
-        .layers
-        .iter()
-        .filter(in_buffers)
-        .map(|l| u(l.q))
-        .sum::<u64>()
-        + head_delta;
-    let activations = rows * per_row + head + rope + deltas;
+    let activations = rows * per_row + head + rope;
 
     MemoryEstimate {
         weights,

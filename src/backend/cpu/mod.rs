@@ -222,10 +222,17 @@ impl Kernels for CpuBackend {
         &self,
         src: &CpuTensor,
         s: &CpuTensor,
+        s_add: Option<&CpuTensor>,
         dst: &mut CpuTensor,
         (_, cols): (usize, usize),
     ) -> Result<()> {
-        elementwise::mul_cols(&src.data, &s.data, cols, &mut dst.data);
+        match s_add {
+            None => elementwise::mul_cols(&src.data, &s.data, cols, &mut dst.data),
+            Some(a) => {
+                let sum: Vec<f32> = s.data.iter().zip(&a.data).map(|(x, y)| x + y).collect();
+                elementwise::mul_cols(&src.data, &sum, cols, &mut dst.data);
+            }
+        }
         Ok(())
     }
 

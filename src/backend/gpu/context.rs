@@ -102,7 +102,8 @@ impl GpuContext {
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("svdtune"),
-                required_features: wgpu::Features::empty(),
+                // Timestamps only serve `svdtune bench`'s time per kernel (`profile.rs`).
+                required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
                 required_limits: limits,
                 ..Default::default()
             })

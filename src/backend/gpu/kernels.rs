@@ -63,7 +63,7 @@ kernels! {
     COPY_COLS = "copy_cols" [R, RW];
     ADD_ASSIGN = "add_assign" [RW, R];
     ADD_BIAS = "add_bias" [RW, R];
-    MUL_COLS = "mul_cols" [R, R, RW];
+    MUL_COLS = "mul_cols" [R, R, R, RW];
     MATMUL = "matmul": "matmul" from ["frozen/f32", "matmul"] [R, R, RW];
     MATMUL_F16 = "matmul_f16": "matmul" from ["packed/bytes", "packed/f16", "frozen/packed", "matmul"] [R, R, RW];
     MATMUL_BF16 = "matmul_bf16": "matmul" from ["packed/bytes", "packed/bf16", "frozen/packed", "matmul"] [R, R, RW];
@@ -72,8 +72,10 @@ kernels! {
         from ["packed/bytes", "packed/f16", "frozen/packed", "matmul_rows"] [R, R, RW];
     MATMUL_ROWS_BF16 = "matmul_rows_bf16": "matmul_rows"
         from ["packed/bytes", "packed/bf16", "frozen/packed", "matmul_rows"] [R, R, RW];
+    COL_DOT = "col_dot" [R, R, R, RW];
     COL_DOT_PARTIAL = "col_dot_partial" [R, R, R, RW];
     SUM_PARTIALS = "sum_partials" [R, RW];
+    SIGMA_BACKWARD = "sigma_backward" [R, R, R, R, RW, RW];
     SVD_MERGE = "svd_merge" [R, R, R, R, RW];
     EMBEDDING = "embedding": "embedding" from ["frozen/f32", "embedding"] [R, R, RW];
     EMBEDDING_F16 = "embedding_f16": "embedding"
@@ -83,6 +85,7 @@ kernels! {
     RMSNORM_FORWARD = "rmsnorm_forward" [R, R, RW, RW];
     RMSNORM_BACKWARD = "rmsnorm_backward" [R, R, R, R, RW];
     ROPE = "rope" [RW, R, R, R];
+    ROPE_QK = "rope_qk" [RW, RW, R, R, R];
     ATTENTION_FORWARD = "attention_forward" [R, R, R, R, RW, RW];
     ATTENTION_BACKWARD_DELTA = "attention_backward_delta" [R, R, R, RW];
     ATTENTION_BACKWARD_DQ = "attention_backward_dq" [R, R, R, R, R, R, RW];
@@ -93,7 +96,7 @@ kernels! {
     GEGLU_FORWARD = "geglu_forward" [R, R, RW];
     GEGLU_BACKWARD = "geglu_backward" [R, R, R, RW, RW];
     CROSS_ENTROPY = "cross_entropy" [RW, R, R, RW];
-    REDUCE_PARTIAL = "reduce_partial" [R, RW];
+    REDUCE_PARTIAL = "reduce_partial" [R, R, R, R, R, R, R, RW];
     ADAMW = "adamw" [RW, R, RW, RW, R];
 }
 

@@ -10,9 +10,11 @@ pub mod context;
 pub mod kernels;
 mod ledger;
 mod ops;
+mod profile;
 mod readback;
 pub mod recorder;
 pub mod software;
+pub mod tuning;
 
 use super::{
     AdamW, AttentionDims, Backend, CachedAttentionDims, Format, IdsInfo, Kernels, Matmul, Shape,
@@ -22,8 +24,10 @@ use crate::error::Result;
 pub use context::{DeviceCaps, GpuContext, LossHandle};
 use ledger::DeadList;
 pub use ops::dequant::GpuBlocks;
+pub use profile::KernelTime;
 use recorder::{BufRef, Recorder};
 pub use recorder::{GpuCacheStats, GpuMemory};
+pub use tuning::GpuTuning;
 
 /// A tensor in a GPU storage buffer: f32, or a frozen weight packed in its stored format (two
 /// f16/bf16 values per u32, unpacked by the kernels that accept it).
@@ -111,9 +115,10 @@ impl GpuBackend {
         Ok(Self::from_context(GpuContext::with_caps(caps).await?))
     }
     pub fn from_context(ctx: GpuContext) -> Self {
-        GpuBackend {
-            rec: Recorder::new(ctx),
-        }
+        let tuning = GpuTuning::for_adapter(ctx.software_reason().is_some());
+        let rec = Recorder::new(ctx);
+        rec.tuning.set(tuning);
+        GpuBackend { rec }
     }
     pub fn context(&self) -> &GpuContext {
         &self.rec.ctx
@@ -130,6 +135,34 @@ impl GpuBackend {
     /// (a training loop past its first steps creates none).
     pub fn cache_stats(&self) -> GpuCacheStats {
         self.rec.stats()
+    }
+    /// The kernel variants in use.
+    pub fn tuning(&self) -> GpuTuning {
+        self.rec.tuning.get()
+    }
+    /// Chooses the kernel variants of the work recorded from now on (checked first).
+    pub fn set_tuning(&self, tuning: GpuTuning) -> Result<()> {
+        tuning.check()?;
+        self.rec.tuning.set(tuning);
+        Ok(())
+    }
+    /// Dispatches recorded per kernel (shader name) since the last call, largest count first;
+    /// the counts start again from zero (`svdtune bench` reads them around one step).
+    pub fn take_dispatch_counts(&self) -> Vec<(&'static str, u64)> {
+        self.rec.take_dispatch_counts()
+    }
+    /// Starts timing every dispatch (up to `max_dispatches`) with GPU timestamps; false when
+    /// the adapter has no timestamp queries (see `profile.rs`).
+    pub fn start_profile(&self, max_dispatches: usize) -> bool {
+        self.rec.start_profile(max_dispatches)
+    }
+    /// GPU time per kernel since [`GpuBackend::start_profile`], longest first.
+    pub async fn take_profile(&self) -> Result<Option<Vec<KernelTime>>> {
+        self.rec.take_profile().await
+    }
+    /// Buffer copies and clears recorded since the last call (they are not dispatches).
+    pub fn take_transfer_count(&self) -> u64 {
+        self.rec.take_transfer_count()
     }
     fn new_tensor(&self, shape: &[usize], contents: Option<&[f32]>) -> Result<GpuTensor> {
         let shape = Shape::new(shape);
@@ -298,10 +331,11 @@ impl Kernels for GpuBackend {
         &self,
         src: &GpuTensor,
         s: &GpuTensor,
+        s_add: Option<&GpuTensor>,
         dst: &mut GpuTensor,
         dims: (usize, usize),
     ) -> Result<()> {
-        ops::elementwise::mul_cols(&self.rec, src, s, dst, dims)
+        ops::elementwise::mul_cols(&self.rec, src, s, s_add, dst, dims)
     }
 
     fn matmul_kernel(
@@ -324,6 +358,24 @@ impl Kernels for GpuBackend {
         dims: (usize, usize),
     ) -> Result<()> {
         ops::linalg::col_dot(&self.rec, a, b, row_scale, out, accumulate, dims)
+    }
+    fn sigma_backward_kernel(
+        &self,
+        h: &GpuTensor,
+        k: &GpuTensor,
+        sigma: &GpuTensor,
+        neg_sigma0: &GpuTensor,
+        dsigma: &mut GpuTensor,
+        k_scaled: &mut GpuTensor,
+        dims: (usize, usize),
+    ) -> Result<()> {
+        let rec = &self.rec;
+        if dims.0 > rec.tuning.get().col_dot_single_pass_rows {
+            ops::linalg::col_dot(rec, h, k, None, dsigma, true, dims)?;
+            return ops::elementwise::mul_cols(rec, k, sigma, Some(neg_sigma0), k_scaled, dims);
+        }
+        let bufs = [h, k, sigma, neg_sigma0];
+        ops::linalg::sigma_backward(rec, bufs, dsigma, k_scaled, dims)
     }
     fn svd_merge_kernel(
         &self,
@@ -369,6 +421,21 @@ impl Kernels for GpuBackend {
         dims: (usize, usize),
     ) -> Result<()> {
         ops::norm::rmsnorm_backward(&self.rec, x, w, rstd, dy, dx, accumulate_dx, dw, dims)
+    }
+    fn rope_qk_kernel(
+        &self,
+        q: &mut GpuTensor,
+        k: &mut GpuTensor,
+        positions: &GpuIds,
+        cos: &GpuTensor,
+        sin: &GpuTensor,
+        heads: (usize, usize),
+        head_dim: usize,
+        inverse: bool,
+        dims: (usize, usize),
+    ) -> Result<()> {
+        let tables = (positions, cos, sin);
+        ops::rope::rope_qk(&self.rec, q, k, tables, heads, head_dim, inverse, dims)
     }
     fn rope_kernel(
         &self,

@@ -16,6 +16,7 @@ use super::context::GpuContext;
 use super::kernels::{Access, Kernel};
 use super::ledger::{DeadList, Ledger};
 pub use super::ledger::{GpuCacheStats, GpuMemory};
+use super::tuning::GpuTuning;
 use crate::error::{Error, Result};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -48,6 +49,8 @@ struct BindEntry {
 
 pub struct Recorder {
     pub ctx: GpuContext,
+    /// The kernel variants and workgroup shapes in use (see [`GpuTuning`]).
+    pub tuning: Cell<GpuTuning>,
     pub(super) ledger: Ledger,
     pub(crate) dead: DeadList,
     layouts: RefCell<HashMap<&'static str, Rc<(wgpu::BindGroupLayout, wgpu::PipelineLayout)>>>,
@@ -62,6 +65,12 @@ pub struct Recorder {
     submits: Cell<u64>,
     pipelines_created: Cell<u64>,
     bind_groups_created: Cell<u64>,
+    /// Dispatches recorded per kernel since the last [`Recorder::take_dispatch_counts`].
+    dispatches: RefCell<HashMap<&'static str, u64>>,
+    /// Transfer commands (copies, clears) recorded since then.
+    transfers: Cell<u64>,
+    /// Timestamps per dispatch while a profile is open (see `profile.rs`).
+    pub(super) profile: RefCell<Option<super::profile::Profile>>,
 }
 
 /// Usage of every tensor buffer: bound as storage, copied in and out.
@@ -86,6 +95,7 @@ impl Recorder {
         let dead = ledger.dead.clone();
         Recorder {
             ctx,
+            tuning: Cell::new(GpuTuning::default()),
             ledger,
             dead,
             layouts: RefCell::default(),
@@ -98,6 +108,9 @@ impl Recorder {
             submits: Cell::new(0),
             pipelines_created: Cell::new(0),
             bind_groups_created: Cell::new(0),
+            dispatches: RefCell::default(),
+            transfers: Cell::new(0),
+            profile: RefCell::new(None),
         }
     }
 
@@ -377,20 +390,37 @@ impl Recorder {
             Some(bg) => bg,
             None => self.bind(k, key, step, bufs)?,
         };
+        // A profiled dispatch runs in a pass of its own, timed at both ends.
+        let timed = self.profile_slot(k.name);
         let mut pass_slot = self.pass.borrow_mut();
+        if timed.is_some() {
+            pass_slot.take();
+        }
         let pass = pass_slot.get_or_insert_with(|| {
             let mut enc_slot = self.encoder.borrow_mut();
             let enc = enc_slot
                 .get_or_insert_with(|| self.ctx.device.create_command_encoder(&Default::default()));
+            let timestamp_writes =
+                timed
+                    .as_ref()
+                    .map(|(set, i)| wgpu::ComputePassTimestampWrites {
+                        query_set: set,
+                        beginning_of_pass_write_index: Some(*i),
+                        end_of_pass_write_index: Some(*i + 1),
+                    });
             enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("svdtune"),
-                timestamp_writes: None,
+                timestamp_writes,
             })
             .forget_lifetime()
         });
         pass.set_pipeline(&pipeline);
         pass.set_bind_group(0, &bg, &[]);
         pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        if timed.is_some() {
+            pass_slot.take();
+        }
+        *self.dispatches.borrow_mut().entry(k.name).or_default() += 1;
         Ok(())
     }
 
@@ -477,7 +507,9 @@ impl Recorder {
     }
 
     /// Runs `f` on the open command encoder (ending the compute pass first), for copies.
+    /// Each call counts as one transfer command.
     pub fn with_encoder(&self, f: impl FnOnce(&mut wgpu::CommandEncoder)) {
+        self.transfers.set(self.transfers.get() + 1);
         self.pass.borrow_mut().take();
         let mut enc_slot = self.encoder.borrow_mut();
         let enc = enc_slot
@@ -494,6 +526,20 @@ impl Recorder {
         self.submits.set(self.submits.get() + 1);
         self.collect();
         self.ctx.take_error(self.ledger.live())
+    }
+
+    /// The dispatches recorded per kernel since the last call (or since the start), largest
+    /// count first; the counts start again from zero.
+    pub fn take_dispatch_counts(&self) -> Vec<(&'static str, u64)> {
+        let mut v: Vec<_> = self.dispatches.borrow_mut().drain().collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        v
+    }
+
+    /// The transfer commands (buffer copies and clears, not dispatches) recorded since the last
+    /// call; the count starts again from zero.
+    pub fn take_transfer_count(&self) -> u64 {
+        self.transfers.replace(0)
     }
 
     /// Number of cached bind groups (for tests of the cache).

@@ -6,17 +6,22 @@
 //! pipelines, buffers and bytes, which must not grow with the step count: compare `--steps 5`
 //! with `--steps 50`). `--config` builds random weights from a config.json alone (for machines
 //! without the checkpoint). `--recompute auto|on|off` chooses activation recomputation as
-//! `svdtune train` does. `--json FILE` writes the figures.
+//! `svdtune train` does. `--json FILE` writes the figures. On the GPU it also prints the
+//! dispatches of one step per kernel (and the buffer copies and clears), the GPU time per kernel
+//! over one more step where the adapter has timestamp queries, and runs the kernel variants
+//! `--gpu-tuning KEY=VALUE,…` chooses (`GpuTuning`).
 use crate::backend_choice::{BackendChoice, open_gpu};
 use crate::bench_flops::{LayerShape, step_flops};
 use crate::model_arg::open_model;
 use clap::Args;
 use serde::Serialize;
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::process::ExitCode;
 use std::time::Instant;
 use svdtune::backend::cpu::CpuBackend;
-use svdtune::backend::gpu::GpuCacheStats;
+use svdtune::backend::gpu::{GpuCacheStats, KernelTime};
 use svdtune::backend::{Backend, Matmul};
 use svdtune::export::safetensors_writer::{TensorHeader, write_safetensors};
 use svdtune::hub::Need;
@@ -55,6 +60,10 @@ pub struct BenchArgs {
     /// only when the stored ones do not fit the memory limit (`auto`).
     #[arg(long, default_value = "auto", value_name = "auto|on|off")]
     recompute: Recompute,
+    /// GPU kernel variants, `KEY=VALUE,…` over the adapter's defaults (keys: col_dot_rows,
+    /// col_dot_lanes, reduce_tensors; see `GpuTuning`).
+    #[arg(long, default_value = "")]
+    gpu_tuning: String,
     /// Write the figures as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -87,6 +96,19 @@ struct Figures {
     memory_estimate_bytes: u64,
     /// Whether backward recomputed the activations.
     recompute: bool,
+    /// GPU: the dispatches of the last training step per kernel, largest first.
+    dispatches_per_step: Option<Vec<(String, u64)>>,
+    /// GPU: their total.
+    dispatches_per_step_total: Option<u64>,
+    /// GPU: buffer copies and clears of the last step (transfer commands, not dispatches).
+    transfers_per_step: Option<u64>,
+    /// GPU: the kernel variants used (`--gpu-tuning`).
+    gpu_tuning: Option<String>,
+    /// GPU: whether the adapter has timestamp queries.
+    timestamp_queries: Option<bool>,
+    /// GPU, with timestamp queries: time per kernel over one more step, every dispatch in a
+    /// pass of its own (so the shares, not the sum, are the figure).
+    kernel_times: Option<Vec<KernelTime>>,
 }
 
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
@@ -98,11 +120,27 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     let gpu = open_gpu(args.backend)?;
     let figures = match &gpu {
         Some(g) => {
-            let mut f = pollster::block_on(bench(g, &args, || Some(g.cache_stats())))?;
+            g.set_tuning(g.tuning().apply(&args.gpu_tuning)?)?;
+            let probes = Probes {
+                held: || Some(g.cache_stats()),
+                dispatches: || Some((g.take_dispatch_counts(), g.take_transfer_count())),
+                start_profile: |n| Some(g.start_profile(n)),
+                take_profile: || Box::pin(g.take_profile()) as ProfileFuture<'_>,
+            };
+            let mut f = pollster::block_on(bench(g, &args, probes))?;
             f.gpu_peak_bytes = Some(g.memory().peak_bytes);
+            f.gpu_tuning = Some(g.tuning().describe());
             f
         }
-        None => pollster::block_on(bench(&CpuBackend, &args, || None))?,
+        None => {
+            let probes = Probes {
+                held: || None,
+                dispatches: || None,
+                start_profile: |_| None,
+                take_profile: || Box::pin(async { Ok(None) }) as ProfileFuture<'_>,
+            };
+            pollster::block_on(bench(&CpuBackend, &args, probes))?
+        }
     };
     print(&figures);
     if let Some(path) = &args.json {
@@ -155,13 +193,37 @@ fn random_model(config: &str) -> Result<MemoryFiles> {
     Ok(files)
 }
 
-/// The figures of `args` on `be`; `held` reports what the backend holds at the moment (the
-/// GPU's [`GpuCacheStats`]), asked after the decomposition and after the last step.
-async fn bench<B: Backend>(
+/// The GPU time per kernel of the profiled step, when it was profiled.
+type ProfileFuture<'a> = Pin<Box<dyn Future<Output = Result<Option<Vec<KernelTime>>>> + 'a>>;
+
+/// What `bench` asks the backend besides the trait (`None` on the CPU).
+struct Probes<H, D, S, P> {
+    /// What the backend holds at the moment (the GPU's [`GpuCacheStats`]), asked after the
+    /// decomposition and after the last step.
+    held: H,
+    /// The dispatches per kernel and the transfer commands since the last call (it restarts
+    /// the counts).
+    dispatches: D,
+    /// Opens a timestamp profile for this many dispatches: `Some(false)` when the adapter
+    /// has no timestamp queries.
+    start_profile: S,
+    /// Closes it.
+    take_profile: P,
+}
+
+/// The figures of `args` on `be`.
+async fn bench<'a, B: Backend, H, D, S, P>(
     be: &B,
     args: &BenchArgs,
-    held: impl Fn() -> Option<GpuCacheStats>,
-) -> Result<Figures> {
+    probes: Probes<H, D, S, P>,
+) -> Result<Figures>
+where
+    H: Fn() -> Option<GpuCacheStats>,
+    D: Fn() -> Option<(Vec<(&'static str, u64)>, u64)>,
+    S: Fn(usize) -> Option<bool>,
+    P: Fn() -> ProfileFuture<'a>,
+{
+    let held = probes.held;
     let t = Instant::now();
     let mut model = load(be, args)?;
     be.flush()?;
@@ -223,13 +285,30 @@ async fn bench<B: Backend>(
         AdamWConfig::default(),
     )?;
     let mut times = Vec::new();
+    let mut dispatches = None;
     for i in 0..args.warmup + args.steps {
+        (probes.dispatches)();
         let t = Instant::now();
         trainer.step(be, &[batch]).await?;
         if i >= args.warmup {
             times.push(t.elapsed().as_secs_f64() * 1e3);
         }
+        dispatches = (probes.dispatches)();
     }
+    // One more step with every dispatch timed (slower: a pass per dispatch), after the timed ones.
+    let step_dispatches = dispatches
+        .as_ref()
+        .map_or(0, |d| d.0.iter().map(|k| k.1 as usize).sum());
+    let timestamp_queries = (probes.start_profile)(step_dispatches + 16);
+    let kernel_times = if timestamp_queries == Some(true) {
+        trainer.step(be, &[batch]).await?;
+        (probes.take_profile)().await?
+    } else {
+        None
+    };
+    let transfers_per_step = dispatches.as_ref().map(|d| d.1);
+    let dispatches_per_step: Option<Vec<(String, u64)>> =
+        dispatches.map(|d| d.0.into_iter().map(|(k, n)| (k.to_string(), n)).collect());
     let gpu_after_steps = held();
     let mut sorted = times.clone();
     sorted.sort_by(f64::total_cmp);
@@ -268,6 +347,14 @@ async fn bench<B: Backend>(
         gpu_after_steps,
         memory_estimate_bytes: memory.total(),
         recompute: memory.recompute,
+        dispatches_per_step_total: dispatches_per_step
+            .as_ref()
+            .map(|d| d.iter().map(|(_, n)| n).sum()),
+        dispatches_per_step,
+        transfers_per_step,
+        gpu_tuning: None,
+        timestamp_queries,
+        kernel_times,
     })
 }
 
@@ -346,5 +433,33 @@ fn print(f: &Figures) {
     }
     if let Some(c) = &f.gpu_after_steps {
         println!("GPU after the last step: {c}");
+    }
+    if let Some(t) = &f.gpu_tuning {
+        println!("GPU kernel variants: {t}");
+    }
+    if let (Some(d), Some(total)) = (&f.dispatches_per_step, f.dispatches_per_step_total) {
+        println!(
+            "dispatches per step: {total} (and {} buffer copies and clears)",
+            f.transfers_per_step.unwrap_or(0)
+        );
+        let times = f.kernel_times.as_deref().unwrap_or_default();
+        let total_ms: f64 = times.iter().map(|t| t.ms).sum();
+        match f.timestamp_queries {
+            Some(true) => println!(
+                "GPU time per kernel (timestamp queries, one more step with a pass per dispatch): \
+                 {total_ms:.1} ms in all"
+            ),
+            _ => println!("GPU time per kernel: n/a (the adapter has no timestamp queries)"),
+        }
+        for (kernel, n) in d {
+            match times.iter().find(|t| t.kernel == kernel) {
+                Some(t) => println!(
+                    "  {n:>6}  {kernel:<26} {:>9.2} ms  {:>5.1}%",
+                    t.ms,
+                    100.0 * t.ms / total_ms.max(1e-9)
+                ),
+                None => println!("  {n:>6}  {kernel}"),
+            }
+        }
     }
 }

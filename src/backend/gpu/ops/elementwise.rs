@@ -16,8 +16,16 @@ struct FillParams {
     value: f32,
 }
 
+/// `t[i] = value`. Zero (the gradients at the start of a step) is a buffer clear, a transfer
+/// command without a pipeline or bind group; other values run `shaders/fill.wgsl`.
 pub fn fill(rec: &Recorder, t: &mut GpuTensor, value: f32) -> Result<()> {
     let n = t.shape().numel();
+    if value.to_bits() == 0 {
+        if n > 0 {
+            rec.with_encoder(|enc| enc.clear_buffer(&t.buf, 0, Some(n as u64 * 4)));
+        }
+        return Ok(());
+    }
     let params = FillParams {
         n: u32_of("fill", "n", n)?,
         value,
@@ -109,23 +117,36 @@ pub fn add_bias(
     )
 }
 
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct MulColsParams {
+    n: u32,
+    cols: u32,
+    has_add: u32,
+}
+
+/// `dst[t, c] = src[t, c] · (s[c] (+ s_add[c]))`; src, dst `[T, C]`, s, s_add `[C]`.
 pub fn mul_cols(
     rec: &Recorder,
     src: &GpuTensor,
     s: &GpuTensor,
+    s_add: Option<&GpuTensor>,
     dst: &mut GpuTensor,
     (rows, cols): (usize, usize),
 ) -> Result<()> {
     let n = rows * cols;
-    let params = RowsParams {
+    let params = MulColsParams {
         n: u32_of("mul_cols", "n", n)?,
         cols: cols as u32,
+        has_add: s_add.is_some() as u32,
     };
+    // Without s_add, `s` stands in for the unused binding (read-only, so aliasing is fine).
+    let add = s_add.map_or(s.bref(), |a| a.bref());
     rec.dispatch(
         &kernels::MUL_COLS,
         &[],
         &params,
-        &[src.bref(), s.bref(), dst.bref()],
+        &[src.bref(), s.bref(), add, dst.bref()],
         grid_256("mul_cols", n)?,
     )
 }

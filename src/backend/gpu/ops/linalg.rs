@@ -152,6 +152,16 @@ pub(crate) struct SumPartialsParams {
     pub sqrt_out: u32,
 }
 
+/// `shaders/col_dot.wgsl`'s `Params` (the one-pass variant).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct ColDotOneParams {
+    rows: u32,
+    cols: u32,
+    has_scale: u32,
+    accumulate: u32,
+}
+
 /// Rows summed by one partial of `col_dot` (more when the rows would need over 65535 chunks).
 const COL_DOT_CHUNK: usize = 64;
 
@@ -172,6 +182,8 @@ pub(crate) fn sum_partials(
     )
 }
 
+/// `out[c] (+)= Σ_t a[t, c] · b[t, c] · row_scale[t]`; a `[T, C]`, b `[T, C]`, row_scale `[T]`,
+/// out `[C]`. One dispatch up to `GpuTuning::col_dot_single_pass_rows` rows, two past it.
 #[allow(clippy::too_many_arguments)]
 pub fn col_dot(
     rec: &Recorder,
@@ -183,6 +195,27 @@ pub fn col_dot(
     (rows, cols): (usize, usize),
 ) -> Result<()> {
     let op = "col_dot";
+    // Without a row scale, `a` stands in for the unused binding (read-only, so aliasing is fine).
+    let scale = row_scale.map_or(a.bref(), |s| s.bref());
+    let tuning = rec.tuning.get();
+    if rows <= tuning.col_dot_single_pass_rows {
+        let lanes = tuning.col_dot_lanes(cols);
+        let params = ColDotOneParams {
+            rows: u32_of(op, "rows", rows)?,
+            cols: u32_of(op, "cols", cols)?,
+            has_scale: row_scale.is_some() as u32,
+            accumulate: accumulate as u32,
+        };
+        let per = (256 / lanes) as usize;
+        let groups = [u32_of(op, "workgroups", cols.div_ceil(per).max(1))?, 1, 1];
+        return rec.dispatch(
+            &kernels::COL_DOT,
+            &[("LANES", lanes as f64)],
+            &params,
+            &[a.bref(), b.bref(), scale, out.bref()],
+            groups,
+        );
+    }
     let chunk = COL_DOT_CHUNK.max(rows.div_ceil(65535));
     let chunks = rows.div_ceil(chunk).max(1);
     let (pid, pbuf) = rec.scratch("partials", (chunks * cols * 4) as u64)?;
@@ -196,8 +229,6 @@ pub fn col_dot(
         chunk: u32_of(op, "chunk", chunk)?,
         has_scale: row_scale.is_some() as u32,
     };
-    // Without a row scale, `a` stands in for the unused binding (read-only, so aliasing is fine).
-    let scale = row_scale.map_or(a.bref(), |s| s.bref());
     let groups = [
         params.cols.div_ceil(256).max(1),
         u32_of(op, "chunks", chunks)?,
@@ -217,6 +248,48 @@ pub fn col_dot(
         sqrt_out: 0,
     };
     sum_partials(rec, partial, out.bref(), sum)
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct SigmaBackwardParams {
+    rows: u32,
+    cols: u32,
+}
+
+/// `shaders/sigma_backward.wgsl`: `dsigma += Σ_t h ⊙ k` and `k_scaled = k ⊙ (Σ + (−Σ₀))` in one
+/// dispatch; `[h, k, sigma, neg_sigma0]` as in `Backend::sigma_backward`, `(rows, q)`.
+pub fn sigma_backward(
+    rec: &Recorder,
+    [h, k, sigma, neg_sigma0]: [&GpuTensor; 4],
+    dsigma: &mut GpuTensor,
+    k_scaled: &mut GpuTensor,
+    (rows, q): (usize, usize),
+) -> Result<()> {
+    let op = "sigma_backward";
+    u32_of(op, "element count", rows * q)?;
+    let lanes = rec.tuning.get().col_dot_lanes(q);
+    let per = (256 / lanes) as usize;
+    let params = SigmaBackwardParams {
+        rows: u32_of(op, "rows", rows)?,
+        cols: u32_of(op, "q", q)?,
+    };
+    let bufs = [
+        h.bref(),
+        k.bref(),
+        sigma.bref(),
+        neg_sigma0.bref(),
+        dsigma.bref(),
+        k_scaled.bref(),
+    ];
+    let groups = [u32_of(op, "workgroups", q.div_ceil(per).max(1))?, 1, 1];
+    rec.dispatch(
+        &kernels::SIGMA_BACKWARD,
+        &[("LANES", lanes as f64)],
+        &params,
+        &bufs,
+        groups,
+    )
 }
 
 #[repr(C)]

@@ -47,21 +47,27 @@ pub fn cross_entropy(
     rec.dispatch_stepped(&kernels::CROSS_ENTROPY, &[], &params, &scale, &bufs, groups)
 }
 
+/// `shaders/reduce_partial.wgsl`'s `Params`: up to 7 tensors per dispatch.
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct ReduceParams {
-    n: u32,
     offset: u32,
     square: u32,
     blocks: u32,
+    slots: u32,
+    n: [u32; 8],
+    start: [u32; 8],
 }
 
 /// Elements reduced to one partial by a workgroup of `shaders/reduce_partial.wgsl` (256 × 8).
 const REDUCE_BLOCK: usize = 2048;
 
-/// `out[0] = Σ_i Σ x_i` (or `sqrt(Σ_i Σ x_i²)` with `square`): one `reduce_partial` dispatch per
-/// tensor into a shared partial buffer, then `sum_partials` over all partials. No tensors, or
-/// only empty ones, give 0.
+/// Tensors one `reduce_partial` dispatch binds at most (7 inputs and the partials: 8 buffers).
+const REDUCE_SLOTS: usize = 7;
+
+/// `out[0] = Σ_i Σ x_i` (or `sqrt(Σ_i Σ x_i²)` with `square`): `reduce_partial` dispatches over
+/// groups of up to `GpuTuning::reduce_tensors_per_dispatch` tensors into a shared partial
+/// buffer, then `sum_partials` over all partials. No tensors, or only empty ones, give 0.
 pub(crate) fn reduce_total(
     rec: &Recorder,
     op: &'static str,
@@ -69,36 +75,53 @@ pub(crate) fn reduce_total(
     out: &mut GpuTensor,
     square: bool,
 ) -> Result<()> {
-    let blocks: Vec<usize> = xs
+    let nonempty: Vec<(&GpuTensor, usize)> = xs
         .iter()
-        .map(|x| x.shape().numel().div_ceil(REDUCE_BLOCK))
+        .map(|x| (*x, x.shape().numel().div_ceil(REDUCE_BLOCK)))
+        .filter(|(_, nb)| *nb > 0)
         .collect();
-    let total: usize = blocks.iter().sum();
+    let total: usize = nonempty.iter().map(|(_, nb)| nb).sum();
     let chunks = u32_of(op, "partial count", total)?;
     let (pid, pbuf) = rec.scratch("reduce_partials", total.max(1) as u64 * 4)?;
     let partial = BufRef {
         id: pid,
         buf: &pbuf,
     };
+    let per = rec
+        .tuning
+        .get()
+        .reduce_tensors_per_dispatch
+        .clamp(1, REDUCE_SLOTS);
     let mut offset = 0;
-    for (x, &nb) in xs.iter().zip(&blocks) {
-        if nb == 0 {
-            continue;
-        }
-        let params = ReduceParams {
-            n: u32_of(op, "element count", x.shape().numel())?,
+    for group in nonempty.chunks(per) {
+        let mut params = ReduceParams {
             offset: offset as u32,
             square: square as u32,
-            blocks: nb as u32,
+            blocks: 0,
+            slots: group.len() as u32,
+            n: [0; 8],
+            start: [u32::MAX; 8],
         };
+        let mut bufs = Vec::with_capacity(REDUCE_SLOTS + 1);
+        for (s, (x, nb)) in group.iter().enumerate() {
+            params.n[s] = u32_of(op, "element count", x.shape().numel())?;
+            params.start[s] = params.blocks;
+            params.blocks += *nb as u32;
+            bufs.push(x.bref());
+        }
+        // Unused slots bind the first tensor again (read-only; never read).
+        while bufs.len() < REDUCE_SLOTS {
+            bufs.push(group[0].0.bref());
+        }
+        bufs.push(partial);
         rec.dispatch(
             &kernels::REDUCE_PARTIAL,
             &[],
             &params,
-            &[x.bref(), partial],
+            &bufs,
             grid(params.blocks),
         )?;
-        offset += nb;
+        offset += params.blocks as usize;
     }
     let sum = SumPartialsParams {
         cols: 1,

@@ -1,0 +1,114 @@
+//! The GPU backend's tuning knobs: which variant of a kernel runs and with which workgroup
+//! shape, where more than one is correct. Every setting gives the same results up to float
+//! summation order (the kernel tests run each variant); only speed differs per adapter, so the
+//! defaults are what measured best on the software devices, and `bench/device.sh` sweeps them on a
+//! real GPU (`svdtune bench --gpu-tuning KEY=VALUE,…`).
+use crate::error::{Error, Result};
+
+/// Knobs of the kernels whose variants this backend owns (the matmul has its own).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct GpuTuning {
+    /// `col_dot` (dΣ, RMSNorm dw) runs in one pass (`shaders/col_dot.wgsl`) up to this many
+    /// rows, and as `col_dot_partial` + `sum_partials` past it (0: always two passes).
+    pub col_dot_single_pass_rows: usize,
+    /// Fewest invocations per column of the one-pass `col_dot` (a power of two ≤ 256); narrow
+    /// outputs get more, so that a workgroup's 256 invocations stay busy.
+    pub col_dot_min_lanes: u32,
+    /// Tensors reduced by one dispatch of `reduce_partial` (the global gradient norm over every
+    /// trained tensor), 1 ..= 7.
+    pub reduce_tensors_per_dispatch: usize,
+}
+
+impl Default for GpuTuning {
+    fn default() -> Self {
+        GpuTuning {
+            col_dot_single_pass_rows: 1 << 16,
+            col_dot_min_lanes: 4,
+            reduce_tensors_per_dispatch: 7,
+        }
+    }
+}
+
+impl GpuTuning {
+    /// The defaults for an adapter: on a GPU emulated in software (lavapipe, SwiftShader) the
+    /// column dots run in two passes, since their workgroup barrier is slow there (on lavapipe a
+    /// SmolLM2-shaped step took 31 s with one pass and 21 s with two, `bench/README.md`); real
+    /// GPUs start from [`GpuTuning::default`] until `bench/device.sh` measures them.
+    pub fn for_adapter(software: bool) -> Self {
+        let mut t = GpuTuning::default();
+        if software {
+            t.col_dot_single_pass_rows = 0;
+        }
+        t
+    }
+
+    /// Parses `key=value` pairs separated by commas over [`GpuTuning::default`] (`""` gives
+    /// the defaults). Keys: `col_dot_rows`, `col_dot_lanes`, `reduce_tensors`.
+    pub fn parse(text: &str) -> Result<Self> {
+        GpuTuning::default().apply(text)
+    }
+
+    /// As [`GpuTuning::parse`], over these settings (`""` leaves them as they are).
+    pub fn apply(self, text: &str) -> Result<Self> {
+        let mut t = self;
+        for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let bad = |why: &str| Error::param("gpu tuning", format!("\"{item}\": {why}"));
+            let (key, value) = item
+                .split_once('=')
+                .ok_or_else(|| bad("expected KEY=VALUE"))?;
+            let n: usize = value
+                .trim()
+                .parse()
+                .map_err(|_| bad("the value is not a whole number"))?;
+            match key.trim() {
+                "col_dot_rows" => t.col_dot_single_pass_rows = n,
+                "col_dot_lanes" => t.col_dot_min_lanes = u32::try_from(n).unwrap_or(0),
+                "reduce_tensors" => t.reduce_tensors_per_dispatch = n,
+                _ => {
+                    return Err(bad(
+                        "unknown key (col_dot_rows, col_dot_lanes, reduce_tensors)",
+                    ));
+                }
+            }
+        }
+        t.check()?;
+        Ok(t)
+    }
+
+    /// Refuses settings no kernel can run with.
+    pub fn check(&self) -> Result<()> {
+        let lanes = self.col_dot_min_lanes;
+        if !lanes.is_power_of_two() || lanes > 256 {
+            return Err(Error::param(
+                "gpu tuning",
+                format!("col_dot_lanes = {lanes}: a power of two from 1 to 256"),
+            ));
+        }
+        if !(1..=7).contains(&self.reduce_tensors_per_dispatch) {
+            return Err(Error::param(
+                "gpu tuning",
+                format!(
+                    "reduce_tensors = {}: 1 to 7 (a dispatch binds at most 8 buffers)",
+                    self.reduce_tensors_per_dispatch
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The invocations per column of the one-pass `col_dot` over `cols` columns: enough columns
+    /// per workgroup to cover `cols` (at least 8), the rest of the 256 invocations as lanes, and
+    /// at least [`GpuTuning::col_dot_min_lanes`].
+    pub fn col_dot_lanes(&self, cols: usize) -> u32 {
+        let per = cols.clamp(8, 256).next_power_of_two() as u32;
+        (256 / per).max(self.col_dot_min_lanes)
+    }
+
+    /// One line for logs and benchmark tables.
+    pub fn describe(&self) -> String {
+        format!(
+            "col_dot_rows={},col_dot_lanes={},reduce_tensors={}",
+            self.col_dot_single_pass_rows, self.col_dot_min_lanes, self.reduce_tensors_per_dispatch
+        )
+    }
+}
