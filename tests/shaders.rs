@@ -6,11 +6,11 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use naga::valid::{Capabilities, ValidationFlags, Validator};
-use svdtune::backend::gpu::kernels::{ALL, Access, DEQUANT_ROWS, Kernel, PACKED};
+use svdtune::backend::gpu::kernels::{ALL, Access, DEQUANT_ROWS, Kernel, PACKED, frozen};
 
 /// Every kernel, plain and composed.
 fn every_kernel() -> impl Iterator<Item = &'static Kernel> {
-    ALL.iter().chain(DEQUANT_ROWS).copied()
+    ALL.iter().chain(DEQUANT_ROWS).copied().chain(frozen())
 }
 
 fn parse(name: &str, src: &str) -> naga::Module {
