@@ -49,9 +49,29 @@ fn train(model: &Path, out: &Path, backend: &str) -> Vec<f64> {
     let log = out.join("log.jsonl");
     let s = |p: &Path| p.to_str().unwrap().to_string();
     let args = [
-        "train", "--model", &s(model), "--data", DATA, "--out", &s(out), "--seq-len", "64",
-        "--batch-size", "4", "--max-steps", "3", "--lr", "3e-2", "--eval-split", "0.2",
-        "--rank-fraction", "0.5", "--backend", backend, "--log", &s(&log),
+        "train",
+        "--model",
+        &s(model),
+        "--data",
+        DATA,
+        "--out",
+        &s(out),
+        "--seq-len",
+        "64",
+        "--batch-size",
+        "4",
+        "--max-steps",
+        "3",
+        "--lr",
+        "3e-2",
+        "--eval-split",
+        "0.2",
+        "--rank-fraction",
+        "0.5",
+        "--backend",
+        backend,
+        "--log",
+        &s(&log),
     ];
     ok(&args);
     std::fs::read_to_string(&log)
@@ -105,7 +125,9 @@ fn requantize_q4_1(src: &[u8]) -> Vec<u8> {
         out.extend_from_slice(&(t.name.len() as u64).to_le_bytes());
         out.extend_from_slice(t.name.as_bytes());
         out.extend_from_slice(&(t.dims.len() as u32).to_le_bytes());
-        t.dims.iter().for_each(|d| out.extend_from_slice(&d.to_le_bytes()));
+        t.dims
+            .iter()
+            .for_each(|d| out.extend_from_slice(&d.to_le_bytes()));
         out.extend_from_slice(&ty.to_le_bytes());
         out.extend_from_slice(&(data.len() as u64).to_le_bytes());
         data.extend_from_slice(&bytes);
@@ -128,7 +150,12 @@ fn trains_as_its_f32_import(backend: &str) {
     let dir = tmp(backend);
     for (format, gguf) in fixtures(&dir) {
         let folder = dir.join(format!("{format}-imported"));
-        ok(&["import-gguf", gguf.to_str().unwrap(), "--out", folder.to_str().unwrap()]);
+        ok(&[
+            "import-gguf",
+            gguf.to_str().unwrap(),
+            "--out",
+            folder.to_str().unwrap(),
+        ]);
         let want = train(&folder, &dir.join(format!("{format}-f32")), backend);
         let got = train(&gguf, &dir.join(format!("{format}-blocks")), backend);
         assert_eq!(want.len(), 3, "{want:?}");
@@ -173,12 +200,22 @@ fn block_weights_are_held_as_the_files_bytes() {
             assert_eq!(w.format(), format, "{kind:?}");
         }
         // The file's bytes for matrices (the tied head a second time), f32 for the rest.
-        let embed = file.tensors.iter().find(|t| t.name == "token_embd.weight").unwrap();
+        let embed = file
+            .tensors
+            .iter()
+            .find(|t| t.name == "token_embd.weight")
+            .unwrap();
         let tied = if cfg.tie_word_embeddings { 1 } else { 0 };
         let want_blocks: u64 = file
             .tensors
             .iter()
-            .map(|t| if t.dims.len() == 2 { t.n_bytes } else { 4 * t.numel() as u64 })
+            .map(|t| {
+                if t.dims.len() == 2 {
+                    t.n_bytes
+                } else {
+                    4 * t.numel() as u64
+                }
+            })
             .sum::<u64>()
             + tied * embed.n_bytes;
         let numel: u64 = file.tensors.iter().map(|t| t.numel() as u64).sum::<u64>()

@@ -151,3 +151,19 @@ fn every_packed_snippet_is_composed() {
         parse(&ty.name(), &src);
     }
 }
+
+#[test]
+fn every_packed_format_has_its_frozen_kernels() {
+    use svdtune::backend::ALL_FORMATS;
+    use svdtune::backend::gpu::kernels::{EMBEDDING_BY_TABLE, MATMUL_BY_B, MATMUL_ROWS_BY_B};
+    for (op, v) in [
+        ("matmul", MATMUL_BY_B),
+        ("matmul_rows", MATMUL_ROWS_BY_B),
+        ("embedding", EMBEDDING_BY_TABLE),
+    ] {
+        for f in ALL_FORMATS.into_iter().filter(|f| f.is_packed()) {
+            let name = format!("{op}_{}", f.name().to_ascii_lowercase());
+            assert_eq!(v.get(f).name, name, "{op} for {f}");
+        }
+    }
+}

@@ -32,7 +32,7 @@ pub use unpack::{read_f32, unpacked};
 mod checks;
 #[macro_use]
 mod format;
-pub use format::Format;
+pub use format::{ALL_FORMATS, Format};
 
 use crate::error::Result;
 
