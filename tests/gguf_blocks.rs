@@ -1,6 +1,7 @@
 //! A `.gguf` trains with its matrices held as the file's blocks: the tiny chat model's GGUF
-//! (Q8_0) and the same model re-quantized to Q4_1 here (`requantize_q4_1`) train with per-step
-//! losses within 1e-4 of their f32 import (`import-gguf`, then train the folder), on the CPU
+//! (Q8_0), the same model re-quantized to Q4_1 here (`requantize`), and a wider tiny chat model
+//! (hidden size 256, random weights written here, exported with `export-gguf`) re-quantized to
+//! Q4_K, train with per-step losses within 1e-4 of their f32 import (`import-gguf`, then train the folder), on the CPU
 //! backend and on the GPU (lavapipe); loaded through `ImportedWeights`, the embedding and every
 //! linear weight are packed in the file's type and the backend holds the file's bytes for them
 //! (norms f32), against four bytes per value when loaded as f32.
@@ -97,9 +98,62 @@ fn q4_1_block(x: &[f32], out: &mut Vec<u8>) {
     }
 }
 
-/// `src` (a GGUF file) with every 2-D tensor re-quantized to Q4_1 (rows of whole 32-blocks):
-/// the header up to the tensor table is kept; the table and the data are written anew.
-fn requantize_q4_1(src: &[u8]) -> Vec<u8> {
+/// ggml's Q4_K layout for one super-block of 256 values (a plain quantizer, not llama.cpp's
+/// search): per sub-block of 32 `scale = (max + mn) / 15`, `mn = max(0, −min)`; six-bit scales
+/// and mins against f16 `d`, `dmin`; `x ≈ d·sc·q − dmin·m`.
+fn q4_k_block(x: &[f32], out: &mut Vec<u8>) {
+    let mut scale = [0f32; 8];
+    let mut mn = [0f32; 8];
+    for j in 0..8 {
+        let sub = &x[32 * j..32 * j + 32];
+        let lo = sub.iter().copied().fold(f32::INFINITY, f32::min);
+        let hi = sub.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        mn[j] = (-lo).max(0.0);
+        scale[j] = (hi + mn[j]) / 15.0;
+    }
+    let d = half::f16::from_f32(scale.iter().copied().fold(0.0, f32::max) / 63.0);
+    let dmin = half::f16::from_f32(mn.iter().copied().fold(0.0, f32::max) / 63.0);
+    let inv = |v: f32, s: f32| {
+        if s > 0.0 {
+            (v / s).round().clamp(0.0, 63.0) as u8
+        } else {
+            0
+        }
+    };
+    let sc: Vec<u8> = scale.iter().map(|&v| inv(v, d.to_f32())).collect();
+    let m: Vec<u8> = mn.iter().map(|&v| inv(v, dmin.to_f32())).collect();
+    out.extend_from_slice(&d.to_le_bytes());
+    out.extend_from_slice(&dmin.to_le_bytes());
+    let mut s = [0u8; 12];
+    for k in 0..4 {
+        s[k] = (sc[k] & 63) | ((sc[k + 4] >> 4) << 6);
+        s[k + 4] = (m[k] & 63) | ((m[k + 4] >> 4) << 6);
+        s[k + 8] = (sc[k + 4] & 0xF) | ((m[k + 4] & 0xF) << 4);
+    }
+    out.extend_from_slice(&s);
+    let q = |f: usize| {
+        let (dl, ml) = (
+            d.to_f32() * f32::from(sc[f / 32]),
+            dmin.to_f32() * f32::from(m[f / 32]),
+        );
+        let v = if dl > 0.0 {
+            ((x[f] + ml) / dl).round()
+        } else {
+            0.0
+        };
+        v.clamp(0.0, 15.0) as u8
+    };
+    for c in 0..4 {
+        for l in 0..32 {
+            out.push(q(64 * c + l) | (q(64 * c + 32 + l) << 4));
+        }
+    }
+}
+
+/// `src` (a GGUF file) with every 2-D tensor whose rows are whole blocks of `format` (Q4_1 or
+/// Q4_K) re-quantized to it, the others f32: the header up to the tensor table is kept; the
+/// table and the data are written anew.
+fn requantize(src: &[u8], format: Format) -> Vec<u8> {
     let ms = MemorySource::new("src.gguf", src.to_vec());
     let file = GgufFile::read(&ms).unwrap();
     // The table starts with the first tensor's length-prefixed name.
@@ -115,10 +169,14 @@ fn requantize_q4_1(src: &[u8]) -> Vec<u8> {
     let mut data: Vec<u8> = Vec::new();
     for t in &file.tensors {
         let values = file.read_f32(&ms, t).unwrap();
-        let (ty, bytes) = if t.dims.len() == 2 && t.dims[0] % 32 == 0 {
+        let qk = format.block().0;
+        let (ty, bytes) = if t.dims.len() == 2 && t.dims[0] as usize % qk == 0 {
             let mut b = Vec::new();
-            values.chunks_exact(32).for_each(|x| q4_1_block(x, &mut b));
-            (3u32, b)
+            match format {
+                Format::Q4_1 => values.chunks_exact(32).for_each(|x| q4_1_block(x, &mut b)),
+                _ => values.chunks_exact(256).for_each(|x| q4_k_block(x, &mut b)),
+            }
+            (format.ggml_type().0, b)
         } else {
             (0u32, values.iter().flat_map(|v| v.to_le_bytes()).collect())
         };
@@ -138,12 +196,81 @@ fn requantize_q4_1(src: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The tiny chat GGUF (Q8_0) and its Q4_1 re-quantization, written to `dir`.
+/// A tiny chat model 256 wide (every matrix row whole Q4_K super-blocks) with random weights
+/// as a Q8_0 GGUF at `dir/wide.gguf`: the tiny chat tokenizer, config widened, exported.
+fn wide_gguf(dir: &Path) -> PathBuf {
+    let folder = dir.join("wide");
+    std::fs::create_dir_all(&folder).unwrap();
+    let tiny = root().join("tests/fixtures/tiny-chat");
+    for f in [
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "generation_config.json",
+    ] {
+        std::fs::copy(tiny.join(f), folder.join(f)).unwrap();
+    }
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tiny.join("config.json")).unwrap()).unwrap();
+    cfg["hidden_size"] = 256.into();
+    cfg["intermediate_size"] = 256.into();
+    cfg["head_dim"] = 64.into();
+    let text = cfg.to_string();
+    std::fs::write(folder.join("config.json"), &text).unwrap();
+    let mc = svdtune::model::ModelConfig::from_json("config.json", &text).unwrap();
+    let mut state = 99u64;
+    let mut tensors = Vec::new();
+    for (name, shape) in svdtune::model::layout::expected_tensors(&mc) {
+        let n: usize = shape.iter().product();
+        let values: Vec<f32> = if shape.len() == 1 {
+            vec![1.0; n]
+        } else {
+            (0..n)
+                .map(|_| {
+                    state = state
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.1
+                })
+                .collect()
+        };
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        tensors.push((name, shape, bytes));
+    }
+    let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
+        .iter()
+        .map(|(n, s, b)| {
+            let v = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b);
+            (n.clone(), v.unwrap())
+        })
+        .collect();
+    safetensors::serialize_to_file(views, None, &folder.join("model.safetensors")).unwrap();
+    let out = dir.join("wide.gguf");
+    ok(&[
+        "export-gguf",
+        "--model",
+        folder.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--type",
+        "q8_0",
+    ]);
+    out
+}
+
+/// The tiny chat GGUF (Q8_0), its Q4_1 re-quantization and the wide model's Q4_K one, written
+/// to `dir`.
 fn fixtures(dir: &Path) -> Vec<(Format, PathBuf)> {
     let q8 = std::fs::read(root().join(GGUF)).unwrap();
     let q4_1 = dir.join("tiny_chat_q4_1.gguf");
-    std::fs::write(&q4_1, requantize_q4_1(&q8)).unwrap();
-    vec![(Format::Q8_0, root().join(GGUF)), (Format::Q4_1, q4_1)]
+    std::fs::write(&q4_1, requantize(&q8, Format::Q4_1)).unwrap();
+    let wide = std::fs::read(wide_gguf(dir)).unwrap();
+    let q4_k = dir.join("wide_q4_k.gguf");
+    std::fs::write(&q4_k, requantize(&wide, Format::Q4_K)).unwrap();
+    vec![
+        (Format::Q8_0, root().join(GGUF)),
+        (Format::Q4_1, q4_1),
+        (Format::Q4_K, q4_k),
+    ]
 }
 
 fn trains_as_its_f32_import(backend: &str) {
