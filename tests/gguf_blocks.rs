@@ -170,7 +170,7 @@ fn requantize(src: &[u8], format: Format) -> Vec<u8> {
     for t in &file.tensors {
         let values = file.read_f32(&ms, t).unwrap();
         let qk = format.block().0;
-        let (ty, bytes) = if t.dims.len() == 2 && t.dims[0] as usize % qk == 0 {
+        let (ty, bytes) = if t.dims.len() == 2 && (t.dims[0] as usize).is_multiple_of(qk) {
             let mut b = Vec::new();
             match format {
                 Format::Q4_1 => values.chunks_exact(32).for_each(|x| q4_1_block(x, &mut b)),
@@ -356,4 +356,33 @@ fn block_weights_are_held_as_the_files_bytes() {
         );
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Peak resident memory of this process so far (`VmHWM`), in bytes.
+fn peak_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    let kb: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kb * 1024
+}
+
+/// Opt-in, with a real GGUF file (`SVDTUNE_SMOLLM2_GGUF=FILE cargo test --test gguf_blocks
+/// real_gguf -- --ignored --nocapture`): the CPU backend's weight bytes and the process's peak RSS
+/// loading it as blocks, then as f32.
+#[test]
+#[ignore]
+fn real_gguf_weight_bytes() {
+    let path = std::env::var("SVDTUNE_SMOLLM2_GGUF").expect("SVDTUNE_SMOLLM2_GGUF=FILE.gguf");
+    let src = || svdtune::model::source::FileSource::open(Path::new(&path)).unwrap();
+    let model = Rc::new(GgufModel::open(src()).unwrap());
+    let cfg = model.cfg.clone();
+    let ckpt = Checkpoint::single(ImportedWeights::new(model).unwrap()).unwrap();
+    for p in [WeightPrecision::Stored, WeightPrecision::F32] {
+        let w = load_weights_with(&CpuBackend, &cfg, &ckpt, p, |_, _, _| {}).unwrap();
+        eprintln!(
+            "{p:?}: weights held {} bytes, peak RSS so far {} bytes",
+            w.held_bytes(),
+            peak_rss()
+        );
+    }
 }
