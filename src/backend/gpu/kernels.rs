@@ -9,9 +9,10 @@
 //! `fn packed_value(e: u32) -> f32` (element `e` in row-major order, read from the storage
 //! binding `packed: array<u32>`), and the kernel's own file. The ops with a frozen operand (B of
 //! matmul, the embedding table) also take a `shaders/frozen/` piece declaring that operand's
-//! binding and `frozen_value(e)`; their variants are named after the format (`matmul_bf16`, `matmul_q4_k`;
-//! [`Variants`], generated for every packed [`Format`] by `frozen_kernels!`). `dequant_rows` exists for every GGUF type the shaders read
-//! ([`packed_snippet`], [`dequant_rows`]). A composed kernel keeps its file's entry point.
+//! binding and `frozen_value(e)`; their variants are named after the format (`matmul_bf16`,
+//! `matmul_q4_k`; [`Variants`], generated for every packed [`Format`] by `frozen_kernels!`).
+//! `dequant_rows` exists for every GGUF type the shaders read ([`packed_snippet`],
+//! [`dequant_rows`]). A composed kernel keeps its file's entry point.
 use crate::gguf::GgmlType;
 
 /// How a kernel accesses one storage binding.
@@ -209,7 +210,7 @@ frozen_kernels! {
     Q6_K = "q6_k";
 }
 
-/// The composed variants of every op with a frozen operand, for validation tests and warm-up.
+/// The composed variants of every op with a frozen operand (for validation tests).
 pub fn frozen() -> impl Iterator<Item = &'static Kernel> {
     [MATMUL_BY_B, MATMUL_ROWS_BY_B, EMBEDDING_BY_TABLE]
         .into_iter()
