@@ -6,11 +6,11 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use naga::valid::{Capabilities, ValidationFlags, Validator};
-use svdtune::backend::gpu::kernels::{ALL, Access, DEQUANT_ROWS, Kernel, PACKED};
+use svdtune::backend::gpu::kernels::{ALL, Access, DEQUANT_ROWS, Kernel, PACKED, frozen};
 
 /// Every kernel, plain and composed.
 fn every_kernel() -> impl Iterator<Item = &'static Kernel> {
-    ALL.iter().chain(DEQUANT_ROWS).copied()
+    ALL.iter().chain(DEQUANT_ROWS).copied().chain(frozen())
 }
 
 fn parse(name: &str, src: &str) -> naga::Module {
@@ -149,5 +149,21 @@ fn every_packed_snippet_is_composed() {
              @compute @workgroup_size(1) fn main() {{ out[0] = packed_value(7u) + packed_value4(8u).w; }}"
         );
         parse(&ty.name(), &src);
+    }
+}
+
+#[test]
+fn every_packed_format_has_its_frozen_kernels() {
+    use svdtune::backend::ALL_FORMATS;
+    use svdtune::backend::gpu::kernels::{EMBEDDING_BY_TABLE, MATMUL_BY_B, MATMUL_ROWS_BY_B};
+    for (op, v) in [
+        ("matmul", MATMUL_BY_B),
+        ("matmul_rows", MATMUL_ROWS_BY_B),
+        ("embedding", EMBEDDING_BY_TABLE),
+    ] {
+        for f in ALL_FORMATS.into_iter().filter(|f| f.is_packed()) {
+            let name = format!("{op}_{}", f.name().to_ascii_lowercase());
+            assert_eq!(v.get(f).name, name, "{op} for {f}");
+        }
     }
 }

@@ -78,7 +78,7 @@ fn convert(weights: &[u8], dtype: Dtype) -> Vec<u8> {
                 .chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 .collect();
-            (name, view.shape().to_vec(), format.encode(&values))
+            (name, view.shape().to_vec(), format.encode(&values).unwrap())
         })
         .collect();
     let views: Vec<(String, TensorView)> = tensors
@@ -405,9 +405,9 @@ fn gpu_matmul_time_f32_vs_bf16() {
     let g = pollster::block_on(gpu());
     let (t, m, n) = (512, 1536, 576);
     let w = rand_vec(m * n, 3);
-    let w32 = g.tensor(&Format::Bf16.round(&w), &[m, n]).unwrap();
+    let w32 = g.tensor(&Format::Bf16.round(&w).unwrap(), &[m, n]).unwrap();
     let w16 = g
-        .packed_tensor(Format::Bf16, &Format::Bf16.encode(&w), &[m, n])
+        .packed_tensor(Format::Bf16, &Format::Bf16.encode(&w).unwrap(), &[m, n])
         .unwrap();
     let x = g.tensor(&rand_vec(t * n, 4), &[t, n]).unwrap();
     let gy = g.tensor(&rand_vec(t * m, 5), &[t, m]).unwrap();

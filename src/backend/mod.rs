@@ -32,7 +32,7 @@ pub use unpack::{read_f32, unpacked};
 mod checks;
 #[macro_use]
 mod format;
-pub use format::Format;
+pub use format::{ALL_FORMATS, Format};
 
 use crate::error::Result;
 
@@ -186,6 +186,7 @@ pub trait Backend: Kernels {
     /// [`Backend::embedding`] table (see [`Format`]).
     fn packed_tensor(&self, format: Format, bytes: &[u8], shape: &[usize]) -> Result<Self::Tensor> {
         let numel: usize = shape.iter().product();
+        format.check_row("packed_tensor", shape.last().copied().unwrap_or(1))?;
         checks::data_len("packed_tensor", bytes.len(), format.bytes_for(numel))?;
         if !format.is_packed() {
             let mut data = vec![0.0; numel];

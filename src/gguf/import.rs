@@ -3,7 +3,9 @@
 //! files; [`GgufModel::write_to`] then streams `model.safetensors` (f32, Hugging Face names and
 //! layout) into an [`ExportTarget`] one tensor at a time, so the model is never held twice.
 use super::config::{Arch, TensorFacts, generation_config, heads, hf_config};
-use super::names::{gguf_name_for, hf_name_for, norm_shift, permuted_heads, unpermute_rows};
+use super::names::{
+    gguf_name_for, hf_name_for, norm_shift, permuted_heads, unpermute_row_bytes, unpermute_rows,
+};
 use super::reader::GgufFile;
 use super::tokenizer::{TokenizerFiles, tokenizer_files};
 use super::types::GgmlType;
@@ -231,6 +233,63 @@ impl<S: ByteSource> GgufModel<S> {
                 Error::input(&self.file.file, format!("no tensor maps to `{hf_name}`"))
             })?;
         self.values(p)
+    }
+
+    fn planned(&self, hf_name: &str) -> Option<&Planned> {
+        self.planned.iter().find(|p| p.hf_name == hf_name)
+    }
+
+    /// The packed format the backends can hold the Hugging Face matrix `hf_name` in as the file
+    /// stores it (GGUF blocks Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K; F16; BF16), or
+    /// `None` (F32, a type only [`GgufModel::tensor_f32`] reads, a tensor that is not 2-D or whose
+    /// values are shifted on import).
+    pub fn stored_format(&self, hf_name: &str) -> Option<crate::backend::Format> {
+        let p = self.planned(hf_name)?;
+        let t = &self.file.tensors[p.index];
+        let f = crate::backend::Format::from_ggml(t.ggml_type)?;
+        let ok = f.is_packed() && p.shape.len() == 2 && p.shift == 0.0;
+        (ok && p.shape[1].is_multiple_of(f.block().0)).then_some(f)
+    }
+
+    /// The stored bytes of the matrix `hf_name` (see [`GgufModel::stored_format`]) in Hugging
+    /// Face row order (llama.cpp's q/k row permutation undone on whole rows of blocks).
+    pub fn tensor_stored(&self, hf_name: &str) -> Result<Vec<u8>> {
+        let (Some(p), Some(f)) = (self.planned(hf_name), self.stored_format(hf_name)) else {
+            return Err(Error::input(
+                &self.file.file,
+                format!("`{hf_name}` is not a matrix kept in its stored blocks"),
+            ));
+        };
+        let t = &self.file.tensors[p.index];
+        let len = usize::try_from(t.n_bytes).map_err(|_| {
+            Error::input(
+                &self.file.file,
+                format!("tensor `{}` is too large for this platform", t.name),
+            )
+        })?;
+        let (rows, cols) = (p.shape[0], p.shape[1]);
+        if f.bytes_for(rows * cols) != len {
+            return Err(Error::input(
+                &self.file.file,
+                format!(
+                    "tensor `{}`: {len} bytes of {f} cannot be a [{rows}, {cols}] matrix",
+                    t.name
+                ),
+            ));
+        }
+        let bytes = self.src.read_at(t.start, len)?;
+        let Some(n_head) = p.unpermute else {
+            return Ok(bytes);
+        };
+        unpermute_row_bytes(&bytes, rows, f.bytes_for(cols), n_head).ok_or_else(|| {
+            Error::input(
+                &self.file.file,
+                format!(
+                    "tensor `{}`: {rows} rows cannot be {n_head} heads of row pairs",
+                    t.name
+                ),
+            )
+        })
     }
 
     fn values(&self, p: &Planned) -> Result<Vec<f32>> {

@@ -2,7 +2,9 @@
 //! header is laid out once, and each byte range is made by dequantizing the tensors it covers
 //! (a tensor read in part is kept for the next read; one read whole, as the loader reads, is
 //! not, so no tensor outlives its read). The same bytes [`GgufModel::write_to`] writes, without
-//! ever holding the whole f32 file: the command line trains a `.gguf` this way.
+//! ever holding the whole f32 file: the command line trains a `.gguf` this way. Matrices of the
+//! block types the backends read (and F16/BF16) are also offered as stored
+//! ([`ByteSource::stored_format`]), and the loader keeps them packed.
 use super::import::{GgufModel, WEIGHTS};
 use crate::error::{Error, Result};
 use crate::export::safetensors_writer::SafetensorsWriter;
@@ -78,6 +80,14 @@ impl<S: ByteSource> ByteSource for ImportedWeights<S> {
     }
     fn len(&self) -> u64 {
         self.len
+    }
+    /// The GGUF tensor's own blocks, when the backends read its type (see
+    /// [`GgufModel::stored_format`]): a weight is then never dequantized to load it.
+    fn stored_format(&self, tensor: &str) -> Option<crate::backend::Format> {
+        self.model.stored_format(tensor)
+    }
+    fn read_stored(&self, tensor: &str) -> Result<Vec<u8>> {
+        self.model.tensor_stored(tensor)
     }
     fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
         let end = offset

@@ -118,6 +118,17 @@ pub fn unpermute_rows(data: &[f32], rows: usize, cols: usize, n_head: usize) -> 
     move_qk_rows(data, rows, cols, n_head, |hf, gg| (hf, gg))
 }
 
+/// [`unpermute_rows`] on a tensor kept as stored: `data` holds `rows` rows of `row_bytes` bytes
+/// each (whole blocks), moved as they are.
+pub fn unpermute_row_bytes(
+    data: &[u8],
+    rows: usize,
+    row_bytes: usize,
+    n_head: usize,
+) -> Option<Vec<u8>> {
+    move_qk_rows(data, rows, row_bytes, n_head, |hf, gg| (hf, gg))
+}
+
 /// Applies llama.cpp's q/k row permutation (the inverse of [`unpermute_rows`]) to a row-major
 /// `[rows, cols]` tensor with `n_head` heads: GGUF row `h·D + 2j + s` takes Hugging Face row
 /// `h·D + s·D/2 + j`. `None` when `rows` is not a multiple of `2 · n_head`.
@@ -127,19 +138,19 @@ pub fn permute_rows(data: &[f32], rows: usize, cols: usize, n_head: usize) -> Op
 
 /// Copies rows between the two q/k layouts: for each Hugging Face row `hf` and its GGUF row
 /// `gg`, `to_from(hf, gg)` names the (destination, source) rows.
-fn move_qk_rows(
-    data: &[f32],
+fn move_qk_rows<T: Copy + Default>(
+    data: &[T],
     rows: usize,
     cols: usize,
     n_head: usize,
     to_from: impl Fn(usize, usize) -> (usize, usize),
-) -> Option<Vec<f32>> {
+) -> Option<Vec<T>> {
     if n_head == 0 || !rows.is_multiple_of(2 * n_head) || data.len() != rows.checked_mul(cols)? {
         return None;
     }
     let d = rows / n_head;
     let half = d / 2;
-    let mut out = vec![0.0; data.len()];
+    let mut out = vec![T::default(); data.len()];
     for h in 0..n_head {
         for s in 0..2 {
             for j in 0..half {

@@ -323,6 +323,24 @@ impl<S: ByteSource> Checkpoint<S> {
         }
     }
 
+    /// The packed format the file holding `name` stores it in besides its safetensors bytes
+    /// (a GGUF import's blocks: [`ByteSource::stored_format`]).
+    pub fn stored_format(&self, name: &str) -> Option<crate::backend::Format> {
+        let f = &self.files[*self.index.get(name)?];
+        f.source.stored_format(name)
+    }
+
+    /// The bytes of `name` in its [`Checkpoint::stored_format`].
+    pub fn read_stored(&self, name: &str) -> Result<Vec<u8>> {
+        match self.index.get(name) {
+            Some(&i) => self.files[i].source.read_stored(name),
+            None => Err(Error::input(
+                "checkpoint",
+                format!("no tensor named `{name}`"),
+            )),
+        }
+    }
+
     /// The dtype most tensors are stored in (for an export that keeps it).
     pub fn main_dtype(&self) -> Option<Dtype> {
         let mut counts: BTreeMap<String, (usize, Dtype)> = BTreeMap::new();

@@ -14,6 +14,21 @@ pub trait ByteSource {
     }
     /// Exactly `len` bytes from `offset`; a range past the end is an error naming the file.
     fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>>;
+    /// For a source that makes a safetensors file from another file (a GGUF import,
+    /// [`crate::gguf::ImportedWeights`]): the packed format tensor `tensor` is stored in there,
+    /// when the backends can hold it as stored (GGUF blocks, f16, bf16). `None` otherwise: read
+    /// the tensor through the safetensors bytes.
+    fn stored_format(&self, _tensor: &str) -> Option<crate::backend::Format> {
+        None
+    }
+    /// The stored bytes of a tensor [`ByteSource::stored_format`] names (row-major, each row
+    /// whole blocks, in Hugging Face row order).
+    fn read_stored(&self, tensor: &str) -> Result<Vec<u8>> {
+        Err(Error::input(
+            self.name(),
+            format!("tensor `{tensor}` has no stored form besides its safetensors bytes"),
+        ))
+    }
 }
 
 /// Checks that `offset .. offset + len` lies within a source of `size` bytes.
@@ -40,6 +55,12 @@ impl ByteSource for Box<dyn ByteSource> {
     }
     fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
         (**self).read_at(offset, len)
+    }
+    fn stored_format(&self, tensor: &str) -> Option<crate::backend::Format> {
+        (**self).stored_format(tensor)
+    }
+    fn read_stored(&self, tensor: &str) -> Result<Vec<u8>> {
+        (**self).read_stored(tensor)
     }
 }
 

@@ -2,7 +2,9 @@
 //! layer forward shared by dense (as loaded) and decomposed (SVD) layers.
 //!
 //! Frozen weights (the embedding and every linear weight, `lm_head` included) stay in the
-//! precision the checkpoint stores them in when that is f16 or bf16 ([`WeightPrecision::Stored`],
+//! precision the checkpoint stores them in when that is f16 or bf16, or a GGUF block type the
+//! backends read (a `.gguf` loaded through [`crate::gguf::ImportedWeights`], whose source offers
+//! the stored blocks: [`super::source::ByteSource::stored_format`]) ([`WeightPrecision::Stored`],
 //! the default): packed tensors the backends read only as matmul B operands and embedding
 //! tables (see [`crate::backend::Format`]). Norm weights and biases are always f32.
 //! [`WeightPrecision::F32`] upcasts everything, as every version before this one did.
@@ -190,6 +192,36 @@ impl<T> ModelWeights<T> {
     }
 }
 
+impl<T: TensorInfo> ModelWeights<T> {
+    /// Bytes the backend holds for these weights, each tensor in its own [`Format`] (a packed
+    /// weight counts its stored bytes; a decomposed layer counts W, U, V, Σ, −Σ₀ and its bias).
+    pub fn held_bytes(&self) -> u64 {
+        let bytes = |t: &T| t.format().bytes_for(t.shape().numel()) as u64;
+        let opt = |t: &Option<T>| t.as_ref().map_or(0, bytes);
+        let mut total = bytes(&self.embed) + opt(&self.embed_scale) + bytes(&self.final_norm);
+        for l in &self.layers {
+            total += bytes(&l.input_norm) + bytes(&l.post_attention_norm);
+            total += opt(&l.q_norm) + opt(&l.k_norm);
+            if let Some(s) = &l.sandwich {
+                total += bytes(&s.attn_out) + bytes(&s.mlp_out);
+            }
+        }
+        for (_, _, lin) in self.linears() {
+            total += match lin {
+                Linear::Dense { w, bias } => bytes(w) + opt(bias),
+                Linear::Svd(s) => {
+                    [&s.w, &s.u, &s.v, &s.sigma, &s.neg_sigma0]
+                        .into_iter()
+                        .map(bytes)
+                        .sum::<u64>()
+                        + opt(&s.bias)
+                }
+            };
+        }
+        total
+    }
+}
+
 /// Uploads tensors one at a time, counting them for progress reports.
 struct Loader<'a, B: Backend, S, P> {
     be: &'a B,
@@ -227,12 +259,14 @@ impl<B: Backend, S: ByteSource, P: FnMut(usize, usize, &str)> Loader<'_, B, S, P
 
     /// A frozen weight: packed in its stored precision when [`WeightPrecision`] says so.
     fn frozen(&mut self, name: &str, shape: &[usize]) -> Result<B::Tensor> {
-        let dtype = self.ckpt.entry(name).map(|(e, _)| e.dtype);
-        let format = dtype.map_or(Format::F32, |d| self.precision.format_of(d));
+        let format = frozen_format(self.ckpt, self.precision, name);
         if !format.is_packed() {
             return self.tensor(name, shape);
         }
-        let (_, bytes) = self.ckpt.read_raw(name)?;
+        let bytes = match self.ckpt.stored_format(name) {
+            Some(_) => self.ckpt.read_stored(name)?,
+            None => self.ckpt.read_raw(name)?.1,
+        };
         let t = self
             .be
             .packed_tensor(format, &bytes, shape)
@@ -253,6 +287,24 @@ impl<B: Backend, S: ByteSource, P: FnMut(usize, usize, &str)> Loader<'_, B, S, P
     }
 }
 
+/// The format frozen matrix `name` is held in: a GGUF import's stored blocks (or f16/bf16)
+/// when its source offers them, else as [`WeightPrecision::format_of`] says for its dtype;
+/// always f32 under [`WeightPrecision::F32`].
+fn frozen_format<S: ByteSource>(
+    ckpt: &Checkpoint<S>,
+    precision: WeightPrecision,
+    name: &str,
+) -> Format {
+    if precision == WeightPrecision::F32 {
+        return Format::F32;
+    }
+    if let Some(f) = ckpt.stored_format(name) {
+        return f;
+    }
+    let dtype = ckpt.entry(name).map(|(e, _)| e.dtype);
+    dtype.map_or(Format::F32, |d| precision.format_of(d))
+}
+
 /// Refuses, before anything is uploaded, a model with a tensor larger than one binding of the
 /// device (the error names the tensor, its size and the device's limit), or whose weights
 /// together exceed the memory the backend can hold (see [`Backend::memory_limit`]).
@@ -264,13 +316,14 @@ fn check_limits<B: Backend, S: ByteSource>(
 ) -> Result<()> {
     let tensors = layout::expected_tensors(cfg);
     // Norms and biases (1-D) are always f32; matrices as the precision holds them.
-    let format_of = |name: &str, shape: &[usize]| match ckpt.entry(name) {
-        Some((e, _)) if shape.len() == 2 => precision.format_of(e.dtype),
+    let format_of = |name: &str, shape: &[usize]| match shape.len() {
+        2 => frozen_format(ckpt, precision, name),
         _ => Format::F32,
     };
     let bytes_of = |name: &str, shape: &[usize]| {
         let n = shape.iter().map(|&d| d as u64).product::<u64>();
-        n * format_of(name, shape).bytes_for(1) as u64
+        let (qk, size) = format_of(name, shape).block();
+        n.div_ceil(qk as u64) * size as u64
     };
     if let Some(limit) = be.max_binding_bytes() {
         for (name, shape) in &tensors {

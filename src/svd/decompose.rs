@@ -406,7 +406,7 @@ async fn in_format<B: Backend>(be: &B, t: B::Tensor, format: Format) -> Result<B
     let values = be.read(&t).await?;
     let shape = t.shape().dims().to_vec();
     drop(t);
-    be.packed_tensor(format, &format.encode(&values), &shape)
+    be.packed_tensor(format, &format.encode(&values)?, &shape)
 }
 
 /// Names the layer in an error (device errors and size limits speak for themselves).

@@ -2,7 +2,10 @@
 //! block of its stored rows at a time into a small scratch, and each block goes through the
 //! same f32 GEMM as every other product, so the weight never exists in f32 as a whole.
 //! For `NT` (`x · Wᵀ`, B stored `[N, K]`) a block of rows is a block of output columns; for
-//! `NN` (`g · W`, B stored `[K, N]`) it is a block of K, accumulated into C.
+//! `NN` (`g · W`, B stored `[K, N]`) it is a block of K, accumulated into C. GGUF block formats
+//! convert through the host dequantization ([`Format::decode`] → `gguf::dequant`): rows are whole
+//! blocks, and every converted range starts on a row (or on a multiple of
+//! `parallel::ELEMENTS`, itself a multiple of every block size), so no block is split.
 use super::{Real, parallel};
 use crate::backend::{Format, Matmul};
 

@@ -10,8 +10,9 @@
 //! binding `packed: array<u32>`), and the kernel's own file. The ops with a frozen operand (B of
 //! matmul, the embedding table) also take a `shaders/frozen/` piece declaring that operand's
 //! binding and `frozen_value(e)`; their variants are named after the format (`matmul_bf16`,
-//! [`Variants`]). `dequant_rows` exists for every GGUF type the shaders read
-//! ([`packed_snippet`], [`dequant_rows`]). A composed kernel keeps its file's entry point.
+//! `matmul_q4_k`; [`Variants`], generated for every packed [`Format`] by `frozen_kernels!`).
+//! `dequant_rows` exists for every GGUF type the shaders read ([`packed_snippet`],
+//! [`dequant_rows`]). A composed kernel keeps its file's entry point.
 use crate::gguf::GgmlType;
 
 /// How a kernel accesses one storage binding.
@@ -52,8 +53,8 @@ macro_rules! kernels {
                 storage: &[$($acc),*],
             };
         )*
-        /// Every plain kernel, for validation tests and warm-up ([`DEQUANT_ROWS`] holds the
-        /// composed ones).
+        /// Every plain kernel, for validation tests and warm-up ([`DEQUANT_ROWS`] and [`frozen`]
+        /// hold the composed ones).
         pub const ALL: &[&Kernel] = &[$(&$id),*];
     };
 }
@@ -65,23 +66,13 @@ kernels! {
     ADD_BIAS = "add_bias" [RW, R];
     MUL_COLS = "mul_cols" [R, R, R, RW];
     MATMUL = "matmul": "matmul" from ["frozen/f32", "matmul"] [R, R, RW];
-    MATMUL_F16 = "matmul_f16": "matmul" from ["packed/bytes", "packed/f16", "frozen/packed", "matmul"] [R, R, RW];
-    MATMUL_BF16 = "matmul_bf16": "matmul" from ["packed/bytes", "packed/bf16", "frozen/packed", "matmul"] [R, R, RW];
     MATMUL_ROWS = "matmul_rows": "matmul_rows" from ["frozen/f32", "matmul_rows"] [R, R, RW];
-    MATMUL_ROWS_F16 = "matmul_rows_f16": "matmul_rows"
-        from ["packed/bytes", "packed/f16", "frozen/packed", "matmul_rows"] [R, R, RW];
-    MATMUL_ROWS_BF16 = "matmul_rows_bf16": "matmul_rows"
-        from ["packed/bytes", "packed/bf16", "frozen/packed", "matmul_rows"] [R, R, RW];
     COL_DOT = "col_dot" [R, R, R, RW];
     COL_DOT_PARTIAL = "col_dot_partial" [R, R, R, RW];
     SUM_PARTIALS = "sum_partials" [R, RW];
     SIGMA_BACKWARD = "sigma_backward" [R, R, R, R, RW, RW];
     SVD_MERGE = "svd_merge" [R, R, R, R, RW];
     EMBEDDING = "embedding": "embedding" from ["frozen/f32", "embedding"] [R, R, RW];
-    EMBEDDING_F16 = "embedding_f16": "embedding"
-        from ["packed/bytes", "packed/f16", "frozen/packed", "embedding"] [R, R, RW];
-    EMBEDDING_BF16 = "embedding_bf16": "embedding"
-        from ["packed/bytes", "packed/bf16", "frozen/packed", "embedding"] [R, R, RW];
     RMSNORM_FORWARD = "rmsnorm_forward" [R, R, RW, RW];
     RMSNORM_BACKWARD = "rmsnorm_backward" [R, R, R, R, RW];
     ROPE = "rope" [RW, R, R, R];
@@ -157,36 +148,71 @@ pub fn dequant_rows(ty: GgmlType) -> Option<&'static Kernel> {
 /// The variants of one op that reads a frozen operand, one per storage [`Format`].
 pub struct Variants {
     pub f32: &'static Kernel,
-    pub f16: &'static Kernel,
-    pub bf16: &'static Kernel,
+    /// One kernel per packed format.
+    pub packed: &'static [(Format, &'static Kernel)],
 }
 
 impl Variants {
-    /// The kernel reading its frozen operand in `format`.
+    /// The kernel reading its frozen operand in `format` (every format has one: the shader
+    /// tests check it).
     pub fn get(&self, format: Format) -> &'static Kernel {
-        match format {
-            Format::F32 => self.f32,
-            Format::F16 => self.f16,
-            Format::Bf16 => self.bf16,
-        }
+        self.packed
+            .iter()
+            .find(|(f, _)| *f == format)
+            .map_or(self.f32, |(_, k)| *k)
     }
 }
 
-/// `matmul` by the format of B.
-pub const MATMUL_BY_B: Variants = Variants {
-    f32: &MATMUL,
-    f16: &MATMUL_F16,
-    bf16: &MATMUL_BF16,
-};
-/// `matmul_rows` by the format of B.
-pub const MATMUL_ROWS_BY_B: Variants = Variants {
-    f32: &MATMUL_ROWS,
-    f16: &MATMUL_ROWS_F16,
-    bf16: &MATMUL_ROWS_BF16,
-};
-/// `embedding` by the format of the table.
-pub const EMBEDDING_BY_TABLE: Variants = Variants {
-    f32: &EMBEDDING,
-    f16: &EMBEDDING_F16,
-    bf16: &EMBEDDING_BF16,
-};
+/// The ops with a frozen operand composed for each packed format `$f` (snippet
+/// `shaders/packed/$t.wgsl`): `matmul_$t`, `matmul_rows_$t`, `embedding_$t`, and their tables.
+macro_rules! frozen_kernels {
+    (@one $op:literal, $t:literal) => {
+        Kernel {
+            name: concat!($op, "_", $t),
+            entry: $op,
+            source: concat!(
+                packed_source!($t),
+                include_str!("../../../shaders/frozen/packed.wgsl"),
+                include_str!(concat!("../../../shaders/", $op, ".wgsl"))
+            ),
+            storage: &[R, R, RW],
+        }
+    };
+    ($($f:ident = $t:literal;)*) => {
+        /// `matmul` by the format of B.
+        pub const MATMUL_BY_B: Variants = Variants {
+            f32: &MATMUL,
+            packed: &[$((Format::$f, &frozen_kernels!(@one "matmul", $t))),*],
+        };
+        /// `matmul_rows` by the format of B.
+        pub const MATMUL_ROWS_BY_B: Variants = Variants {
+            f32: &MATMUL_ROWS,
+            packed: &[$((Format::$f, &frozen_kernels!(@one "matmul_rows", $t))),*],
+        };
+        /// `embedding` by the format of the table.
+        pub const EMBEDDING_BY_TABLE: Variants = Variants {
+            f32: &EMBEDDING,
+            packed: &[$((Format::$f, &frozen_kernels!(@one "embedding", $t))),*],
+        };
+    };
+}
+
+frozen_kernels! {
+    F16 = "f16";
+    Bf16 = "bf16";
+    Q8_0 = "q8_0";
+    Q4_0 = "q4_0";
+    Q4_1 = "q4_1";
+    Q5_0 = "q5_0";
+    Q5_1 = "q5_1";
+    Q4_K = "q4_k";
+    Q5_K = "q5_k";
+    Q6_K = "q6_k";
+}
+
+/// The composed variants of every op with a frozen operand (for validation tests).
+pub fn frozen() -> impl Iterator<Item = &'static Kernel> {
+    [MATMUL_BY_B, MATMUL_ROWS_BY_B, EMBEDDING_BY_TABLE]
+        .into_iter()
+        .flat_map(|v| v.packed.iter().map(|(_, k)| *k))
+}
