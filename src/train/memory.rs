@@ -68,6 +68,15 @@ pub enum FactorDtype {
 }
 
 impl FactorDtype {
+    /// The dtype a run's `factor_format` (`TrainOptions::factor_format`) holds `U` and `V` in,
+    /// as far as bytes go: bf16 factors take what f16 ones take.
+    pub fn of_format(f: crate::backend::Format) -> Self {
+        match f {
+            crate::backend::Format::F32 => FactorDtype::F32,
+            crate::backend::Format::F16 | crate::backend::Format::Bf16 => FactorDtype::F16,
+        }
+    }
+
     pub fn bytes(self) -> u64 {
         match self {
             FactorDtype::F32 => 4,
@@ -94,11 +103,11 @@ impl std::str::FromStr for FactorDtype {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WeightStorage {
-    /// Converted to f32 on load (what the backends do today).
-    #[default]
+    /// Converted to f32 on load (`WeightPrecision::F32`, the comparison path).
     UpcastF32,
-    /// As the file stores them (f16/bf16 two to a u32, GGUF blocks), sizes from
-    /// [`StoredSizes`]; a tensor it does not list counts as f32.
+    /// As the loaded checkpoint stores them (what `Model::load` does: f16/bf16 two to a u32),
+    /// sizes from [`StoredSizes`]; a tensor it does not list counts as f32.
+    #[default]
     Stored,
 }
 
@@ -135,6 +144,14 @@ impl StoredSizes {
         StoredSizes(sizes)
     }
 
+    /// From the checkpoint `files` hold, as loading sees it (a GGUF file's is the f32
+    /// checkpoint made from it, which is what the engine loads today); reads only headers.
+    pub fn from_files<F: crate::model::ModelFiles>(files: &F) -> Result<Self> {
+        Ok(Self::from_checkpoint(&crate::model::load::open_checkpoint(
+            files,
+        )?))
+    }
+
     /// Stored bytes of `name` (`numel` f32 values when not listed).
     fn bytes(&self, name: &str, numel: u64) -> u64 {
         self.0.get(name).copied().unwrap_or(4 * numel)
@@ -156,8 +173,9 @@ pub struct MemoryOptions<'a> {
     pub stored: Option<&'a StoredSizes>,
 }
 
-impl MemoryOptions<'_> {
-    /// Today's run: stored activations, f32 factors, weights upcast to f32.
+impl<'a> MemoryOptions<'a> {
+    /// Stored activations, f32 factors, weights as stored (f32 for every tensor, as no
+    /// [`StoredSizes`] are given yet: see [`MemoryOptions::for_run`]).
     pub fn new(batch: usize, seq: usize, logit_chunk_elements: usize) -> Self {
         MemoryOptions {
             batch,
@@ -165,8 +183,23 @@ impl MemoryOptions<'_> {
             logit_chunk_elements,
             recompute: false,
             factor_dtype: FactorDtype::F32,
-            storage: WeightStorage::UpcastF32,
+            storage: WeightStorage::Stored,
             stored: None,
+        }
+    }
+
+    /// What a training run with options `o` holds on a backend whose loss chunk is
+    /// `logit_chunk_elements`: batches of `o.batch_size × o.seq_len`, factors in
+    /// `o.factor_format`, frozen weights as `stored` lists them (what loading keeps).
+    pub fn for_run(
+        o: &super::run::TrainOptions,
+        logit_chunk_elements: usize,
+        stored: &'a StoredSizes,
+    ) -> Self {
+        MemoryOptions {
+            factor_dtype: FactorDtype::of_format(o.factor_format),
+            stored: Some(stored),
+            ..MemoryOptions::new(o.batch_size, o.seq_len, logit_chunk_elements)
         }
     }
 }
@@ -230,8 +263,8 @@ pub fn plan_memory<B: Backend>(
 }
 
 /// The estimate for batches of `batch × seq` rows, the loss computed `logit_chunk_elements`
-/// logits at a time (the backend's [`Backend::logit_chunk_elements`]), for today's run (stored
-/// activations, f32 factors, f32 weights); see [`estimate_with`].
+/// logits at a time (the backend's [`Backend::logit_chunk_elements`]), with stored activations,
+/// f32 factors and every frozen tensor counted as f32; see [`estimate_with`].
 pub fn estimate(
     cfg: &ModelConfig,
     plan: &SvdPlan,

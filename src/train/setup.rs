@@ -5,7 +5,7 @@
 //! any weight changes and decides whether activations are recomputed ([`RunPlan::new`]), then the decomposition, layer by layer with a progress
 //! callback that can stop between layers, and the [`TrainRun`] with its checkpoint cadence
 //! ([`RunPlan::start`]). Stepping, evaluating and checkpointing are in [`super::run`].
-use super::memory::{MemoryEstimate, MemoryOptions, Recompute, plan_memory};
+use super::memory::{MemoryEstimate, MemoryOptions, Recompute, StoredSizes, plan_memory};
 use super::run::{TrainOptions, TrainRun};
 use crate::backend::Backend;
 use crate::data::{Batch, Dataset, DatasetOptions, LossMode};
@@ -74,11 +74,18 @@ pub struct Started<B: Backend> {
 impl RunPlan {
     /// The plan at `o.rank_fraction` for `cfg`, and the memory estimate for batches of
     /// `o.batch_size × o.seq_len`, with activation recomputation as `o.recompute` asks (`auto`:
-    /// only when the run with stored activations does not fit); `Error::OutOfMemory` when `be`
-    /// cannot hold the run (checked from the config alone, before the decomposition).
-    pub fn new<B: Backend>(be: &B, cfg: &ModelConfig, o: &TrainOptions) -> Result<Self> {
+    /// only when the run with stored activations does not fit), factors in `o.factor_format`
+    /// and frozen weights as `stored` lists them ([`StoredSizes::from_files`]: what loading
+    /// keeps); `Error::OutOfMemory` when `be` cannot hold the run (checked from the config and
+    /// the checkpoint's header alone, before the decomposition).
+    pub fn new<B: Backend>(
+        be: &B,
+        cfg: &ModelConfig,
+        stored: &StoredSizes,
+        o: &TrainOptions,
+    ) -> Result<Self> {
         let plan = SvdPlan::new(cfg, o.rank_fraction, !o.freeze_norms)?;
-        let mo = MemoryOptions::new(o.batch_size, o.seq_len, be.logit_chunk_elements());
+        let mo = MemoryOptions::for_run(o, be.logit_chunk_elements(), stored);
         let memory = plan_memory(be, cfg, &plan, o.recompute, &mo)?;
         Ok(RunPlan { plan, memory })
     }

@@ -7,10 +7,8 @@ use crate::model_arg::{is_gguf, local_model, open_model};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use svdtune::gguf::reader::GgufFile;
 use svdtune::hub::Need;
 use svdtune::model::load::{DirFiles, open_checkpoint, read_config};
-use svdtune::model::source::FileSource;
 use svdtune::svd::PlanSummary;
 use svdtune::train::memory::{FactorDtype, Recompute, StoredSizes, WeightStorage};
 
@@ -63,11 +61,12 @@ pub struct InspectArgs {
         requires = "memory"
     )]
     factor_dtype: FactorDtype,
-    /// How the frozen weights are held for --memory: `f32` (converted on load) or `stored` (as
-    /// the file stores them; sizes from the safetensors headers or the GGUF tensor table).
+    /// How the frozen weights are held for --memory: `stored` (what loading keeps: f16/bf16
+    /// safetensors as the headers give them; a GGUF's tensors as the f32 they load as) or
+    /// `f32` (every tensor converted to f32).
     #[arg(
         long,
-        default_value = "f32",
+        default_value = "stored",
         value_name = "f32|stored",
         requires = "memory"
     )]
@@ -243,10 +242,12 @@ pub fn run(args: InspectArgs) -> svdtune::Result<ExitCode> {
 
 /// Each tensor's stored size, from the safetensors headers of a local folder or the tensor
 /// table of a `.gguf` (no tensor data read).
+/// The sizes loading keeps `given`'s frozen tensors in, from headers alone: a safetensors
+/// checkpoint's dtypes; a GGUF file's tensors are loaded as f32 (no size listed: each counts as
+/// f32).
 fn stored_sizes(given: &std::path::Path) -> svdtune::Result<StoredSizes> {
     if is_gguf(given) {
-        let src = FileSource::open(given)?;
-        return Ok(StoredSizes::from_gguf(&GgufFile::read_header(&src)?));
+        return Ok(StoredSizes::default());
     }
     let model = local_model(given, Need::Config)?;
     let dir = if model.is_file() {
