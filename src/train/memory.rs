@@ -8,7 +8,7 @@
 //! compares it with the GPU backend's own count of the bytes it holds. [`plan_memory`] picks
 //! recomputation when the stored-activation run does not fit ([`Recompute::Auto`]).
 use super::backward::loss_chunk;
-use crate::backend::{Backend, check_budget};
+use crate::backend::Backend;
 use crate::error::{Error, Result, human_bytes};
 use crate::model::ModelConfig;
 use crate::svd::plan::SvdPlan;
@@ -212,7 +212,27 @@ impl MemoryEstimate {
     /// `Error::OutOfMemory` when the run cannot fit `be` (see [`Backend::memory_limit`]);
     /// `batch` describes the batch in the message.
     pub fn check<B: Backend>(&self, be: &B, batch: &str) -> Result<()> {
-        check_budget(be, self.total(), || {
+        self.check_within(be.memory_limit(), be.memory_kind(), batch)
+    }
+
+    /// [`MemoryEstimate::check`] against `limit` bytes (none: always fits) of `device` memory
+    /// (`"GPU"`, `"host"`: how the message names it).
+    pub fn check_within(&self, limit: Option<u64>, device: &'static str, batch: &str) -> Result<()> {
+        match limit {
+            Some(limit) if self.total() > limit => Err(Error::OutOfMemory {
+                device,
+                what: self.describe(batch),
+                bytes: Some(self.total()),
+                held: 0,
+                limit: Some(limit),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// `training {batch} (weights …, factors …, optimizer …, activations …[, recomputed])`.
+    fn describe(&self, batch: &str) -> String {
+        {
             format!(
                 "training {batch} (weights {}, factors {}, optimizer {}, activations {}{})",
                 human_bytes(self.weights),
@@ -221,7 +241,7 @@ impl MemoryEstimate {
                 human_bytes(self.activations),
                 if self.recompute { ", recomputed" } else { "" }
             )
-        })
+        }
     }
 }
 
@@ -234,6 +254,19 @@ pub fn plan_memory<B: Backend>(
     plan: &SvdPlan,
     recompute: Recompute,
     o: &MemoryOptions,
+) -> Result<MemoryEstimate> {
+    plan_memory_within(cfg, plan, recompute, o, be.memory_limit(), be.memory_kind())
+}
+
+/// [`plan_memory`] against `limit` bytes (none: no limit) of `device` memory (`"GPU"`,
+/// `"host"`): what the page shows before a model's weights load, with its GPU memory setting.
+pub fn plan_memory_within(
+    cfg: &ModelConfig,
+    plan: &SvdPlan,
+    recompute: Recompute,
+    o: &MemoryOptions,
+    limit: Option<u64>,
+    device: &'static str,
 ) -> Result<MemoryEstimate> {
     let with = |on: bool| {
         estimate_with(
@@ -251,14 +284,14 @@ pub fn plan_memory<B: Backend>(
         Recompute::Off => with(false),
         Recompute::Auto => {
             let stored = with(false);
-            if stored.check(be, &batch).is_ok() {
+            if stored.check_within(limit, device, &batch).is_ok() {
                 stored
             } else {
                 with(true)
             }
         }
     };
-    chosen.check(be, &batch)?;
+    chosen.check_within(limit, device, &batch)?;
     Ok(chosen)
 }
 
