@@ -8,8 +8,8 @@
 //! allocation failure or a panic.
 #![cfg(not(target_arch = "wasm32"))]
 use svdtune::Error;
-use svdtune::backend::{Backend, Format};
 use svdtune::backend::gpu::{DeviceCaps, GpuBackend};
+use svdtune::backend::{Backend, Format};
 use svdtune::model::load::open_checkpoint;
 use svdtune::model::{MemoryFiles, Model};
 use svdtune::svd::decompose::{DecomposeOptions, decompose_model};
@@ -189,11 +189,24 @@ fn a_memory_budget_refuses_weights_runs_and_buffers_by_name() {
             recompute: Recompute::Off,
             ..TrainOptions::default()
         };
-        match RunPlan::new(&capped, &model.cfg, &svdtune::train::memory::StoredSizes::default(), &options) {
+        match RunPlan::new(
+            &capped,
+            &model.cfg,
+            &svdtune::train::memory::StoredSizes::default(),
+            &options,
+        ) {
             Ok(_) => panic!("the run setup accepted a run the estimate refused"),
             Err(e) => assert_eq!(e.to_string(), msg),
         }
-        assert!(RunPlan::new(&be, &model.cfg, &svdtune::train::memory::StoredSizes::default(), &options).is_ok());
+        assert!(
+            RunPlan::new(
+                &be,
+                &model.cfg,
+                &svdtune::train::memory::StoredSizes::default(),
+                &options
+            )
+            .is_ok()
+        );
 
         // A budget met half-way through the training buffers: the buffer and its purpose named.
         let model = Model::load(&capped, &files(config, weights), |_, _, _| {}).unwrap();
@@ -386,7 +399,12 @@ fn bf16_checkpoint(weights: &[u8]) -> Vec<u8> {
         .collect();
     let views: Vec<(String, TensorView)> = tensors
         .iter()
-        .map(|(n, s, b)| (n.clone(), TensorView::new(Dtype::BF16, s.clone(), b).unwrap()))
+        .map(|(n, s, b)| {
+            (
+                n.clone(),
+                TensorView::new(Dtype::BF16, s.clone(), b).unwrap(),
+            )
+        })
         .collect();
     safetensors::serialize(views, None).unwrap()
 }
@@ -426,15 +444,25 @@ fn the_run_estimate_matches_the_gpu_backend_for_a_bf16_checkpoint() {
                     ..MemoryOptions::for_run(&o, be.logit_chunk_elements(), &stored)
                 },
             );
-            assert!(est.weights < upcast.weights * 6 / 10, "{est:?} vs {upcast:?}");
+            assert!(
+                est.weights < upcast.weights * 6 / 10,
+                "{est:?} vs {upcast:?}"
+            );
             let cfg = model.cfg.clone();
             let dopts = DecomposeOptions {
                 factor_format,
                 ..DecomposeOptions::default()
             };
-            decompose_model(&be, &cfg, &mut model.weights, &setup.plan, &dopts, |_, _, _| {})
-                .await
-                .unwrap();
+            decompose_model(
+                &be,
+                &cfg,
+                &mut model.weights,
+                &setup.plan,
+                &dopts,
+                |_, _, _| {},
+            )
+            .await
+            .unwrap();
             let trainer = Trainer::with_recompute(
                 &be,
                 model,

@@ -217,7 +217,12 @@ impl MemoryEstimate {
 
     /// [`MemoryEstimate::check`] against `limit` bytes (none: always fits) of `device` memory
     /// (`"GPU"`, `"host"`: how the message names it).
-    pub fn check_within(&self, limit: Option<u64>, device: &'static str, batch: &str) -> Result<()> {
+    pub fn check_within(
+        &self,
+        limit: Option<u64>,
+        device: &'static str,
+        batch: &str,
+    ) -> Result<()> {
         match limit {
             Some(limit) if self.total() > limit => Err(Error::OutOfMemory {
                 device,

@@ -44,7 +44,10 @@ pub struct MemoryView {
 
 /// The dropped files (`names[i]` the path of `files[i]`, as for `Session::loadModel`) read for
 /// their config and stored tensor sizes.
-fn read_model(names: Vec<String>, files: js_sys::Array) -> Result<(crate::model::ModelConfig, StoredSizes)> {
+fn read_model(
+    names: Vec<String>,
+    files: js_sys::Array,
+) -> Result<(crate::model::ModelConfig, StoredSizes)> {
     if names.len() != files.length() as usize {
         return Err(Error::param("memory", "one name per file is needed"));
     }
@@ -88,7 +91,14 @@ pub fn memory_view(
         Err(e @ Error::OutOfMemory { .. }) => {
             // The numbers of the smallest run (recomputed unless the options forbid it).
             let on = o.recompute != crate::train::memory::Recompute::Off;
-            let est = estimate_with(&cfg, &plan, &MemoryOptions { recompute: on, ..mo.clone() });
+            let est = estimate_with(
+                &cfg,
+                &plan,
+                &MemoryOptions {
+                    recompute: on,
+                    ..mo.clone()
+                },
+            );
             (est, Some(e.to_string()))
         }
         Err(e) => return Err(e),

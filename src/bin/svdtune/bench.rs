@@ -155,7 +155,10 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
 /// The model of `args` on `be`, and the sizes its frozen tensors are held in.
 fn load<B: Backend>(be: &B, args: &BenchArgs) -> Result<(Model<B>, StoredSizes)> {
     fn with_sizes<B: Backend, F: ModelFiles>(be: &B, files: &F) -> Result<(Model<B>, StoredSizes)> {
-        Ok((Model::load(be, files, |_, _, _| {})?, StoredSizes::from_files(files)?))
+        Ok((
+            Model::load(be, files, |_, _, _| {})?,
+            StoredSizes::from_files(files)?,
+        ))
     }
     match (&args.model, &args.config) {
         (Some(dir), _) => with_sizes(be, &open_model(dir, Need::All)?.files),
