@@ -463,6 +463,13 @@ fn the_run_estimate_matches_the_gpu_backend_for_a_bf16_checkpoint() {
             )
             .await
             .unwrap();
+            // The model alone (bf16 weights, factors in their dtype) against what it holds.
+            let decomposed = be.memory().live_bytes;
+            let model_ratio = (est.weights + est.factors) as f64 / decomposed as f64;
+            assert!(
+                (0.95..=1.05).contains(&model_ratio),
+                "{recompute:?}, {factor_format}: model estimate/held = {model_ratio}"
+            );
             let trainer = Trainer::with_recompute(
                 &be,
                 model,
@@ -478,7 +485,7 @@ fn the_run_estimate_matches_the_gpu_backend_for_a_bf16_checkpoint() {
             let ratio = est.total() as f64 / held as f64;
             println!(
                 "bf16 llama, {recompute:?}, {factor_format} factors: estimate {} bytes \
-                 ({est:?}), held {held}: {ratio:.4}",
+                 ({est:?}), held {held}: {ratio:.4}, model {model_ratio:.4}",
                 est.total()
             );
             assert!(
