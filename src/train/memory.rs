@@ -21,7 +21,8 @@ pub struct MemoryEstimate {
     /// The frozen model: `W` of every planned layer (f32 or as stored, see [`WeightStorage`]),
     /// embeddings, norms and biases.
     pub weights: u64,
-    /// `U`, `V` (in the factor dtype), `Σ` and `−Σ₀` of every planned layer.
+    /// `U`, `V` (in the factor dtype), `Σ` and `−Σ₀` of every planned layer (with packed
+    /// factors, also the GPU's kept readback buffer their conversion leaves, at most 1 MiB).
     pub factors: u64,
     /// Gradients and the two AdamW moments of every trained vector.
     pub optimizer: u64,
@@ -370,6 +371,18 @@ pub fn estimate_with(cfg: &ModelConfig, plan: &SvdPlan, o: &MemoryOptions) -> Me
             (fb * m * q).div_ceil(4) * 4 + (fb * n * q).div_ceil(4) * 4 + 4 * 2 * q
         })
         .sum();
+    // Packed factors are made from f32 ones read back to the host: the GPU keeps the largest
+    // readback buffer up to `KEEP_STAGING_BYTES` for later reads.
+    let staging = if fb < 4 {
+        let largest = plan.layers.iter().map(|l| 4 * u(l.m.max(l.n)) * u(l.q));
+        largest
+            .max()
+            .unwrap_or(0)
+            .min(crate::backend::gpu::KEEP_STAGING_BYTES)
+    } else {
+        0
+    };
+    let factors = factors + staging;
 
     let trained = u(plan.sigma_params) + if plan.train_norms { norms } else { 0 };
     let optimizer = 3 * trained + 1;
