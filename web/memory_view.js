@@ -28,7 +28,7 @@ export function renderMemory(m) {
     verdict.textContent = `Fits ${bytesText(m.limit)} of ${where}${m.recompute ? ' with activation recomputation' : ''}.`;
     verdict.className = 'ok';
   } else {
-    verdict.textContent = `Training is refused: ${m.refused}. Lower the batch size or sequence length, use f16 factors, or raise the GPU memory setting if this GPU has more.`;
+    verdict.textContent = `Training is refused: ${m.refused}. f16 factors need less too; the GPU memory setting can be raised if this GPU has more.`;
     verdict.className = 'bad';
   }
   $('memory').hidden = false;
