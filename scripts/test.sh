@@ -60,6 +60,7 @@ node tests/e2e/engine_page.mjs
 node tests/e2e/threads_page.mjs
 node tests/e2e/train_page.mjs
 node tests/e2e/faults_page.mjs
+node tests/e2e/memory_page.mjs
 node tests/e2e/stale_page.mjs
 node tests/e2e/phases_page.mjs
 node tests/e2e/template_page.mjs

@@ -1,15 +1,13 @@
-//! `svdtune inspect MODEL --memory` with the run's choices: `--weights stored` counts each
-//! tensor as its file stores it (a Q8_0 `.gguf`'s tensor table, a bf16 folder's safetensors
-//! headers), `--factor-dtype f16` halves U and V, `--recompute on` keeps one layer's activations,
+//! `svdtune inspect MODEL --memory` with the run's choices: by default (`--weights stored`) each
+//! tensor counts as loading keeps it (a bf16 folder's safetensors headers; a Q8_0 `.gguf`'s
+//! tensors as the f32 they load as), `--weights f32` upcasts all, `--factor-dtype f16` halves U and V, `--recompute on` keeps one layer's activations,
 //! and `auto` recomputes only when the stored-activation run does not fit `--gpu-memory`; the
 //! JSON figures equal `estimate_with` for the same options.
 #![cfg(not(target_arch = "wasm32"))]
 use std::process::Command;
 use svdtune::backend::Backend;
 use svdtune::backend::cpu::CpuBackend;
-use svdtune::gguf::reader::GgufFile;
 use svdtune::model::load::{DirFiles, open_checkpoint, read_config};
-use svdtune::model::source::FileSource;
 use svdtune::svd::SvdPlan;
 use svdtune::train::memory::{
     FactorDtype, MemoryOptions, StoredSizes, WeightStorage, estimate_with,
@@ -56,14 +54,14 @@ fn check(got: &serde_json::Value, want: &svdtune::train::memory::MemoryEstimate)
 fn inspect_memory_takes_stored_sizes_factor_dtype_and_recomputation() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let gguf = root.join("tests/fixtures/gguf/tiny_chat.gguf");
-    let header = GgufFile::read_header(&FileSource::open(&gguf).unwrap()).unwrap();
-    let sizes = StoredSizes::from_gguf(&header);
+    // A GGUF's tensors load as f32: none listed, each counted as f32.
+    let sizes = StoredSizes::default();
     let folder = root.join("tests/fixtures/models/llama_bf16");
     let bf16_sizes =
         StoredSizes::from_checkpoint(&open_checkpoint(&DirFiles::new(&folder).unwrap()).unwrap());
     let cfg_of = |m: &std::path::Path| {
         if m.extension().is_some_and(|e| e == "gguf") {
-            let src = FileSource::open(m).unwrap();
+            let src = svdtune::model::source::FileSource::open(m).unwrap();
             let model = svdtune::gguf::GgufModel::open_header(src).unwrap();
             read_config(&model.header_files()).unwrap()
         } else {
@@ -73,21 +71,29 @@ fn inspect_memory_takes_stored_sizes_factor_dtype_and_recomputation() {
     for (model, sizes) in [(gguf.as_path(), &sizes), (folder.as_path(), &bf16_sizes)] {
         let cfg = cfg_of(model);
         let plan = SvdPlan::new(&cfg, 0.1, true).unwrap();
-        let base = MemoryOptions::new(2, 32, CpuBackend.logit_chunk_elements());
+        let base = MemoryOptions {
+            stored: Some(sizes),
+            ..MemoryOptions::new(2, 32, CpuBackend.logit_chunk_elements())
+        };
         let est = |o: MemoryOptions| estimate_with(&cfg, &plan, &o);
         let m = model.to_str().unwrap();
-        let f32_run = est(base.clone());
-        check(&memory(&[m]), &f32_run);
-        let stored = est(MemoryOptions {
-            storage: WeightStorage::Stored,
-            stored: Some(sizes),
+        let f32_run = est(MemoryOptions {
+            storage: WeightStorage::UpcastF32,
             ..base.clone()
         });
+        check(&memory(&[m, "--weights", "f32"]), &f32_run);
+        // By default the weights count as loading keeps them: bf16 as bf16, a GGUF as f32.
+        let stored = est(base.clone());
+        check(&memory(&[m]), &stored);
         check(&memory(&[m, "--weights", "stored"]), &stored);
-        assert!(
-            stored.weights < f32_run.weights * 6 / 10,
-            "{stored:?} vs {f32_run:?}"
-        );
+        if model == gguf.as_path() {
+            assert_eq!(stored.weights, f32_run.weights);
+        } else {
+            assert!(
+                stored.weights < f32_run.weights * 6 / 10,
+                "{stored:?} vs {f32_run:?}"
+            );
+        }
         let f16 = est(MemoryOptions {
             factor_dtype: FactorDtype::F16,
             ..base.clone()
@@ -101,9 +107,9 @@ fn inspect_memory_takes_stored_sizes_factor_dtype_and_recomputation() {
         check(&memory(&[m, "--recompute", "on"]), &on);
         assert!(on.activations < f32_run.activations);
         // auto: stored activations while they fit the GPU memory, recomputed when they do not.
-        let fits = format!("{}", (f32_run.total() + 1000) as f64 / 1e9);
-        check(&memory(&[m, "--gpu-memory", &fits]), &f32_run);
-        let tight = format!("{}", (f32_run.total() + on.total()) as f64 / 2e9);
+        let fits = format!("{}", (stored.total() + 1000) as f64 / 1e9);
+        check(&memory(&[m, "--gpu-memory", &fits]), &stored);
+        let tight = format!("{}", (stored.total() + on.total()) as f64 / 2e9);
         let got = memory(&[m, "--gpu-memory", &tight]);
         check(&got, &on);
         assert_eq!(got["fits_gpu_memory"], true, "{got}");

@@ -8,8 +8,8 @@
 //! allocation failure or a panic.
 #![cfg(not(target_arch = "wasm32"))]
 use svdtune::Error;
-use svdtune::backend::Backend;
 use svdtune::backend::gpu::{DeviceCaps, GpuBackend};
+use svdtune::backend::{Backend, Format};
 use svdtune::model::load::open_checkpoint;
 use svdtune::model::{MemoryFiles, Model};
 use svdtune::svd::decompose::{DecomposeOptions, decompose_model};
@@ -189,11 +189,24 @@ fn a_memory_budget_refuses_weights_runs_and_buffers_by_name() {
             recompute: Recompute::Off,
             ..TrainOptions::default()
         };
-        match RunPlan::new(&capped, &model.cfg, &options) {
+        match RunPlan::new(
+            &capped,
+            &model.cfg,
+            &svdtune::train::memory::StoredSizes::default(),
+            &options,
+        ) {
             Ok(_) => panic!("the run setup accepted a run the estimate refused"),
             Err(e) => assert_eq!(e.to_string(), msg),
         }
-        assert!(RunPlan::new(&be, &model.cfg, &options).is_ok());
+        assert!(
+            RunPlan::new(
+                &be,
+                &model.cfg,
+                &svdtune::train::memory::StoredSizes::default(),
+                &options
+            )
+            .is_ok()
+        );
 
         // A budget met half-way through the training buffers: the buffer and its purpose named.
         let model = Model::load(&capped, &files(config, weights), |_, _, _| {}).unwrap();
@@ -365,5 +378,121 @@ fn stored_weights_count_the_checkpoint_bytes_and_auto_recomputes_only_when_neede
             msg.contains("factors") && msg.contains("recomputed"),
             "{msg}"
         );
+    });
+}
+
+/// The f32 llama fixture with every tensor rounded to bf16 (as tests/stored_precision.rs makes it).
+fn bf16_checkpoint(weights: &[u8]) -> Vec<u8> {
+    use safetensors::{Dtype, tensor::TensorView};
+    let st = safetensors::SafeTensors::deserialize(weights).unwrap();
+    let tensors: Vec<(String, Vec<usize>, Vec<u8>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            let values: Vec<f32> = view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            (name, view.shape().to_vec(), Format::Bf16.encode(&values))
+        })
+        .collect();
+    let views: Vec<(String, TensorView)> = tensors
+        .iter()
+        .map(|(n, s, b)| {
+            (
+                n.clone(),
+                TensorView::new(Dtype::BF16, s.clone(), b).unwrap(),
+            )
+        })
+        .collect();
+    safetensors::serialize(views, None).unwrap()
+}
+
+#[test]
+fn the_run_estimate_matches_the_gpu_backend_for_a_bf16_checkpoint() {
+    pollster::block_on(async {
+        let (config, weights) = (ALL_FAMILIES[0].1, ALL_FAMILIES[0].2);
+        let mut f = MemoryFiles::new();
+        f.insert("config.json", config.to_vec());
+        f.insert("model.safetensors", bf16_checkpoint(weights));
+        let stored = StoredSizes::from_files(&f).unwrap();
+        for (recompute, factor_format) in [
+            (Recompute::Off, Format::F32),
+            (Recompute::On, Format::F32),
+            (Recompute::Off, Format::F16),
+            (Recompute::On, Format::F16),
+        ] {
+            let be = gpu(None).await;
+            let mut model = Model::load(&be, &f, |_, _, _| {}).unwrap();
+            let o = TrainOptions {
+                rank_fraction: 0.25,
+                batch_size: 4,
+                seq_len: 32,
+                recompute,
+                factor_format,
+                ..TrainOptions::default()
+            };
+            // What the run setup estimates and checks (weights as loading keeps them).
+            let setup = RunPlan::new(&be, &model.cfg, &stored, &o).unwrap();
+            let est = setup.memory;
+            let upcast = estimate_with(
+                &model.cfg,
+                &setup.plan,
+                &MemoryOptions {
+                    storage: WeightStorage::UpcastF32,
+                    ..MemoryOptions::for_run(&o, be.logit_chunk_elements(), &stored)
+                },
+            );
+            assert!(
+                est.weights < upcast.weights * 6 / 10,
+                "{est:?} vs {upcast:?}"
+            );
+            let cfg = model.cfg.clone();
+            let dopts = DecomposeOptions {
+                factor_format,
+                ..DecomposeOptions::default()
+            };
+            decompose_model(
+                &be,
+                &cfg,
+                &mut model.weights,
+                &setup.plan,
+                &dopts,
+                |_, _, _| {},
+            )
+            .await
+            .unwrap();
+            // The model alone (bf16 weights, factors in their dtype) against what it holds.
+            let decomposed = be.memory().live_bytes;
+            let model_ratio = (est.weights + est.factors) as f64 / decomposed as f64;
+            assert!(
+                (0.95..=1.05).contains(&model_ratio),
+                "{recompute:?}, {factor_format}: model estimate/held = {model_ratio}"
+            );
+            let trainer = Trainer::with_recompute(
+                &be,
+                model,
+                o.batch_size,
+                o.seq_len,
+                true,
+                est.recompute,
+                schedule(),
+                AdamWConfig::default(),
+            )
+            .unwrap();
+            let held = be.memory().live_bytes;
+            let ratio = est.total() as f64 / held as f64;
+            println!(
+                "bf16 llama, {recompute:?}, {factor_format} factors: estimate {} bytes \
+                 ({est:?}), held {held}: {ratio:.4}, model {model_ratio:.4}",
+                est.total()
+            );
+            assert!(
+                (0.95..=1.05).contains(&ratio),
+                "{recompute:?}, {factor_format}: estimate/held = {ratio}"
+            );
+            drop(trainer);
+        }
     });
 }

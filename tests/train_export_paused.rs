@@ -29,7 +29,13 @@ async fn losses<B: Backend>(be: &B, export_after: Option<usize>) -> Vec<f32> {
     let ds = Dataset::from_bytes(data, &text, &dataset_options(o.seq_len, false)).unwrap();
     let rb = RunBatches::new(&ds, text.tokenizer.pad_token_id(), &o).unwrap();
     let model = Model::load(be, &files, |_, _, _| {}).unwrap();
-    let plan = RunPlan::new(be, &model.cfg, &o).unwrap();
+    let plan = RunPlan::new(
+        be,
+        &model.cfg,
+        &svdtune::train::memory::StoredSizes::default(),
+        &o,
+    )
+    .unwrap();
     let started = plan.start(be, model, rb, o, 0, |_, _, _| {}).await.unwrap();
     let (mut run, inits) = (started.run, started.inits);
     let sigma0: Vec<(String, Vec<f32>)> = inits.into_iter().map(|l| (l.module, l.sigma0)).collect();

@@ -42,7 +42,13 @@ async fn run_of(o: &TrainOptions) -> TrainRun<CpuBackend> {
     let (ds, pad) = dataset(o);
     let batches = RunBatches::new(&ds, pad, o).unwrap();
     let model = Model::load(&be, &tiny_chat(), |_, _, _| {}).unwrap();
-    let setup = RunPlan::new(&be, &model.cfg, o).unwrap();
+    let setup = RunPlan::new(
+        &be,
+        &model.cfg,
+        &svdtune::train::memory::StoredSizes::default(),
+        o,
+    )
+    .unwrap();
     let started = setup.start(&be, model, batches, o.clone(), 0, |_, _, _| {});
     started.await.unwrap().run
 }

@@ -47,7 +47,13 @@ async fn set_up(stop_after: Option<usize>) -> Option<TrainRun<CpuBackend>> {
     assert_eq!(everything.len(), ds.examples.len().div_ceil(o.batch_size));
 
     let model = Model::load(&be, &files, |_, _, _| {}).unwrap();
-    let setup = RunPlan::new(&be, &model.cfg, &o).unwrap();
+    let setup = RunPlan::new(
+        &be,
+        &model.cfg,
+        &svdtune::train::memory::StoredSizes::default(),
+        &o,
+    )
+    .unwrap();
     let layers = setup.plan.layers.len();
     let mut seen = Vec::new();
     let progress = |done: usize, total: usize, module: &str| {

@@ -60,7 +60,13 @@ async fn losses<B: Backend>(be: &B, pack: bool, width: Width) -> (Vec<f32>, f32,
     let rb = batches(&ds, text.tokenizer.pad_token_id(), &o, width);
     let widths = rb.train.iter().map(|b| b.seq_len).collect();
     let model = Model::load(be, &files, |_, _, _| {}).unwrap();
-    let plan = RunPlan::new(be, &model.cfg, &o).unwrap();
+    let plan = RunPlan::new(
+        be,
+        &model.cfg,
+        &svdtune::train::memory::StoredSizes::default(),
+        &o,
+    )
+    .unwrap();
     let mut run = plan
         .start(be, model, rb, o, 0, |_, _, _| {})
         .await

@@ -15,6 +15,7 @@ import { TEXT_FILES, dataBudget, dataJob } from './data_client.js';
 import { dropZone, fromDrop, fromInput, save } from './files.js';
 import { clearData, fitSeqLen, markSeqLenSet, plural, readOptions as dataReadOptions, renderData, showPicked, withoutName } from './data_view.js';
 import { answerColumns, clearModel, markKept, renderPlan, unmarkKept } from './model_view.js';
+import { clearMemory, memoryRefusal, renderMemory } from './memory_view.js';
 import { $, bytesText, dl, fmt, setStatus } from './dom.js';
 import { demoFromAddress } from './demo.js';
 import { downloads } from './downloads.js';
@@ -86,6 +87,10 @@ function readOptions() {
     freeze_norms: f.freeze_norms.checked,
     pack: f.pack.checked,
     seed: int('seed'),
+    factor_format: f.factor_format.value,
+    // Browsers report no GPU memory size: the run must fit the setting (the CPU engine's limit
+    // is its own).
+    memory_limit: state.backend?.gpu ? Math.round(num('gpu_memory') * 1e9) : null,
   };
 }
 
@@ -134,6 +139,21 @@ async function refreshPlan() {
   }
 }
 
+// The memory table (memory_view.js) of the model in `entries` at the current settings, from its
+// config and headers; clears it when the engine cannot read them (loading says why).
+async function refreshMemory(entries = state.modelInput?.entries) {
+  const o = options();
+  if (!entries || !o) return;
+  try {
+    state.memory = await request('memory', { names: entries.map((e) => e.name), files: entries.map((e) => e.file), options: o });
+    renderMemory(state.memory);
+  } catch {
+    state.memory = null;
+    clearMemory();
+  }
+  updateButtons();
+}
+
 // Tries a new folder's chat template in the data worker before the engine takes the folder: on a
 // one-message prompt, then on the data file when there is one (its encoding is kept for the new
 // model). Throws when the template runs out of time, dies, cannot render the prompt, or fails on
@@ -175,6 +195,7 @@ async function loadModel(input) {
   clearModel();
   showPicked('model-picked', null);
   updateButtons();
+  await refreshMemory(entries);
   try {
     const info = await request('loadModel', {
       name: folder, names: entries.map((e) => e.name), files: entries.map((e) => e.file),
@@ -200,6 +221,8 @@ async function loadModel(input) {
       ? '. This GPU cannot hold that tensor in one binding; open the page with ?cpu at the end of the address to train on the CPU engine.' : '';
     setStatus(status, `Cannot load the model: ${e.message}${hint}`, 'bad');
     clearModel();
+    state.memory = null;
+    clearMemory();
     state.data = null;
     clearData();
   } finally {
@@ -218,6 +241,7 @@ async function loadData(file, pre = null) {
   } finally {
     if (state.dataReading === reading) state.dataReading = null;
     updateButtons();
+    refreshMemory(); // the sequence length may have been chosen from the data
   }
 }
 
@@ -275,7 +299,9 @@ async function refreshData() {
 function updateButtons() {
   const run = state.run;
   const busy = run === 'starting' || run === 'training' || run === 'paused';
-  $('train').disabled = busy || run === 'final' || !state.model || (!state.data && !state.dataReading);
+  const refusal = memoryRefusal(state.memory);
+  $('train').disabled = busy || run === 'final' || !state.model || (!state.data && !state.dataReading) || Boolean(refusal);
+  $('train').title = refusal ?? '';
   $('pause').disabled = run !== 'training';
   $('resume').disabled = run !== 'paused';
   $('stop').disabled = !(busy || run === 'final');
@@ -523,6 +549,7 @@ for (const zone of [$('model-drop'), $('data-drop')]) {
 form.addEventListener('change', (e) => {
   if (!options()) return;
   if (['rank_fraction', 'freeze_norms'].includes(e.target.name)) refreshPlan();
+  if (['rank_fraction', 'freeze_norms', 'batch_size', 'seq_len', 'factor_format', 'gpu_memory'].includes(e.target.name)) refreshMemory();
   if (['seq_len', 'eval_fraction', 'seed', 'batch_size', 'pack'].includes(e.target.name) && state.dataFile) refreshData();
   else scheduleEstimate();
 });

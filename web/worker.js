@@ -246,6 +246,8 @@ const commands = {
   },
   loadModel: ({ name, names, files }, { progress }) => exclusive(() => session.loadModel(name, names, files, progress('load'))),
   textFiles: () => exclusive(() => session.textFiles()),
+  // The memory table of the model in `files` (headers only; the engine is not taken).
+  memory: ({ names, files, options }) => session.memory(names, files, options),
   plan: ({ rankFraction, freezeNorms }) => exclusive(() => session.plan(rankFraction, freezeNorms)),
   setData: ({ name, encoded, options }) => exclusive(() => {
     session.setData(name, encoded);

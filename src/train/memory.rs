@@ -8,7 +8,7 @@
 //! compares it with the GPU backend's own count of the bytes it holds. [`plan_memory`] picks
 //! recomputation when the stored-activation run does not fit ([`Recompute::Auto`]).
 use super::backward::loss_chunk;
-use crate::backend::{Backend, check_budget};
+use crate::backend::Backend;
 use crate::error::{Error, Result, human_bytes};
 use crate::model::ModelConfig;
 use crate::svd::plan::SvdPlan;
@@ -21,7 +21,8 @@ pub struct MemoryEstimate {
     /// The frozen model: `W` of every planned layer (f32 or as stored, see [`WeightStorage`]),
     /// embeddings, norms and biases.
     pub weights: u64,
-    /// `U`, `V` (in the factor dtype), `Σ` and `−Σ₀` of every planned layer.
+    /// `U`, `V` (in the factor dtype), `Σ` and `−Σ₀` of every planned layer (with packed
+    /// factors, also the GPU's kept readback buffer their conversion leaves, at most 1 MiB).
     pub factors: u64,
     /// Gradients and the two AdamW moments of every trained vector.
     pub optimizer: u64,
@@ -68,6 +69,15 @@ pub enum FactorDtype {
 }
 
 impl FactorDtype {
+    /// The dtype a run's `factor_format` (`TrainOptions::factor_format`) holds `U` and `V` in,
+    /// as far as bytes go: bf16 factors take what f16 ones take.
+    pub fn of_format(f: crate::backend::Format) -> Self {
+        match f {
+            crate::backend::Format::F32 => FactorDtype::F32,
+            crate::backend::Format::F16 | crate::backend::Format::Bf16 => FactorDtype::F16,
+        }
+    }
+
     pub fn bytes(self) -> u64 {
         match self {
             FactorDtype::F32 => 4,
@@ -94,11 +104,11 @@ impl std::str::FromStr for FactorDtype {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WeightStorage {
-    /// Converted to f32 on load (what the backends do today).
-    #[default]
+    /// Converted to f32 on load (`WeightPrecision::F32`, the comparison path).
     UpcastF32,
-    /// As the file stores them (f16/bf16 two to a u32, GGUF blocks), sizes from
-    /// [`StoredSizes`]; a tensor it does not list counts as f32.
+    /// As the loaded checkpoint stores them (what `Model::load` does: f16/bf16 two to a u32),
+    /// sizes from [`StoredSizes`]; a tensor it does not list counts as f32.
+    #[default]
     Stored,
 }
 
@@ -135,6 +145,14 @@ impl StoredSizes {
         StoredSizes(sizes)
     }
 
+    /// From the checkpoint `files` hold, as loading sees it (a GGUF file's is the f32
+    /// checkpoint made from it, which is what the engine loads today); reads only headers.
+    pub fn from_files<F: crate::model::ModelFiles>(files: &F) -> Result<Self> {
+        Ok(Self::from_checkpoint(&crate::model::load::open_checkpoint(
+            files,
+        )?))
+    }
+
     /// Stored bytes of `name` (`numel` f32 values when not listed).
     fn bytes(&self, name: &str, numel: u64) -> u64 {
         self.0.get(name).copied().unwrap_or(4 * numel)
@@ -156,8 +174,9 @@ pub struct MemoryOptions<'a> {
     pub stored: Option<&'a StoredSizes>,
 }
 
-impl MemoryOptions<'_> {
-    /// Today's run: stored activations, f32 factors, weights upcast to f32.
+impl<'a> MemoryOptions<'a> {
+    /// Stored activations, f32 factors, weights as stored (f32 for every tensor, as no
+    /// [`StoredSizes`] are given yet: see [`MemoryOptions::for_run`]).
     pub fn new(batch: usize, seq: usize, logit_chunk_elements: usize) -> Self {
         MemoryOptions {
             batch,
@@ -165,8 +184,23 @@ impl MemoryOptions<'_> {
             logit_chunk_elements,
             recompute: false,
             factor_dtype: FactorDtype::F32,
-            storage: WeightStorage::UpcastF32,
+            storage: WeightStorage::Stored,
             stored: None,
+        }
+    }
+
+    /// What a training run with options `o` holds on a backend whose loss chunk is
+    /// `logit_chunk_elements`: batches of `o.batch_size × o.seq_len`, factors in
+    /// `o.factor_format`, frozen weights as `stored` lists them (what loading keeps).
+    pub fn for_run(
+        o: &super::run::TrainOptions,
+        logit_chunk_elements: usize,
+        stored: &'a StoredSizes,
+    ) -> Self {
+        MemoryOptions {
+            factor_dtype: FactorDtype::of_format(o.factor_format),
+            stored: Some(stored),
+            ..MemoryOptions::new(o.batch_size, o.seq_len, logit_chunk_elements)
         }
     }
 }
@@ -179,7 +213,32 @@ impl MemoryEstimate {
     /// `Error::OutOfMemory` when the run cannot fit `be` (see [`Backend::memory_limit`]);
     /// `batch` describes the batch in the message.
     pub fn check<B: Backend>(&self, be: &B, batch: &str) -> Result<()> {
-        check_budget(be, self.total(), || {
+        self.check_within(be.memory_limit(), be.memory_kind(), batch)
+    }
+
+    /// [`MemoryEstimate::check`] against `limit` bytes (none: always fits) of `device` memory
+    /// (`"GPU"`, `"host"`: how the message names it).
+    pub fn check_within(
+        &self,
+        limit: Option<u64>,
+        device: &'static str,
+        batch: &str,
+    ) -> Result<()> {
+        match limit {
+            Some(limit) if self.total() > limit => Err(Error::OutOfMemory {
+                device,
+                what: self.describe(batch),
+                bytes: Some(self.total()),
+                held: 0,
+                limit: Some(limit),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// `training {batch} (weights …, factors …, optimizer …, activations …[, recomputed])`.
+    fn describe(&self, batch: &str) -> String {
+        {
             format!(
                 "training {batch} (weights {}, factors {}, optimizer {}, activations {}{})",
                 human_bytes(self.weights),
@@ -188,7 +247,7 @@ impl MemoryEstimate {
                 human_bytes(self.activations),
                 if self.recompute { ", recomputed" } else { "" }
             )
-        })
+        }
     }
 }
 
@@ -201,6 +260,19 @@ pub fn plan_memory<B: Backend>(
     plan: &SvdPlan,
     recompute: Recompute,
     o: &MemoryOptions,
+) -> Result<MemoryEstimate> {
+    plan_memory_within(cfg, plan, recompute, o, be.memory_limit(), be.memory_kind())
+}
+
+/// [`plan_memory`] against `limit` bytes (none: no limit) of `device` memory (`"GPU"`,
+/// `"host"`): what the page shows before a model's weights load, with its GPU memory setting.
+pub fn plan_memory_within(
+    cfg: &ModelConfig,
+    plan: &SvdPlan,
+    recompute: Recompute,
+    o: &MemoryOptions,
+    limit: Option<u64>,
+    device: &'static str,
 ) -> Result<MemoryEstimate> {
     let with = |on: bool| {
         estimate_with(
@@ -218,20 +290,20 @@ pub fn plan_memory<B: Backend>(
         Recompute::Off => with(false),
         Recompute::Auto => {
             let stored = with(false);
-            if stored.check(be, &batch).is_ok() {
+            if stored.check_within(limit, device, &batch).is_ok() {
                 stored
             } else {
                 with(true)
             }
         }
     };
-    chosen.check(be, &batch)?;
+    chosen.check_within(limit, device, &batch)?;
     Ok(chosen)
 }
 
 /// The estimate for batches of `batch × seq` rows, the loss computed `logit_chunk_elements`
-/// logits at a time (the backend's [`Backend::logit_chunk_elements`]), for today's run (stored
-/// activations, f32 factors, f32 weights); see [`estimate_with`].
+/// logits at a time (the backend's [`Backend::logit_chunk_elements`]), with stored activations,
+/// f32 factors and every frozen tensor counted as f32; see [`estimate_with`].
 pub fn estimate(
     cfg: &ModelConfig,
     plan: &SvdPlan,
@@ -299,6 +371,18 @@ pub fn estimate_with(cfg: &ModelConfig, plan: &SvdPlan, o: &MemoryOptions) -> Me
             (fb * m * q).div_ceil(4) * 4 + (fb * n * q).div_ceil(4) * 4 + 4 * 2 * q
         })
         .sum();
+    // Packed factors are made from f32 ones read back to the host: the GPU keeps the largest
+    // readback buffer up to `KEEP_STAGING_BYTES` for later reads.
+    let staging = if fb < 4 {
+        let largest = plan.layers.iter().map(|l| 4 * u(l.m.max(l.n)) * u(l.q));
+        largest
+            .max()
+            .unwrap_or(0)
+            .min(crate::backend::gpu::KEEP_STAGING_BYTES)
+    } else {
+        0
+    };
+    let factors = factors + staging;
 
     let trained = u(plan.sigma_params) + if plan.train_norms { norms } else { 0 };
     let optimizer = 3 * trained + 1;

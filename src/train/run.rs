@@ -50,6 +50,11 @@ pub struct TrainOptions {
     /// How the frozen factors U and V are held: f32, or packed f16 (`--factor-dtype`).
     #[serde(default)]
     pub factor_format: crate::backend::Format,
+    /// The most memory the run may hold, in bytes, below the backend's own limit: the page's
+    /// "GPU memory" setting (browsers report no GPU memory size). `auto` recomputation and the
+    /// refusal of a run that cannot fit use the smaller of the two.
+    #[serde(default)]
+    pub memory_limit: Option<u64>,
 }
 
 impl Default for TrainOptions {
@@ -75,6 +80,7 @@ impl Default for TrainOptions {
             max_bad_steps: 3,
             recompute: Recompute::Auto,
             factor_format: crate::backend::Format::F32,
+            memory_limit: None,
         }
     }
 }

@@ -5,7 +5,7 @@
 //! any weight changes and decides whether activations are recomputed ([`RunPlan::new`]), then the decomposition, layer by layer with a progress
 //! callback that can stop between layers, and the [`TrainRun`] with its checkpoint cadence
 //! ([`RunPlan::start`]). Stepping, evaluating and checkpointing are in [`super::run`].
-use super::memory::{MemoryEstimate, MemoryOptions, Recompute, plan_memory};
+use super::memory::{MemoryEstimate, MemoryOptions, Recompute, StoredSizes, plan_memory_within};
 use super::run::{TrainOptions, TrainRun};
 use crate::backend::Backend;
 use crate::data::{Batch, Dataset, DatasetOptions, LossMode};
@@ -58,6 +58,15 @@ impl RunBatches {
     }
 }
 
+/// The most memory a run with `o` may hold on a backend whose own limit is `backend`: the
+/// smaller of that and `o.memory_limit` (none when neither is set).
+pub fn run_limit(backend: Option<u64>, o: &TrainOptions) -> Option<u64> {
+    match (backend, o.memory_limit) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// The SVD plan of a run and the memory it needs, which the backend can hold.
 pub struct RunPlan {
     pub plan: SvdPlan,
@@ -74,12 +83,20 @@ pub struct Started<B: Backend> {
 impl RunPlan {
     /// The plan at `o.rank_fraction` for `cfg`, and the memory estimate for batches of
     /// `o.batch_size × o.seq_len`, with activation recomputation as `o.recompute` asks (`auto`:
-    /// only when the run with stored activations does not fit); `Error::OutOfMemory` when `be`
-    /// cannot hold the run (checked from the config alone, before the decomposition).
-    pub fn new<B: Backend>(be: &B, cfg: &ModelConfig, o: &TrainOptions) -> Result<Self> {
+    /// only when the run with stored activations does not fit), factors in `o.factor_format`
+    /// and frozen weights as `stored` lists them ([`StoredSizes::from_files`]: what loading
+    /// keeps); `Error::OutOfMemory` when `be` (or `o.memory_limit`) cannot hold the run (checked from the config and
+    /// the checkpoint's header alone, before the decomposition).
+    pub fn new<B: Backend>(
+        be: &B,
+        cfg: &ModelConfig,
+        stored: &StoredSizes,
+        o: &TrainOptions,
+    ) -> Result<Self> {
         let plan = SvdPlan::new(cfg, o.rank_fraction, !o.freeze_norms)?;
-        let mo = MemoryOptions::new(o.batch_size, o.seq_len, be.logit_chunk_elements());
-        let memory = plan_memory(be, cfg, &plan, o.recompute, &mo)?;
+        let mo = MemoryOptions::for_run(o, be.logit_chunk_elements(), stored);
+        let limit = run_limit(be.memory_limit(), o);
+        let memory = plan_memory_within(cfg, &plan, o.recompute, &mo, limit, be.memory_kind())?;
         Ok(RunPlan { plan, memory })
     }
 

@@ -28,6 +28,8 @@ pub struct BackendInfo {
     /// The most memory a run may hold, when known: the `?max-memory=` budget on WebGPU (browsers
     /// report no GPU memory size), wasm32's 4 GiB for the CPU engine.
     pub max_memory_bytes: Option<u64>,
+    /// The backend's [`Backend::logit_chunk_elements`] (the memory estimate needs it).
+    pub logit_chunk_elements: usize,
 }
 
 /// Runs `$body` with `$w` bound to the `Work<B>` of either backend.
@@ -55,6 +57,7 @@ pub async fn open(cpu_only: bool, caps: DeviceCaps) -> (AnyWork, BackendInfo) {
                     gpu_error: None,
                     max_binding_bytes: Some(gpu.context().max_binding_bytes()),
                     max_memory_bytes: gpu.memory_limit(),
+                    logit_chunk_elements: gpu.logit_chunk_elements(),
                 };
                 return (AnyWork::Gpu(Box::new(Work::new(gpu))), info);
             }
@@ -67,6 +70,7 @@ pub async fn open(cpu_only: bool, caps: DeviceCaps) -> (AnyWork, BackendInfo) {
         gpu_error: Some(gpu_error),
         max_binding_bytes: None,
         max_memory_bytes: CpuBackend.memory_limit(),
+        logit_chunk_elements: CpuBackend.logit_chunk_elements(),
     };
     (AnyWork::Cpu(Box::new(Work::new(CpuBackend))), info)
 }

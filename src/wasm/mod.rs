@@ -7,6 +7,7 @@
 mod blob_target;
 mod convert;
 mod engine;
+mod memory;
 mod original;
 mod session;
 mod text;

@@ -161,6 +161,21 @@ impl Session {
         })
     }
 
+    /// The memory a run with `options` would hold, for the model in `files` (named by `names`,
+    /// as for [`Session::load_model`]), from its config and headers alone (no weight read, the
+    /// engine not taken): `{weights, factors, optimizer, activations, total, recompute, limit,
+    /// fits, refused, …}` ([`super::memory::MemoryView`]).
+    pub fn memory(
+        &self,
+        names: Vec<String>,
+        files: js_sys::Array,
+        options: JsValue,
+    ) -> std::result::Result<JsValue, JsValue> {
+        super::memory::memory_view(&self.backend, names, files, options)
+            .and_then(|v| to_js(&v))
+            .map_err(js_err)
+    }
+
     /// The SVD plan of the loaded model at `rank_fraction`.
     pub fn plan(
         &self,

@@ -3,8 +3,9 @@
 // device to the loss an uninterrupted run reaches), browser storage is full while checkpointing
 // (reported, training goes on, the download still works), and a GPU too small for the model's
 // tensors (`?max-binding=`: the error names the tensor, its size and the device's limit), and a
-// GPU with too little memory for the run (`?max-memory=`: refused before the decomposition with
-// the estimate and the budget; the model stays loaded and a smaller batch trains).
+// GPU with too little memory for the run (`?max-memory=`: refused by the memory table before
+// anything is uploaded, Train disabled with the estimate and the budget; the model stays loaded
+// and a smaller batch trains).
 // Usage: node tests/e2e/faults_page.mjs   (needs target/release/svdtune: cargo build --release)
 import { chromium } from 'playwright-core';
 import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -86,11 +87,10 @@ await withPage('small-memory', '?max-memory=1500000', async (page, out) => {
   const engine = await page.textContent('#engine');
   check(/Memory budget: 1\.5 MB/.test(engine), `small-memory: engine "${engine}"`);
   await prepare(page, 'small-memory');
-  await page.click('#train');
-  await page.waitForSelector('#train-status.bad', { timeout: 120_000 });
-  const said = await page.textContent('#train-status');
+  await page.waitForSelector('#memory-verdict.bad', { timeout: 120_000 });
+  const said = await page.textContent('#memory-verdict');
   check(/not enough GPU memory for training batches of 4 × 64/.test(said) && /of at most 1\.5 MB available/.test(said)
-    && /activations/.test(said), `small-memory: "${said}"`);
+    && /activations/.test(said) && await page.isDisabled('#train'), `small-memory: Train disabled, "${said}"`);
   await page.screenshot({ path: `${out}/refused.png`, fullPage: true });
   // The page's Content-Security-Policy: a same-origin script may run but may not eval, and an
   // inline script does not run at all. (Code sent by the test driver itself is exempt from the
@@ -106,6 +106,8 @@ await withPage('small-memory', '?max-memory=1500000', async (page, out) => {
   await page.addScriptTag({ content: 'window.inlineRan = true;' }).catch(() => {});
   check(await page.evaluate(() => window.inlineRan) === undefined, 'csp: an inline script does not run');
   await page.fill('#settings [name=batch_size]', '1');
+  await page.dispatchEvent('#settings [name=batch_size]', 'change');
+  await page.waitForSelector('#memory-verdict.ok', { timeout: 120_000 });
   const refusal = await page.textContent('#train-status');
   await page.click('#train');
   await page.waitForFunction((old) => {

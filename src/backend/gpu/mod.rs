@@ -25,6 +25,7 @@ pub use context::{DeviceCaps, GpuContext, LossHandle};
 use ledger::DeadList;
 pub use ops::dequant::GpuBlocks;
 pub use profile::KernelTime;
+pub use readback::KEEP_STAGING_BYTES;
 use recorder::{BufRef, Recorder};
 pub use recorder::{GpuCacheStats, GpuMemory};
 pub use tuning::GpuTuning;

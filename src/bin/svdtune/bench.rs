@@ -26,10 +26,10 @@ use svdtune::backend::{Backend, Matmul};
 use svdtune::export::safetensors_writer::{TensorHeader, write_safetensors};
 use svdtune::hub::Need;
 use svdtune::model::config::ModelConfig;
-use svdtune::model::{MemoryFiles, Model, layout};
+use svdtune::model::{MemoryFiles, Model, ModelFiles, layout};
 use svdtune::svd::SvdPlan;
 use svdtune::svd::decompose::{DecomposeOptions, decompose_model};
-use svdtune::train::memory::{MemoryOptions, Recompute, plan_memory};
+use svdtune::train::memory::{MemoryOptions, Recompute, StoredSizes, plan_memory};
 use svdtune::train::optim::{AdamWConfig, Decay, Schedule};
 use svdtune::train::step::{HostBatch, Trainer};
 use svdtune::{Error, Result};
@@ -152,14 +152,21 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn load<B: Backend>(be: &B, args: &BenchArgs) -> Result<Model<B>> {
+/// The model of `args` on `be`, and the sizes its frozen tensors are held in.
+fn load<B: Backend>(be: &B, args: &BenchArgs) -> Result<(Model<B>, StoredSizes)> {
+    fn with_sizes<B: Backend, F: ModelFiles>(be: &B, files: &F) -> Result<(Model<B>, StoredSizes)> {
+        Ok((
+            Model::load(be, files, |_, _, _| {})?,
+            StoredSizes::from_files(files)?,
+        ))
+    }
     match (&args.model, &args.config) {
-        (Some(dir), _) => Model::load(be, &open_model(dir, Need::All)?.files, |_, _, _| {}),
+        (Some(dir), _) => with_sizes(be, &open_model(dir, Need::All)?.files),
         (None, Some(config)) => {
             let name = config.display().to_string();
             let text =
                 std::fs::read_to_string(config).map_err(|e| Error::input(&name, e.to_string()))?;
-            Model::load(be, &random_model(&text)?, |_, _, _| {})
+            with_sizes(be, &random_model(&text)?)
         }
         (None, None) => Err(Error::Unsupported("--model or --config is needed".into())),
     }
@@ -225,7 +232,7 @@ where
 {
     let held = probes.held;
     let t = Instant::now();
-    let mut model = load(be, args)?;
+    let (mut model, stored) = load(be, args)?;
     be.flush()?;
     let load_s = t.elapsed().as_secs_f64();
     let cfg = model.cfg.clone();
@@ -272,7 +279,10 @@ where
         total_steps: args.warmup + args.steps,
         decay: Decay::Constant,
     };
-    let mo = MemoryOptions::new(b, s, be.logit_chunk_elements());
+    let mo = MemoryOptions {
+        stored: Some(&stored),
+        ..MemoryOptions::new(b, s, be.logit_chunk_elements())
+    };
     let memory = plan_memory(be, &cfg, &plan, args.recompute, &mo)?;
     let mut trainer = Trainer::with_recompute(
         be,

@@ -7,10 +7,8 @@ use crate::model_arg::{is_gguf, local_model, open_model};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use svdtune::gguf::reader::GgufFile;
 use svdtune::hub::Need;
-use svdtune::model::load::{DirFiles, open_checkpoint, read_config};
-use svdtune::model::source::FileSource;
+use svdtune::model::load::{DirFiles, INDEX, ModelFiles, SINGLE, open_checkpoint, read_config};
 use svdtune::svd::PlanSummary;
 use svdtune::train::memory::{FactorDtype, Recompute, StoredSizes, WeightStorage};
 
@@ -63,11 +61,12 @@ pub struct InspectArgs {
         requires = "memory"
     )]
     factor_dtype: FactorDtype,
-    /// How the frozen weights are held for --memory: `f32` (converted on load) or `stored` (as
-    /// the file stores them; sizes from the safetensors headers or the GGUF tensor table).
+    /// How the frozen weights are held for --memory: `stored` (what loading keeps: f16/bf16
+    /// safetensors as the headers give them; a GGUF's tensors as the f32 they load as) or
+    /// `f32` (every tensor converted to f32).
     #[arg(
         long,
-        default_value = "f32",
+        default_value = "stored",
         value_name = "f32|stored",
         requires = "memory"
     )]
@@ -108,7 +107,7 @@ pub fn run(args: InspectArgs) -> svdtune::Result<ExitCode> {
         read_config(&DirFiles::new(&dir)?)?
     };
     if args.memory {
-        let storage = match args.weights.as_str() {
+        let mut storage = match args.weights.as_str() {
             "f32" => WeightStorage::UpcastF32,
             "stored" => WeightStorage::Stored,
             w => {
@@ -123,9 +122,16 @@ pub fn run(args: InspectArgs) -> svdtune::Result<ExitCode> {
             ));
         }
         let stored = match storage {
-            WeightStorage::Stored => Some(stored_sizes(given)?),
+            WeightStorage::Stored => stored_sizes(given)?,
             WeightStorage::UpcastF32 => None,
         };
+        if storage == WeightStorage::Stored && stored.is_none() {
+            eprintln!(
+                "notice: {} has no checkpoint to read tensor dtypes from: weights counted as f32",
+                given.display()
+            );
+            storage = WeightStorage::UpcastF32;
+        }
         let m = MemoryReport::new(
             &cfg,
             &MemoryRequest {
@@ -243,10 +249,12 @@ pub fn run(args: InspectArgs) -> svdtune::Result<ExitCode> {
 
 /// Each tensor's stored size, from the safetensors headers of a local folder or the tensor
 /// table of a `.gguf` (no tensor data read).
-fn stored_sizes(given: &std::path::Path) -> svdtune::Result<StoredSizes> {
+/// The sizes loading keeps `given`'s frozen tensors in, from headers alone: a safetensors
+/// checkpoint's dtypes; a GGUF file's tensors are loaded as f32 (no size listed: each counts as
+/// f32). `None` for a folder without a checkpoint (only `config.json`).
+fn stored_sizes(given: &std::path::Path) -> svdtune::Result<Option<StoredSizes>> {
     if is_gguf(given) {
-        let src = FileSource::open(given)?;
-        return Ok(StoredSizes::from_gguf(&GgufFile::read_header(&src)?));
+        return Ok(Some(StoredSizes::default()));
     }
     let model = local_model(given, Need::Config)?;
     let dir = if model.is_file() {
@@ -254,9 +262,13 @@ fn stored_sizes(given: &std::path::Path) -> svdtune::Result<StoredSizes> {
     } else {
         model
     };
-    Ok(StoredSizes::from_checkpoint(&open_checkpoint(
-        &DirFiles::new(&dir)?,
-    )?))
+    let files = DirFiles::new(&dir)?;
+    if !(files.has(SINGLE) || files.has(INDEX)) {
+        return Ok(None);
+    }
+    Ok(Some(StoredSizes::from_checkpoint(&open_checkpoint(
+        &files,
+    )?)))
 }
 
 fn print_json(value: &impl serde::Serialize) -> svdtune::Result<()> {

@@ -16,7 +16,7 @@ use svdtune::error::human_bytes;
 use svdtune::export::{AdapterOptions, DirTarget, export_adapter, export_merged};
 use svdtune::hub::Need;
 use svdtune::model::load::open_checkpoint;
-use svdtune::train::memory::Recompute;
+use svdtune::train::memory::{Recompute, StoredSizes};
 use svdtune::train::optim::Decay;
 use svdtune::train::run::TrainOptions;
 use svdtune::train::setup::{RunBatches, RunPlan, Started, dataset_options};
@@ -195,7 +195,8 @@ async fn run_on<B: Backend>(be: &B, args: &TrainArgs, options: TrainOptions) -> 
 
     let model = load_model(be, files)?;
     let cfg = model.cfg.clone();
-    let setup = RunPlan::new(be, &cfg, &options)?;
+    let stored = StoredSizes::from_files(files)?;
+    let setup = RunPlan::new(be, &cfg, &stored, &options)?;
     let (plan, memory) = (&setup.plan, &setup.memory);
     eprintln!(
         "plan: {} layers at rank fraction {}: {} trainable parameters ({} Σ + {} norm weights)",

@@ -25,7 +25,7 @@ use crate::svd::PlanSummary;
 use crate::svd::SvdPlan;
 use crate::svd::decompose::LayerInit;
 use crate::train::estimate::{Calibration, RunEstimate, RunShape, calibrate, estimate};
-use crate::train::memory::MemoryEstimate;
+use crate::train::memory::{MemoryEstimate, StoredSizes};
 use crate::train::pass::{LossPass, PassProgress, file_sample};
 use crate::train::run::{StepEvent, TrainOptions, TrainRun, evals_after_steps, planned_steps};
 use crate::train::setup::{RunPlan, Started};
@@ -239,7 +239,9 @@ impl<B: Backend> Work<B> {
             _ => Model::load(be, &loaded.files, |_, _, _| {})?,
         };
         // A run that cannot fit is refused before the decomposition; the loaded model stays.
-        let setup = match RunPlan::new(be, &model.cfg, &options) {
+        let setup = StoredSizes::from_files(&loaded.files)
+            .and_then(|stored| RunPlan::new(be, &model.cfg, &stored, &options));
+        let setup = match setup {
             Ok(x) => x,
             Err(e) => {
                 loaded.phase = Phase::Dense(Box::new(model));
