@@ -9,11 +9,14 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::rc::Rc;
+use svdtune::backend::Backend;
 use svdtune::backend::cpu::CpuBackend;
 use svdtune::backend::{Format, TensorInfo};
 use svdtune::gguf::{GgufFile, GgufModel, ImportedWeights};
 use svdtune::model::weights::{WeightPrecision, load_weights_with};
 use svdtune::model::{Checkpoint, MemorySource};
+use svdtune::svd::SvdPlan;
+use svdtune::train::memory::{MemoryOptions, StoredSizes, estimate_with};
 
 const GGUF: &str = "tests/fixtures/gguf/tiny_chat.gguf";
 const DATA: &str = "tests/fixtures/tiny-chat/data.jsonl";
@@ -348,6 +351,30 @@ fn block_weights_are_held_as_the_files_bytes() {
         let numel: u64 = file.tensors.iter().map(|t| t.numel() as u64).sum::<u64>()
             + tied * embed.numel() as u64;
         assert_eq!(blocks.held_bytes(), want_blocks, "{format}");
+        // The memory estimate counts, from the headers alone, what loading holds (each tensor
+        // rounded up to whole u32 words, as a GPU buffer holds it).
+        let plan = SvdPlan::new(&cfg, 0.1, true).unwrap();
+        let sizes = StoredSizes::from_checkpoint(&ckpt);
+        let mut o = MemoryOptions::new(1, 8, CpuBackend.logit_chunk_elements());
+        o.stored = Some(&sizes);
+        let words = |n: u64| n.div_ceil(4) * 4;
+        let want_words: u64 = file
+            .tensors
+            .iter()
+            .map(|t| {
+                words(if t.dims.len() == 2 {
+                    t.n_bytes
+                } else {
+                    4 * t.numel() as u64
+                })
+            })
+            .sum::<u64>()
+            + tied * words(embed.n_bytes);
+        assert_eq!(
+            estimate_with(&cfg, &plan, &o).weights,
+            want_words,
+            "{format}"
+        );
         assert_eq!(f32s.held_bytes(), 4 * numel, "{format}");
         eprintln!(
             "{format}: weights held {} bytes as blocks, {} bytes as f32",

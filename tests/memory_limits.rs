@@ -394,7 +394,11 @@ fn bf16_checkpoint(weights: &[u8]) -> Vec<u8> {
                 .chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 .collect();
-            (name, view.shape().to_vec(), Format::Bf16.encode(&values))
+            (
+                name,
+                view.shape().to_vec(),
+                Format::Bf16.encode(&values).unwrap(),
+            )
         })
         .collect();
     let views: Vec<(String, TensorView)> = tensors

@@ -73,8 +73,9 @@ impl FactorDtype {
     /// as far as bytes go: bf16 factors take what f16 ones take.
     pub fn of_format(f: crate::backend::Format) -> Self {
         match f {
-            crate::backend::Format::F32 => FactorDtype::F32,
             crate::backend::Format::F16 | crate::backend::Format::Bf16 => FactorDtype::F16,
+            // Factors are never held as GGUF blocks: every other format counts as f32.
+            _ => FactorDtype::F32,
         }
     }
 
@@ -119,34 +120,26 @@ pub enum WeightStorage {
 pub struct StoredSizes(pub BTreeMap<String, u64>);
 
 impl StoredSizes {
-    /// From the headers of a safetensors checkpoint (F64 counts as the f32 it loads as).
+    /// From the headers of a safetensors checkpoint (F64 counts as the f32 it loads as); a
+    /// tensor its source offers in a stored format (a GGUF file's blocks) counts as those.
     pub fn from_checkpoint<S: crate::model::source::ByteSource>(
         ck: &crate::model::safetensors::Checkpoint<S>,
     ) -> Self {
         let mut sizes = BTreeMap::new();
         for name in ck.names() {
             if let Some((e, _)) = ck.entry(name) {
-                let bytes = (e.end - e.start).min(4 * e.numel() as u64);
+                let bytes = match ck.stored_format(name) {
+                    Some(f) => f.bytes_for(e.numel()) as u64,
+                    None => (e.end - e.start).min(4 * e.numel() as u64),
+                };
                 sizes.insert(name.to_string(), bytes.div_ceil(4) * 4);
             }
         }
         StoredSizes(sizes)
     }
 
-    /// From a GGUF header: each tensor's bytes as the file holds them (blocks, f16, f32).
-    pub fn from_gguf(file: &crate::gguf::reader::GgufFile) -> Self {
-        let mut sizes = BTreeMap::new();
-        for t in &file.tensors {
-            // Bytes of the tensor's blocks as the file holds them.
-            let bytes = t.n_bytes;
-            let name = crate::gguf::names::hf_name(&t.name).unwrap_or_else(|| t.name.clone());
-            sizes.insert(name, bytes.div_ceil(4) * 4);
-        }
-        StoredSizes(sizes)
-    }
-
-    /// From the checkpoint `files` hold, as loading sees it (a GGUF file's is the f32
-    /// checkpoint made from it, which is what the engine loads today); reads only headers.
+    /// From the checkpoint `files` hold, as loading sees it (a GGUF file's is the checkpoint
+    /// made from it: its matrices as the blocks loading keeps); reads only headers.
     pub fn from_files<F: crate::model::ModelFiles>(files: &F) -> Result<Self> {
         Ok(Self::from_checkpoint(&crate::model::load::open_checkpoint(
             files,

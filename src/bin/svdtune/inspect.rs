@@ -7,8 +7,11 @@ use crate::model_arg::{is_gguf, local_model, open_model};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use svdtune::gguf::{GgufModel, ImportedWeights};
 use svdtune::hub::Need;
+use svdtune::model::Checkpoint;
 use svdtune::model::load::{DirFiles, INDEX, ModelFiles, SINGLE, open_checkpoint, read_config};
+use svdtune::model::source::FileSource;
 use svdtune::svd::PlanSummary;
 use svdtune::train::memory::{FactorDtype, Recompute, StoredSizes, WeightStorage};
 
@@ -62,7 +65,7 @@ pub struct InspectArgs {
     )]
     factor_dtype: FactorDtype,
     /// How the frozen weights are held for --memory: `stored` (what loading keeps: f16/bf16
-    /// safetensors as the headers give them; a GGUF's tensors as the f32 they load as) or
+    /// safetensors as the headers give them; a GGUF's matrices as the blocks they load as) or
     /// `f32` (every tensor converted to f32).
     #[arg(
         long,
@@ -247,14 +250,17 @@ pub fn run(args: InspectArgs) -> svdtune::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Each tensor's stored size, from the safetensors headers of a local folder or the tensor
-/// table of a `.gguf` (no tensor data read).
-/// The sizes loading keeps `given`'s frozen tensors in, from headers alone: a safetensors
-/// checkpoint's dtypes; a GGUF file's tensors are loaded as f32 (no size listed: each counts as
-/// f32). `None` for a folder without a checkpoint (only `config.json`).
+/// The sizes loading keeps `given`'s frozen tensors in, from headers alone (no tensor data
+/// read): a safetensors checkpoint's dtypes; a `.gguf`'s tensor table (matrices as the blocks
+/// loading keeps, the rest as f32). `None` for a folder without a checkpoint (only
+/// `config.json`).
 fn stored_sizes(given: &std::path::Path) -> svdtune::Result<Option<StoredSizes>> {
     if is_gguf(given) {
-        return Ok(Some(StoredSizes::default()));
+        let model = GgufModel::open_header(FileSource::open(given)?)?;
+        let weights = ImportedWeights::new(std::rc::Rc::new(model))?;
+        return Ok(Some(StoredSizes::from_checkpoint(&Checkpoint::single(
+            weights,
+        )?)));
     }
     let model = local_model(given, Need::Config)?;
     let dir = if model.is_file() {
