@@ -322,7 +322,7 @@ impl<S: ByteSource> GgufModel<S> {
     }
 
     /// The small files, by name, in the order they are written.
-    fn small_files(&self) -> Vec<(&'static str, &str)> {
+    pub fn small_files(&self) -> Vec<(&'static str, &str)> {
         let mut files = vec![("config.json", self.config_json.as_str())];
         if let Some(g) = &self.generation_json {
             files.push(("generation_config.json", g));

@@ -1,21 +1,19 @@
 //! The memory table the page shows after a model's config is read and before its weights load:
 //! `train::memory`'s estimate for the page's settings (batch size, sequence length, rank
 //! fraction, factor precision), the frozen weights counted as loading keeps them (a safetensors
-//! checkpoint's header dtypes; a GGUF file's tensors as the f32 they load as), recomputation as
+//! checkpoint's header dtypes; a GGUF file's matrices as the blocks they load as), recomputation as
 //! `auto` would choose, against the run's limit: the smaller of the page's "GPU memory" setting
 //! (`memory_limit` in the options; browsers report no GPU memory size) and the backend's own
 //! (`?max-memory=` on WebGPU, wasm32's 4 GiB for the CPU engine). Reads headers only.
 use super::convert::train_options;
 use super::engine::BackendInfo;
+use super::page_files::Dropped;
 use crate::error::{Error, Result};
-use crate::gguf::GgufModel;
-use crate::model::load::{BlobFiles, read_config};
-use crate::model::source::BlobSource;
+use crate::model::load::read_config;
 use crate::svd::SvdPlan;
 use crate::train::memory::{MemoryOptions, StoredSizes, estimate_with, plan_memory_within};
 use crate::train::setup::run_limit;
 use serde::Serialize;
-use wasm_bindgen::JsCast;
 
 /// The estimate of one run as the page shows it; bytes throughout.
 #[derive(Clone, Debug, Serialize)]
@@ -48,28 +46,8 @@ fn read_model(
     names: Vec<String>,
     files: js_sys::Array,
 ) -> Result<(crate::model::ModelConfig, StoredSizes)> {
-    if names.len() != files.length() as usize {
-        return Err(Error::param("memory", "one name per file is needed"));
-    }
-    let mut blobs = BlobFiles::new();
-    let mut gguf = None;
-    for (n, f) in names.into_iter().zip(files.iter()) {
-        let blob = f
-            .dyn_into::<web_sys::Blob>()
-            .map_err(|_| Error::input(&n, "is not a file (expected a File or Blob)".to_string()))?;
-        if n.to_ascii_lowercase().ends_with(".gguf") {
-            gguf = Some((n, blob));
-        } else {
-            blobs.insert(n, blob);
-        }
-    }
-    match gguf {
-        Some((n, blob)) => {
-            let model = GgufModel::open_header(BlobSource::new(n, blob)?)?;
-            Ok((read_config(&model.header_files())?, StoredSizes::default()))
-        }
-        None => Ok((read_config(&blobs)?, StoredSizes::from_files(&blobs)?)),
-    }
+    let files = Dropped::new("memory", names, files)?.open(false)?;
+    Ok((read_config(&files)?, StoredSizes::from_files(&files)?))
 }
 
 /// The table for the model in `files` and the page's `options` (any subset of `TrainOptions`)

@@ -9,6 +9,7 @@ mod convert;
 mod engine;
 mod memory;
 mod original;
+mod page_files;
 mod session;
 mod text;
 mod work;

@@ -8,18 +8,14 @@
 //! carrying the engine's message (which names the file, tensor or option at fault) and its
 //! `kind` (see [`crate::Error::kind`]). The session never renders a chat template: the page's
 //! data worker ([`super::text`]) reads data files and prompts into token ids.
-use super::blob_target::BlobTarget;
 use super::convert::{JsChunks, js_err, progress_fn, progress_until, to_js, train_options};
 use super::engine::{self, AnyWork, BackendInfo, on_work};
+use super::page_files::Dropped;
 use super::work;
 use crate::backend::gpu::{DeviceCaps, LossHandle};
 use crate::error::{Error, Result};
-use crate::gguf::GgufModel;
-use crate::model::load::BlobFiles;
-use crate::model::source::BlobSource;
 use std::cell::RefCell;
 use std::rc::Rc;
-use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
@@ -118,43 +114,18 @@ impl Session {
         progress: Option<js_sys::Function>,
     ) -> js_sys::Promise {
         promise(&self.work, async move |work| {
-            if names.len() != files.length() as usize {
-                return Err(Error::param("loadModel", "one name per file is needed"));
-            }
-            let mut blobs = BlobFiles::new();
-            let mut gguf = Vec::new();
-            for (n, f) in names.into_iter().zip(files.iter()) {
-                let blob = f.dyn_into::<web_sys::Blob>().map_err(|_| {
-                    Error::input(&n, "is not a file (expected a File or Blob)".to_string())
-                })?;
-                if n.to_ascii_lowercase().ends_with(".gguf") {
-                    gguf.push((n.clone(), blob.clone()));
-                }
-                blobs.insert(n, blob);
-            }
-            let mut p = progress_fn(progress);
-            let imported = match gguf.as_slice() {
-                [] => None,
-                [(n, blob)] => {
-                    let model = GgufModel::open(BlobSource::new(n, blob.clone())?)?;
-                    let mut target = BlobTarget::default();
-                    model.write_to(&mut target, &mut p)?;
-                    blobs = target.into_files();
-                    Some(model.summary()?)
-                }
-                _ => {
-                    return Err(Error::input(
-                        &gguf[1].0,
-                        "only one .gguf file can be given as a model",
-                    ));
-                }
-            };
+            let files = Dropped::new("loadModel", names, files)?.open(true)?;
+            let imported = files.gguf_summary()?;
+            let p = progress_fn(progress);
             on_work!(work, w => {
-                let mut info = w.load_model(name, blobs, p)?;
+                let mut info = w.load_model(name, files, p)?;
                 if let Some(s) = imported {
                     let types: Vec<String> =
                         s.tensor_types.iter().map(|(t, n)| format!("{t} × {n}")).collect();
-                    info.dtype = Some(format!("F32, imported from GGUF ({})", types.join(", ")));
+                    info.dtype = Some(format!(
+                        "GGUF ({}): matrices kept in the file's types",
+                        types.join(", ")
+                    ));
                 }
                 to_js(&info)
             })

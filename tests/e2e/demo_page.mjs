@@ -65,7 +65,7 @@ try {
   await page2.waitForSelector('#model-status.ok, #model-status.bad', { timeout: 120_000 });
   check(await page2.isVisible('#model-status.ok'), `gguf: "${await page2.textContent('#model-status')}"`);
   const info2 = (await page2.innerText('#model-info')).replace(/\s+/g, ' ');
-  check(/llama/.test(info2) && /imported from GGUF/.test(info2), `gguf: model info ${info2}`);
+  check(/llama/.test(info2) && /GGUF \(.*Q8_0.*\): matrices kept in the file's types/.test(info2), `gguf: model info (trained as its Q8_0 blocks) ${info2}`);
   for (const [field, value] of Object.entries(settings)) await page2.fill(`#settings [name=${field}]`, value);
   await page2.fill('#settings [name=max_steps]', '3');
   await page2.setInputFiles('#data-file', `${fixture}/data.jsonl`);

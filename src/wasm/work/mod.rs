@@ -14,12 +14,13 @@ mod export;
 
 use super::convert::now_ms;
 use super::original::{self, Trained};
+use super::page_files::PageFiles;
 use crate::backend::Backend;
 use crate::data::{Batch as DataBatch, ModelText};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::model::generate::generate_async;
-use crate::model::load::{BlobFiles, open_checkpoint};
+use crate::model::load::open_checkpoint;
 use crate::model::sample::Sampling;
 use crate::svd::PlanSummary;
 use crate::svd::SvdPlan;
@@ -46,7 +47,7 @@ pub struct Work<B: Backend> {
 struct Loaded<B: Backend> {
     /// The folder's name (the adapter's `base_model_name_or_path` when `config.json` names no Hub id).
     name: String,
-    files: BlobFiles,
+    files: PageFiles,
     text: ModelText,
     phase: Phase<B>,
 }
@@ -167,7 +168,7 @@ impl<B: Backend> Work<B> {
     pub fn load_model(
         &mut self,
         name: String,
-        files: BlobFiles,
+        files: PageFiles,
         progress: impl FnMut(usize, usize, &str),
     ) -> Result<ModelInfo> {
         self.model = None;
