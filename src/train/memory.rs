@@ -85,6 +85,14 @@ impl FactorDtype {
             FactorDtype::F16 => 2,
         }
     }
+
+    /// The format a run holds `U` and `V` in (`TrainOptions::factor_format`).
+    pub fn format(self) -> crate::backend::Format {
+        match self {
+            FactorDtype::F32 => crate::backend::Format::F32,
+            FactorDtype::F16 => crate::backend::Format::F16,
+        }
+    }
 }
 
 impl std::str::FromStr for FactorDtype {

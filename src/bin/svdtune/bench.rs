@@ -6,7 +6,7 @@
 //! pipelines, buffers and bytes, which must not grow with the step count: compare `--steps 5`
 //! with `--steps 50`). `--config` builds random weights from a config.json alone (for machines
 //! without the checkpoint). `--recompute auto|on|off` chooses activation recomputation as
-//! `svdtune train` does. `--json FILE` writes the figures. On the GPU it also prints the
+//! `svdtune train` does, `--factor-dtype f32|f16` holds U and V as `train` does. `--json FILE` writes the figures. On the GPU it also prints the
 //! dispatches of one step per kernel (and the buffer copies and clears), the GPU time per kernel
 //! over one more step where the adapter has timestamp queries, and runs the kernel variants
 //! `--gpu-tuning KEY=VALUE,…` chooses (`GpuTuning`).
@@ -29,7 +29,7 @@ use svdtune::model::config::ModelConfig;
 use svdtune::model::{MemoryFiles, Model, ModelFiles, layout};
 use svdtune::svd::SvdPlan;
 use svdtune::svd::decompose::{DecomposeOptions, decompose_model};
-use svdtune::train::memory::{MemoryOptions, Recompute, StoredSizes, plan_memory};
+use svdtune::train::memory::{FactorDtype, MemoryOptions, Recompute, StoredSizes, plan_memory};
 use svdtune::train::optim::{AdamWConfig, Decay, Schedule};
 use svdtune::train::step::{HostBatch, Trainer};
 use svdtune::{Error, Result};
@@ -60,6 +60,9 @@ pub struct BenchArgs {
     /// only when the stored ones do not fit the memory limit (`auto`).
     #[arg(long, default_value = "auto", value_name = "auto|on|off")]
     recompute: Recompute,
+    /// Precision the frozen factors U and V are held in (as `train --factor-dtype`).
+    #[arg(long, default_value = "f16", value_name = "f32|f16")]
+    factor_dtype: FactorDtype,
     /// GPU kernel variants, `KEY=VALUE,…` over the adapter's defaults (keys: col_dot_rows,
     /// col_dot_lanes, reduce_tensors; see `GpuTuning`).
     #[arg(long, default_value = "")]
@@ -243,7 +246,10 @@ where
         &cfg,
         &mut model.weights,
         &plan,
-        &DecomposeOptions::default(),
+        &DecomposeOptions {
+            factor_format: args.factor_dtype.format(),
+            ..DecomposeOptions::default()
+        },
         |_, _, _| {},
     )
     .await?;
@@ -281,6 +287,7 @@ where
     };
     let mo = MemoryOptions {
         stored: Some(&stored),
+        factor_dtype: args.factor_dtype,
         ..MemoryOptions::new(b, s, be.logit_chunk_elements())
     };
     let memory = plan_memory(be, &cfg, &plan, args.recompute, &mo)?;

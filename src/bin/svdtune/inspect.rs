@@ -56,10 +56,10 @@ pub struct InspectArgs {
         requires = "memory"
     )]
     recompute: Recompute,
-    /// The dtype of the frozen factors U and V for --memory.
+    /// The dtype of the frozen factors U and V for --memory (as `train`'s default, f16).
     #[arg(
         long,
-        default_value = "f32",
+        default_value = "f16",
         value_name = "f32|f16",
         requires = "memory"
     )]
