@@ -66,8 +66,12 @@ fn step_losses(log: &Path) -> Vec<f64> {
 }
 
 fn train(model: &str, out: &Path) -> Vec<f64> {
+    train_with(model, out, &[])
+}
+
+fn train_with(model: &str, out: &Path, extra: &[&str]) -> Vec<f64> {
     let log = out.join("log.jsonl");
-    ok(&[
+    let args = [
         "train",
         "--model",
         model,
@@ -91,7 +95,8 @@ fn train(model: &str, out: &Path) -> Vec<f64> {
         "cpu",
         "--log",
         s(&log),
-    ]);
+    ];
+    ok(&[&args[..], extra].concat());
     step_losses(&log)
 }
 
@@ -150,6 +155,39 @@ fn a_gguf_trains_evaluates_and_generates_as_its_import() {
         );
         assert!(x == y, "{f} differs between the two runs");
     }
+    // `--merged-dtype bf16`: the same run's merged tensors, each rounded to bf16, and the
+    // config says so.
+    let c = dir.join("from-gguf-bf16");
+    assert_eq!(train_with(GGUF, &c, &["--merged-dtype", "bf16"]), want);
+    let (f32s, bf16s) = (
+        std::fs::read(b.join("model.safetensors")).unwrap(),
+        std::fs::read(c.join("model.safetensors")).unwrap(),
+    );
+    let (f32s, bf16s) = (
+        safetensors::SafeTensors::deserialize(&f32s).unwrap(),
+        safetensors::SafeTensors::deserialize(&bf16s).unwrap(),
+    );
+    assert_eq!(f32s.len(), bf16s.len());
+    for (name, view) in f32s.tensors() {
+        let half = bf16s.tensor(&name).unwrap();
+        assert_eq!(half.dtype(), safetensors::Dtype::BF16, "{name}");
+        assert_eq!(half.shape(), view.shape(), "{name}");
+        let values: Vec<f32> = view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        let rounded = svdtune::backend::Format::Bf16.round(&values).unwrap();
+        let got: Vec<f32> = half
+            .data()
+            .chunks_exact(2)
+            .map(|b| f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16))
+            .collect();
+        assert!(got == rounded, "{name}: bf16 values are the f32 ones rounded");
+    }
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(c.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["torch_dtype"], "bfloat16", "{config}");
     let adapter: serde_json::Value =
         serde_json::from_slice(&std::fs::read(b.join("adapter/adapter_config.json")).unwrap())
             .unwrap();

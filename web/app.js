@@ -584,7 +584,7 @@ $('engine-choice').addEventListener('change', (e) => switchEngine(e.target.value
 setupThreadsSetting($('threads-choice'), params);
 $('try').addEventListener('submit', generate);
 const download = downloads(request, () => state.model.name);
-$('dl-merged').addEventListener('click', download.merged);
+$('dl-merged').addEventListener('click', () => download.merged($('merged-dtype').value));
 $('dl-gguf').addEventListener('click', () => download.gguf($('gguf-type').value));
 $('dl-adapter').addEventListener('click', download.adapter);
 $('dl-csv').addEventListener('click', () => save(...logFile('csv', state)));

@@ -6,11 +6,12 @@ import { save } from './files.js';
 
 // `request(cmd)`: the engine worker; `modelName()`: the loaded model's name, for the file names.
 export function downloads(request, modelName) {
-  async function merged() {
+  // `dtype`: the merged tensors' dtype (source: as loaded; f32, f16, bf16).
+  async function merged(dtype = 'source') {
     $('dl-progress').hidden = false;
     setStatus($('dl-status'), 'Writing the merged model…');
     try {
-      const info = await request('exportMerged');
+      const info = await request('exportMerged', { dtype });
       save(info.file, `${modelName()}-svdtune.zip`);
       setStatus($('dl-status'), `Merged model: ${info.files.join(', ')} (${fmt(info.bytes)} bytes).`, 'ok');
     } catch (e) {

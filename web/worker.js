@@ -215,9 +215,10 @@ async function exportToStorage(file, type, what, run) {
   }
 }
 
-// The merged model as a zip, streamed into `export.zip` in browser storage.
-const exportMerged = (progress) => exportToStorage('export.zip', 'application/zip', 'the merged model',
-  (onChunk) => session.exportMerged(onChunk, progress('export')));
+// The merged model as a zip (`dtype`: source, f32, f16 or bf16), streamed into `export.zip` in
+// browser storage.
+const exportMerged = (dtype, progress) => exportToStorage('export.zip', 'application/zip', 'the merged model',
+  (onChunk) => session.exportMerged(dtype, onChunk, progress('export')));
 
 // The merged model as one GGUF file (`ty`: f16, bf16 or q8_0), streamed into `export.gguf`.
 const exportGguf = (ty, progress) => exportToStorage('export.gguf', 'application/octet-stream', 'the GGUF file',
@@ -311,7 +312,7 @@ const commands = {
     const current = both ? await exclusive(() => session.generate(ids, maxNewTokens, false, stream('current'))) : original;
     return { original, current };
   },
-  exportMerged: (_, { progress }) => exportMerged(progress),
+  exportMerged: ({ dtype = 'source' }, { progress }) => exportMerged(dtype, progress),
   exportGguf: ({ type }, { progress }) => exportGguf(type, progress),
   exportAdapter: () => exclusive(() => session.exportAdapter()),
 };

@@ -17,11 +17,62 @@ use crate::model::load::{CONFIG, INDEX, SINGLE};
 use crate::model::safetensors::Checkpoint;
 use crate::model::weights::{Linear, ModelWeights};
 use crate::model::{ModelConfig, ModelFiles};
+use safetensors::Dtype;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
 /// Name of the head weight written explicitly for a tied checkpoint.
 const LM_HEAD: &str = "lm_head.weight";
+
+/// The dtype of the merged model's floating-point tensors.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MergedDtype {
+    /// Each tensor's dtype in the source checkpoint (f32 for a GGUF import).
+    #[default]
+    Source,
+    F32,
+    F16,
+    Bf16,
+}
+
+impl MergedDtype {
+    /// The dtype a tensor stored as `source` is written in (integer tensors keep theirs).
+    pub fn of(self, source: Dtype) -> Dtype {
+        let float = matches!(source, Dtype::F64 | Dtype::F32 | Dtype::F16 | Dtype::BF16);
+        match self {
+            MergedDtype::F32 if float => Dtype::F32,
+            MergedDtype::F16 if float => Dtype::F16,
+            MergedDtype::Bf16 if float => Dtype::BF16,
+            _ => source,
+        }
+    }
+
+    /// `config.json`'s `torch_dtype` for it (`None`: the source's, unchanged).
+    fn torch_name(self) -> Option<&'static str> {
+        match self {
+            MergedDtype::Source => None,
+            MergedDtype::F32 => Some("float32"),
+            MergedDtype::F16 => Some("float16"),
+            MergedDtype::Bf16 => Some("bfloat16"),
+        }
+    }
+}
+
+impl std::str::FromStr for MergedDtype {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "source" => Ok(MergedDtype::Source),
+            "f32" => Ok(MergedDtype::F32),
+            "f16" => Ok(MergedDtype::F16),
+            "bf16" => Ok(MergedDtype::Bf16),
+            _ => Err(Error::param(
+                "merged dtype",
+                format!("`{s}` is not one of source, f32, f16, bf16"),
+            )),
+        }
+    }
+}
 
 /// What an export wrote.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -46,12 +97,27 @@ pub async fn export_merged<B: Backend, F: ModelFiles>(
     source: &Checkpoint<F::Source>,
     model_files: &F,
     out: &mut impl ExportTarget,
+    progress: impl FnMut(usize, usize, &str),
+) -> Result<Exported> {
+    let files = (source, model_files);
+    export_merged_as(be, cfg, weights, files, MergedDtype::Source, out, progress).await
+}
+
+/// As [`export_merged`], with every floating-point tensor written in `dtype` (a GGUF import's
+/// f32 checkpoint as f16 or bf16, say); `config.json`'s `torch_dtype` says so.
+pub async fn export_merged_as<B: Backend, F: ModelFiles>(
+    be: &B,
+    cfg: &ModelConfig,
+    weights: &ModelWeights<B::Tensor>,
+    (source, model_files): (&Checkpoint<F::Source>, &F),
+    dtype: MergedDtype,
+    out: &mut impl ExportTarget,
     mut progress: impl FnMut(usize, usize, &str),
 ) -> Result<Exported> {
     crate::model::layout::check_checkpoint(cfg, source)?;
     let held = walk::backend_tensors(cfg, weights)?;
     preflight(be, cfg, weights).await?;
-    let FilePlan { shards, index } = plan_files(cfg, source, model_files, &held)?;
+    let FilePlan { shards, index } = plan_files(cfg, source, model_files, &held, dtype)?;
     let total: usize = shards.iter().map(|(_, t)| t.len()).sum();
     let mut done = Exported::default();
     let mut weight_map = Map::new();
@@ -83,7 +149,15 @@ pub async fn export_merged<B: Backend, F: ModelFiles>(
         write_file(out, INDEX, text.as_bytes())?;
         done.files.push(INDEX.into());
     }
-    write_file(out, CONFIG, merged_config_json(cfg)?.as_bytes())?;
+    let mut cfg_out = cfg.clone();
+    if let Some(name) = dtype.torch_name() {
+        for key in ["torch_dtype", "dtype"] {
+            if key == "torch_dtype" || cfg_out.raw.contains_key(key) {
+                cfg_out.raw.insert(key.into(), Value::String(name.into()));
+            }
+        }
+    }
+    write_file(out, CONFIG, merged_config_json(&cfg_out)?.as_bytes())?;
     done.files.push(CONFIG.into());
     done.files.extend(copy_passthrough(model_files, out)?);
     Ok(done)
@@ -176,6 +250,7 @@ fn plan_files<F: ModelFiles>(
     source: &Checkpoint<F::Source>,
     model_files: &F,
     held: &BTreeMap<String, Held<'_, impl TensorInfo>>,
+    dtype: MergedDtype,
 ) -> Result<FilePlan> {
     let (weight_map, index_meta) = if model_files.has(INDEX) {
         let name = model_files.describe(INDEX);
@@ -215,7 +290,7 @@ fn plan_files<F: ModelFiles>(
         files
             .entry(file_of(name, holder))
             .or_default()
-            .push(TensorHeader::new(name, entry.dtype, &entry.shape));
+            .push(TensorHeader::new(name, dtype.of(entry.dtype), &entry.shape));
     }
     if cfg.tie_word_embeddings && source.entry(LM_HEAD).is_none() {
         let (embed, holder) = source.entry(EMBED).ok_or_else(|| {
@@ -227,7 +302,7 @@ fn plan_files<F: ModelFiles>(
         files
             .entry(file_of(EMBED, holder))
             .or_default()
-            .push(TensorHeader::new(LM_HEAD, embed.dtype, &embed.shape));
+            .push(TensorHeader::new(LM_HEAD, dtype.of(embed.dtype), &embed.shape));
     }
     for name in held.keys() {
         if !files.values().flatten().any(|t| &t.name == name) {

@@ -21,7 +21,7 @@ pub use adapter::{
     ADAPTER_CONFIG, ADAPTER_WEIGHTS, AdapterOptions, base_model_name, export_adapter, is_hub_id,
 };
 pub use gguf_writer::{GgufExported, GgufOutType, export_gguf};
-pub use merged::{Exported, export_merged};
+pub use merged::{Exported, MergedDtype, export_merged, export_merged_as};
 pub use safetensors_writer::{SafetensorsWriter, TensorHeader, write_safetensors};
 pub use stream_target::StreamTarget;
 #[cfg(not(target_arch = "wasm32"))]

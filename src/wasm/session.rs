@@ -288,18 +288,22 @@ impl Session {
         )
     }
 
-    /// The merged model folder as a zip, streamed: `on_chunk(Uint8Array)` receives the archive
-    /// in order, `progress(done, total, tensor)` per tensor. Resolves to `{files, bytes}`.
+    /// The merged model folder as a zip, streamed: `dtype` is `source` (each tensor as the
+    /// loaded checkpoint stores it; f32 for a GGUF file), `f32`, `f16` or `bf16`,
+    /// `on_chunk(Uint8Array)` receives the archive in order, `progress(done, total, tensor)` per
+    /// tensor. Resolves to `{files, bytes}`.
     #[wasm_bindgen(js_name = exportMerged)]
     pub fn export_merged(
         &self,
+        dtype: String,
         on_chunk: js_sys::Function,
         progress: Option<js_sys::Function>,
     ) -> js_sys::Promise {
         promise(&self.work, async move |work| {
+            let dtype = dtype.parse::<crate::export::MergedDtype>()?;
             let p = progress_fn(progress);
             let (files, out) =
-                on_work!(work, w => w.export_merged(JsChunks::new(on_chunk), p).await?);
+                on_work!(work, w => w.export_merged(JsChunks::new(on_chunk), dtype, p).await?);
             to_js(&serde_json::json!({"files": files, "bytes": out.sent}))
         })
     }

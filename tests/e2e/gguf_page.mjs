@@ -1,5 +1,6 @@
 // End-to-end: the page's "Merged model (.gguf)" download (headless Chromium, CPU engine). The tiny
-// chat model trains 2 steps; then the page's GGUF (Q8_0 and F16) is checked against the native
+// chat model trains 2 steps; the merged zip with Precision BF16 holds the f32 zip's tensors rounded
+// to bf16; then the page's GGUF (Q8_0 and F16) is checked against the native
 // exporter on the page's own merged zip (`svdtune export-gguf` on the unzipped folder gives the
 // same bytes) and read back by the native CLI (`svdtune inspect FILE.gguf`).
 // Usage: node tests/e2e/gguf_page.mjs   (after scripts/build-web.sh; needs target/release/svdtune)
@@ -8,6 +9,16 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { cli } from './native.mjs';
 import { artifacts, baseArgs, check, download, failed, prepare, serveWeb, watch } from './page.mjs';
+
+// A safetensors file's tensors: {name: {dtype, shape, data: Buffer}}.
+function safetensors(path) {
+  const bytes = readFileSync(path);
+  const n = Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8'));
+  delete header.__metadata__;
+  return Object.fromEntries(Object.entries(header).map(([name, t]) =>
+    [name, { dtype: t.dtype, shape: t.shape, data: bytes.subarray(8 + n + t.data_offsets[0], 8 + n + t.data_offsets[1]) }]));
+}
 
 const out = `${artifacts}/gguf-page`;
 rmSync(out, { recursive: true, force: true });
@@ -32,6 +43,27 @@ try {
   const zip = await download(page, '#dl-merged', `${out}/merged.zip`);
   const folder = `${out}/tiny-chat`; // the page names the GGUF's model after the loaded folder
   execFileSync('unzip', ['-q', '-o', zip, '-d', folder]);
+  // The same merged model with its tensors in bf16: each value the f32 one rounded to nearest even.
+  await page.selectOption('#merged-dtype', 'bf16');
+  const zip16 = await download(page, '#dl-merged', `${out}/merged-bf16.zip`);
+  const folder16 = `${out}/bf16`;
+  execFileSync('unzip', ['-q', '-o', zip16, '-d', folder16]);
+  const [f32s, bf16s] = [safetensors(`${folder}/model.safetensors`), safetensors(`${folder16}/model.safetensors`)];
+  const names = Object.keys(f32s);
+  const same = names.filter((n) => {
+    const [a, b] = [f32s[n], bf16s[n]];
+    if (a.dtype !== 'F32' || b?.dtype !== 'BF16' || a.data.length !== 2 * b.data.length) return false;
+    for (let i = 0; i < a.data.length / 4; i++) {
+      const bits = a.data.readUInt32LE(4 * i);
+      const rounded = ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
+      if (rounded !== b.data.readUInt16LE(2 * i)) return false;
+    }
+    return true;
+  });
+  check(names.length > 5 && same.length === names.length, `bf16 zip: ${same.length} of ${names.length} tensors are the f32 zip's rounded to bf16`);
+  const config16 = JSON.parse(readFileSync(`${folder16}/config.json`, 'utf8'));
+  check(config16.torch_dtype === 'bfloat16', `bf16 zip: config.json says ${config16.torch_dtype}`);
+  await page.selectOption('#merged-dtype', 'source');
   for (const type of ['q8_0', 'f16']) {
     await page.selectOption('#gguf-type', type);
     const file = await download(page, '#dl-gguf', `${out}/page-${type}.gguf`);

@@ -13,7 +13,7 @@ use svdtune::backend::cpu::CpuBackend;
 use svdtune::backend::{Backend, Format};
 use svdtune::data::{Dataset, ModelText};
 use svdtune::error::human_bytes;
-use svdtune::export::{AdapterOptions, DirTarget, export_adapter, export_merged};
+use svdtune::export::{AdapterOptions, DirTarget, MergedDtype, export_adapter, export_merged_as};
 use svdtune::hub::Need;
 use svdtune::model::load::open_checkpoint;
 use svdtune::train::memory::{Recompute, StoredSizes};
@@ -61,6 +61,10 @@ pub struct TrainArgs {
     /// Keep the RMSNorm weights frozen (train Σ only).
     #[arg(long)]
     freeze_norms: bool,
+    /// Dtype of the merged model's floating-point tensors: `source` (each as the checkpoint
+    /// stores it; f32 for a .gguf), or f32, f16, bf16 (a .gguf's merged model as bf16, say).
+    #[arg(long, default_value = "source", value_name = "source|f32|f16|bf16")]
+    merged_dtype: MergedDtype,
     /// Precision the frozen factors U and V are held in: f16 (half the memory of f32; the same
     /// held-out loss on SmolLM2, see bench/README.md) or f32.
     #[arg(long, default_value = "f16")]
@@ -166,8 +170,13 @@ async fn run_on<B: Backend>(be: &B, args: &TrainArgs, options: TrainOptions) -> 
     let opened = open_model(&args.model, Need::All)?;
     if opened.is_gguf() {
         eprintln!(
-            "model: {} imported from GGUF in memory; the merged model is written as f32 safetensors",
-            opened.name
+            "model: {} imported from GGUF in memory; the merged model is written as {} safetensors",
+            opened.name,
+            match args.merged_dtype {
+                MergedDtype::Source | MergedDtype::F32 => "f32 (--merged-dtype bf16|f16 for less)",
+                MergedDtype::F16 => "f16",
+                MergedDtype::Bf16 => "bf16",
+            }
         );
     }
     let files = &opened.files;
@@ -323,7 +332,8 @@ async fn run_on<B: Backend>(be: &B, args: &TrainArgs, options: TrainOptions) -> 
     let source = open_checkpoint(files)?;
     let weights = &run.trainer.model.weights;
     let mut target = DirTarget::new(&args.out)?;
-    export_merged(be, &cfg, weights, &source, files, &mut target, |_, _, _| {}).await?;
+    let (dtype, checkpoint) = (args.merged_dtype, (&source, files));
+    export_merged_as(be, &cfg, weights, checkpoint, dtype, &mut target, |_, _, _| {}).await?;
     let sigma0: Vec<(String, Vec<f32>)> = inits.into_iter().map(|l| (l.module, l.sigma0)).collect();
     let mut adapter = DirTarget::new(args.out.join("adapter"))?;
     let aopts = AdapterOptions {

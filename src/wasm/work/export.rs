@@ -8,15 +8,17 @@ use crate::error::Result;
 use crate::export::gguf_writer::check_model_type;
 use crate::export::{
     AdapterOptions, GgufExported, GgufOutType, MemoryTarget, StreamTarget, ZipTarget,
-    base_model_name, export_adapter, export_gguf, export_merged,
+    MergedDtype, base_model_name, export_adapter, export_gguf, export_merged, export_merged_as,
 };
 use crate::model::load::open_checkpoint;
 
 impl<B: Backend> Work<B> {
-    /// The merged Hugging Face folder as a zip streamed into `out`; returns the entry names.
+    /// The merged Hugging Face folder as a zip streamed into `out`, its floating-point tensors
+    /// in `dtype`; returns the entry names.
     pub async fn export_merged<W: std::io::Write>(
         &mut self,
         out: W,
+        dtype: MergedDtype,
         progress: impl FnMut(usize, usize, &str),
     ) -> Result<(Vec<String>, W)> {
         let be = &self.be;
@@ -28,12 +30,13 @@ impl<B: Backend> Work<B> {
         };
         let source = open_checkpoint(&loaded.files)?;
         let mut zip = ZipTarget::new(format!("{}.zip", loaded.name), out);
-        export_merged(
+        let checkpoint = (&source, &loaded.files);
+        export_merged_as(
             be,
             &model.cfg,
             &model.weights,
-            &source,
-            &loaded.files,
+            checkpoint,
+            dtype,
             &mut zip,
             progress,
         )
