@@ -12,7 +12,7 @@ use svdtune::backend::Backend;
 use svdtune::backend::cpu::CpuBackend;
 use svdtune::model::ModelConfig;
 use svdtune::svd::SvdPlan;
-use svdtune::train::memory::estimate;
+use svdtune::train::memory::{FactorDtype, MemoryOptions, estimate_with};
 
 const GGUF: &str = "tests/fixtures/gguf/tiny_chat.gguf";
 const DATA: &str = "tests/fixtures/tiny-chat/data.jsonl";
@@ -183,7 +183,10 @@ fn a_gguf_trains_evaluates_and_generates_as_its_import() {
             .chunks_exact(2)
             .map(|b| f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16))
             .collect();
-        assert!(got == rounded, "{name}: bf16 values are the f32 ones rounded");
+        assert!(
+            got == rounded,
+            "{name}: bf16 values are the f32 ones rounded"
+        );
     }
     let config: serde_json::Value =
         serde_json::from_slice(&std::fs::read(c.join("config.json")).unwrap()).unwrap();
@@ -319,9 +322,14 @@ fn inspect_memory_prints_the_estimate_from_the_config_alone() {
         std::fs::read_to_string(root.join("tests/fixtures/tiny-chat/config.json")).unwrap();
     std::fs::write(dir.join("config.json"), &config).unwrap();
     let cfg = ModelConfig::from_json("config.json", &config).unwrap();
+    // As `train` runs by default: f16 factors.
     let want = |b: usize, t: usize, r: f64, norms: bool| {
         let plan = SvdPlan::new(&cfg, r, norms).unwrap();
-        estimate(&cfg, &plan, b, t, CpuBackend.logit_chunk_elements())
+        let o = MemoryOptions {
+            factor_dtype: FactorDtype::F16,
+            ..MemoryOptions::new(b, t, CpuBackend.logit_chunk_elements())
+        };
+        estimate_with(&cfg, &plan, &o)
     };
     let check = |got: &serde_json::Value, b: usize, t: usize, r: f64, norms: bool| {
         let e = want(b, t, r, norms);

@@ -1,6 +1,6 @@
 //! `svdtune inspect MODEL --memory` with the run's choices: by default (`--weights stored`) each
 //! tensor counts as loading keeps it (a bf16 folder's safetensors headers; a Q8_0 `.gguf`'s
-//! matrices as the blocks they load as), `--weights f32` upcasts all, `--factor-dtype f16` halves U and V, `--recompute on` keeps one layer's activations,
+//! matrices as the blocks they load as), `--weights f32` upcasts all, `--factor-dtype f16` (the default) halves U and V against f32, `--recompute on` keeps one layer's activations,
 //! and `auto` recomputes only when the stored-activation run does not fit `--gpu-memory`; the
 //! JSON figures equal `estimate_with` for the same options.
 #![cfg(not(target_arch = "wasm32"))]
@@ -76,8 +76,10 @@ fn inspect_memory_takes_stored_sizes_factor_dtype_and_recomputation() {
     for (model, sizes) in [(gguf.as_path(), &sizes), (folder.as_path(), &bf16_sizes)] {
         let cfg = cfg_of(model);
         let plan = SvdPlan::new(&cfg, 0.1, true).unwrap();
+        // The command's defaults: weights as stored, f16 factors (as `train`'s).
         let base = MemoryOptions {
             stored: Some(sizes),
+            factor_dtype: FactorDtype::F16,
             ..MemoryOptions::new(2, 32, CpuBackend.logit_chunk_elements())
         };
         let est = |o: MemoryOptions| estimate_with(&cfg, &plan, &o);
@@ -97,12 +99,13 @@ fn inspect_memory_takes_stored_sizes_factor_dtype_and_recomputation() {
             stored.weights < f32_run.weights * share / 10,
             "{stored:?} vs {f32_run:?}"
         );
-        let f16 = est(MemoryOptions {
-            factor_dtype: FactorDtype::F16,
+        check(&memory(&[m, "--factor-dtype", "f16"]), &stored);
+        let f32_factors = est(MemoryOptions {
+            factor_dtype: FactorDtype::F32,
             ..base.clone()
         });
-        check(&memory(&[m, "--factor-dtype", "f16"]), &f16);
-        assert!(f16.factors < f32_run.factors);
+        check(&memory(&[m, "--factor-dtype", "f32"]), &f32_factors);
+        assert!(stored.factors < f32_factors.factors);
         let on = est(MemoryOptions {
             recompute: true,
             ..base.clone()

@@ -302,7 +302,11 @@ fn plan_files<F: ModelFiles>(
         files
             .entry(file_of(EMBED, holder))
             .or_default()
-            .push(TensorHeader::new(LM_HEAD, dtype.of(embed.dtype), &embed.shape));
+            .push(TensorHeader::new(
+                LM_HEAD,
+                dtype.of(embed.dtype),
+                &embed.shape,
+            ));
     }
     for name in held.keys() {
         if !files.values().flatten().any(|t| &t.name == name) {

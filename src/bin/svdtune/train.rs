@@ -333,7 +333,16 @@ async fn run_on<B: Backend>(be: &B, args: &TrainArgs, options: TrainOptions) -> 
     let weights = &run.trainer.model.weights;
     let mut target = DirTarget::new(&args.out)?;
     let (dtype, checkpoint) = (args.merged_dtype, (&source, files));
-    export_merged_as(be, &cfg, weights, checkpoint, dtype, &mut target, |_, _, _| {}).await?;
+    export_merged_as(
+        be,
+        &cfg,
+        weights,
+        checkpoint,
+        dtype,
+        &mut target,
+        |_, _, _| {},
+    )
+    .await?;
     let sigma0: Vec<(String, Vec<f32>)> = inits.into_iter().map(|l| (l.module, l.sigma0)).collect();
     let mut adapter = DirTarget::new(args.out.join("adapter"))?;
     let aopts = AdapterOptions {

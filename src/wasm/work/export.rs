@@ -7,8 +7,8 @@ use crate::backend::Backend;
 use crate::error::Result;
 use crate::export::gguf_writer::check_model_type;
 use crate::export::{
-    AdapterOptions, GgufExported, GgufOutType, MemoryTarget, StreamTarget, ZipTarget,
-    MergedDtype, base_model_name, export_adapter, export_gguf, export_merged, export_merged_as,
+    AdapterOptions, GgufExported, GgufOutType, MemoryTarget, MergedDtype, StreamTarget, ZipTarget,
+    base_model_name, export_adapter, export_gguf, export_merged, export_merged_as,
 };
 use crate::model::load::open_checkpoint;
 
