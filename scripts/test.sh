@@ -66,6 +66,7 @@ node tests/e2e/phases_page.mjs
 node tests/e2e/template_page.mjs
 node tests/e2e/hub_page.mjs
 node tests/e2e/gguf_page.mjs
+node tests/e2e/vocab_page.mjs
 node tests/e2e/demo_page.mjs
 node tests/e2e/firefox_page.mjs
 node tests/e2e/gguf_llama.mjs

@@ -8,17 +8,7 @@ import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { cli } from './native.mjs';
-import { artifacts, baseArgs, check, download, failed, prepare, serveWeb, watch } from './page.mjs';
-
-// A safetensors file's tensors: {name: {dtype, shape, data: Buffer}}.
-function safetensors(path) {
-  const bytes = readFileSync(path);
-  const n = Number(bytes.readBigUInt64LE(0));
-  const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8'));
-  delete header.__metadata__;
-  return Object.fromEntries(Object.entries(header).map(([name, t]) =>
-    [name, { dtype: t.dtype, shape: t.shape, data: bytes.subarray(8 + n + t.data_offsets[0], 8 + n + t.data_offsets[1]) }]));
-}
+import { artifacts, baseArgs, check, download, failed, prepare, safetensors, serveWeb, watch } from './page.mjs';
 
 const out = `${artifacts}/gguf-page`;
 rmSync(out, { recursive: true, force: true });

@@ -1,7 +1,7 @@
 // End-to-end: the page's memory table in headless Chromium with WebGPU (`?gpu`: SwiftShader). The
 // tiny chat model's table appears with the model (weights, factors, optimizer, activations and a
-// total that is their sum, all plausible for its size), follows the settings (f16 factors take
-// less than f32 ones, a longer sequence more activations), and is checked against the GPU memory
+// total that is their sum, all plausible for its size), follows the settings (f32 factors take
+// more than the default f16 ones, a longer sequence more activations), and is checked against the GPU memory
 // setting: a tiny one refuses the run with the numbers (Train disabled, the reason on the page),
 // a large one allows it. Usage: node tests/e2e/memory_page.mjs
 import { chromium } from 'playwright-core';
@@ -47,12 +47,13 @@ try {
   check(/^Fits 4\.00 GB of GPU memory/.test(await page.textContent('#memory-verdict')) && await page.isEnabled('#train'),
     `the default 4 GB fits: "${await page.textContent('#memory-verdict')}"`);
 
-  await set(page, 'factor_format', 'f16');
-  const f16 = await table(page);
-  check(f16.Factors < t.Factors && f16.Weights === t.Weights, `f16 factors: ${f16.Factors} < ${t.Factors} bytes`);
+  check(await page.inputValue('#settings [name=factor_format]') === 'f16', 'factors are f16 by default');
+  await set(page, 'factor_format', 'f32');
+  const f32 = await table(page);
+  check(f32.Factors > t.Factors && f32.Weights === t.Weights, `f32 factors: ${f32.Factors} > ${t.Factors} bytes (f16)`);
   await set(page, 'seq_len', '128');
   const longer = await table(page);
-  check(longer.Activations > f16.Activations, `seq 128: activations ${longer.Activations} > ${f16.Activations}`);
+  check(longer.Activations > f32.Activations, `seq 128: activations ${longer.Activations} > ${f32.Activations}`);
 
   await set(page, 'gpu_memory', '0.000001');
   await page.waitForSelector('#memory-verdict.bad', { timeout: 60_000 });

@@ -1,7 +1,8 @@
 // What the page tests share: the static server for web/, pass/fail reporting, the Chromium
-// launch flags, downloads, and giving the training page the tiny chat model and its data.
+// launch flags, downloads, reading a safetensors file, and giving the training page the tiny chat
+// model and its data.
 import { spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { SETTINGS, fixture } from './native.mjs';
 
@@ -92,4 +93,14 @@ export function watch(context, page, origin) {
     if (!url.startsWith(`${origin}/`) && !url.startsWith('blob:') && !url.startsWith('data:')) foreign.push(url);
   });
   return { errors, foreign };
+}
+
+// A safetensors file's tensors: {name: {dtype, shape, data: Buffer}}.
+export function safetensors(path) {
+  const bytes = readFileSync(path);
+  const n = Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8'));
+  delete header.__metadata__;
+  return Object.fromEntries(Object.entries(header).map(([name, t]) =>
+    [name, { dtype: t.dtype, shape: t.shape, data: bytes.subarray(8 + n + t.data_offsets[0], 8 + n + t.data_offsets[1]) }]));
 }
