@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
-# Builds the wasm engine for the page, twice: cargo (release, wasm32), wasm-bindgen (the pinned
-# CLI, `--target web`) and wasm-opt -O (binaryen 132 from node_modules). These are the steps
-# `wasm-pack build --release --target web` runs, without wasm-pack's update check (it asks
+# Builds the wasm engine for the page, three times: cargo (release, wasm32), wasm-bindgen (the
+# pinned CLI, `--target web`) and wasm-opt -O (binaryen 132 from node_modules). These are the
+# steps `wasm-pack build --release --target web` runs, without wasm-pack's update check (it asks
 # crates.io for a newer wasm-pack on every run and, offline, printed "[WARN]: failed to get
 # wasm-pack version"). wasm-opt reads the enabled features from the module's target_features
 # section, so it needs no --enable-* flags.
 #
 # - web/pkg: the threaded build (feature `threads`: the CPU engine's splits on a pool of Web
-#   Workers sharing the memory, wasm-bindgen-rayon). simd128 + atomics + bulk-memory, a std
-#   rebuilt with them (`-Z build-std`: the stable toolchain with RUSTC_BOOTSTRAP=1, needs the
-#   rust-src component that scripts/setup.sh installs), shared memory up to 4 GiB (rustc's
-#   default maximum for shared memory is 1 GiB). Its own target dir (target/wasm-threads) so
-#   the two builds do not rebuild each other's dependencies. Its memory is shared and imported
-#   (link flags below).
+#   Workers sharing the memory, wasm-bindgen-rayon) with relaxed SIMD (the matrix product's
+#   fused multiply-add, src/backend/cpu/simd128.rs: Chromium 114+, Firefox 120+). simd128 +
+#   relaxed-simd + atomics + bulk-memory, a std rebuilt with them (`-Z build-std`: the stable
+#   toolchain with RUSTC_BOOTSTRAP=1, needs the rust-src component that scripts/setup.sh
+#   installs), shared memory up to 4 GiB (rustc's default maximum for shared memory is 1 GiB).
+#   Its own target dir (target/wasm-relaxed) so the builds do not rebuild each other's
+#   dependencies. Its memory is shared and imported (link flags below).
+# - web/pkg/simd: the same threaded build without relaxed SIMD (target/wasm-threads), for
+#   browsers that have threads but not relaxed SIMD (Safari).
 # - web/pkg/single: one thread, simd128 (.cargo/config.toml), for pages that are not
-#   cross-origin isolated (no SharedArrayBuffer there, so no shared memory); web/engine_pkg.js
-#   picks between them.
+#   cross-origin isolated (no SharedArrayBuffer there, so no shared memory).
+# web/engine_pkg.js picks between them.
 #
 # Skips everything when web/pkg is up to date: web/pkg/.inputs holds a hash of every input (this
 # script, Cargo.toml, Cargo.lock, .cargo/config.toml, src/, shaders/, vendor/, the tools'
@@ -41,6 +44,7 @@ inputs_hash() {
 
 up_to_date() {
   [ -f "$PKG/svdtune_bg.wasm" ] && [ -f "$PKG/svdtune.js" ] && [ -f "$STAMP" ] \
+    && [ -f "$PKG/simd/svdtune_bg.wasm" ] && [ -f "$PKG/simd/svdtune.js" ] \
     && [ -f "$PKG/single/svdtune_bg.wasm" ] && [ -f "$PKG/single/svdtune.js" ] \
     && [ "$(cat "$STAMP")" = "$(inputs_hash | sha256sum | cut -d' ' -f1)" ]
 }
@@ -60,18 +64,24 @@ bindgen() {
   wasm-opt "$2/svdtune_bg.wasm" -o "$2/svdtune_bg.opt.wasm" -O
   mv "$2/svdtune_bg.opt.wasm" "$2/svdtune_bg.wasm"
 }
-# The link of the threaded module (cargo rustc: flags for this crate only, so changing them
+# The link of the threaded modules (cargo rustc: flags for this crate only, so changing them
 # relinks without rebuilding the dependencies): a shared memory, imported (wasm-bindgen's JS
 # creates it and hands it to every worker), and the thread-local-storage symbols wasm-bindgen's
 # threads transform looks for. wasm-ld no longer implies --shared-memory from +atomics.
 LINK="--shared-memory --import-memory --export=__wasm_init_tls --export=__tls_size --export=__tls_align --export=__tls_base"
-RUSTC_BOOTSTRAP=1 \
-RUSTFLAGS="-C target-feature=+atomics,+bulk-memory,+simd128 -C link-arg=--max-memory=4294967296" \
-  cargo rustc --lib --release --target wasm32-unknown-unknown --features threads \
-    -Z build-std=panic_abort,std --target-dir target/wasm-threads \
-    -- $(for a in $LINK; do printf -- '-C link-arg=%s ' "$a"; done)
+# threaded FEATURES TARGET_DIR: one threaded build with the target features FEATURES.
+threaded() {
+  RUSTC_BOOTSTRAP=1 \
+  RUSTFLAGS="-C target-feature=$1 -C link-arg=--max-memory=4294967296" \
+    cargo rustc --lib --release --target wasm32-unknown-unknown --features threads \
+      -Z build-std=panic_abort,std --target-dir "$2" \
+      -- $(for a in $LINK; do printf -- '-C link-arg=%s ' "$a"; done)
+}
+threaded +atomics,+bulk-memory,+simd128,+relaxed-simd target/wasm-relaxed
+threaded +atomics,+bulk-memory,+simd128 target/wasm-threads
 cargo build --lib --release --target wasm32-unknown-unknown
-bindgen target/wasm-threads/wasm32-unknown-unknown/release/svdtune.wasm "$PKG"
+bindgen target/wasm-relaxed/wasm32-unknown-unknown/release/svdtune.wasm "$PKG"
+bindgen target/wasm-threads/wasm32-unknown-unknown/release/svdtune.wasm "$PKG/simd"
 bindgen target/wasm32-unknown-unknown/release/svdtune.wasm "$PKG/single"
 echo "$hash" > "$STAMP"
-ls -l "$PKG"/*.wasm "$PKG"/single/*.wasm
+ls -l "$PKG"/*.wasm "$PKG"/simd/*.wasm "$PKG"/single/*.wasm

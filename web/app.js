@@ -19,7 +19,7 @@ import { clearMemory, memoryRefusal, renderMemory } from './memory_view.js';
 import { $, bytesText, dl, fmt, setStatus } from './dom.js';
 import { demoFromAddress } from './demo.js';
 import { downloads } from './downloads.js';
-import { describeEngine, modeFromAddress, setupThreadsSetting, threadsQuery, writeModeToAddress } from './engine_ui.js';
+import { describeEngine, modeFromAddress, setupThreadsSetting, engineQuery, writeModeToAddress } from './engine_ui.js';
 import { generateAnswers } from './generate.js';
 import { hubView } from './hub_view.js';
 import { RunView, estimator, fullLossSetting, logFile } from './run_view.js';
@@ -40,7 +40,7 @@ const state = {
   log: [], evals: [], start: null, fullLoss: null, options: null, view: null, estimate: null,
 };
 
-const engine = connect(`worker.js${threadsQuery(params)}`, {
+const engine = connect(`worker.js${engineQuery(params)}`, {
   onEvent: (data) => onEvent(data),
   onEnd: (e) => setStatus($('engine'), `The engine stopped: ${e.message}. Reload the page.`, 'bad'),
 });

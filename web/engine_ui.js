@@ -35,19 +35,26 @@ export function describeEngine(b, by, bytesText) {
   return line;
 }
 
-// The CPU engine's threads (the worker's `threads`: {threaded, threads, isolated}) in words.
+// The CPU engine's threads (the worker's `threads`: {threaded, threads, relaxed, isolated,
+// plainAsked}) in words; the threaded build without relaxed SIMD says so.
 export function threadsText(t) {
   if (!t) return '';
   if (!t.isolated || !t.threaded) {
     return ' One thread: this page is not cross-origin isolated (its server sends no COOP/COEP headers), so the browser allows no threads.';
   }
-  return t.threads > 1 ? ` ${t.threads} threads.` : ' One thread (the Threads setting).';
+  const count = t.threads > 1 ? ` ${t.threads} threads.` : ' One thread (the Threads setting).';
+  if (t.relaxed !== false) return count;
+  const why = t.plainAsked ? '?simd=plain' : 'this browser has no relaxed SIMD';
+  return `${count} Matrix products without fused multiply-adds (${why}): about 15–20 % slower.`;
 }
 
-// `?threads=N` for the engine worker's address when the page's address has one, else ''.
-export function threadsQuery(params) {
-  const v = params.get('threads');
-  return v === null ? '' : `?threads=${encodeURIComponent(v)}`;
+// The engine worker's query: the page's `threads=N` and `simd=plain` where its address has
+// them (engine_pkg.js reads them), else ''.
+export function engineQuery(params) {
+  const q = new URLSearchParams();
+  for (const k of ['threads', 'simd']) if (params.get(k) !== null) q.set(k, params.get(k));
+  const s = q.toString();
+  return s === '' ? '' : `?${s}`;
 }
 
 // The Threads setting: shows the pool's size the page asked for (or the browser's core count);

@@ -70,17 +70,21 @@ pub async fn engine_check() -> Result<JsValue, JsValue> {
     convert::to_js(&report).map_err(js_err)
 }
 
-/// `{threaded, threads}`: whether this build can run threads (feature `threads`: shared memory,
-/// atomics) and how many threads the CPU engine's splits run on (rayon's pool; 1 without one).
+/// `{threaded, threads, relaxed}`: whether this build can run threads (feature `threads`: shared
+/// memory, atomics), how many threads the CPU engine's splits run on (rayon's pool; 1 without
+/// one), and whether it was compiled with relaxed SIMD (fused multiply-adds in the matrix
+/// product).
 #[wasm_bindgen(js_name = engineThreads)]
 pub fn engine_threads() -> Result<JsValue, JsValue> {
     #[derive(serde::Serialize)]
     struct Threads {
         threaded: bool,
         threads: usize,
+        relaxed: bool,
     }
     let report = Threads {
         threaded: cfg!(feature = "threads"),
+        relaxed: cfg!(target_feature = "relaxed-simd"),
         threads: rayon::current_num_threads(),
     };
     convert::to_js(&report).map_err(js_err)

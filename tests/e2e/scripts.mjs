@@ -57,7 +57,8 @@ try {
   writeFileSync(`${dir}/src/lib.rs`, 'pub fn f() {}\n');
   writeFileSync(`${dir}/shaders/a.wgsl`, '// a\n');
   // Stand-ins: each logs its name; cargo makes the module (in its --target-dir), wasm-bindgen the
-  // package, wasm-opt -o. Two builds: the threaded one (web/pkg) and the single-threaded one.
+  // package, wasm-opt -o. Three builds: threaded with relaxed SIMD (web/pkg), threaded (web/pkg/simd)
+  // and single-threaded (web/pkg/single).
   const tools = {
     cargo: 'td=target; prev=; for a in "$@"; do [ "$prev" = --target-dir ] && td=$a; prev=$a; done; mkdir -p "$td/wasm32-unknown-unknown/release" && echo wasm > "$td/wasm32-unknown-unknown/release/svdtune.wasm"',
     'wasm-bindgen': 'out=$3; mkdir -p "$out"; cp "$1" "$out/svdtune_bg.wasm"; echo js > "$out/svdtune.js"',
@@ -81,9 +82,9 @@ try {
 
   check(!upToDate(), 'build-web.sh --check: a fresh tree needs a build');
   const first = build();
-  const both = 'cargo cargo wasm-bindgen wasm-opt wasm-bindgen wasm-opt';
-  check(first.calls === both, `build-web.sh: the first run builds both engines (${first.calls})`);
-  check(existsSync(`${dir}/web/pkg/svdtune.js`) && existsSync(`${dir}/web/pkg/single/svdtune.js`), 'build-web.sh: web/pkg and web/pkg/single');
+  const both = 'cargo cargo cargo wasm-bindgen wasm-opt wasm-bindgen wasm-opt wasm-bindgen wasm-opt';
+  check(first.calls === both, `build-web.sh: the first run builds the three engines (${first.calls})`);
+  check(existsSync(`${dir}/web/pkg/svdtune.js`) && existsSync(`${dir}/web/pkg/simd/svdtune.js`) && existsSync(`${dir}/web/pkg/single/svdtune.js`), 'build-web.sh: web/pkg, web/pkg/simd and web/pkg/single');
   check(upToDate(), 'build-web.sh --check: up to date after the build');
   const second = build();
   check(second.calls === '' && /up to date/.test(second.said), `build-web.sh: the second run skips ("${second.said}", calls: "${second.calls}")`);
@@ -95,6 +96,9 @@ try {
   build();
   rmSync(`${dir}/web/pkg/single/svdtune_bg.wasm`);
   check(!upToDate(), 'build-web.sh --check: a missing single-threaded module needs a build');
+  build();
+  rmSync(`${dir}/web/pkg/simd/svdtune.js`);
+  check(!upToDate(), 'build-web.sh --check: a missing threaded module without relaxed SIMD needs a build');
   build();
   rmSync(`${dir}/web/pkg/svdtune_bg.wasm`);
   check(!upToDate(), 'build-web.sh --check: a missing module needs a build');

@@ -2,9 +2,11 @@
 // Chromium. Served cross-origin isolated (scripts/serve.py's default) the page loads the threaded
 // build and says how many threads it runs on (navigator.hardwareConcurrency by default,
 // `?threads=1` one); served without COOP/COEP (`--no-isolation`) it loads the single-threaded
-// build and says why it runs on one thread. Both train the tiny chat model the same 12 steps:
-// their losses over the file agree within the CPU tests' float tolerance (the splits over the
-// pool change the order of some sums, nothing else). Usage: node tests/e2e/threads_page.mjs
+// build and says why it runs on one thread. `?simd=plain` loads the threaded build without relaxed
+// SIMD (what a browser without it, Safari, gets) and the line says so. All three train the tiny
+// chat model the same 12 steps: their losses over the file agree within the CPU tests' float
+// tolerance (the splits over the pool change the order of some sums, fused multiply-adds the
+// rounding of some products, nothing else). Usage: node tests/e2e/threads_page.mjs
 import { chromium } from 'playwright-core';
 import { artifacts, baseArgs, check, failed, prepare, serveWeb, watch } from './page.mjs';
 
@@ -45,6 +47,12 @@ try {
   const lossThreads = await train(threaded.page, 'threads');
   await threaded.page.close();
 
+  const plainSimd = await open(context, iso.origin, '?cpu&simd=plain');
+  check(plainSimd.isolated && /threads?\b.*\. Matrix products without fused multiply-adds \(\?simd=plain\)/.test(plainSimd.text),
+    `?simd=plain: "${plainSimd.text}"`);
+  const lossPlain = await train(plainSimd.page, 'threads-plain-simd');
+  await plainSimd.page.close();
+
   const plain = await serveWeb({ isolated: false });
   servers.push(plain);
   const single = await open(context, plain.origin, '?cpu');
@@ -52,9 +60,11 @@ try {
     `not isolated: crossOriginIsolated ${single.isolated}, "${single.text}"`);
   const lossSingle = await train(single.page, 'single');
   await single.page.screenshot({ path: `${artifacts}/threads-page-single.png` });
-  const diff = Math.abs(lossThreads - lossSingle);
-  check(Number.isFinite(lossThreads) && diff <= 1e-4 + 1e-4 * Math.abs(lossSingle),
-    `loss over the file: threads ${lossThreads}, one thread ${lossSingle} (|Δ| ${diff.toExponential(2)})`);
+  for (const [name, loss] of [['threads', lossThreads], ['threads without relaxed SIMD', lossPlain]]) {
+    const diff = Math.abs(loss - lossSingle);
+    check(Number.isFinite(loss) && diff <= 1e-4 + 1e-4 * Math.abs(lossSingle),
+      `loss over the file: ${name} ${loss}, one thread ${lossSingle} (|Δ| ${diff.toExponential(2)})`);
+  }
   check(errors.length === 0, `no page errors${errors.length ? `: ${errors.join(' | ')}` : ''}`);
 } finally {
   await browser.close();

@@ -6,6 +6,7 @@
 //! `dS = p · (dout·v − D)`, `dq = scale Σ dS·k`, `dk = scale Σ dS·q`, `dv = Σ p·dout`; the
 //! backward forms these per sequence and head as matrix products over `[T, T]` blocks.
 use super::Real;
+use super::vector;
 use crate::backend::{AttentionDims, CachedAttentionDims};
 
 struct Geometry {
@@ -186,17 +187,15 @@ fn forward_rows<F: Real>(
                 let keys = g.keys(r0 + i, window_start);
                 let (lo, hi) = (keys.start - r0, keys.end - r0);
                 let row = &mut p[i * t..(i + 1) * t];
-                let max = row[lo..hi].iter().fold(F::neg_infinity(), |a, &b| a.max(b));
-                let sum: F = row[lo..hi].iter().map(|&s| (s - max).exp()).sum();
-                let l = max + sum.ln();
-                lse[(r0 + i) * g.heads + h] = l;
-                for (j, x) in row.iter_mut().enumerate() {
-                    *x = if j >= lo && j < hi {
-                        (*x - l).exp()
-                    } else {
-                        F::zero()
-                    };
+                let max = vector::max(&row[lo..hi]);
+                let sum = vector::exp_shifted(&mut row[lo..hi], max);
+                lse[(r0 + i) * g.heads + h] = max + sum.ln();
+                let inv = F::one() / sum;
+                for x in &mut row[lo..hi] {
+                    *x = *x * inv;
                 }
+                row[..lo].fill(F::zero());
+                row[hi..].fill(F::zero());
             }
             F::gemm(
                 t,
@@ -317,14 +316,13 @@ fn backward_rows<F: Real>(
                 let row = qo + i * g.qw;
                 let delta = dot(&dout[row..row + d], &out[row..row + d]);
                 let (pr, dr) = (&mut p[i * t..(i + 1) * t], &mut ds[i * t..(i + 1) * t]);
-                for j in 0..t {
-                    if j >= lo && j < hi {
-                        pr[j] = (pr[j] - l).exp();
-                        dr[j] = pr[j] * (dr[j] - delta);
-                    } else {
-                        pr[j] = F::zero();
-                        dr[j] = F::zero();
-                    }
+                for (p, d) in pr[lo..hi].iter_mut().zip(&mut dr[lo..hi]) {
+                    *p = (*p - l).vexp();
+                    *d = *p * (*d - delta);
+                }
+                for x in [pr, dr] {
+                    x[..lo].fill(F::zero());
+                    x[hi..].fill(F::zero());
                 }
             }
             F::gemm(

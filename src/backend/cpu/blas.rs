@@ -4,9 +4,9 @@
 //! factor) skip the pool entirely.
 //!
 //! The kernel natively: the `gemm` crate's (AVX-512, AVX2+FMA or NEON, chosen at run time). In
-//! wasm: `matrixmultiply`'s (cache blocking and packing like BLIS, an 8×8 f32x4 simd128
-//! micro-kernel; `relaxed-simd` FMA only where the build enables it, which ours does not: Safari
-//! and older Firefox lack it). The pool in wasm is the page's Web Workers (feature `threads`,
+//! wasm, f32: ours ([`super::simd128`], a 4×8 simd128 micro-kernel sized for the 15 vector
+//! registers browsers' compilers give wasm code on x86-64); f64 (gradient checks only):
+//! `matrixmultiply`'s. The pool in wasm is the page's Web Workers (feature `threads`,
 //! wasm-bindgen-rayon) or, in a build without threads, rayon's fallback: the calling thread
 //! alone, where every product runs as one block.
 
@@ -172,19 +172,38 @@ macro_rules! impl_kernel {
                         gemm::Parallelism::None,
                     )
                 }
-                // matrixmultiply never reads C when beta is zero.
                 #[cfg(target_arch = "wasm32")]
                 unsafe {
-                    let beta = if read_c { beta } else { 0.0 };
-                    $wasm(
-                        m, k, n, alpha, a, sa.row, sa.col, b, sb.row, sb.col, beta, c, sc.row,
-                        sc.col,
-                    )
+                    $wasm((m, k, n), alpha, (a, sa), (b, sb), beta, read_c, (c, sc))
                 }
             }
         }
     };
 }
 
-impl_kernel!(f32, matrixmultiply::sgemm);
-impl_kernel!(f64, matrixmultiply::dgemm);
+impl_kernel!(f32, super::simd128::sgemm);
+impl_kernel!(f64, dgemm);
+
+/// f64 products in wasm (gradient checks, never on the page's hot path): `matrixmultiply`'s.
+///
+/// # Safety
+/// As for [`gemm`].
+#[cfg(target_arch = "wasm32")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn dgemm(
+    (m, k, n): (usize, usize, usize),
+    alpha: f64,
+    (a, sa): (*const f64, Strides),
+    (b, sb): (*const f64, Strides),
+    beta: f64,
+    read_c: bool,
+    (c, sc): (*mut f64, Strides),
+) {
+    // matrixmultiply never reads C when beta is zero.
+    let beta = if read_c { beta } else { 0.0 };
+    unsafe {
+        matrixmultiply::dgemm(
+            m, k, n, alpha, a, sa.row, sa.col, b, sb.row, sb.col, beta, c, sc.row, sc.col,
+        )
+    }
+}

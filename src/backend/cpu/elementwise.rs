@@ -37,7 +37,7 @@ pub fn embedding<F: Real>(table: &[F], vocab: usize, cols: usize, ids: &[u32], o
 }
 
 fn sigmoid<F: Real>(x: F) -> F {
-    F::one() / (F::one() + (-x).exp())
+    F::one() / (F::one() + (-x).vexp())
 }
 
 /// `out = silu(gate) ⊙ up`, `silu(x) = x · sigmoid(x)`.

@@ -1,6 +1,7 @@
 //! Masked cross-entropy (loss and dlogits in one pass) and sums on the host.
 use super::Real;
 use super::parallel::blocks2;
+use super::vector;
 
 /// For each row `i` of logits `[rows, vocab]` (overwritten with dlogits):
 /// `loss[i] = w[i]·scale·(lse − z[target])`, `dz = (softmax(z) − onehot(target))·w[i]·scale`.
@@ -25,12 +26,14 @@ pub fn cross_entropy<F: Real>(
             row.fill(F::zero());
             return F::zero();
         }
-        let max = row.iter().fold(F::neg_infinity(), |a, &b| a.max(b));
-        let sum: F = row.iter().map(|&z| (z - max).exp()).sum();
+        let max = vector::max(row);
+        let z_target = row[target];
+        let sum = vector::exp_shifted(row, max);
         let lse = max + sum.ln();
-        let loss = w * (lse - row[target]);
+        let loss = w * (lse - z_target);
+        let k = w / sum;
         for z in row.iter_mut() {
-            *z = (*z - lse).exp() * w;
+            *z = *z * k;
         }
         row[target] = row[target] - w;
         loss

@@ -13,6 +13,8 @@ pub mod packed;
 pub mod parallel;
 pub mod real;
 pub mod rope;
+pub mod simd128;
+pub mod vector;
 
 use super::{
     AdamW, AttentionDims, Backend, CachedAttentionDims, Format, IdsInfo, Kernels, Matmul, Shape,

@@ -1,0 +1,256 @@
+//! The wasm CPU engine's f32 matrix product on one thread: BLIS-style blocking (B packed in
+//! panels of `NR` columns over `KC` rows, A in panels of `MR` rows) around a register-tiled
+//! `MR × NR` micro-kernel in simd128.
+//!
+//! The tile is sized for the compilers that run it, not for the ISA: V8 gives wasm code 15 of
+//! x86-64's 16 xmm registers (one is its scratch), so the accumulators, B's vectors, A's
+//! broadcast and the product of a `mul` waiting for its `add` must fit 15, or every depth step
+//! spills to the stack. `4 × 8` uses 12 (8 accumulators); `6 × 8` and `8 × 8` (matrixmultiply's
+//! tile) spill and ran at 24 and 31 GFLOP/s in V8 against this tile's 35 (`bench/wasm_gemm`).
+//! A's values are broadcast straight from the packed panel (`v128.load32_splat`, one
+//! `vbroadcastss`) and alpha is folded into A while packing. Built with `relaxed-simd`
+//! (`f32x4.relaxed_madd`, a fused multiply-add where the CPU has one), each step is one
+//! instruction instead of two: 45 GFLOP/s in V8 on the same products.
+#![cfg(target_arch = "wasm32")]
+#[cfg(not(target_feature = "simd128"))]
+compile_error!("the wasm CPU engine needs simd128 (.cargo/config.toml sets it for wasm32)");
+use core::arch::wasm32::*;
+use std::cell::RefCell;
+
+use super::blas::Strides;
+
+/// Rows of C per micro-kernel call.
+const MR: usize = 4;
+/// Columns of C per micro-kernel call (two f32x4).
+const NR: usize = 8;
+/// Depth of one packed block (A's panel `MR × KC` and B's `KC × NR` stay in L1).
+const KC: usize = 256;
+/// Rows of A packed at once (a multiple of `MR`; `MC × KC` floats stay in L2).
+const MC: usize = 120;
+/// Columns of B packed at once (a multiple of `NR`; `KC × NC` floats stay in L2/L3).
+const NC: usize = 1024;
+
+thread_local! {
+    /// Packing buffers of this thread (A: `MC × KC`, B: `KC × NC`), kept between products.
+    static PACKS: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// `C = alpha · A · B + beta · C` (C not read unless `read_c`); A `[m, k]`, B `[k, n]`, C `[m, n]`.
+///
+/// # Safety
+/// Every element reachable through the dimensions and strides lies inside its allocation, and C
+/// overlaps neither A nor B.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn sgemm(
+    (m, k, n): (usize, usize, usize),
+    alpha: f32,
+    (a, sa): (*const f32, Strides),
+    (b, sb): (*const f32, Strides),
+    beta: f32,
+    read_c: bool,
+    (c, sc): (*mut f32, Strides),
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 || alpha == 0.0 {
+        // Only beta · C is left.
+        for i in 0..m {
+            for j in 0..n {
+                let p = unsafe { c.offset(i as isize * sc.row + j as isize * sc.col) };
+                unsafe { *p = if read_c { beta * *p } else { 0.0 } };
+            }
+        }
+        return;
+    }
+    PACKS.with_borrow_mut(|(ap, bp)| {
+        let b_len = KC * n.min(NC).next_multiple_of(NR);
+        let a_len = KC * m.min(MC).next_multiple_of(MR);
+        if bp.len() < b_len {
+            bp.resize(b_len, 0.0);
+        }
+        if ap.len() < a_len {
+            ap.resize(a_len, 0.0);
+        }
+        for jc in (0..n).step_by(NC) {
+            let nc = NC.min(n - jc);
+            for pc in (0..k).step_by(KC) {
+                let kc = KC.min(k - pc);
+                // The first depth block writes C (scaled by beta when read); later ones add.
+                let store = match (pc == 0, read_c) {
+                    (false, _) => Store::Add,
+                    (true, true) => Store::Scale(beta),
+                    (true, false) => Store::Set,
+                };
+                let b_at = unsafe { b.offset(pc as isize * sb.row + jc as isize * sb.col) };
+                unsafe { pack_b(bp, b_at, sb, kc, nc) };
+                for ic in (0..m).step_by(MC) {
+                    let mc = MC.min(m - ic);
+                    let a_at = unsafe { a.offset(ic as isize * sa.row + pc as isize * sa.col) };
+                    unsafe { pack_a(ap, a_at, sa, mc, kc, alpha) };
+                    for jr in (0..nc).step_by(NR) {
+                        let cols = NR.min(nc - jr);
+                        let b_panel = bp[jr * kc..].as_ptr();
+                        for ir in (0..mc).step_by(MR) {
+                            let rows = MR.min(mc - ir);
+                            let a_panel = ap[ir * kc..].as_ptr();
+                            let c_at = unsafe {
+                                c.offset((ic + ir) as isize * sc.row + (jc + jr) as isize * sc.col)
+                            };
+                            unsafe { tile(kc, a_panel, b_panel, (c_at, sc), (rows, cols), store) };
+                        }
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// How a tile's product lands in C.
+#[derive(Clone, Copy)]
+enum Store {
+    /// `C = AB`.
+    Set,
+    /// `C = AB + beta · C`.
+    Scale(f32),
+    /// `C += AB`.
+    Add,
+}
+
+/// Packs `B[0..kc, 0..nc]` (at `b`, strides `sb`) into panels of `NR` columns: panel `p` holds
+/// for each depth `kk` the `NR` values `B[kk, p·NR ..]`, zero past `nc`.
+unsafe fn pack_b(bp: &mut [f32], b: *const f32, sb: Strides, kc: usize, nc: usize) {
+    for (p, j0) in (0..nc).step_by(NR).enumerate() {
+        let cols = NR.min(nc - j0);
+        let panel = &mut bp[p * kc * NR..(p + 1) * kc * NR];
+        if cols == NR && sb.col == 1 {
+            for kk in 0..kc {
+                let src = unsafe { b.offset(kk as isize * sb.row + j0 as isize) };
+                let dst = panel[kk * NR..].as_mut_ptr();
+                unsafe {
+                    v128_store(dst as *mut v128, v128_load(src as *const v128));
+                    v128_store(
+                        dst.add(4) as *mut v128,
+                        v128_load(src.add(4) as *const v128),
+                    );
+                }
+            }
+        } else {
+            // Columns of B are contiguous (B = Wᵀ) or the panel is the ragged last one: walk
+            // each column down its depth.
+            for j in 0..NR {
+                if j < cols {
+                    let col = unsafe { b.offset((j0 + j) as isize * sb.col) };
+                    for kk in 0..kc {
+                        panel[kk * NR + j] = unsafe { *col.offset(kk as isize * sb.row) };
+                    }
+                } else {
+                    for kk in 0..kc {
+                        panel[kk * NR + j] = 0.0;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Packs `alpha · A[0..mc, 0..kc]` (at `a`, strides `sa`) into panels of `MR` rows: panel `p`
+/// holds for each depth `kk` the `MR` values `A[p·MR .., kk]`, zero past `mc`.
+unsafe fn pack_a(ap: &mut [f32], a: *const f32, sa: Strides, mc: usize, kc: usize, alpha: f32) {
+    for (p, i0) in (0..mc).step_by(MR).enumerate() {
+        let rows = MR.min(mc - i0);
+        let panel = &mut ap[p * kc * MR..(p + 1) * kc * MR];
+        for i in 0..MR {
+            if i < rows {
+                let row = unsafe { a.offset((i0 + i) as isize * sa.row) };
+                for kk in 0..kc {
+                    panel[kk * MR + i] = alpha * unsafe { *row.offset(kk as isize * sa.col) };
+                }
+            } else {
+                for kk in 0..kc {
+                    panel[kk * MR + i] = 0.0;
+                }
+            }
+        }
+    }
+}
+
+/// `a · b + c`: fused where the build has relaxed SIMD (the engine may still split it).
+#[inline(always)]
+fn madd(a: v128, b: v128, c: v128) -> v128 {
+    #[cfg(target_feature = "relaxed-simd")]
+    return f32x4_relaxed_madd(a, b, c);
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    return f32x4_add(c, f32x4_mul(a, b));
+}
+
+/// One `MR × NR` tile: the product of an A panel and a B panel over `kc`, stored into the
+/// `rows × cols` corner of C at `c` (the rest of a ragged tile is dropped).
+#[inline(never)]
+unsafe fn tile(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    (c, sc): (*mut f32, Strides),
+    (rows, cols): (usize, usize),
+    store: Store,
+) {
+    let zero = f32x4_splat(0.0);
+    let mut acc = [[zero; 2]; MR];
+    let (mut a, mut b) = (a, b);
+    // One depth step: B's two vectors times each of A's MR broadcasts.
+    let step = |acc: &mut [[v128; 2]; MR], a: *const f32, b: *const f32| {
+        let (b0, b1) = unsafe {
+            (
+                v128_load(b as *const v128),
+                v128_load(b.add(4) as *const v128),
+            )
+        };
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let x = unsafe { v128_load32_splat(a.add(r) as *const u32) };
+            acc[0] = madd(x, b0, acc[0]);
+            acc[1] = madd(x, b1, acc[1]);
+        }
+    };
+    for _ in 0..kc {
+        step(&mut acc, a, b);
+        a = unsafe { a.add(MR) };
+        b = unsafe { b.add(NR) };
+    }
+    if rows == MR && cols == NR && sc.col == 1 {
+        for (r, acc) in acc.iter().enumerate() {
+            let p = unsafe { c.offset(r as isize * sc.row) };
+            for (h, &v) in acc.iter().enumerate() {
+                let q = unsafe { p.add(4 * h) } as *mut v128;
+                let v = match store {
+                    Store::Set => v,
+                    Store::Scale(beta) => {
+                        f32x4_add(v, f32x4_mul(f32x4_splat(beta), unsafe { v128_load(q) }))
+                    }
+                    Store::Add => f32x4_add(v, unsafe { v128_load(q) }),
+                };
+                unsafe { v128_store(q, v) };
+            }
+        }
+        return;
+    }
+    let mut out = [0.0f32; MR * NR];
+    for (r, acc) in acc.iter().enumerate() {
+        for (h, &v) in acc.iter().enumerate() {
+            unsafe { v128_store(out[r * NR + 4 * h..].as_mut_ptr() as *mut v128, v) };
+        }
+    }
+    for r in 0..rows {
+        for j in 0..cols {
+            let p = unsafe { c.offset(r as isize * sc.row + j as isize * sc.col) };
+            let v = out[r * NR + j];
+            unsafe {
+                *p = match store {
+                    Store::Set => v,
+                    Store::Scale(beta) => v + beta * *p,
+                    Store::Add => v + *p,
+                }
+            };
+        }
+    }
+}
