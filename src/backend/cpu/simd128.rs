@@ -122,32 +122,45 @@ enum Store {
 unsafe fn pack_b(bp: &mut [f32], b: *const f32, sb: Strides, kc: usize, nc: usize) {
     for (p, j0) in (0..nc).step_by(NR).enumerate() {
         let cols = NR.min(nc - j0);
-        let panel = &mut bp[p * kc * NR..(p + 1) * kc * NR];
+        let panel = bp[p * kc * NR..(p + 1) * kc * NR].as_mut_ptr();
+        let col = |j: usize| unsafe { b.offset((j0 + j) as isize * sb.col) };
         if cols == NR && sb.col == 1 {
+            // Rows of B are contiguous: two vectors per depth.
             for kk in 0..kc {
                 let src = unsafe { b.offset(kk as isize * sb.row + j0 as isize) };
-                let dst = panel[kk * NR..].as_mut_ptr();
-                unsafe {
-                    v128_store(dst as *mut v128, v128_load(src as *const v128));
-                    v128_store(
-                        dst.add(4) as *mut v128,
-                        v128_load(src.add(4) as *const v128),
-                    );
+                unsafe { copy4(src, panel.add(kk * NR)) };
+                unsafe { copy4(src.add(4), panel.add(kk * NR + 4)) };
+            }
+        } else if cols == NR && sb.row == 1 {
+            // Columns of B are contiguous (B = Wᵀ, W row-major): 4 depths of each column at a
+            // time, transposed in registers, two 4 × 4 blocks per step.
+            let quads = kc / 4;
+            for t in 0..quads {
+                let kk = 4 * t;
+                for half in 0..2 {
+                    let load =
+                        |j: usize| unsafe { v128_load(col(4 * half + j).add(kk) as *const v128) };
+                    let rows = transpose4([load(0), load(1), load(2), load(3)]);
+                    for (d, v) in rows.into_iter().enumerate() {
+                        unsafe { v128_store(panel.add((kk + d) * NR + 4 * half) as *mut v128, v) };
+                    }
+                }
+            }
+            for kk in 4 * quads..kc {
+                for j in 0..NR {
+                    unsafe { *panel.add(kk * NR + j) = *col(j).add(kk) };
                 }
             }
         } else {
-            // Columns of B are contiguous (B = Wᵀ) or the panel is the ragged last one: walk
-            // each column down its depth.
+            // Any strides, or the ragged last panel: element by element, zero past `nc`.
             for j in 0..NR {
-                if j < cols {
-                    let col = unsafe { b.offset((j0 + j) as isize * sb.col) };
-                    for kk in 0..kc {
-                        panel[kk * NR + j] = unsafe { *col.offset(kk as isize * sb.row) };
-                    }
-                } else {
-                    for kk in 0..kc {
-                        panel[kk * NR + j] = 0.0;
-                    }
+                for kk in 0..kc {
+                    let v = if j < cols {
+                        unsafe { *col(j).offset(kk as isize * sb.row) }
+                    } else {
+                        0.0
+                    };
+                    unsafe { *panel.add(kk * NR + j) = v };
                 }
             }
         }
@@ -157,22 +170,70 @@ unsafe fn pack_b(bp: &mut [f32], b: *const f32, sb: Strides, kc: usize, nc: usiz
 /// Packs `alpha · A[0..mc, 0..kc]` (at `a`, strides `sa`) into panels of `MR` rows: panel `p`
 /// holds for each depth `kk` the `MR` values `A[p·MR .., kk]`, zero past `mc`.
 unsafe fn pack_a(ap: &mut [f32], a: *const f32, sa: Strides, mc: usize, kc: usize, alpha: f32) {
+    const _: () = assert!(MR == 4, "the vector paths below pack 4 rows");
+    let scale = f32x4_splat(alpha);
     for (p, i0) in (0..mc).step_by(MR).enumerate() {
         let rows = MR.min(mc - i0);
-        let panel = &mut ap[p * kc * MR..(p + 1) * kc * MR];
-        for i in 0..MR {
-            if i < rows {
-                let row = unsafe { a.offset((i0 + i) as isize * sa.row) };
-                for kk in 0..kc {
-                    panel[kk * MR + i] = alpha * unsafe { *row.offset(kk as isize * sa.col) };
+        let panel = ap[p * kc * MR..(p + 1) * kc * MR].as_mut_ptr();
+        let row = |i: usize| unsafe { a.offset((i0 + i) as isize * sa.row) };
+        if rows == MR && sa.row == 1 {
+            // Columns of A are contiguous (A stored transposed): one vector per depth.
+            for kk in 0..kc {
+                let v = unsafe { v128_load(row(0).offset(kk as isize * sa.col) as *const v128) };
+                unsafe { v128_store(panel.add(kk * MR) as *mut v128, f32x4_mul(v, scale)) };
+            }
+        } else if rows == MR && sa.col == 1 {
+            // Rows of A are contiguous: 4 depths of the 4 rows at a time, transposed.
+            let quads = kc / 4;
+            for t in 0..quads {
+                let kk = 4 * t;
+                let load = |i: usize| unsafe { v128_load(row(i).add(kk) as *const v128) };
+                let cols = transpose4([load(0), load(1), load(2), load(3)]);
+                for (d, v) in cols.into_iter().enumerate() {
+                    unsafe {
+                        v128_store(panel.add((kk + d) * MR) as *mut v128, f32x4_mul(v, scale))
+                    };
                 }
-            } else {
+            }
+            for kk in 4 * quads..kc {
+                for i in 0..MR {
+                    unsafe { *panel.add(kk * MR + i) = alpha * *row(i).add(kk) };
+                }
+            }
+        } else {
+            for i in 0..MR {
                 for kk in 0..kc {
-                    panel[kk * MR + i] = 0.0;
+                    let v = if i < rows {
+                        alpha * unsafe { *row(i).offset(kk as isize * sa.col) }
+                    } else {
+                        0.0
+                    };
+                    unsafe { *panel.add(kk * MR + i) = v };
                 }
             }
         }
     }
+}
+
+/// Copies 4 floats.
+#[inline(always)]
+unsafe fn copy4(src: *const f32, dst: *mut f32) {
+    unsafe { v128_store(dst as *mut v128, v128_load(src as *const v128)) };
+}
+
+/// The transpose of a 4 × 4 block held as 4 row vectors.
+#[inline(always)]
+fn transpose4([r0, r1, r2, r3]: [v128; 4]) -> [v128; 4] {
+    let t0 = i32x4_shuffle::<0, 4, 1, 5>(r0, r1); // a0 b0 a1 b1
+    let t1 = i32x4_shuffle::<2, 6, 3, 7>(r0, r1); // a2 b2 a3 b3
+    let t2 = i32x4_shuffle::<0, 4, 1, 5>(r2, r3); // c0 d0 c1 d1
+    let t3 = i32x4_shuffle::<2, 6, 3, 7>(r2, r3); // c2 d2 c3 d3
+    [
+        i64x2_shuffle::<0, 2>(t0, t2), // a0 b0 c0 d0
+        i64x2_shuffle::<1, 3>(t0, t2), // a1 b1 c1 d1
+        i64x2_shuffle::<0, 2>(t1, t3), // a2 b2 c2 d2
+        i64x2_shuffle::<1, 3>(t1, t3), // a3 b3 c3 d3
+    ]
 }
 
 /// `a · b + c`: fused where the build has relaxed SIMD (the engine may still split it).

@@ -1,0 +1,30 @@
+// GFLOP/s of the engine's kernel and matrixmultiply's on SmolLM2's products at 4 × 128 tokens
+// (x·Wᵀ, g·W, the rank-q factors) in this node's V8, and their largest difference.
+// Usage: node bench.mjs MODULE.wasm (run.sh builds the modules).
+import { readFileSync } from 'node:fs';
+
+const { instance } = await WebAssembly.instantiate(readFileSync(process.argv[2]), {});
+const e = instance.exports;
+// [m, k, n, A stored [k, m], B stored [n, k]]
+const shapes = [[512, 576, 576, 0, 1], [512, 576, 1536, 0, 1], [512, 1536, 576, 0, 0], [576, 512, 1536, 1, 0], [512, 576, 64, 0, 1], [512, 64, 576, 0, 0], [128, 64, 128, 0, 1]];
+for (const [m, k, n, ta, tb] of shapes) {
+  const [a, b, c1, c2] = [m * k, k * n, m * n, m * n].map((len) => e.alloc(len));
+  let f = new Float32Array(e.memory.buffer);
+  for (let i = 0; i < m * k; i += 1) f[a / 4 + i] = Math.sin(i * 0.37);
+  for (let i = 0; i < k * n; i += 1) f[b / 4 + i] = Math.cos(i * 0.11);
+  for (let i = 0; i < m * n; i += 1) f[c1 / 4 + i] = f[c2 / 4 + i] = 0.5;
+  e.run(0, m, k, n, ta, tb, a, b, c1, 1.0, 1);
+  e.run(1, m, k, n, ta, tb, a, b, c2, 1.0, 1);
+  f = new Float32Array(e.memory.buffer);
+  let diff = 0;
+  for (let i = 0; i < m * n; i += 1) diff = Math.max(diff, Math.abs(f[c1 / 4 + i] - f[c2 / 4 + i]));
+  const flops = 2 * m * k * n;
+  const reps = Math.max(1, Math.round(2e9 / flops));
+  const rate = (which) => {
+    const t = performance.now();
+    e.run(which, m, k, n, ta, tb, a, b, c1, 0.0, reps);
+    return (flops * reps) / ((performance.now() - t) / 1000) / 1e9;
+  };
+  const [ours, theirs] = [[rate(0), rate(0)], [rate(1), rate(1)]].map((r) => Math.max(...r).toFixed(1));
+  console.log(`  ${m}×${k}×${n}${ta ? ' Aᵀ' : ''}${tb ? ' Bᵀ' : ''}: engine ${ours} GFLOP/s, matrixmultiply ${theirs} GFLOP/s (max |Δ| ${diff.toExponential(1)})`);
+}
