@@ -8,7 +8,7 @@
 #
 # - web/pkg: the threaded build (feature `threads`: the CPU engine's splits on a pool of Web
 #   Workers sharing the memory, wasm-bindgen-rayon) with relaxed SIMD (the matrix product's
-#   fused multiply-add, src/backend/cpu/simd128.rs: Chromium 114+, Firefox 120+). simd128 +
+#   fused multiply-add, src/backend/cpu/simd128.rs: Chromium 114+, current Firefox). simd128 +
 #   relaxed-simd + atomics + bulk-memory, a std rebuilt with them (`-Z build-std`: the stable
 #   toolchain with RUSTC_BOOTSTRAP=1, needs the rust-src component that scripts/setup.sh
 #   installs), shared memory up to 4 GiB (rustc's default maximum for shared memory is 1 GiB).
