@@ -3,6 +3,7 @@
 //! backend ([`weights`]) and the one walk over them ([`trainables`]), size limits of a config ([`size_limits`]), the forward pass ([`forward`]) and generation with a KV cache
 //! ([`generate`]).
 pub mod acts;
+pub mod batch;
 pub mod config;
 pub mod forward;
 pub mod generate;
