@@ -1,6 +1,6 @@
 //! Exports for bench.mjs: `alloc(n)` (f32 buffers in the module's memory) and `run(which, m, k,
 //! n, ta, tb, a, b, c, beta, reps)`: `reps` products `C = A·B + beta·C` by the engine's kernel
-//! (`which` 0), the same packing A whatever the shape (2), or matrixmultiply's (1); `ta`/`tb`: A stored `[k, m]`, B stored `[n, k]` (Wᵀ).
+//! (`which` 0) or matrixmultiply's (1); `ta`/`tb`: A stored `[k, m]`, B stored `[n, k]` (Wᵀ).
 
 /// The `Strides` type the kernel's module imports from its parent.
 mod blas {
@@ -40,47 +40,20 @@ pub unsafe extern "C" fn run(
     reps: u32,
 ) {
     let sa = if ta != 0 {
-        Strides {
-            row: 1,
-            col: m as isize,
-        }
+        Strides { row: 1, col: m as isize }
     } else {
-        Strides {
-            row: k as isize,
-            col: 1,
-        }
+        Strides { row: k as isize, col: 1 }
     };
     let sb = if tb != 0 {
-        Strides {
-            row: 1,
-            col: k as isize,
-        }
+        Strides { row: 1, col: k as isize }
     } else {
-        Strides {
-            row: n as isize,
-            col: 1,
-        }
+        Strides { row: n as isize, col: 1 }
     };
-    let sc = Strides {
-        row: n as isize,
-        col: 1,
-    };
+    let sc = Strides { row: n as isize, col: 1 };
     for _ in 0..reps {
         unsafe {
             if which == 0 {
                 simd128::sgemm((m, k, n), 1.0, (a, sa), (b, sb), beta, beta != 0.0, (c, sc));
-            } else if which == 2 {
-                let mkn = (m, k, n);
-                simd128::sgemm_packing_a_from(
-                    0,
-                    mkn,
-                    1.0,
-                    (a, sa),
-                    (b, sb),
-                    beta,
-                    beta != 0.0,
-                    (c, sc),
-                );
             } else {
                 matrixmultiply::sgemm(
                     m, k, n, 1.0, a, sa.row, sa.col, b, sb.row, sb.col, beta, c, sc.row, sc.col,

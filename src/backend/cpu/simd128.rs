@@ -29,11 +29,6 @@ const KC: usize = 256;
 const MC: usize = 120;
 /// Columns of B packed at once (a multiple of `NR`; `KC × NC` floats stay in L2/L3).
 const NC: usize = 1024;
-/// Products with fewer columns of C read a row-major A where it is instead of packing it:
-/// packing pays only when each value of A meets enough of B's columns. Measured in V8
-/// (`bench/wasm_gemm`): 2–5 % on the skinny products (the rank-q factors `x · V`, the
-/// decomposition's `W · Ω`); a transposed A read in place was 10 % slower, so it is packed.
-const PACK_A_MIN_N: usize = 128;
 
 thread_local! {
     /// Packing buffers of this thread (A: `MC × KC`, B: `KC × NC`), kept between products.
@@ -47,24 +42,6 @@ thread_local! {
 /// overlaps neither A nor B.
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn sgemm(
-    mkn: (usize, usize, usize),
-    alpha: f32,
-    a: (*const f32, Strides),
-    b: (*const f32, Strides),
-    beta: f32,
-    read_c: bool,
-    c: (*mut f32, Strides),
-) {
-    unsafe { sgemm_packing_a_from(PACK_A_MIN_N, mkn, alpha, a, b, beta, read_c, c) }
-}
-
-/// [`sgemm`], packing A only when C has at least `pack_a_min_n` columns (benchmarks compare).
-///
-/// # Safety
-/// As for [`sgemm`].
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn sgemm_packing_a_from(
-    pack_a_min_n: usize,
     (m, k, n): (usize, usize, usize),
     alpha: f32,
     (a, sa): (*const f32, Strides),
@@ -95,8 +72,6 @@ pub unsafe fn sgemm_packing_a_from(
         if ap.len() < a_len {
             ap.resize(a_len, 0.0);
         }
-        // Rows of A read in place must be contiguous; a transposed A is always packed.
-        let pack = n >= pack_a_min_n || sa.col != 1;
         for jc in (0..n).step_by(NC) {
             let nc = NC.min(n - jc);
             for pc in (0..k).step_by(KC) {
@@ -112,33 +87,17 @@ pub unsafe fn sgemm_packing_a_from(
                 for ic in (0..m).step_by(MC) {
                     let mc = MC.min(m - ic);
                     let a_at = unsafe { a.offset(ic as isize * sa.row + pc as isize * sa.col) };
-                    if pack {
-                        unsafe { pack_a(ap, a_at, sa, mc, kc, alpha) };
-                    }
+                    unsafe { pack_a(ap, a_at, sa, mc, kc, alpha) };
                     for jr in (0..nc).step_by(NR) {
                         let cols = NR.min(nc - jr);
                         let b_panel = bp[jr * kc..].as_ptr();
                         for ir in (0..mc).step_by(MR) {
                             let rows = MR.min(mc - ir);
-                            let a_tile = if pack {
-                                Operand {
-                                    at: ap[ir * kc..].as_ptr(),
-                                    row: 1,
-                                    depth: MR as isize,
-                                    alpha: 1.0,
-                                }
-                            } else {
-                                Operand {
-                                    at: unsafe { a_at.offset(ir as isize * sa.row) },
-                                    row: sa.row,
-                                    depth: sa.col,
-                                    alpha,
-                                }
-                            };
+                            let a_panel = ap[ir * kc..].as_ptr();
                             let c_at = unsafe {
                                 c.offset((ic + ir) as isize * sc.row + (jc + jr) as isize * sc.col)
                             };
-                            unsafe { tile(kc, a_tile, b_panel, (c_at, sc), (rows, cols), store) };
+                            unsafe { tile(kc, a_panel, b_panel, (c_at, sc), (rows, cols), store) };
                         }
                     }
                 }
@@ -286,23 +245,12 @@ fn madd(a: v128, b: v128, c: v128) -> v128 {
     return f32x4_add(c, f32x4_mul(a, b));
 }
 
-/// A tile's A operand: `A[r, kk]` at `at + r·row + kk·depth`, times `alpha` when stored (a
-/// packed panel: `row` 1, `depth` MR, alpha folded in already).
-#[derive(Clone, Copy)]
-struct Operand {
-    at: *const f32,
-    row: isize,
-    depth: isize,
-    alpha: f32,
-}
-
-/// One `MR × NR` tile: the product of A's `rows` rows and a B panel over `kc`, stored into the
-/// `rows × cols` corner of C at `c` (the rest of a ragged tile is dropped; its missing rows of A
-/// repeat the last one, so nothing outside A is read).
+/// One `MR × NR` tile: the product of an A panel and a B panel over `kc`, stored into the
+/// `rows × cols` corner of C at `c` (the rest of a ragged tile is dropped).
 #[inline(never)]
 unsafe fn tile(
     kc: usize,
-    a: Operand,
+    a: *const f32,
     b: *const f32,
     (c, sc): (*mut f32, Strides),
     (rows, cols): (usize, usize),
@@ -310,31 +258,25 @@ unsafe fn tile(
 ) {
     let zero = f32x4_splat(0.0);
     let mut acc = [[zero; 2]; MR];
-    let rows_at: [*const f32; MR] =
-        std::array::from_fn(|r| unsafe { a.at.offset(r.min(rows - 1) as isize * a.row) });
-    let mut b = b;
-    let mut depth = 0isize;
-    for _ in 0..kc {
-        // One depth step: B's two vectors times each of A's MR broadcasts.
+    let (mut a, mut b) = (a, b);
+    // One depth step: B's two vectors times each of A's MR broadcasts.
+    let step = |acc: &mut [[v128; 2]; MR], a: *const f32, b: *const f32| {
         let (b0, b1) = unsafe {
             (
                 v128_load(b as *const v128),
                 v128_load(b.add(4) as *const v128),
             )
         };
-        for (acc, &row) in acc.iter_mut().zip(&rows_at) {
-            let x = unsafe { v128_load32_splat(row.offset(depth) as *const u32) };
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let x = unsafe { v128_load32_splat(a.add(r) as *const u32) };
             acc[0] = madd(x, b0, acc[0]);
             acc[1] = madd(x, b1, acc[1]);
         }
-        depth += a.depth;
+    };
+    for _ in 0..kc {
+        step(&mut acc, a, b);
+        a = unsafe { a.add(MR) };
         b = unsafe { b.add(NR) };
-    }
-    if a.alpha != 1.0 {
-        let alpha = f32x4_splat(a.alpha);
-        for v in acc.iter_mut().flatten() {
-            *v = f32x4_mul(*v, alpha);
-        }
     }
     if rows == MR && cols == NR && sc.col == 1 {
         for (r, acc) in acc.iter().enumerate() {
