@@ -181,29 +181,39 @@ macro_rules! impl_kernel {
     };
 }
 
-impl_kernel!(f32, super::simd128::sgemm);
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+use super::simd128::sgemm;
+impl_kernel!(f32, sgemm);
 impl_kernel!(f64, dgemm);
 
-/// f64 products in wasm (gradient checks, never on the page's hot path): `matrixmultiply`'s.
-///
-/// # Safety
-/// As for [`gemm`].
-#[cfg(target_arch = "wasm32")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn dgemm(
-    (m, k, n): (usize, usize, usize),
-    alpha: f64,
-    (a, sa): (*const f64, Strides),
-    (b, sb): (*const f64, Strides),
-    beta: f64,
-    read_c: bool,
-    (c, sc): (*mut f64, Strides),
-) {
-    // matrixmultiply never reads C when beta is zero.
-    let beta = if read_c { beta } else { 0.0 };
-    unsafe {
-        matrixmultiply::dgemm(
-            m, k, n, alpha, a, sa.row, sa.col, b, sb.row, sb.col, beta, c, sc.row, sc.col,
-        )
-    }
+/// `matrixmultiply`'s product behind [`Kernel::block`]'s signature: f64 in wasm (gradient
+/// checks, never on the page's hot path), and f32 in a wasm build without simd128 (rustdoc's
+/// doctests build without the target's flags; the page's builds all have it).
+macro_rules! matrixmultiply_kernel {
+    ($name:ident, $t:ty, $f:path) => {
+        /// # Safety
+        /// As for [`gemm`].
+        #[cfg(target_arch = "wasm32")]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn $name(
+            (m, k, n): (usize, usize, usize),
+            alpha: $t,
+            (a, sa): (*const $t, Strides),
+            (b, sb): (*const $t, Strides),
+            beta: $t,
+            read_c: bool,
+            (c, sc): (*mut $t, Strides),
+        ) {
+            // matrixmultiply never reads C when beta is zero.
+            let beta = if read_c { beta } else { 0.0 };
+            unsafe {
+                $f(
+                    m, k, n, alpha, a, sa.row, sa.col, b, sb.row, sb.col, beta, c, sc.row, sc.col,
+                )
+            }
+        }
+    };
 }
+matrixmultiply_kernel!(dgemm, f64, matrixmultiply::dgemm);
+#[cfg(all(target_arch = "wasm32", not(target_feature = "simd128")))]
+matrixmultiply_kernel!(sgemm, f32, matrixmultiply::sgemm);
