@@ -1,8 +1,7 @@
 // matmul: C = alpha · op(A) · op(B) (+ C when accumulate), any shape.
 // op(A) is [M, K]: A stored [M, K], or [K, M] when TRANS_A.
 // op(B) is [K, N]: B stored [K, N], or [N, K] when TRANS_B (Hugging Face weight layout).
-// Tiling: a 64×64 block of C per workgroup of 16×16 invocations, 4×4 outputs per invocation held
-// in registers, K in steps of 16 staged through workgroup memory. Edges are zero-padded on load.
+// Tiling: shaders/tile/matmul.wgsl (composed before this file). Edges are zero-padded on load.
 // Split-K (k_chunk > 0): workgroup z sums only K range [z·k_chunk, (z+1)·k_chunk) and writes
 // alpha · its partial product to slice z of C ([splits, M, N]); a second pass adds the slices.
 // It keeps a GPU busy when C has few tiles but K is long (Gram matrices of tall factors).
@@ -25,12 +24,6 @@ struct Params {
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 
-const BM: u32 = 64u;
-const BN: u32 = 64u;
-const BK: u32 = 16u;
-var<workgroup> tile_a: array<f32, 1024>; // [BM][BK]
-var<workgroup> tile_b: array<f32, 1024>; // [BK][BN]
-
 fn load_a(row: u32, kk: u32, k_end: u32) -> f32 {
     if (row >= p.m || kk >= k_end) { return 0.0; }
     if (TRANS_A) { return a[kk * p.m + row]; }
@@ -45,49 +38,14 @@ fn load_b(kk: u32, col: u32, k_end: u32) -> f32 {
 
 @compute @workgroup_size(16, 16, 1)
 fn matmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-    let tid = lid.y * 16u + lid.x;
     let row0 = wid.y * BM;
     let col0 = wid.x * BN;
-    var acc: array<vec4<f32>, 4>;
     var k_begin = 0u;
     var k_end = p.k;
     if (p.k_chunk != 0u) {
         k_begin = wid.z * p.k_chunk;
         k_end = min(k_begin + p.k_chunk, p.k);
     }
-    for (var t = k_begin; t < k_end; t += BK) {
-        for (var i = 0u; i < 4u; i++) {
-            let idx = tid + i * 256u;
-            // A tile: BM rows × BK; with TRANS_A, consecutive threads walk rows (contiguous in A).
-            var ar: u32; var ac: u32;
-            if (TRANS_A) { ar = idx % BM; ac = idx / BM; } else { ar = idx / BK; ac = idx % BK; }
-            tile_a[ar * BK + ac] = load_a(row0 + ar, t + ac, k_end);
-            // B tile: BK × BN columns; with TRANS_B, consecutive threads walk k (contiguous in B).
-            var br: u32; var bc: u32;
-            if (TRANS_B) { br = idx % BK; bc = idx / BK; } else { br = idx / BN; bc = idx % BN; }
-            tile_b[br * BN + bc] = load_b(t + br, col0 + bc, k_end);
-        }
-        workgroupBarrier();
-        for (var kk = 0u; kk < BK; kk++) {
-            let bo = kk * BN + lid.x * 4u;
-            let bv = vec4<f32>(tile_b[bo], tile_b[bo + 1u], tile_b[bo + 2u], tile_b[bo + 3u]);
-            for (var i = 0u; i < 4u; i++) {
-                acc[i] += tile_a[(lid.y * 4u + i) * BK + kk] * bv;
-            }
-        }
-        workgroupBarrier();
-    }
-    for (var i = 0u; i < 4u; i++) {
-        let r = row0 + lid.y * 4u + i;
-        if (r >= p.m) { break; }
-        for (var j = 0u; j < 4u; j++) {
-            let col = col0 + lid.x * 4u + j;
-            if (col < p.n) {
-                let idx = wid.z * p.m * p.n + r * p.n + col;
-                var v = p.alpha * acc[i][j];
-                if (p.accumulate != 0u) { v += c[idx]; }
-                c[idx] = v;
-            }
-        }
-    }
+    let acc = tile_product(lid, row0, col0, k_begin, k_end);
+    store_tile(acc, lid, row0, col0, wid.z);
 }

@@ -110,6 +110,49 @@ async fn loss_falls() {
 }
 gpu_test!(loss_falls_and_backends_agree, loss_falls);
 
+/// The GPU groups the trained tensors, their gradients and moments each in one buffer: a step
+/// runs one AdamW dispatch and one gradient-norm pass for all of them, and every trained tensor
+/// the model reads is the one the optimizer updated (its values after two steps equal the CPU's).
+async fn grouped_update() {
+    let d = data();
+    let g = gpu().await;
+    let mut tg = trainer(&g, 1e-2).await;
+    let mut tc = trainer(&CpuBackend, 1e-2).await;
+    let _ = g.take_dispatch_counts();
+    for step in 0..2 {
+        tg.step(&g, &[host(&d, &d.weights)]).await.unwrap();
+        tc.step(&CpuBackend, &[host(&d, &d.weights)]).await.unwrap();
+        let counts = g.take_dispatch_counts();
+        let count = |name: &str| {
+            counts
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map_or(0, |(_, n)| *n)
+        };
+        assert_eq!(count("adamw"), 1, "step {step}: {counts:?}");
+        // One for the loss's total, one for the norm of every gradient.
+        assert_eq!(count("reduce_partial"), 2, "step {step}: {counts:?}");
+    }
+    let trained = svdtune::model::trainables::trained(&tg.model.weights, true);
+    let want = svdtune::model::trainables::trained(&tc.model.weights, true);
+    assert!(trained.len() > 10);
+    for ((key, t), (_, c)) in trained.into_iter().zip(want) {
+        let got = g.read(t).await.unwrap();
+        let start = CpuBackend.read(c).await.unwrap();
+        assert_close(
+            &format!("{key:?} after two steps"),
+            &got,
+            &start,
+            1e-4,
+            1e-3,
+        );
+    }
+}
+gpu_test!(
+    gpu_step_updates_every_trained_tensor_at_once,
+    grouped_update
+);
+
 /// dΣ of lm_head and d(final norm) after a step with lr 0 (nothing changes, the grads remain).
 async fn grads_after<B: Backend>(be: &B, t: &mut Trainer<B>, micro: &[HostBatch<'_>]) -> Vec<f32> {
     t.step(be, micro).await.unwrap();

@@ -1,5 +1,6 @@
 // packed/bytes: byte-level reads of the `packed: array<u32>` binding, composed before every
-// shaders/packed/<type>.wgsl snippet (the kernel that uses a snippet declares `packed`).
+// shaders/packed/<type>.wgsl snippet (the kernel that uses a snippet declares `packed`), after
+// shaders/common/f16.wgsl (`f16_bits_to_f32`).
 //
 // `packed` holds a GGUF tensor's bytes as stored in the file (little-endian), padded with zeros
 // to a multiple of 4. Blocks of 18, 20, 22, 34 or 210 bytes are not u32-aligned, so every field
@@ -20,26 +21,9 @@ fn packed_u16(o: u32) -> u32 {
     return (packed[o >> 2u] >> ((o & 2u) << 3u)) & 0xFFFFu;
 }
 
-// The f16 with bits `h` as f32, exactly (integer decoding, so no `shader-f16` and no reliance on
-// how an implementation converts f16 subnormals: each f16 is an f32 exactly).
-fn packed_f16_bits(h: u32) -> f32 {
-    let sign = (h & 0x8000u) << 16u;
-    let ex = (h >> 10u) & 0x1Fu;
-    let man = h & 0x3FFu;
-    if (ex == 0u) {
-        // Zero or subnormal: man · 2^-24 (an f32 normal number, or zero).
-        return bitcast<f32>(sign | bitcast<u32>(ldexp(f32(man), -24)));
-    }
-    if (ex == 31u) {
-        // Inf, or NaN (quiet, as the CPU conversion makes it).
-        return bitcast<f32>(sign | 0x7F800000u | select(0u, 0x400000u | (man << 13u), man != 0u));
-    }
-    return bitcast<f32>(sign | ((ex + 112u) << 23u) | (man << 13u));
-}
-
 // The f16 at the even offset `o` as f32.
 fn packed_f16(o: u32) -> f32 {
-    return packed_f16_bits(packed_u16(o));
+    return f16_bits_to_f32(packed_u16(o));
 }
 
 // The 4 bytes at any offset `o` as a little-endian u32 (`o + 3` inside the tensor).

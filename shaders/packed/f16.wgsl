@@ -7,6 +7,6 @@ fn packed_value(e: u32) -> f32 {
 fn packed_value4(e: u32) -> vec4<f32> {
     let a = packed[e / 2u];
     let b = packed[e / 2u + 1u];
-    return vec4<f32>(packed_f16_bits(a & 0xFFFFu), packed_f16_bits(a >> 16u),
-                     packed_f16_bits(b & 0xFFFFu), packed_f16_bits(b >> 16u));
+    return vec4<f32>(f16_bits_to_f32(a & 0xFFFFu), f16_bits_to_f32(a >> 16u),
+                     f16_bits_to_f32(b & 0xFFFFu), f16_bits_to_f32(b >> 16u));
 }

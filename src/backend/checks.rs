@@ -28,6 +28,32 @@ pub fn matmul(a: &Shape, b: &Shape, c: &Shape, spec: Matmul) -> Result<(usize, u
     Ok((m, n, k))
 }
 
+/// `(m, n, k, q)` of a paired product (see `Backend::matmul_pair`): the first product as
+/// [`matmul`] checks it (`a` untransposed), a2 and scratch `[m, q]`, b2 `[n, q]`, the scales `[q]`.
+pub fn matmul_pair(
+    [a, b, c]: [&Shape; 3],
+    [a2, b2, scratch]: [&Shape; 3],
+    scale: Option<(&Shape, &Shape)>,
+    spec: Matmul,
+) -> Result<(usize, usize, usize, usize)> {
+    if spec.trans_a {
+        return Err(Error::param(
+            "matmul_pair",
+            "the first product's a must be untransposed",
+        ));
+    }
+    let (m, n, k) = matmul(a, b, c, spec)?;
+    let (_, q) = a2.matrix("matmul_pair", "a2")?;
+    expect("matmul_pair", "a2", a2, &[m, q])?;
+    expect("matmul_pair", "b2", b2, &[n, q])?;
+    expect("matmul_pair", "scratch", scratch, &[m, q])?;
+    if let Some((s, s_add)) = scale {
+        expect("matmul_pair", "scale", s, &[q])?;
+        expect("matmul_pair", "scale_add", s_add, &[q])?;
+    }
+    Ok((m, n, k, q))
+}
+
 /// Row width of a row-range copy.
 pub fn copy_rows(
     src: &Shape,

@@ -8,7 +8,9 @@
 //! Shapes are documented once, on the op.
 #[cfg(doc)]
 use super::Backend;
-use super::{AdamW, AttentionDims, CachedAttentionDims, Format, IdsInfo, Matmul, TensorInfo};
+use super::{
+    AdamW, AttentionDims, CachedAttentionDims, Format, IdsInfo, Matmul, PairTerm, TensorInfo,
+};
 use crate::error::Result;
 
 /// The checked kernels of a backend (see the module docs); [`Backend`] builds on it.
@@ -90,6 +92,27 @@ pub trait Kernels {
         spec: Matmul,
         dims: (usize, usize, usize),
     ) -> Result<()>;
+    /// Called by [`Backend::group`] for f32 tensors. The provided kernel keeps tensors apart
+    /// (`None`); a backend whose ops pay per call may place them in one buffer.
+    fn group_kernel(&self, tensors: &mut [&mut Self::Tensor]) -> Result<Option<Self::Tensor>> {
+        let _ = tensors;
+        Ok(None)
+    }
+    /// Called after the shape check of [`Backend::matmul_pair`]; `dims` = `(m, n, k, q)`. The
+    /// provided kernel is the ops it stands for ([`compose_matmul_pair`]); a backend may fuse them.
+    #[allow(clippy::too_many_arguments)]
+    fn matmul_pair_kernel(
+        &self,
+        a: &Self::Tensor,
+        b: &Self::Tensor,
+        second: PairTerm<'_, Self::Tensor>,
+        c: &mut Self::Tensor,
+        spec: Matmul,
+        scratch: &mut Self::Tensor,
+        dims: (usize, usize, usize, usize),
+    ) -> Result<()> {
+        compose_matmul_pair(self, a, b, second, c, spec, scratch, dims)
+    }
     /// Called after the shape check of [`Backend::col_dot`]; `dims` = `(rows, cols)`.
     fn col_dot_kernel(
         &self,
@@ -297,4 +320,33 @@ pub trait Kernels {
         hp: AdamW,
         n: usize,
     ) -> Result<()>;
+}
+
+/// [`Backend::matmul_pair`] as the ops it stands for: `c (+)= alpha · a · op(b)`, then
+/// `scratch = a2 ⊙ (scale + scale_add)` (without a scale, `a2` itself) and
+/// `c += alpha · scratch · b2ᵀ`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn compose_matmul_pair<K: Kernels + ?Sized>(
+    k: &K,
+    a: &K::Tensor,
+    b: &K::Tensor,
+    second: PairTerm<'_, K::Tensor>,
+    c: &mut K::Tensor,
+    spec: Matmul,
+    scratch: &mut K::Tensor,
+    (m, n, kk, q): (usize, usize, usize, usize),
+) -> Result<()> {
+    k.matmul_kernel(a, b, c, spec, (m, n, kk))?;
+    let a2 = match second.scale {
+        Some((s, s_add)) => {
+            k.mul_cols_kernel(second.a, s, Some(s_add), scratch, (m, q))?;
+            &*scratch
+        }
+        None => second.a,
+    };
+    let then = Matmul {
+        trans_b: true,
+        ..spec.accumulate()
+    };
+    k.matmul_kernel(a2, second.b, c, then, (m, n, q))
 }

@@ -26,7 +26,7 @@ pub use kernels::Kernels;
 pub use shape::Shape;
 pub use svd_linear::{
     SvdLinear, SvdLinearActs, svd_linear, svd_linear_acts, svd_linear_backward, svd_linear_delta,
-    svd_linear_forward,
+    svd_linear_forward, svd_linear_forward_into,
 };
 pub use unpack::{read_f32, unpacked};
 mod checks;
@@ -34,7 +34,7 @@ mod checks;
 mod format;
 pub use format::{ALL_FORMATS, Format};
 mod params;
-pub use params::{AdamW, AttentionDims, CachedAttentionDims, Matmul};
+pub use params::{AdamW, AttentionDims, CachedAttentionDims, Matmul, PairTerm};
 
 use crate::error::Result;
 
@@ -251,6 +251,47 @@ pub trait Backend: Kernels {
         f32_only!("matmul"; a, c)?;
         let dims = checks::matmul(a.shape(), b.shape(), c.shape(), spec)?;
         self.matmul_kernel(a, b, c, spec, dims)
+    }
+    /// Places `tensors` side by side in one buffer (each keeps its values and shape and stays
+    /// usable as before) and returns one f32 tensor `[n]` over the whole buffer, zero between
+    /// them; `None` when the backend keeps tensors apart (the CPU). An elementwise op on the
+    /// returned tensor acts on all of them at once: AdamW and the gradient norm over every
+    /// trained tensor in one dispatch each. A grouped tensor must be written in place
+    /// ([`Backend::write`], ops), never replaced by another tensor object.
+    fn group(&self, tensors: &mut [&mut Self::Tensor]) -> Result<Option<Self::Tensor>> {
+        for t in tensors.iter() {
+            f32_only!("group"; t)?;
+        }
+        self.group_kernel(tensors)
+    }
+    /// Two products into one output: `c = alpha · (a · op(b) + (a2 ⊙ s) · b2ᵀ) (+ c)` with
+    /// `second = (a2, b2, s)` ([`PairTerm`]): the SVD layer's `x Wᵀ + (h ⊙ (Σ − Σ₀)) Uᵀ` and
+    /// `g W + (k ⊙ (Σ − Σ₀)) Vᵀ`. `spec` lays out the first product (`a` untransposed);
+    /// a `[M, K]`, op(b) `[K, N]`, c `[M, N]`, a2 and `scratch` `[M, Q]`, b2 `[N, Q]`. One
+    /// dispatch on the GPU where its tiles apply; elsewhere [`Backend::mul_cols`] into `scratch`
+    /// and two [`Backend::matmul`]s, with the same values.
+    fn matmul_pair(
+        &self,
+        a: &Self::Tensor,
+        b: &Self::Tensor,
+        second: PairTerm<'_, Self::Tensor>,
+        c: &mut Self::Tensor,
+        spec: Matmul,
+        scratch: &mut Self::Tensor,
+    ) -> Result<()> {
+        let PairTerm { a: a2, .. } = second;
+        f32_only!("matmul_pair"; a, a2, c, scratch)?;
+        if let Some((s, s_add)) = second.scale {
+            f32_only!("matmul_pair"; s, s_add)?;
+        }
+        let scale = second.scale.map(|(s, s_add)| (s.shape(), s_add.shape()));
+        let dims = checks::matmul_pair(
+            [a.shape(), b.shape(), c.shape()],
+            [a2.shape(), second.b.shape(), scratch.shape()],
+            scale,
+            spec,
+        )?;
+        self.matmul_pair_kernel(a, b, second, c, spec, scratch, dims)
     }
     /// Column dot products: `out[c] (+)= Σ_t a[t, c] · b[t, c] · row_scale[t]`.
     /// a, b `[T, C]`, row_scale `[T]` (absent = 1), out `[C]`. Two-pass reduction on the GPU

@@ -1,5 +1,6 @@
 //! The parameters of the ops that take more than shapes: a matrix product's layout and scale,
-//! attention's dimensions (training and cached generation), AdamW's hyper-parameters.
+//! attention's dimensions (training and cached generation), AdamW's hyper-parameters, the second
+//! term of a paired product.
 
 /// `C = alpha · op(A) · op(B) (+ C if accumulate)`, where `op(A)` is `[M, K]` and `op(B)` is `[K, N]`.
 /// With `trans_a`, A is stored `[K, M]`; with `trans_b`, B is stored `[N, K]` (the Hugging Face
@@ -44,6 +45,24 @@ impl Matmul {
         }
     }
 }
+
+/// The second product of [`Backend::matmul_pair`](super::Backend::matmul_pair):
+/// `(a ⊙ (scale + scale_add)) · bᵀ`, a column scale on `a` (the SVD layer's `Σ − Σ₀`, formed in
+/// f32 as [`Backend::mul_cols`](super::Backend::mul_cols) forms it), or `a · bᵀ` without one.
+/// a `[M, Q]`, b `[N, Q]` (f32, or a factor kept in f16), scale and scale_add `[Q]`.
+pub struct PairTerm<'a, T> {
+    pub a: &'a T,
+    pub b: &'a T,
+    pub scale: Option<(&'a T, &'a T)>,
+}
+
+// References only: copyable whatever `T` is (a derive would ask `T: Copy`).
+impl<T> Clone for PairTerm<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for PairTerm<'_, T> {}
 
 /// Attention geometry: `batch` sequences of `seq` tokens each (rows `b·seq + t`), `n_heads` query
 /// heads sharing `n_kv_heads` key/value heads (grouped-query attention), `head_dim` per head.

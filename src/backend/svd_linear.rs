@@ -9,12 +9,14 @@
 //! Forward (factored; the `[m, n]` product is never rebuilt): `h = x V`,
 //! `y = x Wᵀ + (h ⊙ d) Uᵀ + b` with `d = Σ − Σ₀`.
 //! Backward with `g = dL/dy`: `k = g U`, `dΣ += Σ_t h_t ⊙ k_t`, `dx (+)= g W + (k ⊙ d) Vᵀ`.
+//! Each layer's two products into one output are one [`Backend::matmul_pair`] (one dispatch on
+//! the GPU): forward `x V`, then the pair; backward `g U`, [`Backend::sigma_backward`], the pair.
 //!
 //! The layer holds `Σ₀` negated, and `d` is formed inside the column scaling
 //! (`mul_cols(h, Σ, −Σ₀)`: `h · (Σ + (−Σ₀))`, exactly `Σ − Σ₀` in f32), so the training step
 //! spends no dispatch and no buffer on it; [`svd_linear_delta`] (the export, tests) makes it
 //! from a copy of `Σ`, then `+= −Σ₀`, to the same bits.
-use super::{Backend, Matmul, TensorInfo, shape};
+use super::{Backend, Matmul, PairTerm, TensorInfo, shape};
 use crate::error::Result;
 
 /// Frozen and trained tensors of one decomposed linear layer (`W` was `[m, n]`, rank `q`).
@@ -132,8 +134,8 @@ pub fn svd_linear_delta<B: Backend>(
     be.add_assign(d, &layer.neg_sigma0)
 }
 
-/// Forward: `y = x Wᵀ + ((x V) ⊙ (Σ − Σ₀)) Uᵀ + b`. x `[T, n]`, y `[T, m]`; saves `h` and
-/// `d = Σ − Σ₀` in `acts`.
+/// Forward: `y = x Wᵀ + ((x V) ⊙ (Σ − Σ₀)) Uᵀ + b`. x `[T, n]`, y `[T, m]`; saves `h = x V`
+/// in `acts`.
 pub fn svd_linear_forward<B: Backend>(
     be: &B,
     layer: &SvdLinear<B::Tensor>,
@@ -141,16 +143,36 @@ pub fn svd_linear_forward<B: Backend>(
     acts: &mut SvdLinearActs<B::Tensor>,
     y: &mut B::Tensor,
 ) -> Result<()> {
+    svd_linear_forward_into(be, layer, x, acts, y, false)
+}
+
+/// [`svd_linear_forward`], added to what `y` holds when `accumulate` (a residual stream: no
+/// separate output and no add).
+pub fn svd_linear_forward_into<B: Backend>(
+    be: &B,
+    layer: &SvdLinear<B::Tensor>,
+    x: &B::Tensor,
+    acts: &mut SvdLinearActs<B::Tensor>,
+    y: &mut B::Tensor,
+    accumulate: bool,
+) -> Result<()> {
     let (m, n, q) = layer.dims()?;
     let rows = x.shape().rows();
     shape::expect("svd_linear_forward", "x", x.shape(), &[rows, n])?;
     shape::expect("svd_linear_forward", "y", y.shape(), &[rows, m])?;
     acts.check(rows, q)?;
-    be.matmul(x, &layer.w, y, Matmul::NT)?;
     be.matmul(x, &layer.v, &mut acts.h, Matmul::NN)?;
-    let (sigma, neg_sigma0) = (&layer.sigma, Some(&layer.neg_sigma0));
-    be.mul_cols(&acts.h, sigma, neg_sigma0, &mut acts.scratch)?;
-    be.matmul(&acts.scratch, &layer.u, y, Matmul::NT.accumulate())?;
+    let second = PairTerm {
+        a: &acts.h,
+        b: &layer.u,
+        scale: Some((&layer.sigma, &layer.neg_sigma0)),
+    };
+    let spec = if accumulate {
+        Matmul::NT.accumulate()
+    } else {
+        Matmul::NT
+    };
+    be.matmul_pair(x, &layer.w, second, y, spec, &mut acts.scratch)?;
     if let Some(b) = &layer.bias {
         be.add_bias(y, b)?;
     }
@@ -184,7 +206,11 @@ pub fn svd_linear_backward<B: Backend>(
     } else {
         Matmul::NN
     };
-    be.matmul(g, &layer.w, dx, first)?;
-    be.matmul(&acts.scratch2, &layer.v, dx, Matmul::NT.accumulate())?;
+    let second = PairTerm {
+        a: &acts.scratch2,
+        b: &layer.v,
+        scale: None,
+    };
+    be.matmul_pair(g, &layer.w, second, dx, first, &mut acts.scratch)?;
     Ok(())
 }

@@ -17,7 +17,9 @@
 //! `b·S + t`) or against a key/value cache ([`AttentionMode::Cached`], generation).
 use super::acts::{Activations, HeadActs, LinearActs, Saved, Scratch};
 use super::config::{Activation, ModelConfig};
-use super::weights::{GateUpProj, LayerWeights, ModelWeights, QkvProj, linear_forward};
+use super::weights::{
+    GateUpProj, LayerWeights, ModelWeights, QkvProj, linear_forward, linear_forward_add,
+};
 use crate::backend::{Backend, CachedAttentionDims, TensorInfo};
 use crate::error::{Error, Result};
 use crate::model::rope::{self, RopeConfig};
@@ -366,14 +368,14 @@ pub fn layer_forward<B: Backend>(
         }
     }
     match (&lw.sandwich, &mut s.attn_proj, &mut s.rstd_attn_out) {
-        (None, ..) => linear_forward(be, &lw.o, &s.attn, lin.o.as_mut(), &mut sc.proj)?,
+        (None, ..) => linear_forward_add(be, &lw.o, &s.attn, lin.o.as_mut(), x)?,
         (Some(sw), Some(p), Some(r)) => {
             linear_forward(be, &lw.o, &s.attn, lin.o.as_mut(), p)?;
             be.rmsnorm_forward(p, &sw.attn_out, cfg.rms_norm_eps, &mut sc.proj, r)?;
+            be.add_assign(x, &sc.proj)?;
         }
         _ => return Err(missing_sandwich_buffers()),
     }
-    be.add_assign(x, &sc.proj)?;
     if let Some(x_mid) = &mut s.x_mid {
         be.copy_rows(x, 0, x_mid, 0, x.shape().rows())?;
     }
@@ -402,14 +404,14 @@ pub fn layer_forward<B: Backend>(
         Activation::GeluTanh => be.geglu_forward(&s.gate, &s.up, &mut sc.act)?,
     }
     match (&lw.sandwich, &mut s.mlp_proj, &mut s.rstd_mlp_out) {
-        (None, ..) => linear_forward(be, &lw.down, &sc.act, lin.down.as_mut(), &mut sc.proj)?,
+        (None, ..) => linear_forward_add(be, &lw.down, &sc.act, lin.down.as_mut(), x),
         (Some(sw), Some(p), Some(r)) => {
             linear_forward(be, &lw.down, &sc.act, lin.down.as_mut(), p)?;
             be.rmsnorm_forward(p, &sw.mlp_out, cfg.rms_norm_eps, &mut sc.proj, r)?;
+            be.add_assign(x, &sc.proj)
         }
-        _ => return Err(missing_sandwich_buffers()),
+        _ => Err(missing_sandwich_buffers()),
     }
-    be.add_assign(x, &sc.proj)
 }
 
 fn missing_sandwich_buffers() -> Error {

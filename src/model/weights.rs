@@ -13,7 +13,7 @@ use super::layout::{self, EMBED, FINAL_NORM, LinearKind, LinearSpec};
 use super::safetensors::Checkpoint;
 use super::source::ByteSource;
 use super::trainables::{self, Key, Part};
-use crate::backend::svd_linear::{SvdLinear, SvdLinearActs, svd_linear_forward};
+use crate::backend::svd_linear::{SvdLinear, SvdLinearActs, svd_linear_forward_into};
 use crate::backend::{Backend, Format, Matmul, TensorInfo, check_budget};
 use safetensors::Dtype;
 
@@ -71,9 +71,37 @@ pub fn linear_forward<B: Backend>(
     acts: Option<&mut SvdLinearActs<B::Tensor>>,
     y: &mut B::Tensor,
 ) -> Result<()> {
+    linear_forward_into(be, lin, x, acts, y, false)
+}
+
+/// `y += x Wᵀ + b` ([`linear_forward`] added into `y`: the residual stream takes a sublayer's
+/// output projection without a separate output or add).
+pub fn linear_forward_add<B: Backend>(
+    be: &B,
+    lin: &Linear<B::Tensor>,
+    x: &B::Tensor,
+    acts: Option<&mut SvdLinearActs<B::Tensor>>,
+    y: &mut B::Tensor,
+) -> Result<()> {
+    linear_forward_into(be, lin, x, acts, y, true)
+}
+
+fn linear_forward_into<B: Backend>(
+    be: &B,
+    lin: &Linear<B::Tensor>,
+    x: &B::Tensor,
+    acts: Option<&mut SvdLinearActs<B::Tensor>>,
+    y: &mut B::Tensor,
+    accumulate: bool,
+) -> Result<()> {
     match lin {
         Linear::Dense { w, bias } => {
-            be.matmul(x, w, y, Matmul::NT)?;
+            let spec = if accumulate {
+                Matmul::NT.accumulate()
+            } else {
+                Matmul::NT
+            };
+            be.matmul(x, w, y, spec)?;
             if let Some(b) = bias {
                 be.add_bias(y, b)?;
             }
@@ -83,7 +111,7 @@ pub fn linear_forward<B: Backend>(
             let acts = acts.ok_or_else(|| {
                 Error::param("linear", "a decomposed layer needs its activation buffers")
             })?;
-            svd_linear_forward(be, s, x, acts, y)
+            svd_linear_forward_into(be, s, x, acts, y, accumulate)
         }
     }
 }

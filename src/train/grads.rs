@@ -14,6 +14,8 @@ use std::collections::HashMap;
 /// the order of [`trainables::trained`].
 pub struct Grads<T> {
     tensors: Vec<T>,
+    /// All of `tensors` in one buffer, when the backend grouped them ([`Grads::group`]).
+    flat: Option<T>,
     keys: Vec<Key>,
     index: HashMap<Key, usize>,
 }
@@ -36,6 +38,7 @@ impl<T: TensorInfo> Grads<T> {
         let index = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
         Ok(Grads {
             tensors,
+            flat: None,
             keys,
             index,
         })
@@ -79,8 +82,23 @@ impl<T> Grads<T> {
         trainables::check_same("gradients", &self.keys, keys)
     }
 
+    /// Places the gradients in one buffer where the backend does that ([`Backend::group`]).
+    pub fn group<B: Backend<Tensor = T>>(&mut self, be: &B) -> Result<()> {
+        let mut refs: Vec<&mut T> = self.tensors.iter_mut().collect();
+        self.flat = be.group(&mut refs)?;
+        Ok(())
+    }
+
+    /// Every gradient in one tensor, when grouped (zeros between them).
+    pub fn flat(&self) -> Option<&T> {
+        self.flat.as_ref()
+    }
+
     /// Sets every gradient to zero (start of an optimizer step).
     pub fn zero<B: Backend<Tensor = T>>(&mut self, be: &B) -> Result<()> {
+        if let Some(flat) = &mut self.flat {
+            return be.fill(flat, 0.0);
+        }
         for g in &mut self.tensors {
             be.fill(g, 0.0)?;
         }

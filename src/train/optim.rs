@@ -81,10 +81,20 @@ impl Default for AdamWConfig {
     }
 }
 
+/// The grouped tensors of an [`Optimizer`] (see [`Backend::group`]).
+struct Flat<T> {
+    params: T,
+    m: T,
+    v: T,
+}
+
 /// AdamW moments of every trainable tensor (in the order of [`Grads::all`]) and the step count.
 pub struct Optimizer<T> {
     pub m: Vec<T>,
     pub v: Vec<T>,
+    /// The trained tensors and both moments each in one buffer, when the backend groups tensors
+    /// ([`Optimizer::group`]): one norm and one AdamW dispatch per step instead of one per tensor.
+    flat: Option<Flat<T>>,
     /// `[1]`: the global gradient norm of the last step (before clipping).
     pub grad_norm: T,
     /// Optimizer steps applied so far (AdamW's bias correction uses `step + 1`).
@@ -108,9 +118,34 @@ impl<T: crate::backend::TensorInfo> Optimizer<T> {
             m: shapes.iter().map(|s| be.zeros(s)).collect::<Result<_>>()?,
             v: shapes.iter().map(|s| be.zeros(s)).collect::<Result<_>>()?,
             grad_norm: be.zeros(&[1])?,
+            flat: None,
             step: 0,
             config,
         })
+    }
+
+    /// Places `params` (the trained tensors, from
+    /// [`trained_mut`](crate::model::trainables::trained_mut), checked by key), their gradients
+    /// and both moments each in one buffer where the backend groups tensors
+    /// ([`Backend::group`]); a no-op elsewhere. `params` must stay the model's tensors (written
+    /// in place, never replaced) for as long as this optimizer updates them.
+    pub fn group<B: Backend<Tensor = T>>(
+        &mut self,
+        be: &B,
+        mut params: Vec<(Key, &mut T)>,
+        grads: &mut Grads<T>,
+    ) -> Result<()> {
+        grads.check_keys(params.iter().map(|(k, _)| *k))?;
+        grads.group(be)?;
+        let mut refs: Vec<&mut T> = params.iter_mut().map(|(_, p)| &mut **p).collect();
+        let params = be.group(&mut refs)?;
+        let m = be.group(&mut self.m.iter_mut().collect::<Vec<_>>())?;
+        let v = be.group(&mut self.v.iter_mut().collect::<Vec<_>>())?;
+        self.flat = match (params, m, v, grads.flat()) {
+            (Some(params), Some(m), Some(v), Some(_)) => Some(Flat { params, m, v }),
+            _ => None,
+        };
+        Ok(())
     }
 
     /// Records one update of `params` (from [`trained_mut`](crate::model::trainables::trained_mut),
@@ -132,7 +167,6 @@ impl<T: crate::backend::TensorInfo> Optimizer<T> {
                 format!("{} gradients, {} moment buffers", gs.len(), self.m.len()),
             ));
         }
-        be.global_norm(&gs, &mut self.grad_norm)?;
         let c = self.config;
         let hp = AdamW {
             lr,
@@ -143,6 +177,12 @@ impl<T: crate::backend::TensorInfo> Optimizer<T> {
             step: self.step + 1,
             max_grad_norm: c.max_grad_norm,
         };
+        if let (Some(f), Some(g)) = (&mut self.flat, grads.flat()) {
+            // Zeros between the tensors: they add nothing to the norm, and stay zero.
+            be.global_norm(&[g], &mut self.grad_norm)?;
+            return be.adamw(&mut f.params, g, &mut f.m, &mut f.v, &self.grad_norm, hp);
+        }
+        be.global_norm(&gs, &mut self.grad_norm)?;
         for ((((_, p), g), m), v) in params.into_iter().zip(gs).zip(&mut self.m).zip(&mut self.v) {
             be.adamw(p, g, m, v, &self.grad_norm, hp)?;
         }

@@ -358,9 +358,13 @@ impl<B: Backend> Trainer<B> {
         schedule: Schedule,
         adamw: AdamWConfig,
     ) -> Result<Self> {
-        let bufs = StepBuffers::new(be, &model, batch, seq, train_norms, recompute)?;
-        let opt = Optimizer::new(be, &bufs.grads, adamw)
+        let mut model = model;
+        let mut bufs = StepBuffers::new(be, &model, batch, seq, train_norms, recompute)?;
+        let mut opt = Optimizer::new(be, &bufs.grads, adamw)
             .map_err(|e| e.allocating(|| "the optimizer's moments".to_string()))?;
+        let params = trained_mut(&mut model.weights, train_norms);
+        opt.group(be, params, &mut bufs.grads)
+            .map_err(|e| e.allocating(|| "the trained tensors in one buffer".to_string()))?;
         Ok(Trainer {
             model,
             bufs,

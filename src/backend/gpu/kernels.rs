@@ -65,7 +65,9 @@ kernels! {
     ADD_ASSIGN = "add_assign" [RW, R];
     ADD_BIAS = "add_bias" [RW, R];
     MUL_COLS = "mul_cols" [R, R, R, RW];
-    MATMUL = "matmul": "matmul" from ["frozen/f32", "matmul"] [R, R, RW];
+    MATMUL = "matmul": "matmul" from ["frozen/f32", "tile/matmul", "matmul"] [R, R, RW];
+    MATMUL_PAIR = "matmul_pair": "matmul_pair" from ["frozen/f32", "common/f16", "tile/matmul", "matmul_pair"]
+        [R, R, RW, R, R, R, R];
     MATMUL_ROWS = "matmul_rows": "matmul_rows" from ["frozen/f32", "matmul_rows"] [R, R, RW];
     COL_DOT = "col_dot" [R, R, R, RW];
     COL_DOT_PARTIAL = "col_dot_partial" [R, R, R, RW];
@@ -95,6 +97,7 @@ kernels! {
 macro_rules! packed_source {
     ($t:literal) => {
         concat!(
+            include_str!("../../../shaders/common/f16.wgsl"),
             include_str!("../../../shaders/packed/bytes.wgsl"),
             include_str!(concat!("../../../shaders/packed/", $t, ".wgsl"))
         )
@@ -164,35 +167,42 @@ impl Variants {
 }
 
 /// The ops with a frozen operand composed for each packed format `$f` (snippet
-/// `shaders/packed/$t.wgsl`): `matmul_$t`, `matmul_rows_$t`, `embedding_$t`, and their tables.
+/// `shaders/packed/$t.wgsl`): `matmul_$t`, `matmul_pair_$t`, `matmul_rows_$t`, `embedding_$t`,
+/// and their tables. `@one` composes the op's file after the pieces `$piece` (the matmul tile, `shaders/tile/matmul.wgsl`).
 macro_rules! frozen_kernels {
-    (@one $op:literal, $t:literal) => {
+    (@one $op:literal, $t:literal $(, $piece:literal)* ; $storage:expr) => {
         Kernel {
             name: concat!($op, "_", $t),
             entry: $op,
             source: concat!(
                 packed_source!($t),
                 include_str!("../../../shaders/frozen/packed.wgsl"),
+                $(include_str!(concat!("../../../shaders/", $piece, ".wgsl")),)*
                 include_str!(concat!("../../../shaders/", $op, ".wgsl"))
             ),
-            storage: &[R, R, RW],
+            storage: $storage,
         }
     };
     ($($f:ident = $t:literal;)*) => {
         /// `matmul` by the format of B.
         pub const MATMUL_BY_B: Variants = Variants {
             f32: &MATMUL,
-            packed: &[$((Format::$f, &frozen_kernels!(@one "matmul", $t))),*],
+            packed: &[$((Format::$f, &frozen_kernels!(@one "matmul", $t, "tile/matmul"; &[R, R, RW]))),*],
+        };
+        /// `matmul_pair` by the format of B1.
+        pub const MATMUL_PAIR_BY_B: Variants = Variants {
+            f32: &MATMUL_PAIR,
+            packed: &[$((Format::$f, &frozen_kernels!(@one "matmul_pair", $t, "tile/matmul"; MATMUL_PAIR.storage))),*],
         };
         /// `matmul_rows` by the format of B.
         pub const MATMUL_ROWS_BY_B: Variants = Variants {
             f32: &MATMUL_ROWS,
-            packed: &[$((Format::$f, &frozen_kernels!(@one "matmul_rows", $t))),*],
+            packed: &[$((Format::$f, &frozen_kernels!(@one "matmul_rows", $t; &[R, R, RW]))),*],
         };
         /// `embedding` by the format of the table.
         pub const EMBEDDING_BY_TABLE: Variants = Variants {
             f32: &EMBEDDING,
-            packed: &[$((Format::$f, &frozen_kernels!(@one "embedding", $t))),*],
+            packed: &[$((Format::$f, &frozen_kernels!(@one "embedding", $t; &[R, R, RW]))),*],
         };
     };
 }
@@ -212,7 +222,12 @@ frozen_kernels! {
 
 /// The composed variants of every op with a frozen operand (for validation tests).
 pub fn frozen() -> impl Iterator<Item = &'static Kernel> {
-    [MATMUL_BY_B, MATMUL_ROWS_BY_B, EMBEDDING_BY_TABLE]
-        .into_iter()
-        .flat_map(|v| v.packed.iter().map(|(_, k)| *k))
+    [
+        MATMUL_BY_B,
+        MATMUL_PAIR_BY_B,
+        MATMUL_ROWS_BY_B,
+        EMBEDDING_BY_TABLE,
+    ]
+    .into_iter()
+    .flat_map(|v| v.packed.iter().map(|(_, k)| *k))
 }

@@ -17,9 +17,10 @@ pub mod software;
 pub mod tuning;
 
 use super::{
-    AdamW, AttentionDims, Backend, CachedAttentionDims, Format, IdsInfo, Kernels, Matmul, Shape,
-    TensorInfo,
+    AdamW, AttentionDims, Backend, CachedAttentionDims, Format, IdsInfo, Kernels, Matmul, PairTerm,
+    Shape, TensorInfo,
 };
+use crate::backend::kernels::compose_matmul_pair;
 use crate::error::Result;
 pub use context::{DeviceCaps, GpuContext, LossHandle};
 use ledger::DeadList;
@@ -35,6 +36,9 @@ pub use tuning::GpuTuning;
 pub struct GpuTensor {
     buf: wgpu::Buffer,
     id: u64,
+    /// `(offset, size)` in bytes when the tensor is a range of a shared buffer (see
+    /// `group_kernel`); `None`: the whole buffer.
+    range: Option<(u64, u64)>,
     shape: Shape,
     format: Format,
     dead: DeadList,
@@ -45,7 +49,12 @@ impl GpuTensor {
         BufRef {
             id: self.id,
             buf: &self.buf,
+            range: self.range,
         }
+    }
+    /// Byte offset of the tensor in its buffer.
+    pub(crate) fn offset(&self) -> u64 {
+        self.range.map_or(0, |(o, _)| o)
     }
 }
 
@@ -80,6 +89,7 @@ impl GpuIds {
         BufRef {
             id: self.id,
             buf: &self.buf,
+            range: None,
         }
     }
 }
@@ -176,6 +186,7 @@ impl GpuBackend {
         Ok(GpuTensor {
             buf,
             id,
+            range: None,
             shape,
             format: Format::F32,
             dead: self.rec.dead.clone(),
@@ -253,6 +264,7 @@ impl Kernels for GpuBackend {
         Ok(GpuTensor {
             buf,
             id,
+            range: None,
             shape,
             format,
             dead: self.rec.dead.clone(),
@@ -261,7 +273,7 @@ impl Kernels for GpuBackend {
     async fn read_kernel(&self, t: &GpuTensor) -> Result<Vec<f32>> {
         let bytes = self
             .rec
-            .read_bytes(&t.buf, t.shape.numel() as u64 * 4)
+            .read_bytes(&t.buf, t.offset(), t.shape.numel() as u64 * 4)
             .await?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
@@ -273,7 +285,7 @@ impl Kernels for GpuBackend {
         self.rec
             .ctx
             .queue
-            .write_buffer(&t.buf, 0, bytemuck::cast_slice(data));
+            .write_buffer(&t.buf, t.offset(), bytemuck::cast_slice(data));
         Ok(())
     }
     fn write_ids_kernel(&self, ids: &mut GpuIds, data: &[u32]) -> Result<()> {
@@ -298,9 +310,9 @@ impl Kernels for GpuBackend {
         self.rec.with_encoder(|enc| {
             enc.copy_buffer_to_buffer(
                 &src.buf,
-                src_row as u64 * w,
+                src.offset() + src_row as u64 * w,
                 &dst.buf,
-                dst_row as u64 * w,
+                dst.offset() + dst_row as u64 * w,
                 rows as u64 * w,
             )
         });
@@ -348,6 +360,65 @@ impl Kernels for GpuBackend {
         dims: (usize, usize, usize),
     ) -> Result<()> {
         ops::linalg::matmul(&self.rec, a, b, c, spec, dims)
+    }
+    fn group_kernel(&self, tensors: &mut [&mut GpuTensor]) -> Result<Option<GpuTensor>> {
+        // Each tensor starts at a multiple of the adapter's storage-binding offset alignment.
+        let align = u64::from(
+            self.rec
+                .ctx
+                .device
+                .limits()
+                .min_storage_buffer_offset_alignment,
+        );
+        let mut offsets = Vec::with_capacity(tensors.len());
+        let mut end = 0u64;
+        for t in tensors.iter() {
+            let start = end.next_multiple_of(align);
+            offsets.push(start);
+            end = start + t.shape.numel() as u64 * 4;
+        }
+        let elements = usize::try_from(end.next_multiple_of(align) / 4).map_err(|_| {
+            crate::error::Error::param("group", "the tensors do not fit one buffer")
+        })?;
+        let flat = self.new_tensor(&[elements], None)?;
+        self.rec.with_encoder(|enc| {
+            for (t, &o) in tensors.iter().zip(&offsets) {
+                let bytes = t.shape.numel() as u64 * 4;
+                if bytes > 0 {
+                    enc.copy_buffer_to_buffer(&t.buf, t.offset(), &flat.buf, o, bytes);
+                }
+            }
+        });
+        for (t, o) in tensors.iter_mut().zip(offsets) {
+            let bytes = t.shape.numel() as u64 * 4;
+            if bytes == 0 {
+                continue; // an empty binding is invalid: it stays on its own
+            }
+            **t = GpuTensor {
+                buf: flat.buf.clone(),
+                id: self.rec.ledger.next_id(),
+                range: Some((o, bytes)),
+                shape: t.shape.clone(),
+                format: Format::F32,
+                dead: self.rec.dead.clone(),
+            };
+        }
+        Ok(Some(flat))
+    }
+    fn matmul_pair_kernel(
+        &self,
+        a: &GpuTensor,
+        b: &GpuTensor,
+        second: PairTerm<'_, GpuTensor>,
+        c: &mut GpuTensor,
+        spec: Matmul,
+        scratch: &mut GpuTensor,
+        dims: (usize, usize, usize, usize),
+    ) -> Result<()> {
+        if ops::linalg::matmul_pair(&self.rec, a, b, second, c, spec, dims)? {
+            return Ok(());
+        }
+        compose_matmul_pair(self, a, b, second, c, spec, scratch, dims)
     }
     fn col_dot_kernel(
         &self,

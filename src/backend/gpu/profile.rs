@@ -87,7 +87,7 @@ impl Recorder {
             let usage = wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC;
             let (id, buf) = self.create("profile", bytes, usage, None)?;
             self.with_encoder(|enc| enc.resolve_query_set(set, 0..2 * used, &buf, 0));
-            let read = self.read_bytes(&buf, bytes).await;
+            let read = self.read_bytes(&buf, 0, bytes).await;
             self.ledger.release(id);
             stamps.extend(bytemuck::pod_collect_to_vec::<u8, u64>(&read?));
         }

@@ -43,11 +43,11 @@ impl Recorder {
         }
     }
 
-    /// Copies `bytes` bytes of `src` to the host after all recorded work.
-    pub async fn read_bytes(&self, src: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+    /// Copies `bytes` bytes of `src` from byte `offset` to the host after all recorded work.
+    pub async fn read_bytes(&self, src: &wgpu::Buffer, offset: u64, bytes: u64) -> Result<Vec<u8>> {
         let size = bytes.max(4).div_ceil(4) * 4;
         let (id, staging) = self.staging(size)?;
-        let out = self.read_via(src, &staging, size, bytes).await;
+        let out = self.read_via((src, offset), &staging, size, bytes).await;
         if out.is_ok() {
             self.return_staging(id, staging);
         } else {
@@ -59,12 +59,12 @@ impl Recorder {
 
     async fn read_via(
         &self,
-        src: &wgpu::Buffer,
+        (src, offset): (&wgpu::Buffer, u64),
         staging: &wgpu::Buffer,
         size: u64,
         bytes: u64,
     ) -> Result<Vec<u8>> {
-        self.with_encoder(|enc| enc.copy_buffer_to_buffer(src, 0, staging, 0, size));
+        self.with_encoder(|enc| enc.copy_buffer_to_buffer(src, offset, staging, 0, size));
         self.flush()?;
         let (tx, rx) = futures_channel::oneshot::channel();
         staging.map_async(wgpu::MapMode::Read, ..size, move |r| {

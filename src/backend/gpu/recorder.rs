@@ -23,11 +23,27 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use wgpu::util::DeviceExt;
 
-/// A storage buffer with the id the caches know it by.
+/// A storage buffer with the id the caches know it by, whole or a `(offset, size)` byte range
+/// of it (a tensor placed in a shared buffer: [`super::GpuBackend`]'s `group_kernel`).
 #[derive(Clone, Copy)]
 pub struct BufRef<'a> {
     pub id: u64,
     pub buf: &'a wgpu::Buffer,
+    pub range: Option<(u64, u64)>,
+}
+
+impl<'a> BufRef<'a> {
+    /// The binding of this buffer or range.
+    fn resource(&self) -> wgpu::BindingResource<'a> {
+        match self.range {
+            None => self.buf.as_entire_binding(),
+            Some((offset, size)) => wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: self.buf,
+                offset,
+                size: std::num::NonZeroU64::new(size),
+            }),
+        }
+    }
 }
 
 type PipelineKey = (&'static str, Vec<(&'static str, u64)>);
@@ -479,7 +495,7 @@ impl Recorder {
         for (i, b) in bufs.iter().enumerate() {
             entries.push(wgpu::BindGroupEntry {
                 binding: i as u32 + 1,
-                resource: b.buf.as_entire_binding(),
+                resource: b.resource(),
             });
         }
         let group = self

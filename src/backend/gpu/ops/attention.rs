@@ -170,6 +170,7 @@ pub fn backward(
     let stats = BufRef {
         id: sid,
         buf: &sbuf,
+        range: None,
     };
     let bufs = [out.bref(), dout.bref(), lse.bref(), stats];
     rec.dispatch(

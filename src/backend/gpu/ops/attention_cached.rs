@@ -51,6 +51,7 @@ pub fn cached(
     let scores = BufRef {
         id: sid,
         buf: &sbuf,
+        range: None,
     };
     let bufs = [q.bref(), k_cache.bref(), v_cache.bref(), scores, out.bref()];
     rec.dispatch(

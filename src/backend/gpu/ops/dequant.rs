@@ -33,6 +33,7 @@ impl GpuBlocks {
         BufRef {
             id: self.id,
             buf: &self.buf,
+            range: None,
         }
     }
     /// The tensor's name (as given to [`GpuBackend::upload_blocks`]).

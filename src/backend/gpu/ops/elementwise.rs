@@ -22,7 +22,7 @@ pub fn fill(rec: &Recorder, t: &mut GpuTensor, value: f32) -> Result<()> {
     let n = t.shape().numel();
     if value.to_bits() == 0 {
         if n > 0 {
-            rec.with_encoder(|enc| enc.clear_buffer(&t.buf, 0, Some(n as u64 * 4)));
+            rec.with_encoder(|enc| enc.clear_buffer(&t.buf, t.offset(), Some(n as u64 * 4)));
         }
         return Ok(());
     }

@@ -86,6 +86,7 @@ pub(crate) fn reduce_total(
     let partial = BufRef {
         id: pid,
         buf: &pbuf,
+        range: None,
     };
     let per = rec
         .tuning

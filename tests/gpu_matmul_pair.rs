@@ -1,0 +1,147 @@
+//! `matmul_pair` (two products into one output, the SVD layer's `x Wᵀ + (h ⊙ (Σ − Σ₀)) Uᵀ` and
+//! `g W + (k ⊙ (Σ − Σ₀)) Vᵀ`) on the GPU against the CPU backend, which composes it from
+//! `mul_cols` and two matmuls: ragged tiles, K1 not a multiple of the 16-wide K tile (the first
+//! product's padding must not leak into the second), B1 f32 / f16 / bf16 / Q8_0 in both layouts,
+//! B2 f32 or f16, with and without the column scale, overwrite and accumulate with alpha. Shapes
+//! the one-dispatch kernel does not cover (up to 8 rows, split K) must give the same values
+//! through the composition; the dispatch counts show which path ran. Runs natively and in browsers.
+mod common;
+use common::*;
+use svdtune::backend::cpu::CpuBackend;
+use svdtune::backend::{Backend, Format, Matmul, PairTerm};
+
+/// `(m, n, k, q)`: `m` rows, `n` outputs, `k` the first product's depth, `q` the second's.
+const SHAPES: &[(usize, usize, usize, usize)] = &[
+    (9, 1, 1, 1),
+    (70, 66, 130, 13),
+    (64, 64, 16, 16),
+    (130, 33, 17, 40),
+    (17, 129, 64, 3),
+    // Up to 8 rows and a split K take the composition on the GPU.
+    (8, 40, 33, 5),
+    (20, 30, 4096, 7),
+];
+
+/// Whether the GPU runs `shape` in one `matmul_pair` dispatch.
+fn fused(&(m, n, k, _): &(usize, usize, usize, usize)) -> bool {
+    m > 8 && !(n.div_ceil(64) * m.div_ceil(64) < 32 && k >= 2048)
+}
+
+async fn pair_matches_cpu() {
+    let g = gpu().await;
+    let c = CpuBackend;
+    let _ = g.take_dispatch_counts();
+    for (i, &(m, n, k, q)) in SHAPES.iter().enumerate() {
+        let seed = 40 * i as u64;
+        let (ac, ag) = both_rand(&c, &g, &[m, k], seed + 1);
+        let (a2c, a2g) = both_rand(&c, &g, &[m, q], seed + 2);
+        let (sc, sg) = both_rand(&c, &g, &[q], seed + 3);
+        let (tc, tg) = both_rand(&c, &g, &[q], seed + 4);
+        let c0 = rand_vec(m * n, seed + 5);
+        let b1_vals = rand_vec(n * k, seed + 6);
+        let b2_vals = rand_vec(n * q, seed + 7);
+        for trans_b in [true, false] {
+            let b1_shape = if trans_b { [n, k] } else { [k, n] };
+            // Q8_0 blocks run along rows of 32: only the [N, K] layout with K a multiple of 32.
+            let q8 = (trans_b && k % 32 == 0).then_some(Format::Q8_0);
+            let formats = [Format::F32, Format::F16, Format::Bf16]
+                .into_iter()
+                .chain(q8);
+            for (j, b1_format) in formats.enumerate() {
+                let b2_format = if j % 2 == 0 { Format::F32 } else { Format::F16 };
+                let b1c = packed(&c, b1_format, &b1_vals, &b1_shape);
+                let b1g = packed(&g, b1_format, &b1_vals, &b1_shape);
+                let b2c = packed(&c, b2_format, &b2_vals, &[n, q]);
+                let b2g = packed(&g, b2_format, &b2_vals, &[n, q]);
+                let spec = Matmul {
+                    trans_b,
+                    ..Matmul::NN
+                };
+                let acc = Matmul {
+                    alpha: 0.5,
+                    ..spec.accumulate()
+                };
+                for (s, scaled) in [(spec, true), (acc, true), (acc, false)] {
+                    let (scale_c, scale_g) = match scaled {
+                        true => (Some((&sc, &tc)), Some((&sg, &tg))),
+                        false => (None, None),
+                    };
+                    let second_c = PairTerm {
+                        a: &a2c,
+                        b: &b2c,
+                        scale: scale_c,
+                    };
+                    let second_g = PairTerm {
+                        a: &a2g,
+                        b: &b2g,
+                        scale: scale_g,
+                    };
+                    let (mut outc, mut outg) = both(&c, &g, &c0, &[m, n]);
+                    let mut scratch_c = c.zeros(&[m, q]).unwrap();
+                    let mut scratch_g = g.zeros(&[m, q]).unwrap();
+                    c.matmul_pair(&ac, &b1c, second_c, &mut outc, s, &mut scratch_c)
+                        .unwrap();
+                    g.matmul_pair(&ag, &b1g, second_g, &mut outg, s, &mut scratch_g)
+                        .unwrap();
+                    let what = format!(
+                        "matmul_pair {m}x{n}x{k}+{q} B1 {b1_format} B2 {b2_format} \
+                         scaled {scaled} {s:?}"
+                    );
+                    let tol = 1e-4 * ((k + q) as f32).sqrt();
+                    assert_same(&what, &g, &outg, &outc, tol, tol).await;
+                    let counts = g.take_dispatch_counts();
+                    let pair = counts
+                        .iter()
+                        .filter(|(name, _)| name.starts_with("matmul_pair"))
+                        .map(|(_, n)| n)
+                        .sum::<u64>();
+                    let want = fused(&(m, n, k, q)) as u64;
+                    assert_eq!(pair, want, "{what}: matmul_pair dispatches {counts:?}");
+                    if want == 1 {
+                        assert_eq!(counts.len(), 1, "{what}: one dispatch, got {counts:?}");
+                    }
+                }
+            }
+        }
+    }
+}
+gpu_test!(matmul_pair_matches_cpu, pair_matches_cpu);
+
+/// `vals` as a tensor of `format` (f32 when `format` is f32). Q8_0 (read only: nothing encodes
+/// it) gets blocks of its own, a scale of 1/64 and 32 quants from `vals`.
+fn packed<B: Backend>(be: &B, format: Format, vals: &[f32], shape: &[usize]) -> B::Tensor {
+    let bytes = match format {
+        Format::F32 => return be.tensor(vals, shape).unwrap(),
+        Format::Q8_0 => vals
+            .chunks(32)
+            .flat_map(|block| {
+                let quants = block.iter().map(|v| (v * 127.0) as i8 as u8);
+                [0x00, 0x24].into_iter().chain(quants) // f16 0x2400 = 1/64
+            })
+            .collect(),
+        f => f.encode(vals).unwrap(),
+    };
+    be.packed_tensor(format, &bytes, shape).unwrap()
+}
+
+async fn pair_rejects_bad_shapes() {
+    let g = gpu().await;
+    let (a, b) = (g.zeros(&[9, 4]).unwrap(), g.zeros(&[6, 4]).unwrap());
+    let (a2, b2) = (g.zeros(&[9, 3]).unwrap(), g.zeros(&[5, 3]).unwrap());
+    let mut out = g.zeros(&[9, 6]).unwrap();
+    let mut scratch = g.zeros(&[9, 3]).unwrap();
+    let second = PairTerm {
+        a: &a2,
+        b: &b2,
+        scale: None,
+    };
+    let err = g
+        .matmul_pair(&a, &b, second, &mut out, Matmul::NT, &mut scratch)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("matmul_pair") && err.contains("b2"), "{err}");
+}
+gpu_test!(
+    matmul_pair_rejects_bad_shapes_with_a_named_error,
+    pair_rejects_bad_shapes
+);
