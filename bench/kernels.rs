@@ -15,7 +15,8 @@ mod bench {
     use svdtune::backend::cpu::CpuBackend;
     use svdtune::backend::gpu::GpuBackend;
     use svdtune::backend::{
-        Backend, Matmul, SvdLinear, svd_linear_acts, svd_linear_backward, svd_linear_forward,
+        Backend, DSigma, Matmul, SvdLinear, svd_linear_acts, svd_linear_backward,
+        svd_linear_forward,
     };
 
     fn data(n: usize, seed: u64) -> Vec<f32> {
@@ -85,14 +86,18 @@ mod bench {
             let mut y = be.zeros(&[t, m]).unwrap();
             let mut dx = be.zeros(&[t, n]).unwrap();
             let mut ds = be.zeros(&[q]).unwrap();
+            let mut blocks = be.zeros(&[q, t.div_ceil(64)]).unwrap();
             let mut acts = svd_linear_acts(be, t, q).unwrap();
             let secs = time(
                 be,
                 iters,
                 || {
                     svd_linear_forward(be, &layer, &x, &mut acts, &mut y).unwrap();
-                    svd_linear_backward(be, &layer, &g, &mut acts, &mut dx, false, &mut ds)
+                    // dΣ as a training step gets it: row-block partials, then their sum.
+                    let partials = DSigma::Blocks(&mut blocks);
+                    svd_linear_backward(be, &layer, &g, &mut acts, &mut dx, false, partials)
                         .unwrap();
+                    be.sum_blocks(&blocks, &mut ds, true).unwrap();
                 },
                 &sync,
             );

@@ -5,7 +5,7 @@ use common::*;
 use svdtune::backend::cpu::CpuBackend;
 use svdtune::backend::gpu::GpuTuning;
 use svdtune::backend::{
-    Backend, Matmul, SvdLinear, svd_linear_acts, svd_linear_backward, svd_linear_forward,
+    Backend, DSigma, Matmul, SvdLinear, svd_linear_acts, svd_linear_backward, svd_linear_forward,
 };
 
 const SHAPES: &[(usize, usize, usize)] = &[
@@ -171,60 +171,6 @@ async fn col_dot_variants() {
 }
 gpu_test!(col_dot_variants_match_cpu, col_dot_variants);
 
-/// The fused Σ backward (one pass, and its two-op fallback past the row threshold) against the
-/// CPU's col_dot + mul_cols, at the edges of its workgroups; one dispatch when fused.
-async fn sigma_backward_variants() {
-    let g = gpu().await;
-    let c = CpuBackend;
-    let shapes = [
-        (1, 1),
-        (5, 1),
-        (3, 19),
-        (129, 57),
-        (64, 65),
-        (300, 256),
-        (17, 310),
-    ];
-    for (ti, text) in ["", "col_dot_rows=0", "col_dot_lanes=32"]
-        .iter()
-        .enumerate()
-    {
-        g.set_tuning(GpuTuning::parse(text).unwrap()).unwrap();
-        for (i, &(rows, q)) in shapes.iter().enumerate() {
-            let s = 3000 + 40 * ti as u64 + 6 * i as u64;
-            let (hc, hg) = both_rand(&c, &g, &[rows, q], s);
-            let (kc, kg) = both_rand(&c, &g, &[rows, q], s + 1);
-            let (sc, sg) = both_rand(&c, &g, &[q], s + 2);
-            let (nc, ng) = both_rand(&c, &g, &[q], s + 3);
-            let (mut dc, mut dg) = both_rand(&c, &g, &[q], s + 4);
-            let (mut oc, mut og) = both_rand(&c, &g, &[rows, q], s + 5);
-            c.sigma_backward(&hc, &kc, &sc, &nc, &mut dc, &mut oc)
-                .unwrap();
-            g.take_dispatch_counts();
-            g.sigma_backward(&hg, &kg, &sg, &ng, &mut dg, &mut og)
-                .unwrap();
-            let n: u64 = g.take_dispatch_counts().iter().map(|d| d.1).sum();
-            // Fallback: col_dot_partial, sum_partials, mul_cols.
-            assert_eq!(n, if ti == 1 { 3 } else { 1 }, "tuning \"{text}\"");
-            let what = format!("sigma_backward [{rows}, {q}] tuning \"{text}\"");
-            assert_same(&format!("{what} dsigma"), &g, &dg, &dc, 1e-4, 1e-4).await;
-            assert_same(&format!("{what} k_scaled"), &g, &og, &oc, 0.0, 0.0).await;
-        }
-    }
-    let (hg, kg) = (g.zeros(&[4, 3]).unwrap(), g.zeros(&[4, 2]).unwrap());
-    let (sg, mut dg, mut og) = (
-        g.zeros(&[3]).unwrap(),
-        g.zeros(&[3]).unwrap(),
-        g.zeros(&[4, 3]).unwrap(),
-    );
-    let err = g
-        .sigma_backward(&hg, &kg, &sg, &sg, &mut dg, &mut og)
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("sigma_backward") && err.contains("k"), "{err}");
-}
-gpu_test!(sigma_backward_variants_match_cpu, sigma_backward_variants);
-
 async fn svd_linear_layer() {
     let g = gpu().await;
     let c = CpuBackend;
@@ -264,10 +210,32 @@ async fn svd_linear_layer() {
         assert_same("svd_linear y", &g, &yg, &yc, 1e-4, 1e-4).await;
         let (mut dxc, mut dxg) = both_rand(&c, &g, &[t, n], s + 8);
         let (mut dsc, mut dsg) = both_rand(&c, &g, &[q], s + 9);
-        svd_linear_backward(&c, &layer_c, &gc, &mut acts_c, &mut dxc, true, &mut dsc).unwrap();
-        svd_linear_backward(&g, &layer_g, &gg, &mut acts_g, &mut dxg, true, &mut dsg).unwrap();
+        let sum_c = DSigma::Sum(&mut dsc);
+        svd_linear_backward(&c, &layer_c, &gc, &mut acts_c, &mut dxc, true, sum_c).unwrap();
+        let sum_g = DSigma::Sum(&mut dsg);
+        svd_linear_backward(&g, &layer_g, &gg, &mut acts_g, &mut dxg, true, sum_g).unwrap();
         assert_same("svd_linear dx", &g, &dxg, &dxc, 1e-4, 1e-4).await;
         assert_same("svd_linear dsigma", &g, &dsg, &dsc, 1e-4, 1e-4).await;
+        // The same dΣ through row-block partial sums (a training step's path), added up after.
+        let blocks = t.div_ceil(64);
+        let (mut pc, mut pg) = both(&c, &g, &vec![0.0; (q + 5) * blocks], &[q + 5, blocks]);
+        let (mut dx2c, mut dx2g) = both_rand(&c, &g, &[t, n], s + 8);
+        let (mut ds2c, mut ds2g) = both_rand(&c, &g, &[q], s + 9);
+        let blocks_c = DSigma::Blocks(&mut pc);
+        svd_linear_backward(&c, &layer_c, &gc, &mut acts_c, &mut dx2c, true, blocks_c).unwrap();
+        let blocks_g = DSigma::Blocks(&mut pg);
+        svd_linear_backward(&g, &layer_g, &gg, &mut acts_g, &mut dx2g, true, blocks_g).unwrap();
+        c.sum_blocks(&pc, &mut ds2c, true).unwrap();
+        g.sum_blocks(&pg, &mut ds2g, true).unwrap();
+        assert_same("svd_linear dx (blocks)", &g, &dx2g, &dxc, 1e-4, 1e-4).await;
+        assert_same("svd_linear dsigma (blocks)", &g, &ds2g, &dsc, 1e-4, 1e-4).await;
+        assert_close(
+            "dsigma (blocks) on the CPU",
+            &ds2c.data,
+            &dsc.data,
+            1e-5,
+            1e-5,
+        );
     }
 }
 gpu_test!(svd_linear_layer_matches_cpu, svd_linear_layer);

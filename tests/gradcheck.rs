@@ -321,7 +321,7 @@ fn svd_linear_backward_matches_finite_differences() {
         &mut acts,
         &mut dx,
         false,
-        &mut ds,
+        svdtune::backend::DSigma::Sum(&mut ds),
     )
     .unwrap();
     let widen = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<_>>();

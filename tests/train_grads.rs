@@ -63,7 +63,7 @@ async fn check_on<B: Backend>(be: &B, what: &str, fx: &Fixture) {
     let mut acts = Activations::new(be, &cfg, &model.weights, rows, true).unwrap();
     forward(be, &cfg, &model.weights, &mut model.rope, &input, &mut acts).unwrap();
 
-    let mut grads = Grads::new(be, &model.weights, true).unwrap();
+    let mut grads = Grads::new(be, &model.weights, true, rows).unwrap();
     let mut bs = BackScratch::new(be, &cfg, &model.weights, rows).unwrap();
     // Chunks of 8 rows: three chunks exercise the chunked loss.
     let mut lh = LossHead::new(be, &cfg, &model.weights, rows, 8).unwrap();

@@ -117,24 +117,44 @@ pub fn row_broadcast(op: &'static str, y: &Shape, v: &Shape) -> Result<(usize, u
     Ok((rows, cols))
 }
 
-/// `(rows, q)` of [`Backend::sigma_backward`](super::Backend::sigma_backward): h, k, k_scaled
-/// `[T, q]`, sigma, neg_sigma0, dsigma `[q]`.
-pub fn sigma_backward(
+/// `(t, q, m, blocks)` of `Backend::matmul_col_dot`: k = g · u as [`matmul`] checks it, h like k,
+/// partials `[q_p ≥ q, blocks ≥ ⌈t / 64⌉]`.
+pub fn matmul_col_dot(
+    [g, u, k]: [&Shape; 3],
     h: &Shape,
-    k: &Shape,
-    sigma: &Shape,
-    neg_sigma0: &Shape,
-    dsigma: &Shape,
-    k_scaled: &Shape,
-) -> Result<(usize, usize)> {
-    let op = "sigma_backward";
-    let (rows, q) = h.matrix(op, "h")?;
-    expect(op, "k", k, &[rows, q])?;
-    expect(op, "sigma", sigma, &[q])?;
-    expect(op, "neg_sigma0", neg_sigma0, &[q])?;
-    expect(op, "dsigma", dsigma, &[q])?;
-    expect(op, "k_scaled", k_scaled, &[rows, q])?;
-    Ok((rows, q))
+    partials: &Shape,
+) -> Result<(usize, usize, usize, usize)> {
+    let op = "matmul_col_dot";
+    let (t, q, m) = matmul(g, u, k, Matmul::NN)?;
+    expect(op, "h", h, &[t, q])?;
+    let (qp, blocks) = partials.matrix(op, "partials")?;
+    let need = t.div_ceil(super::DSIGMA_BLOCK_ROWS);
+    if qp < q || blocks < need {
+        return Err(Error::Shape {
+            op,
+            what: "partials",
+            expected: format!("at least [{q}, {need}] (q, row blocks of {t} rows)"),
+            found: partials.to_string(),
+        });
+    }
+    Ok((t, q, m, blocks))
+}
+
+/// `(n, blocks)` of `Backend::sum_blocks`: partials `[n_p ≥ n, blocks]`, out `[n]`.
+pub fn sum_blocks(partials: &Shape, out: &Shape) -> Result<(usize, usize)> {
+    let op = "sum_blocks";
+    let (np, blocks) = partials.matrix(op, "partials")?;
+    let n = out.numel();
+    expect(op, "out", out, &[n])?;
+    if np < n {
+        return Err(Error::Shape {
+            op,
+            what: "partials",
+            expected: format!("at least {n} rows (one per element of out)"),
+            found: partials.to_string(),
+        });
+    }
+    Ok((n, blocks))
 }
 
 /// `(rows, cols)` of `dst = src ⊙ (s + s_add)`.

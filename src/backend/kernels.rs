@@ -123,22 +123,24 @@ pub trait Kernels {
         accumulate: bool,
         dims: (usize, usize),
     ) -> Result<()>;
-    /// Called after the shape check of [`Backend::sigma_backward`]; `dims` = `(rows, q)`. The
-    /// provided kernel is the two ops it stands for; a backend may fuse them.
-    #[allow(clippy::too_many_arguments)]
-    fn sigma_backward_kernel(
+    /// Called after the shape check of [`Backend::matmul_col_dot`]; `dims` = `(t, q, m, blocks)`.
+    fn matmul_col_dot_kernel(
         &self,
+        g: &Self::Tensor,
+        u: &Self::Tensor,
+        k: &mut Self::Tensor,
         h: &Self::Tensor,
-        k: &Self::Tensor,
-        sigma: &Self::Tensor,
-        neg_sigma0: &Self::Tensor,
-        dsigma: &mut Self::Tensor,
-        k_scaled: &mut Self::Tensor,
+        partials: &mut Self::Tensor,
+        dims: (usize, usize, usize, usize),
+    ) -> Result<()>;
+    /// Called after the shape check of [`Backend::sum_blocks`]; `dims` = `(n, blocks)`.
+    fn sum_blocks_kernel(
+        &self,
+        partials: &Self::Tensor,
+        out: &mut Self::Tensor,
+        accumulate: bool,
         dims: (usize, usize),
-    ) -> Result<()> {
-        self.col_dot_kernel(h, k, None, dsigma, true, dims)?;
-        self.mul_cols_kernel(k, sigma, Some(neg_sigma0), k_scaled, dims)
-    }
+    ) -> Result<()>;
     /// Called after the shape check of [`Backend::svd_merge`]; `dims` = `(m, n, q)`.
     fn svd_merge_kernel(
         &self,

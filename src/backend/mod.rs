@@ -25,8 +25,8 @@ mod unpack;
 pub use kernels::Kernels;
 pub use shape::Shape;
 pub use svd_linear::{
-    SvdLinear, SvdLinearActs, svd_linear, svd_linear_acts, svd_linear_backward, svd_linear_delta,
-    svd_linear_forward, svd_linear_forward_into,
+    DSigma, SvdLinear, SvdLinearActs, svd_linear, svd_linear_acts, svd_linear_backward,
+    svd_linear_delta, svd_linear_forward, svd_linear_forward_into,
 };
 pub use unpack::{read_f32, unpacked};
 mod checks;
@@ -34,7 +34,7 @@ mod checks;
 mod format;
 pub use format::{ALL_FORMATS, Format};
 mod params;
-pub use params::{AdamW, AttentionDims, CachedAttentionDims, Matmul, PairTerm};
+pub use params::{AdamW, AttentionDims, CachedAttentionDims, DSIGMA_BLOCK_ROWS, Matmul, PairTerm};
 
 use crate::error::Result;
 
@@ -211,32 +211,6 @@ pub trait Backend: Kernels {
         self.mul_cols_kernel(src, s, s_add, dst, dims)
     }
 
-    /// The Σ part of an SVD layer's backward: `dsigma[c] += Σ_t h[t, c] · k[t, c]` and
-    /// `k_scaled = k ⊙ (sigma + neg_sigma0)` (`k ⊙ (Σ − Σ₀)`), as [`Backend::col_dot`] then
-    /// [`Backend::mul_cols`] compute them (one pass over `k` on the GPU). h, k, k_scaled
-    /// `[T, q]`, sigma, neg_sigma0, dsigma `[q]`.
-    #[allow(clippy::too_many_arguments)]
-    fn sigma_backward(
-        &self,
-        h: &Self::Tensor,
-        k: &Self::Tensor,
-        sigma: &Self::Tensor,
-        neg_sigma0: &Self::Tensor,
-        dsigma: &mut Self::Tensor,
-        k_scaled: &mut Self::Tensor,
-    ) -> Result<()> {
-        f32_only!("sigma_backward"; h, k, sigma, neg_sigma0, dsigma, k_scaled)?;
-        let dims = checks::sigma_backward(
-            h.shape(),
-            k.shape(),
-            sigma.shape(),
-            neg_sigma0.shape(),
-            dsigma.shape(),
-            k_scaled.shape(),
-        )?;
-        self.sigma_backward_kernel(h, k, sigma, neg_sigma0, dsigma, k_scaled, dims)
-    }
-
     // ---- linear algebra -------------------------------------------------------------------
 
     /// `c = alpha · op(a) · op(b) (+ c)`; see [`Matmul`] for the layouts. `b` may be packed
@@ -292,6 +266,38 @@ pub trait Backend: Kernels {
             spec,
         )?;
         self.matmul_pair_kernel(a, b, second, c, spec, scratch, dims)
+    }
+    /// The SVD layer's backward `k = g · u` and dΣ's column dot products of `h` and `k`, added
+    /// into `partials` by blocks of [`DSIGMA_BLOCK_ROWS`] rows: `Σ_r partials[j, r]` grows by
+    /// `Σ_t h[t, j] · k[t, j]` (how it spreads over `r` is the backend's); [`Backend::sum_blocks`]
+    /// adds the blocks up, for every layer at once when their partials share one buffer. g
+    /// `[T, m]`, u `[m, q]` (f32 or packed), k and h `[T, q]`, partials `[q_p ≥ q, R ≥ ⌈T / 64⌉]`.
+    fn matmul_col_dot(
+        &self,
+        g: &Self::Tensor,
+        u: &Self::Tensor,
+        k: &mut Self::Tensor,
+        h: &Self::Tensor,
+        partials: &mut Self::Tensor,
+    ) -> Result<()> {
+        f32_only!("matmul_col_dot"; g, k, h, partials)?;
+        let dims = checks::matmul_col_dot(
+            [g.shape(), u.shape(), k.shape()],
+            h.shape(),
+            partials.shape(),
+        )?;
+        self.matmul_col_dot_kernel(g, u, k, h, partials, dims)
+    }
+    /// `out[i] (+)= Σ_r partials[i, r]` for every `i` of `out`: partials `[n_p ≥ n, R]`, out `[n]`.
+    fn sum_blocks(
+        &self,
+        partials: &Self::Tensor,
+        out: &mut Self::Tensor,
+        accumulate: bool,
+    ) -> Result<()> {
+        f32_only!("sum_blocks"; partials, out)?;
+        let dims = checks::sum_blocks(partials.shape(), out.shape())?;
+        self.sum_blocks_kernel(partials, out, accumulate, dims)
     }
     /// Column dot products: `out[c] (+)= Σ_t a[t, c] · b[t, c] · row_scale[t]`.
     /// a, b `[T, C]`, row_scale `[T]` (absent = 1), out `[C]`. Two-pass reduction on the GPU

@@ -46,6 +46,9 @@ impl Matmul {
     }
 }
 
+/// Rows per block of the partial sums of [`Backend::matmul_col_dot`](super::Backend::matmul_col_dot).
+pub const DSIGMA_BLOCK_ROWS: usize = 64;
+
 /// The second product of [`Backend::matmul_pair`](super::Backend::matmul_pair):
 /// `(a ⊙ (scale + scale_add)) · bᵀ`, a column scale on `a` (the SVD layer's `Σ − Σ₀`, formed in
 /// f32 as [`Backend::mul_cols`](super::Backend::mul_cols) forms it), or `a · bᵀ` without one.

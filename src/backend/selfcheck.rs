@@ -2,7 +2,7 @@
 //! compares the results. The CLI (`svdtune check`) and the web page use it to show that a
 //! machine's GPU computes what the CPU reference computes before a user trusts it with training.
 use crate::backend::{
-    AdamW, AttentionDims, Backend, Matmul, SvdLinear, svd_linear_acts, svd_linear_backward,
+    AdamW, AttentionDims, Backend, DSigma, Matmul, SvdLinear, svd_linear_acts, svd_linear_backward,
     svd_linear_forward,
 };
 use crate::error::Result;
@@ -53,7 +53,15 @@ async fn outputs<B: Backend>(be: &B) -> Result<Vec<(&'static str, Vec<f32>)>> {
     svd_linear_forward(be, &layer, &x, &mut acts, &mut y)?;
     let g = be.tensor(&data(t * m, 7), &[t, m])?;
     let (mut dx, mut ds) = (be.zeros(&[t, n])?, be.zeros(&[q])?);
-    svd_linear_backward(be, &layer, &g, &mut acts, &mut dx, false, &mut ds)?;
+    svd_linear_backward(
+        be,
+        &layer,
+        &g,
+        &mut acts,
+        &mut dx,
+        false,
+        DSigma::Sum(&mut ds),
+    )?;
     let mut svd = be.read(&y).await?;
     svd.extend(be.read(&dx).await?);
     svd.extend(be.read(&ds).await?);

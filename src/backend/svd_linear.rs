@@ -10,7 +10,9 @@
 //! `y = x Wᵀ + (h ⊙ d) Uᵀ + b` with `d = Σ − Σ₀`.
 //! Backward with `g = dL/dy`: `k = g U`, `dΣ += Σ_t h_t ⊙ k_t`, `dx (+)= g W + (k ⊙ d) Vᵀ`.
 //! Each layer's two products into one output are one [`Backend::matmul_pair`] (one dispatch on
-//! the GPU): forward `x V`, then the pair; backward `g U`, [`Backend::sigma_backward`], the pair.
+//! the GPU, the column scale `⊙ (Σ − Σ₀)` applied as it loads): forward `x V`, then the pair;
+//! backward `g U` with dΣ's column dots ([`Backend::matmul_col_dot`], partial sums by blocks of
+//! rows that a training step adds up for all layers at once), then the pair.
 //!
 //! The layer holds `Σ₀` negated, and `d` is formed inside the column scaling
 //! (`mul_cols(h, Σ, −Σ₀)`: `h · (Σ + (−Σ₀))`, exactly `Σ − Σ₀` in f32), so the training step
@@ -39,9 +41,10 @@ pub struct SvdLinear<T> {
 pub struct SvdLinearActs<T> {
     /// `h = x V`, `[T, q]`, saved by forward for dΣ.
     pub h: T,
-    /// Scratch `[T, q]`: `h ⊙ d` in forward, `k = g U` in backward.
+    /// Scratch `[T, q]`: `h ⊙ d` in forward where the pair is composed (not one dispatch),
+    /// `k = g U` in backward.
     pub scratch: T,
-    /// Scratch `[T, q]`: `k ⊙ d` in backward.
+    /// Scratch `[T, q]`: `k ⊙ d` in backward where the pair is composed.
     pub scratch2: T,
 }
 
@@ -179,9 +182,18 @@ pub fn svd_linear_forward_into<B: Backend>(
     Ok(())
 }
 
-/// Backward: `dsigma += Σ_t h ⊙ (g U)` and `dx (+)= g W + ((g U) ⊙ (Σ − Σ₀)) Vᵀ`.
-/// g `[T, m]`, dx `[T, n]`, dsigma `[q]`. Needs `acts.h` from the matching forward (Σ must
-/// not change in between).
+/// Where an SVD layer's backward puts `Σ_t h ⊙ (g U)`.
+pub enum DSigma<'a, T> {
+    /// Added to dΣ `[q]` at once.
+    Sum(&'a mut T),
+    /// Added to row-block partial sums `[q_p ≥ q, R]` ([`Backend::matmul_col_dot`]); the caller
+    /// adds them to dΣ later with [`Backend::sum_blocks`] (for many layers in one dispatch).
+    Blocks(&'a mut T),
+}
+
+/// Backward: `Σ_t h ⊙ (g U)` into `dsigma` and `dx (+)= g W + ((g U) ⊙ (Σ − Σ₀)) Vᵀ`.
+/// g `[T, m]`, dx `[T, n]`. Needs `acts.h` from the matching forward (Σ must not change in
+/// between).
 pub fn svd_linear_backward<B: Backend>(
     be: &B,
     layer: &SvdLinear<B::Tensor>,
@@ -189,28 +201,31 @@ pub fn svd_linear_backward<B: Backend>(
     acts: &mut SvdLinearActs<B::Tensor>,
     dx: &mut B::Tensor,
     accumulate_dx: bool,
-    dsigma: &mut B::Tensor,
+    dsigma: DSigma<'_, B::Tensor>,
 ) -> Result<()> {
     let (m, n, q) = layer.dims()?;
     let rows = g.shape().rows();
     shape::expect("svd_linear_backward", "g", g.shape(), &[rows, m])?;
     shape::expect("svd_linear_backward", "dx", dx.shape(), &[rows, n])?;
-    shape::expect("svd_linear_backward", "dsigma", dsigma.shape(), &[q])?;
     acts.check(rows, q)?;
     let k = &mut acts.scratch;
-    be.matmul(g, &layer.u, k, Matmul::NN)?;
-    let (sigma, neg_sigma0) = (&layer.sigma, &layer.neg_sigma0);
-    be.sigma_backward(&acts.h, k, sigma, neg_sigma0, dsigma, &mut acts.scratch2)?;
+    match dsigma {
+        DSigma::Sum(ds) => {
+            shape::expect("svd_linear_backward", "dsigma", ds.shape(), &[q])?;
+            be.matmul(g, &layer.u, k, Matmul::NN)?;
+            be.col_dot(&acts.h, k, None, ds, true)?;
+        }
+        DSigma::Blocks(partials) => be.matmul_col_dot(g, &layer.u, k, &acts.h, partials)?,
+    }
     let first = if accumulate_dx {
         Matmul::NN.accumulate()
     } else {
         Matmul::NN
     };
     let second = PairTerm {
-        a: &acts.scratch2,
+        a: &acts.scratch,
         b: &layer.v,
-        scale: None,
+        scale: Some((&layer.sigma, &layer.neg_sigma0)),
     };
-    be.matmul_pair(g, &layer.w, second, dx, first, &mut acts.scratch)?;
-    Ok(())
+    be.matmul_pair(g, &layer.w, second, dx, first, &mut acts.scratch2)
 }

@@ -12,7 +12,7 @@
 //! runs again from that input, into one shared set of activations, just before its backward: the
 //! same ops on the same values, so the gradients are the stored-activation path's bit for bit.
 use super::grads::{BackScratch, Grads};
-use crate::backend::svd_linear::{SvdLinearActs, svd_linear_backward};
+use crate::backend::svd_linear::{DSigma, SvdLinearActs, svd_linear_backward};
 use crate::backend::{AttentionDims, Backend, Matmul};
 use crate::error::{Error, Result};
 use crate::model::ModelConfig;
@@ -23,8 +23,8 @@ use crate::model::layout::LinearKind;
 use crate::model::trainables::NormKind;
 use crate::model::weights::{GateUpProj, LayerWeights, Linear, ModelWeights, QkvProj};
 
-/// `dx (+)= g W` through a linear layer; a decomposed one also adds `Σ_t h ⊙ (g U)` to `dsigma`.
-/// g `[T, m]`, dx `[T, n]`.
+/// `dx (+)= g W` through a linear layer; a decomposed one also adds `Σ_t h ⊙ (g U)` to `dsigma`
+/// (dΣ, or its row-block partial sums: [`DSigma`]). g `[T, m]`, dx `[T, n]`.
 pub fn linear_backward<B: Backend>(
     be: &B,
     lin: &Linear<B::Tensor>,
@@ -32,7 +32,7 @@ pub fn linear_backward<B: Backend>(
     acts: Option<&mut SvdLinearActs<B::Tensor>>,
     dx: &mut B::Tensor,
     accumulate: bool,
-    dsigma: Option<&mut B::Tensor>,
+    dsigma: Option<DSigma<'_, B::Tensor>>,
 ) -> Result<()> {
     match lin {
         Linear::Dense { w, .. } => {
@@ -136,7 +136,7 @@ pub fn loss_and_head_backward<B: Backend>(
                 lh.head.svd.as_mut(),
                 &mut lh.dx,
                 false,
-                grads.sigma_mut(None, LinearKind::LmHead),
+                grads.sigma_mut(None, LinearKind::LmHead).map(DSigma::Sum),
             )?;
             be.copy_rows(&lh.dx, 0, dhidden, row0, n)?;
         }
@@ -169,6 +169,7 @@ pub fn backward<B: Backend>(
              (or every layer's input, to recompute them)",
         ));
     }
+    grads.clear_partials(be)?;
     be.rmsnorm_backward(
         &acts.stream,
         &w.final_norm,
@@ -225,7 +226,8 @@ pub fn backward<B: Backend>(
             grads,
         )?;
     }
-    Ok(())
+    // Every decoder layer's dΣ blocks into the gradients (one dispatch when they are grouped).
+    grads.add_partials(be)
 }
 
 fn saved<'a, T>(x: &'a Option<T>, what: &str) -> Result<&'a T> {
@@ -284,7 +286,7 @@ fn layer_backward<B: Backend>(
         lin.down.as_mut(),
         &mut bs.dact,
         false,
-        g.sigma_mut(l, LinearKind::Down),
+        g.sigma_blocks_mut(l, LinearKind::Down).map(DSigma::Blocks),
     )?;
     match cfg.activation {
         Activation::Silu => {
@@ -303,7 +305,7 @@ fn layer_backward<B: Backend>(
                 lin.gate.as_mut(),
                 &mut bs.dxn,
                 false,
-                g.sigma_mut(l, LinearKind::Gate),
+                g.sigma_blocks_mut(l, LinearKind::Gate).map(DSigma::Blocks),
             )?;
             linear_backward(
                 be,
@@ -312,7 +314,7 @@ fn layer_backward<B: Backend>(
                 lin.up.as_mut(),
                 &mut bs.dxn,
                 true,
-                g.sigma_mut(l, LinearKind::Up),
+                g.sigma_blocks_mut(l, LinearKind::Up).map(DSigma::Blocks),
             )?;
         }
         GateUpProj::Fused(f) => {
@@ -327,7 +329,8 @@ fn layer_backward<B: Backend>(
                 lin.gate.as_mut(),
                 &mut bs.dxn,
                 false,
-                g.sigma_mut(l, LinearKind::GateUp),
+                g.sigma_blocks_mut(l, LinearKind::GateUp)
+                    .map(DSigma::Blocks),
             )?;
         }
     }
@@ -368,7 +371,7 @@ fn layer_backward<B: Backend>(
         lin.o.as_mut(),
         &mut bs.dattn,
         false,
-        g.sigma_mut(l, LinearKind::O),
+        g.sigma_blocks_mut(l, LinearKind::O).map(DSigma::Blocks),
     )?;
     be.attention_backward(
         &s.q,
@@ -420,7 +423,7 @@ fn layer_backward<B: Backend>(
                 lin.q.as_mut(),
                 &mut bs.dxn,
                 false,
-                g.sigma_mut(l, LinearKind::Q),
+                g.sigma_blocks_mut(l, LinearKind::Q).map(DSigma::Blocks),
             )?;
             linear_backward(
                 be,
@@ -429,7 +432,7 @@ fn layer_backward<B: Backend>(
                 lin.k.as_mut(),
                 &mut bs.dxn,
                 true,
-                g.sigma_mut(l, LinearKind::K),
+                g.sigma_blocks_mut(l, LinearKind::K).map(DSigma::Blocks),
             )?;
             linear_backward(
                 be,
@@ -438,7 +441,7 @@ fn layer_backward<B: Backend>(
                 lin.v.as_mut(),
                 &mut bs.dxn,
                 true,
-                g.sigma_mut(l, LinearKind::V),
+                g.sigma_blocks_mut(l, LinearKind::V).map(DSigma::Blocks),
             )?;
         }
         QkvProj::Fused(f) => {
@@ -454,7 +457,7 @@ fn layer_backward<B: Backend>(
                 lin.q.as_mut(),
                 &mut bs.dxn,
                 false,
-                g.sigma_mut(l, LinearKind::Qkv),
+                g.sigma_blocks_mut(l, LinearKind::Qkv).map(DSigma::Blocks),
             )?;
         }
     }

@@ -2,7 +2,7 @@
 //! the scratch buffers of the backward pass. Nothing here is ever allocated for `W`, `U`, `V`, `Σ₀`,
 //! biases or embeddings: they get no gradient. There is one gradient per trained entry of the
 //! [`trainables`] registry, in its order; backward finds each by its [`Key`].
-use crate::backend::{Backend, TensorInfo};
+use crate::backend::{Backend, DSIGMA_BLOCK_ROWS, TensorInfo};
 use crate::error::Result;
 use crate::model::ModelConfig;
 use crate::model::layout::LinearKind;
@@ -16,36 +16,54 @@ pub struct Grads<T> {
     tensors: Vec<T>,
     /// All of `tensors` in one buffer, when the backend grouped them ([`Grads::group`]).
     flat: Option<T>,
+    /// Per tensor, the row-block partial sums of its gradient `[numel rounded up to 64, R]`
+    /// ([`Backend::matmul_col_dot`]: the decoder layers' dΣ), added to the gradients at the end
+    /// of each backward pass ([`Grads::add_partials`]). Norm weights get zeros, so that grouped
+    /// partials line up with the grouped gradients: element `i` of `flat` has its blocks at row
+    /// `i` of `flat_partials`.
+    partials: Vec<T>,
+    flat_partials: Option<T>,
     keys: Vec<Key>,
     index: HashMap<Key, usize>,
 }
 
+/// Gradient elements are grouped in units of this many (256 bytes, the largest storage offset
+/// alignment WebGPU allows): each tensor's partials then take the same units times R.
+const GROUP_UNIT: usize = 64;
+
 impl<T: TensorInfo> Grads<T> {
     /// Zeroed gradients for every decomposed layer (dΣ `[q]`), and for the norms (`[C]`) when
-    /// `train_norms`.
+    /// `train_norms`, for backward passes of up to `rows` token rows.
     pub fn new<B: Backend<Tensor = T>>(
         be: &B,
         w: &ModelWeights<T>,
         train_norms: bool,
+        rows: usize,
     ) -> Result<Self> {
         let trained = trainables::trained(w, train_norms);
+        let blocks = rows.div_ceil(DSIGMA_BLOCK_ROWS).max(1);
         let mut tensors = Vec::with_capacity(trained.len());
+        let mut partials = Vec::with_capacity(trained.len());
         let mut keys = Vec::with_capacity(trained.len());
         for (key, t) in trained {
             tensors.push(be.zeros(t.shape().dims())?);
+            let units = t.shape().numel().next_multiple_of(GROUP_UNIT);
+            partials.push(be.zeros(&[units, blocks])?);
             keys.push(key);
         }
         let index = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
         Ok(Grads {
             tensors,
             flat: None,
+            partials,
+            flat_partials: None,
             keys,
             index,
         })
     }
 }
 
-impl<T> Grads<T> {
+impl<T: TensorInfo> Grads<T> {
     /// Every gradient tensor, in registry order (the order of [`Grads::keys`]).
     pub fn all(&self) -> Vec<&T> {
         self.tensors.iter().collect()
@@ -71,6 +89,12 @@ impl<T> Grads<T> {
         self.get_mut(Key::Linear { layer, kind })
     }
 
+    /// The partial sums `[q_p, R]` of the same dΣ (see [`Grads::add_partials`]).
+    pub fn sigma_blocks_mut(&mut self, layer: Option<usize>, kind: LinearKind) -> Option<&mut T> {
+        let i = *self.index.get(&Key::Linear { layer, kind })?;
+        Some(&mut self.partials[i])
+    }
+
     /// The gradient `[C]` of a norm weight, when norms train.
     pub fn norm_mut(&mut self, layer: Option<usize>, kind: NormKind) -> Option<&mut T> {
         self.get_mut(Key::Norm { layer, kind })
@@ -82,10 +106,43 @@ impl<T> Grads<T> {
         trainables::check_same("gradients", &self.keys, keys)
     }
 
-    /// Places the gradients in one buffer where the backend does that ([`Backend::group`]).
+    /// Places the gradients in one buffer, and their partial sums in another, where the
+    /// backend does that ([`Backend::group`]).
     pub fn group<B: Backend<Tensor = T>>(&mut self, be: &B) -> Result<()> {
-        let mut refs: Vec<&mut T> = self.tensors.iter_mut().collect();
-        self.flat = be.group(&mut refs)?;
+        self.flat = be.group(&mut self.tensors.iter_mut().collect::<Vec<_>>())?;
+        let mut partials = be.group(&mut self.partials.iter_mut().collect::<Vec<_>>())?;
+        // Row i of the grouped partials holds the blocks of element i of the grouped gradients
+        // when both groups laid their tensors out in the same units.
+        if let (Some(flat), Some(p), Some(first)) =
+            (&self.flat, &mut partials, self.partials.first())
+        {
+            let (n, blocks) = (flat.shape().numel(), first.shape().dims()[1]);
+            if n.is_multiple_of(GROUP_UNIT) && p.shape().numel() == n * blocks {
+                p.set_shape(crate::backend::Shape::new(&[n, blocks]));
+                self.flat_partials = partials;
+            }
+        }
+        Ok(())
+    }
+
+    /// Zeroes the partial sums (start of a backward pass).
+    pub fn clear_partials<B: Backend<Tensor = T>>(&mut self, be: &B) -> Result<()> {
+        if let Some(p) = &mut self.flat_partials {
+            return be.fill(p, 0.0);
+        }
+        self.partials.iter_mut().try_for_each(|p| be.fill(p, 0.0))
+    }
+
+    /// Adds the partial sums to the gradients (end of a backward pass): one dispatch when grouped.
+    pub fn add_partials<B: Backend<Tensor = T>>(&mut self, be: &B) -> Result<()> {
+        if let (Some(flat), Some(p)) = (&mut self.flat, &self.flat_partials) {
+            return be.sum_blocks(p, flat, true);
+        }
+        for ((g, p), key) in self.tensors.iter_mut().zip(&self.partials).zip(&self.keys) {
+            if matches!(key, Key::Linear { .. }) {
+                be.sum_blocks(p, g, true)?;
+            }
+        }
         Ok(())
     }
 

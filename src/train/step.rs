@@ -270,7 +270,7 @@ impl<B: Backend> StepBuffers<B> {
         }
         check_activation_bindings(be, cfg, w.fused_gate_up(), batch, seq)?;
         let shaped = ShapedBuffers::new(be, model, batch, seq, recompute)?;
-        let grads = Grads::new(be, w, train_norms).map_err(|e| {
+        let grads = Grads::new(be, w, train_norms, batch * seq).map_err(|e| {
             e.allocating(|| format!("the training buffers for batches of {batch} × {seq}"))
         })?;
         Ok(StepBuffers {

@@ -272,6 +272,37 @@ impl Kernels for CpuBackend {
         );
         Ok(())
     }
+    fn matmul_col_dot_kernel(
+        &self,
+        g: &CpuTensor,
+        u: &CpuTensor,
+        k: &mut CpuTensor,
+        h: &CpuTensor,
+        partials: &mut CpuTensor,
+        (t, q, m, blocks): (usize, usize, usize, usize),
+    ) -> Result<()> {
+        self.matmul_kernel(g, u, k, Matmul::NN, (t, q, m))?;
+        // The whole column dot goes to block 0 (the sum over blocks is what counts).
+        let mut dots = vec![0.0; q];
+        linalg::col_dot(&h.data, &k.data, None, t, q, &mut dots, false);
+        for (j, d) in dots.into_iter().enumerate() {
+            partials.data[j * blocks] += d;
+        }
+        Ok(())
+    }
+    fn sum_blocks_kernel(
+        &self,
+        partials: &CpuTensor,
+        out: &mut CpuTensor,
+        accumulate: bool,
+        (n, blocks): (usize, usize),
+    ) -> Result<()> {
+        for (i, o) in out.data[..n].iter_mut().enumerate() {
+            let sum: f32 = partials.data[i * blocks..(i + 1) * blocks].iter().sum();
+            *o = if accumulate { *o + sum } else { sum };
+        }
+        Ok(())
+    }
     fn svd_merge_kernel(
         &self,
         w_res: &CpuTensor,

@@ -72,7 +72,11 @@ kernels! {
     COL_DOT = "col_dot" [R, R, R, RW];
     COL_DOT_PARTIAL = "col_dot_partial" [R, R, R, RW];
     SUM_PARTIALS = "sum_partials" [R, RW];
-    SIGMA_BACKWARD = "sigma_backward" [R, R, R, R, RW, RW];
+    MATMUL_COL_DOT = "matmul_col_dot": "matmul_col_dot"
+        from ["frozen/f32", "tile/matmul", "tile/col_dots", "matmul_col_dot"] [R, R, RW, R, RW];
+    COL_DOT_BLOCKS = "col_dot_blocks": "col_dot_blocks" from ["tile/col_dots", "col_dot_blocks"]
+        [R, R, RW];
+    SUM_BLOCKS = "sum_blocks" [R, RW];
     SVD_MERGE = "svd_merge" [R, R, R, R, RW];
     EMBEDDING = "embedding": "embedding" from ["frozen/f32", "embedding"] [R, R, RW];
     RMSNORM_FORWARD = "rmsnorm_forward" [R, R, RW, RW];
@@ -188,6 +192,11 @@ macro_rules! frozen_kernels {
         pub const MATMUL_BY_B: Variants = Variants {
             f32: &MATMUL,
             packed: &[$((Format::$f, &frozen_kernels!(@one "matmul", $t, "tile/matmul"; &[R, R, RW]))),*],
+        };
+        /// `matmul_col_dot` by the format of B (the factor U: f32 or f16).
+        pub const MATMUL_COL_DOT_BY_B: Variants = Variants {
+            f32: &MATMUL_COL_DOT,
+            packed: &[$((Format::$f, &frozen_kernels!(@one "matmul_col_dot", $t, "tile/matmul", "tile/col_dots"; MATMUL_COL_DOT.storage))),*],
         };
         /// `matmul_pair` by the format of B1.
         pub const MATMUL_PAIR_BY_B: Variants = Variants {

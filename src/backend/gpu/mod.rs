@@ -362,14 +362,10 @@ impl Kernels for GpuBackend {
         ops::linalg::matmul(&self.rec, a, b, c, spec, dims)
     }
     fn group_kernel(&self, tensors: &mut [&mut GpuTensor]) -> Result<Option<GpuTensor>> {
-        // Each tensor starts at a multiple of the adapter's storage-binding offset alignment.
-        let align = u64::from(
-            self.rec
-                .ctx
-                .device
-                .limits()
-                .min_storage_buffer_offset_alignment,
-        );
+        // Each tensor starts at a multiple of 256 bytes: the largest storage-binding offset
+        // alignment WebGPU allows, so every adapter's, and the same layout on every adapter.
+        let limits = self.rec.ctx.device.limits();
+        let align = u64::from(limits.min_storage_buffer_offset_alignment).max(256);
         let mut offsets = Vec::with_capacity(tensors.len());
         let mut end = 0u64;
         for t in tensors.iter() {
@@ -415,7 +411,7 @@ impl Kernels for GpuBackend {
         scratch: &mut GpuTensor,
         dims: (usize, usize, usize, usize),
     ) -> Result<()> {
-        if ops::linalg::matmul_pair(&self.rec, a, b, second, c, spec, dims)? {
+        if ops::svd::matmul_pair(&self.rec, a, b, second, c, spec, dims)? {
             return Ok(());
         }
         compose_matmul_pair(self, a, b, second, c, spec, scratch, dims)
@@ -431,23 +427,25 @@ impl Kernels for GpuBackend {
     ) -> Result<()> {
         ops::linalg::col_dot(&self.rec, a, b, row_scale, out, accumulate, dims)
     }
-    fn sigma_backward_kernel(
+    fn matmul_col_dot_kernel(
         &self,
+        g: &GpuTensor,
+        u: &GpuTensor,
+        k: &mut GpuTensor,
         h: &GpuTensor,
-        k: &GpuTensor,
-        sigma: &GpuTensor,
-        neg_sigma0: &GpuTensor,
-        dsigma: &mut GpuTensor,
-        k_scaled: &mut GpuTensor,
+        partials: &mut GpuTensor,
+        dims: (usize, usize, usize, usize),
+    ) -> Result<()> {
+        ops::svd::matmul_col_dot(&self.rec, [g, u, h], k, partials, dims)
+    }
+    fn sum_blocks_kernel(
+        &self,
+        partials: &GpuTensor,
+        out: &mut GpuTensor,
+        accumulate: bool,
         dims: (usize, usize),
     ) -> Result<()> {
-        let rec = &self.rec;
-        if dims.0 > rec.tuning.get().col_dot_single_pass_rows {
-            ops::linalg::col_dot(rec, h, k, None, dsigma, true, dims)?;
-            return ops::elementwise::mul_cols(rec, k, sigma, Some(neg_sigma0), k_scaled, dims);
-        }
-        let bufs = [h, k, sigma, neg_sigma0];
-        ops::linalg::sigma_backward(rec, bufs, dsigma, k_scaled, dims)
+        ops::svd::sum_blocks(&self.rec, partials, out, accumulate, dims)
     }
     fn svd_merge_kernel(
         &self,

@@ -2,7 +2,7 @@
 use super::u32_of;
 use crate::backend::gpu::recorder::{BufRef, Recorder, grid};
 use crate::backend::gpu::{GpuTensor, kernels};
-use crate::backend::{Format, Matmul, PairTerm, TensorInfo};
+use crate::backend::{Matmul, TensorInfo};
 use crate::error::Result;
 use bytemuck::{Pod, Zeroable};
 
@@ -32,6 +32,14 @@ const TILE: u32 = 64;
 const ROWS_KERNEL_MAX_M: usize = 8;
 /// Output columns per `matmul_rows` workgroup.
 const ROWS_KERNEL_COLS: usize = 32;
+
+/// Whether [`matmul`] runs an `(m, n, k)` product in one dispatch of the 64×64 tiles (not the
+/// few-rows kernel, not split K): the products the fused variants (`ops::svd`) cover.
+pub(super) fn tiled(trans_a: bool, (m, n, k): (usize, usize, usize)) -> bool {
+    let tiles = n.div_ceil(TILE as usize).max(1) * m.div_ceil(TILE as usize).max(1);
+    let split_k = tiles < SPLIT_K_MAX_TILES as usize && k >= SPLIT_K_MIN_K as usize;
+    (trans_a || m > ROWS_KERNEL_MAX_M) && !split_k
+}
 
 pub fn matmul(
     rec: &Recorder,
@@ -78,92 +86,6 @@ pub fn matmul(
         &[a.bref(), b.bref(), c.bref()],
         [tiles[0], tiles[1], 1],
     )
-}
-
-/// `shaders/matmul_pair.wgsl`'s `Params`.
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct MatmulPairParams {
-    m: u32,
-    n: u32,
-    k: u32,
-    accumulate: u32,
-    alpha: f32,
-    k2: u32,
-    k1_pad: u32,
-    has_scale: u32,
-}
-
-/// [`crate::backend::Backend::matmul_pair`] in one dispatch of `matmul_pair` where the 64×64
-/// tiles of [`matmul`] would run its first product (more than 8 rows, no split K) and the second
-/// B is f32 or f16; `Ok(false)` (nothing recorded) elsewhere, for the caller to compose it.
-pub fn matmul_pair(
-    rec: &Recorder,
-    a: &GpuTensor,
-    b: &GpuTensor,
-    second: PairTerm<'_, GpuTensor>,
-    c: &mut GpuTensor,
-    spec: Matmul,
-    (m, n, k, q): (usize, usize, usize, usize),
-) -> Result<bool> {
-    let op = "matmul_pair";
-    let factor_f16 = match second.b.format() {
-        Format::F32 => false,
-        Format::F16 => true,
-        _ => return Ok(false),
-    };
-    let tiles = [
-        n.div_ceil(TILE as usize).max(1),
-        m.div_ceil(TILE as usize).max(1),
-    ];
-    let split_k = tiles[0] * tiles[1] < SPLIT_K_MAX_TILES as usize && k >= SPLIT_K_MIN_K as usize;
-    if spec.trans_a || m <= ROWS_KERNEL_MAX_M || split_k {
-        return Ok(false);
-    }
-    let k1_pad = k.div_ceil(16) * 16;
-    u32_of(op, "K", k1_pad + q)?;
-    let params = MatmulPairParams {
-        m: u32_of(op, "m", m)?,
-        n: u32_of(op, "n", n)?,
-        k: u32_of(op, "k", k)?,
-        accumulate: spec.accumulate as u32,
-        alpha: spec.alpha,
-        k2: u32_of(op, "q", q)?,
-        k1_pad: u32_of(op, "K", k1_pad)?,
-        has_scale: second.scale.is_some() as u32,
-    };
-    // Without a scale, a2 stands in for the unused bindings (read-only, so aliasing is fine).
-    let (s, s_add) = second
-        .scale
-        .map_or((second.a.bref(), second.a.bref()), |(s, t)| {
-            (s.bref(), t.bref())
-        });
-    let bufs = [
-        a.bref(),
-        b.bref(),
-        c.bref(),
-        second.a.bref(),
-        second.b.bref(),
-        s,
-        s_add,
-    ];
-    let constants = [
-        ("TRANS_B", spec.trans_b as u32 as f64),
-        ("FACTOR_F16", factor_f16 as u32 as f64),
-    ];
-    let groups = [
-        u32_of(op, "workgroups", tiles[0])?,
-        u32_of(op, "workgroups", tiles[1])?,
-        1,
-    ];
-    rec.dispatch(
-        kernels::MATMUL_PAIR_BY_B.get(b.format()),
-        &constants,
-        &params,
-        &bufs,
-        groups,
-    )?;
-    Ok(true)
 }
 
 /// A product with few output tiles and a long K: slices of K into a scratch `[slices, M, N]`,
@@ -337,48 +259,6 @@ pub fn col_dot(
         sqrt_out: 0,
     };
     sum_partials(rec, partial, out.bref(), sum)
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct SigmaBackwardParams {
-    rows: u32,
-    cols: u32,
-}
-
-/// `shaders/sigma_backward.wgsl`: `dsigma += Σ_t h ⊙ k` and `k_scaled = k ⊙ (Σ + (−Σ₀))` in one
-/// dispatch; `[h, k, sigma, neg_sigma0]` as in `Backend::sigma_backward`, `(rows, q)`.
-pub fn sigma_backward(
-    rec: &Recorder,
-    [h, k, sigma, neg_sigma0]: [&GpuTensor; 4],
-    dsigma: &mut GpuTensor,
-    k_scaled: &mut GpuTensor,
-    (rows, q): (usize, usize),
-) -> Result<()> {
-    let op = "sigma_backward";
-    u32_of(op, "element count", rows * q)?;
-    let lanes = rec.tuning.get().col_dot_lanes(q);
-    let per = (256 / lanes) as usize;
-    let params = SigmaBackwardParams {
-        rows: u32_of(op, "rows", rows)?,
-        cols: u32_of(op, "q", q)?,
-    };
-    let bufs = [
-        h.bref(),
-        k.bref(),
-        sigma.bref(),
-        neg_sigma0.bref(),
-        dsigma.bref(),
-        k_scaled.bref(),
-    ];
-    let groups = [u32_of(op, "workgroups", q.div_ceil(per).max(1))?, 1, 1];
-    rec.dispatch(
-        &kernels::SIGMA_BACKWARD,
-        &[("LANES", lanes as f64)],
-        &params,
-        &bufs,
-        groups,
-    )
 }
 
 #[repr(C)]

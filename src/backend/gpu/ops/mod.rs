@@ -8,6 +8,7 @@ pub mod loss;
 pub mod norm;
 pub mod optim;
 pub mod rope;
+pub mod svd;
 
 use crate::error::{Error, Result};
 

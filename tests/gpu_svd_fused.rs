@@ -1,10 +1,13 @@
-//! `matmul_pair` (two products into one output, the SVD layer's `x Wᵀ + (h ⊙ (Σ − Σ₀)) Uᵀ` and
-//! `g W + (k ⊙ (Σ − Σ₀)) Vᵀ`) on the GPU against the CPU backend, which composes it from
-//! `mul_cols` and two matmuls: ragged tiles, K1 not a multiple of the 16-wide K tile (the first
+//! The SVD layer's fused GPU products against the CPU backend. `matmul_pair` (two products into
+//! one output, `x Wᵀ + (h ⊙ (Σ − Σ₀)) Uᵀ` and `g W + (k ⊙ (Σ − Σ₀)) Vᵀ`; the CPU composes it from
+//! `mul_cols` and two matmuls): ragged tiles, K1 not a multiple of the 16-wide K tile (the first
 //! product's padding must not leak into the second), B1 f32 / f16 / bf16 / Q8_0 in both layouts,
-//! B2 f32 or f16, with and without the column scale, overwrite and accumulate with alpha. Shapes
-//! the one-dispatch kernel does not cover (up to 8 rows, split K) must give the same values
-//! through the composition; the dispatch counts show which path ran. Runs natively and in browsers.
+//! B2 f32 or f16, with and without the column scale, overwrite and accumulate with alpha.
+//! `matmul_col_dot` (`k = g U` and dΣ's column dots by blocks of 64 rows) and `sum_blocks`: the
+//! sums over blocks, partials that already hold values, more rows and blocks than needed, U f32
+//! or f16. Shapes the one-dispatch kernels do not cover (up to 8 rows, split K) must give the same
+//! values through the fallbacks; the dispatch counts show which path ran. Runs natively and in
+//! browsers.
 mod common;
 use common::*;
 use svdtune::backend::cpu::CpuBackend;
@@ -123,6 +126,67 @@ fn packed<B: Backend>(be: &B, format: Format, vals: &[f32], shape: &[usize]) -> 
     };
     be.packed_tensor(format, &bytes, shape).unwrap()
 }
+
+/// `(t, q, m)`: k = g `[t, m]` · U `[m, q]`; the last two take the fallback (few rows, split K).
+const COL_DOT_SHAPES: &[(usize, usize, usize)] = &[
+    (9, 1, 1),
+    (64, 64, 16),
+    (130, 57, 70),
+    (200, 19, 576),
+    (8, 30, 17),
+    (40, 20, 3000),
+];
+
+async fn col_dot_matches_cpu() {
+    let g = gpu().await;
+    let c = CpuBackend;
+    let _ = g.take_dispatch_counts();
+    for (i, &(t, q, m)) in COL_DOT_SHAPES.iter().enumerate() {
+        let seed = 500 + 10 * i as u64;
+        let (gc, gg) = both_rand(&c, &g, &[t, m], seed);
+        let (hc, hg) = both_rand(&c, &g, &[t, q], seed + 1);
+        let u_vals = rand_vec(m * q, seed + 2);
+        // Partials with spare rows and blocks, already holding values (they accumulate).
+        let (rows, blocks) = (q + 3, t.div_ceil(64) + 1);
+        let p0 = rand_vec(rows * blocks, seed + 3);
+        for u_format in [Format::F32, Format::F16] {
+            let (uc, ug) = (
+                packed(&c, u_format, &u_vals, &[m, q]),
+                packed(&g, u_format, &u_vals, &[m, q]),
+            );
+            let (mut kc, mut kg) = (c.zeros(&[t, q]).unwrap(), g.zeros(&[t, q]).unwrap());
+            let (mut pc, mut pg) = both(&c, &g, &p0, &[rows, blocks]);
+            c.matmul_col_dot(&gc, &uc, &mut kc, &hc, &mut pc).unwrap();
+            g.matmul_col_dot(&gg, &ug, &mut kg, &hg, &mut pg).unwrap();
+            let counts = g.take_dispatch_counts();
+            let what = format!("matmul_col_dot {t}x{q}x{m} U {u_format}");
+            let fused = t > 8 && !(q.div_ceil(64) * t.div_ceil(64) < 32 && m >= 2048);
+            let n_fused = counts
+                .iter()
+                .filter(|(k, _)| k.starts_with("matmul_col_dot"))
+                .count();
+            assert_eq!(n_fused, fused as usize, "{what}: {counts:?}");
+            assert_same(&format!("{what} k"), &g, &kg, &kc, 1e-4, 1e-4).await;
+            let (mut sc, mut sg) = both(&c, &g, &rand_vec(q, seed + 4), &[q]);
+            c.sum_blocks(&pc, &mut sc, true).unwrap();
+            g.sum_blocks(&pg, &mut sg, true).unwrap();
+            let tol = 1e-4 * (t as f32).sqrt();
+            assert_same(&format!("{what} Σ over blocks"), &g, &sg, &sc, tol, tol).await;
+            // Rows past q are left as they were.
+            let got = g.read(&pg).await.unwrap();
+            assert_eq!(got[q * blocks..], p0[q * blocks..], "{what}: spare rows");
+        }
+    }
+    let (gg, ug) = (g.zeros(&[70, 5]).unwrap(), g.zeros(&[5, 3]).unwrap());
+    let (mut kg, hg) = (g.zeros(&[70, 3]).unwrap(), g.zeros(&[70, 3]).unwrap());
+    let mut short = g.zeros(&[3, 1]).unwrap();
+    let err = g
+        .matmul_col_dot(&gg, &ug, &mut kg, &hg, &mut short)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("partials") && err.contains("[3, 2]"), "{err}");
+}
+gpu_test!(matmul_col_dot_and_sum_blocks_match_cpu, col_dot_matches_cpu);
 
 async fn pair_rejects_bad_shapes() {
     let g = gpu().await;
