@@ -3,6 +3,7 @@
 //! `mul_cols` and two matmuls): ragged tiles, K1 not a multiple of the 16-wide K tile (the first
 //! product's padding must not leak into the second), B1 f32 / f16 / bf16 / Q8_0 in both layouts,
 //! B2 f32 or f16, with and without the column scale, overwrite and accumulate with alpha.
+//! `matmul_multi` (one input by two or three factors: q, k, v's `x V`), f32 or f16.
 //! `matmul_col_dot` (`k = g U` and dΣ's column dots by blocks of 64 rows) and `sum_blocks`: the
 //! sums over blocks, partials that already hold values, more rows and blocks than needed, U f32
 //! or f16. Shapes the one-dispatch kernels do not cover (up to 8 rows, split K) must give the same
@@ -187,6 +188,84 @@ async fn col_dot_matches_cpu() {
     assert!(err.contains("partials") && err.contains("[3, 2]"), "{err}");
 }
 gpu_test!(matmul_col_dot_and_sum_blocks_match_cpu, col_dot_matches_cpu);
+
+/// `(m, k, [n_i])`: one input by one to three matrices; few rows and a split K fall back.
+const MULTI_SHAPES: &[(usize, usize, &[usize])] = &[
+    (9, 5, &[1, 2, 3]),
+    (70, 130, &[57, 19, 19]),
+    (130, 64, &[64, 64]),
+    (65, 17, &[100, 3]),
+    (33, 40, &[7]),
+    (8, 30, &[5, 6, 7]),
+    (20, 4096, &[3, 4]),
+];
+
+async fn multi_matches_cpu() {
+    let g = gpu().await;
+    let c = CpuBackend;
+    let _ = g.take_dispatch_counts();
+    for (i, &(m, k, ns)) in MULTI_SHAPES.iter().enumerate() {
+        let seed = 900 + 10 * i as u64;
+        let (ac, ag) = both_rand(&c, &g, &[m, k], seed);
+        for format in [Format::F32, Format::F16] {
+            let vals: Vec<Vec<f32>> = ns
+                .iter()
+                .enumerate()
+                .map(|(j, &n)| rand_vec(k * n, seed + 1 + j as u64))
+                .collect();
+            let bc: Vec<_> = vals
+                .iter()
+                .zip(ns)
+                .map(|(v, &n)| packed(&c, format, v, &[k, n]))
+                .collect();
+            let bg: Vec<_> = vals
+                .iter()
+                .zip(ns)
+                .map(|(v, &n)| packed(&g, format, v, &[k, n]))
+                .collect();
+            let mut cc: Vec<_> = ns.iter().map(|&n| c.zeros(&[m, n]).unwrap()).collect();
+            let mut cg: Vec<_> = ns.iter().map(|&n| g.zeros(&[m, n]).unwrap()).collect();
+            c.matmul_multi(
+                &ac,
+                &bc.iter().collect::<Vec<_>>(),
+                &mut cc.iter_mut().collect::<Vec<_>>(),
+            )
+            .unwrap();
+            g.matmul_multi(
+                &ag,
+                &bg.iter().collect::<Vec<_>>(),
+                &mut cg.iter_mut().collect::<Vec<_>>(),
+            )
+            .unwrap();
+            let counts = g.take_dispatch_counts();
+            let n: usize = ns.iter().sum();
+            let fused =
+                ns.len() > 1 && m > 8 && !(n.div_ceil(64) * m.div_ceil(64) < 32 && k >= 2048);
+            let what = format!("matmul_multi {m}x{k} by {ns:?} {format}");
+            let total: u64 = counts.iter().map(|(_, n)| n).sum();
+            match fused {
+                true => assert_eq!(counts, [("matmul_multi", 1)], "{what}"),
+                false => assert!(
+                    total >= ns.len() as u64 && counts.iter().all(|(k, _)| *k != "matmul_multi"),
+                    "{what}: {counts:?}"
+                ),
+            }
+            for (j, (got, want)) in cg.iter().zip(&cc).enumerate() {
+                let tol = 1e-4 * (k as f32).sqrt();
+                assert_same(&format!("{what} output {j}"), &g, got, want, tol, tol).await;
+            }
+        }
+    }
+    let a = g.zeros(&[9, 4]).unwrap();
+    let (b1, b2) = (g.zeros(&[4, 3]).unwrap(), g.zeros(&[5, 3]).unwrap());
+    let (mut c1, mut c2) = (g.zeros(&[9, 3]).unwrap(), g.zeros(&[9, 3]).unwrap());
+    let err = g
+        .matmul_multi(&a, &[&b1, &b2], &mut [&mut c1, &mut c2])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("[5, 3]"), "{err}");
+}
+gpu_test!(matmul_multi_matches_cpu, multi_matches_cpu);
 
 async fn pair_rejects_bad_shapes() {
     let g = gpu().await;

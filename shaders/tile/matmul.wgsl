@@ -1,8 +1,8 @@
-// tile/matmul: the tiled product shared by matmul.wgsl and matmul_pair.wgsl (composed before
-// them). A 64×64 block of C per workgroup of 16×16 invocations, 4×4 outputs per invocation held
-// in registers, K in steps of 16 staged through workgroup memory. The kernel file composed after
-// this one declares `p` (with m, n, accumulate, alpha), `c`, `TRANS_A`, `TRANS_B`, and the tile
-// loaders `load_a(row, kk, k_end)` / `load_b(kk, col, k_end)` (0 outside the operands).
+// tile/matmul: the tiled product of matmul, matmul_pair, matmul_col_dot and matmul_multi
+// (composed before their files). A 64×64 block of C per workgroup of 16×16
+// invocations, 4×4 outputs per invocation held in registers, K in steps of 16 staged through
+// workgroup memory. The kernel file composed after this one declares `TRANS_A`, `TRANS_B` and the
+// tile loaders `load_a(row, kk, k_end)` / `load_b(kk, col, k_end)` (0 outside the operands).
 const BM: u32 = 64u;
 const BN: u32 = 64u;
 const BK: u32 = 16u;
@@ -36,21 +36,4 @@ fn tile_product(lid: vec3<u32>, row0: u32, col0: u32, k_begin: u32, k_end: u32) 
         workgroupBarrier();
     }
     return acc;
-}
-
-// Writes `alpha · acc` (added to C when accumulating) into slice `z` of C ([slices, M, N]).
-fn store_tile(acc: array<vec4<f32>, 4>, lid: vec3<u32>, row0: u32, col0: u32, z: u32) {
-    for (var i = 0u; i < 4u; i++) {
-        let r = row0 + lid.y * 4u + i;
-        if (r >= p.m) { break; }
-        for (var j = 0u; j < 4u; j++) {
-            let col = col0 + lid.x * 4u + j;
-            if (col < p.n) {
-                let idx = z * p.m * p.n + r * p.n + col;
-                var v = p.alpha * acc[i][j];
-                if (p.accumulate != 0u) { v += c[idx]; }
-                c[idx] = v;
-            }
-        }
-    }
 }

@@ -117,6 +117,27 @@ pub fn row_broadcast(op: &'static str, y: &Shape, v: &Shape) -> Result<(usize, u
     Ok((rows, cols))
 }
 
+/// `(m, k)` of `Backend::matmul_multi`: a `[m, k]`, one to three `b_i` `[k, n_i]` with their
+/// `c_i` `[m, n_i]`.
+pub fn matmul_multi(a: &Shape, bs: &[&Shape], cs: &[&Shape]) -> Result<(usize, usize)> {
+    let op = "matmul_multi";
+    if bs.is_empty() || bs.len() > 3 || bs.len() != cs.len() {
+        return Err(Error::param(
+            op,
+            format!(
+                "one to three products, one output each ({} and {})",
+                bs.len(),
+                cs.len()
+            ),
+        ));
+    }
+    let (m, k) = a.matrix(op, "a")?;
+    for (b, c) in bs.iter().zip(cs) {
+        matmul(a, b, c, Matmul::NN)?;
+    }
+    Ok((m, k))
+}
+
 /// `(t, q, m, blocks)` of `Backend::matmul_col_dot`: k = g · u as [`matmul`] checks it, h like k,
 /// partials `[q_p ≥ q, blocks ≥ ⌈t / 64⌉]`.
 pub fn matmul_col_dot(

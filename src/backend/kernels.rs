@@ -92,6 +92,17 @@ pub trait Kernels {
         spec: Matmul,
         dims: (usize, usize, usize),
     ) -> Result<()>;
+    /// Called after the shape check of [`Backend::matmul_multi`]; `dims` = `(m, k)`. The
+    /// provided kernel is one [`Kernels::matmul_kernel`] per product.
+    fn matmul_multi_kernel(
+        &self,
+        a: &Self::Tensor,
+        bs: &[&Self::Tensor],
+        cs: &mut [&mut Self::Tensor],
+        dims: (usize, usize),
+    ) -> Result<()> {
+        compose_matmul_multi(self, a, bs, cs, dims)
+    }
     /// Called by [`Backend::group`] for f32 tensors. The provided kernel keeps tensors apart
     /// (`None`); a backend whose ops pay per call may place them in one buffer.
     fn group_kernel(&self, tensors: &mut [&mut Self::Tensor]) -> Result<Option<Self::Tensor>> {
@@ -351,4 +362,19 @@ pub(crate) fn compose_matmul_pair<K: Kernels + ?Sized>(
         ..spec.accumulate()
     };
     k.matmul_kernel(a2, second.b, c, then, (m, n, q))
+}
+
+/// [`Backend::matmul_multi`] as one [`Kernels::matmul_kernel`] per product.
+pub(crate) fn compose_matmul_multi<K: Kernels + ?Sized>(
+    k: &K,
+    a: &K::Tensor,
+    bs: &[&K::Tensor],
+    cs: &mut [&mut K::Tensor],
+    (m, kk): (usize, usize),
+) -> Result<()> {
+    for (b, c) in bs.iter().zip(cs.iter_mut()) {
+        let n = c.shape().numel() / m.max(1);
+        k.matmul_kernel(a, b, c, Matmul::NN, (m, n, kk))?;
+    }
+    Ok(())
 }

@@ -238,6 +238,24 @@ pub trait Backend: Kernels {
         }
         self.group_kernel(tensors)
     }
+    /// One input by up to three matrices: `cs[i] = a · bs[i]` (the SVD layers that read the same
+    /// input project it on their factors in one GPU dispatch). a `[M, K]`, bs[i] `[K, N_i]` (f32
+    /// or packed), cs[i] `[M, N_i]`; one to three of them.
+    fn matmul_multi(
+        &self,
+        a: &Self::Tensor,
+        bs: &[&Self::Tensor],
+        cs: &mut [&mut Self::Tensor],
+    ) -> Result<()> {
+        f32_only!("matmul_multi"; a)?;
+        for c in cs.iter() {
+            f32_only!("matmul_multi"; c)?;
+        }
+        let b_shapes: Vec<&Shape> = bs.iter().map(|b| b.shape()).collect();
+        let c_shapes: Vec<&Shape> = cs.iter().map(|c| c.shape()).collect();
+        let (m, k) = checks::matmul_multi(a.shape(), &b_shapes, &c_shapes)?;
+        self.matmul_multi_kernel(a, bs, cs, (m, k))
+    }
     /// Two products into one output: `c = alpha · (a · op(b) + (a2 ⊙ s) · b2ᵀ) (+ c)` with
     /// `second = (a2, b2, s)` ([`PairTerm`]): the SVD layer's `x Wᵀ + (h ⊙ (Σ − Σ₀)) Uᵀ` and
     /// `g W + (k ⊙ (Σ − Σ₀)) Vᵀ`. `spec` lays out the first product (`a` untransposed);

@@ -159,12 +159,25 @@ pub fn svd_linear_forward_into<B: Backend>(
     y: &mut B::Tensor,
     accumulate: bool,
 ) -> Result<()> {
+    be.matmul(x, &layer.v, &mut acts.h, Matmul::NN)?;
+    svd_linear_output(be, layer, x, acts, y, accumulate)
+}
+
+/// The rest of [`svd_linear_forward_into`] once `acts.h` holds `x V` (several layers that read the
+/// same `x` project it in one [`Backend::matmul_multi`]): `y (+)= x Wᵀ + (h ⊙ (Σ − Σ₀)) Uᵀ + b`.
+pub fn svd_linear_output<B: Backend>(
+    be: &B,
+    layer: &SvdLinear<B::Tensor>,
+    x: &B::Tensor,
+    acts: &mut SvdLinearActs<B::Tensor>,
+    y: &mut B::Tensor,
+    accumulate: bool,
+) -> Result<()> {
     let (m, n, q) = layer.dims()?;
     let rows = x.shape().rows();
     shape::expect("svd_linear_forward", "x", x.shape(), &[rows, n])?;
     shape::expect("svd_linear_forward", "y", y.shape(), &[rows, m])?;
     acts.check(rows, q)?;
-    be.matmul(x, &layer.v, &mut acts.h, Matmul::NN)?;
     let second = PairTerm {
         a: &acts.h,
         b: &layer.u,

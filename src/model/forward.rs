@@ -19,6 +19,7 @@ use super::acts::{Activations, HeadActs, LinearActs, Saved, Scratch};
 use super::config::{Activation, ModelConfig};
 use super::weights::{
     GateUpProj, LayerWeights, ModelWeights, QkvProj, linear_forward, linear_forward_add,
+    linears_forward,
 };
 use crate::backend::{Backend, CachedAttentionDims, TensorInfo};
 use crate::error::{Error, Result};
@@ -300,9 +301,12 @@ pub fn layer_forward<B: Backend>(
     };
     match &lw.qkv {
         QkvProj::Separate { q, k, v } => {
-            linear_forward(be, q, &sc.xn, lin.q.as_mut(), q_dst)?;
-            linear_forward(be, k, &sc.xn, lin.k.as_mut(), k_dst)?;
-            linear_forward(be, v, &sc.xn, lin.v.as_mut(), &mut s.v)?;
+            let mut qkv = [
+                (q, lin.q.as_mut(), q_dst),
+                (k, lin.k.as_mut(), k_dst),
+                (v, lin.v.as_mut(), &mut s.v),
+            ];
+            linears_forward(be, &sc.xn, &mut qkv)?;
         }
         QkvProj::Fused(f) => {
             let qkv = fused(&mut sc.qkv, "qkv")?;
@@ -388,8 +392,11 @@ pub fn layer_forward<B: Backend>(
     )?;
     match &lw.gate_up {
         GateUpProj::Separate { gate, up } => {
-            linear_forward(be, gate, &sc.xn, lin.gate.as_mut(), &mut s.gate)?;
-            linear_forward(be, up, &sc.xn, lin.up.as_mut(), &mut s.up)?;
+            let mut gate_up = [
+                (gate, lin.gate.as_mut(), &mut s.gate),
+                (up, lin.up.as_mut(), &mut s.up),
+            ];
+            linears_forward(be, &sc.xn, &mut gate_up)?;
         }
         GateUpProj::Fused(f) => {
             let gu = fused(&mut sc.gate_up, "gate_up")?;

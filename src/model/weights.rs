@@ -13,7 +13,9 @@ use super::layout::{self, EMBED, FINAL_NORM, LinearKind, LinearSpec};
 use super::safetensors::Checkpoint;
 use super::source::ByteSource;
 use super::trainables::{self, Key, Part};
-use crate::backend::svd_linear::{SvdLinear, SvdLinearActs, svd_linear_forward_into};
+use crate::backend::svd_linear::{
+    SvdLinear, SvdLinearActs, svd_linear_forward_into, svd_linear_output,
+};
 use crate::backend::{Backend, Format, Matmul, TensorInfo, check_budget};
 use safetensors::Dtype;
 
@@ -84,6 +86,39 @@ pub fn linear_forward_add<B: Backend>(
     y: &mut B::Tensor,
 ) -> Result<()> {
     linear_forward_into(be, lin, x, acts, y, true)
+}
+
+/// One linear layer of [`linears_forward`]: the layer, its activations (decomposed layers) and
+/// its output.
+pub type LinearOut<'a, T> = (&'a Linear<T>, Option<&'a mut SvdLinearActs<T>>, &'a mut T);
+
+/// `y = x Wᵀ + b` for linear layers that read the same `x` (q, k, v; gate, up): the decomposed
+/// ones project `x` on their `V` in one [`Backend::matmul_multi`], then each adds its own parts.
+pub fn linears_forward<B: Backend>(
+    be: &B,
+    x: &B::Tensor,
+    layers: &mut [LinearOut<'_, B::Tensor>],
+) -> Result<()> {
+    let mut vs = Vec::with_capacity(layers.len());
+    let mut hs = Vec::with_capacity(layers.len());
+    for (lin, acts, _) in layers.iter_mut() {
+        if let (Linear::Svd(s), Some(a)) = (*lin, acts.as_deref_mut()) {
+            vs.push(&s.v);
+            hs.push(&mut a.h);
+        }
+    }
+    let projected = vs.len() >= 2;
+    if projected {
+        be.matmul_multi(x, &vs, &mut hs)?;
+    }
+    drop(hs);
+    for (lin, acts, y) in layers.iter_mut() {
+        match (*lin, acts.as_deref_mut()) {
+            (Linear::Svd(s), Some(a)) if projected => svd_linear_output(be, s, x, a, y, false)?,
+            (lin, acts) => linear_forward(be, lin, x, acts, y)?,
+        }
+    }
+    Ok(())
 }
 
 fn linear_forward_into<B: Backend>(

@@ -20,7 +20,7 @@ use super::{
     AdamW, AttentionDims, Backend, CachedAttentionDims, Format, IdsInfo, Kernels, Matmul, PairTerm,
     Shape, TensorInfo,
 };
-use crate::backend::kernels::compose_matmul_pair;
+use crate::backend::kernels::{compose_matmul_multi, compose_matmul_pair};
 use crate::error::Result;
 pub use context::{DeviceCaps, GpuContext, LossHandle};
 use ledger::DeadList;
@@ -400,6 +400,18 @@ impl Kernels for GpuBackend {
             };
         }
         Ok(Some(flat))
+    }
+    fn matmul_multi_kernel(
+        &self,
+        a: &GpuTensor,
+        bs: &[&GpuTensor],
+        cs: &mut [&mut GpuTensor],
+        dims: (usize, usize),
+    ) -> Result<()> {
+        if ops::svd::matmul_multi(&self.rec, a, bs, cs, dims)? {
+            return Ok(());
+        }
+        compose_matmul_multi(self, a, bs, cs, dims)
     }
     fn matmul_pair_kernel(
         &self,

@@ -3,7 +3,7 @@
 //! same dots from a `k` in memory) and `sum_blocks` (the blocks added into the gradients).
 use super::linalg::tiled;
 use super::{grid_256, u32_of};
-use crate::backend::gpu::recorder::Recorder;
+use crate::backend::gpu::recorder::{BufRef, Recorder};
 use crate::backend::gpu::{GpuTensor, kernels};
 use crate::backend::{DSIGMA_BLOCK_ROWS, Format, Matmul, PairTerm, TensorInfo};
 use crate::error::Result;
@@ -92,6 +92,73 @@ pub fn matmul_pair(
         &bufs,
         groups,
     )?;
+    Ok(true)
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct MatmulMultiParams {
+    m: u32,
+    n: u32,
+    k: u32,
+    n1: u32,
+    n2: u32,
+}
+
+/// `crate::backend::Backend::matmul_multi` in one `matmul_multi` dispatch for two or three
+/// products whose B share one format, f32 or f16, where the 64×64 tiles run the joined product;
+/// `Ok(false)` (nothing recorded) elsewhere, for the caller to run one matmul each.
+pub fn matmul_multi(
+    rec: &Recorder,
+    a: &GpuTensor,
+    bs: &[&GpuTensor],
+    cs: &mut [&mut GpuTensor],
+    (m, k): (usize, usize),
+) -> Result<bool> {
+    let op = "matmul_multi";
+    let format = bs[0].format();
+    let same = bs.iter().all(|b| b.format() == format);
+    if bs.len() < 2 || !same || !matches!(format, Format::F32 | Format::F16) {
+        return Ok(false);
+    }
+    let ns: Vec<usize> = cs.iter().map(|c| c.shape().numel() / m.max(1)).collect();
+    let n: usize = ns.iter().sum();
+    if !tiled(false, (m, n, k)) {
+        return Ok(false);
+    }
+    let params = MatmulMultiParams {
+        m: u32_of(op, "m", m)?,
+        n: u32_of(op, "n", n)?,
+        k: u32_of(op, "k", k)?,
+        n1: u32_of(op, "n", ns[0])?,
+        n2: u32_of(op, "n", ns[1])?,
+    };
+    // With two products, the third B is the first again (read-only) and the third C a scratch
+    // buffer nothing reads.
+    let (unused_id, unused) = rec.scratch("matmul_multi_unused", 4)?;
+    let unused = BufRef {
+        id: unused_id,
+        buf: &unused,
+        range: None,
+    };
+    let b3 = bs.get(2).unwrap_or(&bs[0]).bref();
+    let c3 = cs.get(2).map_or(unused, |c| c.bref());
+    let bufs = [
+        a.bref(),
+        bs[0].bref(),
+        bs[1].bref(),
+        b3,
+        cs[0].bref(),
+        cs[1].bref(),
+        c3,
+    ];
+    let groups = [
+        u32_of(op, "workgroups", n.div_ceil(TILE))?,
+        u32_of(op, "workgroups", m.div_ceil(TILE))?,
+        1,
+    ];
+    let constants = [("FACTOR_F16", (format == Format::F16) as u32 as f64)];
+    rec.dispatch(&kernels::MATMUL_MULTI, &constants, &params, &bufs, groups)?;
     Ok(true)
 }
 
