@@ -24,7 +24,8 @@ pub struct MemoryEstimate {
     /// `U`, `V` (in the factor dtype), `Σ` and `−Σ₀` of every planned layer (with packed
     /// factors, also the GPU's kept readback buffer their conversion leaves, at most 1 MiB).
     pub factors: u64,
-    /// Gradients and the two AdamW moments of every trained vector.
+    /// Gradients (with dΣ's row-block partial sums) and the two AdamW moments of every trained
+    /// vector.
     pub optimizer: u64,
     /// Activations kept for backward (every layer's, or only each layer's input with
     /// recomputation), backward scratch, the loss head's logits, batch inputs.
@@ -386,7 +387,22 @@ pub fn estimate_with(cfg: &ModelConfig, plan: &SvdPlan, o: &MemoryOptions) -> Me
     let factors = factors + staging;
 
     let trained = u(plan.sigma_params) + if plan.train_norms { norms } else { 0 };
-    let optimizer = 3 * trained + 1;
+    // dΣ's row-block partial sums: every trained tensor rounded up to 64 elements, times the
+    // row blocks of a batch (`train::grads`).
+    let blocks = rows
+        .div_ceil(crate::backend::DSIGMA_BLOCK_ROWS as u64)
+        .max(1);
+    let sigma_units: u64 = plan
+        .layers
+        .iter()
+        .map(|l| u(l.q).next_multiple_of(64))
+        .sum();
+    let norm_units = if plan.train_norms {
+        norms.next_multiple_of(64)
+    } else {
+        0
+    };
+    let optimizer = 3 * trained + 1 + (sigma_units + norm_units) * blocks;
 
     // Per row: what every layer keeps for backward (or, recomputing, each layer's input, one
     // layer's set and the replayed stream), and the rank-q products of its linears.
