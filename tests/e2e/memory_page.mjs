@@ -18,16 +18,24 @@ const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', hea
 const table = (page) => page.$$eval('#memory-table tbody tr', (trs) => Object.fromEntries(trs.map((tr) => [
   tr.cells[0].textContent.split(' ')[0], Number(tr.cells[1].dataset.bytes)])));
 
-// Sets a settings field and waits until the table (its total or verdict) changes.
+// What the memory section says: its text and every row's exact byte count (two settings can give
+// the same rounded text, e.g. "0.1 MB" of factors in f16 and in f32; the wait below repeats it
+// inline, as the page's CSP allows no string evaluation).
+const shown = () => document.querySelector('#memory').innerText
+  + [...document.querySelectorAll('#memory-table tbody tr')].map((tr) => tr.cells[1].dataset.bytes).join(',');
+
+// Sets a settings field and waits until the table (its bytes or verdict) changes.
 async function set(page, field, value) {
-  const before = await page.evaluate(() => document.querySelector('#memory').innerText);
+  const before = await page.evaluate(shown);
   const sel = `#settings [name=${field}]`;
   if (field === 'factor_format') await page.selectOption(sel, value);
   else {
     await page.fill(sel, value);
     await page.dispatchEvent(sel, 'change');
   }
-  await page.waitForFunction((b) => document.querySelector('#memory').innerText !== b, before, { timeout: 60_000 });
+  await page.waitForFunction((b) => document.querySelector('#memory').innerText
+    + [...document.querySelectorAll('#memory-table tbody tr')].map((tr) => tr.cells[1].dataset.bytes).join(',') !== b,
+  before, { timeout: 60_000 });
 }
 
 try {
