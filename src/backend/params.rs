@@ -44,6 +44,10 @@ impl Matmul {
             ..self
         }
     }
+    /// The same product, added to what `C` holds when `accumulate`.
+    pub const fn accumulate_if(self, accumulate: bool) -> Matmul {
+        Matmul { accumulate, ..self }
+    }
 }
 
 /// Rows per block of the partial sums of [`Backend::matmul_col_dot`](super::Backend::matmul_col_dot).

@@ -183,11 +183,7 @@ pub fn svd_linear_output<B: Backend>(
         b: &layer.u,
         scale: Some((&layer.sigma, &layer.neg_sigma0)),
     };
-    let spec = if accumulate {
-        Matmul::NT.accumulate()
-    } else {
-        Matmul::NT
-    };
+    let spec = Matmul::NT.accumulate_if(accumulate);
     be.matmul_pair(x, &layer.w, second, y, spec, &mut acts.scratch)?;
     if let Some(b) = &layer.bias {
         be.add_bias(y, b)?;
@@ -230,11 +226,7 @@ pub fn svd_linear_backward<B: Backend>(
         }
         DSigma::Blocks(partials) => be.matmul_col_dot(g, &layer.u, k, &acts.h, partials)?,
     }
-    let first = if accumulate_dx {
-        Matmul::NN.accumulate()
-    } else {
-        Matmul::NN
-    };
+    let first = Matmul::NN.accumulate_if(accumulate_dx);
     let second = PairTerm {
         a: &acts.scratch,
         b: &layer.v,

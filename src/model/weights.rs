@@ -131,11 +131,7 @@ fn linear_forward_into<B: Backend>(
 ) -> Result<()> {
     match lin {
         Linear::Dense { w, bias } => {
-            let spec = if accumulate {
-                Matmul::NT.accumulate()
-            } else {
-                Matmul::NT
-            };
+            let spec = Matmul::NT.accumulate_if(accumulate);
             be.matmul(x, w, y, spec)?;
             if let Some(b) = bias {
                 be.add_bias(y, b)?;

@@ -36,11 +36,7 @@ pub fn linear_backward<B: Backend>(
 ) -> Result<()> {
     match lin {
         Linear::Dense { w, .. } => {
-            let spec = if accumulate {
-                Matmul::NN.accumulate()
-            } else {
-                Matmul::NN
-            };
+            let spec = Matmul::NN.accumulate_if(accumulate);
             be.matmul(g, w, dx, spec)
         }
         Linear::Svd(s) => {

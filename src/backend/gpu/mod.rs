@@ -17,8 +17,7 @@ pub mod software;
 pub mod tuning;
 
 use super::{
-    AdamW, AttentionDims, Backend, CachedAttentionDims, Format, IdsInfo, Kernels, Matmul, PairTerm,
-    Shape, TensorInfo,
+    AdamW, AttentionDims, Backend, CachedAttentionDims, Format, Kernels, Matmul, PairTerm, Shape,
 };
 use crate::backend::kernels::{compose_matmul_multi, compose_matmul_pair};
 use crate::error::Result;
@@ -27,84 +26,12 @@ use ledger::DeadList;
 pub use ops::dequant::GpuBlocks;
 pub use profile::KernelTime;
 pub use readback::KEEP_STAGING_BYTES;
-use recorder::{BufRef, Recorder};
+use recorder::Recorder;
 pub use recorder::{GpuCacheStats, GpuMemory};
 pub use tuning::GpuTuning;
 
-/// A tensor in a GPU storage buffer: f32, or a frozen weight packed in its stored format (two
-/// f16/bf16 values per u32, unpacked by the kernels that accept it).
-pub struct GpuTensor {
-    buf: wgpu::Buffer,
-    id: u64,
-    /// `(offset, size)` in bytes when the tensor is a range of a shared buffer (see
-    /// `group_kernel`); `None`: the whole buffer.
-    range: Option<(u64, u64)>,
-    shape: Shape,
-    format: Format,
-    dead: DeadList,
-}
-
-impl GpuTensor {
-    pub(crate) fn bref(&self) -> BufRef<'_> {
-        BufRef {
-            id: self.id,
-            buf: &self.buf,
-            range: self.range,
-        }
-    }
-    /// Byte offset of the tensor in its buffer.
-    pub(crate) fn offset(&self) -> u64 {
-        self.range.map_or(0, |(o, _)| o)
-    }
-}
-
-impl TensorInfo for GpuTensor {
-    fn shape(&self) -> &Shape {
-        &self.shape
-    }
-    fn set_shape(&mut self, shape: Shape) {
-        self.shape = shape;
-    }
-    fn format(&self) -> Format {
-        self.format
-    }
-}
-
-impl Drop for GpuTensor {
-    fn drop(&mut self) {
-        self.dead.borrow_mut().push(self.id);
-    }
-}
-
-/// A u32 vector in a GPU storage buffer.
-pub struct GpuIds {
-    buf: wgpu::Buffer,
-    id: u64,
-    len: usize,
-    dead: DeadList,
-}
-
-impl GpuIds {
-    pub(crate) fn bref(&self) -> BufRef<'_> {
-        BufRef {
-            id: self.id,
-            buf: &self.buf,
-            range: None,
-        }
-    }
-}
-
-impl IdsInfo for GpuIds {
-    fn len(&self) -> usize {
-        self.len
-    }
-}
-
-impl Drop for GpuIds {
-    fn drop(&mut self) {
-        self.dead.borrow_mut().push(self.id);
-    }
-}
+mod tensor;
+pub use tensor::{GpuIds, GpuTensor};
 
 /// The GPU backend. Single-threaded (one per worker or engine).
 pub struct GpuBackend {
