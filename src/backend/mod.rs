@@ -110,8 +110,21 @@ pub trait Backend: Kernels {
         }
         self.packed_tensor_kernel(format, bytes, shape)
     }
+    /// A frozen weight `[rows, cols]` from its stored bytes, as [`Backend::packed_tensor`]
+    /// (f32 included); a backend with a storage-binding limit holds a matrix larger than one
+    /// binding in row blocks (the embedding and `lm_head` of large vocabularies). Such a matrix
+    /// is taken by [`Backend::embedding`], [`Backend::matmul`] (and the ops composed from it),
+    /// [`Backend::svd_merge`] and [`Backend::read`]; other ops refuse it with an error.
+    fn frozen_tensor(&self, format: Format, bytes: &[u8], shape: &[usize]) -> Result<Self::Tensor> {
+        self.packed_tensor(format, bytes, shape)
+    }
     /// A zero-filled tensor of `shape`.
     fn zeros(&self, shape: &[usize]) -> Result<Self::Tensor>;
+    /// A zero-filled f32 matrix that may be larger than one binding (held as
+    /// [`Backend::frozen_tensor`] holds one): the f32 copy of a frozen weight, a merged weight.
+    fn zeros_large(&self, shape: &[usize]) -> Result<Self::Tensor> {
+        self.zeros(shape)
+    }
     /// A u32 vector holding `data`.
     fn ids(&self, data: &[u32]) -> Result<Self::Ids>;
     /// Overwrite all of `t` with `data` (ordered after all work recorded so far).

@@ -20,7 +20,7 @@ pub fn unpacked<B: Backend>(be: &B, t: &B::Tensor) -> Result<Option<B::Tensor>> 
         })
         .collect::<Result<_>>()?;
     let ids = be.ids(&ids)?;
-    let mut out = be.zeros(&[rows, cols])?;
+    let mut out = be.zeros_large(&[rows, cols])?;
     be.embedding(t, &ids, &mut out)?;
     Ok(Some(out))
 }

@@ -187,7 +187,7 @@ async fn read_held<B: Backend>(be: &B, held: &Held<'_, B::Tensor>) -> Result<Vec
                 unpacked(be, &s.u)?,
                 unpacked(be, &s.v)?,
             );
-            let mut merged = be.zeros(&[m, n])?;
+            let mut merged = be.zeros_large(&[m, n])?;
             let (w, u, v) = (
                 w32.as_ref().unwrap_or(&s.w),
                 u_32.as_ref().unwrap_or(&s.u),

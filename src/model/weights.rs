@@ -319,16 +319,21 @@ impl<B: Backend, S: ByteSource, P: FnMut(usize, usize, &str)> Loader<'_, B, S, P
     /// A frozen weight: packed in its stored precision when [`WeightPrecision`] says so.
     fn frozen(&mut self, name: &str, shape: &[usize]) -> Result<B::Tensor> {
         let format = frozen_format(self.ckpt, self.precision, name);
-        if !format.is_packed() {
-            return self.tensor(name, shape);
-        }
-        let bytes = match self.ckpt.stored_format(name) {
-            Some(_) => self.ckpt.read_stored(name)?,
-            None => self.ckpt.read_raw(name)?.1,
+        let f32_bytes;
+        let packed_bytes;
+        let bytes: &[u8] = if format.is_packed() {
+            packed_bytes = match self.ckpt.stored_format(name) {
+                Some(_) => self.ckpt.read_stored(name)?,
+                None => self.ckpt.read_raw(name)?.1,
+            };
+            &packed_bytes
+        } else {
+            f32_bytes = self.ckpt.read_f32(name)?;
+            bytemuck::cast_slice(&f32_bytes)
         };
         let t = self
             .be
-            .packed_tensor(format, &bytes, shape)
+            .frozen_tensor(format, bytes, shape)
             .map_err(|e| e.allocating(|| name.to_string()))?;
         self.done += 1;
         (self.progress)(self.done, self.total, name);
@@ -386,11 +391,27 @@ fn check_limits<B: Backend, S: ByteSource>(
     };
     if let Some(limit) = be.max_binding_bytes() {
         for (name, shape) in &tensors {
-            let bytes = bytes_of(name, shape);
+            // A matrix larger than one binding is held in row blocks (`Backend::frozen_tensor`):
+            // two of its rows as f32 must fit.
+            let (bytes, what) = match shape[..] {
+                [_, cols] => (
+                    2 * cols as u64 * 4,
+                    format!(
+                        "{name} {shape:?}, held in blocks of rows: two of its rows as f32 \
+                         (the smallest block)"
+                    ),
+                ),
+                _ => {
+                    let f = format_of(name, shape);
+                    (
+                        bytes_of(name, shape),
+                        format!("{name} {shape:?} ({f} on the device)"),
+                    )
+                }
+            };
             if bytes > limit {
-                let f = format_of(name, shape);
                 return Err(Error::TooLarge {
-                    what: format!("{name} {shape:?} ({f} on the device)"),
+                    what,
                     bytes,
                     limit,
                     kind: "storage binding",

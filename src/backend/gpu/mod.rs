@@ -30,6 +30,7 @@ use recorder::Recorder;
 pub use recorder::{GpuCacheStats, GpuMemory};
 pub use tuning::GpuTuning;
 
+mod split;
 mod tensor;
 pub use tensor::{GpuIds, GpuTensor};
 
@@ -117,6 +118,7 @@ impl GpuBackend {
             shape,
             format: Format::F32,
             dead: self.rec.dead.clone(),
+            parts: Vec::new(),
         })
     }
 }
@@ -139,6 +141,17 @@ impl Backend for GpuBackend {
     fn zeros(&self, shape: &[usize]) -> Result<GpuTensor> {
         // New buffers are zero-initialised by WebGPU and wgpu.
         self.new_tensor(shape, None)
+    }
+    fn frozen_tensor(&self, format: Format, bytes: &[u8], shape: &[usize]) -> Result<GpuTensor> {
+        self.frozen_blocks(format, bytes, shape)
+    }
+    fn zeros_large(&self, shape: &[usize]) -> Result<GpuTensor> {
+        self.zeros_blocks(shape)
+    }
+    fn logit_chunk_elements(&self) -> usize {
+        // Within one binding: the logits of a chunk are one tensor.
+        let binding = usize::try_from(self.rec.ctx.max_binding_bytes() / 4).unwrap_or(usize::MAX);
+        (1 << 22).min(binding)
     }
     fn ids(&self, data: &[u32]) -> Result<GpuIds> {
         let (id, buf) = self.rec.buffer(
@@ -195,9 +208,13 @@ impl Kernels for GpuBackend {
             shape,
             format,
             dead: self.rec.dead.clone(),
+            parts: Vec::new(),
         })
     }
     async fn read_kernel(&self, t: &GpuTensor) -> Result<Vec<f32>> {
+        if t.is_split() {
+            return self.read_blocks(t).await;
+        }
         let bytes = self
             .rec
             .read_bytes(&t.buf, t.offset(), t.shape.numel() as u64 * 4)
@@ -208,6 +225,9 @@ impl Kernels for GpuBackend {
         ops::elementwise::fill(&self.rec, t, value)
     }
     fn write_kernel(&self, t: &mut GpuTensor, data: &[f32]) -> Result<()> {
+        if t.is_split() {
+            return self.write_blocks(t, data);
+        }
         self.rec.flush()?;
         self.rec
             .ctx
@@ -233,6 +253,12 @@ impl Kernels for GpuBackend {
         rows: usize,
         width: usize,
     ) -> Result<()> {
+        if src.is_split() || dst.is_split() {
+            return Err(crate::error::Error::Unsupported(
+                "copy_rows cannot take a matrix held in row blocks over several storage bindings"
+                    .into(),
+            ));
+        }
         let w = width as u64 * 4;
         self.rec.with_encoder(|enc| {
             enc.copy_buffer_to_buffer(
@@ -286,6 +312,9 @@ impl Kernels for GpuBackend {
         spec: Matmul,
         dims: (usize, usize, usize),
     ) -> Result<()> {
+        if a.is_split() || b.is_split() || c.is_split() {
+            return self.matmul_blocks(a, b, c, spec, dims);
+        }
         ops::linalg::matmul(&self.rec, a, b, c, spec, dims)
     }
     fn group_kernel(&self, tensors: &mut [&mut GpuTensor]) -> Result<Option<GpuTensor>> {
@@ -324,6 +353,7 @@ impl Kernels for GpuBackend {
                 shape: t.shape.clone(),
                 format: Format::F32,
                 dead: self.rec.dead.clone(),
+                parts: Vec::new(),
             };
         }
         Ok(Some(flat))
@@ -350,7 +380,8 @@ impl Kernels for GpuBackend {
         scratch: &mut GpuTensor,
         dims: (usize, usize, usize, usize),
     ) -> Result<()> {
-        if ops::svd::matmul_pair(&self.rec, a, b, second, c, spec, dims)? {
+        let whole = !(b.is_split() || second.b.is_split());
+        if whole && ops::svd::matmul_pair(&self.rec, a, b, second, c, spec, dims)? {
             return Ok(());
         }
         compose_matmul_pair(self, a, b, second, c, spec, scratch, dims)
@@ -395,7 +426,10 @@ impl Kernels for GpuBackend {
         out: &mut GpuTensor,
         dims: (usize, usize, usize),
     ) -> Result<()> {
-        ops::linalg::svd_merge(&self.rec, w_res, u, sigma, v, out, dims)
+        if w_res.is_split() || out.is_split() {
+            return self.svd_merge_blocks(w_res, u, sigma, v, out, dims);
+        }
+        ops::linalg::svd_merge(&self.rec, w_res, u, sigma, v, out, dims, 0)
     }
 
     fn embedding_kernel(
@@ -405,7 +439,11 @@ impl Kernels for GpuBackend {
         out: &mut GpuTensor,
         dims: (usize, usize, usize),
     ) -> Result<()> {
-        ops::elementwise::embedding(&self.rec, table, ids, out, dims)
+        if table.is_split() || out.is_split() {
+            return self.embedding_blocks(table, ids, out, dims.2);
+        }
+        let range = ops::elementwise::EmbeddingRange::WHOLE;
+        ops::elementwise::embedding(&self.rec, table, ids, out, dims, range)
     }
     fn rmsnorm_forward_kernel(
         &self,

@@ -30,6 +30,8 @@ pub struct BufRef<'a> {
     pub id: u64,
     pub buf: &'a wgpu::Buffer,
     pub range: Option<(u64, u64)>,
+    /// The placeholder of a tensor held in row blocks (see `split.rs`): never bound.
+    pub split: bool,
 }
 
 impl<'a> BufRef<'a> {
@@ -453,6 +455,16 @@ impl Recorder {
                     bufs.len()
                 ),
             ));
+        }
+        if let Some(i) = bufs.iter().position(|b| b.split) {
+            return Err(Error::Unsupported(format!(
+                "kernel {} cannot take binding {}: a matrix larger than this device's {}-byte \
+                 storage binding, held in row blocks (only the embedding gather, matrix \
+                 products, the merge and reads take those)",
+                k.name,
+                i + 1,
+                self.ctx.max_binding_bytes()
+            )));
         }
         for (i, a) in bufs.iter().enumerate() {
             for (j, b) in bufs.iter().enumerate().skip(i + 1) {

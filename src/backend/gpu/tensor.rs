@@ -1,5 +1,6 @@
 //! The GPU backend's tensors and id vectors: a storage buffer (or a byte range of a shared one,
-//! see `group_kernel`) with the id the caches and the ledger know it by.
+//! see `group_kernel`, or row blocks over several buffers, see `split.rs`) with the id the
+//! caches and the ledger know it by.
 use super::ledger::DeadList;
 use super::recorder::BufRef;
 use crate::backend::{Format, IdsInfo, Shape, TensorInfo};
@@ -15,6 +16,10 @@ pub struct GpuTensor {
     pub(super) shape: Shape,
     pub(super) format: Format,
     pub(super) dead: DeadList,
+    /// Row blocks `[rows_i, cols]` in order, each in its own buffer, when the matrix is larger
+    /// than one storage binding (see `split.rs`); `buf` is then a 4-byte placeholder that no
+    /// kernel binds. Empty: the tensor is `buf` itself.
+    pub(super) parts: Vec<GpuTensor>,
 }
 
 impl GpuTensor {
@@ -23,7 +28,12 @@ impl GpuTensor {
             id: self.id,
             buf: &self.buf,
             range: self.range,
+            split: !self.parts.is_empty(),
         }
+    }
+    /// Whether the tensor is held in row blocks over several buffers.
+    pub(crate) fn is_split(&self) -> bool {
+        !self.parts.is_empty()
     }
     /// Byte offset of the tensor in its buffer.
     pub(crate) fn offset(&self) -> u64 {
@@ -63,6 +73,7 @@ impl GpuIds {
             id: self.id,
             buf: &self.buf,
             range: None,
+            split: false,
         }
     }
 }

@@ -171,6 +171,7 @@ pub fn backward(
         id: sid,
         buf: &sbuf,
         range: None,
+        split: false,
     };
     let bufs = [out.bref(), dout.bref(), lse.bref(), stats];
     rec.dispatch(

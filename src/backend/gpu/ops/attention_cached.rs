@@ -52,6 +52,7 @@ pub fn cached(
         id: sid,
         buf: &sbuf,
         range: None,
+        split: false,
     };
     let bufs = [q.bref(), k_cache.bref(), v_cache.bref(), scores, out.bref()];
     rec.dispatch(

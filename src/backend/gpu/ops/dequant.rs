@@ -34,6 +34,7 @@ impl GpuBlocks {
             id: self.id,
             buf: &self.buf,
             range: None,
+            split: false,
         }
     }
     /// The tensor's name (as given to [`GpuBackend::upload_blocks`]).

@@ -157,14 +157,40 @@ struct EmbeddingParams {
     n: u32,
     cols: u32,
     vocab: u32,
+    table_row0: u32,
+    first_id: u32,
+    zero_outside: u32,
 }
 
+/// Which rows one embedding dispatch covers when the table or the output is held in row
+/// blocks (see `split.rs`): output row `t` reads id `first_id + t`; the table binding holds rows
+/// `table_row0 ..` of the whole table; ids outside it give zero rows when `zero_outside`, else
+/// leave the output row as it is.
+#[derive(Clone, Copy, Debug)]
+pub struct EmbeddingRange {
+    pub first_id: usize,
+    pub table_row0: usize,
+    pub zero_outside: bool,
+}
+
+impl EmbeddingRange {
+    /// A whole table into a whole output.
+    pub const WHOLE: EmbeddingRange = EmbeddingRange {
+        first_id: 0,
+        table_row0: 0,
+        zero_outside: true,
+    };
+}
+
+/// `out[t] = table[ids[first_id + t] − table_row0]` for `rows` output rows; `vocab` table rows
+/// in this binding.
 pub fn embedding(
     rec: &Recorder,
     table: &GpuTensor,
     ids: &GpuIds,
     out: &mut GpuTensor,
     (rows, vocab, cols): (usize, usize, usize),
+    range: EmbeddingRange,
 ) -> Result<()> {
     let op = "embedding";
     let n = rows * cols;
@@ -172,6 +198,9 @@ pub fn embedding(
         n: u32_of(op, "n", n)?,
         cols: cols as u32,
         vocab: u32_of(op, "vocab", vocab)?,
+        table_row0: u32_of(op, "table_row0", range.table_row0)?,
+        first_id: u32_of(op, "first_id", range.first_id)?,
+        zero_outside: range.zero_outside as u32,
     };
     rec.dispatch(
         kernels::EMBEDDING_BY_TABLE.get(table.format()),

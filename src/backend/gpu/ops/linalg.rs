@@ -114,6 +114,7 @@ fn split_k(
         id: pid,
         buf: &pbuf,
         range: None,
+        split: false,
     };
     let sliced = MatmulParams {
         accumulate: 0,
@@ -133,6 +134,7 @@ fn split_k(
             id: pid,
             buf: &pbuf,
             range: None,
+            split: false,
         },
         c.bref(),
         SumPartialsParams {
@@ -233,6 +235,7 @@ pub fn col_dot(
         id: pid,
         buf: &pbuf,
         range: None,
+        split: false,
     };
     let params = ColDotParams {
         rows: u32_of(op, "rows", rows)?,
@@ -267,6 +270,7 @@ struct MergeParams {
     m: u32,
     n: u32,
     q: u32,
+    u_row0: u32,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -278,12 +282,14 @@ pub fn svd_merge(
     v: &GpuTensor,
     out: &mut GpuTensor,
     (m, n, q): (usize, usize, usize),
+    u_row0: usize,
 ) -> Result<()> {
     let op = "svd_merge";
     let params = MergeParams {
         m: u32_of(op, "m", m)?,
         n: u32_of(op, "n", n)?,
         q: u32_of(op, "q", q)?,
+        u_row0: u32_of(op, "u_row0", u_row0)?,
     };
     let groups = [
         params.n.div_ceil(16).max(1),

@@ -87,6 +87,7 @@ pub(crate) fn reduce_total(
         id: pid,
         buf: &pbuf,
         range: None,
+        split: false,
     };
     let per = rec
         .tuning

@@ -140,6 +140,7 @@ pub fn matmul_multi(
         id: unused_id,
         buf: &unused,
         range: None,
+        split: false,
     };
     let b3 = bs.get(2).unwrap_or(&bs[0]).bref();
     let c3 = cs.get(2).map_or(unused, |c| c.bref());
