@@ -14,7 +14,7 @@ use svdtune::backend::gpu::{GpuBackend, GpuTensor};
 use svdtune::backend::{Backend, Format, Matmul};
 
 /// Bytes per binding in the op tests: a `[100, 16]` f32 matrix (6,400 bytes) is two blocks of
-/// 64 and 36 rows.
+/// 64 and 36 rows (blocks are a power of two rows), a `[100, 24]` one four of 32, 32, 32, 4.
 const OP_CAP: u64 = 4096;
 
 async fn capped(cap: u64) -> GpuBackend {
@@ -111,6 +111,50 @@ async fn matmul_with_blocked_operands() {
     let mut gc = g.zeros_large(&[big, k]).unwrap();
     g.matmul(&ga, &gb, &mut gc, Matmul::NN).unwrap();
     assert_same("C blocked, A whole", &g, &gc, &want, 1e-5, 1e-5).await;
+
+    // Two blocked operands of different widths (the decomposition's products): [100, 16] is
+    // cut every 64 rows, [100, 24] every 32, so pieces are parts of the wider-cut blocks.
+    let (narrow, wide) = (rand_vec(big * 16, 20), rand_vec(big * 24, 21));
+    let (gn, gw) = (
+        frozen(&g, &narrow, &[big, 16]),
+        frozen(&g, &wide, &[big, 24]),
+    );
+    let (cn, cw) = (
+        cpu.tensor(&narrow, &[big, 16]).unwrap(),
+        cpu.tensor(&wide, &[big, 24]).unwrap(),
+    );
+    // Gram-like: C = Aᵀ B over K = 100, and Aᵀ A with one tensor on both sides.
+    let mut gc = g.zeros(&[16, 24]).unwrap();
+    let mut cc = cpu.zeros(&[16, 24]).unwrap();
+    g.matmul(&gn, &gw, &mut gc, Matmul::TN).unwrap();
+    cpu.matmul(&cn, &cw, &mut cc, Matmul::TN).unwrap();
+    assert_same("Aᵀ B, both blocked", &g, &gc, &cc, 1e-5, 1e-5).await;
+    let mut gc = g.zeros(&[24, 24]).unwrap();
+    let mut cc = cpu.zeros(&[24, 24]).unwrap();
+    g.matmul(&gw, &gw, &mut gc, Matmul::TN).unwrap();
+    cpu.matmul(&cw, &cw, &mut cc, Matmul::TN).unwrap();
+    assert_same("Aᵀ A, blocked", &g, &gc, &cc, 1e-5, 1e-5).await;
+    // Rows of a blocked A into a blocked C of another width, both ways round.
+    for (ga, ca, from, to) in [(&gn, &cn, 16, 24), (&gw, &cw, 24, 16)] {
+        let x = rand_vec(from * to, 22);
+        let (gx, cx) = (
+            g.tensor(&x, &[from, to]).unwrap(),
+            cpu.tensor(&x, &[from, to]).unwrap(),
+        );
+        let mut gc = g.zeros_large(&[big, to]).unwrap();
+        let mut cc = cpu.zeros(&[big, to]).unwrap();
+        g.matmul(ga, &gx, &mut gc, Matmul::NN).unwrap();
+        cpu.matmul(ca, &cx, &mut cc, Matmul::NN).unwrap();
+        assert_same(
+            &format!("[{big}, {from}] · [{from}, {to}] into blocks"),
+            &g,
+            &gc,
+            &cc,
+            1e-5,
+            1e-5,
+        )
+        .await;
+    }
 }
 gpu_test!(
     matmul_takes_a_blocked_operand_in_every_layout,
@@ -239,8 +283,9 @@ mod models {
     use svdtune::train::optim::{AdamWConfig, Decay, Schedule};
     use svdtune::train::step::{HostBatch, Trainer};
 
-    /// 6 KiB bindings: the tiny models' `[128, 32]` embedding and head (16 KiB in f32) are three
-    /// blocks of 48, 48 and 32 rows; the `[64, 32]` and `[32, 64]` MLP weights two blocks each;
+    /// 6 KiB bindings: the tiny models' `[128, 32]` embedding and head (16 KiB in f32) are four
+    /// blocks of 32 rows, the decomposition's `[128, 24]` products four of 32, the `[64, 32]` and
+    /// `[32, 64]` MLP weights two and four;
     /// one row of 12 tokens keeps every activation within one binding.
     const MODEL_CAP: u64 = 6144;
     const BATCH: usize = 1;
@@ -255,18 +300,16 @@ mod models {
 
     async fn trainer(be: &GpuBackend, f: &MemoryFiles) -> Trainer<GpuBackend> {
         let mut model = Model::load(be, f, |_, _, _| {}).unwrap();
-        let plan = SvdPlan::new(&model.cfg, 0.25, true).unwrap();
+        // Rank fraction 0.5: the head's U `[128, 16]` (8 KiB) is in blocks too.
+        let plan = SvdPlan::new(&model.cfg, 0.5, true).unwrap();
         decompose_model(
             be,
             &model.cfg,
             &mut model.weights,
             &plan,
-            // k = q + 2 = 10 test vectors: the `[128, k]` tall products fit one binding (with
-            // the default 8, a 6 KiB binding is too small for them).
-            &DecomposeOptions {
-                oversampling: 2,
-                ..DecomposeOptions::default()
-            },
+            // k = q + 8 = 24 test vectors: the `[128, k]` tall products (12 KiB) are in blocks
+            // too.
+            &DecomposeOptions::default(),
             |_, _, _| {},
         )
         .await

@@ -233,7 +233,7 @@ pub async fn factors<B: Backend>(
             .collect();
         be.tensor(&cols, &[k, q])
     };
-    let mut left = be.zeros(&[big, q])?;
+    let mut left = be.zeros_large(&[big, q])?;
     be.matmul(&q_big, &top(&small.v)?, &mut left, Matmul::NN)?;
     drop(q_big);
     let mut right = be.zeros(&[c, q])?;
@@ -259,7 +259,7 @@ struct Oriented<'a, T> {
 impl<T> Oriented<'_, T> {
     /// `A x` `[big, k]` for `x` `[c, k]`.
     fn times<B: Backend<Tensor = T>>(&self, be: &B, x: &T, big: usize, k: usize) -> Result<T> {
-        let mut out = be.zeros(&[big, k])?;
+        let mut out = be.zeros_large(&[big, k])?;
         let spec = if self.wide { Matmul::TN } else { Matmul::NN };
         be.matmul(self.w, x, &mut out, spec)?;
         Ok(out)
@@ -406,7 +406,7 @@ async fn in_format<B: Backend>(be: &B, t: B::Tensor, format: Format) -> Result<B
     let values = be.read(&t).await?;
     let shape = t.shape().dims().to_vec();
     drop(t);
-    be.packed_tensor(format, &format.encode(&values)?, &shape)
+    be.frozen_tensor(format, &format.encode(&values)?, &shape)
 }
 
 /// Names the layer in an error (device errors and size limits speak for themselves).

@@ -150,7 +150,7 @@ fn times_inverse<B: Backend>(
         .map(|&x| x as f32)
         .collect();
     let inv = be.tensor(&inv, &[k, k])?;
-    let mut q = be.zeros(&[rows, k])?;
+    let mut q = be.zeros_large(&[rows, k])?;
     be.matmul(y, &inv, &mut q, Matmul::NN)?;
     Ok(q)
 }
@@ -170,8 +170,10 @@ async fn householder<B: Backend>(
     let host: Vec<f64> = host.into_iter().map(f64::from).collect();
     let (q, r) = dense::householder_qr(&host, rows, k);
     let q: Vec<f32> = q.into_iter().map(|x| x as f32).collect();
+    let mut q_t = be.zeros_large(&[rows, k])?;
+    be.write(&mut q_t, &q)?;
     Ok(Orthonormalized {
-        q: be.tensor(&q, &[rows, k])?,
+        q: q_t,
         r,
         method: OrthMethod::Householder,
     })

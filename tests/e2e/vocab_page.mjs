@@ -6,8 +6,9 @@
 // merged model, whose safetensors are bf16 with the grown embedding and an explicit lm_head.
 // The page is opened with `?max-binding=8388608`, as an adapter whose storage bindings hold at
 // most 8 MiB: the 9.7 MB bf16 embedding and head (19.4 MB as f32 for the decomposition and the
-// merge) are held in row blocks of 65,536 rows, the splits a 152 k vocabulary forces on
-// adapters that bind 128–256 MB.
+// merge) are held in row blocks of 65,536 rows, and so are the decomposition's tall products
+// ([151,936, q + 8] f32) and the head's U: the splits a 152 k vocabulary forces on adapters that
+// bind 128–256 MB.
 // Usage: node tests/e2e/vocab_page.mjs   (after scripts/build-web.sh)
 import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
@@ -75,9 +76,6 @@ try {
   check(await page.getAttribute('#engine', 'data-state') === 'gpu', `WebGPU: "${await page.textContent('#engine')}"`);
   for (const [field, value] of Object.entries(SETTINGS)) await page.fill(`#settings [name=${field}]`, value);
   await page.fill('#settings [name=max_steps]', '2');
-  // Rank fraction 0.1: the decomposition's tall products ([151,936, q + 8] f32) fit one 8 MiB
-  // binding; they are not held in row blocks.
-  await page.fill('#settings [name=rank_fraction]', '0.1');
   await page.fill('#settings [name=eval_fraction]', '0');
   await page.selectOption('#settings [name=full_loss]', '0');
 

@@ -365,7 +365,8 @@ impl Kernels for GpuBackend {
         cs: &mut [&mut GpuTensor],
         dims: (usize, usize),
     ) -> Result<()> {
-        if ops::svd::matmul_multi(&self.rec, a, bs, cs, dims)? {
+        let whole = !bs.iter().any(|b| b.is_split());
+        if whole && ops::svd::matmul_multi(&self.rec, a, bs, cs, dims)? {
             return Ok(());
         }
         compose_matmul_multi(self, a, bs, cs, dims)
@@ -406,6 +407,12 @@ impl Kernels for GpuBackend {
         partials: &mut GpuTensor,
         dims: (usize, usize, usize, usize),
     ) -> Result<()> {
+        if u.is_split() {
+            // U in row blocks (a large vocabulary's head): the product through the blocks,
+            // then the column dots.
+            self.matmul(g, u, k, Matmul::NN)?;
+            return ops::svd::col_dot_blocks(&self.rec, k, h, partials, dims);
+        }
         ops::svd::matmul_col_dot(&self.rec, [g, u, h], k, partials, dims)
     }
     fn sum_blocks_kernel(
@@ -426,10 +433,10 @@ impl Kernels for GpuBackend {
         out: &mut GpuTensor,
         dims: (usize, usize, usize),
     ) -> Result<()> {
-        if w_res.is_split() || out.is_split() {
+        if w_res.is_split() || out.is_split() || u.is_split() {
             return self.svd_merge_blocks(w_res, u, sigma, v, out, dims);
         }
-        ops::linalg::svd_merge(&self.rec, w_res, u, sigma, v, out, dims, 0)
+        ops::linalg::svd_merge(&self.rec, w_res, u, sigma, v, out, dims)
     }
 
     fn embedding_kernel(

@@ -11,12 +11,16 @@ use super::ops;
 use super::{GpuBackend, GpuIds, GpuTensor};
 use crate::backend::{Backend, Format, Matmul, Shape};
 use crate::error::{Error, Result};
+use std::ops::{Deref, Range};
 
-/// Rows per block of a `[rows, cols]` matrix under a binding limit of `cap` bytes: the most
-/// whole pairs of rows whose f32 values fit (pairs keep every packed block 4-byte aligned).
+/// Rows per block of a `[rows, cols]` matrix under a binding limit of `cap` bytes: the largest
+/// power of two (at least 2, keeping every packed block 4-byte aligned) whose rows fit as f32.
+/// Powers of two nest: where a product meets two matrices of different widths, the wider one's
+/// blocks are the cuts, each inside one block of the narrower one.
 pub(super) fn block_rows(cols: usize, cap: u64) -> Result<usize> {
     let row = cols as u64 * 4;
-    let rows = (cap / row.max(1)) / 2 * 2;
+    let fit = cap / row.max(1);
+    let rows = if fit < 2 { 0 } else { 1u64 << fit.ilog2() };
     if rows == 0 {
         return Err(Error::TooLarge {
             what: format!("two rows of a matrix {cols} columns wide (f32)"),
@@ -26,6 +30,50 @@ pub(super) fn block_rows(cols: usize, cap: u64) -> Result<usize> {
         });
     }
     Ok(usize::try_from(rows).unwrap_or(usize::MAX))
+}
+
+/// A piece of an operand: a tensor or block used in place, or a scratch copy.
+enum Piece<'a> {
+    Same(&'a GpuTensor),
+    Copy(GpuTensor),
+}
+
+impl Deref for Piece<'_> {
+    type Target = GpuTensor;
+    fn deref(&self) -> &GpuTensor {
+        match self {
+            Piece::Same(t) => t,
+            Piece::Copy(t) => t,
+        }
+    }
+}
+
+/// `0 .. len` cut at every block boundary of the given tensors (those stored along this
+/// dimension); one range when none is in blocks.
+fn cuts(len: usize, along: &[Option<&GpuTensor>]) -> Vec<Range<usize>> {
+    let mut starts: Vec<usize> = along
+        .iter()
+        .flatten()
+        .flat_map(|t| blocks(t).into_iter().map(|(r0, _)| r0))
+        .filter(|&r| r < len)
+        .collect();
+    starts.push(0);
+    starts.sort_unstable();
+    starts.dedup();
+    let mut out: Vec<Range<usize>> = starts.windows(2).map(|w| w[0]..w[1]).collect();
+    out.push(starts[starts.len() - 1]..len);
+    out
+}
+
+/// The block (and its first row) that holds all of `rows`.
+fn containing<T: std::ops::Deref<Target = GpuTensor>>(
+    blocks: Vec<(usize, T)>,
+    rows: &Range<usize>,
+) -> Result<(usize, T)> {
+    blocks
+        .into_iter()
+        .find(|(b0, b)| rows.start >= *b0 && rows.end <= b0 + b.shape.rows())
+        .ok_or_else(|| Error::param("matmul", "a piece of rows crosses a block boundary"))
 }
 
 /// `(first row, block)` of every row block of `t`; a whole tensor is its own single block.
@@ -167,7 +215,8 @@ impl GpuBackend {
         Ok(())
     }
 
-    /// `out = w_res + U diag(σ) Vᵀ` block by block: `w_res` and `out` cut at the same rows.
+    /// `out = w_res + U diag(σ) Vᵀ` block by block: `w_res` and `out` cut at the same rows, U's
+    /// rows of each block taken as a piece (U is narrower, so its blocks hold whole ones).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn svd_merge_blocks(
         &self,
@@ -192,16 +241,18 @@ impl GpuBackend {
             ));
         }
         for ((r0, w), (_, o)) in ws.into_iter().zip(outs) {
-            let dims = (w.shape.rows(), n, q);
-            ops::linalg::svd_merge(&self.rec, w, u, sigma, v, o, dims, r0)?;
+            let rows = w.shape.rows();
+            let u_rows = self.piece(u, r0..r0 + rows, 0..q)?;
+            ops::linalg::svd_merge(&self.rec, w, &u_rows, sigma, v, o, (rows, n, q))?;
         }
         Ok(())
     }
 
-    /// `C = alpha · op(A) · op(B) (+ C)` when one operand is in row blocks, as products of
-    /// whole tensors: a block of rows of `op(A)` or of `C` goes through a scratch tensor; a
-    /// block of `K` adds its product into `C`. Only the rows or columns a block touches are
-    /// copied (`M × block` or `block × N` values, within one binding like the block itself).
+    /// `C = alpha · op(A) · op(B) (+ C)` when an operand is in row blocks, as products of whole
+    /// tensors over pieces of M, N and K: each dimension is cut where any operand stored along
+    /// it has a block boundary, so a piece lies in one block of every operand. A piece that is
+    /// a whole block (or a whole tensor) is used in place; a part of one goes through a scratch
+    /// copy (rows with `copy_rows`, columns with `copy_cols`). K pieces add into C.
     pub(super) fn matmul_blocks(
         &self,
         a: &GpuTensor,
@@ -210,90 +261,112 @@ impl GpuBackend {
         spec: Matmul,
         (m, n, k): (usize, usize, usize),
     ) -> Result<()> {
-        let after_first = |i: usize| spec.accumulate_if(spec.accumulate || i > 0);
-        if c.is_split() {
-            // Rows of C: the matching rows of op(A) (A cut at the same rows, or copied).
-            let a_split = a.is_split();
-            let a_blocks = blocks(a);
-            for (i, (r0, ci)) in blocks_mut(c).into_iter().enumerate() {
-                let rows = ci.shape.rows();
-                if a_split && !spec.trans_a {
-                    match a_blocks.get(i) {
-                        Some(&(ar0, ai)) if ar0 == r0 && ai.shape.rows() == rows => {
-                            self.matmul(ai, b, ci, spec)?;
-                            continue;
-                        }
-                        _ => {
-                            return Err(Error::param(
-                                "matmul",
-                                "A and C are not cut into the same row blocks",
-                            ));
-                        }
+        // Which stored rows run along M, N and K.
+        let (a_m, a_k) = if spec.trans_a {
+            (None, Some(a))
+        } else {
+            (Some(a), None)
+        };
+        let (b_k, b_n) = if spec.trans_b {
+            (None, Some(b))
+        } else {
+            (Some(b), None)
+        };
+        let m_cuts = cuts(m, &[a_m, Some(&*c)]);
+        let k_cuts = cuts(k, &[a_k, b_k]);
+        let n_cuts = cuts(n, &[b_n]);
+        for mr in &m_cuts {
+            for nr in &n_cuts {
+                self.with_piece_mut(c, mr.clone(), nr.clone(), spec.accumulate, |be, cp| {
+                    for (i, kr) in k_cuts.iter().enumerate() {
+                        let ap = if spec.trans_a {
+                            be.piece(a, kr.clone(), mr.clone())?
+                        } else {
+                            be.piece(a, mr.clone(), kr.clone())?
+                        };
+                        let bp = if spec.trans_b {
+                            be.piece(b, nr.clone(), kr.clone())?
+                        } else {
+                            be.piece(b, kr.clone(), nr.clone())?
+                        };
+                        let acc = spec.accumulate || i > 0;
+                        be.matmul(&ap, &bp, cp, spec.accumulate_if(acc))?;
                     }
-                }
-                let ai = if spec.trans_a {
-                    let mut s = self.zeros(&[k, rows])?;
-                    self.copy_cols(a, r0, &mut s, 0, rows)?;
-                    s
-                } else {
-                    let mut s = self.zeros(&[rows, k])?;
-                    self.copy_rows(a, r0, &mut s, 0, rows)?;
-                    s
-                };
-                self.matmul(&ai, b, ci, spec)?;
+                    Ok(())
+                })?;
             }
-            return Ok(());
         }
-        if a.is_split() {
-            for (i, (r0, ai)) in blocks(a).into_iter().enumerate() {
-                let rows = ai.shape.rows();
-                if spec.trans_a {
-                    // A `[K, M]`: a block of K; the matching K rows (or columns) of B.
-                    let bi = if spec.trans_b {
-                        let mut s = self.zeros(&[n, rows])?;
-                        self.copy_cols(b, r0, &mut s, 0, rows)?;
-                        s
-                    } else {
-                        let mut s = self.zeros(&[rows, n])?;
-                        self.copy_rows(b, r0, &mut s, 0, rows)?;
-                        s
-                    };
-                    self.matmul(ai, &bi, c, after_first(i))?;
-                } else {
-                    // A `[M, K]`: a block of C's rows.
-                    let mut ci = self.zeros(&[rows, n])?;
-                    if spec.accumulate {
-                        self.copy_rows(c, r0, &mut ci, 0, rows)?;
-                    }
-                    self.matmul(ai, b, &mut ci, spec)?;
-                    self.copy_rows(&ci, 0, c, r0, rows)?;
-                }
+        Ok(())
+    }
+
+    /// Rows `rows` and columns `cols` of `t`: the tensor or one of its blocks when they are
+    /// exactly that, else a scratch copy (the rows lie in one block).
+    fn piece<'a>(
+        &self,
+        t: &'a GpuTensor,
+        rows: Range<usize>,
+        cols: Range<usize>,
+    ) -> Result<Piece<'a>> {
+        let width = t.shape.row_width();
+        let (b0, block) = containing(blocks(t), &rows)?;
+        let n = rows.len();
+        let in_rows = if rows.start == b0 && n == block.shape.rows() {
+            Piece::Same(block)
+        } else {
+            let mut s = self.zeros(&[n, width])?;
+            self.copy_rows(block, rows.start - b0, &mut s, 0, n)?;
+            Piece::Copy(s)
+        };
+        if cols.start == 0 && cols.end == width {
+            return Ok(in_rows);
+        }
+        let mut s = self.zeros(&[n, cols.len()])?;
+        self.copy_cols(&in_rows, cols.start, &mut s, 0, cols.len())?;
+        Ok(Piece::Copy(s))
+    }
+
+    /// Runs `f` on rows `rows`, columns `cols` of `c` (holding C's values first when `load`),
+    /// in place when they are a whole block or tensor, else on a scratch copied back after.
+    fn with_piece_mut(
+        &self,
+        c: &mut GpuTensor,
+        rows: Range<usize>,
+        cols: Range<usize>,
+        load: bool,
+        f: impl FnOnce(&Self, &mut GpuTensor) -> Result<()>,
+    ) -> Result<()> {
+        let width = c.shape.row_width();
+        let all_cols = cols.start == 0 && cols.end == width;
+        let (b0, block) = containing(blocks_mut(c), &rows)?;
+        let n = rows.len();
+        // The rows: the block itself, or a copy of them written back at the end.
+        let whole_rows = rows.start == b0 && n == block.shape.rows();
+        let mut rows_copy = None;
+        if !whole_rows {
+            let mut s = self.zeros(&[n, width])?;
+            if load || !all_cols {
+                self.copy_rows(block, rows.start - b0, &mut s, 0, n)?;
             }
-            return Ok(());
+            rows_copy = Some(s);
         }
-        for (i, (r0, bi)) in blocks(b).into_iter().enumerate() {
-            let rows = bi.shape.rows();
-            if spec.trans_b {
-                // B `[N, K]`: a block of C's columns.
-                let mut ci = self.zeros(&[m, rows])?;
-                if spec.accumulate {
-                    self.copy_cols(c, r0, &mut ci, 0, rows)?;
-                }
-                self.matmul(a, bi, &mut ci, spec)?;
-                self.copy_cols(&ci, 0, c, r0, rows)?;
+        {
+            let target: &mut GpuTensor = match rows_copy.as_mut() {
+                Some(s) => s,
+                None => &mut *block,
+            };
+            if all_cols {
+                f(self, target)?;
             } else {
-                // B `[K, N]`: a block of K; the matching K columns (or rows) of A.
-                let ai = if spec.trans_a {
-                    let mut s = self.zeros(&[rows, m])?;
-                    self.copy_rows(a, r0, &mut s, 0, rows)?;
-                    s
-                } else {
-                    let mut s = self.zeros(&[m, rows])?;
-                    self.copy_cols(a, r0, &mut s, 0, rows)?;
-                    s
-                };
-                self.matmul(&ai, bi, c, after_first(i))?;
+                let mut s = self.zeros(&[n, cols.len()])?;
+                if load {
+                    self.copy_cols(target, cols.start, &mut s, 0, cols.len())?;
+                }
+                f(self, &mut s)?;
+                self.copy_cols(&s, 0, target, cols.start, cols.len())?;
             }
+        }
+        if let Some(s) = rows_copy {
+            self.copy_rows(&s, 0, block, rows.start - b0, n)?;
         }
         Ok(())
     }

@@ -270,7 +270,6 @@ struct MergeParams {
     m: u32,
     n: u32,
     q: u32,
-    u_row0: u32,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -282,14 +281,12 @@ pub fn svd_merge(
     v: &GpuTensor,
     out: &mut GpuTensor,
     (m, n, q): (usize, usize, usize),
-    u_row0: usize,
 ) -> Result<()> {
     let op = "svd_merge";
     let params = MergeParams {
         m: u32_of(op, "m", m)?,
         n: u32_of(op, "n", n)?,
         q: u32_of(op, "q", q)?,
-        u_row0: u32_of(op, "u_row0", u_row0)?,
     };
     let groups = [
         params.n.div_ceil(16).max(1),

@@ -195,18 +195,7 @@ pub fn matmul_col_dot(
     u32_of(op, "partials", partials.shape().numel())?;
     if !tiled(false, (t, q, m)) || !matches!(u.format(), Format::F32 | Format::F16) {
         super::linalg::matmul(rec, g, u, k, Matmul::NN, (t, q, m))?;
-        let params = ColDotBlocksParams {
-            m: u32_of(op, "rows", t)?,
-            n: u32_of(op, "q", q)?,
-            blocks: u32_of(op, "blocks", blocks)?,
-        };
-        let groups = [
-            u32_of(op, "workgroups", q.div_ceil(TILE))?,
-            u32_of(op, "workgroups", t.div_ceil(TILE))?,
-            1,
-        ];
-        let bufs = [k.bref(), h.bref(), partials.bref()];
-        return rec.dispatch(&kernels::COL_DOT_BLOCKS, &[], &params, &bufs, groups);
+        return col_dot_blocks(rec, k, h, partials, (t, q, m, blocks));
     }
     let params = MatmulColDotParams {
         m: u32_of(op, "rows", t)?,
@@ -229,6 +218,30 @@ pub fn matmul_col_dot(
         &bufs,
         groups,
     )
+}
+
+/// The second half of [`matmul_col_dot`]'s fallback: dΣ's row-block partials from `k = g u`
+/// (already computed) and `h`.
+pub fn col_dot_blocks(
+    rec: &Recorder,
+    k: &GpuTensor,
+    h: &GpuTensor,
+    partials: &mut GpuTensor,
+    (t, q, _, blocks): (usize, usize, usize, usize),
+) -> Result<()> {
+    let op = "matmul_col_dot";
+    let params = ColDotBlocksParams {
+        m: u32_of(op, "rows", t)?,
+        n: u32_of(op, "q", q)?,
+        blocks: u32_of(op, "blocks", blocks)?,
+    };
+    let groups = [
+        u32_of(op, "workgroups", q.div_ceil(TILE))?,
+        u32_of(op, "workgroups", t.div_ceil(TILE))?,
+        1,
+    ];
+    let bufs = [k.bref(), h.bref(), partials.bref()];
+    rec.dispatch(&kernels::COL_DOT_BLOCKS, &[], &params, &bufs, groups)
 }
 
 #[repr(C)]
