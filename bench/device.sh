@@ -5,7 +5,10 @@
 #                              release CLI, `cargo bench --bench kernels`, `svdtune bench` for
 #                              SmolLM2-135M shapes (random weights from its config.json) at 4 × 128
 #                              and 8 × 512 with the GPU tuning knobs swept, and PyTorch eager fp32
-#                              (bench/pytorch/pytorch_step.py, the `factored` method) on the same GPU
+#                              (bench/pytorch/pytorch_step.py, the `factored` method) on the same GPU,
+#                              and Qwen2.5-0.5B shapes in bf16 at 4 × 512 with bindings capped at
+#                              128 MiB (the 152 k-row embedding in row blocks): step time and the
+#                              GPU's peak bytes against the memory estimate
 #   bench/device.sh --quick    small sizes (a 4-layer model with SmolLM2's op sequence, 4 × 32), the
 #                              dev-profile CLI, PyTorch on the CPU when torch is installed: checks on
 #                              lavapipe that the script works (a release build of every dependency
@@ -95,6 +98,16 @@ for size in $SIZES; do
     fi
 done
 
+if [ $QUICK = 0 ]; then
+    # A model of real shape with its 152 k-row bf16 embedding and head in row blocks, as on an
+    # adapter binding 128 MiB: the step, and the backend's peak bytes against the estimate.
+    log "svdtune bench Qwen2.5-0.5B shapes, bf16, 4x512, bindings of 128 MiB"
+    timeout "$STEP_TIMEOUT" "$BIN" bench --config bench/configs/qwen2.5-0.5b.json --weights-dtype bf16 \
+        --backend gpu --max-binding 134217728 --batch-size 4 --seq-len 512 --steps 2 --warmup 1 \
+        --json "$OUT/qwen05-4x512.json" >"$OUT/qwen05-4x512.txt" 2>&1 ||
+        echo "failed or timed out" >"$OUT/qwen05-4x512.failed"
+fi
+
 log "done; files in $OUT"
 $PY - "$OUT" "$SIZES" "$KNOBS" <<'EOF'
 import json, os, sys
@@ -132,6 +145,15 @@ for size in sizes:
                      str(f.get("dispatches_per_step_total")), ratio, shares))
     rows.append((size, "PyTorch eager fp32 (factored)",
                  f"{t_ms:.1f}" if t_ms else failed(f"pytorch-{size}"), "", "", "", ""))
+
+q = load("qwen05-4x512")
+if q:
+    peak, est = q.get("gpu_peak_bytes") or 0, q["memory_estimate_bytes"]
+    rows.append(("4x512", "Qwen2.5-0.5B bf16, bindings 128 MiB", f"{q['step_ms_median']:.1f}",
+                 f"{q['tokens_per_s']:.0f}", str(q.get("dispatches_per_step_total")), "",
+                 f"GPU peak {peak} B, estimate {est} B ({100 * (est - peak) / max(peak, 1):+.1f}%)"))
+elif os.path.exists(os.path.join(out, "qwen05-4x512.failed")):
+    rows.append(("4x512", "Qwen2.5-0.5B bf16, bindings 128 MiB", failed("qwen05-4x512"), "", "", "", ""))
 
 print(f"\nGPU: {backend}")
 head = ("B×S", "knobs", "step ms", "tokens/s", "dispatches", "PyTorch/svdtune", "GPU time, largest kernels")

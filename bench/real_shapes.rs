@@ -5,7 +5,7 @@
 //! matrix, as a GGUF file keeps them; norms f32), at 1 × 512 and 4 × 512, activations stored or
 //! recomputed, f32 or f16 factors: weights, factors, optimizer, activations and total, as
 //! `svdtune inspect --memory` prints them for the GPU backend (its loss chunk of 4 Mi logits),
-//! plus each model's largest tensor (the storage binding it needs). Ends with the two memory
+//! plus each model's largest tensor (in row blocks on an adapter whose bindings are smaller). Ends with the two memory
 //! targets: Qwen2.5-0.5B in bf16 at 4 × 512 within 2.5 GB, Phi-3-mini in Q4_K with f16 factors at
 //! 1 × 512 within 4 GB.
 //!
@@ -133,7 +133,7 @@ fn main() {
     println!();
     for (name, label, bytes) in largest_tensors {
         println!(
-            "{name} {label}: largest tensor {:.1} MB (one storage binding)",
+            "{name} {label}: largest tensor {:.1} MB (held in row blocks where one binding is smaller)",
             bytes as f64 / 1e6
         );
     }

@@ -21,7 +21,7 @@ use std::pin::Pin;
 use std::process::ExitCode;
 use std::time::Instant;
 use svdtune::backend::cpu::CpuBackend;
-use svdtune::backend::gpu::{GpuCacheStats, KernelTime};
+use svdtune::backend::gpu::{GpuBackend, GpuCacheStats, KernelTime};
 use svdtune::backend::{Backend, Matmul};
 use svdtune::export::safetensors_writer::{TensorHeader, write_safetensors};
 use svdtune::hub::Need;
@@ -67,9 +67,29 @@ pub struct BenchArgs {
     /// col_dot_lanes, reduce_tensors; see `GpuTuning`).
     #[arg(long, default_value = "")]
     gpu_tuning: String,
+    /// With `--config`: the dtype of the random weights' file (`bf16`: loaded packed, as a
+    /// checkpoint from the Hub is).
+    #[arg(
+        long,
+        default_value = "f32",
+        value_name = "f32|bf16",
+        requires = "config"
+    )]
+    weights_dtype: WeightsDtype,
+    /// With `--backend gpu`: cap the adapter's storage bindings at this many bytes, as a smaller
+    /// GPU would (matrices above it are held in row blocks).
+    #[arg(long, value_name = "BYTES")]
+    max_binding: Option<u64>,
     /// Write the figures as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
+}
+
+/// The dtype of `--config`'s random weights.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum WeightsDtype {
+    F32,
+    Bf16,
 }
 
 #[derive(Serialize)]
@@ -90,6 +110,8 @@ struct Figures {
     fraction_of_matmul_peak: f64,
     peak_rss_bytes: Option<u64>,
     gpu_peak_bytes: Option<u64>,
+    /// GPU: the largest storage binding (bytes), capped by `--max-binding`.
+    gpu_max_binding_bytes: Option<u64>,
     /// What the GPU backend holds right after the decomposition (its peak: load and
     /// decomposition only).
     gpu_after_decomposition: Option<GpuCacheStats>,
@@ -120,7 +142,15 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
             "--steps, --batch-size and --seq-len must be at least 1".into(),
         ));
     }
-    let gpu = open_gpu(args.backend)?;
+    let gpu = match args.max_binding {
+        None => open_gpu(args.backend)?,
+        Some(_) if args.backend != BackendChoice::Gpu => {
+            return Err(Error::Unsupported(
+                "--max-binding caps a GPU's bindings: it needs --backend gpu".into(),
+            ));
+        }
+        Some(cap) => Some(pollster::block_on(GpuBackend::with_binding_cap(Some(cap)))?),
+    };
     let figures = match &gpu {
         Some(g) => {
             g.set_tuning(g.tuning().apply(&args.gpu_tuning)?)?;
@@ -132,6 +162,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
             };
             let mut f = pollster::block_on(bench(g, &args, probes))?;
             f.gpu_peak_bytes = Some(g.memory().peak_bytes);
+            f.gpu_max_binding_bytes = Some(g.context().max_binding_bytes());
             f.gpu_tuning = Some(g.tuning().describe());
             f
         }
@@ -169,18 +200,23 @@ fn load<B: Backend>(be: &B, args: &BenchArgs) -> Result<(Model<B>, StoredSizes)>
             let name = config.display().to_string();
             let text =
                 std::fs::read_to_string(config).map_err(|e| Error::input(&name, e.to_string()))?;
-            with_sizes(be, &random_model(&text)?)
+            with_sizes(be, &random_model(&text, args.weights_dtype)?)
         }
         (None, None) => Err(Error::Unsupported("--model or --config is needed".into())),
     }
 }
 
-/// A model folder in memory: `config` and random f32 weights of the shapes it implies.
-fn random_model(config: &str) -> Result<MemoryFiles> {
+/// A model folder in memory: `config` and random weights of the shapes it implies, every tensor
+/// stored in `dtype`.
+fn random_model(config: &str, dtype: WeightsDtype) -> Result<MemoryFiles> {
     let cfg = ModelConfig::from_json("config.json", config)?;
+    let dtype = match dtype {
+        WeightsDtype::F32 => safetensors::Dtype::F32,
+        WeightsDtype::Bf16 => safetensors::Dtype::BF16,
+    };
     let tensors: Vec<TensorHeader> = layout::expected_tensors(&cfg)
         .iter()
-        .map(|(n, s)| TensorHeader::new(n.clone(), safetensors::Dtype::F32, s))
+        .map(|(n, s)| TensorHeader::new(n.clone(), dtype, s))
         .collect();
     let mut bytes = Vec::new();
     let mut seed = 0x2545F4914F6CDD1Du64;
@@ -360,6 +396,7 @@ where
         fraction_of_matmul_peak: step_rate / peak,
         peak_rss_bytes: peak_rss(),
         gpu_peak_bytes: None,
+        gpu_max_binding_bytes: None,
         gpu_after_decomposition,
         gpu_after_steps,
         memory_estimate_bytes: memory.total(),
@@ -407,7 +444,10 @@ fn peak_rss() -> Option<u64> {
 
 fn print(f: &Figures) {
     let gb = |b: Option<u64>| b.map_or("n/a".to_string(), |b| format!("{:.2} GB", b as f64 / 1e9));
-    println!("backend: {}", f.backend);
+    match f.gpu_max_binding_bytes {
+        Some(b) => println!("backend: {} (storage bindings up to {b} bytes)", f.backend),
+        None => println!("backend: {}", f.backend),
+    }
     println!(
         "work: batch {} × {} tokens, rank fraction {}, {} decomposed layers{}",
         f.batch_size,
