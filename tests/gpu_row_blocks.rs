@@ -241,6 +241,33 @@ async fn merge_read_write_and_refusals() {
     cpu.svd_merge(&cw, &cu, &cs, &cv, &mut cout).unwrap();
     assert_same("merge in blocks", &g, &gout, &cout, 1e-6, 1e-6).await;
 
+    // A wide layer: W [16, 100] in two blocks of 8 rows, V [100, 12] in two of 64.
+    let (m2, n2, q2) = (16, 100, 12);
+    let (w, u, s, v) = (
+        rand_vec(m2 * n2, 15),
+        rand_vec(m2 * q2, 16),
+        rand_vec(q2, 17),
+        rand_vec(n2 * q2, 18),
+    );
+    let (gw2, gv2) = (frozen(&g, &w, &[m2, n2]), frozen(&g, &v, &[n2, q2]));
+    let (gu2, gs2) = (
+        g.tensor(&u, &[m2, q2]).unwrap(),
+        g.tensor(&s, &[q2]).unwrap(),
+    );
+    let mut gout2 = g.zeros_large(&[m2, n2]).unwrap();
+    g.svd_merge(&gw2, &gu2, &gs2, &gv2, &mut gout2).unwrap();
+    let mut cout2 = cpu.zeros(&[m2, n2]).unwrap();
+    let c = |d: &[f32], s: &[usize]| cpu.tensor(d, s).unwrap();
+    cpu.svd_merge(
+        &c(&w, &[m2, n2]),
+        &c(&u, &[m2, q2]),
+        &c(&s, &[q2]),
+        &c(&v, &[n2, q2]),
+        &mut cout2,
+    )
+    .unwrap();
+    assert_same("merge with V in blocks", &g, &gout2, &cout2, 1e-5, 1e-5).await;
+
     let fresh = rand_vec(m * n, 14);
     g.write(&mut gout, &fresh).unwrap();
     assert_eq!(
@@ -248,6 +275,14 @@ async fn merge_read_write_and_refusals() {
         fresh,
         "write of a blocked matrix"
     );
+    for value in [0.0, 2.5] {
+        g.fill(&mut gout, value).unwrap();
+        let all = g.read(&gout).await.unwrap();
+        assert!(
+            all.iter().all(|&x| x == value),
+            "fill({value}) of a blocked matrix"
+        );
+    }
 
     // A kernel that does not take blocks refuses them by name, and so does a row copy.
     let other = g.zeros(&[2, n]).unwrap();
@@ -259,6 +294,23 @@ async fn merge_read_write_and_refusals() {
     let mut dst = g.zeros(&[2, n]).unwrap();
     let err = g.copy_rows(&gw, 0, &mut dst, 0, 2).unwrap_err().to_string();
     assert!(err.contains("row blocks"), "{err}");
+    let err = match g.group(&mut [&mut gout]) {
+        Ok(_) => panic!("group took a blocked matrix"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("group") && err.contains("row blocks"), "{err}");
+    let err = g.reshape(&mut gout, &[n, m]).unwrap_err().to_string();
+    assert!(
+        err.contains("reshape") && err.contains("row blocks"),
+        "{err}"
+    );
+    // Bytes that do not match the shape: an error, not a panic.
+    let short = vec![0u8; 100];
+    let err = match g.frozen_tensor(Format::F32, &short, &[m, n]) {
+        Ok(_) => panic!("frozen_tensor took 100 bytes for a [{m}, {n}] matrix"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("frozen_tensor"), "{err}");
     drop(other);
 }
 gpu_test!(
@@ -284,8 +336,8 @@ mod models {
     use svdtune::train::step::{HostBatch, Trainer};
 
     /// 6 KiB bindings: the tiny models' `[128, 32]` embedding and head (16 KiB in f32) are four
-    /// blocks of 32 rows, the decomposition's `[128, 24]` products four of 32, the `[64, 32]` and
-    /// `[32, 64]` MLP weights two and four;
+    /// blocks of 32 rows, the decomposition's `[128, 24]` products two of 64, the `[64, 32]` and
+    /// `[32, 64]` MLP weights two each;
     /// one row of 12 tokens keeps every activation within one binding.
     const MODEL_CAP: u64 = 6144;
     const BATCH: usize = 1;

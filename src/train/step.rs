@@ -227,6 +227,18 @@ fn check_activation_bindings<B: Backend>(
         ),
         ("hidden state", cfg.hidden_size),
     ];
+    let logits_row = cfg.vocab_size as u64 * 4;
+    if logits_row > limit {
+        return Err(Error::TooLarge {
+            what: format!(
+                "one row of logits ([1, {}] f32, the loss's smallest chunk)",
+                cfg.vocab_size
+            ),
+            bytes: logits_row,
+            limit,
+            kind: "storage binding",
+        });
+    }
     let rows = (batch * seq) as u64;
     for (what, width) in widths {
         let bytes = rows * width as u64 * 4;

@@ -148,6 +148,18 @@ impl Backend for GpuBackend {
     fn zeros_large(&self, shape: &[usize]) -> Result<GpuTensor> {
         self.zeros_blocks(shape)
     }
+    fn reshape(&self, t: &mut GpuTensor, dims: &[usize]) -> Result<()> {
+        if t.is_split() {
+            return Err(crate::error::Error::Unsupported(
+                "reshape cannot take a matrix held in row blocks over several storage bindings"
+                    .into(),
+            ));
+        }
+        let shape = Shape::new(dims);
+        crate::backend::checks::data_len("reshape", shape.numel(), t.shape.numel())?;
+        t.shape = shape;
+        Ok(())
+    }
     fn logit_chunk_elements(&self) -> usize {
         // Within one binding: the logits of a chunk are one tensor.
         let binding = usize::try_from(self.rec.ctx.max_binding_bytes() / 4).unwrap_or(usize::MAX);
@@ -222,6 +234,12 @@ impl Kernels for GpuBackend {
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
     fn fill_kernel(&self, t: &mut GpuTensor, value: f32) -> Result<()> {
+        for block in t.parts.iter_mut() {
+            ops::elementwise::fill(&self.rec, block, value)?;
+        }
+        if t.is_split() {
+            return Ok(());
+        }
         ops::elementwise::fill(&self.rec, t, value)
     }
     fn write_kernel(&self, t: &mut GpuTensor, data: &[f32]) -> Result<()> {
@@ -318,6 +336,12 @@ impl Kernels for GpuBackend {
         ops::linalg::matmul(&self.rec, a, b, c, spec, dims)
     }
     fn group_kernel(&self, tensors: &mut [&mut GpuTensor]) -> Result<Option<GpuTensor>> {
+        if tensors.iter().any(|t| t.is_split()) {
+            return Err(crate::error::Error::Unsupported(
+                "group cannot take a matrix held in row blocks over several storage bindings"
+                    .into(),
+            ));
+        }
         // Each tensor starts at a multiple of 256 bytes: the largest storage-binding offset
         // alignment WebGPU allows, so every adapter's, and the same layout on every adapter.
         let limits = self.rec.ctx.device.limits();
@@ -365,7 +389,7 @@ impl Kernels for GpuBackend {
         cs: &mut [&mut GpuTensor],
         dims: (usize, usize),
     ) -> Result<()> {
-        let whole = !bs.iter().any(|b| b.is_split());
+        let whole = !(a.is_split() || bs.iter().any(|b| b.is_split()));
         if whole && ops::svd::matmul_multi(&self.rec, a, bs, cs, dims)? {
             return Ok(());
         }
@@ -381,7 +405,8 @@ impl Kernels for GpuBackend {
         scratch: &mut GpuTensor,
         dims: (usize, usize, usize, usize),
     ) -> Result<()> {
-        let whole = !(b.is_split() || second.b.is_split());
+        let blocked = [a, b, second.a, second.b, c].iter().any(|t| t.is_split());
+        let whole = !blocked;
         if whole && ops::svd::matmul_pair(&self.rec, a, b, second, c, spec, dims)? {
             return Ok(());
         }
@@ -433,7 +458,7 @@ impl Kernels for GpuBackend {
         out: &mut GpuTensor,
         dims: (usize, usize, usize),
     ) -> Result<()> {
-        if w_res.is_split() || out.is_split() || u.is_split() {
+        if [w_res, u, v, out].iter().any(|t| t.is_split()) {
             return self.svd_merge_blocks(w_res, u, sigma, v, out, dims);
         }
         ops::linalg::svd_merge(&self.rec, w_res, u, sigma, v, out, dims)

@@ -73,7 +73,7 @@ fn containing<T: std::ops::Deref<Target = GpuTensor>>(
     blocks
         .into_iter()
         .find(|(b0, b)| rows.start >= *b0 && rows.end <= b0 + b.shape.rows())
-        .ok_or_else(|| Error::param("matmul", "a piece of rows crosses a block boundary"))
+        .ok_or_else(|| Error::param("row blocks", "a piece of rows crosses a block boundary"))
 }
 
 /// `(first row, block)` of every row block of `t`; a whole tensor is its own single block.
@@ -138,10 +138,13 @@ impl GpuBackend {
         bytes: &[u8],
         shape: &[usize],
     ) -> Result<GpuTensor> {
-        if !self.needs_blocks(shape, bytes.len() as u64) {
+        let numel: usize = shape.iter().product();
+        if !self.needs_blocks(shape, format.bytes_for(numel) as u64) {
             return self.packed_tensor(format, bytes, shape);
         }
         let (rows, cols) = (shape[0], shape[1]);
+        format.check_row("frozen_tensor", cols)?;
+        crate::backend::checks::data_len("frozen_tensor", bytes.len(), format.bytes_for(numel))?;
         let step = block_rows(cols, self.rec.ctx.max_binding_bytes())?;
         let mut parts = Vec::with_capacity(rows.div_ceil(step));
         for r0 in (0..rows).step_by(step) {
@@ -216,7 +219,8 @@ impl GpuBackend {
     }
 
     /// `out = w_res + U diag(σ) Vᵀ` block by block: `w_res` and `out` cut at the same rows, U's
-    /// rows of each block taken as a piece (U is narrower, so its blocks hold whole ones).
+    /// rows of each block taken as a piece (U is narrower, so its blocks hold whole ones). With
+    /// V in blocks (a wide layer), `out = w_res` then `out += (U ⊙ σ) Vᵀ` through the blocks.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn svd_merge_blocks(
         &self,
@@ -227,6 +231,15 @@ impl GpuBackend {
         out: &mut GpuTensor,
         (_, n, q): (usize, usize, usize),
     ) -> Result<()> {
+        if v.is_split() {
+            for ((_, w), (_, o)) in blocks(w_res).into_iter().zip(blocks_mut(out)) {
+                let rows = w.shape.rows();
+                self.copy_rows(w, 0, o, 0, rows)?;
+            }
+            let mut us = self.zeros(u.shape.dims())?;
+            self.mul_cols(u, sigma, None, &mut us)?;
+            return self.matmul(&us, v, out, Matmul::NT.accumulate());
+        }
         let ws = blocks(w_res);
         let outs = blocks_mut(out);
         let same = ws.len() == outs.len()
