@@ -76,20 +76,25 @@ fn containing<T: std::ops::Deref<Target = GpuTensor>>(
         .ok_or_else(|| Error::param("row blocks", "a piece of rows crosses a block boundary"))
 }
 
+/// The first row of each block.
+fn block_starts(parts: &[GpuTensor]) -> Vec<usize> {
+    let mut row = 0;
+    parts
+        .iter()
+        .map(|p| {
+            let start = row;
+            row += p.shape.rows();
+            start
+        })
+        .collect()
+}
+
 /// `(first row, block)` of every row block of `t`; a whole tensor is its own single block.
 pub(super) fn blocks(t: &GpuTensor) -> Vec<(usize, &GpuTensor)> {
     if t.parts.is_empty() {
         return vec![(0, t)];
     }
-    let mut row = 0;
-    t.parts
-        .iter()
-        .map(|p| {
-            let r = row;
-            row += p.shape.rows();
-            (r, p)
-        })
-        .collect()
+    block_starts(&t.parts).into_iter().zip(&t.parts).collect()
 }
 
 /// As [`blocks`], for writing.
@@ -97,15 +102,8 @@ fn blocks_mut(t: &mut GpuTensor) -> Vec<(usize, &mut GpuTensor)> {
     if t.parts.is_empty() {
         return vec![(0, t)];
     }
-    let mut row = 0;
-    t.parts
-        .iter_mut()
-        .map(|p| {
-            let r = row;
-            row += p.shape.rows();
-            (r, p)
-        })
-        .collect()
+    let starts = block_starts(&t.parts);
+    starts.into_iter().zip(t.parts.iter_mut()).collect()
 }
 
 impl GpuBackend {
