@@ -35,6 +35,15 @@ pub struct BufRef<'a> {
 }
 
 impl<'a> BufRef<'a> {
+    /// A whole buffer (not a range, not a blocked matrix's placeholder).
+    pub fn whole(id: u64, buf: &'a wgpu::Buffer) -> Self {
+        BufRef {
+            id,
+            buf,
+            range: None,
+            split: false,
+        }
+    }
     /// The binding of this buffer or range.
     fn resource(&self) -> wgpu::BindingResource<'a> {
         match self.range {

@@ -69,12 +69,7 @@ pub struct GpuIds {
 
 impl GpuIds {
     pub(crate) fn bref(&self) -> BufRef<'_> {
-        BufRef {
-            id: self.id,
-            buf: &self.buf,
-            range: None,
-            split: false,
-        }
+        BufRef::whole(self.id, &self.buf)
     }
 }
 

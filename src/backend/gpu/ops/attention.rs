@@ -167,12 +167,7 @@ pub fn backward(
     };
     let row_heads = dims.batch * dims.seq * dims.n_heads;
     let (sid, sbuf) = rec.scratch("attention_stats", (row_heads * 2 * 4) as u64)?;
-    let stats = BufRef {
-        id: sid,
-        buf: &sbuf,
-        range: None,
-        split: false,
-    };
+    let stats = BufRef::whole(sid, &sbuf);
     let bufs = [out.bref(), dout.bref(), lse.bref(), stats];
     rec.dispatch(
         &kernels::ATTENTION_BACKWARD_DELTA,

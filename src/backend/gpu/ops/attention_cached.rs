@@ -48,12 +48,7 @@ pub fn cached(
         scale: dims.scale,
     };
     let (sid, sbuf) = rec.scratch("attention_cached_scores", score_count as u64 * 4)?;
-    let scores = BufRef {
-        id: sid,
-        buf: &sbuf,
-        range: None,
-        split: false,
-    };
+    let scores = BufRef::whole(sid, &sbuf);
     let bufs = [q.bref(), k_cache.bref(), v_cache.bref(), scores, out.bref()];
     rec.dispatch(
         &kernels::ATTENTION_CACHED,

@@ -30,12 +30,7 @@ pub struct GpuBlocks {
 
 impl GpuBlocks {
     pub(crate) fn bref(&self) -> BufRef<'_> {
-        BufRef {
-            id: self.id,
-            buf: &self.buf,
-            range: None,
-            split: false,
-        }
+        BufRef::whole(self.id, &self.buf)
     }
     /// The tensor's name (as given to [`GpuBackend::upload_blocks`]).
     pub fn name(&self) -> &str {

@@ -110,12 +110,7 @@ fn split_k(
     let slices = params.k.div_ceil(k_chunk);
     let cols = params.m * params.n;
     let (pid, pbuf) = rec.scratch("matmul_partials", slices as u64 * cols as u64 * 4)?;
-    let partial = BufRef {
-        id: pid,
-        buf: &pbuf,
-        range: None,
-        split: false,
-    };
+    let partial = BufRef::whole(pid, &pbuf);
     let sliced = MatmulParams {
         accumulate: 0,
         k_chunk,
@@ -130,12 +125,7 @@ fn split_k(
     )?;
     sum_partials(
         rec,
-        BufRef {
-            id: pid,
-            buf: &pbuf,
-            range: None,
-            split: false,
-        },
+        BufRef::whole(pid, &pbuf),
         c.bref(),
         SumPartialsParams {
             cols,
@@ -231,12 +221,7 @@ pub fn col_dot(
     let chunk = COL_DOT_CHUNK.max(rows.div_ceil(65535));
     let chunks = rows.div_ceil(chunk).max(1);
     let (pid, pbuf) = rec.scratch("partials", (chunks * cols * 4) as u64)?;
-    let partial = BufRef {
-        id: pid,
-        buf: &pbuf,
-        range: None,
-        split: false,
-    };
+    let partial = BufRef::whole(pid, &pbuf);
     let params = ColDotParams {
         rows: u32_of(op, "rows", rows)?,
         cols: u32_of(op, "cols", cols)?,

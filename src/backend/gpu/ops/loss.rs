@@ -83,12 +83,7 @@ pub(crate) fn reduce_total(
     let total: usize = nonempty.iter().map(|(_, nb)| nb).sum();
     let chunks = u32_of(op, "partial count", total)?;
     let (pid, pbuf) = rec.scratch("reduce_partials", total.max(1) as u64 * 4)?;
-    let partial = BufRef {
-        id: pid,
-        buf: &pbuf,
-        range: None,
-        split: false,
-    };
+    let partial = BufRef::whole(pid, &pbuf);
     let per = rec
         .tuning
         .get()

@@ -136,12 +136,7 @@ pub fn matmul_multi(
     // With two products, the third B is the first again (read-only) and the third C a scratch
     // buffer nothing reads.
     let (unused_id, unused) = rec.scratch("matmul_multi_unused", 4)?;
-    let unused = BufRef {
-        id: unused_id,
-        buf: &unused,
-        range: None,
-        split: false,
-    };
+    let unused = BufRef::whole(unused_id, &unused);
     let b3 = bs.get(2).unwrap_or(&bs[0]).bref();
     let c3 = cs.get(2).map_or(unused, |c| c.bref());
     let bufs = [
