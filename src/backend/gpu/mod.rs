@@ -149,12 +149,7 @@ impl Backend for GpuBackend {
         self.zeros_blocks(shape)
     }
     fn reshape(&self, t: &mut GpuTensor, dims: &[usize]) -> Result<()> {
-        if t.is_split() {
-            return Err(crate::error::Error::Unsupported(
-                "reshape cannot take a matrix held in row blocks over several storage bindings"
-                    .into(),
-            ));
-        }
+        split::refuse_blocks("reshape", &[&*t])?;
         let shape = Shape::new(dims);
         crate::backend::checks::data_len("reshape", shape.numel(), t.shape.numel())?;
         t.shape = shape;
@@ -271,12 +266,7 @@ impl Kernels for GpuBackend {
         rows: usize,
         width: usize,
     ) -> Result<()> {
-        if src.is_split() || dst.is_split() {
-            return Err(crate::error::Error::Unsupported(
-                "copy_rows cannot take a matrix held in row blocks over several storage bindings"
-                    .into(),
-            ));
-        }
+        split::refuse_blocks("copy_rows", &[src, &*dst])?;
         let w = width as u64 * 4;
         self.rec.with_encoder(|enc| {
             enc.copy_buffer_to_buffer(
@@ -336,51 +326,7 @@ impl Kernels for GpuBackend {
         ops::linalg::matmul(&self.rec, a, b, c, spec, dims)
     }
     fn group_kernel(&self, tensors: &mut [&mut GpuTensor]) -> Result<Option<GpuTensor>> {
-        if tensors.iter().any(|t| t.is_split()) {
-            return Err(crate::error::Error::Unsupported(
-                "group cannot take a matrix held in row blocks over several storage bindings"
-                    .into(),
-            ));
-        }
-        // Each tensor starts at a multiple of 256 bytes: the largest storage-binding offset
-        // alignment WebGPU allows, so every adapter's, and the same layout on every adapter.
-        let limits = self.rec.ctx.device.limits();
-        let align = u64::from(limits.min_storage_buffer_offset_alignment).max(256);
-        let mut offsets = Vec::with_capacity(tensors.len());
-        let mut end = 0u64;
-        for t in tensors.iter() {
-            let start = end.next_multiple_of(align);
-            offsets.push(start);
-            end = start + t.shape.numel() as u64 * 4;
-        }
-        let elements = usize::try_from(end.next_multiple_of(align) / 4).map_err(|_| {
-            crate::error::Error::param("group", "the tensors do not fit one buffer")
-        })?;
-        let flat = self.new_tensor(&[elements], None)?;
-        self.rec.with_encoder(|enc| {
-            for (t, &o) in tensors.iter().zip(&offsets) {
-                let bytes = t.shape.numel() as u64 * 4;
-                if bytes > 0 {
-                    enc.copy_buffer_to_buffer(&t.buf, t.offset(), &flat.buf, o, bytes);
-                }
-            }
-        });
-        for (t, o) in tensors.iter_mut().zip(offsets) {
-            let bytes = t.shape.numel() as u64 * 4;
-            if bytes == 0 {
-                continue; // an empty binding is invalid: it stays on its own
-            }
-            **t = GpuTensor {
-                buf: flat.buf.clone(),
-                id: self.rec.ledger.next_id(),
-                range: Some((o, bytes)),
-                shape: t.shape.clone(),
-                format: Format::F32,
-                dead: self.rec.dead.clone(),
-                parts: Vec::new(),
-            };
-        }
-        Ok(Some(flat))
+        self.group_tensors(tensors)
     }
     fn matmul_multi_kernel(
         &self,

@@ -32,6 +32,17 @@ pub(super) fn block_rows(cols: usize, cap: u64) -> Result<usize> {
     Ok(usize::try_from(rows).unwrap_or(usize::MAX))
 }
 
+/// Refuses, naming `op`, any of `tensors` held in row blocks (for the ops that do not take
+/// them and do not go through the recorder's binding check).
+pub(super) fn refuse_blocks(op: &str, tensors: &[&GpuTensor]) -> Result<()> {
+    if tensors.iter().any(|t| t.is_split()) {
+        return Err(Error::Unsupported(format!(
+            "{op} cannot take a matrix held in row blocks over several storage bindings"
+        )));
+    }
+    Ok(())
+}
+
 /// A piece of an operand: a tensor or block used in place, or a scratch copy.
 enum Piece<'a> {
     Same(&'a GpuTensor),
