@@ -131,6 +131,57 @@ fn imported_weights_read_by_ranges_are_the_written_file() {
 }
 
 #[test]
+fn a_phi3_gguf_with_a_sentencepiece_vocabulary_trains_as_its_import() {
+    // Phi-3 as llama.cpp writes it: fused projections, Q8_0, a SentencePiece vocabulary and
+    // Phi-3's chat template.
+    const PHI3: &str = "tests/fixtures/gguf/tiny_phi3_chat.gguf";
+    let dir = tmp("phi3");
+    let folder = dir.join("imported");
+    let summary = ok(&["import-gguf", PHI3, "--out", s(&folder)]);
+    assert!(summary.contains("llama / default: 426 tokens"), "{summary}");
+    let want = train(s(&folder), &dir.join("from-folder"));
+    let got = train(PHI3, &dir.join("from-gguf"));
+    assert_eq!(want.len(), 3, "{want:?}");
+    assert!(want.iter().all(|l| l.is_finite()), "{want:?}");
+    assert_eq!(
+        got, want,
+        "per-step losses from the .gguf and from its import"
+    );
+    // The chat template renders Phi-3's turns, the vocabulary keeps them whole (<|user|> 421,
+    // <|assistant|> 422, <|end|> 423), and the trained positions follow the last <|assistant|>.
+    let dump = dir.join("examples.jsonl");
+    ok(&["data", "--model", PHI3, "--data", DATA, "--dump", s(&dump)]);
+    let text = std::fs::read_to_string(&dump).unwrap();
+    assert!(text.lines().count() >= 20);
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let ids: Vec<u64> = v["input_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap())
+            .collect();
+        let mask: Vec<bool> = v["loss_mask"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_bool().unwrap_or_else(|| x.as_u64() == Some(1)))
+            .collect();
+        assert!(ids.contains(&421) && ids.contains(&422), "{line}");
+        let first = mask.iter().position(|&m| m).expect("a trained position");
+        assert!(
+            ids[..first].contains(&422),
+            "trained after <|assistant|>: {line}"
+        );
+        // The turn's <|end|> is trained, and the template's closing <|endoftext|> (420).
+        assert!(ids[first..].contains(&423), "{line}");
+        assert_eq!(mask.last(), Some(&true), "{line}");
+        assert_eq!(ids.last(), Some(&420), "{line}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn a_gguf_trains_evaluates_and_generates_as_its_import() {
     let dir = tmp("train");
     let folder = dir.join("imported");

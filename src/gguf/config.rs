@@ -1,8 +1,9 @@
 //! GGUF metadata → Hugging Face `config.json` and `generation_config.json`, for the
 //! architectures this importer handles (`general.architecture`): `llama` (which llama.cpp also
-//! uses for Mistral-style and SmolLM models), `qwen2`, `qwen3` and `gemma3` (as llama.cpp runs
+//! uses for Mistral-style and SmolLM models), `qwen2`, `qwen3`, `gemma3` (as llama.cpp runs
 //! it: every 6th layer global, the others sliding with RoPE base 10000, softmax scale
-//! `1 / sqrt(head_dim)`).
+//! `1 / sqrt(head_dim)`) and `phi3` (fused projections; its sliding window; longrope from the
+//! `rope_factors_long` / `rope_factors_short` tensors and `rope.scaling.original_context_length`).
 //!
 //! Keys read (prefixed by the architecture): `block_count`, `embedding_length`,
 //! `feed_forward_length`, `attention.head_count`, `attention.head_count_kv`,
@@ -51,7 +52,7 @@ pub fn hub_source(meta: &Metadata) -> Result<Option<String>> {
 }
 
 /// The `general.architecture` values this importer handles.
-pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3", "gemma3"];
+pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3", "gemma3", "phi3"];
 
 /// A supported architecture.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +63,8 @@ pub enum Arch {
     Qwen3,
     /// Gemma 3's text model.
     Gemma3,
+    /// Phi-3 / Phi-3.5: fused `attn_qkv` and gate/up `ffn_up`.
+    Phi3,
 }
 
 impl Arch {
@@ -75,6 +78,7 @@ impl Arch {
             "qwen2" => Ok(Arch::Qwen2),
             "qwen3" => Ok(Arch::Qwen3),
             "gemma3" => Ok(Arch::Gemma3),
+            "phi3" => Ok(Arch::Phi3),
             other => Err(Error::input(
                 &meta.file,
                 format!(
@@ -92,6 +96,7 @@ impl Arch {
             Arch::Qwen2 => "qwen2",
             Arch::Qwen3 => "qwen3",
             Arch::Gemma3 => "gemma3",
+            Arch::Phi3 => "phi3",
         }
     }
 
@@ -106,6 +111,7 @@ impl Arch {
             Arch::Qwen2 => "Qwen2ForCausalLM",
             Arch::Qwen3 => "Qwen3ForCausalLM",
             Arch::Gemma3 => "Gemma3ForCausalLM",
+            Arch::Phi3 => "Phi3ForCausalLM",
         }
     }
 }
@@ -125,6 +131,14 @@ pub struct TensorFacts {
     pub attention_bias: bool,
     /// `ffn_gate.bias` present (llama: `mlp_bias`).
     pub mlp_bias: bool,
+}
+
+/// Phi-3's longrope factors, from the tensors `rope_factors_long.weight` and
+/// `rope_factors_short.weight` (`head_dim / 2` values each).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RopeFactors {
+    pub long: Vec<f32>,
+    pub short: Vec<f32>,
 }
 
 /// The head counts the q/k permutation is undone with.
@@ -161,8 +175,13 @@ pub fn heads(meta: &Metadata, arch: Arch) -> Result<Heads> {
     Ok(Heads { n_head, n_head_kv })
 }
 
-/// The `config.json` object.
-pub fn hf_config(meta: &Metadata, arch: Arch, facts: &TensorFacts) -> Result<Map<String, Value>> {
+/// The `config.json` object. `factors`: Phi-3's longrope factors, when the file has them.
+pub fn hf_config(
+    meta: &Metadata,
+    arch: Arch,
+    facts: &TensorFacts,
+    factors: Option<&RopeFactors>,
+) -> Result<Map<String, Value>> {
     let p = arch.name();
     let key = |k: &str| format!("{p}.{k}");
     let unsupported = |m: String| Err(Error::Unsupported(format!("{}: {m}", meta.file)));
@@ -216,7 +235,9 @@ pub fn hf_config(meta: &Metadata, arch: Arch, facts: &TensorFacts) -> Result<Map
     if meta.usize(&key("expert_count"))?.unwrap_or(0) > 0 {
         return unsupported("mixture-of-experts models are not supported".into());
     }
-    if arch != Arch::Gemma3 && meta.get(&key("attention.sliding_window")).is_some() {
+    if !matches!(arch, Arch::Gemma3 | Arch::Phi3)
+        && meta.get(&key("attention.sliding_window")).is_some()
+    {
         return unsupported("sliding-window attention is not supported for GGUF import".into());
     }
     if let Some(n) = meta.usize(&key("vocab_size"))?
@@ -269,7 +290,17 @@ pub fn hf_config(meta: &Metadata, arch: Arch, facts: &TensorFacts) -> Result<Map
         "rope_theta".into(),
         json!(meta.f64(&key("rope.freq_base"))?.unwrap_or(10000.0)),
     );
-    c.insert("rope_scaling".into(), rope_scaling(meta, arch)?);
+    match factors {
+        Some(f) if arch == Arch::Phi3 => longrope(meta, &mut c, f, head_dim)?,
+        Some(_) => {
+            return unsupported(
+                "rope_factors tensors are read only for the phi3 architecture".into(),
+            );
+        }
+        None => {
+            c.insert("rope_scaling".into(), rope_scaling(meta, arch)?);
+        }
+    }
     c.insert("tie_word_embeddings".into(), json!(facts.tied));
     match arch {
         Arch::Llama => {
@@ -300,6 +331,11 @@ pub fn hf_config(meta: &Metadata, arch: Arch, facts: &TensorFacts) -> Result<Map
             c.insert("sliding_window_pattern".into(), json!(6));
             c.insert("attention_bias".into(), json!(facts.attention_bias));
         }
+        Arch::Phi3 => {
+            // llama.cpp's converter writes 0 for "no window".
+            let window = size(meta, &key("attention.sliding_window"))?.filter(|&w| w > 0);
+            c.insert("sliding_window".into(), json!(window));
+        }
     }
     for (hf, gguf) in [
         ("bos_token_id", "tokenizer.ggml.bos_token_id"),
@@ -312,6 +348,57 @@ pub fn hf_config(meta: &Metadata, arch: Arch, facts: &TensorFacts) -> Result<Map
     }
     c.insert("torch_dtype".into(), json!("float32"));
     Ok(c)
+}
+
+/// Phi-3's longrope: `rope_scaling` with the two factor lists, and
+/// `original_max_position_embeddings`. An attention factor that differs from the one
+/// transformers computes from the two context lengths is written as `attention_factor`.
+fn longrope(
+    meta: &Metadata,
+    c: &mut Map<String, Value>,
+    f: &RopeFactors,
+    head_dim: usize,
+) -> Result<()> {
+    let key = "phi3.rope.scaling.original_context_length";
+    let original = require_size(meta, key)?;
+    if f.long.len() != head_dim / 2 || f.short.len() != head_dim / 2 {
+        return Err(Error::input(
+            &meta.file,
+            format!(
+                "rope_factors_long and rope_factors_short need head_dim / 2 = {} values, found {} and {}",
+                head_dim / 2,
+                f.long.len(),
+                f.short.len()
+            ),
+        ));
+    }
+    let context = c["max_position_embeddings"].as_u64().unwrap_or(0) as f64;
+    let scale = context / original.max(1) as f64;
+    let computed = if scale > 1.0 {
+        (1.0 + scale.ln() / (original as f64).ln()).sqrt()
+    } else {
+        1.0
+    };
+    // The f32 values as their shortest decimals (1.15, not 1.149999976158142), as config.json
+    // spells them.
+    let decimal = |v: &[f32]| -> Vec<f64> {
+        v.iter()
+            .map(|x| x.to_string().parse().unwrap_or(f64::from(*x)))
+            .collect()
+    };
+    let mut scaling = json!({
+        "type": "longrope",
+        "long_factor": decimal(&f.long),
+        "short_factor": decimal(&f.short)
+    });
+    if let Some(a) = meta.f64("phi3.rope.scaling.attn_factor")?
+        && (a - computed).abs() > 1e-6 * computed
+    {
+        scaling["attention_factor"] = json!(a);
+    }
+    c.insert("rope_scaling".into(), scaling);
+    c.insert("original_max_position_embeddings".into(), json!(original));
+    Ok(())
 }
 
 /// `rope_scaling`: none, or linear with its factor.

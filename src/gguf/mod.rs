@@ -9,7 +9,8 @@
 //! - [`dequant`], [`kquants`]: tensor data → f32, bitwise as gguf-py computes it.
 //! - [`names`]: llama.cpp names → Hugging Face names; the q/k row permutation undone.
 //! - [`config`]: metadata → `config.json` / `generation_config.json`.
-//! - [`tokenizer`], [`pretokenizers`]: the vocabulary → `tokenizer.json` / `tokenizer_config.json`.
+//! - [`tokenizer`], [`pretokenizers`], [`spm`]: the vocabulary (byte-level BPE or SentencePiece)
+//!   → `tokenizer.json` / `tokenizer_config.json`.
 //! - [`import`]: [`GgufModel`] ties them together and streams the folder into an export target.
 //! - [`lazy`]: [`ImportedWeights`], the folder's `model.safetensors` read by ranges and made on
 //!   demand (the command line loads a `.gguf` through it, never holding the f32 file).
@@ -26,6 +27,7 @@ pub mod metadata;
 pub mod names;
 pub mod pretokenizers;
 pub mod reader;
+pub mod spm;
 pub mod tokenizer;
 pub mod types;
 

@@ -44,13 +44,19 @@ pub fn norm_shift(arch: &str) -> f32 {
     if arch == "gemma3" { 1.0 } else { 0.0 }
 }
 
-/// [`hf_name`] for a file of architecture `arch` (Gemma 3's norms differ).
+/// [`hf_name`] for a file of architecture `arch` (Gemma 3's norms differ; Phi-3's `ffn_up` is
+/// the fused gate/up projection).
 pub fn hf_name_for(arch: &str, name: &str) -> Option<String> {
     if arch == "gemma3"
         && let Some((layer, part, kind)) = split_block(name)
         && let Some((_, hf)) = GEMMA3_NORMS.iter().find(|(g, _)| *g == part)
     {
         return Some(format!("model.layers.{layer}.{hf}.{kind}"));
+    }
+    if arch == "phi3"
+        && let Some((layer, "ffn_up", kind)) = split_block(name)
+    {
+        return Some(format!("model.layers.{layer}.mlp.gate_up_proj.{kind}"));
     }
     hf_name(name)
 }

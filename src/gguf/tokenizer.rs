@@ -3,18 +3,22 @@
 //! Handled: `tokenizer.ggml.model == "gpt2"` (byte-level BPE) from `tokenizer.ggml.tokens` (ids in
 //! order), `tokenizer.ggml.merges` (`"a b"` strings, in rank order) and `tokenizer.ggml.token_type`
 //! (3 = control → special added token, 4 = user-defined → added token), with the text splitting
-//! of [`super::pretokenizers`] chosen by `tokenizer.ggml.pre`. `tokenizer_config.json` carries the
+//! of [`super::pretokenizers`] chosen by `tokenizer.ggml.pre`; and `"llama"` (SentencePiece:
+//! pieces and scores, merges rebuilt from them, byte fallback; [`super::spm`]), where the unknown
+//! token (type 2) is a special added token too. `tokenizer_config.json` carries the
 //! special tokens named by `tokenizer.ggml.{bos,eos,unknown,padding}_token_id`, `add_bos_token`,
 //! `add_eos_token` and the chat template(s). The result is loaded once with the `tokenizers`
 //! crate, so a vocabulary it would refuse is an error here, not when training starts.
 use super::metadata::Metadata;
 use super::pretokenizers::pre_spec;
+use super::spm::ModelParts;
 use crate::error::{Error, Result};
 use serde_json::{Map, Value, json};
 
 /// The `tokenizer.ggml.model` values this importer handles.
-pub const SUPPORTED_TOKENIZER_MODELS: &[&str] = &["gpt2"];
+pub const SUPPORTED_TOKENIZER_MODELS: &[&str] = &["gpt2", "llama"];
 
+const UNKNOWN: i128 = 2;
 const CONTROL: i128 = 3;
 const USER_DEFINED: i128 = 4;
 
@@ -23,10 +27,12 @@ const USER_DEFINED: i128 = 4;
 pub struct TokenizerFiles {
     pub tokenizer_json: String,
     pub tokenizer_config_json: String,
-    /// `tokenizer.ggml.pre`.
+    /// `tokenizer.ggml.model`: `gpt2` (byte-level BPE) or `llama` (SentencePiece).
+    pub model: String,
+    /// `tokenizer.ggml.pre` (`default` when a SentencePiece file has none).
     pub pre: String,
     pub n_tokens: usize,
-    /// Control and user-defined tokens.
+    /// Control and user-defined tokens (and, for SentencePiece, the unknown token).
     pub n_added: usize,
 }
 
@@ -44,49 +50,38 @@ pub fn tokenizer_files(
         return Err(Error::input(
             file,
             format!(
-                "tokenizer.ggml.model \"{model}\" is not supported (supported: {} (byte-level BPE))",
-                SUPPORTED_TOKENIZER_MODELS.join(", ")
+                "tokenizer.ggml.model \"{model}\" is not supported (supported: gpt2 (byte-level BPE), llama (SentencePiece))"
             ),
         ));
     }
-    let pre = meta.str("tokenizer.ggml.pre")?.ok_or_else(|| {
-        Error::input(
-            file,
-            format!(
-                "tokenizer.ggml.pre is missing, so the text splitting is unknown (supported: {})",
-                super::pretokenizers::SUPPORTED_PRE.join(", ")
-            ),
-        )
-    })?;
-    let spec = pre_spec(file, pre)?;
-    let tokens = meta
+    let spm = model == "llama";
+    let arch = meta.str("general.architecture")?.unwrap_or_default();
+    let raw = meta
         .str_array("tokenizer.ggml.tokens")?
         .ok_or_else(|| meta.missing("tokenizer.ggml.tokens"))?;
     let types = match meta.int_array("tokenizer.ggml.token_type")? {
-        Some(t) if t.len() != tokens.len() => {
+        Some(t) if t.len() != raw.len() => {
             return Err(Error::input(
                 file,
                 format!(
                     "tokenizer.ggml.token_type has {} entries for {} tokens",
                     t.len(),
-                    tokens.len()
+                    raw.len()
                 ),
             ));
         }
         Some(t) => t,
-        None => vec![1; tokens.len()],
+        None => vec![1; raw.len()],
     };
-    // gguf-py's writer leaves out an empty list, so an absent key is a byte-level vocabulary
-    // without merges.
-    let merges = meta.str_array("tokenizer.ggml.merges")?.unwrap_or_default();
+    let tokens = if spm {
+        super::spm::respell(arch, &raw)
+    } else {
+        raw.iter().map(|t| t.to_string()).collect()
+    };
 
-    let mut vocab = Map::new();
     let mut added = Vec::new();
-    for (id, (&tok, &ty)) in tokens.iter().zip(&types).enumerate() {
-        if !vocab.contains_key(tok) {
-            vocab.insert(tok.to_string(), json!(id));
-        }
-        if ty == CONTROL || ty == USER_DEFINED {
+    for (id, (tok, &ty)) in tokens.iter().zip(&types).enumerate() {
+        if ty == CONTROL || ty == USER_DEFINED || (spm && ty == UNKNOWN) {
             added.push(json!({
                 "id": id,
                 "content": tok,
@@ -94,26 +89,10 @@ pub fn tokenizer_files(
                 "lstrip": false,
                 "rstrip": false,
                 "normalized": false,
-                "special": ty == CONTROL
+                "special": ty != USER_DEFINED
             }));
         }
     }
-    let pairs = merges
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            // llama.cpp splits at the first space after the first character.
-            let first = m.chars().next().map_or(0, char::len_utf8);
-            match m[first..].find(' ').map(|at| first + at) {
-                Some(at) => Ok(json!([&m[..at], &m[at + 1..]])),
-                None => Err(Error::input(
-                    file,
-                    format!("tokenizer.ggml.merges entry {i} \"{m}\" is not two tokens separated by a space"),
-                )),
-            }
-        })
-        .collect::<Result<Vec<_>>>()?;
-
     let token = |key: &str| -> Result<Option<(usize, String)>> {
         match meta.usize(key)? {
             None => Ok(None),
@@ -133,33 +112,33 @@ pub fn tokenizer_files(
     let eos = token("tokenizer.ggml.eos_token_id")?;
     let unk = token("tokenizer.ggml.unknown_token_id")?;
     let pad = token("tokenizer.ggml.padding_token_id")?;
-    let add_bos = meta.bool("tokenizer.ggml.add_bos_token")?.unwrap_or(false);
+    // llama.cpp adds BOS to a SentencePiece vocabulary that does not say otherwise.
+    let add_bos = meta.bool("tokenizer.ggml.add_bos_token")?.unwrap_or(spm);
     let add_eos = meta.bool("tokenizer.ggml.add_eos_token")?.unwrap_or(false);
+    let (parts, pre) = if spm {
+        let pre = meta.str("tokenizer.ggml.pre")?.unwrap_or("default");
+        let unk = unk.as_ref().map(|u| u.1.as_str()).or_else(|| {
+            let at = types.iter().position(|&t| t == UNKNOWN)?;
+            Some(tokens[at].as_str())
+        });
+        (super::spm::model_parts(meta, arch, &tokens, unk)?, pre)
+    } else {
+        byte_level_parts(meta, &tokens)?
+    };
 
     let tokenizer = json!({
         "version": "1.0",
         "truncation": null,
         "padding": null,
         "added_tokens": added,
-        "normalizer": spec.normalizer,
-        "pre_tokenizer": spec.pre_tokenizer,
+        "normalizer": parts.normalizer,
+        "pre_tokenizer": parts.pre_tokenizer,
         "post_processor": post_processor(
             bos.as_ref().filter(|_| add_bos),
             eos.as_ref().filter(|_| add_eos)
         ),
-        "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
-        "model": {
-            "type": "BPE",
-            "dropout": null,
-            "unk_token": null,
-            "continuing_subword_prefix": null,
-            "end_of_word_suffix": null,
-            "fuse_unk": false,
-            "byte_fallback": false,
-            "ignore_merges": spec.ignore_merges,
-            "vocab": vocab,
-            "merges": pairs
-        }
+        "decoder": parts.decoder,
+        "model": parts.model
     });
     let tokenizer_json = tokenizer.to_string();
     tokenizers::Tokenizer::from_bytes(tokenizer_json.as_bytes()).map_err(|e| {
@@ -195,10 +174,69 @@ pub fn tokenizer_files(
     Ok(Some(TokenizerFiles {
         tokenizer_json,
         tokenizer_config_json,
+        model: model.to_string(),
         pre: pre.to_string(),
         n_tokens: tokens.len(),
         n_added: tokenizer["added_tokens"].as_array().map_or(0, Vec::len),
     }))
+}
+
+/// The parts of a byte-level BPE (`gpt2`): the text splitting named by `tokenizer.ggml.pre` and
+/// the merges the file lists. Also gives that `pre` name.
+fn byte_level_parts<'m>(meta: &'m Metadata, tokens: &[String]) -> Result<(ModelParts, &'m str)> {
+    let file = meta.file.as_str();
+    let pre = meta.str("tokenizer.ggml.pre")?.ok_or_else(|| {
+        Error::input(
+            file,
+            format!(
+                "tokenizer.ggml.pre is missing, so the text splitting is unknown (supported: {})",
+                super::pretokenizers::SUPPORTED_PRE.join(", ")
+            ),
+        )
+    })?;
+    let spec = pre_spec(file, pre)?;
+    // gguf-py's writer leaves out an empty list, so an absent key is a byte-level vocabulary
+    // without merges.
+    let merges = meta.str_array("tokenizer.ggml.merges")?.unwrap_or_default();
+    let mut vocab = Map::new();
+    for (id, tok) in tokens.iter().enumerate() {
+        if !vocab.contains_key(tok) {
+            vocab.insert(tok.clone(), json!(id));
+        }
+    }
+    let pairs = merges
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            // llama.cpp splits at the first space after the first character.
+            let first = m.chars().next().map_or(0, char::len_utf8);
+            match m[first..].find(' ').map(|at| first + at) {
+                Some(at) => Ok(json!([&m[..at], &m[at + 1..]])),
+                None => Err(Error::input(
+                    file,
+                    format!("tokenizer.ggml.merges entry {i} \"{m}\" is not two tokens separated by a space"),
+                )),
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let parts = ModelParts {
+        normalizer: spec.normalizer,
+        pre_tokenizer: spec.pre_tokenizer,
+        decoder: json!({"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true}),
+        model: json!({
+            "type": "BPE",
+            "dropout": null,
+            "unk_token": null,
+            "continuing_subword_prefix": null,
+            "end_of_word_suffix": null,
+            "fuse_unk": false,
+            "byte_fallback": false,
+            "ignore_merges": spec.ignore_merges,
+            "vocab": vocab,
+            "merges": pairs
+        }),
+    };
+    Ok((parts, pre))
 }
 
 /// Adds BOS / EOS around each sequence as `add_bos_token` / `add_eos_token` ask.

@@ -32,8 +32,8 @@ fn bitwise(what: &str, got: &[f32], want: &[f32]) {
 }
 
 #[test]
-fn llama_mistral_qwen2_qwen3_read_back_bit_for_bit() {
-    for model in ["llama", "mistral", "qwen2", "qwen3", "llama_bf16"] {
+fn llama_mistral_qwen2_qwen3_phi3_read_back_bit_for_bit() {
+    for model in ["llama", "mistral", "qwen2", "qwen3", "phi3", "llama_bf16"] {
         let files = fixture_dir(&format!("models/{model}"));
         let src_cfg = read_config(&files).unwrap();
         let ckpt = open_checkpoint(&files).unwrap();
@@ -44,7 +44,7 @@ fn llama_mistral_qwen2_qwen3_read_back_bit_for_bit() {
             assert_eq!(file.version, 3);
             assert_eq!(file.alignment, 32);
             let arch = match model {
-                "qwen2" | "qwen3" => model,
+                "qwen2" | "qwen3" | "phi3" => model,
                 _ => "llama",
             };
             assert_eq!(
@@ -77,6 +77,7 @@ fn llama_mistral_qwen2_qwen3_read_back_bit_for_bit() {
             assert_eq!(c.max_position_embeddings, src_cfg.max_position_embeddings);
             assert_eq!(c.tie_word_embeddings, src_cfg.tie_word_embeddings, "{what}");
             assert_eq!(c.biases, src_cfg.biases, "{what}");
+            assert_eq!(c.sliding_window, src_cfg.sliding_window, "{what}");
             let names = imported.tensor_names();
             assert!(!names.is_empty());
             for name in names {

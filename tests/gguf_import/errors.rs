@@ -2,7 +2,7 @@
 //! allocation the file cannot back), and unsupported models, types and tokenizers are named
 //! with what is supported.
 use super::fixture;
-use super::writer::{Kv, kv_str, kv_u32, tiny_llama, tiny_llama_with_vocab};
+use super::writer::{Kv, kv_f32, kv_f32_array, kv_str, kv_u32, tiny_llama, tiny_llama_with_vocab};
 use svdtune::gguf::GgufModel;
 use svdtune::model::MemorySource;
 
@@ -209,7 +209,7 @@ fn model_errors_name_what_is_supported() {
     g.set("general.architecture", kv_str("gemma"));
     assert_error(
         g.bytes(),
-        &["architecture \"gemma\" is not supported (supported: llama, qwen2, qwen3, gemma3)"],
+        &["architecture \"gemma\" is not supported (supported: llama, qwen2, qwen3, gemma3, phi3)"],
     );
     let mut g = tiny_llama();
     g.tensors.retain(|t| t.name != "blk.0.ffn_down.weight");
@@ -263,11 +263,39 @@ fn model_errors_name_what_is_supported() {
 #[test]
 fn tokenizer_errors_name_what_is_supported() {
     let mut g = tiny_llama_with_vocab();
-    g.set("tokenizer.ggml.model", kv_str("llama"));
+    g.set("tokenizer.ggml.model", kv_str("t5"));
     assert_error(
         g.bytes(),
-        &["tokenizer.ggml.model \"llama\" is not supported (supported: gpt2"],
+        &[
+            "tokenizer.ggml.model \"t5\" is not supported (supported: gpt2 (byte-level BPE), llama (SentencePiece))",
+        ],
     );
+    // A SentencePiece vocabulary whose scores do not match its tokens.
+    let mut g = tiny_llama_with_vocab();
+    g.set("tokenizer.ggml.model", kv_str("llama"));
+    g.set("tokenizer.ggml.scores", kv_f32(0.5));
+    assert_error(
+        g.bytes(),
+        &["tokenizer.ggml.scores should be an array of numbers"],
+    );
+    let mut g = tiny_llama_with_vocab();
+    g.set("tokenizer.ggml.model", kv_str("llama"));
+    g.set("tokenizer.ggml.scores", super::writer::kv_str_array(&["a"]));
+    assert_error(
+        g.bytes(),
+        &["tokenizer.ggml.scores should be an array of numbers"],
+    );
+    let mut g = tiny_llama_with_vocab();
+    g.set("tokenizer.ggml.model", kv_str("llama"));
+    g.set("tokenizer.ggml.scores", kv_f32_array(&[0.0; 3]));
+    assert_error(
+        g.bytes(),
+        &["tokenizer.ggml.scores has 3 entries for 16 tokens"],
+    );
+    // Without scores, a SentencePiece vocabulary merges in file order: it imports.
+    let mut g = tiny_llama_with_vocab();
+    g.set("tokenizer.ggml.model", kv_str("llama"));
+    open(g.bytes()).unwrap_or_else(|e| panic!("{e}"));
     let mut g = tiny_llama_with_vocab();
     g.set("tokenizer.ggml.pre", kv_str("foo"));
     assert_error(

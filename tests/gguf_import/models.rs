@@ -134,6 +134,12 @@ fn qwen3_f32_gives_back_the_exact_weights_and_logits() {
 }
 
 #[test]
+fn phi3_f32_gives_back_the_exact_weights_config_and_logits() {
+    // Fused attn_qkv and gate/up ffn_up, longrope read back from the rope_factors tensors.
+    round_trip("phi3_f32.gguf", "phi3");
+}
+
+#[test]
 fn quantized_llama_equals_what_transformers_loads() {
     let imported = GgufModel::open(source("llama_quant.gguf")).unwrap();
     let s = imported.summary().unwrap();
@@ -228,4 +234,38 @@ fn import_gguf_command_writes_a_loadable_folder() {
     assert!(!bad.status.success());
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("error: Cargo.toml: not a GGUF file"), "{err}");
+}
+
+#[test]
+fn tiny_phi3_chat_logits_equal_what_transformers_computes_from_the_gguf() {
+    // Q8_0 matrices, fused projections and a 426-token SentencePiece vocabulary; the expected
+    // logits are transformers' own forward pass of the same file.
+    let imported = GgufModel::open(source("tiny_phi3_chat.gguf")).unwrap();
+    assert_eq!(imported.cfg.vocab_size, 426);
+    let files = imported.hf_files(|_, _, _| {}).unwrap();
+    assert!(files.has("tokenizer.json"));
+    let want = crate::fixture("tiny_phi3_chat_expected.safetensors");
+    let st = safetensors::SafeTensors::deserialize(&want).unwrap();
+    let ids_t = st.tensor("input_ids").unwrap();
+    let ids: Vec<u32> = ids_t
+        .data()
+        .chunks_exact(8)
+        .map(|b| i64::from_le_bytes(b.try_into().unwrap()) as u32)
+        .collect();
+    let want_logits: Vec<f32> = st
+        .tensor("logits")
+        .unwrap()
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    let mut m = Model::load(&CpuBackend, &files, |_, _, _| {}).unwrap();
+    let got = logits(&mut m, &ids, ids_t.shape()[0], ids_t.shape()[1]);
+    crate::common::assert_close(
+        "tiny_phi3_chat.gguf: logits against transformers",
+        &got,
+        &want_logits,
+        1e-4,
+        0.0,
+    );
 }

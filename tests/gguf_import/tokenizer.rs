@@ -1,6 +1,9 @@
 //! Vocabulary-only GGUFs (a small byte-level BPE with the SmolLM2, Llama 3 and Qwen2.5 text
 //! splitting): the tokenizer built from each gives the ids of the reference `tokenizers` tokenizer,
 //! and tokenizer_config.json carries the special tokens, add_bos_token and the chat template.
+//! SentencePiece vocabularies (a small BPE trained by the sentencepiece library, as Phi-3, Llama 2
+//! and Gemma 3 files hold them): the ids llama.cpp gives, which transformers' GGUF tokenizer gives
+//! too for phi3 and gemma3 (checked by the fixture script).
 use super::{fixture, source};
 use serde_json::Value;
 use svdtune::data::{Message, ModelText};
@@ -141,4 +144,70 @@ fn tokenizer_config_has_specials_and_template() {
 fn files_without_a_tokenizer_give_none() {
     let file = GgufFile::read(&source("llama_f32.gguf")).unwrap();
     assert!(tokenizer_files(&file.metadata, None).unwrap().is_none());
+}
+
+fn ids(v: &Value) -> Vec<u32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
+}
+
+#[test]
+fn sentencepiece_ids_equal_llama_cpp() {
+    let expected: Value = serde_json::from_slice(&fixture("tokenizer_spm_expected.json")).unwrap();
+    for file in [
+        "vocab_spm_phi3.gguf",
+        "vocab_spm_llama.gguf",
+        "vocab_spm_gemma3.gguf",
+    ] {
+        let t = files(file);
+        assert_eq!((t.model.as_str(), t.pre.as_str()), ("llama", "default"));
+        assert_eq!(t.n_tokens, 426, "{file}: 420 pieces + 6 added");
+        // <unk> (unknown), <s>, </s>, 5 control tokens, 1 user-defined.
+        assert_eq!(t.n_added, 9, "{file}: added tokens");
+        let text = ModelText::from_files(
+            t.tokenizer_json.as_bytes(),
+            Some(&t.tokenizer_config_json),
+            None,
+            None,
+        )
+        .unwrap();
+        let case = &expected[file];
+        let texts = case["texts"].as_array().unwrap();
+        assert!(texts.len() >= 7);
+        for (s, want) in texts.iter().zip(case["ids"].as_array().unwrap()) {
+            let s = s.as_str().unwrap();
+            let got = text.tokenizer.encode(s).unwrap();
+            assert_eq!(got, ids(want), "{file}: ids of {s:?}");
+            // Byte fallback and the prefix space decode back to the text.
+            if !s.contains("<|") && !s.contains("<tool>") {
+                let back = text.tokenizer.decode(&got).unwrap();
+                assert_eq!(back, s, "{file}: decode of {s:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn sentencepiece_config_follows_llama_cpp_defaults() {
+    // The llama-architecture file sets neither add_bos_token nor add_space_prefix: BOS is added
+    // (llama.cpp's default for SentencePiece) and a space is prepended.
+    let t = files("vocab_spm_llama.gguf");
+    let cfg: Value = serde_json::from_str(&t.tokenizer_config_json).unwrap();
+    assert_eq!(cfg["add_bos_token"], true);
+    assert_eq!(cfg["bos_token"], "<s>");
+    assert_eq!(cfg["unk_token"], "<unk>");
+    let tok: Value = serde_json::from_str(&t.tokenizer_json).unwrap();
+    assert_eq!(tok["model"]["byte_fallback"], true);
+    assert_eq!(tok["model"]["unk_token"], "<unk>");
+    assert_eq!(tok["normalizer"]["normalizers"][0]["type"], "Prepend");
+    // Phi-3's file says add_bos_token false; Gemma's says no space prefix.
+    let phi: Value =
+        serde_json::from_str(&files("vocab_spm_phi3.gguf").tokenizer_config_json).unwrap();
+    assert_eq!(phi["add_bos_token"], false);
+    let gemma: Value =
+        serde_json::from_str(&files("vocab_spm_gemma3.gguf").tokenizer_json).unwrap();
+    assert_eq!(gemma["normalizer"]["type"], "Replace");
 }

@@ -28,6 +28,15 @@ pub fn kv_str_array(items: &[&str]) -> Kv {
     Kv(9, b)
 }
 
+pub fn kv_f32_array(items: &[f32]) -> Kv {
+    let mut b = 6u32.to_le_bytes().to_vec();
+    b.extend_from_slice(&(items.len() as u64).to_le_bytes());
+    for v in items {
+        b.extend_from_slice(&v.to_le_bytes());
+    }
+    Kv(9, b)
+}
+
 /// One tensor: name, dims (innermost first), type code, data, and an offset that overrides the
 /// aligned one the writer would give.
 pub struct Tensor {
