@@ -4,8 +4,8 @@
 //!
 //! The keys are the ones [`crate::gguf::config`] reads back, so an export imports to the same
 //! config. What llama.cpp would compute differently from this engine is refused: a sliding
-//! window shorter than the context outside Phi-3, Llama-3 RoPE scaling (llama.cpp wants a
-//! `rope_freqs` tensor the importer does not read back yet).
+//! window shorter than the context outside Phi-3 and Gemma 3, RoPE scalings other than linear,
+//! Llama 3's (as the `rope_freqs` tensor) and Phi-3's longrope.
 use super::gguf_vocab::vocab_metadata;
 use crate::error::{Error, Result};
 use crate::gguf::metadata::{Value, ValueType};
@@ -87,6 +87,8 @@ pub fn model_metadata(cfg: &ModelConfig, name: &str, file_type: u32) -> Result<P
             put(&k("rope.scaling.type"), Value::String("linear".into()));
             put(&k("rope.scaling.factor"), Value::F32(*factor as f32));
         }
+        // Written as the tensor `rope_freqs.weight` (see `gguf_writer`), no keys.
+        RopeScaling::Llama3 { .. } if cfg.family == Family::Llama => {}
         RopeScaling::LongRope {
             original_max_position_embeddings,
             ..
@@ -102,7 +104,7 @@ pub fn model_metadata(cfg: &ModelConfig, name: &str, file_type: u32) -> Result<P
         }
         other => {
             return Err(Error::Unsupported(format!(
-                "RoPE scaling {} of this {} model is not supported for GGUF export (supported: none, linear; longrope for phi3)",
+                "RoPE scaling {} of this {} model is not supported for GGUF export (supported: none, linear; llama3 for llama; longrope for phi3)",
                 scaling_name(other),
                 cfg.family.model_type()
             )));

@@ -2,7 +2,7 @@
 //! that llama.cpp, Ollama and LM Studio load: the metadata of [`super::gguf_meta`], the tensors
 //! under llama.cpp's names ([`crate::gguf::names`], shared with the importer), the q/k rows of
 //! llama-architecture models permuted as `convert_hf_to_gguf.py` does, Phi-3's longrope factors
-//! as `rope_factors_{long,short}.weight`.
+//! as `rope_factors_{long,short}.weight`, Llama 3's RoPE scaling as `rope_freqs.weight`.
 //!
 //! Tensor types as llama.cpp's converter picks them: 1-D tensors (norms, biases, rope factors)
 //! F32; matrices in the chosen [`GgufOutType`]; for Q8_0 a matrix whose rows are not a multiple
@@ -18,6 +18,7 @@ use super::gguf_meta::{
 };
 use super::target::{ByteSink, ExportTarget};
 use crate::error::{Error, Result};
+use crate::gguf::llama3_rope::{Llama3Params, rope_freqs};
 use crate::gguf::metadata::Value;
 use crate::gguf::names::{gguf_name_for, norm_shift, permute_rows, permuted_heads};
 use crate::gguf::types::GgmlType;
@@ -170,6 +171,31 @@ pub fn plan_tensors(cfg: &ModelConfig, ty: GgufOutType) -> Result<Vec<GgufTensor
                 source: Source::Values(f.iter().map(|&v| v as f32).collect()),
             });
         }
+    }
+    if let (
+        Family::Llama,
+        &RopeScaling::Llama3 {
+            factor,
+            low_freq_factor,
+            high_freq_factor,
+            original_max_position_embeddings,
+        },
+    ) = (cfg.family, &cfg.rope.scaling)
+    {
+        let p = Llama3Params {
+            factor,
+            low_freq_factor,
+            high_freq_factor,
+            original_max_position_embeddings,
+        };
+        let freqs = rope_freqs(cfg.rope.theta, cfg.rope.head_dim, &p);
+        out.push(GgufTensor {
+            name: "rope_freqs.weight".into(),
+            shape: vec![freqs.len()],
+            ty: GgmlType::F32,
+            offset: 0,
+            source: Source::Values(freqs),
+        });
     }
     let mut at = 0;
     for t in &mut out {

@@ -4,6 +4,7 @@
 //! it: every 6th layer global, the others sliding with RoPE base 10000, softmax scale
 //! `1 / sqrt(head_dim)`) and `phi3` (fused projections; its sliding window; longrope from the
 //! `rope_factors_long` / `rope_factors_short` tensors and `rope.scaling.original_context_length`).
+//! Llama 3's RoPE scaling comes from the `rope_freqs` tensor ([`super::llama3_rope`]).
 //!
 //! Keys read (prefixed by the architecture): `block_count`, `embedding_length`,
 //! `feed_forward_length`, `attention.head_count`, `attention.head_count_kv`,
@@ -133,12 +134,15 @@ pub struct TensorFacts {
     pub mlp_bias: bool,
 }
 
-/// Phi-3's longrope factors, from the tensors `rope_factors_long.weight` and
-/// `rope_factors_short.weight` (`head_dim / 2` values each).
+/// RoPE data llama.cpp keeps in tensors rather than keys.
 #[derive(Clone, Debug, PartialEq)]
-pub struct RopeFactors {
-    pub long: Vec<f32>,
-    pub short: Vec<f32>,
+pub enum RopeTensors {
+    /// Phi-3's longrope factors, from `rope_factors_long.weight` and `rope_factors_short.weight`
+    /// (`head_dim / 2` values each).
+    LongRope { long: Vec<f32>, short: Vec<f32> },
+    /// Llama 3's scaling as per-frequency divisors, `rope_freqs.weight`
+    /// ([`super::llama3_rope`]).
+    Freqs(Vec<f32>),
 }
 
 /// The head counts the q/k permutation is undone with.
@@ -175,12 +179,12 @@ pub fn heads(meta: &Metadata, arch: Arch) -> Result<Heads> {
     Ok(Heads { n_head, n_head_kv })
 }
 
-/// The `config.json` object. `factors`: Phi-3's longrope factors, when the file has them.
+/// The `config.json` object. `rope`: the RoPE tensors, when the file has them.
 pub fn hf_config(
     meta: &Metadata,
     arch: Arch,
     facts: &TensorFacts,
-    factors: Option<&RopeFactors>,
+    rope: Option<&RopeTensors>,
 ) -> Result<Map<String, Value>> {
     let p = arch.name();
     let key = |k: &str| format!("{p}.{k}");
@@ -290,14 +294,45 @@ pub fn hf_config(
         "rope_theta".into(),
         json!(meta.f64(&key("rope.freq_base"))?.unwrap_or(10000.0)),
     );
-    match factors {
-        Some(f) if arch == Arch::Phi3 => longrope(meta, &mut c, f, head_dim)?,
-        Some(_) => {
+    match (rope, arch) {
+        (Some(RopeTensors::LongRope { long, short }), Arch::Phi3) => {
+            longrope(meta, &mut c, long, short, head_dim)?
+        }
+        (Some(RopeTensors::Freqs(freqs)), Arch::Llama) => {
+            let theta = meta.f64(&key("rope.freq_base"))?.unwrap_or(10000.0);
+            match super::llama3_rope::fit(freqs, theta, head_dim) {
+                Ok(Some(p)) => {
+                    c.insert(
+                        "rope_scaling".into(),
+                        json!({
+                            "rope_type": "llama3",
+                            "factor": p.factor,
+                            "low_freq_factor": p.low_freq_factor,
+                            "high_freq_factor": p.high_freq_factor,
+                            "original_max_position_embeddings": p.original_max_position_embeddings
+                        }),
+                    );
+                }
+                Ok(None) => {
+                    c.insert("rope_scaling".into(), rope_scaling(meta, arch)?);
+                }
+                Err(why) => {
+                    return unsupported(format!("tensor `rope_freqs.weight`: {why}"));
+                }
+            }
+        }
+        (Some(RopeTensors::LongRope { .. }), _) => {
             return unsupported(
-                "rope_factors tensors are read only for the phi3 architecture".into(),
+                "rope_factors_long / rope_factors_short tensors are read only for the phi3 architecture".into(),
             );
         }
-        None => {
+        (Some(RopeTensors::Freqs(_)), _) => {
+            return unsupported(format!(
+                "tensor `rope_freqs.weight` (per-frequency RoPE factors) is read only for the llama architecture, not {}",
+                arch.name()
+            ));
+        }
+        (None, _) => {
             c.insert("rope_scaling".into(), rope_scaling(meta, arch)?);
         }
     }
@@ -356,19 +391,20 @@ pub fn hf_config(
 fn longrope(
     meta: &Metadata,
     c: &mut Map<String, Value>,
-    f: &RopeFactors,
+    long: &[f32],
+    short: &[f32],
     head_dim: usize,
 ) -> Result<()> {
     let key = "phi3.rope.scaling.original_context_length";
     let original = require_size(meta, key)?;
-    if f.long.len() != head_dim / 2 || f.short.len() != head_dim / 2 {
+    if long.len() != head_dim / 2 || short.len() != head_dim / 2 {
         return Err(Error::input(
             &meta.file,
             format!(
                 "rope_factors_long and rope_factors_short need head_dim / 2 = {} values, found {} and {}",
                 head_dim / 2,
-                f.long.len(),
-                f.short.len()
+                long.len(),
+                short.len()
             ),
         ));
     }
@@ -388,8 +424,8 @@ fn longrope(
     };
     let mut scaling = json!({
         "type": "longrope",
-        "long_factor": decimal(&f.long),
-        "short_factor": decimal(&f.short)
+        "long_factor": decimal(long),
+        "short_factor": decimal(short)
     });
     if let Some(a) = meta.f64("phi3.rope.scaling.attn_factor")?
         && (a - computed).abs() > 1e-6 * computed

@@ -2,7 +2,7 @@
 //! tensor's type, name and shape against the config its metadata implies and builds the small
 //! files; [`GgufModel::write_to`] then streams `model.safetensors` (f32, Hugging Face names and
 //! layout) into an [`ExportTarget`] one tensor at a time, so the model is never held twice.
-use super::config::{Arch, RopeFactors, TensorFacts, generation_config, heads, hf_config};
+use super::config::{Arch, RopeTensors, TensorFacts, generation_config, heads, hf_config};
 use super::names::{
     gguf_name_for, hf_name_for, norm_shift, permuted_heads, unpermute_row_bytes, unpermute_rows,
 };
@@ -106,9 +106,9 @@ impl<S: ByteSource> GgufModel<S> {
             ));
         }
         let mut by_hf = BTreeMap::new();
-        let mut factors = [None, None];
+        let mut factors = [None, None, None];
         for (index, t) in file.tensors.iter().enumerate() {
-            if let Some(slot) = ROPE_FACTORS.iter().position(|&n| n == t.name) {
+            if let Some(slot) = ROPE_TENSORS.iter().position(|&n| n == t.name) {
                 factors[slot] = Some(index);
                 continue;
             }
@@ -131,20 +131,22 @@ impl<S: ByteSource> GgufModel<S> {
             attention_bias: has("model.layers.0.self_attn.q_proj.bias"),
             mlp_bias: has("model.layers.0.mlp.gate_proj.bias"),
         };
-        let factors = match factors {
-            [None, None] => None,
-            [Some(long), Some(short)] => Some(RopeFactors {
-                long: file.read_f32(&src, &file.tensors[long])?,
-                short: file.read_f32(&src, &file.tensors[short])?,
+        let read = |i: usize| file.read_f32(&src, &file.tensors[i]);
+        let rope = match factors {
+            [None, None, None] => None,
+            [Some(long), Some(short), None] => Some(RopeTensors::LongRope {
+                long: read(long)?,
+                short: read(short)?,
             }),
+            [None, None, Some(freqs)] => Some(RopeTensors::Freqs(read(freqs)?)),
             [..] => {
                 return Err(Error::input(
                     &name,
-                    "the file has only one of rope_factors_long.weight and rope_factors_short.weight",
+                    "the file has rope_freqs.weight with longrope factors, or only one of rope_factors_long.weight and rope_factors_short.weight",
                 ));
             }
         };
-        let config = hf_config(meta, arch, &facts, factors.as_ref())?;
+        let config = hf_config(meta, arch, &facts, rope.as_ref())?;
         let config_json = serde_json::to_string_pretty(&config)
             .map_err(|e| Error::input(&name, format!("cannot write config.json: {e}")))?;
         let cfg = ModelConfig::from_json(&format!("{name} (as config.json)"), &config_json)?;
@@ -465,19 +467,22 @@ fn gguf_dims(shape: &[usize]) -> Vec<usize> {
     shape.iter().rev().copied().collect()
 }
 
-/// Phi-3's longrope factors: read into `config.json`, not weights.
-const ROPE_FACTORS: [&str; 2] = ["rope_factors_long.weight", "rope_factors_short.weight"];
+/// RoPE tensors, read into `config.json` rather than weights: Phi-3's longrope factors and
+/// Llama 3's per-frequency divisors.
+const ROPE_TENSORS: [&str; 3] = [
+    "rope_factors_long.weight",
+    "rope_factors_short.weight",
+    "rope_freqs.weight",
+];
 
 fn unknown_tensor(file: &str, tensor: &str, arch: Arch) -> Error {
-    let why = if tensor.starts_with("rope_freqs") {
-        "per-frequency RoPE factors (Llama 3.1-style rope scaling) are not supported".to_string()
-    } else {
+    Error::input(
+        file,
         format!(
-            "a {} model has no such weight (handled: token_embd, output_norm, output, and per layer \
-             attn_norm, attn_q, attn_k, attn_v, attn_output, ffn_norm, ffn_gate, ffn_up, ffn_down; \
-             phi3: attn_qkv, rope_factors_long, rope_factors_short)",
+            "tensor `{tensor}`: a {} model has no such weight (handled: token_embd, output_norm, output, \
+             rope_freqs, and per layer attn_norm, attn_q, attn_k, attn_v, attn_output, ffn_norm, \
+             ffn_gate, ffn_up, ffn_down; phi3: attn_qkv, rope_factors_long, rope_factors_short)",
             arch.name()
-        )
-    };
-    Error::input(file, format!("tensor `{tensor}`: {why}"))
+        ),
+    )
 }

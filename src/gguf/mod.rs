@@ -8,7 +8,8 @@
 //!   in their stored precision).
 //! - [`dequant`], [`kquants`]: tensor data → f32, bitwise as gguf-py computes it.
 //! - [`names`]: llama.cpp names → Hugging Face names; the q/k row permutation undone.
-//! - [`config`]: metadata → `config.json` / `generation_config.json`.
+//! - [`config`]: metadata → `config.json` / `generation_config.json` ([`llama3_rope`]: Llama 3's
+//!   RoPE scaling from and to the `rope_freqs` tensor).
 //! - [`tokenizer`], [`pretokenizers`], [`spm`]: the vocabulary (byte-level BPE or SentencePiece)
 //!   → `tokenizer.json` / `tokenizer_config.json`.
 //! - [`import`]: [`GgufModel`] ties them together and streams the folder into an export target.
@@ -23,6 +24,7 @@ pub mod dequant;
 pub mod import;
 pub mod kquants;
 pub mod lazy;
+pub mod llama3_rope;
 pub mod metadata;
 pub mod names;
 pub mod pretokenizers;

@@ -1,7 +1,8 @@
 // A real client for `svdtune export-gguf`: llama.cpp (through the npm package node-llama-cpp,
 // which ships prebuilt llama.cpp binaries) loads the exported F16 file of the tiny chat model
-// (as llama, as qwen3 — tests/fixtures/tiny-chat-qwen3: per-head q/k norms — and as gemma3 —
-// tests/fixtures/tiny-chat-gemma3: 1 + w norms, GeGLU, sliding window 4), and of SmolLM2-135M-Instruct when ~/.cache/svdtune/SmolLM2-135M-Instruct.Q4_1.gguf is there
+// (as llama, as qwen3 — tests/fixtures/tiny-chat-qwen3: per-head q/k norms —, as gemma3 —
+// tests/fixtures/tiny-chat-gemma3: 1 + w norms, GeGLU, sliding window 4 — and as llama with
+// Llama 3 RoPE scaling, written as rope_freqs.weight), and of SmolLM2-135M-Instruct when ~/.cache/svdtune/SmolLM2-135M-Instruct.Q4_1.gguf is there
 // (imported with `svdtune import-gguf` first), tokenizes the chat prompt `svdtune generate`
 // rendered into the same ids and generates greedily the same tokens.
 //
@@ -9,7 +10,7 @@
 // node-llama-cpp (package.json; NODE_LLAMA_CPP_MODULE may name its entry file). When the
 // package or its binary is missing or cannot run here, the test says why and exits 0 (skipped).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -101,6 +102,14 @@ try {
   await check('tiny-chat', `${root}tests/fixtures/tiny-chat`, false);
   await check('tiny-chat-qwen3', `${root}tests/fixtures/tiny-chat-qwen3`, false);
   await check('tiny-chat-gemma3', `${root}tests/fixtures/tiny-chat-gemma3`, false);
+  // Llama 3 RoPE scaling, which the export writes as the tensor rope_freqs.weight: with head_dim
+  // 8 and original 16 the first frequency is smoothed and the other three divided by 8.
+  const llama3 = join(work, 'tiny-chat-llama3');
+  cpSync(`${root}tests/fixtures/tiny-chat`, llama3, { recursive: true });
+  const cfg = JSON.parse(readFileSync(join(llama3, 'config.json'), 'utf8'));
+  cfg.rope_parameters = { rope_type: 'llama3', rope_theta: 10000.0, factor: 8.0, low_freq_factor: 1.0, high_freq_factor: 4.0, original_max_position_embeddings: 16 };
+  writeFileSync(join(llama3, 'config.json'), JSON.stringify(cfg, null, 2));
+  await check('tiny-chat-llama3', llama3, false);
   const smol = join(homedir(), '.cache/svdtune/SmolLM2-135M-Instruct.Q4_1.gguf');
   if (existsSync(smol)) {
     const folder = join(work, 'smollm2');

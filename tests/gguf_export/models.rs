@@ -32,8 +32,16 @@ fn bitwise(what: &str, got: &[f32], want: &[f32]) {
 }
 
 #[test]
-fn llama_mistral_qwen2_qwen3_phi3_read_back_bit_for_bit() {
-    for model in ["llama", "mistral", "qwen2", "qwen3", "phi3", "llama_bf16"] {
+fn llama_llama3_mistral_qwen2_qwen3_phi3_read_back_bit_for_bit() {
+    for model in [
+        "llama",
+        "llama3",
+        "mistral",
+        "qwen2",
+        "qwen3",
+        "phi3",
+        "llama_bf16",
+    ] {
         let files = fixture_dir(&format!("models/{model}"));
         let src_cfg = read_config(&files).unwrap();
         let ckpt = open_checkpoint(&files).unwrap();
@@ -276,4 +284,32 @@ fn gemma3_that_llama_cpp_would_compute_differently_is_refused() {
         e.contains("layer pattern") && e.contains("llama.cpp"),
         "{e}"
     );
+}
+
+#[test]
+fn llama3_scaling_is_written_as_the_converters_rope_freqs() {
+    // The fixture script computed rope_freqs.weight with convert_hf_to_gguf.py's own code.
+    let files = fixture_dir("models/llama3");
+    let bytes = export(&files, GgufOutType::F16);
+    let file = GgufFile::read(&bytes).unwrap();
+    let got = file
+        .read_f32(&bytes, file.tensor("rope_freqs.weight").unwrap())
+        .unwrap();
+    let path = format!(
+        "{}/tests/fixtures/gguf/llama3_f32.gguf",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let theirs = svdtune::model::MemorySource::new(&path, std::fs::read(&path).unwrap());
+    let their_file = GgufFile::read(&theirs).unwrap();
+    let want = their_file
+        .read_f32(&theirs, their_file.tensor("rope_freqs.weight").unwrap())
+        .unwrap();
+    assert_eq!(got.len(), 8);
+    for (g, w) in got.iter().zip(&want) {
+        assert!(
+            (g - w).abs() <= 2.0 * f32::EPSILON * w.abs(),
+            "{got:?} vs {want:?}"
+        );
+    }
+    assert!(file.metadata.get("llama.rope.scaling.type").is_none());
 }

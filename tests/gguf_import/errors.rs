@@ -236,9 +236,24 @@ fn model_errors_name_what_is_supported() {
         offset: None,
     };
     g.tensors.push(extra);
+    // Zeros are no Llama 3 scaling (tiny_llama's head_dim is 8: 4 values).
     assert_error(
         g.bytes(),
-        &["tensor `rope_freqs.weight`: per-frequency RoPE factors"],
+        &[
+            "tensor `rope_freqs.weight`: it holds 0; Llama 3 scaling divides frequencies by factors of at least 1",
+        ],
+    );
+    let mut g = tiny_llama();
+    g.tensors.push(super::writer::Tensor {
+        name: "rope_freqs.weight".into(),
+        dims: vec![3],
+        ty: 0,
+        data: 1f32.to_le_bytes().repeat(3),
+        offset: None,
+    });
+    assert_error(
+        g.bytes(),
+        &["tensor `rope_freqs.weight`: it has 3 values, but head_dim / 2 = 4"],
     );
     let mut g = tiny_llama();
     g.tensor_mut("blk.0.ffn_down.weight").name = "blk.0.ffn_down_exps.weight".into();

@@ -134,6 +134,13 @@ fn qwen3_f32_gives_back_the_exact_weights_and_logits() {
 }
 
 #[test]
+fn llama3_f32_gives_back_the_exact_weights_config_and_logits() {
+    // Llama 3 RoPE scaling found back from the rope_freqs tensor alone (factor 8, original 16,
+    // one smoothed frequency).
+    round_trip("llama3_f32.gguf", "llama3");
+}
+
+#[test]
 fn phi3_f32_gives_back_the_exact_weights_config_and_logits() {
     // Fused attn_qkv and gate/up ffn_up, longrope read back from the rope_factors tensors.
     round_trip("phi3_f32.gguf", "phi3");
