@@ -50,6 +50,18 @@ fn u32v(n: usize) -> Result<Value> {
         .map_err(|_| Error::Unsupported(format!("{n} does not fit a GGUF uint32 field")))
 }
 
+/// `general.name` for a model named `name`. llama.cpp strips the whitespace after Phi-3's added
+/// tokens (as Phi-3's own `tokenizer.json` does) only in files whose name contains `phi3` or
+/// `phi-3`, so a Phi-3 named otherwise gets ` (phi3)` appended.
+fn general_name(cfg: &ModelConfig, name: &str) -> String {
+    let lower = name.to_lowercase();
+    if cfg.family == Family::Phi3 && !lower.contains("phi3") && !lower.contains("phi-3") {
+        format!("{name} (phi3)")
+    } else {
+        name.to_string()
+    }
+}
+
 /// The `general.*` and architecture keys for `cfg`; `file_type` is llama.cpp's `LlamaFileType`
 /// code (1 F16, 7 Q8_0, 32 BF16), `name` becomes `general.name`.
 pub fn model_metadata(cfg: &ModelConfig, name: &str, file_type: u32) -> Result<Pairs> {
@@ -61,7 +73,7 @@ pub fn model_metadata(cfg: &ModelConfig, name: &str, file_type: u32) -> Result<P
     let mut put = |k: &str, v: Value| m.push((k.to_string(), v));
     put("general.architecture", Value::String(arch.into()));
     put("general.type", Value::String("model".into()));
-    put("general.name", Value::String(name.into()));
+    put("general.name", Value::String(general_name(cfg, name)));
     put("general.alignment", Value::U32(ALIGNMENT as u32));
     put("general.file_type", Value::U32(file_type));
     put("general.quantization_version", Value::U32(2));

@@ -1,12 +1,15 @@
 //! A model folder's tokenizer as GGUF metadata (`tokenizer.ggml.*`, `tokenizer.chat_template`),
-//! the inverse of [`crate::gguf::tokenizer`]: `tokenizer.json`'s byte-level BPE vocabulary as
-//! `tokens` (by id, padded to the model's vocabulary with `[PAD{id}]` unused tokens as
-//! llama.cpp's converter does), `token_type` (1 normal, 3 control = special added token,
-//! 4 user-defined = other added token, 5 unused), `merges` (`"a b"`), the text splitting as
-//! `tokenizer.ggml.pre` (found by comparing with [`crate::gguf::pretokenizers::pre_spec`], so the
-//! reader and the writer share one table), the special-token ids, `add_bos_token` /
-//! `add_eos_token` and the chat template from `tokenizer_config.json` (or `chat_template.jinja`).
-//! A folder without `tokenizer.json` gets no tokenizer keys.
+//! the inverse of [`crate::gguf::tokenizer`]. A byte-level BPE (`tokenizer.ggml.model` `gpt2`):
+//! `tokenizer.json`'s vocabulary as `tokens` (by id, padded to the model's vocabulary with
+//! `[PAD{id}]` unused tokens as llama.cpp's converter does), `token_type` (1 normal, 3 control =
+//! special added token, 4 user-defined = other added token, 5 unused), `merges` (`"a b"`), the
+//! text splitting as `tokenizer.ggml.pre` (found by comparing with
+//! [`crate::gguf::pretokenizers::pre_spec`], so the reader and the writer share one table). A BPE
+//! with byte fallback (a SentencePiece vocabulary: `llama`): `tokens`, `scores` rebuilt from the
+//! merges ([`spm_scores`]), `token_type` (2 unknown and 6 byte too) and `add_space_prefix`, no
+//! merges. Both: the special-token ids, `add_bos_token` / `add_eos_token` and the chat template
+//! from `tokenizer_config.json` (or `chat_template.jinja`). A folder without `tokenizer.json`
+//! gets no tokenizer keys.
 use super::gguf_meta::{Pairs, str_array};
 use crate::error::{Error, Result};
 use crate::gguf::metadata::{Value, ValueType};
@@ -20,9 +23,11 @@ const TOKENIZER_CONFIG: &str = "tokenizer_config.json";
 const TEMPLATE_FILE: &str = "chat_template.jinja";
 
 const NORMAL: i32 = 1;
+const UNKNOWN: i32 = 2;
 const CONTROL: i32 = 3;
 const USER_DEFINED: i32 = 4;
 const UNUSED: i32 = 5;
+const BYTE: i32 = 6;
 
 fn json_file<F: ModelFiles>(files: &F, name: &str) -> Result<Option<Json>> {
     if !files.has(name) {
@@ -72,13 +77,19 @@ pub fn vocab_metadata<F: ModelFiles>(files: &F, cfg: &ModelConfig) -> Result<Pai
     };
     let file = files.describe(TOKENIZER);
     let model = &tok["model"];
-    if model["type"].as_str() != Some("BPE") || model["byte_fallback"].as_bool() == Some(true) {
+    if model["type"].as_str() != Some("BPE") {
         return Err(Error::Unsupported(format!(
-            "{file}: only byte-level BPE tokenizers (llama.cpp's \"gpt2\" tokenizer model) are exported to GGUF; this one is {}",
+            "{file}: only BPE tokenizers (byte-level: llama.cpp's \"gpt2\" tokenizer model; with byte fallback: SentencePiece, \"llama\") are exported to GGUF; this one is {}",
             model["type"].as_str().unwrap_or("of an unknown type")
         )));
     }
-    let pre = find_pre(&file, &tok)?;
+    // A BPE with byte fallback is a SentencePiece vocabulary (Llama 2, Mistral 7B, Phi-3, Gemma).
+    let spm = model["byte_fallback"].as_bool() == Some(true);
+    let (pre, space_prefix) = if spm {
+        ("default", spm_space_prefix(&file, &tok)?)
+    } else {
+        (find_pre(&file, &tok)?, false)
+    };
     let vocab = model["vocab"]
         .as_object()
         .ok_or_else(|| Error::input(&file, "model.vocab is not an object"))?;
@@ -164,17 +175,45 @@ pub fn vocab_metadata<F: ModelFiles>(files: &F, cfg: &ModelConfig) -> Result<Pai
         .unwrap_or_else(|| post_processor_adds(&tok, eos, "single", false));
 
     let mut m: Pairs = vec![
-        ("tokenizer.ggml.model".into(), Value::String("gpt2".into())),
-        ("tokenizer.ggml.pre".into(), Value::String(pre.into())),
-        ("tokenizer.ggml.tokens".into(), str_array(tokens)),
         (
+            "tokenizer.ggml.model".into(),
+            Value::String(if spm { "llama" } else { "gpt2" }.into()),
+        ),
+        ("tokenizer.ggml.pre".into(), Value::String(pre.into())),
+    ];
+    if spm {
+        let unk_text = model["unk_token"].as_str();
+        for (t, ty) in tokens.iter().zip(types.iter_mut()) {
+            if Some(t.as_str()) == unk_text {
+                *ty = Value::I32(UNKNOWN);
+            } else if matches!(ty, Value::I32(NORMAL)) && is_byte_piece(t) {
+                *ty = Value::I32(BYTE);
+            }
+        }
+        let scores = spm_scores(&tokens, &types, &merges);
+        m.push(("tokenizer.ggml.tokens".into(), str_array(tokens)));
+        m.push((
+            "tokenizer.ggml.scores".into(),
+            Value::Array(ValueType::F32, scores.into_iter().map(Value::F32).collect()),
+        ));
+        m.push((
             "tokenizer.ggml.token_type".into(),
             Value::Array(ValueType::I32, types),
-        ),
-    ];
-    // Written even when empty (a vocabulary of bytes only): llama.cpp refuses a "gpt2" tokenizer
-    // without the key.
-    m.push(("tokenizer.ggml.merges".into(), str_array(merges)));
+        ));
+        m.push((
+            "tokenizer.ggml.add_space_prefix".into(),
+            Value::Bool(space_prefix),
+        ));
+    } else {
+        m.push(("tokenizer.ggml.tokens".into(), str_array(tokens)));
+        m.push((
+            "tokenizer.ggml.token_type".into(),
+            Value::Array(ValueType::I32, types),
+        ));
+        // Written even when empty (a vocabulary of bytes only): llama.cpp refuses a "gpt2"
+        // tokenizer without the key.
+        m.push(("tokenizer.ggml.merges".into(), str_array(merges)));
+    }
     for (key, id) in [
         ("bos_token_id", bos),
         ("eos_token_id", eos),
@@ -192,6 +231,87 @@ pub fn vocab_metadata<F: ModelFiles>(files: &F, cfg: &ModelConfig) -> Result<Pai
     }
     m.extend(chat_templates(files, &tc)?);
     Ok(m)
+}
+
+/// A byte piece of a SentencePiece vocabulary: `<0xNN>`.
+fn is_byte_piece(t: &str) -> bool {
+    t.len() == 6
+        && t.starts_with("<0x")
+        && t.ends_with('>')
+        && t[3..5].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Scores for a SentencePiece vocabulary rebuilt from a BPE's merges, which llama.cpp's
+/// tokenizer (and [`crate::gguf::spm`] on import) turns back into the same merge order: a piece a
+/// merge makes scores minus the rank of its first merge; other normal pieces (single characters)
+/// score below every merge; control, unknown and byte pieces 0, other added tokens -1000 and
+/// padding -10000, as `convert_hf_to_gguf.py` writes them.
+fn spm_scores(tokens: &[String], types: &[Value], merges: &[String]) -> Vec<f32> {
+    let mut rank: HashMap<String, usize> = HashMap::new();
+    for (r, m) in merges.iter().enumerate() {
+        // "left right": llama.cpp's split at the first space after the first character.
+        let first = m.chars().next().map_or(0, char::len_utf8);
+        if let Some(at) = m[first..].find(' ').map(|at| first + at) {
+            let piece = format!("{}{}", &m[..at], &m[at + 1..]);
+            rank.entry(piece).or_insert(r);
+        }
+    }
+    let n = merges.len();
+    tokens
+        .iter()
+        .zip(types)
+        .enumerate()
+        .map(|(id, (t, ty))| match ty {
+            Value::I32(NORMAL) => -(rank.get(t).copied().unwrap_or(n + id) as f32),
+            Value::I32(USER_DEFINED) => -1000.0,
+            Value::I32(UNUSED) => -10000.0,
+            _ => 0.0,
+        })
+        .collect()
+}
+
+/// Whether a SentencePiece tokenizer prepends `▁` to the text (`tokenizer.ggml.add_space_prefix`):
+/// a `Prepend("▁")` normalizer or a `Metaspace` pre-tokenizer that prepends. Any other text
+/// handling than spaces → `▁` is refused: llama.cpp would not reproduce it.
+fn spm_space_prefix(file: &str, tok: &Json) -> Result<bool> {
+    let is_replace = |n: &Json| {
+        n["type"] == "Replace" && n["pattern"]["String"] == " " && n["content"] == "\u{2581}"
+    };
+    let refuse = |what: &str, v: &Json| {
+        Err(Error::Unsupported(format!(
+            "{file}: the SentencePiece tokenizer's {what} {v} is not one llama.cpp reproduces (supported: spaces as ▁, with or without a prepended ▁)"
+        )))
+    };
+    let normalizer = &tok["normalizer"];
+    let mut prefix = match normalizer {
+        Json::Null => false,
+        n if is_replace(n) => false,
+        n if n["type"] == "Sequence" => {
+            let parts = n["normalizers"].as_array().cloned().unwrap_or_default();
+            let mut prefix = false;
+            for p in &parts {
+                if p["type"] == "Prepend" && p["prepend"] == "\u{2581}" {
+                    prefix = true;
+                } else if !is_replace(p) {
+                    return refuse("normalizer", normalizer);
+                }
+            }
+            prefix
+        }
+        n => return refuse("normalizer", n),
+    };
+    let pre = &tok["pre_tokenizer"];
+    match pre["type"].as_str() {
+        None => {}
+        Some("Metaspace") => {
+            let scheme = pre["prepend_scheme"].as_str().unwrap_or("always");
+            prefix |= scheme != "never" && pre["add_prefix_space"].as_bool() != Some(false);
+        }
+        // Gemma's: a no-op once spaces are ▁.
+        Some("Split") if pre["pattern"]["String"] == " " => {}
+        Some(_) => return refuse("pre_tokenizer", pre),
+    }
+    Ok(prefix)
 }
 
 /// Whether `tokenizer.json`'s post-processor puts the token `id` first (`first`) or last in a

@@ -79,15 +79,17 @@ pub fn tokenizer_files(
         raw.iter().map(|t| t.to_string()).collect()
     };
 
+    let phi3 = phi3_rstrip(meta, arch)?;
     let mut added = Vec::new();
     for (id, (tok, &ty)) in tokens.iter().zip(&types).enumerate() {
         if ty == CONTROL || ty == USER_DEFINED || (spm && ty == UNKNOWN) {
+            let rstrip = phi3 && !["<unk>", "<s>", "<|endoftext|>"].contains(&tok.as_str());
             added.push(json!({
                 "id": id,
                 "content": tok,
                 "single_word": false,
                 "lstrip": false,
-                "rstrip": false,
+                "rstrip": rstrip,
                 "normalized": false,
                 "special": ty != USER_DEFINED
             }));
@@ -179,6 +181,16 @@ pub fn tokenizer_files(
         n_tokens: tokens.len(),
         n_added: tokenizer["added_tokens"].as_array().map_or(0, Vec::len),
     }))
+}
+
+/// Whether the added tokens strip the whitespace after them, as Phi-3's own `tokenizer.json` has
+/// it (`rstrip` on every added token but `<unk>`, `<s>` and `<|endoftext|>`, so
+/// `<|user|>\nHi` is `<|user|>` `▁Hi`). A GGUF does not say so; llama.cpp applies it to files
+/// whose `general.name` contains `phi3` or `phi-3`, and so does this import, and to every file
+/// of the `phi3` architecture.
+fn phi3_rstrip(meta: &Metadata, arch: &str) -> Result<bool> {
+    let name = meta.str("general.name")?.unwrap_or_default().to_lowercase();
+    Ok(arch == "phi3" || name.contains("phi3") || name.contains("phi-3"))
 }
 
 /// The parts of a byte-level BPE (`gpt2`): the text splitting named by `tokenizer.ggml.pre` and

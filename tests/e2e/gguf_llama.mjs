@@ -2,7 +2,8 @@
 // which ships prebuilt llama.cpp binaries) loads the exported F16 file of the tiny chat model
 // (as llama, as qwen3 — tests/fixtures/tiny-chat-qwen3: per-head q/k norms —, as gemma3 —
 // tests/fixtures/tiny-chat-gemma3: 1 + w norms, GeGLU, sliding window 4 — and as llama with
-// Llama 3 RoPE scaling, written as rope_freqs.weight), and of SmolLM2-135M-Instruct when ~/.cache/svdtune/SmolLM2-135M-Instruct.Q4_1.gguf is there
+// Llama 3 RoPE scaling, written as rope_freqs.weight), of a tiny Phi-3 with a SentencePiece
+// vocabulary (tests/fixtures/gguf/tiny_phi3_chat.gguf imported first), and of SmolLM2-135M-Instruct when ~/.cache/svdtune/SmolLM2-135M-Instruct.Q4_1.gguf is there
 // (imported with `svdtune import-gguf` first), tokenizes the chat prompt `svdtune generate`
 // rendered into the same ids and generates greedily the same tokens.
 //
@@ -110,6 +111,11 @@ try {
   cfg.rope_parameters = { rope_type: 'llama3', rope_theta: 10000.0, factor: 8.0, low_freq_factor: 1.0, high_freq_factor: 4.0, original_max_position_embeddings: 16 };
   writeFileSync(join(llama3, 'config.json'), JSON.stringify(cfg, null, 2));
   await check('tiny-chat-llama3', llama3, false);
+  // Phi-3 with a SentencePiece vocabulary: imported from its GGUF, exported again (fused
+  // projections, tokenizer model "llama", scores rebuilt from the merges).
+  const phi3 = join(work, 'tiny-phi3-chat');
+  run(['import-gguf', `${root}tests/fixtures/gguf/tiny_phi3_chat.gguf`, '--out', phi3]);
+  await check('tiny-phi3-chat', phi3, false);
   const smol = join(homedir(), '.cache/svdtune/SmolLM2-135M-Instruct.Q4_1.gguf');
   if (existsSync(smol)) {
     const folder = join(work, 'smollm2');

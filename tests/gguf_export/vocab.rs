@@ -1,7 +1,8 @@
 //! Tokenizer keys: the vocabulary GGUFs gguf-py wrote give, through our importer and exporter,
 //! the same `tokenizer.*` metadata; the tiny chat model's tokenizer survives export and import
 //! (same ids, same chat template); `tiny_chat.gguf` imported and exported again has the same
-//! metadata and the same tensor bytes.
+//! metadata and the same tensor bytes; SentencePiece vocabularies export to keys that import back
+//! to llama.cpp's ids.
 use super::{export, fixture_dir};
 use svdtune::data::ModelText;
 use svdtune::export::GgufOutType;
@@ -110,5 +111,87 @@ fn tiny_chat_gguf_round_trips() {
         let a = svdtune::model::ByteSource::read_at(&fixture, t.start, t.n_bytes as usize).unwrap();
         let b = svdtune::model::ByteSource::read_at(&again, o.start, o.n_bytes as usize).unwrap();
         assert!(a == b, "{}: bytes differ", t.name);
+    }
+}
+
+#[test]
+fn sentencepiece_vocabularies_export_to_what_llama_cpp_tokenizes_the_same() {
+    // Each SentencePiece fixture → tokenizer.json (import) → GGUF keys (export): the same pieces
+    // and types, scores that keep the merge order, and, imported again, llama.cpp's ids.
+    let path = format!(
+        "{}/tests/fixtures/gguf/tokenizer_spm_expected.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    for (file, arch) in [
+        ("vocab_spm_phi3.gguf", "phi3"),
+        ("vocab_spm_llama.gguf", "llama"),
+        ("vocab_spm_gemma3.gguf", "gemma3"),
+    ] {
+        let src = GgufFile::read(&gguf_fixture(file)).unwrap();
+        let t = tokenizer_files(&src.metadata, None).unwrap().unwrap();
+        let mut folder = MemoryFiles::new();
+        folder.insert("tokenizer.json", t.tokenizer_json.as_bytes());
+        folder.insert("tokenizer_config.json", t.tokenizer_config_json.as_bytes());
+        let cfg = ModelConfig::from_json(
+            "config.json",
+            &format!(
+                r#"{{"model_type": "llama", "vocab_size": {}, "hidden_size": 8, "intermediate_size": 16,
+                "num_hidden_layers": 1, "num_attention_heads": 2, "max_position_embeddings": 64}}"#,
+                t.n_tokens
+            ),
+        )
+        .unwrap();
+        let got = vocab_metadata(&folder, &cfg).unwrap();
+        let get = |k: &str| got.iter().find(|p| p.0 == k).map(|p| p.1.clone());
+        let want = |k: &str| src.metadata.values.get(k).cloned();
+        assert_eq!(
+            get("tokenizer.ggml.model"),
+            Some(Value::String("llama".into()))
+        );
+        for k in [
+            "tokenizer.ggml.tokens",
+            "tokenizer.ggml.token_type",
+            "tokenizer.ggml.bos_token_id",
+            "tokenizer.ggml.eos_token_id",
+            "tokenizer.ggml.unknown_token_id",
+            "tokenizer.chat_template",
+        ] {
+            assert_eq!(get(k), want(k), "{file}: {k}");
+        }
+        let prefix = want("tokenizer.ggml.add_space_prefix").unwrap_or(Value::Bool(true));
+        assert_eq!(
+            get("tokenizer.ggml.add_space_prefix"),
+            Some(prefix),
+            "{file}"
+        );
+        assert!(get("tokenizer.ggml.merges").is_none(), "{file}: no merges");
+
+        let mut meta = src.metadata.clone();
+        meta.values.retain(|k, _| !k.starts_with("tokenizer."));
+        meta.values.extend(got);
+        meta.values.insert(
+            "general.architecture".into(),
+            Value::String(arch.to_string()),
+        );
+        let back = tokenizer_files(&meta, None).unwrap().unwrap();
+        let text = ModelText::from_files(back.tokenizer_json.as_bytes(), None, None, None).unwrap();
+        let case = &expected[file];
+        for (s, ids) in case["texts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(case["ids"].as_array().unwrap())
+        {
+            let want: Vec<u32> = ids
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap() as u32)
+                .collect();
+            let s = s.as_str().unwrap();
+            assert_eq!(text.tokenizer.encode(s).unwrap(), want, "{file}: {s:?}");
+        }
     }
 }
