@@ -52,10 +52,11 @@ fn u32v(n: usize) -> Result<Value> {
 
 /// `general.name` for a model named `name`. llama.cpp strips the whitespace after Phi-3's added
 /// tokens (as Phi-3's own `tokenizer.json` does) only in files whose name contains `phi3` or
-/// `phi-3`, so a Phi-3 named otherwise gets ` (phi3)` appended.
-fn general_name(cfg: &ModelConfig, name: &str) -> String {
+/// `phi-3`, so a Phi-3 with a SentencePiece vocabulary (`spm`; not Phi-4's byte-level one) named
+/// otherwise gets ` (phi3)` appended.
+fn general_name(cfg: &ModelConfig, name: &str, spm: bool) -> String {
     let lower = name.to_lowercase();
-    if cfg.family == Family::Phi3 && !lower.contains("phi3") && !lower.contains("phi-3") {
+    if spm && cfg.family == Family::Phi3 && !lower.contains("phi3") && !lower.contains("phi-3") {
         format!("{name} (phi3)")
     } else {
         name.to_string()
@@ -73,7 +74,7 @@ pub fn model_metadata(cfg: &ModelConfig, name: &str, file_type: u32) -> Result<P
     let mut put = |k: &str, v: Value| m.push((k.to_string(), v));
     put("general.architecture", Value::String(arch.into()));
     put("general.type", Value::String("model".into()));
-    put("general.name", Value::String(general_name(cfg, name)));
+    put("general.name", Value::String(name.into()));
     put("general.alignment", Value::U32(ALIGNMENT as u32));
     put("general.file_type", Value::U32(file_type));
     put("general.quantization_version", Value::U32(2));
@@ -212,8 +213,12 @@ pub fn gguf_metadata<F: ModelFiles>(
     name: &str,
     file_type: u32,
 ) -> Result<Pairs> {
-    let mut m = model_metadata(cfg, name, file_type)?;
-    m.extend(vocab_metadata(files, cfg)?);
+    let vocab = vocab_metadata(files, cfg)?;
+    let spm = vocab
+        .iter()
+        .any(|(k, v)| k == "tokenizer.ggml.model" && *v == Value::String("llama".into()));
+    let mut m = model_metadata(cfg, &general_name(cfg, name, spm), file_type)?;
+    m.extend(vocab);
     Ok(m)
 }
 

@@ -283,33 +283,42 @@ fn spm_space_prefix(file: &str, tok: &Json) -> Result<bool> {
         )))
     };
     let normalizer = &tok["normalizer"];
-    let mut prefix = match normalizer {
-        Json::Null => false,
-        n if is_replace(n) => false,
+    // Whether spaces become ▁ (a Replace here, or a Metaspace below), and a ▁ is prepended.
+    let (mut spaces, mut prefix) = match normalizer {
+        Json::Null => (false, false),
+        n if is_replace(n) => (true, false),
         n if n["type"] == "Sequence" => {
             let parts = n["normalizers"].as_array().cloned().unwrap_or_default();
-            let mut prefix = false;
+            let (mut spaces, mut prefix) = (false, false);
             for p in &parts {
                 if p["type"] == "Prepend" && p["prepend"] == "\u{2581}" {
                     prefix = true;
-                } else if !is_replace(p) {
+                } else if is_replace(p) {
+                    spaces = true;
+                } else {
                     return refuse("normalizer", normalizer);
                 }
             }
-            prefix
+            (spaces, prefix)
         }
         n => return refuse("normalizer", n),
     };
     let pre = &tok["pre_tokenizer"];
     match pre["type"].as_str() {
         None => {}
-        Some("Metaspace") => {
+        Some("Metaspace")
+            if pre["replacement"] == "\u{2581}" && pre["split"].as_bool() != Some(true) =>
+        {
+            spaces = true;
             let scheme = pre["prepend_scheme"].as_str().unwrap_or("always");
             prefix |= scheme != "never" && pre["add_prefix_space"].as_bool() != Some(false);
         }
         // Gemma's: a no-op once spaces are ▁.
         Some("Split") if pre["pattern"]["String"] == " " => {}
         Some(_) => return refuse("pre_tokenizer", pre),
+    }
+    if !spaces {
+        return refuse("text handling (spaces are not turned into ▁)", normalizer);
     }
     Ok(prefix)
 }

@@ -2,7 +2,7 @@
 //! Mistral, TinyLlama) → the `tokenizer.json` parts of a BPE with byte fallback, the form the
 //! models' own `tokenizer.json` files and transformers' GGUF loader use.
 //!
-//! - Merges: a GGUF lists only the pieces and their scores, so the merges are rebuilt as
+//! - Merges: a GGUF lists only the pieces and their scores (required), so the merges are rebuilt as
 //!   transformers' `generate_merges` does: every split of a piece into two pieces of the
 //!   vocabulary (sorted by their ids), all of them sorted best-first by the score of the merged
 //!   piece, then by the length of the left and of the right part (longer first), ties keeping
@@ -56,17 +56,20 @@ pub fn model_parts(
 ) -> Result<ModelParts> {
     let file = meta.file.as_str();
     let scores = match meta.get("tokenizer.ggml.scores") {
-        None => None,
-        Some(super::metadata::Value::Array(_, items)) => Some(
-            items
-                .iter()
-                .map(|v| {
-                    v.as_f64().ok_or_else(|| {
-                        Error::input(file, "tokenizer.ggml.scores should be an array of numbers")
-                    })
+        None => {
+            return Err(Error::input(
+                file,
+                "tokenizer.ggml.scores is missing: a SentencePiece vocabulary (tokenizer.ggml.model \"llama\") needs its scores to merge pieces",
+            ));
+        }
+        Some(super::metadata::Value::Array(_, items)) => items
+            .iter()
+            .map(|v| {
+                v.as_f64().ok_or_else(|| {
+                    Error::input(file, "tokenizer.ggml.scores should be an array of numbers")
                 })
-                .collect::<Result<Vec<f64>>>()?,
-        ),
+            })
+            .collect::<Result<Vec<f64>>>()?,
         Some(_) => {
             return Err(Error::input(
                 file,
@@ -74,32 +77,30 @@ pub fn model_parts(
             ));
         }
     };
-    if let Some(s) = &scores
-        && s.len() != tokens.len()
-    {
+    if scores.len() != tokens.len() {
         return Err(Error::input(
             file,
             format!(
                 "tokenizer.ggml.scores has {} entries for {} tokens",
-                s.len(),
+                scores.len(),
                 tokens.len()
             ),
         ));
     }
-    // Position order where the scores are not the merge order (Gemma) or are missing.
-    let scores = match scores {
-        Some(s) if arch != "gemma3" => s,
-        _ => (0..tokens.len()).map(|i| -(i as f64)).collect(),
+    // Position order where the scores are not the merge order (Gemma).
+    let scores = if arch == "gemma3" {
+        (0..tokens.len()).map(|i| -(i as f64)).collect()
+    } else {
+        scores
     };
     let prefix = meta
         .bool("tokenizer.ggml.add_space_prefix")?
         .unwrap_or(true);
 
+    // A repeated piece keeps its last id, as llama.cpp and transformers do.
     let mut vocab = Map::new();
     for (id, t) in tokens.iter().enumerate() {
-        if !vocab.contains_key(t) {
-            vocab.insert(t.clone(), json!(id));
-        }
+        vocab.insert(t.clone(), json!(id));
     }
     let merges: Vec<Value> = merges(tokens, &scores)
         .into_iter()
@@ -142,16 +143,22 @@ pub fn model_parts(
 /// Every split of a piece into two pieces of the vocabulary, best first (see the module docs).
 /// `scores[i]` ranks the merge that makes piece `i`.
 fn merges<'a>(tokens: &'a [String], scores: &[f64]) -> Vec<(&'a str, &'a str)> {
+    // A repeated piece: its last id and score, merged once at its first position (a Python
+    // dict built from the pairs in order).
     let mut ids: HashMap<&str, usize> = HashMap::with_capacity(tokens.len());
     for (i, t) in tokens.iter().enumerate() {
-        ids.entry(t.as_str()).or_insert(i);
+        ids.insert(t.as_str(), i);
     }
+    let mut seen = std::collections::HashSet::with_capacity(tokens.len());
     // (left, right, score of the merged piece, characters of left, of right)
     let mut all: Vec<(&str, &str, f64, usize, usize)> = Vec::new();
-    for (i, piece) in tokens.iter().enumerate() {
-        if ids[piece.as_str()] != i {
-            continue; // a repeated piece: merged once, at its first position
+    for piece in tokens {
+        if !seen.insert(piece.as_str()) {
+            continue;
         }
+        let Some(&i) = ids.get(piece.as_str()) else {
+            continue;
+        };
         let mut local: Vec<(usize, usize, &str, &str, usize)> = Vec::new();
         for (n, (at, _)) in piece.char_indices().enumerate().skip(1) {
             let (l, r) = piece.split_at(at);

@@ -79,7 +79,7 @@ pub fn tokenizer_files(
         raw.iter().map(|t| t.to_string()).collect()
     };
 
-    let phi3 = phi3_rstrip(meta, arch)?;
+    let phi3 = phi3_rstrip(meta, arch, spm)?;
     let mut added = Vec::new();
     for (id, (tok, &ty)) in tokens.iter().zip(&types).enumerate() {
         if ty == CONTROL || ty == USER_DEFINED || (spm && ty == UNKNOWN) {
@@ -186,11 +186,13 @@ pub fn tokenizer_files(
 /// Whether the added tokens strip the whitespace after them, as Phi-3's own `tokenizer.json` has
 /// it (`rstrip` on every added token but `<unk>`, `<s>` and `<|endoftext|>`, so
 /// `<|user|>\nHi` is `<|user|>` `▁Hi`). A GGUF does not say so; llama.cpp applies it to files
-/// whose `general.name` contains `phi3` or `phi-3`, and so does this import, and to every file
-/// of the `phi3` architecture.
-fn phi3_rstrip(meta: &Metadata, arch: &str) -> Result<bool> {
+/// whose `general.name` contains `phi3` or `phi-3`, and so does this import, and also to every
+/// SentencePiece vocabulary of the `phi3` architecture (recent converters name Phi-3 files
+/// "Phi 3 …", which llama.cpp's rule misses). Not by architecture for a byte-level vocabulary:
+/// Phi-4, also `phi3`, keeps its whitespace.
+fn phi3_rstrip(meta: &Metadata, arch: &str, spm: bool) -> Result<bool> {
     let name = meta.str("general.name")?.unwrap_or_default().to_lowercase();
-    Ok(arch == "phi3" || name.contains("phi3") || name.contains("phi-3"))
+    Ok((spm && arch == "phi3") || name.contains("phi3") || name.contains("phi-3"))
 }
 
 /// The parts of a byte-level BPE (`gpt2`): the text splitting named by `tokenizer.ggml.pre` and

@@ -195,3 +195,49 @@ fn sentencepiece_vocabularies_export_to_what_llama_cpp_tokenizes_the_same() {
         }
     }
 }
+
+#[test]
+fn a_sentencepiece_tokenizer_llama_cpp_would_not_reproduce_is_refused() {
+    let src = GgufFile::read(&gguf_fixture("vocab_spm_llama.gguf")).unwrap();
+    let t = tokenizer_files(&src.metadata, None).unwrap().unwrap();
+    let cfg = ModelConfig::from_json(
+        "config.json",
+        r#"{"model_type": "llama", "vocab_size": 426, "hidden_size": 8, "intermediate_size": 16,
+        "num_hidden_layers": 1, "num_attention_heads": 2, "max_position_embeddings": 64}"#,
+    )
+    .unwrap();
+    let with = |normalizer: serde_json::Value, pre: serde_json::Value| {
+        let mut tok: serde_json::Value = serde_json::from_str(&t.tokenizer_json).unwrap();
+        tok["normalizer"] = normalizer;
+        tok["pre_tokenizer"] = pre;
+        let mut folder = MemoryFiles::new();
+        folder.insert("tokenizer.json", tok.to_string().as_bytes());
+        vocab_metadata(&folder, &cfg)
+    };
+    // Raw spaces: llama.cpp would turn them into ▁.
+    let e = with(serde_json::Value::Null, serde_json::Value::Null).unwrap_err();
+    assert!(
+        e.to_string().contains("spaces are not turned into ▁"),
+        "{e}"
+    );
+    // A normalizer llama.cpp does not have.
+    let e = with(serde_json::json!({"type": "NFKC"}), serde_json::Value::Null).unwrap_err();
+    assert!(e.to_string().contains("normalizer"), "{e}");
+    // Metaspace that splits words apart.
+    let e = with(
+        serde_json::Value::Null,
+        serde_json::json!({"type": "Metaspace", "replacement": "▁", "prepend_scheme": "first", "split": true}),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("pre_tokenizer"), "{e}");
+    // Llama 2's newer form (Metaspace, no normalizer) is exported, with the space prefix.
+    let ok = with(
+        serde_json::Value::Null,
+        serde_json::json!({"type": "Metaspace", "replacement": "▁", "prepend_scheme": "first", "split": false}),
+    )
+    .unwrap();
+    assert!(
+        ok.iter()
+            .any(|(k, v)| k == "tokenizer.ggml.add_space_prefix" && *v == Value::Bool(true))
+    );
+}

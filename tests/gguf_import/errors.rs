@@ -307,10 +307,13 @@ fn tokenizer_errors_name_what_is_supported() {
         g.bytes(),
         &["tokenizer.ggml.scores has 3 entries for 16 tokens"],
     );
-    // Without scores, a SentencePiece vocabulary merges in file order: it imports.
+    // Without scores a SentencePiece vocabulary cannot be merged as llama.cpp would.
     let mut g = tiny_llama_with_vocab();
     g.set("tokenizer.ggml.model", kv_str("llama"));
-    open(g.bytes()).unwrap_or_else(|e| panic!("{e}"));
+    assert_error(
+        g.bytes(),
+        &["tokenizer.ggml.scores is missing: a SentencePiece vocabulary"],
+    );
     let mut g = tiny_llama_with_vocab();
     g.set("tokenizer.ggml.pre", kv_str("foo"));
     assert_error(

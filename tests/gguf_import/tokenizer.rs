@@ -211,3 +211,46 @@ fn sentencepiece_config_follows_llama_cpp_defaults() {
         serde_json::from_str(&files("vocab_spm_gemma3.gguf").tokenizer_json).unwrap();
     assert_eq!(gemma["normalizer"]["type"], "Replace");
 }
+
+#[test]
+fn only_phi3_sentencepiece_or_phi3_names_strip_after_added_tokens() {
+    use svdtune::gguf::metadata::Value as Meta;
+    let rstrips = |f: &GgufFile| -> Vec<(String, bool)> {
+        let t = tokenizer_files(&f.metadata, None).unwrap().unwrap();
+        let tok: Value = serde_json::from_str(&t.tokenizer_json).unwrap();
+        tok["added_tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["content"].as_str().unwrap().to_string(),
+                    a["rstrip"].as_bool().unwrap(),
+                )
+            })
+            .collect()
+    };
+    // A byte-level vocabulary of the phi3 architecture (as Phi-4's): nothing stripped.
+    let mut f = GgufFile::read(&source("vocab_smollm.gguf")).unwrap();
+    f.metadata
+        .values
+        .insert("general.architecture".into(), Meta::String("phi3".into()));
+    assert!(rstrips(&f).iter().all(|(_, r)| !r), "{:?}", rstrips(&f));
+    // Named as llama.cpp's rule wants it: every added token strips but <|endoftext|>.
+    f.metadata
+        .values
+        .insert("general.name".into(), Meta::String("My Phi-3 tune".into()));
+    for (t, r) in rstrips(&f) {
+        assert_eq!(r, t != "<|endoftext|>", "{t}");
+    }
+    // The SentencePiece phi3 file strips by its architecture.
+    let mut f = GgufFile::read(&source("vocab_spm_phi3.gguf")).unwrap();
+    f.metadata.values.remove("general.name");
+    for (t, r) in rstrips(&f) {
+        assert_eq!(
+            r,
+            !["<unk>", "<s>", "<|endoftext|>"].contains(&t.as_str()),
+            "{t}"
+        );
+    }
+}

@@ -111,6 +111,11 @@ impl Ledger {
         self.peak.get()
     }
 
+    /// Starts the peak again from what is held now (to measure one phase of a run).
+    pub fn restart_peak(&self) {
+        self.peak.set(self.live.get());
+    }
+
     /// Buffers held now.
     pub fn count(&self) -> usize {
         self.sizes.borrow().len()

@@ -66,6 +66,20 @@ impl GpuBackend {
     pub fn memory(&self) -> recorder::GpuMemory {
         self.rec.memory()
     }
+    /// Record only (`svdtune bench --record-only`): from now on every command is recorded and
+    /// every buffer made exactly as in a real run, but no command is submitted, so the kernels do
+    /// not run and every value read back is zero. [`GpuBackend::memory`] then gives a run's
+    /// buffer bytes at any shape in the time it takes to upload the weights (allocation does not
+    /// depend on the values).
+    pub fn set_record_only(&self, on: bool) {
+        self.rec.record_only.set(on);
+    }
+    /// Starts [`GpuMemory::peak_bytes`] again from the bytes held now, so the next reading is
+    /// the peak of what runs in between (`svdtune bench`: the decomposition's, then the steps').
+    pub fn restart_peak(&self) {
+        self.rec.collect();
+        self.rec.ledger.restart_peak();
+    }
     /// Number of cached bind groups (tests check that repeated steps create none).
     pub fn cached_bind_groups(&self) -> usize {
         self.rec.cached_bind_groups()

@@ -98,6 +98,9 @@ pub struct Recorder {
     transfers: Cell<u64>,
     /// Timestamps per dispatch while a profile is open (see `profile.rs`).
     pub(super) profile: RefCell<Option<super::profile::Profile>>,
+    /// Record only: commands are recorded and every buffer made, but no command is submitted
+    /// (only queue writes land), so a run's buffer bytes are counted without running it.
+    pub(super) record_only: Cell<bool>,
 }
 
 /// Usage of every tensor buffer: bound as storage, copied in and out.
@@ -138,6 +141,7 @@ impl Recorder {
             dispatches: RefCell::default(),
             transfers: Cell::new(0),
             profile: RefCell::new(None),
+            record_only: Cell::new(false),
         }
     }
 
@@ -167,7 +171,7 @@ impl Recorder {
 
     /// Forgets the buffers dropped so far: their bytes, and the cached bind groups (with their
     /// uniforms) that name them. Commands already recorded keep what they use alive in wgpu.
-    fn collect(&self) {
+    pub(super) fn collect(&self) {
         let dead = self.ledger.take_dead();
         if dead.is_empty() {
             return;
@@ -558,7 +562,13 @@ impl Recorder {
     pub fn flush(&self) -> Result<()> {
         self.pass.borrow_mut().take();
         if let Some(enc) = self.encoder.borrow_mut().take() {
-            self.ctx.queue.submit([enc.finish()]);
+            if self.record_only.get() {
+                // The queue writes still land (uploads are part of the count), the commands not.
+                drop(enc);
+                self.ctx.queue.submit(std::iter::empty());
+            } else {
+                self.ctx.queue.submit([enc.finish()]);
+            }
         }
         self.submits.set(self.submits.get() + 1);
         self.collect();

@@ -297,6 +297,7 @@ impl GpuBackend {
         let m_cuts = cuts(m, &[a_m, Some(&*c)]);
         let k_cuts = cuts(k, &[a_k, b_k]);
         let n_cuts = cuts(n, &[b_n]);
+        let pieces = m_cuts.len() * n_cuts.len() * k_cuts.len();
         for mr in &m_cuts {
             for nr in &n_cuts {
                 self.with_piece_mut(c, mr.clone(), nr.clone(), spec.accumulate, |be, cp| {
@@ -317,6 +318,12 @@ impl GpuBackend {
                     Ok(())
                 })?;
             }
+        }
+        if pieces > 1 {
+            // The pieces' scratch copies are dropped; submitting lets them go before the next
+            // product makes its own (a loss loop over chunks would otherwise hold one copy of
+            // the whole blocked matrix until its end).
+            self.flush()?;
         }
         Ok(())
     }

@@ -80,6 +80,11 @@ pub struct BenchArgs {
     /// GPU would (matrices above it are held in row blocks).
     #[arg(long, value_name = "BYTES")]
     max_binding: Option<u64>,
+    /// With `--backend gpu`: record every command and make every buffer, but run no kernel: the
+    /// GPU's buffer bytes of a run at any shape in about the time its upload takes (the times
+    /// printed are then not figures).
+    #[arg(long)]
+    record_only: bool,
     /// Write the figures as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -115,10 +120,13 @@ struct Figures {
     /// What the GPU backend holds right after the decomposition (its peak: load and
     /// decomposition only).
     gpu_after_decomposition: Option<GpuCacheStats>,
-    /// What the GPU backend holds right after the last training step.
+    /// What the GPU backend holds right after the last training step (its peak: the steps
+    /// only, from what the decomposition left).
     gpu_after_steps: Option<GpuCacheStats>,
     /// `train::memory::estimate` for this run (what the page and `train` check and show).
     memory_estimate_bytes: u64,
+    /// `--record-only`: no kernel ran; only the buffer and dispatch counts are figures.
+    record_only: bool,
     /// Whether backward recomputed the activations.
     recompute: bool,
     /// GPU: the dispatches of the last training step per kernel, largest first.
@@ -142,6 +150,11 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
             "--steps, --batch-size and --seq-len must be at least 1".into(),
         ));
     }
+    if args.record_only && args.backend != BackendChoice::Gpu {
+        return Err(Error::Unsupported(
+            "--record-only counts a GPU's buffers: it needs --backend gpu".into(),
+        ));
+    }
     let gpu = match args.max_binding {
         None => open_gpu(args.backend)?,
         Some(_) if args.backend != BackendChoice::Gpu => {
@@ -154,16 +167,27 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     let figures = match &gpu {
         Some(g) => {
             g.set_tuning(g.tuning().apply(&args.gpu_tuning)?)?;
+            g.set_record_only(args.record_only);
             let probes = Probes {
-                held: || Some(g.cache_stats()),
+                // Each reading restarts the peak: after the decomposition it is the load's and
+                // the decomposition's, after the steps the steps'.
+                held: || {
+                    let stats = g.cache_stats();
+                    g.restart_peak();
+                    Some(stats)
+                },
                 dispatches: || Some((g.take_dispatch_counts(), g.take_transfer_count())),
                 start_profile: |n| Some(g.start_profile(n)),
                 take_profile: || Box::pin(g.take_profile()) as ProfileFuture<'_>,
             };
             let mut f = pollster::block_on(bench(g, &args, probes))?;
-            f.gpu_peak_bytes = Some(g.memory().peak_bytes);
+            f.gpu_peak_bytes = [&f.gpu_after_decomposition, &f.gpu_after_steps]
+                .iter()
+                .filter_map(|s| s.map(|s| s.peak_bytes))
+                .max();
             f.gpu_max_binding_bytes = Some(g.context().max_binding_bytes());
             f.gpu_tuning = Some(g.tuning().describe());
+            f.record_only = args.record_only;
             f
         }
         None => {
@@ -400,6 +424,7 @@ where
         gpu_after_decomposition,
         gpu_after_steps,
         memory_estimate_bytes: memory.total(),
+        record_only: false,
         recompute: memory.recompute,
         dispatches_per_step_total: dispatches_per_step
             .as_ref()
@@ -448,6 +473,11 @@ fn print(f: &Figures) {
         Some(b) => println!("backend: {} (storage bindings up to {b} bytes)", f.backend),
         None => println!("backend: {}", f.backend),
     }
+    if f.record_only {
+        println!(
+            "record only: commands recorded and buffers made, no kernel run; the times below are not figures"
+        );
+    }
     println!(
         "work: batch {} × {} tokens, rank fraction {}, {} decomposed layers{}",
         f.batch_size,
@@ -480,11 +510,23 @@ fn print(f: &Figures) {
         100.0 * f.fraction_of_matmul_peak
     );
     println!(
-        "peak RSS: {}   GPU buffers peak: {}   estimated training memory: {}",
+        "peak RSS: {}   GPU buffers peak: {}   estimated training memory: {} ({} bytes)",
         gb(f.peak_rss_bytes),
         gb(f.gpu_peak_bytes),
-        gb(Some(f.memory_estimate_bytes))
+        gb(Some(f.memory_estimate_bytes)),
+        f.memory_estimate_bytes
     );
+    if let (Some(d), Some(s)) = (&f.gpu_after_decomposition, &f.gpu_after_steps) {
+        let est = f.memory_estimate_bytes as f64;
+        println!(
+            "GPU peak of the load + decomposition: {} bytes; of the steps: {} bytes ({:.3} × the estimate); held after the steps: {} bytes ({:.3} × the estimate)",
+            d.peak_bytes,
+            s.peak_bytes,
+            s.peak_bytes as f64 / est,
+            s.live_bytes,
+            s.live_bytes as f64 / est
+        );
+    }
     if let Some(c) = &f.gpu_after_decomposition {
         println!("GPU after the decomposition: {c}");
     }

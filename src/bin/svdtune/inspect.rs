@@ -250,8 +250,9 @@ pub fn run(args: InspectArgs) -> svdtune::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The sizes loading keeps `given`'s frozen tensors in, from headers alone (no tensor data
-/// read): a safetensors checkpoint's dtypes; a `.gguf`'s tensor table (matrices as the blocks
+/// The sizes loading keeps `given`'s frozen tensors in, from headers alone (no weight read; a
+/// `.gguf`'s small RoPE tensors, `rope_freqs` or Phi-3's `rope_factors_*`, are read into its
+/// config): a safetensors checkpoint's dtypes; a `.gguf`'s tensor table (matrices as the blocks
 /// loading keeps, the rest as f32). `None` for a folder without a checkpoint (only
 /// `config.json`).
 fn stored_sizes(given: &std::path::Path) -> svdtune::Result<Option<StoredSizes>> {
