@@ -3,7 +3,8 @@
 //! Llama-3.2-1B, Llama-3.2-3B, Qwen3-4B and Phi-3-mini-4k, with frozen matrices in bf16 (two
 //! bytes a value, as the safetensors on the Hub) and in Q4_K (144 bytes per 256 values, every
 //! matrix, as a GGUF file keeps them; norms f32), at 1 × 512 and 4 × 512, activations stored or
-//! recomputed, f32 or f16 factors: weights, factors, optimizer, activations and total, as
+//! recomputed, f32 or f16 factors: weights, factors, optimizer, activations, the decomposition's
+//! working tensors and the total (the weights and factors plus the larger phase), as
 //! `svdtune inspect --memory` prints them for the GPU backend (its loss chunk of 4 Mi logits),
 //! plus each model's largest tensor (in row blocks on an adapter whose bindings are smaller). Ends with the two memory
 //! targets: Qwen2.5-0.5B in bf16 at 4 × 512 within 2.5 GB, Phi-3-mini in Q4_K with f16 factors at
@@ -93,9 +94,9 @@ fn gb(bytes: u64) -> String {
 
 fn main() {
     println!(
-        "| model | weights | batch | activations | factors | weights GB | factors GB | optimizer MB | activations GB | total GB |"
+        "| model | weights | batch | activations | factors | weights GB | factors GB | optimizer MB | activations GB | decomposition GB | total GB |"
     );
-    println!("|---|---|---|---|---|---:|---:|---:|---:|---:|");
+    println!("|---|---|---|---|---|---:|---:|---:|---:|---:|---:|");
     let mut totals = Vec::new();
     let mut largest_tensors = Vec::new();
     for (name, json) in MODELS {
@@ -115,13 +116,14 @@ fn main() {
                         };
                         let e = estimate_with(&cfg, &plan, &o);
                         println!(
-                            "| {name} | {label} | {batch} × 512 | {} | {:?} | {} | {} | {:.1} | {} | **{}** |",
+                            "| {name} | {label} | {batch} × 512 | {} | {:?} | {} | {} | {:.1} | {} | {} | **{}** |",
                             if recompute { "recomputed" } else { "stored" },
                             factor_dtype,
                             gb(e.weights),
                             gb(e.factors),
                             e.optimizer as f64 / 1e6,
                             gb(e.activations),
+                            gb(e.decomposition),
                             gb(e.total()),
                         );
                         totals.push(((*name, label, batch, recompute, factor_dtype), e.total()));

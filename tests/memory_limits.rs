@@ -102,6 +102,17 @@ fn the_estimate_matches_what_the_gpu_backend_allocates() {
             let (batch, seq) = (3, 16);
             let est = estimate(&cfg, &plan, batch, seq, be.logit_chunk_elements());
             let after_decomposition = be.memory().live_bytes;
+            // The load and decomposition's peak: the estimate of that phase covers it.
+            let decomposition_peak = be.memory().peak_bytes;
+            let over = est.decomposition_peak() as f64 / decomposition_peak as f64;
+            println!(
+                "{name}: decomposition estimate {} bytes, peak {decomposition_peak}: {over:.3}",
+                est.decomposition_peak()
+            );
+            assert!(
+                (1.0..=1.6).contains(&over),
+                "{name}: decomposition estimate/peak = {over}"
+            );
             let trainer = Trainer::new(
                 &be,
                 model,
@@ -113,11 +124,11 @@ fn the_estimate_matches_what_the_gpu_backend_allocates() {
             )
             .unwrap();
             let held = be.memory().live_bytes;
-            let ratio = est.total() as f64 / held as f64;
+            let ratio = est.training() as f64 / held as f64;
             println!(
                 "{name}: estimate {} bytes (weights {}, optimizer {}, activations {}), \
                  held {held} bytes ({after_decomposition} after decomposition): {ratio:.3}",
-                est.total(),
+                est.training(),
                 est.weights,
                 est.optimizer,
                 est.activations
@@ -265,12 +276,12 @@ fn the_estimate_matches_the_gpu_backend_with_and_without_recomputation() {
                 )
                 .unwrap();
                 let held = be.memory().live_bytes;
-                let ratio = est.total() as f64 / held as f64;
+                let ratio = est.training() as f64 / held as f64;
                 let model_ratio = (est.weights + est.factors) as f64 / decomposed as f64;
                 println!(
                     "{name}, recompute {recompute}: estimate {} bytes ({est:?}), held {held} \
                      ({decomposed} after decomposition): {ratio:.4}, model {model_ratio:.4}",
-                    est.total()
+                    est.training()
                 );
                 assert!(
                     (0.95..=1.05).contains(&ratio),
@@ -486,11 +497,11 @@ fn the_run_estimate_matches_the_gpu_backend_for_a_bf16_checkpoint() {
             )
             .unwrap();
             let held = be.memory().live_bytes;
-            let ratio = est.total() as f64 / held as f64;
+            let ratio = est.training() as f64 / held as f64;
             println!(
                 "bf16 llama, {recompute:?}, {factor_format} factors: estimate {} bytes \
                  ({est:?}), held {held}: {ratio:.4}, model {model_ratio:.4}",
-                est.total()
+                est.training()
             );
             assert!(
                 (0.95..=1.05).contains(&ratio),

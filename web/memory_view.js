@@ -8,13 +8,15 @@
 
 import { $, bytesText, row } from './dom.js';
 
-// Renders `m` (the engine's memory view: {weights, factors, optimizer, activations, total,
-// recompute, batch_size, seq_len, limit, device, fits, refused}).
+// Renders `m` (the engine's memory view: {weights, factors, optimizer, activations,
+// decomposition, total, recompute, batch_size, seq_len, limit, device, fits, refused}).
 export function renderMemory(m) {
   const tbody = $('memory-table').tBodies[0];
   tbody.replaceChildren();
   const acts = m.recompute ? 'Activations (recomputed in backward)' : 'Activations';
-  for (const [part, bytes] of [['Weights', m.weights], ['Factors U, V, Σ', m.factors], ['Optimizer', m.optimizer], [acts, m.activations], ['Total', m.total]]) {
+  // The decomposition runs first, over weights and factors: the total is the larger phase.
+  const parts = [['Weights', m.weights], ['Factors U, V, Σ', m.factors], ['Optimizer', m.optimizer], [acts, m.activations], ['Decomposition (before training)', m.decomposition], ['Total (the larger phase)', m.total]];
+  for (const [part, bytes] of parts) {
     row(tbody, [part, bytesText(bytes)]);
     tbody.lastElementChild.cells[1].dataset.bytes = String(bytes); // exact, for tests
   }

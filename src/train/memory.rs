@@ -30,6 +30,11 @@ pub struct MemoryEstimate {
     /// Activations kept for backward (every layer's, or only each layer's input with
     /// recomputation), backward scratch, the loss head's logits, batch inputs.
     pub activations: u64,
+    /// The decomposition's working tensors at its largest layer, held over the weights and the
+    /// factors before training starts (no optimizer or activations yet): the f32 copy a packed
+    /// `W` is read through, the range finder's tall `[max(m, n), q + oversampling]` products
+    /// (up to four at once, one of them a readback buffer) and its short ones.
+    pub decomposition: u64,
     /// Whether the activations are recomputed in backward.
     pub recompute: bool,
 }
@@ -208,8 +213,20 @@ impl<'a> MemoryOptions<'a> {
 }
 
 impl MemoryEstimate {
+    /// The run's peak: the weights and factors, and then the larger of the decomposition's
+    /// working tensors and the training's optimizer and activations.
     pub fn total(&self) -> u64 {
+        self.weights + self.factors + (self.optimizer + self.activations).max(self.decomposition)
+    }
+
+    /// What training holds: weights, factors, optimizer and activations.
+    pub fn training(&self) -> u64 {
         self.weights + self.factors + self.optimizer + self.activations
+    }
+
+    /// What the decomposition holds at its peak: weights, factors and its working tensors.
+    pub fn decomposition_peak(&self) -> u64 {
+        self.weights + self.factors + self.decomposition
     }
 
     /// `Error::OutOfMemory` when the run cannot fit `be` (see [`Backend::memory_limit`]);
@@ -238,18 +255,25 @@ impl MemoryEstimate {
         }
     }
 
-    /// `training {batch} (weights …, factors …, optimizer …, activations …[, recomputed])`.
+    /// `training {batch} (weights …, factors …, optimizer …, activations …[, recomputed])`,
+    /// and the decomposition's working tensors when they are the larger phase.
     fn describe(&self, batch: &str) -> String {
-        {
+        let decomposition = if self.decomposition > self.optimizer + self.activations {
             format!(
-                "training {batch} (weights {}, factors {}, optimizer {}, activations {}{})",
-                human_bytes(self.weights),
-                human_bytes(self.factors),
-                human_bytes(self.optimizer),
-                human_bytes(self.activations),
-                if self.recompute { ", recomputed" } else { "" }
+                " and, before it, the decomposition's {} of working tensors",
+                human_bytes(self.decomposition)
             )
-        }
+        } else {
+            String::new()
+        };
+        format!(
+            "training {batch} (weights {}, factors {}, optimizer {}, activations {}{}){decomposition}",
+            human_bytes(self.weights),
+            human_bytes(self.factors),
+            human_bytes(self.optimizer),
+            human_bytes(self.activations),
+            if self.recompute { ", recomputed" } else { "" }
+        )
     }
 }
 
@@ -339,21 +363,32 @@ pub fn estimate_with(cfg: &ModelConfig, plan: &SvdPlan, o: &MemoryOptions) -> Me
         (WeightStorage::Stored, Some(s)) => s.bytes(name, numel),
         _ => 4 * numel,
     };
-    let linear_w: u64 = plan
+    let layer_w = |l: &crate::svd::plan::PlannedLayer| {
+        let numel = u(l.m) * u(l.n);
+        let name = format!("{}.weight", l.module);
+        let stored = o.stored.is_some_and(|s| s.0.contains_key(&name));
+        if l.layer.is_none() && !stored {
+            // A tied lm_head is decomposed on a copy of the embedding, held alike.
+            frozen(embed_name, numel)
+        } else {
+            frozen(&name, numel)
+        }
+    };
+    let linear_w: u64 = plan.layers.iter().map(layer_w).sum();
+    // `svd::decompose`: a packed W read through an f32 copy; Ω, Y, its orthonormal basis and
+    // the previous one (or a readback of Y) of [big, k]; Bᵀ and its basis of [c, k].
+    let oversampling = u(crate::svd::decompose::DecomposeOptions::default().oversampling);
+    let decomposition = plan
         .layers
         .iter()
         .map(|l| {
-            let numel = u(l.m) * u(l.n);
-            let name = format!("{}.weight", l.module);
-            let stored = o.stored.is_some_and(|s| s.0.contains_key(&name));
-            if l.layer.is_none() && !stored {
-                // A tied lm_head is decomposed on a copy of the embedding, held alike.
-                frozen(embed_name, numel)
-            } else {
-                frozen(&name, numel)
-            }
+            let (m, n) = (u(l.m), u(l.n));
+            let k = (u(l.q) + oversampling).min(m.min(n));
+            let copy = if layer_w(l) < 4 * m * n { 4 * m * n } else { 0 };
+            copy + 4 * 4 * m.max(n) * k + 3 * 4 * m.min(n) * k
         })
-        .sum();
+        .max()
+        .unwrap_or(0);
     let biases: u64 = plan
         .layers
         .iter()
@@ -479,6 +514,7 @@ pub fn estimate_with(cfg: &ModelConfig, plan: &SvdPlan, o: &MemoryOptions) -> Me
         factors,
         optimizer: 4 * optimizer,
         activations: 4 * activations,
+        decomposition,
         recompute: o.recompute,
     }
 }

@@ -22,6 +22,10 @@ pub struct MemoryView {
     pub factors: u64,
     pub optimizer: u64,
     pub activations: u64,
+    /// The decomposition's working tensors, held before training over weights and factors.
+    pub decomposition: u64,
+    /// The run's peak: weights, factors and the larger of optimizer + activations and the
+    /// decomposition's working tensors.
     pub total: u64,
     /// Whether the activations are recomputed (as `auto` chooses, or as the options ask).
     pub recompute: bool,
@@ -35,8 +39,9 @@ pub struct MemoryView {
     pub fits: bool,
     /// The refusal, with the numbers, when it does not fit (the message the engine would give).
     pub refused: Option<String>,
-    /// Bytes no batch shape changes: weights, factors and optimizer (the model cannot train in
-    /// `limit` at any batch size when these alone exceed it).
+    /// Bytes no batch shape changes: weights, factors, and the larger of the optimizer and the
+    /// decomposition's working tensors (the model cannot train in `limit` at any batch size
+    /// when these alone exceed it).
     pub fixed: u64,
 }
 
@@ -86,6 +91,7 @@ pub fn memory_view(
         factors: est.factors,
         optimizer: est.optimizer,
         activations: est.activations,
+        decomposition: est.decomposition,
         total: est.total(),
         recompute: est.recompute,
         batch_size: o.batch_size,
@@ -94,6 +100,6 @@ pub fn memory_view(
         device,
         fits: refused.is_none(),
         refused,
-        fixed: est.weights + est.factors + est.optimizer,
+        fixed: est.weights + est.factors + est.optimizer.max(est.decomposition),
     })
 }

@@ -42,7 +42,9 @@ pub struct MemoryReport {
     pub train_norms: bool,
     pub factor_dtype: FactorDtype,
     pub weight_storage: WeightStorage,
-    /// Bytes: weights, factors, optimizer, activations; whether activations are recomputed.
+    /// Bytes: weights, factors, optimizer, activations, the decomposition's working tensors
+    /// (held before training, so the total counts the larger of it and optimizer +
+    /// activations); whether activations are recomputed.
     #[serde(flatten)]
     pub estimate: MemoryEstimate,
     pub total: u64,
@@ -134,10 +136,11 @@ impl MemoryReport {
             ("factors", e.factors),
             ("optimizer", e.optimizer),
             ("activations", e.activations),
+            ("decomposition", e.decomposition),
             ("total", self.total),
         ] {
             println!(
-                "  {what:<12} {:>18} bytes  {:>10}",
+                "  {what:<13} {:>18} bytes  {:>10}",
                 thousands(bytes),
                 human_bytes(bytes)
             );
