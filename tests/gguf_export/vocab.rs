@@ -26,6 +26,26 @@ fn tokenizer_keys(values: impl IntoIterator<Item = (String, Value)>) -> Vec<(Str
     v
 }
 
+/// The vocabulary fixture `file`, its tokenizer as an imported folder, and a tiny config with
+/// one embedding row per token.
+fn imported_tokenizer(file: &str) -> (GgufFile, MemoryFiles, ModelConfig) {
+    let src = GgufFile::read(&gguf_fixture(file)).unwrap();
+    let t = tokenizer_files(&src.metadata, None).unwrap().unwrap();
+    let mut folder = MemoryFiles::new();
+    folder.insert("tokenizer.json", t.tokenizer_json.as_bytes());
+    folder.insert("tokenizer_config.json", t.tokenizer_config_json.as_bytes());
+    let cfg = ModelConfig::from_json(
+        "config.json",
+        &format!(
+            r#"{{"model_type": "llama", "vocab_size": {}, "hidden_size": 8, "intermediate_size": 16,
+            "num_hidden_layers": 1, "num_attention_heads": 2, "max_position_embeddings": 64}}"#,
+            t.n_tokens
+        ),
+    )
+    .unwrap();
+    (src, folder, cfg)
+}
+
 #[test]
 fn vocabulary_fixtures_give_back_their_tokenizer_keys() {
     for file in [
@@ -33,20 +53,7 @@ fn vocabulary_fixtures_give_back_their_tokenizer_keys() {
         "vocab_llama_bpe.gguf",
         "vocab_qwen2.gguf",
     ] {
-        let src = GgufFile::read(&gguf_fixture(file)).unwrap();
-        let t = tokenizer_files(&src.metadata, None).unwrap().unwrap();
-        let mut folder = MemoryFiles::new();
-        folder.insert("tokenizer.json", t.tokenizer_json.as_bytes());
-        folder.insert("tokenizer_config.json", t.tokenizer_config_json.as_bytes());
-        let cfg = ModelConfig::from_json(
-            "config.json",
-            &format!(
-                r#"{{"model_type": "llama", "vocab_size": {}, "hidden_size": 8, "intermediate_size": 16,
-                "num_hidden_layers": 1, "num_attention_heads": 2, "max_position_embeddings": 64}}"#,
-                t.n_tokens
-            ),
-        )
-        .unwrap();
+        let (src, folder, cfg) = imported_tokenizer(file);
         let got = tokenizer_keys(vocab_metadata(&folder, &cfg).unwrap());
         let want = tokenizer_keys(src.metadata.values.clone());
         let keys = |v: &[(String, Value)]| v.iter().map(|p| p.0.clone()).collect::<Vec<_>>();
@@ -129,20 +136,7 @@ fn sentencepiece_vocabularies_export_to_what_llama_cpp_tokenizes_the_same() {
         ("vocab_spm_llama.gguf", "llama"),
         ("vocab_spm_gemma3.gguf", "gemma3"),
     ] {
-        let src = GgufFile::read(&gguf_fixture(file)).unwrap();
-        let t = tokenizer_files(&src.metadata, None).unwrap().unwrap();
-        let mut folder = MemoryFiles::new();
-        folder.insert("tokenizer.json", t.tokenizer_json.as_bytes());
-        folder.insert("tokenizer_config.json", t.tokenizer_config_json.as_bytes());
-        let cfg = ModelConfig::from_json(
-            "config.json",
-            &format!(
-                r#"{{"model_type": "llama", "vocab_size": {}, "hidden_size": 8, "intermediate_size": 16,
-                "num_hidden_layers": 1, "num_attention_heads": 2, "max_position_embeddings": 64}}"#,
-                t.n_tokens
-            ),
-        )
-        .unwrap();
+        let (src, folder, cfg) = imported_tokenizer(file);
         let got = vocab_metadata(&folder, &cfg).unwrap();
         let get = |k: &str| got.iter().find(|p| p.0 == k).map(|p| p.1.clone());
         let want = |k: &str| src.metadata.values.get(k).cloned();

@@ -92,7 +92,16 @@ fn round_trip(gguf: &str, model: &str) {
     assert_eq!(ours, theirs, "{gguf}: config");
 
     let gold = models_fixture(model, "golden.safetensors");
-    let st = safetensors::SafeTensors::deserialize(&gold).unwrap();
+    logits_match(
+        &files,
+        &gold,
+        &format!("{gguf}: logits against transformers"),
+    );
+}
+
+/// The logits of the model `files` for the golden's `input_ids` equal its `logits` (1e-4).
+fn logits_match(files: &svdtune::model::MemoryFiles, golden: &[u8], what: &str) {
+    let st = safetensors::SafeTensors::deserialize(golden).unwrap();
     let ids_t = st.tensor("input_ids").unwrap();
     let ids: Vec<u32> = ids_t
         .data()
@@ -107,15 +116,9 @@ fn round_trip(gguf: &str, model: &str) {
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
         .collect();
-    let mut m = Model::load(&CpuBackend, &files, |_, _, _| {}).unwrap();
+    let mut m = Model::load(&CpuBackend, files, |_, _, _| {}).unwrap();
     let got_logits = logits(&mut m, &ids, batch, seq);
-    crate::common::assert_close(
-        &format!("{gguf}: logits against transformers"),
-        &got_logits,
-        &want_logits,
-        1e-4,
-        0.0,
-    );
+    crate::common::assert_close(what, &got_logits, &want_logits, 1e-4, 0.0);
 }
 
 #[test]
@@ -252,27 +255,9 @@ fn tiny_phi3_chat_logits_equal_what_transformers_computes_from_the_gguf() {
     let files = imported.hf_files(|_, _, _| {}).unwrap();
     assert!(files.has("tokenizer.json"));
     let want = crate::fixture("tiny_phi3_chat_expected.safetensors");
-    let st = safetensors::SafeTensors::deserialize(&want).unwrap();
-    let ids_t = st.tensor("input_ids").unwrap();
-    let ids: Vec<u32> = ids_t
-        .data()
-        .chunks_exact(8)
-        .map(|b| i64::from_le_bytes(b.try_into().unwrap()) as u32)
-        .collect();
-    let want_logits: Vec<f32> = st
-        .tensor("logits")
-        .unwrap()
-        .data()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-        .collect();
-    let mut m = Model::load(&CpuBackend, &files, |_, _, _| {}).unwrap();
-    let got = logits(&mut m, &ids, ids_t.shape()[0], ids_t.shape()[1]);
-    crate::common::assert_close(
+    logits_match(
+        &files,
+        &want,
         "tiny_phi3_chat.gguf: logits against transformers",
-        &got,
-        &want_logits,
-        1e-4,
-        0.0,
     );
 }
