@@ -21,37 +21,7 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
 python3 bench/to_bf16.py "$F32" "$WORK/bf16" >&2
-# The bf16 values as f32, exactly (a bf16 is the top half of an f32).
-python3 - "$WORK/bf16" "$WORK/bf16-as-f32" <<'EOF'
-import json, shutil, struct, sys
-from pathlib import Path
-import numpy as np
-src, dst = Path(sys.argv[1]), Path(sys.argv[2])
-shutil.copytree(src, dst, ignore=shutil.ignore_patterns("model.safetensors"))
-raw = (src / "model.safetensors").read_bytes()
-n = struct.unpack("<Q", raw[:8])[0]
-header = json.loads(raw[8:8 + n])
-body = raw[8 + n:]
-out, tensors, at = {}, [], 0
-for name, info in header.items():
-    if name == "__metadata__":
-        out[name] = info
-        continue
-    a, b = info["data_offsets"]
-    data = body[a:b]
-    if info["dtype"] == "BF16":
-        data = (np.frombuffer(data, "<u2").astype("<u4") << 16).tobytes()
-        info = dict(info, dtype="F32")
-    out[name] = dict(info, data_offsets=[at, at + len(data)])
-    tensors.append(data)
-    at += len(data)
-head = json.dumps(out).encode()
-head += b" " * (-len(head) % 8)
-with open(dst / "model.safetensors", "wb") as f:
-    f.write(struct.pack("<Q", len(head)) + head)
-    for t in tensors:
-        f.write(t)
-EOF
+python3 bench/bf16_to_f32.py "$WORK/bf16" "$WORK/bf16-as-f32" >&2
 
 run() { # name model
   local start secs out loss
