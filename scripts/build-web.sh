@@ -9,11 +9,9 @@
 # - web/pkg: the threaded build (feature `threads`: the CPU engine's splits on a pool of Web
 #   Workers sharing the memory, wasm-bindgen-rayon) with relaxed SIMD (the matrix product's
 #   fused multiply-add, src/backend/cpu/simd128.rs: Chromium 114+, current Firefox). simd128 +
-#   relaxed-simd + atomics + bulk-memory, a std rebuilt with them (`-Z build-std`: the stable
-#   toolchain with RUSTC_BOOTSTRAP=1, needs the rust-src component that scripts/setup.sh
-#   installs), shared memory up to 4 GiB (rustc's default maximum for shared memory is 1 GiB).
-#   Its own target dir (target/wasm-relaxed) so the builds do not rebuild each other's
-#   dependencies. Its memory is shared and imported (link flags below).
+#   relaxed-simd + atomics + bulk-memory, a std rebuilt with them, shared memory up to 4 GiB
+#   (scripts/wasm-threads.sh). Its own target dir (target/wasm-relaxed) so the builds do not
+#   rebuild each other's dependencies. Its memory is shared and imported.
 # - web/pkg/simd: the same threaded build without relaxed SIMD (target/wasm-threads), for
 #   browsers that have threads but not relaxed SIMD (Safari).
 # - web/pkg/single: one thread, simd128 (.cargo/config.toml), for pages that are not
@@ -36,7 +34,7 @@ inputs_hash() {
   {
     local dirs=()
     for d in src shaders vendor; do [ -d "$d" ] && dirs+=("$d"); done
-    for f in scripts/build-web.sh Cargo.toml Cargo.lock .cargo/config.toml; do [ -f "$f" ] && echo "$f"; done
+    for f in scripts/build-web.sh scripts/wasm-threads.sh Cargo.toml Cargo.lock .cargo/config.toml; do [ -f "$f" ] && echo "$f"; done
     [ ${#dirs[@]} -gt 0 ] && find "${dirs[@]}" -type f | LC_ALL=C sort
   } | while read -r f; do printf '%s %s\n' "$(sha256sum < "$f" | cut -d' ' -f1)" "$f"; done
   for tool in rustc wasm-bindgen wasm-opt; do echo "$tool $("$tool" --version 2>/dev/null || echo none)"; done
@@ -64,21 +62,18 @@ bindgen() {
   wasm-opt "$2/svdtune_bg.wasm" -o "$2/svdtune_bg.opt.wasm" -O
   mv "$2/svdtune_bg.opt.wasm" "$2/svdtune_bg.wasm"
 }
-# The link of the threaded modules (cargo rustc: flags for this crate only, so changing them
-# relinks without rebuilding the dependencies): a shared memory, imported (wasm-bindgen's JS
-# creates it and hands it to every worker), and the thread-local-storage symbols wasm-bindgen's
-# threads transform looks for. wasm-ld no longer implies --shared-memory from +atomics.
-LINK="--shared-memory --import-memory --export=__wasm_init_tls --export=__tls_size --export=__tls_align --export=__tls_base"
+# The threaded builds' target features and link flags (scripts/wasm-threads.sh). The link flags
+# go to `cargo rustc` (this crate only, so changing them relinks without rebuilding the
+# dependencies).
+source scripts/wasm-threads.sh
 # threaded FEATURES TARGET_DIR: one threaded build with the target features FEATURES.
 threaded() {
-  RUSTC_BOOTSTRAP=1 \
-  RUSTFLAGS="-C target-feature=$1 -C link-arg=--max-memory=4294967296" \
+  RUSTC_BOOTSTRAP=1 RUSTFLAGS="-C target-feature=$1" \
     cargo rustc --lib --release --target wasm32-unknown-unknown --features threads \
-      -Z build-std=panic_abort,std --target-dir "$2" \
-      -- $(for a in $LINK; do printf -- '-C link-arg=%s ' "$a"; done)
+      -Z build-std=panic_abort,std --target-dir "$2" -- $(wasm_threads_link_flags)
 }
-threaded +atomics,+bulk-memory,+simd128,+relaxed-simd target/wasm-relaxed
-threaded +atomics,+bulk-memory,+simd128 target/wasm-threads
+threaded "$WASM_THREADS_RELAXED" target/wasm-relaxed
+threaded "$WASM_THREADS_PLAIN" target/wasm-threads
 cargo build --lib --release --target wasm32-unknown-unknown
 bindgen target/wasm-relaxed/wasm32-unknown-unknown/release/svdtune.wasm "$PKG"
 bindgen target/wasm-threads/wasm32-unknown-unknown/release/svdtune.wasm "$PKG/simd"

@@ -5,8 +5,10 @@
 #      and cargo clippy -D warnings (native and wasm32),
 #   2. native tests: CPU reference, f64 finite differences, naga shader validation, GPU ops on
 #      whatever wgpu adapter exists (lavapipe in CI),
-#   3. browser tests: the same GPU test bodies in headless Chromium and headless Firefox with WebGPU
-#      (wasm-pack test --headless --chrome --firefox),
+#   3. browser tests: the same test bodies in headless Chromium and headless Firefox with WebGPU
+#      (wasm-pack test --headless --chrome --firefox), built as the page's threaded engine is
+#      (feature `threads`, relaxed SIMD, shared memory: scripts/wasm-threads.sh): each test
+#      binary runs in a dedicated worker and its CPU products on a pool of workers,
 #   4. end-to-end: the scripts (scripts/serve.py's port and headers, build-web.sh's up-to-date
 #      check), then the real pages, built for release, driven in headless Chromium by Playwright:
 #      the engine check, then the training page (train, generate, download, check the download
@@ -47,9 +49,13 @@ cargo clippy --target wasm32-unknown-unknown --all-targets -- -D warnings
 step "native tests"
 cargo test --all-targets
 
-step "browser tests: headless Chromium and Firefox (WebGPU)"
-wasm-pack test --headless --chrome --firefox \
-  --chromedriver "$(command -v chromedriver)" --geckodriver "$(command -v geckodriver)"
+step "browser tests: headless Chromium and Firefox (WebGPU), the threaded engine"
+source scripts/wasm-threads.sh
+RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR=target/wasm-test-threads \
+RUSTFLAGS="-C target-feature=$WASM_THREADS_RELAXED $(wasm_threads_link_flags)" \
+  wasm-pack test --headless --chrome --firefox \
+    --chromedriver "$(command -v chromedriver)" --geckodriver "$(command -v geckodriver)" \
+    -- --features threads -Z build-std=panic_abort,std
 
 step "end-to-end: the real pages in headless Chromium (WebGPU and without) and Firefox"
 node tests/e2e/scripts.mjs

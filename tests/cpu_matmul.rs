@@ -2,7 +2,7 @@
 //! A, B and C (row- or column-major), alpha and beta (beta 0 must not read C: it starts as NaN),
 //! and shapes around the blocking of the wasm kernel (4 × 8 tiles, 120 rows of A, 256 of depth,
 //! 1024 columns of B per block) and the pool's splits. Natively this checks the `gemm` crate's
-//! path; in the browser tests (wasm-pack) the page's own simd128 kernel.
+//! path; in the browser tests (wasm-pack) the page's own simd128 kernel, on its pool of workers.
 mod common;
 use common::rand_vec;
 use svdtune::backend::cpu::real::Real;
@@ -32,9 +32,8 @@ fn at(x: &[f32], (r, c): (usize, usize), (sr, sc): (isize, isize)) -> f64 {
     x[r * sr as usize + c * sc as usize] as f64
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-fn gemm_matches_f64_in_every_layout() {
+gpu_test!(gemm_matches_f64_in_every_layout, gemm_in_every_layout);
+async fn gemm_in_every_layout() {
     for (i, &(m, k, n)) in SHAPES.iter().enumerate() {
         let a = rand_vec(m * k, 1 + i as u64);
         let b = rand_vec(k * n, 100 + i as u64);

@@ -1,6 +1,12 @@
 //! Shared test helpers: deterministic random data, tolerant comparison with a readable report,
 //! and `gpu_test!`, which runs one async test body natively (pollster, lavapipe in CI) and in the
 //! browser (wasm-bindgen-test, WebGPU in headless Chromium and Firefox).
+//!
+//! In the browser the tests run on the page's threaded engine (feature `threads`, built by
+//! scripts/test.sh as scripts/build-web.sh builds web/pkg): each test binary runs in a dedicated
+//! worker (where `Atomics.wait` is allowed) and starts the CPU backend's pool of Web Workers
+//! before its first test body ([`thread_pool`]). A build without the feature runs on the page's
+//! main thread, single-threaded.
 #![allow(dead_code)]
 
 pub mod factors;
@@ -9,8 +15,39 @@ use svdtune::backend::Backend;
 use svdtune::backend::cpu::{CpuBackend, CpuTensor};
 use svdtune::backend::gpu::{GpuBackend, GpuTensor};
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", not(feature = "threads")))]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+#[cfg(all(target_arch = "wasm32", feature = "threads"))]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_dedicated_worker);
+
+/// Starts the CPU backend's pool (`navigator.hardwareConcurrency` Web Workers sharing the
+/// memory, at least 2) once per test binary, before anything uses rayon: a split that ran first
+/// would fix rayon's global pool at the calling thread alone. Natively and in a build without
+/// threads: nothing to do.
+pub async fn thread_pool() {
+    #[cfg(all(target_arch = "wasm32", feature = "threads"))]
+    {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        static STARTED: AtomicBool = AtomicBool::new(false);
+        if STARTED.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let get = |on: &wasm_bindgen::JsValue, key: &str| js_sys::Reflect::get(on, &key.into());
+        let navigator = get(&js_sys::global(), "navigator").expect("navigator");
+        let cores = get(&navigator, "hardwareConcurrency")
+            .ok()
+            .and_then(|v| v.as_f64());
+        let threads = (cores.unwrap_or(2.0) as usize).max(2);
+        wasm_bindgen_futures::JsFuture::from(svdtune::wasm::init_thread_pool(threads))
+            .await
+            .expect("the CPU backend's thread pool starts");
+        assert_eq!(
+            rayon::current_num_threads(),
+            threads,
+            "rayon runs on the pool"
+        );
+    }
+}
 
 /// Defines a test that runs `$body().await` on every target.
 #[macro_export]
@@ -24,6 +61,7 @@ macro_rules! gpu_test {
         #[cfg(target_arch = "wasm32")]
         #[wasm_bindgen_test::wasm_bindgen_test]
         async fn $name() {
+            $crate::common::thread_pool().await;
             $body().await;
         }
     };
