@@ -52,7 +52,7 @@ try {
 const dir = mkdtempSync(`${tmpdir()}/svdtune-build-web-`);
 try {
   for (const d of ['scripts', 'src', 'shaders', '.cargo', 'node_modules/.bin']) mkdirSync(`${dir}/${d}`, { recursive: true });
-  copyFileSync(`${root}scripts/build-web.sh`, `${dir}/scripts/build-web.sh`);
+  for (const f of ['build-web.sh', 'wasm-threads.sh']) copyFileSync(`${root}scripts/${f}`, `${dir}/scripts/${f}`);
   for (const f of ['Cargo.toml', 'Cargo.lock', '.cargo/config.toml']) copyFileSync(`${root}${f}`, `${dir}/${f}`);
   writeFileSync(`${dir}/src/lib.rs`, 'pub fn f() {}\n');
   writeFileSync(`${dir}/shaders/a.wgsl`, '// a\n');
@@ -91,6 +91,9 @@ try {
   writeFileSync(`${dir}/src/lib.rs`, 'pub fn g() {}\n');
   check(!upToDate(), 'build-web.sh --check: an edited source file needs a build');
   check(build().calls === both, 'build-web.sh: an edited source file rebuilds');
+  writeFileSync(`${dir}/scripts/wasm-threads.sh`, `${readFileSync(`${dir}/scripts/wasm-threads.sh`, 'utf8')}# edited\n`);
+  check(!upToDate(), 'build-web.sh --check: edited threaded-build flags need a build');
+  build();
   writeFileSync(`${dir}/shaders/b.wgsl`, '// b\n');
   check(!upToDate(), 'build-web.sh --check: a new shader needs a build');
   build();
