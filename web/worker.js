@@ -44,14 +44,16 @@ function exclusive(fn) {
   return p;
 }
 
-const yieldToMessages = () => new Promise((r) => setTimeout(r, faults.slowMs));
-
 // One turn of the event loop without setTimeout's 4 ms clamp on nested timers (generation
-// yields after every token, which can take a millisecond or less).
+// yields after every token, which can take a millisecond or less; the loops below after every
+// step and loss batch). A message that has already arrived (Stop, Pause) runs first.
 const turn = new MessageChannel();
 const waiting = [];
 turn.port1.onmessage = () => waiting.shift()?.();
 const nextTurn = () => new Promise((r) => { waiting.push(r); turn.port2.postMessage(null); });
+
+// Between steps and loss batches: one turn, or `slowMs` when a test made the engine slow.
+const yieldToMessages = () => (faults.slowMs ? new Promise((r) => setTimeout(r, faults.slowMs)) : nextTurn());
 
 async function opfsDir() {
   const root = await navigator.storage.getDirectory();
