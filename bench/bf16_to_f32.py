@@ -6,40 +6,22 @@ bench/page_quality.mjs):
 
     python3 bench/bf16_to_f32.py SRC_DIR DST_DIR
 """
-import json
-import shutil
-import struct
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from to_bf16 import convert_folder
+
+
+def to_f32(dtype: str, data: bytes) -> tuple[str, bytes]:
+    if dtype != "BF16":
+        return dtype, data
+    return "F32", (np.frombuffer(data, "<u2").astype("<u4") << 16).tobytes()
+
 
 def main(src: Path, dst: Path) -> None:
-    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("model.safetensors"), dirs_exist_ok=True)
-    raw = (src / "model.safetensors").read_bytes()
-    n = struct.unpack("<Q", raw[:8])[0]
-    header = json.loads(raw[8 : 8 + n])
-    body = raw[8 + n :]
-    out, tensors, at = {}, [], 0
-    for name, info in header.items():
-        if name == "__metadata__":
-            out[name] = info
-            continue
-        a, b = info["data_offsets"]
-        data = body[a:b]
-        if info["dtype"] == "BF16":
-            data = (np.frombuffer(data, "<u2").astype("<u4") << 16).tobytes()
-            info = dict(info, dtype="F32")
-        out[name] = dict(info, data_offsets=[at, at + len(data)])
-        tensors.append(data)
-        at += len(data)
-    head = json.dumps(out).encode()
-    head += b" " * (-len(head) % 8)
-    with open(dst / "model.safetensors", "wb") as f:
-        f.write(struct.pack("<Q", len(head)) + head)
-        for t in tensors:
-            f.write(t)
+    convert_folder(src, dst, to_f32)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,10 @@ def to_bf16(data: bytes) -> bytes:
     return out.tobytes()
 
 
-def main(src: Path, dst: Path) -> None:
+def convert_folder(src: Path, dst: Path, convert) -> None:
+    """Copies the model folder `src` to `dst` with every tensor of model.safetensors passed
+    through `convert(dtype, data) -> (dtype, data)`; the other files are copied as they are.
+    Shared with bench/bf16_to_f32.py."""
     dst.mkdir(parents=True, exist_ok=True)
     for f in src.iterdir():
         if f.is_file() and f.name != "model.safetensors":
@@ -39,10 +42,7 @@ def main(src: Path, dst: Path) -> None:
             out_header[name] = entry
             continue
         begin, end = entry["data_offsets"]
-        data = body[begin:end]
-        dtype = entry["dtype"]
-        if dtype == "F32":
-            data, dtype = to_bf16(data), "BF16"
+        dtype, data = convert(entry["dtype"], body[begin:end])
         out_header[name] = {
             "dtype": dtype,
             "shape": entry["shape"],
@@ -57,6 +57,10 @@ def main(src: Path, dst: Path) -> None:
         out.write(text)
         for c in chunks:
             out.write(c)
+
+
+def main(src: Path, dst: Path) -> None:
+    convert_folder(src, dst, lambda dtype, data: ("BF16", to_bf16(data)) if dtype == "F32" else (dtype, data))
 
 
 if __name__ == "__main__":
