@@ -1,10 +1,22 @@
 // GFLOP/s of the engine's kernel and matrixmultiply's on SmolLM2's products at 4 × 128 tokens
 // (x·Wᵀ, g·W, the rank-q factors) and the decomposition's skinny products in this node's V8, and their largest difference.
+// First the ceiling: the rate of f32x4 multiply-adds alone, without memory, on one thread.
 // Usage: node bench.mjs MODULE.wasm (run.sh builds the modules).
 import { readFileSync } from 'node:fs';
 
 const { instance } = await WebAssembly.instantiate(readFileSync(process.argv[2]), {});
 const e = instance.exports;
+{
+  // The ceiling: independent f32x4 multiply-adds with no loads (best of five).
+  const reps = 50_000_000;
+  let best = 0;
+  for (let i = 0; i < 5; i += 1) {
+    const t = performance.now();
+    e.peak(reps, 0.5);
+    best = Math.max(best, (reps * 12 * 8) / ((performance.now() - t) / 1000) / 1e9);
+  }
+  console.log(`  ceiling (independent f32x4 multiply-adds): ${best.toFixed(1)} GFLOP/s`);
+}
 // [m, k, n, A stored [k, m], B stored [n, k]]
 const shapes = [
   [512, 576, 576, 0, 1], [512, 576, 1536, 0, 1], [512, 1536, 576, 0, 0], [576, 512, 1536, 1, 0], // x·Wᵀ, g·W, Aᵀ·B

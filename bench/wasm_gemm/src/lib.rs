@@ -62,3 +62,27 @@ pub unsafe extern "C" fn run(
         }
     }
 }
+
+/// The ceiling the kernel works under: `reps` rounds of 12 independent `f32x4` multiply-adds
+/// (fused with relaxed SIMD, else a multiply and an add), no memory traffic. 12 chains cover
+/// the latency of two FMA ports; the result keeps the loop from being optimised away.
+#[unsafe(no_mangle)]
+pub extern "C" fn peak(reps: u32, seed: f32) -> f32 {
+    use core::arch::wasm32::*;
+    let (x, y) = (f32x4_splat(seed), f32x4_splat(0.999));
+    let mut acc: [v128; 12] = core::array::from_fn(|i| f32x4_splat(i as f32));
+    for _ in 0..reps {
+        for a in acc.iter_mut() {
+            #[cfg(target_feature = "relaxed-simd")]
+            {
+                *a = f32x4_relaxed_madd(*a, y, x);
+            }
+            #[cfg(not(target_feature = "relaxed-simd"))]
+            {
+                *a = f32x4_add(f32x4_mul(*a, y), x);
+            }
+        }
+    }
+    let sum = acc.iter().fold(f32x4_splat(0.0), |s, &a| f32x4_add(s, a));
+    f32x4_extract_lane::<0>(sum)
+}

@@ -80,8 +80,11 @@ impl<T: Kernel> Job<T> {
             return self.kernel(m, n, a, b, c);
         }
         let (left, right) = (threads / 2, threads - threads / 2);
+        // The halves split at the multiple of 16 nearest the middle (66 columns: 32 + 34, where
+        // rounding up gave 48 + 18 and left one thread idle most of the product).
+        let half = |len: usize| ((len / 2 + 8) / 16 * 16).max(16);
         if n >= m && n >= 32 {
-            let h = (n / 2).next_multiple_of(16);
+            let h = half(n);
             let b2 = Ptr((b.0 as isize + h as isize * self.sb.col * size) as usize);
             let c2 = Ptr((c.0 as isize + h as isize * self.sc.col * size) as usize);
             rayon::join(
@@ -89,7 +92,7 @@ impl<T: Kernel> Job<T> {
                 || self.run(m, n - h, a, b2, c2, right),
             );
         } else if m >= 32 {
-            let h = (m / 2).next_multiple_of(16);
+            let h = half(m);
             let a2 = Ptr((a.0 as isize + h as isize * self.sa.row * size) as usize);
             let c2 = Ptr((c.0 as isize + h as isize * self.sc.row * size) as usize);
             rayon::join(
