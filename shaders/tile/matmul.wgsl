@@ -1,37 +1,69 @@
 // tile/matmul: the tiled product of matmul, matmul_pair, matmul_col_dot and matmul_multi
 // (composed before their files). A 64×64 block of C per workgroup of 16×16
 // invocations, 4×4 outputs per invocation held in registers, K in steps of 16 staged through
-// workgroup memory. The kernel file composed after this one declares `TRANS_A`, `TRANS_B` and the
-// tile loaders `load_a(row, kk, k_end)` / `load_b(kk, col, k_end)` (0 outside the operands).
+// workgroup memory as vec4s: each depth step of the inner loop reads one vec4 of A (the
+// invocation's 4 rows) and one of B (its 4 columns) for 16 multiply-adds. The next K step's
+// operands are fetched into registers while the current one is multiplied. The kernel file
+// composed after this one declares `TRANS_A`, `TRANS_B` and the tile loaders
+// `load_a(row, kk, k_end)` / `load_b(kk, col, k_end)` (0 outside the operands).
 const BM: u32 = 64u;
 const BN: u32 = 64u;
 const BK: u32 = 16u;
-var<workgroup> tile_a: array<f32, 1024>; // [BM][BK]
-var<workgroup> tile_b: array<f32, 1024>; // [BK][BN]
+var<workgroup> tile_a: array<vec4<f32>, 256>; // [BK][BM / 4]: rows 4g .. 4g + 3 at depth kk
+var<workgroup> tile_b: array<vec4<f32>, 256>; // [BK][BN / 4]: columns 4g .. 4g + 3 at depth kk
 
-// The 4×4 outputs of invocation `lid` in the block at (row0, col0), over K range [k_begin, k_end).
+// Invocation `tid`'s share of a K step: the depth `kk` and the group `g` of 4 rows (A) or 4
+// columns (B) it loads, arranged so that consecutive invocations read consecutive addresses.
+fn a_slot(tid: u32) -> vec2<u32> {
+    if (TRANS_A) { return vec2<u32>(tid / 16u, tid % 16u); } // A stored [K, M]: walk rows
+    return vec2<u32>(tid % 16u, tid / 16u);                  // A stored [M, K]: walk k
+}
+fn b_slot(tid: u32) -> vec2<u32> {
+    if (TRANS_B) { return vec2<u32>(tid % 16u, tid / 16u); } // B stored [N, K]: walk k
+    return vec2<u32>(tid / 16u, tid % 16u);                  // B stored [K, N]: walk columns
+}
+
+fn fetch_a(s: vec2<u32>, row0: u32, t: u32, k_end: u32) -> vec4<f32> {
+    let r = row0 + 4u * s.y;
+    let kk = t + s.x;
+    return vec4<f32>(load_a(r, kk, k_end), load_a(r + 1u, kk, k_end), load_a(r + 2u, kk, k_end),
+                     load_a(r + 3u, kk, k_end));
+}
+fn fetch_b(s: vec2<u32>, col0: u32, t: u32, k_end: u32) -> vec4<f32> {
+    let c = col0 + 4u * s.y;
+    let kk = t + s.x;
+    return vec4<f32>(load_b(kk, c, k_end), load_b(kk, c + 1u, k_end), load_b(kk, c + 2u, k_end),
+                     load_b(kk, c + 3u, k_end));
+}
+
+// The 4×4 outputs of invocation `lid` in the block at (row0, col0), over K range [k_begin, k_end):
+// acc[i][j] for row row0 + 4·lid.y + i and column col0 + 4·lid.x + j.
 fn tile_product(lid: vec3<u32>, row0: u32, col0: u32, k_begin: u32, k_end: u32) -> array<vec4<f32>, 4> {
     let tid = lid.y * 16u + lid.x;
+    let sa = a_slot(tid);
+    let sb = b_slot(tid);
     var acc: array<vec4<f32>, 4>;
+    var next_a = vec4<f32>(0.0);
+    var next_b = vec4<f32>(0.0);
+    if (k_begin < k_end) {
+        next_a = fetch_a(sa, row0, k_begin, k_end);
+        next_b = fetch_b(sb, col0, k_begin, k_end);
+    }
     for (var t = k_begin; t < k_end; t += BK) {
-        for (var i = 0u; i < 4u; i++) {
-            let idx = tid + i * 256u;
-            // A tile: BM rows × BK; with TRANS_A, consecutive threads walk rows (contiguous in A).
-            var ar: u32; var ac: u32;
-            if (TRANS_A) { ar = idx % BM; ac = idx / BM; } else { ar = idx / BK; ac = idx % BK; }
-            tile_a[ar * BK + ac] = load_a(row0 + ar, t + ac, k_end);
-            // B tile: BK × BN columns; with TRANS_B, consecutive threads walk k (contiguous in B).
-            var br: u32; var bc: u32;
-            if (TRANS_B) { br = idx % BK; bc = idx / BK; } else { br = idx / BN; bc = idx % BN; }
-            tile_b[br * BN + bc] = load_b(t + br, col0 + bc, k_end);
-        }
+        tile_a[sa.x * 16u + sa.y] = next_a;
+        tile_b[sb.x * 16u + sb.y] = next_b;
         workgroupBarrier();
+        if (t + BK < k_end) {
+            next_a = fetch_a(sa, row0, t + BK, k_end);
+            next_b = fetch_b(sb, col0, t + BK, k_end);
+        }
         for (var kk = 0u; kk < BK; kk++) {
-            let bo = kk * BN + lid.x * 4u;
-            let bv = vec4<f32>(tile_b[bo], tile_b[bo + 1u], tile_b[bo + 2u], tile_b[bo + 3u]);
-            for (var i = 0u; i < 4u; i++) {
-                acc[i] += tile_a[(lid.y * 4u + i) * BK + kk] * bv;
-            }
+            let av = tile_a[kk * 16u + lid.y];
+            let bv = tile_b[kk * 16u + lid.x];
+            acc[0] += av.x * bv;
+            acc[1] += av.y * bv;
+            acc[2] += av.z * bv;
+            acc[3] += av.w * bv;
         }
         workgroupBarrier();
     }
