@@ -2,10 +2,10 @@
 // adapter (adapter.js): on 'auto', a hardware GPU gets WebGPU and a software WebGPU (SwiftShader,
 // llvmpipe, WARP, a fallback adapter) the CPU engine, which is about 20× faster than one. `?gpu`
 // forces WebGPU, `?cpu` the CPU engine; the select (#engine-choice) changes the mode in place
-// (the page reopens the engine and loads the model and data again; app.js) and writes it into
-// the address, so a reload keeps it. The line says which engine runs, on which adapter, and why;
-// its data-state is 'gpu', 'software' (CPU engine: the adapter is software), 'chosen' (CPU engine
-// by ?cpu or the setting) or 'no-gpu' (CPU engine: WebGPU is not available).
+// (the page reopens the engine and loads the model and data again; engine_switch.js) and writes
+// it into the address, so a reload keeps it. The line says which engine runs, on which adapter,
+// and why; its data-state is 'gpu', 'software' (CPU engine: the adapter is software), 'chosen'
+// (CPU engine by ?cpu or the setting) or 'no-gpu' (CPU engine: WebGPU is not available).
 // On the CPU engine the line also says how many threads it runs on (engine_pkg.js): one where
 // the page is not cross-origin isolated, and why. The Threads setting (#threads-choice) writes
 // `?threads=N` into the address and reloads the page: a pool's size is fixed for a worker's life.

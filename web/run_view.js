@@ -5,9 +5,9 @@
 // batches; it is full only when nothing is left. Time left = steps left × the mean of the last
 // steps + loss batches left × the mean of the last loss batches (before any is measured: the
 // estimate's figures; an eval batch of a run costs about a step over STEP_OVER_FORWARD).
-// The worker's events (worker.js) come in through `RunView`'s methods; app.js keeps the log and
-// the chart. `logFile` makes the training log's download (CSV, or JSON with the run's settings,
-// start info, evaluations, the estimate and the time the run took).
+// The worker's events (worker.js) come in through `RunView`'s methods; run_control.js keeps the
+// log and the chart. `logFile` makes the training log's download (CSV, or JSON with the run's
+// settings, start info, evaluations, the estimate and the time the run took).
 
 const $ = (id) => document.getElementById(id);
 
