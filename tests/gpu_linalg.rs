@@ -59,6 +59,43 @@ async fn matmul_all_layouts() {
 }
 gpu_test!(matmul_all_layouts_match_cpu, matmul_all_layouts);
 
+/// The tiled product from a module with wgpu's runtime checks and from one without them (the
+/// native default, `unchecked_tiles`) gives the same bits on every edge shape and layout; in
+/// browsers both settings run checked modules.
+async fn matmul_unchecked_equals_checked() {
+    let g = gpu().await;
+    assert_eq!(
+        g.tuning().unchecked_tiles,
+        !cfg!(target_arch = "wasm32"),
+        "natively the tiles run unchecked by default"
+    );
+    for (i, &(m, n, k)) in SHAPES.iter().enumerate() {
+        for spec in [Matmul::NN, Matmul::NT, Matmul::TN, Matmul::TT] {
+            let a_shape = if spec.trans_a { [k, m] } else { [m, k] };
+            let b_shape = if spec.trans_b { [n, k] } else { [k, n] };
+            let a = g.tensor(&rand_vec(m * k, 40 + i as u64), &a_shape).unwrap();
+            let b = g.tensor(&rand_vec(k * n, 50 + i as u64), &b_shape).unwrap();
+            let mut out = Vec::new();
+            for unchecked in [false, true] {
+                g.set_tuning(GpuTuning {
+                    unchecked_tiles: unchecked,
+                    ..GpuTuning::default()
+                })
+                .unwrap();
+                let mut cg = g.zeros(&[m, n]).unwrap();
+                g.matmul(&a, &b, &mut cg, spec).unwrap();
+                out.push(g.read(&cg).await.unwrap());
+            }
+            assert_eq!(out[0], out[1], "matmul {m}x{n}x{k} {spec:?}");
+        }
+    }
+    g.set_tuning(GpuTuning::default()).unwrap();
+}
+gpu_test!(
+    matmul_unchecked_matches_checked,
+    matmul_unchecked_equals_checked
+);
+
 async fn matmul_rejects_bad_shapes() {
     let g = gpu().await;
     let a = g.zeros(&[3, 4]).unwrap();

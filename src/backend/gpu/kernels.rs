@@ -34,6 +34,27 @@ pub struct Kernel {
     pub storage: &'static [Access],
 }
 
+impl Kernel {
+    /// Whether every index this kernel forms is in range by construction, so that natively it may
+    /// run from a module without wgpu's runtime checks ([`super::GpuTuning::unchecked_tiles`]).
+    /// The tiled products qualify: they read A and B only through loaders that return 0 outside
+    /// `[M, K]` and `[K, N]` (and the K range of a split), store only inside `[M, N]` (and the
+    /// row blocks of dΣ's partials), index their workgroup and register arrays by constants and
+    /// invocation ids below the arrays' lengths, and step K by 16 up to a bound far below
+    /// `u32::MAX`; their frozen operand is f32, f16 or bf16 (one or two elements per u32 at
+    /// `e` or `e / 2`). The host checks that every binding holds its shape before a dispatch
+    /// (`checks.rs`); the GPU tests run these kernels unchecked on every edge shape. The GGUF
+    /// block formats read bytes at computed offsets and keep the checks.
+    pub fn proven_in_range(&self) -> bool {
+        let tiled = matches!(
+            self.entry,
+            "matmul" | "matmul_pair" | "matmul_col_dot" | "matmul_multi"
+        );
+        let format = self.name.strip_prefix(self.entry).unwrap_or("?");
+        tiled && matches!(format, "" | "_f16" | "_bf16")
+    }
+}
+
 use crate::backend::Format;
 use Access::{Read as R, ReadWrite as RW};
 

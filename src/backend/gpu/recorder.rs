@@ -57,7 +57,8 @@ impl<'a> BufRef<'a> {
     }
 }
 
-type PipelineKey = (&'static str, Vec<(&'static str, u64)>);
+/// A kernel's name, its override constants (as bits) and whether it runs unchecked.
+type PipelineKey = (&'static str, Vec<(&'static str, u64)>, bool);
 /// (kernel, storage buffer ids, the fixed params bytes).
 type BindKey = (&'static str, Vec<u64>, Vec<u8>);
 
@@ -329,19 +330,30 @@ impl Recorder {
     }
 
     fn pipeline(&self, k: &Kernel, constants: &[(&'static str, f64)]) -> Rc<wgpu::ComputePipeline> {
+        let unchecked = self.tuning.get().unchecked_tiles && k.proven_in_range();
         let key: PipelineKey = (
             k.name,
             constants.iter().map(|(n, v)| (*n, v.to_bits())).collect(),
+            unchecked,
         );
         if let Some(p) = self.pipelines.borrow().get(&key) {
             return p.clone();
         }
         let layout = self.layout(k);
         let device = &self.ctx.device;
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        let desc = wgpu::ShaderModuleDescriptor {
             label: Some(k.name),
             source: wgpu::ShaderSource::Wgsl(k.source.into()),
-        });
+        };
+        let module = if unchecked {
+            // Safety: the kernel forms only in-range indices and ends every loop
+            // (`Kernel::proven_in_range`); in browsers this is the checked call.
+            unsafe {
+                device.create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
+            }
+        } else {
+            device.create_shader_module(desc)
+        };
         let pipeline = Rc::new(
             device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(k.name),

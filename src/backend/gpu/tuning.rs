@@ -17,6 +17,10 @@ pub struct GpuTuning {
     /// Tensors reduced by one dispatch of `reduce_partial` (the global gradient norm over every
     /// trained tensor), 1 ..= 7.
     pub reduce_tensors_per_dispatch: usize,
+    /// Natively, the tiled products (the kernels of [`crate::backend::gpu::kernels::Kernel::proven_in_range`])
+    /// run from shader modules without wgpu's runtime checks (index clamping, loop bounding).
+    /// Ignored in browsers, where WebGPU always checks.
+    pub unchecked_tiles: bool,
 }
 
 impl Default for GpuTuning {
@@ -25,6 +29,7 @@ impl Default for GpuTuning {
             col_dot_single_pass_rows: 1 << 16,
             col_dot_min_lanes: 4,
             reduce_tensors_per_dispatch: 7,
+            unchecked_tiles: !cfg!(target_arch = "wasm32"),
         }
     }
 }
@@ -43,7 +48,8 @@ impl GpuTuning {
     }
 
     /// Parses `key=value` pairs separated by commas over [`GpuTuning::default`] (`""` gives
-    /// the defaults). Keys: `col_dot_rows`, `col_dot_lanes`, `reduce_tensors`.
+    /// the defaults). Keys: `col_dot_rows`, `col_dot_lanes`, `reduce_tensors`, `unchecked_tiles`
+    /// (0 or 1).
     pub fn parse(text: &str) -> Result<Self> {
         GpuTuning::default().apply(text)
     }
@@ -64,9 +70,11 @@ impl GpuTuning {
                 "col_dot_rows" => t.col_dot_single_pass_rows = n,
                 "col_dot_lanes" => t.col_dot_min_lanes = u32::try_from(n).unwrap_or(0),
                 "reduce_tensors" => t.reduce_tensors_per_dispatch = n,
+                "unchecked_tiles" if n <= 1 => t.unchecked_tiles = n == 1,
+                "unchecked_tiles" => return Err(bad("0 (checked) or 1 (unchecked)")),
                 _ => {
                     return Err(bad(
-                        "unknown key (col_dot_rows, col_dot_lanes, reduce_tensors)",
+                        "unknown key (col_dot_rows, col_dot_lanes, reduce_tensors, unchecked_tiles)",
                     ));
                 }
             }
@@ -107,8 +115,11 @@ impl GpuTuning {
     /// One line for logs and benchmark tables.
     pub fn describe(&self) -> String {
         format!(
-            "col_dot_rows={},col_dot_lanes={},reduce_tensors={}",
-            self.col_dot_single_pass_rows, self.col_dot_min_lanes, self.reduce_tensors_per_dispatch
+            "col_dot_rows={},col_dot_lanes={},reduce_tensors={},unchecked_tiles={}",
+            self.col_dot_single_pass_rows,
+            self.col_dot_min_lanes,
+            self.reduce_tensors_per_dispatch,
+            u8::from(self.unchecked_tiles)
         )
     }
 }
