@@ -37,7 +37,7 @@ log() { echo "[device.sh $(($(date +%s) - start)) s] $*" >&2; }
 if [ $QUICK = 1 ]; then
     PROFILE=${PROFILE:-dev}
     SIZES="4x32"
-    KNOBS=${KNOBS:-"default col_dot_rows=0,reduce_tensors=1"}
+    KNOBS=${KNOBS:-"default col_dot_rows=0,reduce_tensors=1 wide_tiles=1"}
     STEPS="--steps 2 --warmup 1"
     TORCH_DEVICE=cpu
     CONFIG=$OUT/config.json
@@ -51,7 +51,7 @@ EOF
 else
     PROFILE=${PROFILE:-release}
     SIZES="4x128 8x512"
-    KNOBS=${KNOBS:-"default unchecked_tiles=0 col_dot_rows=0 col_dot_lanes=16 reduce_tensors=1"}
+    KNOBS=${KNOBS:-"default unchecked_tiles=0 wide_tiles=256 wide_tiles=1024 col_dot_rows=0 col_dot_lanes=16 reduce_tensors=1"}
     STEPS="--steps 5 --warmup 2"
     TORCH_DEVICE=cuda
     CONFIG=tests/fixtures/smollm2/config.json

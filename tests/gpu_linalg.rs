@@ -96,6 +96,50 @@ gpu_test!(
     matmul_unchecked_equals_checked
 );
 
+/// Every tiled product on the 128×128 tiles (`wide_tiles=1`): ragged outputs smaller than one
+/// wide tile, one that fills it, and ones that spill past it in rows, columns or both, in every
+/// layout.
+async fn matmul_wide_tiles() {
+    let g = gpu().await;
+    let c = CpuBackend;
+    g.set_tuning(GpuTuning::parse("wide_tiles=1").unwrap())
+        .unwrap();
+    let _ = g.take_dispatch_counts();
+    let more = [
+        (128, 128, 40),
+        (200, 130, 70),
+        (129, 257, 33),
+        (300, 64, 24),
+    ];
+    for (i, &(m, n, k)) in SHAPES.iter().chain(&more).enumerate() {
+        for spec in [Matmul::NN, Matmul::NT, Matmul::TN, Matmul::TT] {
+            let a_shape = if spec.trans_a { [k, m] } else { [m, k] };
+            let b_shape = if spec.trans_b { [n, k] } else { [k, n] };
+            let (ac, ag) = both_rand(&c, &g, &a_shape, 60 + i as u64);
+            let (bc, bg) = both_rand(&c, &g, &b_shape, 70 + i as u64);
+            let (mut cc, mut cg) = both_rand(&c, &g, &[m, n], 80 + i as u64);
+            let acc = Matmul {
+                alpha: 0.5,
+                ..spec.accumulate()
+            };
+            for s in [spec, acc] {
+                c.matmul(&ac, &bc, &mut cc, s).unwrap();
+                g.matmul(&ag, &bg, &mut cg, s).unwrap();
+                let what = format!("wide matmul {m}x{n}x{k} {s:?}");
+                assert_same(&what, &g, &cg, &cc, 1e-4, 1e-4).await;
+            }
+        }
+    }
+    let counts = g.take_dispatch_counts();
+    let wide = counts.iter().find(|(name, _)| *name == "matmul_wide");
+    assert!(
+        wide.is_some_and(|w| w.1 >= 40),
+        "wide tiles ran: {counts:?}"
+    );
+    g.set_tuning(GpuTuning::default()).unwrap();
+}
+gpu_test!(matmul_wide_tiles_match_cpu, matmul_wide_tiles);
+
 async fn matmul_rejects_bad_shapes() {
     let g = gpu().await;
     let a = g.zeros(&[3, 4]).unwrap();

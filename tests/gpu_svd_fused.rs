@@ -12,6 +12,7 @@
 mod common;
 use common::*;
 use svdtune::backend::cpu::CpuBackend;
+use svdtune::backend::gpu::GpuTuning;
 use svdtune::backend::{Backend, Format, Matmul, PairTerm};
 
 /// `(m, n, k, q)`: `m` rows, `n` outputs, `k` the first product's depth, `q` the second's.
@@ -31,9 +32,15 @@ fn fused(&(m, n, k, _): &(usize, usize, usize, usize)) -> bool {
     m > 8 && !(n.div_ceil(64) * m.div_ceil(64) < 32 && k >= 2048)
 }
 
-async fn pair_matches_cpu() {
+/// `matmul_pair` on the 64×64 tiles, or on the 128×128 ones for every output (`wide`).
+async fn pair_cases(wide: bool) {
     let g = gpu().await;
     let c = CpuBackend;
+    g.set_tuning(GpuTuning {
+        wide_tile_min: usize::from(wide),
+        ..g.tuning()
+    })
+    .unwrap();
     let _ = g.take_dispatch_counts();
     for (i, &(m, n, k, q)) in SHAPES.iter().enumerate() {
         let seed = 40 * i as u64;
@@ -103,13 +110,22 @@ async fn pair_matches_cpu() {
                     assert_eq!(pair, want, "{what}: matmul_pair dispatches {counts:?}");
                     if want == 1 {
                         assert_eq!(counts.len(), 1, "{what}: one dispatch, got {counts:?}");
+                        assert_eq!(counts[0].0.contains("_wide"), wide, "{what}: {counts:?}");
                     }
                 }
             }
         }
     }
 }
+async fn pair_matches_cpu() {
+    pair_cases(false).await;
+}
 gpu_test!(matmul_pair_matches_cpu, pair_matches_cpu);
+
+async fn pair_wide_matches_cpu() {
+    pair_cases(true).await;
+}
+gpu_test!(matmul_pair_wide_tiles_match_cpu, pair_wide_matches_cpu);
 
 /// `vals` as a tensor of `format` (f32 when `format` is f32). Q8_0 (read only: nothing encodes
 /// it) gets blocks of its own, a scale of 1/64 and 32 quants from `vals`.

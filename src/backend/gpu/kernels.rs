@@ -37,7 +37,7 @@ pub struct Kernel {
 impl Kernel {
     /// Whether every index this kernel forms is in range by construction, so that natively it may
     /// run from a module without wgpu's runtime checks ([`super::GpuTuning::unchecked_tiles`]).
-    /// The tiled products qualify: they read A and B only through loaders that return 0 outside
+    /// The tiled products (64×64 and 128×128 tiles) qualify: they read A and B only through loaders that return 0 outside
     /// `[M, K]` and `[K, N]` (and the K range of a split), store only inside `[M, N]` (and the
     /// row blocks of dΣ's partials), index their workgroup and register arrays by constants and
     /// invocation ids below the arrays' lengths, and step K by 16 up to a bound far below
@@ -50,7 +50,8 @@ impl Kernel {
             self.entry,
             "matmul" | "matmul_pair" | "matmul_col_dot" | "matmul_multi"
         );
-        let format = self.name.strip_prefix(self.entry).unwrap_or("?");
+        let variant = self.name.strip_prefix(self.entry).unwrap_or("?");
+        let format = variant.strip_prefix("_wide").unwrap_or(variant);
         tiled && matches!(format, "" | "_f16" | "_bf16")
     }
 }
@@ -89,6 +90,9 @@ kernels! {
     MATMUL = "matmul": "matmul" from ["frozen/f32", "tile/matmul", "tile/store", "matmul"] [R, R, RW];
     MATMUL_PAIR = "matmul_pair": "matmul_pair" from ["frozen/f32", "common/f16", "tile/matmul", "tile/store", "matmul_pair"]
         [R, R, RW, R, R, R, R];
+    MATMUL_WIDE = "matmul_wide": "matmul" from ["frozen/f32", "tile/matmul_wide", "tile/store_wide", "matmul"] [R, R, RW];
+    MATMUL_PAIR_WIDE = "matmul_pair_wide": "matmul_pair"
+        from ["frozen/f32", "common/f16", "tile/matmul_wide", "tile/store_wide", "matmul_pair"] [R, R, RW, R, R, R, R];
     MATMUL_ROWS = "matmul_rows": "matmul_rows" from ["frozen/f32", "matmul_rows"] [R, R, RW];
     COL_DOT = "col_dot" [R, R, R, RW];
     COL_DOT_PARTIAL = "col_dot_partial" [R, R, R, RW];
@@ -210,7 +214,31 @@ macro_rules! frozen_kernels {
             storage: $storage,
         }
     };
+    (@wide $op:literal, $t:literal; $storage:expr) => {
+        Kernel {
+            name: concat!($op, "_wide_", $t),
+            entry: $op,
+            source: concat!(
+                packed_source!($t),
+                include_str!("../../../shaders/frozen/packed.wgsl"),
+                include_str!("../../../shaders/tile/matmul_wide.wgsl"),
+                include_str!("../../../shaders/tile/store_wide.wgsl"),
+                include_str!(concat!("../../../shaders/", $op, ".wgsl"))
+            ),
+            storage: $storage,
+        }
+    };
     ($($f:ident = $t:literal;)*) => {
+        /// `matmul` on 128×128 tiles (`shaders/tile/matmul_wide.wgsl`) by the format of B.
+        pub const MATMUL_WIDE_BY_B: Variants = Variants {
+            f32: &MATMUL_WIDE,
+            packed: &[$((Format::$f, &frozen_kernels!(@wide "matmul", $t; &[R, R, RW]))),*],
+        };
+        /// `matmul_pair` on 128×128 tiles by the format of B1.
+        pub const MATMUL_PAIR_WIDE_BY_B: Variants = Variants {
+            f32: &MATMUL_PAIR_WIDE,
+            packed: &[$((Format::$f, &frozen_kernels!(@wide "matmul_pair", $t; MATMUL_PAIR.storage))),*],
+        };
         /// `matmul` by the format of B.
         pub const MATMUL_BY_B: Variants = Variants {
             f32: &MATMUL,
@@ -257,6 +285,8 @@ pub fn frozen() -> impl Iterator<Item = &'static Kernel> {
     [
         MATMUL_BY_B,
         MATMUL_PAIR_BY_B,
+        MATMUL_WIDE_BY_B,
+        MATMUL_PAIR_WIDE_BY_B,
         MATMUL_ROWS_BY_B,
         EMBEDDING_BY_TABLE,
     ]

@@ -21,6 +21,10 @@ pub struct GpuTuning {
     /// run from shader modules without wgpu's runtime checks (index clamping, loop bounding).
     /// Ignored in browsers, where WebGPU always checks.
     pub unchecked_tiles: bool,
+    /// `matmul` and `matmul_pair` run on 128×128 tiles of 8×8 outputs per invocation
+    /// (`shaders/tile/matmul_wide.wgsl`) when the output has at least this many rows and
+    /// columns, and on 64×64 tiles of 4×4 below (0: never).
+    pub wide_tile_min: usize,
 }
 
 impl Default for GpuTuning {
@@ -30,6 +34,7 @@ impl Default for GpuTuning {
             col_dot_min_lanes: 4,
             reduce_tensors_per_dispatch: 7,
             unchecked_tiles: !cfg!(target_arch = "wasm32"),
+            wide_tile_min: 0,
         }
     }
 }
@@ -49,7 +54,7 @@ impl GpuTuning {
 
     /// Parses `key=value` pairs separated by commas over [`GpuTuning::default`] (`""` gives
     /// the defaults). Keys: `col_dot_rows`, `col_dot_lanes`, `reduce_tensors`, `unchecked_tiles`
-    /// (0 or 1).
+    /// (0 or 1), `wide_tiles` (the least rows and columns for 128×128 tiles, 0: never).
     pub fn parse(text: &str) -> Result<Self> {
         GpuTuning::default().apply(text)
     }
@@ -72,9 +77,10 @@ impl GpuTuning {
                 "reduce_tensors" => t.reduce_tensors_per_dispatch = n,
                 "unchecked_tiles" if n <= 1 => t.unchecked_tiles = n == 1,
                 "unchecked_tiles" => return Err(bad("0 (checked) or 1 (unchecked)")),
+                "wide_tiles" => t.wide_tile_min = n,
                 _ => {
                     return Err(bad(
-                        "unknown key (col_dot_rows, col_dot_lanes, reduce_tensors, unchecked_tiles)",
+                        "unknown key (col_dot_rows, col_dot_lanes, reduce_tensors, unchecked_tiles, wide_tiles)",
                     ));
                 }
             }
@@ -112,14 +118,20 @@ impl GpuTuning {
         (256 / per).max(self.col_dot_min_lanes)
     }
 
+    /// Whether an `[m, n]` output of the tiled products runs on the 128×128 tiles.
+    pub fn wide_tiles(&self, m: usize, n: usize) -> bool {
+        self.wide_tile_min > 0 && m >= self.wide_tile_min && n >= self.wide_tile_min
+    }
+
     /// One line for logs and benchmark tables.
     pub fn describe(&self) -> String {
         format!(
-            "col_dot_rows={},col_dot_lanes={},reduce_tensors={},unchecked_tiles={}",
+            "col_dot_rows={},col_dot_lanes={},reduce_tensors={},unchecked_tiles={},wide_tiles={}",
             self.col_dot_single_pass_rows,
             self.col_dot_min_lanes,
             self.reduce_tensors_per_dispatch,
-            u8::from(self.unchecked_tiles)
+            u8::from(self.unchecked_tiles),
+            self.wide_tile_min
         )
     }
 }

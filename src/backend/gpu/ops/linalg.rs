@@ -25,8 +25,10 @@ const SPLIT_K_CHUNK: u32 = 1024;
 /// Most slices of a split-K product.
 const SPLIT_K_MAX_SLICES: u32 = 64;
 
-/// Output tile edge of `shaders/matmul.wgsl`.
+/// Output tile edge of `shaders/matmul.wgsl` (`shaders/tile/matmul.wgsl`)…
 const TILE: u32 = 64;
+/// …and of its wide variant (`shaders/tile/matmul_wide.wgsl`, GPU tuning `wide_tiles`).
+pub(super) const WIDE_TILE: u32 = 128;
 
 /// Up to this many rows (untransposed A) go to `matmul_rows` instead of the 64×64 tiles.
 const ROWS_KERNEL_MAX_M: usize = 8;
@@ -78,6 +80,19 @@ pub fn matmul(
     ];
     if tiles[0] * tiles[1] < SPLIT_K_MAX_TILES && params.k >= SPLIT_K_MIN_K {
         return split_k(rec, a, b, c, params, &constants, tiles);
+    }
+    if rec.tuning.get().wide_tiles(m, n) {
+        let wide = [
+            params.n.div_ceil(WIDE_TILE).max(1),
+            params.m.div_ceil(WIDE_TILE).max(1),
+        ];
+        return rec.dispatch(
+            kernels::MATMUL_WIDE_BY_B.get(b.format()),
+            &constants,
+            &params,
+            &[a.bref(), b.bref(), c.bref()],
+            [wide[0], wide[1], 1],
+        );
     }
     rec.dispatch(
         kernels::MATMUL_BY_B.get(b.format()),

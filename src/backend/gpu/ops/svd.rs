@@ -1,7 +1,7 @@
 //! GPU encoders of the SVD layer's fused products: `matmul_pair` (two products into one
 //! output), `matmul_col_dot` (`k = g U` with dΣ's row-block column dots), `col_dot_blocks` (the
 //! same dots from a `k` in memory) and `sum_blocks` (the blocks added into the gradients).
-use super::linalg::tiled;
+use super::linalg::{WIDE_TILE, tiled};
 use super::{grid_256, u32_of};
 use crate::backend::gpu::recorder::{BufRef, Recorder};
 use crate::backend::gpu::{GpuTensor, kernels};
@@ -48,7 +48,9 @@ pub fn matmul_pair(
     if spec.trans_a || !tiled(false, (m, n, k)) {
         return Ok(false);
     }
-    let tiles = [n.div_ceil(TILE), m.div_ceil(TILE)];
+    let wide = rec.tuning.get().wide_tiles(m, n);
+    let tile = if wide { WIDE_TILE as usize } else { TILE };
+    let tiles = [n.div_ceil(tile), m.div_ceil(tile)];
     let k1_pad = k.div_ceil(16) * 16;
     u32_of(op, "K", k1_pad + q)?;
     let params = MatmulPairParams {
@@ -85,13 +87,12 @@ pub fn matmul_pair(
         u32_of(op, "workgroups", tiles[1])?,
         1,
     ];
-    rec.dispatch(
-        kernels::MATMUL_PAIR_BY_B.get(b.format()),
-        &constants,
-        &params,
-        &bufs,
-        groups,
-    )?;
+    let kernels = if wide {
+        kernels::MATMUL_PAIR_WIDE_BY_B
+    } else {
+        kernels::MATMUL_PAIR_BY_B
+    };
+    rec.dispatch(kernels.get(b.format()), &constants, &params, &bufs, groups)?;
     Ok(true)
 }
 
