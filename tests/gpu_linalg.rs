@@ -3,7 +3,8 @@
 mod common;
 use common::*;
 use svdtune::backend::cpu::CpuBackend;
-use svdtune::backend::gpu::GpuTuning;
+use svdtune::backend::gpu::autotune::time_tiles;
+use svdtune::backend::gpu::{GpuBackend, GpuTuning};
 use svdtune::backend::{
     Backend, DSigma, Matmul, SvdLinear, svd_linear_acts, svd_linear_backward, svd_linear_forward,
 };
@@ -27,16 +28,21 @@ const SHAPES: &[(usize, usize, usize)] = &[
     (130, 1, 70),
 ];
 
-async fn matmul_all_layouts() {
-    let g = gpu().await;
+/// Every layout of every shape, overwriting and accumulating with alpha, against the CPU.
+async fn layouts_match_cpu(
+    g: &GpuBackend,
+    shapes: &[(usize, usize, usize)],
+    seed: u64,
+    what: &str,
+) {
     let c = CpuBackend;
-    for (i, &(m, n, k)) in SHAPES.iter().enumerate() {
+    for (i, &(m, n, k)) in shapes.iter().enumerate() {
         for spec in [Matmul::NN, Matmul::NT, Matmul::TN, Matmul::TT] {
             let a_shape = if spec.trans_a { [k, m] } else { [m, k] };
             let b_shape = if spec.trans_b { [n, k] } else { [k, n] };
-            let (ac, ag) = both_rand(&c, &g, &a_shape, 10 + i as u64);
-            let (bc, bg) = both_rand(&c, &g, &b_shape, 20 + i as u64);
-            let (mut cc, mut cg) = both_rand(&c, &g, &[m, n], 30 + i as u64);
+            let (ac, ag) = both_rand(&c, g, &a_shape, seed + 10 + i as u64);
+            let (bc, bg) = both_rand(&c, g, &b_shape, seed + 20 + i as u64);
+            let (mut cc, mut cg) = both_rand(&c, g, &[m, n], seed + 30 + i as u64);
             let acc = Matmul {
                 alpha: 0.5,
                 ..spec.accumulate()
@@ -44,18 +50,15 @@ async fn matmul_all_layouts() {
             for s in [spec, acc] {
                 c.matmul(&ac, &bc, &mut cc, s).unwrap();
                 g.matmul(&ag, &bg, &mut cg, s).unwrap();
-                assert_same(
-                    &format!("matmul {m}x{n}x{k} {s:?}"),
-                    &g,
-                    &cg,
-                    &cc,
-                    1e-4,
-                    1e-4,
-                )
-                .await;
+                let name = format!("{what} {m}x{n}x{k} {s:?}");
+                assert_same(&name, g, &cg, &cc, 1e-4, 1e-4).await;
             }
         }
     }
+}
+
+async fn matmul_all_layouts() {
+    layouts_match_cpu(&gpu().await, SHAPES, 0, "matmul").await;
 }
 gpu_test!(matmul_all_layouts_match_cpu, matmul_all_layouts);
 
@@ -101,35 +104,18 @@ gpu_test!(
 /// layout.
 async fn matmul_wide_tiles() {
     let g = gpu().await;
-    let c = CpuBackend;
     g.set_tuning(GpuTuning::parse("wide_tiles=1").unwrap())
         .unwrap();
     let _ = g.take_dispatch_counts();
-    let more = [
+    let shapes = [
+        (9, 31, 17),
+        (67, 132, 45),
+        (130, 1, 70),
         (128, 128, 40),
         (200, 130, 70),
         (129, 257, 33),
-        (300, 64, 24),
     ];
-    for (i, &(m, n, k)) in SHAPES.iter().chain(&more).enumerate() {
-        for spec in [Matmul::NN, Matmul::NT, Matmul::TN, Matmul::TT] {
-            let a_shape = if spec.trans_a { [k, m] } else { [m, k] };
-            let b_shape = if spec.trans_b { [n, k] } else { [k, n] };
-            let (ac, ag) = both_rand(&c, &g, &a_shape, 60 + i as u64);
-            let (bc, bg) = both_rand(&c, &g, &b_shape, 70 + i as u64);
-            let (mut cc, mut cg) = both_rand(&c, &g, &[m, n], 80 + i as u64);
-            let acc = Matmul {
-                alpha: 0.5,
-                ..spec.accumulate()
-            };
-            for s in [spec, acc] {
-                c.matmul(&ac, &bc, &mut cc, s).unwrap();
-                g.matmul(&ag, &bg, &mut cg, s).unwrap();
-                let what = format!("wide matmul {m}x{n}x{k} {s:?}");
-                assert_same(&what, &g, &cg, &cc, 1e-4, 1e-4).await;
-            }
-        }
-    }
+    layouts_match_cpu(&g, &shapes, 50, "wide matmul").await;
     let counts = g.take_dispatch_counts();
     let wide = counts.iter().find(|(name, _)| *name == "matmul_wide");
     assert!(
@@ -368,3 +354,30 @@ gpu_test!(
     oversized_tensor_is_refused_with_the_device_limit,
     oversized_tensor
 );
+
+/// The start-up measurement of the tile sizes runs both on every shape and leaves the backend's
+/// tuning as it was (a counting clock: the timings' values are the caller's business).
+async fn tile_timing() {
+    let g = gpu().await;
+    let before = GpuTuning::parse("wide_tiles=4096").unwrap();
+    g.set_tuning(before).unwrap();
+    let _ = g.take_dispatch_counts();
+    let ticks = std::cell::Cell::new(0.0);
+    let now = || {
+        ticks.set(ticks.get() + 1.0);
+        ticks.get()
+    };
+    let shapes = [(70, 130, 40), (9, 200, 16)];
+    let timings = time_tiles(&g, &shapes, (2, 1), &now).await.unwrap();
+    assert_eq!(timings.len(), 2);
+    for (t, &(m, n, k)) in timings.iter().zip(&shapes) {
+        assert_eq!((t.m, t.n, t.k), (m, n, k));
+        assert!(t.narrow_ms == 1.0 && t.wide_ms == 1.0, "{t:?}");
+    }
+    assert_eq!(g.tuning(), before);
+    let counts = g.take_dispatch_counts();
+    let ran = |name: &str| counts.iter().find(|c| c.0 == name).map_or(0, |c| c.1);
+    // Per shape and tile size: one untimed product, then 2 timed.
+    assert_eq!((ran("matmul"), ran("matmul_wide")), (6, 6), "{counts:?}");
+}
+gpu_test!(tile_timing_runs_both_tile_sizes, tile_timing);

@@ -23,19 +23,6 @@ fn b_slot(tid: u32) -> vec2<u32> {
     return vec2<u32>(tid / 16u, tid % 16u);                  // B stored [K, N]: walk columns
 }
 
-fn fetch_a(s: vec2<u32>, row0: u32, t: u32, k_end: u32) -> vec4<f32> {
-    let r = row0 + 4u * s.y;
-    let kk = t + s.x;
-    return vec4<f32>(load_a(r, kk, k_end), load_a(r + 1u, kk, k_end), load_a(r + 2u, kk, k_end),
-                     load_a(r + 3u, kk, k_end));
-}
-fn fetch_b(s: vec2<u32>, col0: u32, t: u32, k_end: u32) -> vec4<f32> {
-    let c = col0 + 4u * s.y;
-    let kk = t + s.x;
-    return vec4<f32>(load_b(kk, c, k_end), load_b(kk, c + 1u, k_end), load_b(kk, c + 2u, k_end),
-                     load_b(kk, c + 3u, k_end));
-}
-
 // The 4×4 outputs of invocation `lid` in the block at (row0, col0), over K range [k_begin, k_end):
 // acc[i][j] for row row0 + 4·lid.y + i and column col0 + 4·lid.x + j.
 fn tile_product(lid: vec3<u32>, row0: u32, col0: u32, k_begin: u32, k_end: u32) -> array<vec4<f32>, 4> {

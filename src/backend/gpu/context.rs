@@ -181,6 +181,16 @@ impl GpuContext {
         format!("{name} ({:?})", info.backend)
     }
 
+    /// The adapter as exactly as wgpu names it (name, backend, PCI ids, driver): the key of
+    /// measurements kept per adapter.
+    pub fn adapter_key(&self) -> String {
+        let i = self.adapter.get_info();
+        format!(
+            "{} | {:?} | {:04x}:{:04x} | {} {}",
+            i.name, i.backend, i.vendor, i.device, i.driver, i.driver_info
+        )
+    }
+
     /// Why this adapter is a GPU emulated in software (llvmpipe, SwiftShader, …), if it is one
     /// (see [`super::software`]).
     pub fn software_reason(&self) -> Option<String> {

@@ -87,19 +87,19 @@ kernels! {
     ADD_ASSIGN = "add_assign" [RW, R];
     ADD_BIAS = "add_bias" [RW, R];
     MUL_COLS = "mul_cols" [R, R, R, RW];
-    MATMUL = "matmul": "matmul" from ["frozen/f32", "tile/matmul", "tile/store", "matmul"] [R, R, RW];
-    MATMUL_PAIR = "matmul_pair": "matmul_pair" from ["frozen/f32", "common/f16", "tile/matmul", "tile/store", "matmul_pair"]
+    MATMUL = "matmul": "matmul" from ["frozen/f32", "tile/fetch", "tile/matmul", "tile/store", "matmul"] [R, R, RW];
+    MATMUL_PAIR = "matmul_pair": "matmul_pair" from ["frozen/f32", "common/f16", "tile/fetch", "tile/matmul", "tile/store", "matmul_pair"]
         [R, R, RW, R, R, R, R];
-    MATMUL_WIDE = "matmul_wide": "matmul" from ["frozen/f32", "tile/matmul_wide", "tile/store_wide", "matmul"] [R, R, RW];
+    MATMUL_WIDE = "matmul_wide": "matmul" from ["frozen/f32", "tile/fetch", "tile/matmul_wide", "tile/store_wide", "matmul"] [R, R, RW];
     MATMUL_PAIR_WIDE = "matmul_pair_wide": "matmul_pair"
-        from ["frozen/f32", "common/f16", "tile/matmul_wide", "tile/store_wide", "matmul_pair"] [R, R, RW, R, R, R, R];
+        from ["frozen/f32", "common/f16", "tile/fetch", "tile/matmul_wide", "tile/store_wide", "matmul_pair"] [R, R, RW, R, R, R, R];
     MATMUL_ROWS = "matmul_rows": "matmul_rows" from ["frozen/f32", "matmul_rows"] [R, R, RW];
     COL_DOT = "col_dot" [R, R, R, RW];
     COL_DOT_PARTIAL = "col_dot_partial" [R, R, R, RW];
     SUM_PARTIALS = "sum_partials" [R, RW];
     MATMUL_COL_DOT = "matmul_col_dot": "matmul_col_dot"
-        from ["frozen/f32", "tile/matmul", "tile/store", "tile/col_dots", "matmul_col_dot"] [R, R, RW, R, RW];
-    MATMUL_MULTI = "matmul_multi": "matmul_multi" from ["common/f16", "tile/matmul", "matmul_multi"]
+        from ["frozen/f32", "tile/fetch", "tile/matmul", "tile/store", "tile/col_dots", "matmul_col_dot"] [R, R, RW, R, RW];
+    MATMUL_MULTI = "matmul_multi": "matmul_multi" from ["common/f16", "tile/fetch", "tile/matmul", "matmul_multi"]
         [R, R, R, R, RW, RW, RW];
     COL_DOT_BLOCKS = "col_dot_blocks": "col_dot_blocks" from ["tile/col_dots", "col_dot_blocks"]
         [R, R, RW];
@@ -221,6 +221,7 @@ macro_rules! frozen_kernels {
             source: concat!(
                 packed_source!($t),
                 include_str!("../../../shaders/frozen/packed.wgsl"),
+                include_str!("../../../shaders/tile/fetch.wgsl"),
                 include_str!("../../../shaders/tile/matmul_wide.wgsl"),
                 include_str!("../../../shaders/tile/store_wide.wgsl"),
                 include_str!(concat!("../../../shaders/", $op, ".wgsl"))
@@ -242,17 +243,17 @@ macro_rules! frozen_kernels {
         /// `matmul` by the format of B.
         pub const MATMUL_BY_B: Variants = Variants {
             f32: &MATMUL,
-            packed: &[$((Format::$f, &frozen_kernels!(@one "matmul", $t, "tile/matmul", "tile/store"; &[R, R, RW]))),*],
+            packed: &[$((Format::$f, &frozen_kernels!(@one "matmul", $t, "tile/fetch", "tile/matmul", "tile/store"; &[R, R, RW]))),*],
         };
         /// `matmul_col_dot` by the format of B (the factor U: f32 or f16).
         pub const MATMUL_COL_DOT_BY_B: Variants = Variants {
             f32: &MATMUL_COL_DOT,
-            packed: &[$((Format::$f, &frozen_kernels!(@one "matmul_col_dot", $t, "tile/matmul", "tile/store", "tile/col_dots"; MATMUL_COL_DOT.storage))),*],
+            packed: &[$((Format::$f, &frozen_kernels!(@one "matmul_col_dot", $t, "tile/fetch", "tile/matmul", "tile/store", "tile/col_dots"; MATMUL_COL_DOT.storage))),*],
         };
         /// `matmul_pair` by the format of B1.
         pub const MATMUL_PAIR_BY_B: Variants = Variants {
             f32: &MATMUL_PAIR,
-            packed: &[$((Format::$f, &frozen_kernels!(@one "matmul_pair", $t, "tile/matmul", "tile/store"; MATMUL_PAIR.storage))),*],
+            packed: &[$((Format::$f, &frozen_kernels!(@one "matmul_pair", $t, "tile/fetch", "tile/matmul", "tile/store"; MATMUL_PAIR.storage))),*],
         };
         /// `matmul_rows` by the format of B.
         pub const MATMUL_ROWS_BY_B: Variants = Variants {

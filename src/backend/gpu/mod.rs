@@ -6,6 +6,7 @@
 //! (`ops::u32_of`), a head dim past the attention shaders' bound (`ops/attention.rs`), a buffer
 //! or binding past the device's limits and one tensor bound twice with one side written
 //! ([`recorder`]). They return `Error::Param` or `Error::TooLarge`.
+pub mod autotune;
 pub mod context;
 pub mod kernels;
 mod ledger;

@@ -2,7 +2,8 @@
 //! with a progress bar. `auto` takes a hardware GPU when there is one; it takes the CPU backend
 //! when there is no adapter or when the only one is a GPU emulated in software (llvmpipe,
 //! lavapipe, SwiftShader, WARP: far slower than the CPU backend), and says on stderr which
-//! backend it chose and why. `gpu` takes whatever adapter there is.
+//! backend it chose and why. `gpu` takes whatever adapter there is. A hardware GPU gets the
+//! matmul tile size measured for it (`gpu_autotune.rs`).
 use clap::ValueEnum;
 use svdtune::backend::gpu::GpuBackend;
 use svdtune::{Error, Result};
@@ -18,7 +19,11 @@ pub enum BackendChoice {
 pub fn open_gpu(choice: BackendChoice) -> Result<Option<GpuBackend>> {
     match choice {
         BackendChoice::Cpu => Ok(None),
-        BackendChoice::Gpu => pollster::block_on(GpuBackend::new()).map(Some),
+        BackendChoice::Gpu => {
+            let g = pollster::block_on(GpuBackend::new())?;
+            crate::gpu_autotune::apply(&g)?;
+            Ok(Some(g))
+        }
         BackendChoice::Auto => match pollster::block_on(GpuBackend::new()) {
             Ok(g) => match g.context().software_reason() {
                 Some(why) => {
@@ -30,6 +35,7 @@ pub fn open_gpu(choice: BackendChoice) -> Result<Option<GpuBackend>> {
                 }
                 None => {
                     eprintln!("backend: GPU, {}", g.context().describe());
+                    crate::gpu_autotune::apply(&g)?;
                     Ok(Some(g))
                 }
             },

@@ -19,6 +19,8 @@ mod export_gguf;
 #[cfg(not(target_arch = "wasm32"))]
 mod generate;
 #[cfg(not(target_arch = "wasm32"))]
+mod gpu_autotune;
+#[cfg(not(target_arch = "wasm32"))]
 mod import_gguf;
 #[cfg(not(target_arch = "wasm32"))]
 mod inspect;
