@@ -355,6 +355,64 @@ gpu_test!(
     oversized_tensor
 );
 
+/// The tiled products with f16 workgroup tiles (`f16_tiles=1`) against the CPU, within f16's
+/// rounding of the inputs (products still sum in f32), on both tile sizes; where the device has
+/// no `shader-f16` the setting is refused, naming it.
+async fn matmul_f16_tiles() {
+    let g = gpu().await;
+    let c = CpuBackend;
+    let f16 = GpuTuning::parse("f16_tiles=1").unwrap();
+    if !g.context().has_shader_f16() {
+        let err = g.set_tuning(f16).unwrap_err().to_string();
+        assert!(err.contains("shader-f16"), "{err}");
+        return;
+    }
+    let shapes = [(9, 31, 17), (67, 132, 45), (130, 70, 300), (65, 65, 5000)];
+    for wide in [0, 1] {
+        g.set_tuning(GpuTuning {
+            wide_tile_min: wide,
+            ..f16
+        })
+        .unwrap();
+        let _ = g.take_dispatch_counts();
+        for (i, &(m, n, k)) in shapes.iter().enumerate() {
+            for spec in [Matmul::NN, Matmul::NT, Matmul::TN, Matmul::TT] {
+                let a_shape = if spec.trans_a { [k, m] } else { [m, k] };
+                let b_shape = if spec.trans_b { [n, k] } else { [k, n] };
+                let (ac, ag) = both_rand(&c, &g, &a_shape, 90 + i as u64);
+                let (bc, bg) = both_rand(&c, &g, &b_shape, 95 + i as u64);
+                let (mut cc, mut cg) = both(&c, &g, &vec![0.0; m * n], &[m, n]);
+                c.matmul(&ac, &bc, &mut cc, spec).unwrap();
+                g.matmul(&ag, &bg, &mut cg, spec).unwrap();
+                // Each input rounds to f16 (relative 2⁻¹¹); the errors add up like a random walk.
+                let tol = 2e-3 * (k as f32).sqrt();
+                let what = format!("f16 tiles, wide {wide}: {m}x{n}x{k} {spec:?}");
+                assert_same(&what, &g, &cg, &cc, tol, 1e-2).await;
+                // And the tiles did round: f32 tiles give another result.
+                let rounded = g.read(&cg).await.unwrap();
+                g.set_tuning(GpuTuning {
+                    f16_tiles: false,
+                    ..g.tuning()
+                })
+                .unwrap();
+                g.matmul(&ag, &bg, &mut cg, spec).unwrap();
+                assert_ne!(
+                    rounded,
+                    g.read(&cg).await.unwrap(),
+                    "{what}: f32 tiles differ"
+                );
+                g.set_tuning(GpuTuning {
+                    f16_tiles: true,
+                    ..g.tuning()
+                })
+                .unwrap();
+            }
+        }
+    }
+    g.set_tuning(GpuTuning::default()).unwrap();
+}
+gpu_test!(matmul_f16_tiles_match_cpu_within_f16, matmul_f16_tiles);
+
 /// The start-up measurement of the tile sizes runs both on every shape and leaves the backend's
 /// tuning as it was (a counting clock: the timings' values are the caller's business).
 async fn tile_timing() {

@@ -29,6 +29,38 @@ fn every_shader_validates_with_naga() {
     }
 }
 
+/// The f16-tile source of every tiled kernel (GPU tuning `f16_tiles`) validates with the
+/// `shader-f16` capability, and the tiled kernels are the ones expected.
+#[test]
+fn every_tiled_shader_validates_with_f16_tiles() {
+    let mut tiled = 0;
+    for k in every_kernel().filter(|k| k.has_tiles()) {
+        tiled += 1;
+        let src = k.source_with_f16_tiles();
+        assert!(src.contains("vec4<f16>"), "{}: tiles not swapped", k.name);
+        let module = naga::front::wgsl::parse_str(&src).unwrap_or_else(|e| {
+            panic!(
+                "{} (f16 tiles) does not parse:\n{}",
+                k.name,
+                e.emit_to_string(&src)
+            )
+        });
+        Validator::new(ValidationFlags::all(), Capabilities::SHADER_FLOAT16)
+            .validate(&module)
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{} (f16 tiles) does not validate:\n{}",
+                    k.name,
+                    e.emit_to_string(&src)
+                )
+            });
+    }
+    let want = every_kernel()
+        .filter(|k| k.entry.starts_with("matmul") && k.entry != "matmul_rows")
+        .count();
+    assert_eq!(tiled, want, "every tiled product, and only those");
+}
+
 #[test]
 fn every_shader_keeps_its_binding_contract() {
     for k in every_kernel() {

@@ -7,6 +7,7 @@ use common::factors::{f32s, ids, install_factors};
 use common::*;
 use svdtune::backend::Backend;
 use svdtune::backend::cpu::CpuBackend;
+use svdtune::backend::gpu::GpuTuning;
 use svdtune::model::LinearKind;
 use svdtune::model::trainables::{Key, NormKind};
 use svdtune::model::weights::Linear;
@@ -109,6 +110,25 @@ async fn loss_falls() {
     assert_close("loss per step, GPU vs CPU", &gpu, &cpu, 2e-3, 1e-3);
 }
 gpu_test!(loss_falls_and_backends_agree, loss_falls);
+
+/// With f16 workgroup tiles (GPU tuning `f16_tiles`, where the device has `shader-f16`) the
+/// 8 steps' losses and the eval loss stay within 1e-3 of the CPU's f32 ones.
+async fn f16_tiles_losses() {
+    let g = gpu().await;
+    let f16 = GpuTuning::parse("f16_tiles=1").unwrap();
+    if !g.context().has_shader_f16() {
+        assert!(
+            g.set_tuning(f16).is_err(),
+            "f16 tiles refused without shader-f16"
+        );
+        return;
+    }
+    g.set_tuning(f16).unwrap();
+    let half = losses(&g).await;
+    let cpu = losses(&CpuBackend).await;
+    assert_close("loss per step, f16 tiles vs CPU", &half, &cpu, 1e-3, 1e-3);
+}
+gpu_test!(f16_tiles_losses_stay_within_1e3, f16_tiles_losses);
 
 /// The GPU groups the trained tensors, their gradients and moments each in one buffer: a step
 /// runs one AdamW dispatch and one gradient-norm pass for all of them, and every trained tensor

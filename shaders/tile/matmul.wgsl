@@ -9,8 +9,10 @@
 const BM: u32 = 64u;
 const BN: u32 = 64u;
 const BK: u32 = 16u;
-var<workgroup> tile_a: array<vec4<f32>, 256>; // [BK][BM / 4]: rows 4g .. 4g + 3 at depth kk
-var<workgroup> tile_b: array<vec4<f32>, 256>; // [BK][BN / 4]: columns 4g .. 4g + 3 at depth kk
+// The tiles' element: the registry swaps this line for `vec4<f16>` under GPU tuning f16_tiles.
+alias tile_vec = vec4<f32>;
+var<workgroup> tile_a: array<tile_vec, 256>; // [BK][BM / 4]: rows 4g .. 4g + 3 at depth kk
+var<workgroup> tile_b: array<tile_vec, 256>; // [BK][BN / 4]: columns 4g .. 4g + 3 at depth kk
 
 // Invocation `tid`'s share of a K step: the depth `kk` and the group `g` of 4 rows (A) or 4
 // columns (B) it loads, arranged so that consecutive invocations read consecutive addresses.
@@ -37,16 +39,16 @@ fn tile_product(lid: vec3<u32>, row0: u32, col0: u32, k_begin: u32, k_end: u32) 
         next_b = fetch_b(sb, col0, k_begin, k_end);
     }
     for (var t = k_begin; t < k_end; t += BK) {
-        tile_a[sa.x * 16u + sa.y] = next_a;
-        tile_b[sb.x * 16u + sb.y] = next_b;
+        tile_a[sa.x * 16u + sa.y] = tile_vec(next_a);
+        tile_b[sb.x * 16u + sb.y] = tile_vec(next_b);
         workgroupBarrier();
         if (t + BK < k_end) {
             next_a = fetch_a(sa, row0, t + BK, k_end);
             next_b = fetch_b(sb, col0, t + BK, k_end);
         }
         for (var kk = 0u; kk < BK; kk++) {
-            let av = tile_a[kk * 16u + lid.y];
-            let bv = tile_b[kk * 16u + lid.x];
+            let av = vec4<f32>(tile_a[kk * 16u + lid.y]);
+            let bv = vec4<f32>(tile_b[kk * 16u + lid.x]);
             acc[0] += av.x * bv;
             acc[1] += av.y * bv;
             acc[2] += av.z * bv;

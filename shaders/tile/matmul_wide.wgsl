@@ -8,8 +8,10 @@
 const BM: u32 = 128u;
 const BN: u32 = 128u;
 const BK: u32 = 8u;
-var<workgroup> tile_a: array<vec4<f32>, 256>; // [BK][BM / 4]: rows 4g .. 4g + 3 at depth kk
-var<workgroup> tile_b: array<vec4<f32>, 256>; // [BK][BN / 4]: columns 4g .. 4g + 3 at depth kk
+// The tiles' element: the registry swaps this line for `vec4<f16>` under GPU tuning f16_tiles.
+alias tile_vec = vec4<f32>;
+var<workgroup> tile_a: array<tile_vec, 256>; // [BK][BM / 4]: rows 4g .. 4g + 3 at depth kk
+var<workgroup> tile_b: array<tile_vec, 256>; // [BK][BN / 4]: columns 4g .. 4g + 3 at depth kk
 
 // Invocation `tid`'s share of a K step: (depth kk, group g of 4 rows or columns), consecutive
 // invocations on consecutive addresses.
@@ -36,18 +38,18 @@ fn tile_product(lid: vec3<u32>, row0: u32, col0: u32, k_begin: u32, k_end: u32) 
         next_b = fetch_b(sb, col0, k_begin, k_end);
     }
     for (var t = k_begin; t < k_end; t += BK) {
-        tile_a[sa.x * 32u + sa.y] = next_a;
-        tile_b[sb.x * 32u + sb.y] = next_b;
+        tile_a[sa.x * 32u + sa.y] = tile_vec(next_a);
+        tile_b[sb.x * 32u + sb.y] = tile_vec(next_b);
         workgroupBarrier();
         if (t + BK < k_end) {
             next_a = fetch_a(sa, row0, t + BK, k_end);
             next_b = fetch_b(sb, col0, t + BK, k_end);
         }
         for (var kk = 0u; kk < BK; kk++) {
-            let a0 = tile_a[kk * 32u + lid.y];
-            let a1 = tile_a[kk * 32u + 16u + lid.y];
-            let b0 = tile_b[kk * 32u + lid.x];
-            let b1 = tile_b[kk * 32u + 16u + lid.x];
+            let a0 = vec4<f32>(tile_a[kk * 32u + lid.y]);
+            let a1 = vec4<f32>(tile_a[kk * 32u + 16u + lid.y]);
+            let b0 = vec4<f32>(tile_b[kk * 32u + lid.x]);
+            let b1 = vec4<f32>(tile_b[kk * 32u + 16u + lid.x]);
             acc[0] += a0.x * b0;
             acc[1] += a0.x * b1;
             acc[2] += a0.y * b0;

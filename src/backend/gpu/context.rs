@@ -102,8 +102,10 @@ impl GpuContext {
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("svdtune"),
-                // Timestamps only serve `svdtune bench`'s time per kernel (`profile.rs`).
-                required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
+                // Timestamps only serve `svdtune bench`'s time per kernel (`profile.rs`); f16
+                // only the `f16_tiles` setting (`tuning.rs`).
+                required_features: adapter.features()
+                    & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SHADER_F16),
                 required_limits: limits,
                 ..Default::default()
             })
@@ -179,6 +181,11 @@ impl GpuContext {
             .find(|s| !s.is_empty())
             .map_or("unnamed adapter", |s| s.as_str());
         format!("{name} ({:?})", info.backend)
+    }
+
+    /// Whether shaders may use f16 arithmetic and storage (`shader-f16`).
+    pub fn has_shader_f16(&self) -> bool {
+        self.device.features().contains(wgpu::Features::SHADER_F16)
     }
 
     /// The adapter as exactly as wgpu names it (name, backend, PCI ids, driver): the key of

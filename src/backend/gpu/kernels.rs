@@ -56,6 +56,27 @@ impl Kernel {
     }
 }
 
+/// How `shaders/tile/matmul.wgsl` and `matmul_wide.wgsl` declare the element of their
+/// workgroup tiles; [`Kernel::source_with_f16_tiles`] swaps it.
+const TILE_F32: &str = "alias tile_vec = vec4<f32>;";
+
+impl Kernel {
+    /// Whether the kernel is composed with a matmul tile (`tile/matmul.wgsl` or its wide variant).
+    pub fn has_tiles(&self) -> bool {
+        self.source.contains(TILE_F32)
+    }
+
+    /// The source with its workgroup tiles in f16 (GPU tuning `f16_tiles`, devices with
+    /// `shader-f16`): `enable f16;` first and the tile element `vec4<f16>`; loads convert to and
+    /// from f32, products accumulate in f32.
+    pub fn source_with_f16_tiles(&self) -> String {
+        format!(
+            "enable f16;\n{}",
+            self.source.replace(TILE_F32, "alias tile_vec = vec4<f16>;")
+        )
+    }
+}
+
 use crate::backend::Format;
 use Access::{Read as R, ReadWrite as RW};
 

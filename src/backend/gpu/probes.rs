@@ -5,7 +5,7 @@
 use super::KernelTime;
 use super::recorder::{self, GpuCacheStats};
 use super::{GpuBackend, GpuTuning};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 impl GpuBackend {
     /// GPU buffer bytes held now and at most so far (weights, activations, scratch).
@@ -42,6 +42,15 @@ impl GpuBackend {
     /// Chooses the kernel variants of the work recorded from now on (checked first).
     pub fn set_tuning(&self, tuning: GpuTuning) -> Result<()> {
         tuning.check()?;
+        if tuning.f16_tiles && !self.context().has_shader_f16() {
+            return Err(Error::param(
+                "gpu tuning",
+                format!(
+                    "f16_tiles=1 needs shader-f16, which {} does not offer",
+                    self.context().describe()
+                ),
+            ));
+        }
         self.rec.tuning.set(tuning);
         Ok(())
     }

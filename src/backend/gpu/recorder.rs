@@ -57,8 +57,9 @@ impl<'a> BufRef<'a> {
     }
 }
 
-/// A kernel's name, its override constants (as bits) and whether it runs unchecked.
-type PipelineKey = (&'static str, Vec<(&'static str, u64)>, bool);
+/// A kernel's name, its override constants (as bits), whether it runs unchecked and whether its
+/// tiles are f16.
+type PipelineKey = (&'static str, Vec<(&'static str, u64)>, bool, bool);
 /// (kernel, storage buffer ids, the fixed params bytes).
 type BindKey = (&'static str, Vec<u64>, Vec<u8>);
 
@@ -330,20 +331,28 @@ impl Recorder {
     }
 
     fn pipeline(&self, k: &Kernel, constants: &[(&'static str, f64)]) -> Rc<wgpu::ComputePipeline> {
-        let unchecked = self.tuning.get().unchecked_tiles && k.proven_in_range();
+        let tuning = self.tuning.get();
+        let unchecked = tuning.unchecked_tiles && k.proven_in_range();
+        let f16 = tuning.f16_tiles && k.has_tiles();
         let key: PipelineKey = (
             k.name,
             constants.iter().map(|(n, v)| (*n, v.to_bits())).collect(),
             unchecked,
+            f16,
         );
         if let Some(p) = self.pipelines.borrow().get(&key) {
             return p.clone();
         }
         let layout = self.layout(k);
         let device = &self.ctx.device;
+        let source = if f16 {
+            k.source_with_f16_tiles().into()
+        } else {
+            k.source.into()
+        };
         let desc = wgpu::ShaderModuleDescriptor {
             label: Some(k.name),
-            source: wgpu::ShaderSource::Wgsl(k.source.into()),
+            source: wgpu::ShaderSource::Wgsl(source),
         };
         let module = if unchecked {
             // Safety: the kernel forms only in-range indices and ends every loop

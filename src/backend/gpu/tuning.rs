@@ -25,6 +25,10 @@ pub struct GpuTuning {
     /// (`shaders/tile/matmul_wide.wgsl`) when the output has at least this many rows and
     /// columns, and on 64×64 tiles of 4×4 below (0: never).
     pub wide_tile_min: usize,
+    /// The tiled products stage A and B in workgroup memory as f16 (`shader-f16`; products
+    /// still accumulate in f32): half the workgroup memory traffic, inputs rounded to f16's 11
+    /// significant bits. Off by default; refused where the device has no `shader-f16`.
+    pub f16_tiles: bool,
 }
 
 impl Default for GpuTuning {
@@ -35,6 +39,7 @@ impl Default for GpuTuning {
             reduce_tensors_per_dispatch: 7,
             unchecked_tiles: !cfg!(target_arch = "wasm32"),
             wide_tile_min: 0,
+            f16_tiles: false,
         }
     }
 }
@@ -54,7 +59,8 @@ impl GpuTuning {
 
     /// Parses `key=value` pairs separated by commas over [`GpuTuning::default`] (`""` gives
     /// the defaults). Keys: `col_dot_rows`, `col_dot_lanes`, `reduce_tensors`, `unchecked_tiles`
-    /// (0 or 1), `wide_tiles` (the least rows and columns for 128×128 tiles, 0: never).
+    /// (0 or 1), `wide_tiles` (the least rows and columns for 128×128 tiles, 0: never),
+    /// `f16_tiles` (0 or 1).
     pub fn parse(text: &str) -> Result<Self> {
         GpuTuning::default().apply(text)
     }
@@ -78,9 +84,11 @@ impl GpuTuning {
                 "unchecked_tiles" if n <= 1 => t.unchecked_tiles = n == 1,
                 "unchecked_tiles" => return Err(bad("0 (checked) or 1 (unchecked)")),
                 "wide_tiles" => t.wide_tile_min = n,
+                "f16_tiles" if n <= 1 => t.f16_tiles = n == 1,
+                "f16_tiles" => return Err(bad("0 (f32 tiles) or 1 (f16 tiles)")),
                 _ => {
                     return Err(bad(
-                        "unknown key (col_dot_rows, col_dot_lanes, reduce_tensors, unchecked_tiles, wide_tiles)",
+                        "unknown key (col_dot_rows, col_dot_lanes, reduce_tensors, unchecked_tiles, wide_tiles, f16_tiles)",
                     ));
                 }
             }
@@ -126,12 +134,13 @@ impl GpuTuning {
     /// One line for logs and benchmark tables.
     pub fn describe(&self) -> String {
         format!(
-            "col_dot_rows={},col_dot_lanes={},reduce_tensors={},unchecked_tiles={},wide_tiles={}",
+            "col_dot_rows={},col_dot_lanes={},reduce_tensors={},unchecked_tiles={},wide_tiles={},f16_tiles={}",
             self.col_dot_single_pass_rows,
             self.col_dot_min_lanes,
             self.reduce_tensors_per_dispatch,
             u8::from(self.unchecked_tiles),
-            self.wide_tile_min
+            self.wide_tile_min,
+            u8::from(self.f16_tiles)
         )
     }
 }
