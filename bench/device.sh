@@ -16,7 +16,8 @@
 #
 # Environment: OUT (folder for the logs and JSON, default bench/results/device-<UTC time>),
 # PROFILE (release or dev; default release, dev with --quick), KNOBS (the `--gpu-tuning` sets to
-# sweep, separated by spaces; "default" is the defaults), PYTHON (default python3), STEP_TIMEOUT
+# sweep, separated by spaces; "default" is the defaults, with the tile size the CLI measured for
+# the adapter on its first run), PYTHON (default python3), STEP_TIMEOUT
 # (seconds allowed to one svdtune or PyTorch run, default 150). Every run is bounded by
 # STEP_TIMEOUT, and a run that fails or times out is a row saying so, not the end of the script.
 # Needs cargo with the dependencies already fetched (the device has no network) and, for the
@@ -51,7 +52,7 @@ EOF
 else
     PROFILE=${PROFILE:-release}
     SIZES="4x128 8x512"
-    KNOBS=${KNOBS:-"default unchecked_tiles=0 wide_tiles=256 wide_tiles=1024 f16_tiles=1 wide_tiles=256,f16_tiles=1 col_dot_rows=0 col_dot_lanes=16 reduce_tensors=1"}
+    KNOBS=${KNOBS:-"default unchecked_tiles=0 wide_tiles=0 wide_tiles=256 f16_tiles=1 col_dot_rows=0 reduce_tensors=1"}
     STEPS="--steps 5 --warmup 2"
     TORCH_DEVICE=cuda
     CONFIG=tests/fixtures/smollm2/config.json
