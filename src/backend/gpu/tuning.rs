@@ -1,11 +1,13 @@
 //! The GPU backend's tuning knobs: which variant of a kernel runs and with which workgroup
 //! shape, where more than one is correct. Every setting gives the same results up to float
-//! summation order (the kernel tests run each variant); only speed differs per adapter, so the
-//! defaults are what measured best on the software devices, and `bench/device.sh` sweeps them on a
-//! real GPU (`svdtune bench --gpu-tuning KEY=VALUE,…`).
+//! summation order (the kernel tests run each variant), except `f16_tiles`, which rounds the
+//! tiled products' inputs to f16 and is off unless asked for; only speed differs per adapter,
+//! so the defaults are what measured best on the software devices, the CLI measures the tile
+//! size per hardware GPU (`autotune.rs`), and `bench/device.sh` sweeps them on a real GPU
+//! (`svdtune bench --gpu-tuning KEY=VALUE,…`).
 use crate::error::{Error, Result};
 
-/// Knobs of the kernels whose variants this backend owns (the matmul has its own).
+/// Knobs of the kernels whose variants this backend owns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct GpuTuning {
     /// `col_dot` (dΣ, RMSNorm dw) runs in one pass (`shaders/col_dot.wgsl`) up to this many
