@@ -11,6 +11,7 @@ pub mod context;
 pub mod kernels;
 mod ledger;
 mod ops;
+mod pipelines;
 mod probes;
 mod profile;
 mod readback;

@@ -1,6 +1,6 @@
 //! Records kernel dispatches into one command encoder and submits them together.
 //!
-//! Pipelines and bind group layouts are created once per kernel (and override-constant set).
+//! Pipelines and bind group layouts are made once per kernel and variant (`pipelines.rs`).
 //! Bind groups and their `Params` uniform buffers are cached by (kernel, buffer ids, params
 //! bytes): a training step that repeats the same calls on the same buffers creates nothing after
 //! its first run (creating and first binding a buffer is expensive in WebGPU). Values that change
@@ -16,11 +16,11 @@ use super::context::GpuContext;
 use super::kernels::{Access, Kernel};
 use super::ledger::{DeadList, Ledger};
 pub use super::ledger::{GpuCacheStats, GpuMemory};
+use super::pipelines::Pipelines;
 use super::tuning::GpuTuning;
 use crate::error::{Error, Result};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::rc::Rc;
 use wgpu::util::DeviceExt;
 
 /// A storage buffer with the id the caches know it by, whole or a `(offset, size)` byte range
@@ -57,9 +57,6 @@ impl<'a> BufRef<'a> {
     }
 }
 
-/// A kernel's name, its override constants (as bits), whether it runs unchecked and whether its
-/// tiles are f16.
-type PipelineKey = (&'static str, Vec<(&'static str, u64)>, bool, bool);
 /// (kernel, storage buffer ids, the fixed params bytes).
 type BindKey = (&'static str, Vec<u64>, Vec<u8>);
 
@@ -82,8 +79,7 @@ pub struct Recorder {
     pub tuning: Cell<GpuTuning>,
     pub(super) ledger: Ledger,
     pub(crate) dead: DeadList,
-    layouts: RefCell<HashMap<&'static str, Rc<(wgpu::BindGroupLayout, wgpu::PipelineLayout)>>>,
-    pipelines: RefCell<HashMap<PipelineKey, Rc<wgpu::ComputePipeline>>>,
+    pipelines: Pipelines,
     bind_groups: RefCell<HashMap<BindKey, BindEntry>>,
     encoder: RefCell<Option<wgpu::CommandEncoder>>,
     pass: RefCell<Option<wgpu::ComputePass<'static>>>,
@@ -92,7 +88,6 @@ pub struct Recorder {
     pub(super) staging: RefCell<Option<(u64, wgpu::Buffer)>>,
     /// Flushes so far: work recorded since the last one is tagged with this number.
     submits: Cell<u64>,
-    pipelines_created: Cell<u64>,
     bind_groups_created: Cell<u64>,
     /// Dispatches recorded per kernel since the last [`Recorder::take_dispatch_counts`].
     dispatches: RefCell<HashMap<&'static str, u64>>,
@@ -130,15 +125,13 @@ impl Recorder {
             tuning: Cell::new(GpuTuning::default()),
             ledger,
             dead,
-            layouts: RefCell::default(),
-            pipelines: RefCell::default(),
+            pipelines: Pipelines::default(),
             bind_groups: RefCell::default(),
             encoder: RefCell::new(None),
             pass: RefCell::new(None),
             scratch: RefCell::default(),
             staging: RefCell::new(None),
             submits: Cell::new(0),
-            pipelines_created: Cell::new(0),
             bind_groups_created: Cell::new(0),
             dispatches: RefCell::default(),
             transfers: Cell::new(0),
@@ -161,12 +154,12 @@ impl Recorder {
         self.collect();
         GpuCacheStats {
             bind_groups: self.bind_groups.borrow().len(),
-            pipelines: self.pipelines.borrow().len(),
+            pipelines: self.pipelines.len(),
             buffers: self.ledger.count(),
             live_bytes: self.ledger.live(),
             peak_bytes: self.ledger.peak(),
             bind_groups_created: self.bind_groups_created.get(),
-            pipelines_created: self.pipelines_created.get(),
+            pipelines_created: self.pipelines.created(),
             buffers_created: self.ledger.created(),
         }
     }
@@ -287,100 +280,6 @@ impl Recorder {
         Ok((id, buf))
     }
 
-    fn layout(&self, k: &Kernel) -> Rc<(wgpu::BindGroupLayout, wgpu::PipelineLayout)> {
-        if let Some(l) = self.layouts.borrow().get(k.name) {
-            return l.clone();
-        }
-        let mut entries = vec![wgpu::BindGroupLayoutEntry {
-            binding: 0,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer {
-                ty: wgpu::BufferBindingType::Uniform,
-                has_dynamic_offset: false,
-                min_binding_size: None,
-            },
-            count: None,
-        }];
-        for (i, acc) in k.storage.iter().enumerate() {
-            entries.push(wgpu::BindGroupLayoutEntry {
-                binding: i as u32 + 1,
-                visibility: wgpu::ShaderStages::COMPUTE,
-                ty: wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Storage {
-                        read_only: *acc == Access::Read,
-                    },
-                    has_dynamic_offset: false,
-                    min_binding_size: None,
-                },
-                count: None,
-            });
-        }
-        let device = &self.ctx.device;
-        let bgl = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some(k.name),
-            entries: &entries,
-        });
-        let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some(k.name),
-            bind_group_layouts: &[Some(&bgl)],
-            immediate_size: 0,
-        });
-        let l = Rc::new((bgl, pl));
-        self.layouts.borrow_mut().insert(k.name, l.clone());
-        l
-    }
-
-    fn pipeline(&self, k: &Kernel, constants: &[(&'static str, f64)]) -> Rc<wgpu::ComputePipeline> {
-        let tuning = self.tuning.get();
-        let unchecked = tuning.unchecked_tiles && k.proven_in_range();
-        let f16 = tuning.f16_tiles && k.has_tiles();
-        let key: PipelineKey = (
-            k.name,
-            constants.iter().map(|(n, v)| (*n, v.to_bits())).collect(),
-            unchecked,
-            f16,
-        );
-        if let Some(p) = self.pipelines.borrow().get(&key) {
-            return p.clone();
-        }
-        let layout = self.layout(k);
-        let device = &self.ctx.device;
-        let source = if f16 {
-            k.source_with_f16_tiles().into()
-        } else {
-            k.source.into()
-        };
-        let desc = wgpu::ShaderModuleDescriptor {
-            label: Some(k.name),
-            source: wgpu::ShaderSource::Wgsl(source),
-        };
-        let module = if unchecked {
-            // Safety: the kernel forms only in-range indices and ends every loop
-            // (`Kernel::proven_in_range`); in browsers this is the checked call.
-            unsafe {
-                device.create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
-            }
-        } else {
-            device.create_shader_module(desc)
-        };
-        let pipeline = Rc::new(
-            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(k.name),
-                layout: Some(&layout.1),
-                module: &module,
-                entry_point: Some(k.entry),
-                compilation_options: wgpu::PipelineCompilationOptions {
-                    constants,
-                    zero_initialize_workgroup_memory: false,
-                },
-                cache: None,
-            }),
-        );
-        self.pipelines_created.set(self.pipelines_created.get() + 1);
-        self.pipelines.borrow_mut().insert(key, pipeline.clone());
-        pipeline
-    }
-
     /// Records one dispatch of `k` with uniform `params`, storage buffers `bufs` (bindings
     /// 1..=N) and a workgroup grid.
     pub fn dispatch<P: bytemuck::Pod>(
@@ -418,7 +317,9 @@ impl Recorder {
                 format!("kernel {}: params of {} bytes", k.name, fixed.len()),
             ));
         }
-        let pipeline = self.pipeline(k, constants);
+        let pipeline = self
+            .pipelines
+            .get(&self.ctx.device, k, constants, self.tuning.get());
         let key: BindKey = (k.name, bufs.iter().map(|b| b.id).collect(), fixed.to_vec());
         let stale_in_flight = self
             .bind_groups
@@ -549,7 +450,7 @@ impl Recorder {
             .device
             .create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some(k.name),
-                layout: &self.layout(k).0,
+                layout: &self.pipelines.layout(&self.ctx.device, k).0,
                 entries: &entries,
             });
         self.bind_groups_created
