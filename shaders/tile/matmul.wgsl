@@ -5,25 +5,11 @@
 // invocation's 4 rows) and one of B (its 4 columns) for 16 multiply-adds. The next K step's
 // operands are fetched into registers while the current one is multiplied. The kernel file
 // composed after this one declares `TRANS_A`, `TRANS_B` and the tile loaders
-// `load_a(row, kk, k_end)` / `load_b(kk, col, k_end)` (0 outside the operands).
+// `load_a(row, kk, k_end)` / `load_b(kk, col, k_end)` (0 outside the operands); the tiles in
+// workgroup memory and their loads are tile/fetch.wgsl's.
 const BM: u32 = 64u;
 const BN: u32 = 64u;
 const BK: u32 = 16u;
-// The tiles' element: the registry swaps this line for `vec4<f16>` under GPU tuning f16_tiles.
-alias tile_vec = vec4<f32>;
-var<workgroup> tile_a: array<tile_vec, 256>; // [BK][BM / 4]: rows 4g .. 4g + 3 at depth kk
-var<workgroup> tile_b: array<tile_vec, 256>; // [BK][BN / 4]: columns 4g .. 4g + 3 at depth kk
-
-// Invocation `tid`'s share of a K step: the depth `kk` and the group `g` of 4 rows (A) or 4
-// columns (B) it loads, arranged so that consecutive invocations read consecutive addresses.
-fn a_slot(tid: u32) -> vec2<u32> {
-    if (TRANS_A) { return vec2<u32>(tid / 16u, tid % 16u); } // A stored [K, M]: walk rows
-    return vec2<u32>(tid % 16u, tid / 16u);                  // A stored [M, K]: walk k
-}
-fn b_slot(tid: u32) -> vec2<u32> {
-    if (TRANS_B) { return vec2<u32>(tid % 16u, tid / 16u); } // B stored [N, K]: walk k
-    return vec2<u32>(tid / 16u, tid % 16u);                  // B stored [K, N]: walk columns
-}
 
 // The 4×4 outputs of invocation `lid` in the block at (row0, col0), over K range [k_begin, k_end):
 // acc[i][j] for row row0 + 4·lid.y + i and column col0 + 4·lid.x + j.
@@ -39,8 +25,7 @@ fn tile_product(lid: vec3<u32>, row0: u32, col0: u32, k_begin: u32, k_end: u32) 
         next_b = fetch_b(sb, col0, k_begin, k_end);
     }
     for (var t = k_begin; t < k_end; t += BK) {
-        tile_a[sa.x * 16u + sa.y] = tile_vec(next_a);
-        tile_b[sb.x * 16u + sb.y] = tile_vec(next_b);
+        stage(sa, sb, next_a, next_b);
         workgroupBarrier();
         if (t + BK < k_end) {
             next_a = fetch_a(sa, row0, t + BK, k_end);

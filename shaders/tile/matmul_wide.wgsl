@@ -4,25 +4,11 @@
 // per invocation (rows 4·lid.y + i and 64 + 4·lid.y + i, columns 4·lid.x + j and
 // 64 + 4·lid.x + j, i, j < 4), K in steps of 8 staged through workgroup memory as vec4s: each
 // depth step reads two vec4s of A and two of B for 64 multiply-adds. The next K step is fetched
-// into registers while the current one is multiplied. Same loaders as tile/matmul.wgsl.
+// into registers while the current one is multiplied. Same loaders and staging (tile/fetch.wgsl)
+// as tile/matmul.wgsl.
 const BM: u32 = 128u;
 const BN: u32 = 128u;
 const BK: u32 = 8u;
-// The tiles' element: the registry swaps this line for `vec4<f16>` under GPU tuning f16_tiles.
-alias tile_vec = vec4<f32>;
-var<workgroup> tile_a: array<tile_vec, 256>; // [BK][BM / 4]: rows 4g .. 4g + 3 at depth kk
-var<workgroup> tile_b: array<tile_vec, 256>; // [BK][BN / 4]: columns 4g .. 4g + 3 at depth kk
-
-// Invocation `tid`'s share of a K step: (depth kk, group g of 4 rows or columns), consecutive
-// invocations on consecutive addresses.
-fn a_slot(tid: u32) -> vec2<u32> {
-    if (TRANS_A) { return vec2<u32>(tid / 32u, tid % 32u); } // A stored [K, M]: walk rows
-    return vec2<u32>(tid % 8u, tid / 8u);                    // A stored [M, K]: walk k
-}
-fn b_slot(tid: u32) -> vec2<u32> {
-    if (TRANS_B) { return vec2<u32>(tid % 8u, tid / 8u); }   // B stored [N, K]: walk k
-    return vec2<u32>(tid / 32u, tid % 32u);                  // B stored [K, N]: walk columns
-}
 
 // The 8×8 outputs of invocation `lid` in the block at (row0, col0), over K range [k_begin, k_end):
 // acc[2·i + h][j] for row row0 + tile_row(lid, i) and column col0 + 64·h + 4·lid.x + j.
@@ -38,8 +24,7 @@ fn tile_product(lid: vec3<u32>, row0: u32, col0: u32, k_begin: u32, k_end: u32) 
         next_b = fetch_b(sb, col0, k_begin, k_end);
     }
     for (var t = k_begin; t < k_end; t += BK) {
-        tile_a[sa.x * 32u + sa.y] = tile_vec(next_a);
-        tile_b[sb.x * 32u + sb.y] = tile_vec(next_b);
+        stage(sa, sb, next_a, next_b);
         workgroupBarrier();
         if (t + BK < k_end) {
             next_a = fetch_a(sa, row0, t + BK, k_end);

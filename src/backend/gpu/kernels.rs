@@ -56,7 +56,7 @@ impl Kernel {
     }
 }
 
-/// How `shaders/tile/matmul.wgsl` and `matmul_wide.wgsl` declare the element of their
+/// How `shaders/tile/fetch.wgsl` (composed with both matmul tiles) declares the element of their
 /// workgroup tiles; [`Kernel::source_with_f16_tiles`] swaps it.
 const TILE_F32: &str = "alias tile_vec = vec4<f32>;";
 
