@@ -92,14 +92,20 @@ pub struct HubEnv {
     pub offline: bool,
 }
 
+/// The user's cache folder: `$XDG_CACHE_HOME`, else `~/.cache`; `None` without either.
+pub fn user_cache_root() -> Option<PathBuf> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    var("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".cache")))
+}
+
 impl HubEnv {
     /// From the process environment.
     pub fn from_env() -> HubEnv {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
         let home = var("HF_HOME").map(PathBuf::from).unwrap_or_else(|| {
-            var("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            user_cache_root()
                 .unwrap_or_else(|| PathBuf::from(".cache"))
                 .join("huggingface")
         });

@@ -20,14 +20,10 @@ pub struct Entry {
 
 /// The cache file, `None` where no directory is known.
 pub fn cache_file() -> Option<PathBuf> {
-    let var = |name: &str| {
-        std::env::var_os(name)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    let dir = var("SVDTUNE_CACHE_DIR")
-        .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("svdtune")))
-        .or_else(|| var("HOME").map(|d| d.join(".cache").join("svdtune")))?;
+    let dir = std::env::var_os("SVDTUNE_CACHE_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| svdtune::hub::user_cache_root().map(|d| d.join("svdtune")))?;
     Some(dir.join("gpu-tiles.json"))
 }
 
