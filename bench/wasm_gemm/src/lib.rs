@@ -66,6 +66,7 @@ pub unsafe extern "C" fn run(
 /// The ceiling the kernel works under: `reps` rounds of 12 independent `f32x4` multiply-adds
 /// (fused with relaxed SIMD, else a multiply and an add), no memory traffic. 12 chains cover
 /// the latency of two FMA ports; the result keeps the loop from being optimised away.
+#[cfg(target_arch = "wasm32")]
 #[unsafe(no_mangle)]
 pub extern "C" fn peak(reps: u32, seed: f32) -> f32 {
     use core::arch::wasm32::*;
