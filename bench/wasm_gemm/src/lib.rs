@@ -40,16 +40,31 @@ pub unsafe extern "C" fn run(
     reps: u32,
 ) {
     let sa = if ta != 0 {
-        Strides { row: 1, col: m as isize }
+        Strides {
+            row: 1,
+            col: m as isize,
+        }
     } else {
-        Strides { row: k as isize, col: 1 }
+        Strides {
+            row: k as isize,
+            col: 1,
+        }
     };
     let sb = if tb != 0 {
-        Strides { row: 1, col: k as isize }
+        Strides {
+            row: 1,
+            col: k as isize,
+        }
     } else {
-        Strides { row: n as isize, col: 1 }
+        Strides {
+            row: n as isize,
+            col: 1,
+        }
     };
-    let sc = Strides { row: n as isize, col: 1 };
+    let sc = Strides {
+        row: n as isize,
+        col: 1,
+    };
     for _ in 0..reps {
         unsafe {
             if which == 0 {
