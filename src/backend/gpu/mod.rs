@@ -27,7 +27,7 @@ use crate::error::Result;
 pub use context::{DeviceCaps, GpuContext, LossHandle};
 use ledger::DeadList;
 pub use ops::dequant::GpuBlocks;
-pub use profile::KernelTime;
+pub use profile::{KernelClock, KernelTime};
 pub use readback::KEEP_STAGING_BYTES;
 use recorder::Recorder;
 pub use recorder::{GpuCacheStats, GpuMemory};

@@ -2,9 +2,9 @@
 //! buffer bytes (live, peak, the peak restarted per phase), record-only mode, the caches'
 //! sizes, kernel variants, dispatch and transfer counts, and timestamp profiles
 //! (`svdtune bench`, the memory and cache tests).
-use super::KernelTime;
 use super::recorder::{self, GpuCacheStats};
 use super::{GpuBackend, GpuTuning};
+use super::{KernelClock, KernelTime};
 use crate::error::{Error, Result};
 
 impl GpuBackend {
@@ -59,12 +59,17 @@ impl GpuBackend {
     pub fn take_dispatch_counts(&self) -> Vec<(&'static str, u64)> {
         self.rec.take_dispatch_counts()
     }
-    /// Starts timing every dispatch (up to `max_dispatches`) with GPU timestamps; false when
-    /// the adapter has no timestamp queries (see `profile.rs`).
-    pub fn start_profile(&self, max_dispatches: usize) -> bool {
+    /// Starts timing every dispatch (up to `max_dispatches`) with GPU timestamps, or natively
+    /// without them with the wall clock of each dispatch alone; `None` where neither is
+    /// possible (a browser without timestamps). See `profile.rs`.
+    pub fn start_profile(&self, max_dispatches: usize) -> Result<Option<KernelClock>> {
         self.rec.start_profile(max_dispatches)
     }
-    /// GPU time per kernel since [`GpuBackend::start_profile`], longest first.
+    /// As [`GpuBackend::start_profile`] with this clock; false when the device cannot give it.
+    pub fn start_profile_with(&self, max_dispatches: usize, clock: KernelClock) -> Result<bool> {
+        self.rec.start_profile_with(max_dispatches, clock)
+    }
+    /// Time per kernel since [`GpuBackend::start_profile`], longest first.
     pub async fn take_profile(&self) -> Result<Option<Vec<KernelTime>>> {
         self.rec.take_profile().await
     }

@@ -93,7 +93,7 @@ pub struct Recorder {
     dispatches: RefCell<HashMap<&'static str, u64>>,
     /// Transfer commands (copies, clears) recorded since then.
     transfers: Cell<u64>,
-    /// Timestamps per dispatch while a profile is open (see `profile.rs`).
+    /// The kernel of each timed dispatch and its clock while a profile is open (`profile.rs`).
     pub(super) profile: RefCell<Option<super::profile::Profile>>,
     /// Record only: commands are recorded and every buffer made, but no command is submitted
     /// (only queue writes land), so a run's buffer bytes are counted without running it.
@@ -309,6 +309,13 @@ impl Recorder {
         groups: [u32; 3],
     ) -> Result<()> {
         self.check_bindings(k, bufs)?;
+        // A profiled dispatch runs in a pass of its own: timed at both ends, or (the wall
+        // clock) submitted alone after the work before it has finished.
+        let timed = self.profile_slot(k.name);
+        let wall_clock = matches!(timed, Some(None));
+        if wall_clock {
+            self.wall_clock_before()?;
+        }
         let fixed = bytemuck::bytes_of(params);
         let step = bytemuck::bytes_of(step);
         if !fixed.len().is_multiple_of(4) {
@@ -343,8 +350,6 @@ impl Recorder {
             Some(bg) => bg,
             None => self.bind(k, key, step, bufs)?,
         };
-        // A profiled dispatch runs in a pass of its own, timed at both ends.
-        let timed = self.profile_slot(k.name);
         let mut pass_slot = self.pass.borrow_mut();
         if timed.is_some() {
             pass_slot.take();
@@ -353,14 +358,13 @@ impl Recorder {
             let mut enc_slot = self.encoder.borrow_mut();
             let enc = enc_slot
                 .get_or_insert_with(|| self.ctx.device.create_command_encoder(&Default::default()));
-            let timestamp_writes =
-                timed
-                    .as_ref()
-                    .map(|(set, i)| wgpu::ComputePassTimestampWrites {
-                        query_set: set,
-                        beginning_of_pass_write_index: Some(*i),
-                        end_of_pass_write_index: Some(*i + 1),
-                    });
+            let timestamp_writes = timed.as_ref().and_then(Option::as_ref).map(|(set, i)| {
+                wgpu::ComputePassTimestampWrites {
+                    query_set: set,
+                    beginning_of_pass_write_index: Some(*i),
+                    end_of_pass_write_index: Some(*i + 1),
+                }
+            });
             enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("svdtune"),
                 timestamp_writes,
@@ -373,7 +377,11 @@ impl Recorder {
         if timed.is_some() {
             pass_slot.take();
         }
+        drop(pass_slot);
         *self.dispatches.borrow_mut().entry(k.name).or_default() += 1;
+        if wall_clock {
+            self.wall_clock_after()?;
+        }
         Ok(())
     }
 

@@ -8,7 +8,8 @@
 //! without the checkpoint). `--recompute auto|on|off` chooses activation recomputation as
 //! `svdtune train` does, `--factor-dtype f32|f16` holds U and V as `train` does. `--json FILE` writes the figures. On the GPU it also prints the
 //! dispatches of one step per kernel (and the buffer copies and clears), the GPU time per kernel
-//! over one more step where the adapter has timestamp queries, and runs the kernel variants
+//! over one more step (GPU timestamps, or the wall clock of each dispatch alone where the adapter
+//! has none: `--kernel-clock`), and runs the kernel variants
 //! `--gpu-tuning KEY=VALUE,…` chooses (`GpuTuning`).
 use crate::backend_choice::{BackendChoice, open_gpu};
 use crate::bench_flops::{LayerShape, step_flops};
@@ -21,7 +22,7 @@ use std::pin::Pin;
 use std::process::ExitCode;
 use std::time::Instant;
 use svdtune::backend::cpu::CpuBackend;
-use svdtune::backend::gpu::{GpuBackend, GpuCacheStats, KernelTime};
+use svdtune::backend::gpu::{GpuBackend, GpuCacheStats, KernelClock, KernelTime};
 use svdtune::backend::{Backend, Matmul};
 use svdtune::export::safetensors_writer::{TensorHeader, write_safetensors};
 use svdtune::hub::Need;
@@ -85,9 +86,21 @@ pub struct BenchArgs {
     /// printed are then not figures).
     #[arg(long)]
     record_only: bool,
+    /// With `--backend gpu`: the clock of the time per kernel: GPU timestamps where the adapter
+    /// has them, else the wall clock of each dispatch alone (`auto`); `wall` also where it has
+    /// them (to compare the estimate with the timestamps).
+    #[arg(long, default_value = "auto", value_name = "auto|wall")]
+    kernel_clock: KernelClockArg,
     /// Write the figures as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
+}
+
+/// `--kernel-clock`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum KernelClockArg {
+    Auto,
+    Wall,
 }
 
 /// The dtype of `--config`'s random weights.
@@ -142,10 +155,10 @@ struct Figures {
     transfers_per_step: Option<u64>,
     /// GPU: the kernel variants used (`--gpu-tuning`).
     gpu_tuning: Option<String>,
-    /// GPU: whether the adapter has timestamp queries.
-    timestamp_queries: Option<bool>,
-    /// GPU, with timestamp queries: time per kernel over one more step, every dispatch in a
-    /// pass of its own (so the shares, not the sum, are the figure).
+    /// GPU: the clock of `kernel_times` (`KernelClock`).
+    kernel_clock: Option<KernelClock>,
+    /// GPU: time per kernel over one more step, every dispatch in a pass of its own (timestamps)
+    /// or submitted alone (the wall clock), so the shares, not the sum, are the figure.
     kernel_times: Option<Vec<KernelTime>>,
 }
 
@@ -182,7 +195,12 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
                     Some(stats)
                 },
                 dispatches: || Some((g.take_dispatch_counts(), g.take_transfer_count())),
-                start_profile: |n| Some(g.start_profile(n)),
+                start_profile: |n| match args.kernel_clock {
+                    KernelClockArg::Auto => g.start_profile(n),
+                    KernelClockArg::Wall => Ok(g
+                        .start_profile_with(n, KernelClock::WallClock)?
+                        .then_some(KernelClock::WallClock)),
+                },
                 take_profile: || Box::pin(g.take_profile()) as ProfileFuture<'_>,
             };
             let mut f = pollster::block_on(bench(g, &args, probes))?;
@@ -199,7 +217,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
             let probes = Probes {
                 held: || None,
                 dispatches: || None,
-                start_profile: |_| None,
+                start_profile: |_| Ok(None),
                 take_profile: || Box::pin(async { Ok(None) }) as ProfileFuture<'_>,
             };
             pollster::block_on(bench(&CpuBackend, &args, probes))?
@@ -279,8 +297,8 @@ struct Probes<H, D, S, P> {
     /// The dispatches per kernel and the transfer commands since the last call (it restarts
     /// the counts).
     dispatches: D,
-    /// Opens a timestamp profile for this many dispatches: `Some(false)` when the adapter
-    /// has no timestamp queries.
+    /// Opens a profile of the time per kernel for this many dispatches, with the clock it
+    /// gives (`None`: no clock, or not a GPU).
     start_profile: S,
     /// Closes it.
     take_profile: P,
@@ -295,7 +313,7 @@ async fn bench<'a, B: Backend, H, D, S, P>(
 where
     H: Fn() -> Option<GpuCacheStats>,
     D: Fn() -> Option<(Vec<(&'static str, u64)>, u64)>,
-    S: Fn(usize) -> Option<bool>,
+    S: Fn(usize) -> Result<Option<KernelClock>>,
     P: Fn() -> ProfileFuture<'a>,
 {
     let held = probes.held;
@@ -381,8 +399,12 @@ where
     let step_dispatches = dispatches
         .as_ref()
         .map_or(0, |d| d.0.iter().map(|k| k.1 as usize).sum());
-    let timestamp_queries = (probes.start_profile)(step_dispatches + 16);
-    let kernel_times = if timestamp_queries == Some(true) {
+    let kernel_clock = if dispatches.is_some() {
+        (probes.start_profile)(step_dispatches + 16)?
+    } else {
+        None
+    };
+    let kernel_times = if kernel_clock.is_some() {
         trainer.step(be, &[batch]).await?;
         (probes.take_profile)().await?
     } else {
@@ -439,7 +461,7 @@ where
         dispatches_per_step,
         transfers_per_step,
         gpu_tuning: None,
-        timestamp_queries,
+        kernel_clock,
         kernel_times,
     })
 }
@@ -554,12 +576,12 @@ fn print(f: &Figures) {
         );
         let times = f.kernel_times.as_deref().unwrap_or_default();
         let total_ms: f64 = times.iter().map(|t| t.ms).sum();
-        match f.timestamp_queries {
-            Some(true) => println!(
-                "GPU time per kernel (timestamp queries, one more step with a pass per dispatch): \
-                 {total_ms:.1} ms in all"
+        match f.kernel_clock {
+            Some(clock) => println!(
+                "GPU time per kernel over one more step ({}): {total_ms:.1} ms in all",
+                clock.describe()
             ),
-            _ => println!("GPU time per kernel: n/a (the adapter has no timestamp queries)"),
+            None => println!("GPU time per kernel: n/a (no timestamp queries, no wall clock here)"),
         }
         for (kernel, n) in d {
             match times.iter().find(|t| t.kernel == kernel) {
