@@ -52,7 +52,7 @@ EOF
 else
     PROFILE=${PROFILE:-release}
     SIZES="4x128 8x512"
-    KNOBS=${KNOBS:-"default unchecked_tiles=0 wide_tiles=0 wide_tiles=256 f16_tiles=1 col_dot_rows=0 reduce_tensors=1"}
+    KNOBS=${KNOBS:-"default unchecked_tiles=0 wide_tiles=0 wide_tiles=256 f16_tiles=1 subgroup_reduce=1 col_dot_rows=0 reduce_tensors=1"}
     STEPS="--steps 5 --warmup 2"
     TORCH_DEVICE=cuda
     CONFIG=tests/fixtures/smollm2/config.json

@@ -1,6 +1,7 @@
 // cross_entropy: masked softmax cross-entropy over a chunk of rows, loss and gradient in one pass.
 // Row i of logits [N, V] is row r = row_offset + i of the batch. One workgroup of 256 per row:
-// pass 1 finds the max, pass 2 sums exp(z − max) (tree reductions in workgroup memory), then
+// pass 1 finds the max, pass 2 sums exp(z − max) (workgroup reductions of
+// common/workgroup_reduce.wgsl), then
 //   logits[i, j] = (exp(z_j − lse) − [j = target]) · w   (dlogits, in place)
 //   losses[r]    = w · (lse − z[target])                  (exactly 0 when w = 0)
 // with w = weights[r] · scale; a target ≥ V is masked (w = 0: zero loss and zero gradient row).
@@ -22,39 +23,12 @@ struct Params {
 const WG: u32 = 256u;
 // The lowest finite f32: the max of an invocation that holds no element (V < 256).
 const LOWEST: f32 = -3.4028234e38; // the lowest finite f32 (Tint rejects literals that round past it)
-var<workgroup> red: array<f32, 256>;
-
-// Max of `x` over the workgroup, returned to every invocation (call in uniform control flow).
-fn workgroup_max(lid: u32, x: f32) -> f32 {
-    red[lid] = x;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if (lid < s) { red[lid] = max(red[lid], red[lid + s]); }
-        workgroupBarrier();
-    }
-    let r = red[0];
-    workgroupBarrier(); // everyone has read red[0] before `red` is reused
-    return r;
-}
-
-// Sum of `x` over the workgroup, returned to every invocation (call in uniform control flow).
-fn workgroup_sum(lid: u32, x: f32) -> f32 {
-    red[lid] = x;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if (lid < s) { red[lid] += red[lid + s]; }
-        workgroupBarrier();
-    }
-    let r = red[0];
-    workgroupBarrier();
-    return r;
-}
 
 @compute @workgroup_size(256)
-fn cross_entropy(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn cross_entropy(ids: GroupIds, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = wid.x + wid.y * nwg.x;
     if (i >= p.rows) { return; } // uniform across the workgroup
-    let lid = lid3.x;
+    let lid = ids.lid;
     let r = p.row_offset + i;
     let base = i * p.vocab;
     let tgt = targets[r];
@@ -68,12 +42,12 @@ fn cross_entropy(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgro
     for (var j = lid; j < p.vocab; j += WG) {
         m = max(m, logits[base + j]);
     }
-    let mx = workgroup_max(lid, m);
+    let mx = workgroup_max(ids, m);
     var s = 0.0;
     for (var j = lid; j < p.vocab; j += WG) {
         s += exp(logits[base + j] - mx);
     }
-    let lse = mx + log(workgroup_sum(lid, s));
+    let lse = mx + log(workgroup_sum(ids, s));
     // Each invocation rewrites only the elements it read, so no barrier is needed here.
     for (var j = lid; j < p.vocab; j += WG) {
         var d = exp(logits[base + j] - lse) * w;

@@ -26,8 +26,6 @@ struct Params {
 
 const WG: u32 = 256u;
 const PER: u32 = 8u;
-var<workgroup> red: array<f32, 256>;
-
 fn load(s: u32, i: u32) -> f32 {
     switch s {
         case 0u: { return x0[i]; }
@@ -41,7 +39,7 @@ fn load(s: u32, i: u32) -> f32 {
 }
 
 @compute @workgroup_size(256)
-fn reduce_partial(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn reduce_partial(ids: GroupIds, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let b = wid.x + wid.y * nwg.x;
     if (b >= p.blocks) { return; } // uniform across the workgroup
     var s = 0u;
@@ -49,7 +47,7 @@ fn reduce_partial(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgr
         if (b >= p.start[k / 4u][k % 4u]) { s = k; }
     }
     let n = p.n[s / 4u][s % 4u];
-    let lid = lid3.x;
+    let lid = ids.lid;
     let base = (b - p.start[s / 4u][s % 4u]) * (WG * PER) + lid;
     var acc = 0.0;
     for (var k = 0u; k < PER; k++) {
@@ -59,11 +57,6 @@ fn reduce_partial(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgr
             if (p.square != 0u) { acc += v * v; } else { acc += v; }
         }
     }
-    red[lid] = acc;
-    workgroupBarrier();
-    for (var h = WG / 2u; h > 0u; h >>= 1u) {
-        if (lid < h) { red[lid] += red[lid + h]; }
-        workgroupBarrier();
-    }
-    if (lid == 0u) { partial[p.offset + b] = red[0]; }
+    let total = workgroup_sum(ids, acc);
+    if (lid == 0u) { partial[p.offset + b] = total; }
 }

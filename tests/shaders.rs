@@ -29,6 +29,26 @@ fn every_shader_validates_with_naga() {
     }
 }
 
+/// `src`, a variant of kernel `name`, parses and validates with `caps` (and, with subgroup
+/// capabilities, subgroup arithmetic in compute shaders).
+fn validate_variant(name: &str, what: &str, src: &str, caps: Capabilities) {
+    let module = naga::front::wgsl::parse_str(src)
+        .unwrap_or_else(|e| panic!("{name} ({what}) does not parse:\n{}", e.emit_to_string(src)));
+    let mut validator = Validator::new(ValidationFlags::all(), caps);
+    if caps.contains(Capabilities::SUBGROUP) {
+        use naga::valid::{ShaderStages, SubgroupOperationSet};
+        validator
+            .subgroup_stages(ShaderStages::COMPUTE)
+            .subgroup_operations(SubgroupOperationSet::BASIC | SubgroupOperationSet::ARITHMETIC);
+    }
+    validator.validate(&module).unwrap_or_else(|e| {
+        panic!(
+            "{name} ({what}) does not validate:\n{}",
+            e.emit_to_string(src)
+        )
+    });
+}
+
 /// The f16-tile source of every tiled kernel (GPU tuning `f16_tiles`) validates with the
 /// `shader-f16` capability, and the tiled kernels are the ones expected.
 #[test]
@@ -36,29 +56,41 @@ fn every_tiled_shader_validates_with_f16_tiles() {
     let mut tiled = 0;
     for k in every_kernel().filter(|k| k.has_tiles()) {
         tiled += 1;
-        let src = k.source_with_f16_tiles();
+        let src = k.source_variant(true, false);
         assert!(src.contains("vec4<f16>"), "{}: tiles not swapped", k.name);
-        let module = naga::front::wgsl::parse_str(&src).unwrap_or_else(|e| {
-            panic!(
-                "{} (f16 tiles) does not parse:\n{}",
-                k.name,
-                e.emit_to_string(&src)
-            )
-        });
-        Validator::new(ValidationFlags::all(), Capabilities::SHADER_FLOAT16)
-            .validate(&module)
-            .unwrap_or_else(|e| {
-                panic!(
-                    "{} (f16 tiles) does not validate:\n{}",
-                    k.name,
-                    e.emit_to_string(&src)
-                )
-            });
+        validate_variant(k.name, "f16 tiles", &src, Capabilities::SHADER_FLOAT16);
     }
     let want = every_kernel()
         .filter(|k| k.entry.starts_with("matmul") && k.entry != "matmul_rows")
         .count();
     assert_eq!(tiled, want, "every tiled product, and only those");
+}
+
+/// The subgroup source of every kernel with workgroup reductions (GPU tuning `subgroup_reduce`)
+/// validates with subgroup operations, and those kernels are the row reductions expected.
+#[test]
+fn every_reducing_shader_validates_with_subgroups() {
+    let mut names = Vec::new();
+    for k in every_kernel().filter(|k| k.has_workgroup_reduce()) {
+        names.push(k.name);
+        let src = k.source_variant(false, true);
+        assert!(
+            src.contains("subgroupAdd"),
+            "{}: reductions not swapped",
+            k.name
+        );
+        validate_variant(k.name, "subgroups", &src, Capabilities::SUBGROUP);
+    }
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "cross_entropy",
+            "reduce_partial",
+            "rmsnorm_backward",
+            "rmsnorm_forward"
+        ]
+    );
 }
 
 #[test]

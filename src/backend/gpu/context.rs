@@ -9,6 +9,13 @@ pub const MAX_STORAGE_BUFFERS_PER_STAGE: u32 = 8;
 pub const MAX_INVOCATIONS_PER_WORKGROUP: u32 = 256;
 pub const MAX_BIND_GROUPS: u32 = 4;
 
+/// Subgroup operations, requested natively where the adapter has them (GPU tuning
+/// `subgroup_reduce`); in browsers none (WebGPU's `subgroups` is not used).
+#[cfg(not(target_arch = "wasm32"))]
+const NATIVE_SUBGROUPS: wgpu::Features = wgpu::Features::SUBGROUP;
+#[cfg(target_arch = "wasm32")]
+const NATIVE_SUBGROUPS: wgpu::Features = wgpu::Features::empty();
+
 /// Ends a device from outside the engine: [`GpuContext::loss_handle`].
 #[derive(Clone)]
 pub struct LossHandle {
@@ -103,9 +110,12 @@ impl GpuContext {
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("svdtune"),
                 // Timestamps only serve `svdtune bench`'s time per kernel (`profile.rs`); f16
-                // only the `f16_tiles` setting (`tuning.rs`).
+                // only the `f16_tiles` setting, subgroups (natively) only `subgroup_reduce`
+                // (`tuning.rs`).
                 required_features: adapter.features()
-                    & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SHADER_F16),
+                    & (wgpu::Features::TIMESTAMP_QUERY
+                        | wgpu::Features::SHADER_F16
+                        | NATIVE_SUBGROUPS),
                 required_limits: limits,
                 ..Default::default()
             })
@@ -181,6 +191,11 @@ impl GpuContext {
             .find(|s| !s.is_empty())
             .map_or("unnamed adapter", |s| s.as_str());
         format!("{name} ({:?})", info.backend)
+    }
+
+    /// Whether shaders may use subgroup operations (natively only: `subgroup_reduce`).
+    pub fn has_subgroups(&self) -> bool {
+        !NATIVE_SUBGROUPS.is_empty() && self.device.features().contains(NATIVE_SUBGROUPS)
     }
 
     /// Whether shaders may use f16 arithmetic and storage (`shader-f16`).

@@ -12,7 +12,10 @@
 //! binding and `frozen_value(e)`; their variants are named after the format (`matmul_bf16`,
 //! `matmul_q4_k`; [`Variants`], generated for every packed [`Format`] by `frozen_kernels!`).
 //! `dequant_rows` exists for every GGUF type the shaders read ([`packed_snippet`],
-//! [`dequant_rows`]). A composed kernel keeps its file's entry point.
+//! [`dequant_rows`]). A composed kernel keeps its file's entry point. The row reductions
+//! (RMSNorm, cross-entropy, the gradient norm's first pass) take `workgroup_sum` and
+//! `workgroup_max` from `shaders/common/workgroup_reduce.wgsl`, which
+//! [`Kernel::source_variant`] swaps for its subgroup form.
 use crate::gguf::GgmlType;
 
 /// How a kernel accesses one storage binding.
@@ -57,8 +60,13 @@ impl Kernel {
 }
 
 /// How `shaders/tile/fetch.wgsl` (composed with both matmul tiles) declares the element of their
-/// workgroup tiles; [`Kernel::source_with_f16_tiles`] swaps it.
+/// workgroup tiles; [`Kernel::source_variant`] swaps it.
 const TILE_F32: &str = "alias tile_vec = vec4<f32>;";
+
+/// The workgroup reductions in workgroup memory, and their form over subgroup operations.
+const REDUCE_TREE: &str = include_str!("../../../shaders/common/workgroup_reduce.wgsl");
+const REDUCE_SUBGROUPS: &str =
+    include_str!("../../../shaders/common/workgroup_reduce_subgroups.wgsl");
 
 impl Kernel {
     /// Whether the kernel is composed with a matmul tile (`tile/matmul.wgsl` or its wide variant).
@@ -66,14 +74,29 @@ impl Kernel {
         self.source.contains(TILE_F32)
     }
 
-    /// The source with its workgroup tiles in f16 (GPU tuning `f16_tiles`, devices with
-    /// `shader-f16`): `enable f16;` first and the tile element `vec4<f16>`; loads convert to and
-    /// from f32, products accumulate in f32.
-    pub fn source_with_f16_tiles(&self) -> String {
-        format!(
-            "enable f16;\n{}",
-            self.source.replace(TILE_F32, "alias tile_vec = vec4<f16>;")
-        )
+    /// Whether the kernel reduces rows with `shaders/common/workgroup_reduce.wgsl`.
+    pub fn has_workgroup_reduce(&self) -> bool {
+        self.source.contains(REDUCE_TREE)
+    }
+
+    /// The source of a variant: with `f16_tiles` its workgroup tiles in f16 (GPU tuning
+    /// `f16_tiles`, devices with `shader-f16`: `enable f16;` first and the tile element
+    /// `vec4<f16>`; loads convert to and from f32, products accumulate in f32); with `subgroups`
+    /// its workgroup reductions over subgroup operations (GPU tuning `subgroup_reduce`, native:
+    /// `shaders/common/workgroup_reduce_subgroups.wgsl`; wgpu's WGSL front end takes subgroup
+    /// operations from the device feature and rejects `enable subgroups;`).
+    pub fn source_variant(&self, f16_tiles: bool, subgroups: bool) -> String {
+        let mut source = self.source.to_string();
+        if f16_tiles {
+            source = format!(
+                "enable f16;\n{}",
+                source.replace(TILE_F32, "alias tile_vec = vec4<f16>;")
+            );
+        }
+        if subgroups {
+            source = source.replace(REDUCE_TREE, REDUCE_SUBGROUPS);
+        }
+        source
     }
 }
 
@@ -127,8 +150,8 @@ kernels! {
     SUM_BLOCKS = "sum_blocks" [R, RW];
     SVD_MERGE = "svd_merge" [R, R, R, R, RW];
     EMBEDDING = "embedding": "embedding" from ["frozen/f32", "embedding"] [R, R, RW];
-    RMSNORM_FORWARD = "rmsnorm_forward" [R, R, RW, RW];
-    RMSNORM_BACKWARD = "rmsnorm_backward" [R, R, R, R, RW];
+    RMSNORM_FORWARD = "rmsnorm_forward": "rmsnorm_forward" from ["common/workgroup_reduce", "rmsnorm_forward"] [R, R, RW, RW];
+    RMSNORM_BACKWARD = "rmsnorm_backward": "rmsnorm_backward" from ["common/workgroup_reduce", "rmsnorm_backward"] [R, R, R, R, RW];
     ROPE = "rope" [RW, R, R, R];
     ROPE_QK = "rope_qk" [RW, RW, R, R, R];
     ATTENTION_FORWARD = "attention_forward" [R, R, R, R, RW, RW];
@@ -140,8 +163,8 @@ kernels! {
     SWIGLU_BACKWARD = "swiglu_backward" [R, R, R, RW, RW];
     GEGLU_FORWARD = "geglu_forward" [R, R, RW];
     GEGLU_BACKWARD = "geglu_backward" [R, R, R, RW, RW];
-    CROSS_ENTROPY = "cross_entropy" [RW, R, R, RW];
-    REDUCE_PARTIAL = "reduce_partial" [R, R, R, R, R, R, R, RW];
+    CROSS_ENTROPY = "cross_entropy": "cross_entropy" from ["common/workgroup_reduce", "cross_entropy"] [RW, R, R, RW];
+    REDUCE_PARTIAL = "reduce_partial": "reduce_partial" from ["common/workgroup_reduce", "reduce_partial"] [R, R, R, R, R, R, R, RW];
     ADAMW = "adamw" [RW, R, RW, RW, R];
 }
 

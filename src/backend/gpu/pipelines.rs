@@ -9,7 +9,7 @@ use std::rc::Rc;
 
 /// A kernel's name, its override constants (as bits), whether it runs unchecked and whether its
 /// tiles are f16.
-type PipelineKey = (&'static str, Vec<(&'static str, u64)>, bool, bool);
+type PipelineKey = (&'static str, Vec<(&'static str, u64)>, bool, bool, bool);
 
 /// A kernel's bind group layout and pipeline layout.
 pub type Layouts = (wgpu::BindGroupLayout, wgpu::PipelineLayout);
@@ -78,7 +78,8 @@ impl Pipelines {
     }
 
     /// The pipeline of `k` with override `constants`, from a module with or without runtime
-    /// checks and with f32 or f16 tiles as `tuning` says for this kernel.
+    /// checks, with f32 or f16 tiles and with reductions in workgroup memory or over subgroups, as
+    /// `tuning` says for this kernel.
     pub fn get(
         &self,
         device: &wgpu::Device,
@@ -88,18 +89,20 @@ impl Pipelines {
     ) -> Rc<wgpu::ComputePipeline> {
         let unchecked = tuning.unchecked_tiles && k.proven_in_range();
         let f16 = tuning.f16_tiles && k.has_tiles();
+        let subgroups = tuning.subgroup_reduce && k.has_workgroup_reduce();
         let key: PipelineKey = (
             k.name,
             constants.iter().map(|(n, v)| (*n, v.to_bits())).collect(),
             unchecked,
             f16,
+            subgroups,
         );
         if let Some(p) = self.pipelines.borrow().get(&key) {
             return p.clone();
         }
         let layout = self.layout(device, k);
-        let source = if f16 {
-            k.source_with_f16_tiles().into()
+        let source = if f16 || subgroups {
+            k.source_variant(f16, subgroups).into()
         } else {
             k.source.into()
         };

@@ -51,6 +51,20 @@ impl GpuBackend {
                 ),
             ));
         }
+        if tuning.subgroup_reduce && !self.context().has_subgroups() {
+            return Err(Error::param(
+                "gpu tuning",
+                format!(
+                    "subgroup_reduce=1 needs subgroup operations, which {} does not offer{}",
+                    self.context().describe(),
+                    if cfg!(target_arch = "wasm32") {
+                        " here (a native setting)"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
         self.rec.tuning.set(tuning);
         Ok(())
     }

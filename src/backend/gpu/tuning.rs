@@ -1,6 +1,7 @@
 //! The GPU backend's tuning knobs: which variant of a kernel runs and with which workgroup
 //! shape, where more than one is correct. Every setting gives the same results up to float
-//! summation order (the kernel tests run each variant), except `f16_tiles`, which rounds the
+//! summation order (the kernel tests run each variant; `subgroup_reduce` sums rows in another
+//! order), except `f16_tiles`, which rounds the
 //! tiled products' inputs to f16 and is off unless asked for; only speed differs per adapter,
 //! so the defaults are what measured best on the software devices, the CLI measures the tile
 //! size per hardware GPU (`autotune.rs`), and `bench/device.sh` sweeps them on a real GPU
@@ -31,6 +32,12 @@ pub struct GpuTuning {
     /// still accumulate in f32): half the workgroup memory traffic, inputs rounded to f16's 11
     /// significant bits. Off by default; refused where the device has no `shader-f16`.
     pub f16_tiles: bool,
+    /// Natively, on devices with subgroups: the row reductions (RMSNorm forward and backward,
+    /// cross-entropy, the gradient norm's first pass) reduce within each subgroup in registers
+    /// and combine the subgroups' results once, instead of eight halvings in workgroup memory
+    /// with a barrier each (`shaders/common/workgroup_reduce_subgroups.wgsl`). Off by default
+    /// until measured on a device; refused in browsers and on devices without subgroups.
+    pub subgroup_reduce: bool,
 }
 
 impl Default for GpuTuning {
@@ -42,6 +49,7 @@ impl Default for GpuTuning {
             unchecked_tiles: !cfg!(target_arch = "wasm32"),
             wide_tile_min: 0,
             f16_tiles: false,
+            subgroup_reduce: false,
         }
     }
 }
@@ -62,7 +70,7 @@ impl GpuTuning {
     /// Parses `key=value` pairs separated by commas over [`GpuTuning::default`] (`""` gives
     /// the defaults). Keys: `col_dot_rows`, `col_dot_lanes`, `reduce_tensors`, `unchecked_tiles`
     /// (0 or 1), `wide_tiles` (the least rows and columns for 128×128 tiles, 0: never),
-    /// `f16_tiles` (0 or 1).
+    /// `f16_tiles` (0 or 1), `subgroup_reduce` (0 or 1).
     pub fn parse(text: &str) -> Result<Self> {
         GpuTuning::default().apply(text)
     }
@@ -88,9 +96,13 @@ impl GpuTuning {
                 "wide_tiles" => t.wide_tile_min = n,
                 "f16_tiles" if n <= 1 => t.f16_tiles = n == 1,
                 "f16_tiles" => return Err(bad("0 (f32 tiles) or 1 (f16 tiles)")),
+                "subgroup_reduce" if n <= 1 => t.subgroup_reduce = n == 1,
+                "subgroup_reduce" => {
+                    return Err(bad("0 (workgroup memory) or 1 (subgroup operations)"));
+                }
                 _ => {
                     return Err(bad(
-                        "unknown key (col_dot_rows, col_dot_lanes, reduce_tensors, unchecked_tiles, wide_tiles, f16_tiles)",
+                        "unknown key (col_dot_rows, col_dot_lanes, reduce_tensors, unchecked_tiles, wide_tiles, f16_tiles, subgroup_reduce)",
                     ));
                 }
             }
@@ -136,13 +148,14 @@ impl GpuTuning {
     /// One line for logs and benchmark tables.
     pub fn describe(&self) -> String {
         format!(
-            "col_dot_rows={},col_dot_lanes={},reduce_tensors={},unchecked_tiles={},wide_tiles={},f16_tiles={}",
+            "col_dot_rows={},col_dot_lanes={},reduce_tensors={},unchecked_tiles={},wide_tiles={},f16_tiles={},subgroup_reduce={}",
             self.col_dot_single_pass_rows,
             self.col_dot_min_lanes,
             self.reduce_tensors_per_dispatch,
             u8::from(self.unchecked_tiles),
             self.wide_tile_min,
-            u8::from(self.f16_tiles)
+            u8::from(self.f16_tiles),
+            u8::from(self.subgroup_reduce)
         )
     }
 }

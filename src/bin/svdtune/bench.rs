@@ -65,7 +65,8 @@ pub struct BenchArgs {
     #[arg(long, default_value = "f16", value_name = "f32|f16")]
     factor_dtype: FactorDtype,
     /// GPU kernel variants, `KEY=VALUE,…` over the adapter's defaults (keys: col_dot_rows,
-    /// col_dot_lanes, reduce_tensors, unchecked_tiles; see `GpuTuning`).
+    /// col_dot_lanes, reduce_tensors, unchecked_tiles, wide_tiles, f16_tiles, subgroup_reduce;
+    /// see `GpuTuning`).
     #[arg(long, default_value = "")]
     gpu_tuning: String,
     /// With `--config`: the dtype of the random weights' file (`bf16`: loaded packed, as a
