@@ -5,6 +5,8 @@ mod backend_choice;
 #[cfg(not(target_arch = "wasm32"))]
 mod bench;
 #[cfg(not(target_arch = "wasm32"))]
+mod bench_figures;
+#[cfg(not(target_arch = "wasm32"))]
 mod bench_flops;
 #[cfg(not(target_arch = "wasm32"))]
 mod check;
