@@ -4,8 +4,10 @@
 // opens a new device, loads the same files again and resumes from the last checkpoint (or starts
 // again without one). `?cpu` / `?gpu` force the CPU engine / WebGPU; `?max-binding=BYTES` makes
 // the GPU refuse larger tensors and `?max-memory=BYTES` more memory in all, as a smaller GPU would.
+// On a hardware GPU the engine's matrix tiles are measured once per GPU (gpu_tiles.js).
 import { $, bytesText, setStatus } from './dom.js';
 import { describeEngine, modeFromAddress, writeModeToAddress } from './engine_ui.js';
+import { chooseTiles, tilesText } from './gpu_tiles.js';
 
 // `params`: the page's URL parameters; `state`: the page's state (backend, model, modelInput,
 // dataFile, data, start, run); `request`: the engine's; `hub`: the Hub form (hub_view.js);
@@ -23,8 +25,10 @@ export function engineSwitch({ params, state, request, hub, updateButtons, loadM
   async function openEngine() {
     $('engine-choice').disabled = true;
     const b = await request('open', engineOptions);
+    b.tiles = await chooseTiles(b, params, request, (text) => setStatus($('engine'), text));
     state.backend = b;
     const line = describeEngine(b, engineChosenBy, bytesText);
+    line.text += tilesText(b.tiles);
     setStatus($('engine'), line.text, line.kind);
     $('engine').dataset.state = line.state;
     $('engine-choice').value = engineOptions.mode;

@@ -243,6 +243,9 @@ const commands = {
     };
   },
   loseDevice: () => session.loseDevice(),
+  // The matrix tiles of this GPU (gpu_tiles.js): measured, or as kept from an earlier visit.
+  measureTiles: ({ small }) => exclusive(() => session.measureTiles(Boolean(small))),
+  setTiles: ({ wideTiles }) => exclusive(() => session.setTiles(wideTiles)),
   injectFault({ storageFull, slowMs }) {
     if (storageFull !== undefined) faults.storageFull = Boolean(storageFull);
     if (slowMs !== undefined) faults.slowMs = Number(slowMs) || 0;

@@ -12,6 +12,7 @@ mod original;
 mod page_files;
 mod session;
 mod text;
+mod tiles;
 mod work;
 
 pub use session::Session;

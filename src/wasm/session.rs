@@ -11,6 +11,7 @@
 use super::convert::{JsChunks, js_err, progress_fn, progress_until, to_js, train_options};
 use super::engine::{self, AnyWork, BackendInfo, on_work};
 use super::page_files::Dropped;
+use super::tiles;
 use super::work;
 use crate::backend::gpu::{DeviceCaps, LossHandle};
 use crate::error::{Error, Result};
@@ -94,6 +95,31 @@ impl Session {
     #[wasm_bindgen(js_name = loseDevice)]
     pub fn lose_device(&self) -> bool {
         self.loss.as_ref().inspect(|l| l.lose()).is_some()
+    }
+
+    /// Times the 64×64 and 128×128 matrix tiles on this GPU (a few seconds; `small`: small
+    /// products, to check the measurement on a software adapter) and uses what the timings
+    /// support. Resolves to `{wide_tiles, timings, ms}` (see `tiles.rs`); fails on the CPU engine.
+    #[wasm_bindgen(js_name = measureTiles)]
+    pub fn measure_tiles(&self, small: bool) -> js_sys::Promise {
+        promise(&self.work, async move |work| {
+            to_js(&tiles::measure_tiles(work, small).await?)
+        })
+    }
+
+    /// Uses 128×128 tiles for outputs of at least `wide_tiles` rows and columns (0: never): a
+    /// measurement the page kept for this GPU.
+    #[wasm_bindgen(js_name = setTiles)]
+    pub fn set_tiles(&self, wide_tiles: f64) -> std::result::Result<(), JsValue> {
+        let n = if wide_tiles.is_finite() && wide_tiles >= 0.0 {
+            wide_tiles as usize
+        } else {
+            return Err(js_err(Error::param(
+                "setTiles",
+                "wide_tiles is a size, 0 or more",
+            )));
+        };
+        now(&self.work, |work| tiles::set_tiles(work, n)).map_err(js_err)
     }
 
     /// `{gpu, name, gpu_error, max_binding_bytes}`: the backend in use and, on the CPU, why.

@@ -1,8 +1,10 @@
 // End-to-end: the training page's engine choice, loss chart and streamed generation, in headless
 // Chromium with WebGPU on (its adapter is SwiftShader, a software renderer). Checks that by
 // default the page takes the CPU engine and says why (naming SwiftShader), that `?gpu` opens
-// WebGPU anyway and `?cpu` says it was chosen, that the Engine setting reopens the engine and
-// loads the model and data again; then trains on the CPU engine: the chart has round tick labels
+// WebGPU anyway (its matrix tiles unmeasured on a software adapter; `?measure-tiles=small` measures
+// them and keeps the result, a later `?measure-tiles` uses it) and `?cpu` says it was chosen, that
+// the Engine setting reopens the engine and loads the model and data again; then trains on the
+// CPU engine: the chart has round tick labels
 // and shows the values under the pointer, a 1-step run draws its point, and Generate streams its
 // answers (several updates before the final one, tokens/s under each). Screenshots in
 // artifacts/engine-page/. Usage: node tests/e2e/engine_page.mjs
@@ -34,7 +36,19 @@ try {
   const context = await browser.newContext({ viewport: { width: 900, height: 1200 } });
   const gpu = await open(context, '?gpu');
   check(gpu.state === 'gpu' && /^WebGPU: .*software renderer \(SwiftShader\) chosen by \?gpu/.test(gpu.text), `?gpu: ${gpu.state} "${gpu.text}"`);
+  check(!/Matrix tiles/.test(gpu.text), `?gpu on a software adapter keeps the default tiles unmeasured: "${gpu.text}"`);
   await gpu.page.close();
+
+  // The matrix tiles: `?measure-tiles=small` measures them on SwiftShader (small products) and
+  // keeps the result in the page's storage; `?measure-tiles` then uses what is kept.
+  const measured = await open(context, '?gpu&measure-tiles=small');
+  const kept = await measured.page.evaluate(() => localStorage.getItem('svdtune.gpu-tiles.v1'));
+  check(measured.state === 'gpu' && /Matrix tiles: (64×64|128×128 from \d+ rows and columns, 64×64 below) \(measured on this GPU in \d+\.\d s\)\.$/.test(measured.text)
+    && /"wide_tiles":\d+/.test(kept ?? ''), `?measure-tiles=small: "${measured.text}", kept ${kept}`);
+  await measured.page.close();
+  const again = await open(context, '?gpu&measure-tiles');
+  check(/Matrix tiles: .+ \(as measured on an earlier visit\)\.$/.test(again.text), `?measure-tiles with a kept measurement: "${again.text}"`);
+  await again.page.close();
   const cpu = await open(context, '?cpu');
   const cores = await cpu.page.evaluate(() => navigator.hardwareConcurrency);
   const threads = cores > 1 ? `${cores} threads.` : 'One thread (the Threads setting).';
