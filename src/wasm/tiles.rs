@@ -2,6 +2,7 @@
 //! (`autotune.rs`): the same products on 64×64 and on 128×128 tiles, timed by the page's clock,
 //! and `wide_tiles` set to what they support. The page keeps the result per adapter in its
 //! storage and hands it back on later visits ([`set_tiles`]), so it measures once per GPU.
+use super::convert::now_ms;
 use super::engine::AnyWork;
 use crate::backend::gpu::autotune::{TILE_SHAPES, TileTiming, choose_wide_min, time_tiles};
 use crate::error::{Error, Result};
@@ -35,8 +36,7 @@ fn gpu(work: &AnyWork) -> Result<&crate::backend::gpu::GpuBackend> {
 /// `wide_tiles` to what the timings support.
 pub async fn measure_tiles(work: &AnyWork, small: bool) -> Result<TileChoice> {
     let be = gpu(work)?;
-    let clock = || js_sys::Date::now();
-    let now: &dyn Fn() -> f64 = &|| performance_now().unwrap_or_else(clock);
+    let now: &dyn Fn() -> f64 = &|| performance_now().unwrap_or_else(now_ms);
     let start = now();
     // Fewer repetitions than the CLI's (10 products, best of 3): the page measures while its
     // user waits, on GPUs that may be small.

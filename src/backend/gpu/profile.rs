@@ -105,8 +105,7 @@ impl Recorder {
             }
             #[cfg(not(target_arch = "wasm32"))]
             KernelClock::WallClock => {
-                self.flush()?;
-                self.ctx.poll_wait()?;
+                self.drain()?;
                 let mut rounds: Vec<f64> = (0..BASELINE_ROUNDS)
                     .map(|_| self.round_trip_ms())
                     .collect::<Result<_>>()?;
@@ -126,12 +125,17 @@ impl Recorder {
         Ok(true)
     }
 
+    /// Submits what is recorded and waits for it (natively; a no-op wait on the web).
+    fn drain(&self) -> Result<()> {
+        self.flush()?;
+        self.ctx.poll_wait()
+    }
+
     /// Milliseconds to submit what is recorded and wait for it.
     #[cfg(not(target_arch = "wasm32"))]
     fn round_trip_ms(&self) -> Result<f64> {
         let t = std::time::Instant::now();
-        self.flush()?;
-        self.ctx.poll_wait()?;
+        self.drain()?;
         Ok(t.elapsed().as_secs_f64() * 1e3)
     }
 
@@ -163,12 +167,7 @@ impl Recorder {
 
     /// Before a dispatch timed by the wall clock: the work recorded before it finishes first.
     pub(super) fn wall_clock_before(&self) -> Result<()> {
-        #[cfg(not(target_arch = "wasm32"))]
-        {
-            self.flush()?;
-            self.ctx.poll_wait()?;
-        }
-        Ok(())
+        self.drain()
     }
 
     /// After recording a dispatch timed by the wall clock: submits it alone, waits, and keeps
