@@ -88,6 +88,20 @@ pub trait Backend: Kernels {
         1 << 22
     }
 
+    /// Awaits `work`, a piece of this backend's work (a layer's decomposition, a training step),
+    /// where its ops run best: the CPU backend runs it on a thread of its pool, so that each
+    /// product and row op splits from there instead of entering the pool from outside (a wake of
+    /// a sleeping pool thread and of the caller per op: 0.4–0.5 s of a decomposition in the
+    /// page); other backends await it here.
+    ///
+    /// # Safety
+    /// `work` may be polled and dropped on another thread: it holds nothing bound to the calling
+    /// thread (no JS values, no `Rc` shared outside it). Futures over the CPU backend's tensors
+    /// and host data qualify; `tests/cpu_pool.rs` checks the ones the crate passes are `Send`.
+    async unsafe fn on_own_threads<F: std::future::Future>(&self, work: F) -> F::Output {
+        work.await
+    }
+
     // ---- memory ---------------------------------------------------------------------------
 
     /// A tensor of `shape` holding `data` (row-major, `data.len()` = product of `shape`).

@@ -362,9 +362,11 @@ pub async fn decompose_model_until<B: Backend>(
         };
         // A packed W is read through an f32 copy of this one layer, dropped right after.
         let w32 = crate::backend::unpacked(be, w).map_err(|e| in_module(&p.module, e))?;
-        let f = factors(be, w32.as_ref().unwrap_or(w), p.q, &layer_opts)
-            .await
-            .map_err(|e| in_module(&p.module, e))?;
+        // Safety: the layer's decomposition holds the backend, its tensors and host data.
+        let f =
+            unsafe { be.on_own_threads(factors(be, w32.as_ref().unwrap_or(w), p.q, &layer_opts)) }
+                .await
+                .map_err(|e| in_module(&p.module, e))?;
         drop(w32);
         let (u, v) = (
             in_format(be, f.u, opts.factor_format).await?,

@@ -302,7 +302,10 @@ impl<B: Backend> TrainRun<B> {
             return Ok(None);
         }
         let batches: Vec<HostBatch> = self.eval.iter().map(HostBatch::from).collect();
-        self.trainer.eval(be, &batches).await.map(Some)
+        // Safety: a loss pass holds the backend, the trainer's tensors and host batches.
+        unsafe { be.on_own_threads(self.trainer.eval(be, &batches)) }
+            .await
+            .map(Some)
     }
 
     /// One optimizer step over the next `grad_accum` batches (wrapping into the next epoch).
@@ -340,7 +343,8 @@ impl<B: Backend> TrainRun<B> {
                 trained_tokens: 0.0,
             }
         } else {
-            self.trainer.step(be, &batches).await?
+            // Safety: a step holds the backend, the trainer's tensors and host batches.
+            unsafe { be.on_own_threads(self.trainer.step(be, &batches)) }.await?
         };
         self.steps_done += 1;
         if r.applied || r.trained_tokens == 0.0 {

@@ -11,6 +11,7 @@ pub mod norm;
 pub mod optim;
 pub mod packed;
 pub mod parallel;
+mod pool_work;
 pub mod real;
 pub mod rope;
 pub mod simd128;
@@ -94,6 +95,12 @@ pub struct CpuBackend;
 impl Backend for CpuBackend {
     fn name(&self) -> String {
         "cpu".into()
+    }
+
+    /// On a thread of rayon's pool (see [`pool_work`]).
+    async unsafe fn on_own_threads<F: std::future::Future>(&self, work: F) -> F::Output {
+        // Safety: the caller's, as for the trait method.
+        unsafe { pool_work::on_pool(work) }.await
     }
 
     /// 32 Mi (128 MiB): one chunk per batch of common sizes, so the head's weights are packed
