@@ -102,6 +102,30 @@ pub trait Backend: Kernels {
         work.await
     }
 
+    /// How many independent pieces of work [`Backend::on_own_threads_each`] runs at once: the
+    /// CPU backend's pool threads (each piece then runs mostly on one thread, with no handoff
+    /// per op); 1 where the backend runs one thing at a time (the GPU's queue).
+    fn concurrent_works(&self) -> usize {
+        1
+    }
+
+    /// Awaits every piece of `works` (independent of each other), as [`Backend::on_own_threads`]
+    /// does one: the CPU backend runs them concurrently on its pool's threads; other backends one
+    /// after the other. The outputs are in the order of `works`.
+    ///
+    /// # Safety
+    /// As for [`Backend::on_own_threads`], for every piece.
+    async unsafe fn on_own_threads_each<F: std::future::Future>(
+        &self,
+        works: Vec<F>,
+    ) -> Vec<F::Output> {
+        let mut out = Vec::with_capacity(works.len());
+        for work in works {
+            out.push(work.await);
+        }
+        out
+    }
+
     // ---- memory ---------------------------------------------------------------------------
 
     /// A tensor of `shape` holding `data` (row-major, `data.len()` = product of `shape`).

@@ -18,12 +18,12 @@
 //! is all of `A`'s columns and the decomposition is exact (`W ≈ U diag(Σ₀) Vᵀ`).
 use super::dense;
 use super::orth::{OrthMethod, OrthStrategy, Orthonormalized, basis, orthonormalize};
-use super::plan::SvdPlan;
+use super::plan::{PlannedLayer, SvdPlan};
 use crate::backend::svd_linear::sigma_tensors;
 use crate::backend::{Backend, Format, Matmul, SvdLinear, TensorInfo, svd_linear};
 use crate::error::{Error, Result};
 use crate::model::weights::{Linear, ModelWeights};
-use crate::model::{ModelConfig, layout};
+use crate::model::{LinearKind, ModelConfig, layout};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rand_xoshiro::rand_core::{Rng, SeedableRng};
 use std::ops::ControlFlow;
@@ -324,79 +324,154 @@ pub async fn decompose_model_until<B: Backend>(
             ),
         ));
     }
+    for (i, ((layer, kind, lin), p)) in linears.iter().zip(&plan.layers).enumerate() {
+        check_layer((*layer, *kind), lin, p, &specs[i].module)?;
+    }
+    // Layers run side by side in groups (consecutive, at most `concurrent_works`) whose working
+    // tensors together fit in those of the largest layer: the peak stays the one
+    // `train::memory` estimates.
+    let scratch: Vec<u64> = linears
+        .iter()
+        .zip(&plan.layers)
+        .map(|((_, _, lin), p)| {
+            let packed = matches!(lin, Linear::Dense { w, .. } if w.format().is_packed());
+            layer_scratch_bytes(p.m, p.n, p.q, packed) + factor_bytes(p.m, p.n, p.q)
+        })
+        .collect();
+    let budget = scratch.iter().copied().max().unwrap_or(0);
+    let concurrent = be.concurrent_works().max(1);
     let mut out = Vec::with_capacity(total);
-    for (i, ((layer, kind, lin), p)) in linears.iter_mut().zip(&plan.layers).enumerate() {
-        let dims = lin.dims()?;
-        if (*layer, *kind) != (p.layer, p.kind) || dims != (p.m, p.n) || specs[i].module != p.module
-        {
-            return Err(Error::param(
-                "decompose",
-                format!(
-                    "{}: the plan expects a [{}, {}] {:?} layer, the model has a [{}, {}] {:?} \
-                     layer there",
-                    p.module, p.m, p.n, p.kind, dims.0, dims.1, kind
-                ),
-            ));
+    let mut first = 0;
+    while first < total {
+        let mut end = first + 1;
+        let mut held = scratch[first];
+        while end < total && end - first < concurrent && held + scratch[end] <= budget {
+            held += scratch[end];
+            end += 1;
         }
-        let Linear::Dense { w, bias } = &mut **lin else {
-            return Err(Error::param(
-                "decompose",
-                format!("{} is already decomposed", p.module),
-            ));
-        };
-        if bias.is_some() != p.bias {
-            let has = |b: bool| if b { "with" } else { "without" };
-            return Err(Error::param(
-                "decompose",
-                format!(
-                    "{}: the plan expects a layer {} bias, the model has one {} bias",
-                    p.module,
-                    has(p.bias),
-                    has(bias.is_some())
-                ),
-            ));
+        let group = first..end;
+        // A packed W is read through an f32 copy of its layer, dropped after its group.
+        let mut copies = Vec::with_capacity(group.len());
+        for i in group.clone() {
+            let w = dense(linears[i].2)?;
+            copies.push(
+                crate::backend::unpacked(be, w)
+                    .map_err(|e| in_module(&plan.layers[i].module, e))?,
+            );
         }
-        let layer_opts = DecomposeOptions {
+        let layer_opts = |i: usize| DecomposeOptions {
             seed: layer_seed(opts.seed, i),
             ..*opts
         };
-        // A packed W is read through an f32 copy of this one layer, dropped right after.
-        let w32 = crate::backend::unpacked(be, w).map_err(|e| in_module(&p.module, e))?;
-        // Safety: the layer's decomposition holds the backend, its tensors and host data.
-        let f =
-            unsafe { be.on_own_threads(factors(be, w32.as_ref().unwrap_or(w), p.q, &layer_opts)) }
-                .await
-                .map_err(|e| in_module(&p.module, e))?;
-        drop(w32);
-        let (u, v) = (
-            in_format(be, f.u, opts.factor_format).await?,
-            in_format(be, f.v, opts.factor_format).await?,
-        );
-        let (sigma, neg_sigma0) = sigma_tensors(be, &f.sigma0)?;
-        // W moves into the SVD layer unchanged; a one-element stand-in holds its place until
-        // the dense layer is replaced below. Nothing can fail in between: on error the model
-        // keeps its dense layer.
-        let w = std::mem::replace(w, be.zeros(&[1])?);
-        **lin = Linear::Svd(SvdLinear {
-            w,
-            u,
-            v,
-            sigma,
-            neg_sigma0,
-            bias: bias.take(),
-        });
-        out.push(LayerInit {
-            module: p.module.clone(),
-            q: p.q,
-            sigma0: f.sigma0,
-        });
-        if progress(i + 1, total, &p.module).is_break() {
-            break;
+        let mut works = Vec::with_capacity(group.len());
+        for (i, copy) in group.clone().zip(&copies) {
+            let w = copy.as_ref().map_or_else(|| dense(linears[i].2), Ok)?;
+            let o = layer_opts(i);
+            works.push(async move { factors(be, w, plan.layers[i].q, &o).await });
         }
-        // The page's worker sees a Stop between layers.
+        // Safety: each layer's decomposition holds the backend, its tensors and host data.
+        let results = unsafe { be.on_own_threads_each(works) }.await;
+        drop(copies);
+        for (i, f) in group.zip(results) {
+            let p = &plan.layers[i];
+            let f = f.map_err(|e| in_module(&p.module, e))?;
+            let (u, v) = (
+                in_format(be, f.u, opts.factor_format).await?,
+                in_format(be, f.v, opts.factor_format).await?,
+            );
+            let (sigma, neg_sigma0) = sigma_tensors(be, &f.sigma0)?;
+            let Linear::Dense { w, bias } = &mut *linears[i].2 else {
+                unreachable!("checked dense above");
+            };
+            // W moves into the SVD layer unchanged; a one-element stand-in holds its place
+            // until the dense layer is replaced below. Nothing can fail in between: on error
+            // the model keeps its dense layer.
+            let w = std::mem::replace(w, be.zeros(&[1])?);
+            *linears[i].2 = Linear::Svd(SvdLinear {
+                w,
+                u,
+                v,
+                sigma,
+                neg_sigma0,
+                bias: bias.take(),
+            });
+            out.push(LayerInit {
+                module: p.module.clone(),
+                q: p.q,
+                sigma0: f.sigma0,
+            });
+            if progress(i + 1, total, &p.module).is_break() {
+                return Ok(out);
+            }
+        }
+        first = end;
+        // The page's worker sees a Stop between groups.
         crate::task::yield_now().await;
     }
     Ok(out)
+}
+
+/// The weight of a dense layer (checked dense by [`check_layer`]).
+fn dense<T>(lin: &Linear<T>) -> Result<&T> {
+    match lin {
+        Linear::Dense { w, .. } => Ok(w),
+        Linear::Svd(_) => Err(Error::param("decompose", "the layer is already decomposed")),
+    }
+}
+
+/// Bytes the decomposition of one `[m, n]` layer at rank `q` holds beyond the model while it
+/// runs (`svd::decompose`): a packed W's f32 copy; Ω, Y, its orthonormal basis and the previous
+/// one (or a readback of Y) of `[big, k]`; Bᵀ and its basis of `[c, k]`.
+pub fn layer_scratch_bytes(m: usize, n: usize, q: usize, packed_w: bool) -> u64 {
+    let (m, n) = (m as u64, n as u64);
+    let k = (q as u64 + DecomposeOptions::default().oversampling as u64).min(m.min(n));
+    let copy = if packed_w { 4 * m * n } else { 0 };
+    copy + 4 * 4 * m.max(n) * k + 3 * 4 * m.min(n) * k
+}
+
+/// The f32 factors `U` `[m, q]` and `V` `[n, q]` one layer's decomposition returns.
+fn factor_bytes(m: usize, n: usize, q: usize) -> u64 {
+    4 * (m + n) as u64 * q as u64
+}
+
+/// The plan's layer `i` against the model's: same position, kind, shape, module, bias, and
+/// still dense.
+fn check_layer<T: TensorInfo>(
+    (layer, kind): (Option<usize>, LinearKind),
+    lin: &Linear<T>,
+    p: &PlannedLayer,
+    module: &str,
+) -> Result<()> {
+    let dims = lin.dims()?;
+    if (layer, kind) != (p.layer, p.kind) || dims != (p.m, p.n) || module != p.module {
+        return Err(Error::param(
+            "decompose",
+            format!(
+                "{}: the plan expects a [{}, {}] {:?} layer, the model has a [{}, {}] {:?} \
+                 layer there",
+                p.module, p.m, p.n, p.kind, dims.0, dims.1, kind
+            ),
+        ));
+    }
+    let Linear::Dense { bias, .. } = lin else {
+        return Err(Error::param(
+            "decompose",
+            format!("{} is already decomposed", p.module),
+        ));
+    };
+    if bias.is_some() != p.bias {
+        let has = |b: bool| if b { "with" } else { "without" };
+        return Err(Error::param(
+            "decompose",
+            format!(
+                "{}: the plan expects a layer {} bias, the model has one {} bias",
+                p.module,
+                has(p.bias),
+                has(bias.is_some())
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// `t` (f32) held in `format`: itself, or a packed copy made through the host.

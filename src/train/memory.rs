@@ -375,17 +375,13 @@ pub fn estimate_with(cfg: &ModelConfig, plan: &SvdPlan, o: &MemoryOptions) -> Me
         }
     };
     let linear_w: u64 = plan.layers.iter().map(layer_w).sum();
-    // `svd::decompose`: a packed W read through an f32 copy; Ω, Y, its orthonormal basis and
-    // the previous one (or a readback of Y) of [big, k]; Bᵀ and its basis of [c, k].
-    let oversampling = u(crate::svd::decompose::DecomposeOptions::default().oversampling);
+    // `svd::decompose`, whose layers running side by side hold no more than its largest.
     let decomposition = plan
         .layers
         .iter()
         .map(|l| {
-            let (m, n) = (u(l.m), u(l.n));
-            let k = (u(l.q) + oversampling).min(m.min(n));
-            let copy = if layer_w(l) < 4 * m * n { 4 * m * n } else { 0 };
-            copy + 4 * 4 * m.max(n) * k + 3 * 4 * m.min(n) * k
+            let packed = layer_w(l) < 4 * u(l.m) * u(l.n);
+            crate::svd::decompose::layer_scratch_bytes(l.m, l.n, l.q, packed)
         })
         .max()
         .unwrap_or(0);

@@ -182,3 +182,65 @@ async fn model_seeds() {
     }
 }
 gpu_test!(model_decomposition_is_seeded, model_seeds);
+
+/// Layers decomposed side by side (the CPU backend runs as many at once as its pool has
+/// threads) give the bits of each layer decomposed alone on the calling thread, and report
+/// progress in plan order; f16 factors are those f32 ones rounded.
+async fn side_by_side() {
+    use svdtune::backend::Format;
+    use svdtune::svd::decompose::factors;
+    let files = fixture!("qwen2");
+    let be = CpuBackend;
+    let loaded: Model<CpuBackend> = Model::load(&be, &files, |_, _, _| {}).unwrap();
+    let plan = SvdPlan::new(&loaded.cfg, 0.25, true).unwrap();
+    let opts = DecomposeOptions {
+        seed: 11,
+        ..Default::default()
+    };
+    let mut alone = Vec::new();
+    for (i, (_, _, lin)) in Model::load(&be, &files, |_, _, _| {})
+        .unwrap()
+        .weights
+        .linears_mut()
+        .into_iter()
+        .enumerate()
+    {
+        let Linear::Dense { w, .. } = lin else {
+            panic!()
+        };
+        let o = DecomposeOptions {
+            seed: layer_seed(opts.seed, i),
+            ..opts
+        };
+        alone.push(factors(&be, w, plan.layers[i].q, &o).await.unwrap());
+    }
+    for format in [Format::F32, Format::F16] {
+        let mut model: Model<CpuBackend> = Model::load(&be, &files, |_, _, _| {}).unwrap();
+        let mut seen = Vec::new();
+        let o = DecomposeOptions {
+            factor_format: format,
+            ..opts
+        };
+        let cfg = model.cfg.clone();
+        let inits = decompose_model(&be, &cfg, &mut model.weights, &plan, &o, |d, _, _| {
+            seen.push(d)
+        })
+        .await
+        .unwrap();
+        assert_eq!(seen, (1..=plan.layers.len()).collect::<Vec<_>>());
+        let lins = model.weights.linears_mut();
+        for ((init, (_, _, lin)), f) in inits.iter().zip(lins).zip(&alone) {
+            let Linear::Svd(s) = lin else { panic!() };
+            assert_eq!(init.sigma0, f.sigma0, "{}", init.module);
+            for (got, want) in [(&s.u, &f.u), (&s.v, &f.v)] {
+                let want = format.round(&want.data).unwrap();
+                let got = svdtune::backend::read_f32(&be, got).await.unwrap();
+                assert_eq!(got, want, "{} {format}", init.module);
+            }
+        }
+    }
+}
+gpu_test!(
+    layers_side_by_side_give_the_bits_of_each_alone,
+    side_by_side
+);

@@ -103,6 +103,19 @@ impl Backend for CpuBackend {
         unsafe { pool_work::on_pool(work) }.await
     }
 
+    fn concurrent_works(&self) -> usize {
+        rayon::current_num_threads()
+    }
+
+    /// Side by side on rayon's pool (see [`pool_work`]).
+    async unsafe fn on_own_threads_each<F: std::future::Future>(
+        &self,
+        works: Vec<F>,
+    ) -> Vec<F::Output> {
+        // Safety: the caller's, as for the trait method.
+        unsafe { pool_work::on_pool_each(works) }.await
+    }
+
     /// 32 Mi (128 MiB): one chunk per batch of common sizes, so the head's weights are packed
     /// for the product once per pass rather than once per few dozen rows.
     fn logit_chunk_elements(&self) -> usize {

@@ -1,8 +1,11 @@
-//! A piece of the CPU backend's work run on a thread of rayon's pool (see
+//! Pieces of the CPU backend's work run on threads of rayon's pool (see
 //! [`crate::backend::Backend::on_own_threads`]). Entering the pool from outside costs a wake of a
 //! sleeping pool thread and, at the end, of the caller; one entry per layer or step instead of
-//! one per product and row op saves most of them. In the page that is the difference between
-//! 3.9 and 3.4 s for SmolLM2's decomposition; natively it is within noise.
+//! one per product and row op saves most of them (SmolLM2's decomposition natively: 1.78–1.87 s
+//! → 1.58–1.66 s). Independent pieces (layers of a decomposition) run side by side, one per
+//! thread, so that most products run whole on one thread with no handoff at all (1.25–1.31 s
+//! natively, 2.8–2.9 s against 3.4–3.5 s in Chromium); a thread that runs out of pieces steals
+//! halves of the others' products.
 
 use std::future::Future;
 use std::task::{Context, Poll, Waker};
@@ -18,30 +21,61 @@ impl<T> Carried<T> {
     }
 }
 
-/// Awaits `work` after polling it once on a pool thread: the CPU backend's futures are ready at
-/// their first poll, so all of it runs there. One that is still pending (it waits on something
-/// else) is awaited here from where it stopped. Runs `work` here when the pool has one thread or
-/// the caller is already one of its threads.
+/// Awaits `work` after polling it once on a pool thread (this one when the caller is one): the
+/// CPU backend's futures are ready at their first poll, so all of it runs there. One that is
+/// still pending (it waits on something else) is awaited here from where it stopped. Runs
+/// `work` here when the pool has one thread.
 ///
 /// # Safety
 /// As for [`crate::backend::Backend::on_own_threads`]: `work` holds nothing bound to the calling
 /// thread.
 pub async unsafe fn on_pool<F: Future>(work: F) -> F::Output {
-    if rayon::current_num_threads() < 2 || rayon::current_thread_index().is_some() {
-        return work.await;
+    // Safety: the caller's.
+    let mut out = unsafe { on_pool_each(vec![work]) }.await;
+    out.pop().expect("one output per work")
+}
+
+/// [`on_pool`] for several independent pieces at once: each polled once on a pool thread, side
+/// by side; those still pending are awaited here in order. Outputs in the order of `works`.
+///
+/// # Safety
+/// As for [`on_pool`], for every piece.
+pub async unsafe fn on_pool_each<F: Future>(works: Vec<F>) -> Vec<F::Output> {
+    let mut works: Vec<_> = works.into_iter().map(Box::pin).collect();
+    if rayon::current_num_threads() < 2 {
+        let mut out = Vec::with_capacity(works.len());
+        for work in works {
+            out.push(work.await);
+        }
+        return out;
     }
-    let mut work = Box::pin(work);
-    let carried = Carried(&mut work);
-    let polled = rayon::scope(move |_| {
-        let work = carried.into_inner();
-        let mut cx = Context::from_waker(Waker::noop());
-        Carried(match work.as_mut().poll(&mut cx) {
-            Poll::Ready(out) => Some(out),
-            Poll::Pending => None,
-        })
-    });
-    match polled.into_inner() {
-        Some(out) => out,
-        None => work.await,
+    let carried: Vec<_> = works.iter_mut().map(Carried).collect();
+    let polled: Vec<Option<F::Output>> = rayon::scope(move |_| {
+        use rayon::prelude::*;
+        let polled: Vec<_> = carried
+            .into_par_iter()
+            .with_max_len(1)
+            .map(|work| {
+                let work = work.into_inner();
+                let mut cx = Context::from_waker(Waker::noop());
+                Carried(match work.as_mut().poll(&mut cx) {
+                    Poll::Ready(out) => Some(out),
+                    Poll::Pending => None,
+                })
+            })
+            .collect();
+        Carried(polled)
+    })
+    .into_inner()
+    .into_iter()
+    .map(Carried::into_inner)
+    .collect();
+    let mut out = Vec::with_capacity(works.len());
+    for (work, polled) in works.into_iter().zip(polled) {
+        out.push(match polled {
+            Some(done) => done,
+            None => work.await,
+        });
     }
+    out
 }
