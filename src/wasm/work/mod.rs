@@ -116,6 +116,7 @@ pub struct StartInfo {
     pub total_steps: usize,
     pub decomposed_layers: usize,
     pub trainable_params: usize,
+    /// From the decomposition's start to its last layer (not the run's buffers made after it).
     pub decompose_ms: f64,
     /// Batches of one evaluation (0 without an eval split) and of the whole file, examples
     /// of the file, rows per batch: what the page counts its progress and time left in.
@@ -249,15 +250,23 @@ impl<B: Backend> Work<B> {
                 return Err(e);
             }
         };
+        // The decomposition ends at its last layer's progress report (the run's buffers are
+        // made after it).
         let started = now_ms();
-        let until = setup.start_until(be, model, batches, options, checkpoint_every, progress);
+        let last_layer_done = std::cell::Cell::new(started);
+        let mut progress = progress;
+        let timed = |done, total, module: &str| {
+            last_layer_done.set(now_ms());
+            progress(done, total, module)
+        };
+        let until = setup.start_until(be, model, batches, options, checkpoint_every, timed);
         let Some(Started { mut run, inits }) = until.await? else {
             // Stopped: the partly decomposed model is gone; the one loaded stays usable.
             let model = Model::load(be, &loaded.files, |_, _, _| {})?;
             loaded.phase = Phase::Dense(Box::new(model));
             return Ok(None);
         };
-        let decompose_ms = now_ms() - started;
+        let decompose_ms = last_layer_done.get() - started;
         let original = original::read(be, &mut run.trainer.model.weights).await?;
         let info = StartInfo {
             total_steps: run.total_steps,
