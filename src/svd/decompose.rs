@@ -328,7 +328,7 @@ pub async fn decompose_model_until<B: Backend>(
         check_layer((*layer, *kind), lin, p, &specs[i].module)?;
     }
     // Layers run side by side in groups (consecutive, at most `concurrent_works`) whose working
-    // tensors together fit in those of the largest layer: the peak stays the one
+    // tensors and f32 factors together fit in those of the largest layer: the peak stays the one
     // `train::memory` estimates.
     let scratch: Vec<u64> = linears
         .iter()
@@ -338,17 +338,11 @@ pub async fn decompose_model_until<B: Backend>(
             layer_scratch_bytes(p.m, p.n, p.q, packed) + factor_bytes(p.m, p.n, p.q)
         })
         .collect();
-    let budget = scratch.iter().copied().max().unwrap_or(0);
     let concurrent = be.concurrent_works().max(1);
     let mut out = Vec::with_capacity(total);
     let mut first = 0;
     while first < total {
-        let mut end = first + 1;
-        let mut held = scratch[first];
-        while end < total && end - first < concurrent && held + scratch[end] <= budget {
-            held += scratch[end];
-            end += 1;
-        }
+        let end = group_end(&scratch, first, concurrent);
         let group = first..end;
         // A packed W is read through an f32 copy of its layer, dropped after its group.
         let mut copies = Vec::with_capacity(group.len());
@@ -381,7 +375,10 @@ pub async fn decompose_model_until<B: Backend>(
             );
             let (sigma, neg_sigma0) = sigma_tensors(be, &f.sigma0)?;
             let Linear::Dense { w, bias } = &mut *linears[i].2 else {
-                unreachable!("checked dense above");
+                return Err(Error::param(
+                    "decompose",
+                    format!("{} is already decomposed", p.module),
+                ));
             };
             // W moves into the SVD layer unchanged; a one-element stand-in holds its place
             // until the dense layer is replaced below. Nothing can fail in between: on error
@@ -409,6 +406,19 @@ pub async fn decompose_model_until<B: Backend>(
         crate::task::yield_now().await;
     }
     Ok(out)
+}
+
+/// The end of the group of layers that starts at `first`: at most `concurrent` consecutive
+/// layers whose `scratch` bytes together stay within the largest layer's.
+fn group_end(scratch: &[u64], first: usize, concurrent: usize) -> usize {
+    let budget = scratch.iter().copied().max().unwrap_or(0);
+    let mut end = first + 1;
+    let mut held = scratch[first];
+    while end < scratch.len() && end - first < concurrent && held + scratch[end] <= budget {
+        held += scratch[end];
+        end += 1;
+    }
+    end
 }
 
 /// The weight of a dense layer (checked dense by [`check_layer`]).
@@ -491,5 +501,26 @@ fn in_module(module: &str, e: Error) -> Error {
     match e {
         Error::Device(_) | Error::TooLarge { .. } | Error::NoAdapter(_) => e,
         other => Error::param("decompose", format!("{module}: {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::group_end;
+
+    /// Groups never hold more than `concurrent` layers nor more bytes than the largest layer.
+    #[test]
+    fn groups_fit_in_the_largest_layer() {
+        let scratch = [10, 2, 2, 2, 9, 1, 1];
+        let mut groups = Vec::new();
+        let mut first = 0;
+        while first < scratch.len() {
+            let end = group_end(&scratch, first, 2);
+            groups.push(first..end);
+            first = end;
+        }
+        assert_eq!(groups, [0..1, 1..3, 3..4, 4..6, 6..7]);
+        assert_eq!(group_end(&scratch, 1, 3), 4);
+        assert_eq!(group_end(&scratch, 1, 1), 2);
     }
 }
