@@ -97,7 +97,7 @@ impl Backend for CpuBackend {
         "cpu".into()
     }
 
-    /// On a thread of rayon's pool (see [`pool_work`]).
+    /// On a thread of rayon's pool (see `pool_work.rs`).
     async unsafe fn on_own_threads<F: std::future::Future>(&self, work: F) -> F::Output {
         // Safety: the caller's, as for the trait method.
         unsafe { pool_work::on_pool(work) }.await
@@ -107,7 +107,7 @@ impl Backend for CpuBackend {
         rayon::current_num_threads()
     }
 
-    /// Side by side on rayon's pool (see [`pool_work`]).
+    /// Side by side on rayon's pool (see `pool_work.rs`).
     async unsafe fn on_own_threads_each<F: std::future::Future>(
         &self,
         works: Vec<F>,
