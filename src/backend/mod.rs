@@ -91,8 +91,7 @@ pub trait Backend: Kernels {
     /// Awaits `work`, a piece of this backend's work (a layer's decomposition, a training step),
     /// where its ops run best: the CPU backend runs it on a thread of its pool, so that each
     /// product and row op splits from there instead of entering the pool from outside (a wake of
-    /// a sleeping pool thread and of the caller per op: 0.4–0.5 s of a decomposition in the
-    /// page); other backends await it here.
+    /// a sleeping pool thread and of the caller per op); other backends await it here.
     ///
     /// # Safety
     /// `work` may be polled and dropped on another thread: it holds nothing bound to the calling

@@ -1,11 +1,10 @@
 //! Pieces of the CPU backend's work run on threads of rayon's pool (see
 //! [`crate::backend::Backend::on_own_threads`]). Entering the pool from outside costs a wake of a
 //! sleeping pool thread and, at the end, of the caller; one entry per layer or step instead of
-//! one per product and row op saves most of them (SmolLM2's decomposition natively: 1.78–1.87 s
-//! → 1.58–1.66 s). Independent pieces (layers of a decomposition) run side by side, one per
-//! thread, so that most products run whole on one thread with no handoff at all (1.25–1.31 s
-//! natively, 2.8–2.9 s against 3.4–3.5 s in Chromium); a thread that runs out of pieces steals
-//! halves of the others' products.
+//! one per product and row op saves those. Independent pieces (layers of a decomposition) run
+//! side by side, one per thread, so that most products run whole on one thread with no handoff
+//! at all; a thread that runs out of pieces steals halves of the others' products. Figures:
+//! bench/README.md, "Layers side by side".
 
 use std::future::Future;
 use std::task::{Context, Poll, Waker};
