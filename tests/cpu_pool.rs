@@ -6,8 +6,8 @@ mod common;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use svdtune::backend::Backend;
 use svdtune::backend::cpu::{CpuBackend, CpuTensor};
+use svdtune::backend::{Backend, OwnThreads};
 use svdtune::svd::decompose::{DecomposeOptions, factors};
 use svdtune::train::step::{HostBatch, Trainer};
 

@@ -17,12 +17,14 @@
 pub mod cpu;
 pub mod gpu;
 mod kernels;
+mod own_threads;
 pub mod selfcheck;
 mod shape;
 pub mod svd_linear;
 mod unpack;
 
 pub use kernels::Kernels;
+pub use own_threads::OwnThreads;
 pub use shape::Shape;
 pub use svd_linear::{
     DSigma, SvdLinear, SvdLinearActs, svd_linear, svd_linear_acts, svd_linear_backward,
@@ -62,7 +64,7 @@ pub trait IdsInfo {
 /// here (memory, flush, read, fill). The ops are provided: each runs its check from `checks.rs`
 /// and hands the dimensions it returned to the kernel. Backends do not override them.
 #[allow(async_fn_in_trait)]
-pub trait Backend: Kernels {
+pub trait Backend: Kernels + OwnThreads {
     /// Human-readable description (`"cpu"`, or the adapter name and backend).
     fn name(&self) -> String;
 
@@ -86,43 +88,6 @@ pub trait Backend: Kernels {
     /// (16 MiB) by default, within every GPU's binding limit.
     fn logit_chunk_elements(&self) -> usize {
         1 << 22
-    }
-
-    /// Awaits `work`, a piece of this backend's work (a layer's decomposition, a training step),
-    /// where its ops run best: the CPU backend runs it on a thread of its pool, so that each
-    /// product and row op splits from there instead of entering the pool from outside (a wake of
-    /// a sleeping pool thread and of the caller per op); other backends await it here.
-    ///
-    /// # Safety
-    /// `work` may be polled and dropped on another thread: it holds nothing bound to the calling
-    /// thread (no JS values, no `Rc` shared outside it). Futures over the CPU backend's tensors
-    /// and host data qualify; `tests/cpu_pool.rs` checks the ones the crate passes are `Send`.
-    async unsafe fn on_own_threads<F: std::future::Future>(&self, work: F) -> F::Output {
-        work.await
-    }
-
-    /// How many independent pieces of work [`Backend::on_own_threads_each`] runs at once: the
-    /// CPU backend's pool threads (each piece then runs mostly on one thread, with no handoff
-    /// per op); 1 where the backend runs one thing at a time (the GPU's queue).
-    fn concurrent_works(&self) -> usize {
-        1
-    }
-
-    /// Awaits every piece of `works` (independent of each other), as [`Backend::on_own_threads`]
-    /// does one: the CPU backend runs them concurrently on its pool's threads; other backends one
-    /// after the other. The outputs are in the order of `works`.
-    ///
-    /// # Safety
-    /// As for [`Backend::on_own_threads`], for every piece.
-    async unsafe fn on_own_threads_each<F: std::future::Future>(
-        &self,
-        works: Vec<F>,
-    ) -> Vec<F::Output> {
-        let mut out = Vec::with_capacity(works.len());
-        for work in works {
-            out.push(work.await);
-        }
-        out
     }
 
     // ---- memory ---------------------------------------------------------------------------

@@ -18,8 +18,8 @@ pub mod simd128;
 pub mod vector;
 
 use super::{
-    AdamW, AttentionDims, Backend, CachedAttentionDims, Format, IdsInfo, Kernels, Matmul, Shape,
-    TensorInfo,
+    AdamW, AttentionDims, Backend, CachedAttentionDims, Format, IdsInfo, Kernels, Matmul,
+    OwnThreads, Shape, TensorInfo,
 };
 use crate::error::Result;
 pub use real::Real;
@@ -97,25 +97,6 @@ impl Backend for CpuBackend {
         "cpu".into()
     }
 
-    /// On a thread of rayon's pool (see `pool_work.rs`).
-    async unsafe fn on_own_threads<F: std::future::Future>(&self, work: F) -> F::Output {
-        // Safety: the caller's, as for the trait method.
-        unsafe { pool_work::on_pool(work) }.await
-    }
-
-    fn concurrent_works(&self) -> usize {
-        rayon::current_num_threads()
-    }
-
-    /// Side by side on rayon's pool (see `pool_work.rs`).
-    async unsafe fn on_own_threads_each<F: std::future::Future>(
-        &self,
-        works: Vec<F>,
-    ) -> Vec<F::Output> {
-        // Safety: the caller's, as for the trait method.
-        unsafe { pool_work::on_pool_each(works) }.await
-    }
-
     /// 32 Mi (128 MiB): one chunk per batch of common sizes, so the head's weights are packed
     /// for the product once per pass rather than once per few dozen rows.
     fn logit_chunk_elements(&self) -> usize {
@@ -146,6 +127,28 @@ impl Backend for CpuBackend {
 
 /// The CPU kernels: the per-op modules' math on the tensors' host vectors, with the dimensions
 /// from the shape checks of [`Backend`]'s ops.
+/// Pieces of work on rayon's pool, several side by side.
+impl OwnThreads for CpuBackend {
+    /// On a thread of rayon's pool (see `pool_work.rs`).
+    async unsafe fn on_own_threads<F: std::future::Future>(&self, work: F) -> F::Output {
+        // Safety: the caller's, as for the trait method.
+        unsafe { pool_work::on_pool(work) }.await
+    }
+
+    fn concurrent_works(&self) -> usize {
+        rayon::current_num_threads()
+    }
+
+    /// Side by side on rayon's pool (see `pool_work.rs`).
+    async unsafe fn on_own_threads_each<F: std::future::Future>(
+        &self,
+        works: Vec<F>,
+    ) -> Vec<F::Output> {
+        // Safety: the caller's, as for the trait method.
+        unsafe { pool_work::on_pool_each(works) }.await
+    }
+}
+
 impl Kernels for CpuBackend {
     type Tensor = CpuTensor;
     type Ids = CpuIds;

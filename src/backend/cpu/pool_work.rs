@@ -1,5 +1,5 @@
 //! Pieces of the CPU backend's work run on threads of rayon's pool (see
-//! [`crate::backend::Backend::on_own_threads`]). Entering the pool from outside costs a wake of a
+//! [`crate::backend::OwnThreads::on_own_threads`]). Entering the pool from outside costs a wake of a
 //! sleeping pool thread and, at the end, of the caller; one entry per layer or step instead of
 //! one per product and row op saves those. Independent pieces (layers of a decomposition) run
 //! side by side, one per thread, so that most products run whole on one thread with no handoff
@@ -26,7 +26,7 @@ impl<T> Carried<T> {
 /// `work` here when the pool has one thread.
 ///
 /// # Safety
-/// As for [`crate::backend::Backend::on_own_threads`]: `work` holds nothing bound to the calling
+/// As for [`crate::backend::OwnThreads::on_own_threads`]: `work` holds nothing bound to the calling
 /// thread.
 pub async unsafe fn on_pool<F: Future>(work: F) -> F::Output {
     // Safety: the caller's.

@@ -20,7 +20,8 @@ pub mod software;
 pub mod tuning;
 
 use super::{
-    AdamW, AttentionDims, Backend, CachedAttentionDims, Format, Kernels, Matmul, PairTerm, Shape,
+    AdamW, AttentionDims, Backend, CachedAttentionDims, Format, Kernels, Matmul, OwnThreads,
+    PairTerm, Shape,
 };
 use crate::backend::kernels::{compose_matmul_multi, compose_matmul_pair};
 use crate::error::Result;
@@ -142,6 +143,9 @@ impl Backend for GpuBackend {
 
 /// The GPU kernels: each records its dispatches (see `ops/`) with the dimensions from the shape
 /// checks of [`Backend`]'s ops.
+/// One piece of work at a time, where it is called: the queue orders the GPU's work.
+impl OwnThreads for GpuBackend {}
+
 impl Kernels for GpuBackend {
     type Tensor = GpuTensor;
     type Ids = GpuIds;
