@@ -1,7 +1,8 @@
 //! The CPU backend's f32 matrix product (`Real::gemm`) against an f64 reference: every layout of
 //! A, B and C (row- or column-major), alpha and beta (beta 0 must not read C: it starts as NaN),
-//! and shapes around the blocking of the wasm kernel (4 × 8 tiles, 120 rows of A, 256 of depth,
-//! 1024 columns of B per block) and the pool's splits. Natively this checks the `gemm` crate's
+//! and shapes around the blocking of the wasm kernel (4 × 8 tiles, a last panel of 1–4 columns
+//! computed 8 rows at a time, 120 rows of A, 256 of depth, 1024 columns of B per block) and the
+//! pool's splits. Natively this checks the `gemm` crate's
 //! path; in the browser tests (wasm-pack) the page's own simd128 kernel, on its pool of workers.
 mod common;
 use common::rand_vec;
@@ -16,6 +17,9 @@ const SHAPES: &[(usize, usize, usize)] = &[
     (121, 13, 300),
     (7, 20, 1030),
     (130, 600, 70),
+    (130, 600, 66),
+    (13, 40, 27),
+    (6, 9, 3),
     (9, 0, 6),
 ];
 

@@ -25,6 +25,8 @@ const NR: usize = 8;
 const KC: usize = 256;
 /// Rows of A packed at once (a multiple of `MR`; `MC × KC` floats stay in L2).
 const MC: usize = 120;
+/// Widest ragged last panel that [`narrow`] computes instead of a padded `MR × NR` tile.
+const NARROW: usize = 4;
 /// Columns of B packed at once (a multiple of `NR`; `KC × NC` floats stay in L2/L3).
 const NC: usize = 1024;
 
@@ -89,6 +91,22 @@ pub unsafe fn sgemm(
                     for jr in (0..nc).step_by(NR) {
                         let cols = NR.min(nc - jr);
                         let b_panel = bp[jr * kc..].as_ptr();
+                        if cols <= NARROW {
+                            // The ragged last panel (66 columns: 2 past 64): no padded columns.
+                            for ir in (0..mc).step_by(2 * MR) {
+                                let rows = (2 * MR).min(mc - ir);
+                                let a_panel = ap[ir * kc..].as_ptr();
+                                let c_at = unsafe {
+                                    c.offset(
+                                        (ic + ir) as isize * sc.row + (jc + jr) as isize * sc.col,
+                                    )
+                                };
+                                unsafe {
+                                    narrow(kc, a_panel, b_panel, (c_at, sc), (rows, cols), store)
+                                };
+                            }
+                            continue;
+                        }
                         for ir in (0..mc).step_by(MR) {
                             let rows = MR.min(mc - ir);
                             let a_panel = ap[ir * kc..].as_ptr();
@@ -113,6 +131,18 @@ enum Store {
     Scale(f32),
     /// `C += AB`.
     Add,
+}
+
+impl Store {
+    /// The new value of one element of C, `old`, given its product `v`.
+    #[inline(always)]
+    fn apply(self, v: f32, old: f32) -> f32 {
+        match self {
+            Store::Set => v,
+            Store::Scale(beta) => v + beta * old,
+            Store::Add => v + old,
+        }
+    }
 }
 
 /// Packs `B[0..kc, 0..nc]` (at `b`, strides `sb`) into panels of `NR` columns: panel `p` holds
@@ -302,14 +332,71 @@ unsafe fn tile(
     for r in 0..rows {
         for j in 0..cols {
             let p = unsafe { c.offset(r as isize * sc.row + j as isize * sc.col) };
-            let v = out[r * NR + j];
-            unsafe {
-                *p = match store {
-                    Store::Set => v,
-                    Store::Scale(beta) => v + beta * *p,
-                    Store::Add => v + *p,
-                }
-            };
+            unsafe { *p = store.apply(out[r * NR + j], *p) };
+        }
+    }
+}
+
+/// The ragged last panel of at most [`NARROW`] columns: up to `2 · MR` rows (two A panels) of
+/// C at a time, vectors running down A's packed rows and B's values broadcast, so no padded
+/// column is computed (a padded `MR × NR` tile spends `NR − cols` of its 8 columns on zeros).
+#[inline(always)]
+unsafe fn narrow(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    c: (*mut f32, Strides),
+    (rows, cols): (usize, usize),
+    store: Store,
+) {
+    let go = |f: unsafe fn(usize, *const f32, *const f32, (*mut f32, Strides), usize, Store)| unsafe {
+        f(kc, a, b, c, rows, store)
+    };
+    match (cols, rows > MR) {
+        (1, false) => go(narrow_tile::<1, 1>),
+        (1, true) => go(narrow_tile::<1, 2>),
+        (2, false) => go(narrow_tile::<2, 1>),
+        (2, true) => go(narrow_tile::<2, 2>),
+        (3, false) => go(narrow_tile::<3, 1>),
+        (3, true) => go(narrow_tile::<3, 2>),
+        (_, false) => go(narrow_tile::<4, 1>),
+        (_, true) => go(narrow_tile::<4, 2>),
+    }
+}
+
+/// `rows` (≤ `P · MR`) rows and `COLS` columns of C from `P` consecutive A panels and the first
+/// `COLS` columns of a B panel.
+#[inline(never)]
+unsafe fn narrow_tile<const COLS: usize, const P: usize>(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    (c, sc): (*mut f32, Strides),
+    rows: usize,
+    store: Store,
+) {
+    let zero = f32x4_splat(0.0);
+    let mut acc = [[zero; P]; COLS];
+    for kk in 0..kc {
+        let mut av = [zero; P];
+        for (p, v) in av.iter_mut().enumerate() {
+            *v = unsafe { v128_load(a.add(p * kc * MR + kk * MR) as *const v128) };
+        }
+        for (j, acc) in acc.iter_mut().enumerate() {
+            let x = unsafe { v128_load32_splat(b.add(kk * NR + j) as *const u32) };
+            for (acc, &v) in acc.iter_mut().zip(&av) {
+                *acc = madd(v, x, *acc);
+            }
+        }
+    }
+    let mut out = [0.0f32; MR];
+    for (j, acc) in acc.iter().enumerate() {
+        for (p, &v) in acc.iter().enumerate() {
+            unsafe { v128_store(out.as_mut_ptr() as *mut v128, v) };
+            for (i, &v) in out.iter().enumerate().take(rows.saturating_sub(p * MR)) {
+                let q = unsafe { c.offset((p * MR + i) as isize * sc.row + j as isize * sc.col) };
+                unsafe { *q = store.apply(v, *q) };
+            }
         }
     }
 }
