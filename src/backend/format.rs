@@ -12,6 +12,7 @@
 //! dimension must be a multiple of QK ([`Format::check_row`]). Shaders read them through the
 //! snippets in `shaders/packed/`; the host through [`crate::gguf::dequant`] (bitwise the same
 //! values). Block formats are read only: [`Format::encode`] refuses them.
+use super::float_bytes;
 use crate::error::{Error, Result};
 use crate::gguf::GgmlType;
 
@@ -175,21 +176,9 @@ impl Format {
         let size = self.bytes_for(1);
         let src = &bytes[first * size..(first + out.len()) * size];
         match self {
-            Format::F32 => {
-                for (o, b) in out.iter_mut().zip(src.chunks_exact(4)) {
-                    *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-                }
-            }
-            Format::F16 => {
-                for (o, b) in out.iter_mut().zip(src.chunks_exact(2)) {
-                    *o = half::f16::from_le_bytes([b[0], b[1]]).to_f32();
-                }
-            }
-            Format::Bf16 => {
-                for (o, b) in out.iter_mut().zip(src.chunks_exact(2)) {
-                    *o = f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16);
-                }
-            }
+            Format::F32 => float_bytes::decode_f32(src, out),
+            Format::F16 => float_bytes::decode_f16(src, out),
+            Format::Bf16 => float_bytes::decode_bf16(src, out),
             _ => {}
         }
     }

@@ -32,6 +32,7 @@ pub use svd_linear::{
 };
 pub use unpack::{read_f32, unpacked};
 mod checks;
+pub(crate) mod float_bytes;
 #[macro_use]
 mod format;
 pub use format::{ALL_FORMATS, Format};

@@ -6,6 +6,7 @@
 //! names to `{dtype, shape, data_offsets: [begin, end]}` (offsets relative to the data section
 //! after the header), an optional `__metadata__` entry, then the data.
 use super::source::ByteSource;
+use crate::backend::float_bytes;
 use crate::error::{Error, Result};
 use safetensors::Dtype;
 use serde_json::Value;
@@ -180,24 +181,24 @@ fn parse_entry(
 /// Little-endian `bytes` of `dtype` as f32 (the dtype was checked against
 /// [`SUPPORTED_DTYPES`] and the length against the shape when the header was read).
 fn to_f32(dtype: Dtype, bytes: &[u8]) -> Vec<f32> {
-    match dtype {
-        Dtype::F16 => bytes
-            .chunks_exact(2)
-            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-            .collect(),
-        Dtype::BF16 => bytes
-            .chunks_exact(2)
-            .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
-            .collect(),
-        Dtype::F64 => bytes
-            .chunks_exact(8)
-            .map(|b| f64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as f32)
-            .collect(),
-        _ => bytes
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect(),
-    }
+    let decode: fn(&[u8], &mut [f32]) = match dtype {
+        Dtype::F16 => float_bytes::decode_f16,
+        Dtype::BF16 => float_bytes::decode_bf16,
+        Dtype::F64 => {
+            return bytes
+                .chunks_exact(8)
+                .map(|b| f64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as f32)
+                .collect();
+        }
+        _ => match bytemuck::try_cast_slice::<u8, f32>(bytes) {
+            // A copy of the words (no zeroed buffer first) where the bytes are aligned.
+            Ok(words) if cfg!(target_endian = "little") => return words.to_vec(),
+            _ => float_bytes::decode_f32,
+        },
+    };
+    let mut out = vec![0.0; bytes.len() * 8 / dtype.bitsize()];
+    decode(bytes, &mut out);
+    out
 }
 
 /// All tensors of a checkpoint, single-file or sharded, by name.
