@@ -1,5 +1,6 @@
 //! Little-endian f32, f16 and bf16 bytes (a checkpoint's tensors, a packed weight's storage) to
-//! f32, written so that the loops vectorise: the bytes are read as `u16`/`f32` words where they
+//! f32 and f32 to f16 and bf16 bytes (packed factors, exports), written so that the loops
+//! vectorise: the bytes are read as `u16`/`f32` words where they
 //! are aligned (they are wherever the allocator gave the buffer its usual alignment), and f16 is
 //! widened without branches. In the page's wasm engine `half`'s per-value f16 conversion (a
 //! software routine with branches there) took about 5 ns per value, this one 0.6 ns; bf16 and
@@ -51,6 +52,62 @@ pub fn decode_f32(bytes: &[u8], out: &mut [f32]) {
     }
 }
 
+/// One f32 as f16 (its bits), rounded to nearest, ties to even: `half`'s `f16::from_f32`
+/// bitwise, NaNs included (quieted, the top of the payload kept).
+#[inline(always)]
+pub fn f32_to_f16(v: f32) -> u16 {
+    let bits = v.to_bits();
+    let sign = (bits >> 16) & 0x8000;
+    let abs = bits & 0x7fff_ffff;
+    // Normal results: re-bias the exponent, round the 13 dropped bits to nearest even (a carry
+    // out of the mantissa moves to the next exponent, up to infinity from 65520 on).
+    let normal = abs
+        .wrapping_add(((15u32).wrapping_sub(127) << 23).wrapping_add(0xfff))
+        .wrapping_add((abs >> 13) & 1)
+        >> 13;
+    // Below 2⁻¹⁴ (subnormal or zero): adding 0.5 aligns the result's ten bits at the bottom of
+    // the mantissa, and the float addition rounds them to nearest even.
+    const HALF: u32 = 126 << 23;
+    let subnormal = (f32::from_bits(abs) + f32::from_bits(HALF))
+        .to_bits()
+        .wrapping_sub(HALF);
+    let mantissa = abs & 0x007f_ffff;
+    let inf_nan = 0x7c00 | if mantissa != 0 { 0x0200 } else { 0 } | (mantissa >> 13);
+    let h = if abs >= 0x7f80_0000 {
+        inf_nan
+    } else if abs >= (127 + 16) << 23 {
+        0x7c00
+    } else if abs < (127 - 14) << 23 {
+        subnormal
+    } else {
+        normal
+    };
+    (h | sign) as u16
+}
+
+/// One f32 as bf16 (its bits), rounded to nearest, ties to even: `half`'s `bf16::from_f32`
+/// bitwise, NaNs included (quieted).
+#[inline(always)]
+pub fn f32_to_bf16(v: f32) -> u16 {
+    let bits = v.to_bits();
+    let rounded = bits.wrapping_add(0x7fff + ((bits >> 16) & 1)) >> 16;
+    let h = if bits & 0x7fff_ffff > 0x7f80_0000 {
+        (bits >> 16) | 0x0040
+    } else {
+        rounded
+    };
+    h as u16
+}
+
+/// `values` as little-endian f16 (`to_f16` [`f32_to_f16`]) or bf16 ([`f32_to_bf16`]) bytes.
+pub fn encode_halves(values: &[f32], to_half: fn(f32) -> u16) -> Vec<u8> {
+    let mut words = vec![0u16; values.len()];
+    for (w, &v) in words.iter_mut().zip(values) {
+        *w = to_half(v).to_le();
+    }
+    bytemuck::cast_slice(&words).to_vec()
+}
+
 /// `out[i] = f(u16 i of bytes)`, over aligned words when the bytes allow it.
 #[inline(always)]
 fn each_u16(bytes: &[u8], out: &mut [f32], f: impl Fn(u16) -> f32) {
@@ -91,6 +148,38 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// f32 → f16 and bf16 against `half` over every exponent, many mantissas per exponent
+    /// (ties, the bits around them, the extremes) and both signs.
+    #[test]
+    fn f32_to_halves_match_half() {
+        let mut checked = 0;
+        for exp in 0..256u32 {
+            for m in (0..1u32 << 23).step_by(997).chain([
+                0, 1, 0xfff, 0x1000, 0x1001, 0x2000, 0x3000, 0x7f_e000, 0x7f_f000, 0x7f_ffff,
+            ]) {
+                for sign in [0, 1u32 << 31] {
+                    let v = f32::from_bits(sign | exp << 23 | m);
+                    assert_eq!(
+                        f32_to_f16(v),
+                        half::f16::from_f32(v).to_bits(),
+                        "f16 of {v:e} ({:#010x})",
+                        v.to_bits()
+                    );
+                    assert_eq!(
+                        f32_to_bf16(v),
+                        half::bf16::from_f32(v).to_bits(),
+                        "bf16 of {v:e} ({:#010x})",
+                        v.to_bits()
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 4_000_000);
+        let bytes = encode_halves(&[1.0, -2.5, 65520.0], f32_to_f16);
+        assert_eq!(bytes, [0x00, 0x3c, 0x00, 0xc1, 0x00, 0x7c]);
     }
 
     /// The aligned and the unaligned paths give the same values (`half`'s, and the bytes' own

@@ -186,21 +186,15 @@ impl Format {
     /// `values` rounded to this format (to nearest, ties to even) as little-endian bytes. A
     /// block type is refused (`Error::Unsupported`): tensors are only read in them.
     pub fn encode(self, values: &[f32]) -> Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(self.bytes_for(values.len()));
-        for &v in values {
-            match self {
-                Format::F32 => out.extend_from_slice(&v.to_le_bytes()),
-                Format::F16 => out.extend_from_slice(&half::f16::from_f32(v).to_le_bytes()),
-                Format::Bf16 => out.extend_from_slice(&half::bf16::from_f32(v).to_le_bytes()),
-                _ => {
-                    return Err(Error::Unsupported(format!(
-                        "values cannot be written as {self}: GGUF block types are read only \
-                         (use f32, f16 or bf16)"
-                    )));
-                }
-            }
+        match self {
+            Format::F32 => Ok(values.iter().flat_map(|v| v.to_le_bytes()).collect()),
+            Format::F16 => Ok(float_bytes::encode_halves(values, float_bytes::f32_to_f16)),
+            Format::Bf16 => Ok(float_bytes::encode_halves(values, float_bytes::f32_to_bf16)),
+            _ => Err(Error::Unsupported(format!(
+                "values cannot be written as {self}: GGUF block types are read only \
+                 (use f32, f16 or bf16)"
+            ))),
         }
-        Ok(out)
     }
 
     /// `values` rounded to this format and back: the f32 values a packed tensor holds (a block

@@ -100,19 +100,21 @@ pub async fn decompose_model_until<B: Backend>(
         for (i, copy) in group.clone().zip(&copies) {
             let w = copy.as_ref().map_or_else(|| dense(linears[i].2), Ok)?;
             let o = layer_opts(i);
-            works.push(async move { factors(be, w, plan.layers[i].q, &o).await });
+            // The factors are put in their format on the layer's own thread too.
+            works.push(async move {
+                let f = factors(be, w, plan.layers[i].q, &o).await?;
+                let u = in_format(be, f.u, o.factor_format).await?;
+                let v = in_format(be, f.v, o.factor_format).await?;
+                Ok::<_, Error>((u, v, f.sigma0))
+            });
         }
         // Safety: each layer's decomposition holds the backend, its tensors and host data.
         let results = unsafe { be.on_own_threads_each(works) }.await;
         drop(copies);
         for (i, f) in group.zip(results) {
             let p = &plan.layers[i];
-            let f = f.map_err(|e| in_module(&p.module, e))?;
-            let (u, v) = (
-                in_format(be, f.u, opts.factor_format).await?,
-                in_format(be, f.v, opts.factor_format).await?,
-            );
-            let (sigma, neg_sigma0) = sigma_tensors(be, &f.sigma0)?;
+            let (u, v, sigma0) = f.map_err(|e| in_module(&p.module, e))?;
+            let (sigma, neg_sigma0) = sigma_tensors(be, &sigma0)?;
             let Linear::Dense { w, bias } = &mut *linears[i].2 else {
                 return Err(Error::param(
                     "decompose",
@@ -134,7 +136,7 @@ pub async fn decompose_model_until<B: Backend>(
             out.push(LayerInit {
                 module: p.module.clone(),
                 q: p.q,
-                sigma0: f.sigma0,
+                sigma0,
             });
             if progress(i + 1, total, &p.module).is_break() {
                 return Ok(out);
