@@ -1,6 +1,6 @@
 //! The wasm CPU engine's f32 matrix product on one thread: BLIS-style blocking (B packed in
 //! panels of `NR` columns over `KC` rows, A in panels of `MR` rows) around a register-tiled
-//! `MR × NR` micro-kernel in simd128.
+//! `MR × NR` micro-kernel in simd128, and a narrower one for a last panel of 1–4 columns.
 //!
 //! The tile is sized for the compilers that run it, not for the ISA: V8 gives wasm code 15 of
 //! x86-64's 16 xmm registers (one is its scratch), so the accumulators, B's vectors, A's
