@@ -1,12 +1,11 @@
 //! Little-endian f32, f16 and bf16 bytes (a checkpoint's tensors, a packed weight's storage) to
 //! f32 and f32 to f16 and bf16 bytes (packed factors, exports), written so that the loops
-//! vectorise: the bytes are read as `u16`/`f32` words where they
-//! are aligned (they are wherever the allocator gave the buffer its usual alignment), and f16 is
-//! widened without branches. In the page's wasm engine `half`'s per-value f16 conversion (a
-//! software routine with branches there) took about 5 ns per value, this one 0.6 ns; bf16 and
-//! f32 went from 0.6 to 0.3 ns per value (node's V8, one thread, `simd128`). Every value is
-//! bitwise `half`'s, except that a NaN keeps its payload without `half`'s forced quiet bit (no caller
-//! tells NaNs apart).
+//! vectorise: the bytes are read as `u16`/`f32` words where they are aligned (they are wherever
+//! the allocator gave the buffer its usual alignment), and f16 is converted without branches
+//! (`half`'s conversion is a branchy software routine in wasm, 8× slower there: bench/README.md,
+//! "The last panel, half floats and larger groups"). Every value is `half`'s bit for bit, except
+//! that an f16 or bf16 NaN widened to f32 keeps its payload without `half`'s forced quiet bit (no
+//! caller tells NaNs apart).
 
 /// One f16 (its bits) as f32, exactly: normal values re-biased, subnormals renormalised by a
 /// float subtraction, infinities and NaNs given the all-ones exponent.

@@ -154,9 +154,9 @@ pub async fn decompose_model_until<B: Backend>(
 }
 
 /// Layers per pool thread in a group: a thread that finishes a layer takes the group's next one,
-/// so threads wait for each other only at the group's end (SmolLM2-135M natively, 2 threads:
-/// 1.16–1.29 s with one layer per thread, 1.06–1.09 s with 4, 1.04–1.06 s with 16); the group
-/// is also how often progress is reported and a Stop is seen.
+/// so threads wait for each other only at the group's end; the group is also how often progress
+/// is reported and a Stop is seen. 4 gave most of what 16 did (figures: bench/README.md, "The
+/// last panel, half floats and larger groups").
 const LAYERS_PER_THREAD: usize = 4;
 
 /// The end of the group of layers that starts at `first`: at most `most` consecutive
