@@ -349,9 +349,7 @@ unsafe fn narrow(
     (rows, cols): (usize, usize),
     store: Store,
 ) {
-    let go = |f: unsafe fn(usize, *const f32, *const f32, (*mut f32, Strides), usize, Store)| unsafe {
-        f(kc, a, b, c, rows, store)
-    };
+    let go = |f: NarrowTile| unsafe { f(kc, a, b, c, rows, store) };
     match (cols, rows > MR) {
         (1, false) => go(narrow_tile::<1, 1>),
         (1, true) => go(narrow_tile::<1, 2>),
@@ -363,6 +361,9 @@ unsafe fn narrow(
         (_, true) => go(narrow_tile::<4, 2>),
     }
 }
+
+/// A [`narrow_tile`] for one number of columns and A panels.
+type NarrowTile = unsafe fn(usize, *const f32, *const f32, (*mut f32, Strides), usize, Store);
 
 /// `rows` (≤ `P · MR`) rows and `COLS` columns of C from `P` consecutive A panels and the first
 /// `COLS` columns of a B panel.
