@@ -91,29 +91,24 @@ pub unsafe fn sgemm(
                     for jr in (0..nc).step_by(NR) {
                         let cols = NR.min(nc - jr);
                         let b_panel = bp[jr * kc..].as_ptr();
+                        // Row `ir` of this block of C at this panel's first column.
+                        let c_at = |ir: usize| unsafe {
+                            c.offset((ic + ir) as isize * sc.row + (jc + jr) as isize * sc.col)
+                        };
                         if cols <= NARROW {
                             // The ragged last panel (66 columns: 2 past 64): no padded columns.
                             for ir in (0..mc).step_by(2 * MR) {
-                                let rows = (2 * MR).min(mc - ir);
-                                let a_panel = ap[ir * kc..].as_ptr();
-                                let c_at = unsafe {
-                                    c.offset(
-                                        (ic + ir) as isize * sc.row + (jc + jr) as isize * sc.col,
-                                    )
-                                };
-                                unsafe {
-                                    narrow(kc, a_panel, b_panel, (c_at, sc), (rows, cols), store)
-                                };
+                                let (rows, a_panel) =
+                                    ((2 * MR).min(mc - ir), ap[ir * kc..].as_ptr());
+                                let c = (c_at(ir), sc);
+                                unsafe { narrow(kc, a_panel, b_panel, c, (rows, cols), store) };
                             }
                             continue;
                         }
                         for ir in (0..mc).step_by(MR) {
-                            let rows = MR.min(mc - ir);
-                            let a_panel = ap[ir * kc..].as_ptr();
-                            let c_at = unsafe {
-                                c.offset((ic + ir) as isize * sc.row + (jc + jr) as isize * sc.col)
-                            };
-                            unsafe { tile(kc, a_panel, b_panel, (c_at, sc), (rows, cols), store) };
+                            let (rows, a_panel) = (MR.min(mc - ir), ap[ir * kc..].as_ptr());
+                            let c = (c_at(ir), sc);
+                            unsafe { tile(kc, a_panel, b_panel, c, (rows, cols), store) };
                         }
                     }
                 }
